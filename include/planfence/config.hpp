@@ -1,0 +1,44 @@
+// planfence/config.hpp: version, namespaces and the assertion macro.
+//
+// planfence distinguishes three kinds of failure and never mixes them:
+//  - a programmer error (a broken precondition or invariant) stops the program through
+//    PLANFENCE_ASSERT;
+//  - an expected outcome (a stale plan, a fenced writer, a conflict, bad input) is a value of
+//    planfence::result<T> (result.hpp);
+//  - nothing on the apply or read path throws.
+//
+// PLANFENCE_ASSERT is on in every build unless PLANFENCE_DISABLE_ASSERTS is defined: the checks
+// are cheap and guard invariants whose violation would corrupt DNS state. Define
+// PLANFENCE_ASSERT_HANDLER(expr, file, line) before including any planfence header to route
+// failures to your own handler (it must not return).
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+
+#define PLANFENCE_VERSION_MAJOR 0
+#define PLANFENCE_VERSION_MINOR 1
+#define PLANFENCE_VERSION_PATCH 0
+
+#if !defined(PLANFENCE_ASSERT_HANDLER)
+namespace planfence::detail {
+[[noreturn]] inline void assertion_failed(const char* expr, const char* file, int line) noexcept {
+  std::fprintf(stderr, "planfence: assertion failed: %s (%s:%d)\n", expr, file, line);
+  std::fflush(stderr);
+  std::abort();
+}
+}  // namespace planfence::detail
+#define PLANFENCE_ASSERT_HANDLER(expr, file, line) \
+  ::planfence::detail::assertion_failed(expr, file, line)
+#endif
+
+#if defined(PLANFENCE_DISABLE_ASSERTS)
+#define PLANFENCE_ASSERTS_ENABLED 0
+#define PLANFENCE_ASSERT(expr) static_cast<void>(0)
+#else
+#define PLANFENCE_ASSERTS_ENABLED 1
+/// Stops the program when `expr` is false. For programmer errors only, never for input.
+#define PLANFENCE_ASSERT(expr)                                     \
+  ((expr) ? static_cast<void>(0)                                   \
+          : PLANFENCE_ASSERT_HANDLER(#expr, __FILE__, __LINE__))
+#endif
