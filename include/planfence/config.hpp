@@ -21,13 +21,15 @@
 #define PLANFENCE_VERSION_PATCH 0
 
 #if !defined(PLANFENCE_ASSERT_HANDLER)
-namespace planfence::detail {
+namespace planfence { inline namespace v1 { namespace detail {
 [[noreturn]] inline void assertion_failed(const char* expr, const char* file, int line) noexcept {
   std::fprintf(stderr, "planfence: assertion failed: %s (%s:%d)\n", expr, file, line);
   std::fflush(stderr);
   std::abort();
 }
-}  // namespace planfence::detail
+}  // namespace detail
+}  // namespace v1
+}  // namespace planfence
 #define PLANFENCE_ASSERT_HANDLER(expr, file, line) \
   ::planfence::detail::assertion_failed(expr, file, line)
 #endif
