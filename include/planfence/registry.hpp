@@ -1,0 +1,375 @@
+// planfence/registry.hpp: the plan registry: publish, look up, pin, and collect safely.
+//
+// What it is: where published plans live until they are collected. Planners publish; enactors
+// pin the newest plan for the length of an apply; readers (the memory store's snapshots) look a
+// plan up by generation without pinning; the lease holder collects old plans under a retention
+// policy. It keeps three guarantees:
+//  - S5 one generation, one plan: publishing different content under a used generation is
+//    refused (errc::equivocation); publishing the same content again is harmless.
+//  - S3 live data is never collected: a plan is collected only when no apply holds it (pins),
+//    no endpoint serves it (the live set, read *after* the plan was closed to new pins, so the
+//    check is atomic with respect to commits, see collect_one), and it is not among the newest
+//    retained generations. Memory is reclaimed through epoch-based reclamation (detail/epoch.hpp),
+//    so no reader ever touches freed memory.
+//  - the backlog of collected-but-unreclaimed plans is bounded (`backlog_max`) and observable.
+//
+//     planfence::plan_registry registry;
+//     registry.publish(std::move(plan)).value();
+//     if (auto pinned = registry.pin_latest()) { apply(*pinned); }   // unpinned when it ends
+//     registry.collect({.keep_newest = 3}, now_unix_ms, [&] { return store.live_generations(); });
+//
+// When not to use it: it lives in one process. Plans that must survive a restart belong in the
+// durable history; plans shared by several hosts in the etcd registry.
+//
+// Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
+// publish and collect take a mutex (they are rare and off the apply path) and allocate.
+//
+// Memory orders:
+//  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
+//  (R2) lookup: acquire load of a slot or of `latest_`, inside an epoch guard (E1).
+//  (R3) unpin: release decrement; pairs with the acquire of the closing CAS (R4), so a commit
+//       made while the plan was pinned happens-before the collector's live-set read.
+//  (R4) close: acq_rel CAS of the pin word from 0 to `closed`; new pins fail from then on.
+//  (R5) pin: acq_rel CAS increment, refused when `closed` or `removed` is set.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+#include "detail/epoch.hpp"
+#include "generation.hpp"
+#include "ids.hpp"
+#include "plan.hpp"
+#include "result.hpp"
+
+namespace planfence {
+inline namespace v1 {
+
+/// Which checks collection makes. Only `full` keeps S3; the others are the broken variants that
+/// the tests build on purpose to show the S3 tests catching them, and that the naive (2025)
+/// enactor uses. Never embed a broken variant.
+enum class collection_check : std::uint8_t {
+  full,         ///< pins, the live set and the newest retained generations (S3)
+  ignore_live,  ///< broken: collects a plan that an endpoint serves
+  ignore_pins,  ///< broken: collects a plan that an in-flight apply holds
+  none,         ///< broken: the 2025 clean-up, which only looks at generations
+};
+
+/// Which plans collection keeps, besides the ones S3 protects.
+struct retention_policy {
+  /// The newest generations always kept (at least one: the newest is what enactors apply).
+  std::size_t keep_newest = 3;
+  /// Plans created less than this long ago are kept (0: no age rule).
+  std::chrono::milliseconds keep_younger_than{0};
+};
+
+/// What one collection did.
+struct collection_report {
+  std::vector<generation> collected;
+  std::vector<generation> protected_live;    ///< an endpoint serves it
+  std::vector<generation> protected_pinned;  ///< an in-flight apply holds it
+  std::size_t kept_by_policy = 0;            ///< newest K or younger than T
+  bool stopped_at_backlog = false;           ///< the reclamation backlog reached backlog_max
+};
+
+template <collection_check Check>
+class basic_plan_registry;
+
+namespace detail {
+struct plan_node {
+  explicit plan_node(plan&& p) noexcept : content(std::move(p)) {}
+  plan content;
+  // Low bits: pin count. closed: collection in progress, no new pins. removed: unlinked.
+  std::atomic<std::uint64_t> pins{0};
+  static constexpr std::uint64_t closed = std::uint64_t{1} << 62;
+  static constexpr std::uint64_t removed = std::uint64_t{1} << 63;
+  static constexpr std::uint64_t count_mask = closed - 1;
+
+  static void destroy(void* node) noexcept { delete static_cast<plan_node*>(node); }
+};
+}  // namespace detail
+
+/// A plan held by an in-flight apply: while it exists the plan cannot be collected (S3).
+/// Movable RAII handle; never allocates.
+class pinned_plan {
+ public:
+  pinned_plan() noexcept = default;
+  pinned_plan(pinned_plan&& other) noexcept : node_(std::exchange(other.node_, nullptr)) {}
+  pinned_plan& operator=(pinned_plan&& other) noexcept {
+    if (this != &other) {
+      reset();
+      node_ = std::exchange(other.node_, nullptr);
+    }
+    return *this;
+  }
+  pinned_plan(const pinned_plan&) = delete;
+  pinned_plan& operator=(const pinned_plan&) = delete;
+  ~pinned_plan() { reset(); }
+
+  explicit operator bool() const noexcept { return node_ != nullptr; }
+  [[nodiscard]] const plan& operator*() const noexcept { PLANFENCE_ASSERT(node_); return node_->content; }
+  [[nodiscard]] const plan* operator->() const noexcept { PLANFENCE_ASSERT(node_); return &node_->content; }
+  [[nodiscard]] const plan* get() const noexcept { return node_ ? &node_->content : nullptr; }
+
+  /// Releases the pin now. (R3) release: see the header comment.
+  void reset() noexcept {
+    if (node_ == nullptr) return;
+    const std::uint64_t before = node_->pins.fetch_sub(1, std::memory_order_acq_rel);
+    PLANFENCE_ASSERT((before & detail::plan_node::count_mask) > 0);
+    // Only the broken variants remove a pinned plan; the last pin then retires it.
+    if (before == (detail::plan_node::removed | 1) || before == (detail::plan_node::removed | detail::plan_node::closed | 1)) {
+      detail::epoch_domain::global().retire(node_, &detail::plan_node::destroy);
+    }
+    node_ = nullptr;
+  }
+
+ private:
+  template <collection_check>
+  friend class basic_plan_registry;
+  explicit pinned_plan(detail::plan_node* node) noexcept : node_(node) {}
+  detail::plan_node* node_ = nullptr;
+};
+
+/// The plan registry. `plan_registry` (Check = full) is the one to embed.
+///
+/// Thread safety: every member may be called concurrently.
+template <collection_check Check = collection_check::full>
+class basic_plan_registry {
+ public:
+  /// Default bound on retained plans (the slot table) and on the reclamation backlog.
+  static constexpr std::size_t capacity_default = 1024;
+  static constexpr std::size_t backlog_max = 4096;
+  static_assert(backlog_max < detail::epoch_domain::retired_max,
+                "the registry must stop collecting before the domain's hard bound");
+
+  /// `capacity`: retained plans at most (a power of two). A generation g lives in slot
+  /// g mod capacity, so the retained generations must span less than `capacity`.
+  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity) {
+    PLANFENCE_ASSERT(capacity >= 2);
+    PLANFENCE_ASSERT((capacity & (capacity - 1)) == 0);
+  }
+  basic_plan_registry(const basic_plan_registry&) = delete;
+  basic_plan_registry& operator=(const basic_plan_registry&) = delete;
+
+  /// Frees every retained plan. No pin may outlive the registry (asserted).
+  ~basic_plan_registry() {
+    for (auto& s : slots_) {
+      detail::plan_node* node = s.load(std::memory_order_acquire);
+      if (node == nullptr) continue;
+      PLANFENCE_ASSERT((node->pins.load(std::memory_order_acquire) & detail::plan_node::count_mask) == 0);
+      s.store(nullptr, std::memory_order_release);
+      detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
+    }
+  }
+
+  /// Publishes `p` and returns it pinned. Errors: errc::equivocation (S5: the generation holds
+  /// other content), errc::collected (the generation was already collected: it can never come
+  /// back), errc::registry_full (the slot belongs to another retained generation; collect
+  /// first). Publishing identical content again returns the existing plan. Blocking, allocates.
+  [[nodiscard]] result<pinned_plan> publish(plan p) {
+    const generation gen = p.gen();
+    PLANFENCE_ASSERT(gen != generation_none);
+    std::lock_guard lock(mutex_);
+    if (gen <= collected_high_water_) {
+      return fail(errc::collected, "generation " + std::to_string(gen.value()) + " was already collected");
+    }
+    auto& s = slot_of(gen);
+    detail::plan_node* existing = s.load(std::memory_order_acquire);
+    if (existing != nullptr) {
+      if (existing->content.gen() != gen) {
+        return fail(errc::registry_full, "generation " + std::to_string(existing->content.gen().value()) +
+                                             " still occupies the slot: collect old plans first");
+      }
+      if (existing->content.digest() != p.digest()) {
+        return fail(errc::equivocation, "generation " + std::to_string(gen.value()) + " is already sha256:" +
+                                            existing->content.digest_hex() + ", refusing sha256:" + p.digest_hex());
+      }
+      const bool pinned = try_pin(existing);
+      PLANFENCE_ASSERT(pinned);  // only collection closes a node, and it holds the mutex
+      return pinned_plan(existing);
+    }
+    auto* node = new detail::plan_node(std::move(p));
+    node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
+    s.store(node, std::memory_order_release);        // (R1)
+    retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
+    detail::plan_node* latest = latest_.load(std::memory_order_relaxed);
+    if (latest == nullptr || latest->content.gen() < gen) latest_.store(node, std::memory_order_release);  // (R1)
+    return pinned_plan(node);
+  }
+
+  /// The newest plan, pinned, or an empty handle when nothing is published. Lock-free.
+  [[nodiscard]] pinned_plan pin_latest() const noexcept {
+    for (;;) {
+      detail::epoch_guard guard = detail::epoch_domain::global().pin();
+      detail::plan_node* node = latest_.load(std::memory_order_acquire);  // (R2)
+      if (node == nullptr) return {};
+      if (try_pin(node)) return pinned_plan(node);
+      // Only a broken variant removes the newest plan; retry with what replaced it.
+    }
+  }
+
+  /// The plan of generation `gen`, pinned. Errors: errc::not_found. Lock-free.
+  [[nodiscard]] result<pinned_plan> pin(generation gen) const noexcept {
+    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::plan_node* node = find_node(gen);
+    if (node == nullptr || !try_pin(node)) return fail(errc::not_found);
+    return pinned_plan(node);
+  }
+
+  /// The plan of generation `gen` for a reader inside an epoch guard, or nullptr. The pointer is
+  /// valid until `guard` ends. Wait-free: one acquire load (R2), never allocates.
+  [[nodiscard]] const plan* find(generation gen, const detail::epoch_guard& guard) const noexcept {
+    PLANFENCE_ASSERT(guard.active());
+    detail::plan_node* node = find_node(gen);
+    return node == nullptr ? nullptr : &node->content;
+  }
+
+  /// The newest published generation (generation_none if none). Wait-free.
+  [[nodiscard]] generation latest() const noexcept {
+    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::plan_node* node = latest_.load(std::memory_order_acquire);  // (R2)
+    return node == nullptr ? generation_none : node->content.gen();
+  }
+
+  /// Retained generations, oldest first. Blocking, allocates.
+  [[nodiscard]] std::vector<generation> retained() const {
+    std::lock_guard lock(mutex_);
+    return retained_;
+  }
+
+  /// Collected plans whose memory is not yet reclaimed (process-wide).
+  [[nodiscard]] std::size_t backlog() const noexcept { return detail::epoch_domain::global().backlog(); }
+
+  /// Collects one generation if S3 allows it. `live` is called after the plan is closed to new
+  /// pins and must return the generations endpoints serve now (any range of generation). Errors:
+  /// errc::not_found, errc::protected_plan (pinned, live or the newest), errc::registry_full
+  /// (backlog at backlog_max). Blocking, allocates.
+  template <class LiveGenerations>
+  [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
+    std::lock_guard lock(mutex_);
+    collection_report report;
+    return collect_locked(gen, live, report);
+  }
+
+  /// Collects every plan the policy does not keep and S3 does not protect.
+  /// `now_unix_ms` is compared with plans' creation times for keep_younger_than.
+  template <class LiveGenerations>
+  [[nodiscard]] collection_report collect(const retention_policy& policy, std::uint64_t now_unix_ms,
+                                          LiveGenerations&& live) {
+    PLANFENCE_ASSERT(policy.keep_newest >= 1);
+    std::lock_guard lock(mutex_);
+    collection_report report;
+    const std::vector<generation> candidates = retained_;
+    const std::size_t keep_from =
+        candidates.size() > policy.keep_newest ? candidates.size() - policy.keep_newest : 0;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      const generation gen = candidates[i];
+      detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);
+      PLANFENCE_ASSERT(node != nullptr);
+      const auto age = static_cast<std::int64_t>(now_unix_ms) - static_cast<std::int64_t>(node->content.created_unix_ms());
+      const bool young = policy.keep_younger_than.count() > 0 && age < policy.keep_younger_than.count();
+      if (i >= keep_from || young) {
+        ++report.kept_by_policy;
+        continue;
+      }
+      if (backlog() >= backlog_max) {
+        detail::epoch_domain::global().reclaim();
+        if (backlog() >= backlog_max) {
+          report.stopped_at_backlog = true;
+          break;
+        }
+      }
+      (void)collect_locked(gen, live, report);
+    }
+    return report;
+  }
+
+ private:
+  using slot = std::atomic<detail::plan_node*>;
+
+  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
+  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
+
+  detail::plan_node* find_node(generation gen) const noexcept {
+    detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
+    return node != nullptr && node->content.gen() == gen ? node : nullptr;
+  }
+
+  static bool try_pin(detail::plan_node* node) noexcept {
+    std::uint64_t pins = node->pins.load(std::memory_order_acquire);
+    for (;;) {
+      if ((pins & (detail::plan_node::closed | detail::plan_node::removed)) != 0) return false;
+      // (R5) acq_rel increment, refused once closed or removed.
+      if (node->pins.compare_exchange_weak(pins, pins + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+        return true;
+      }
+    }
+  }
+
+  template <class LiveGenerations>
+  result<void> collect_locked(generation gen, LiveGenerations& live, collection_report& report) {
+    auto& s = slot_of(gen);
+    detail::plan_node* node = s.load(std::memory_order_acquire);
+    if (node == nullptr || node->content.gen() != gen) return fail(errc::not_found);
+    constexpr bool check_pins = Check == collection_check::full || Check == collection_check::ignore_live;
+    constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
+    if (check_pins || check_live) {
+      if (retained_.back() == gen) return fail(errc::protected_plan, "the newest plan is never collected");
+    }
+    if constexpr (check_pins) {
+      std::uint64_t expected = 0;
+      // (R4) acq_rel: close to new pins; pairs with the release of every unpin (R3).
+      if (!node->pins.compare_exchange_strong(expected, detail::plan_node::closed, std::memory_order_acq_rel)) {
+        report.protected_pinned.push_back(gen);
+        return fail(errc::protected_plan, "an in-flight apply holds it");
+      }
+    } else {
+      node->pins.fetch_or(detail::plan_node::closed, std::memory_order_acq_rel);  // (R4)
+    }
+    if constexpr (check_live) {
+      // The plan is closed: no apply can start committing it, so the live set read now cannot
+      // gain it later. This read is the atomic check S3 asks for.
+      bool serving = false;
+      for (generation g : live()) serving = serving || g == gen;
+      if (serving) {
+        node->pins.fetch_and(~detail::plan_node::closed, std::memory_order_acq_rel);
+        report.protected_live.push_back(gen);
+        return fail(errc::protected_plan, "an endpoint serves it");
+      }
+    }
+    // Unlink, then retire: readers inside a guard may still hold it (E4 orders the two).
+    s.store(nullptr, std::memory_order_release);
+    retained_.erase(std::find(retained_.begin(), retained_.end(), gen));
+    if (latest_.load(std::memory_order_relaxed) == node) {
+      detail::plan_node* newest = retained_.empty() ? nullptr : slot_of(retained_.back()).load(std::memory_order_relaxed);
+      latest_.store(newest, std::memory_order_release);
+    }
+    collected_high_water_ = std::max(collected_high_water_, gen);
+    report.collected.push_back(gen);
+    const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
+    if ((before & detail::plan_node::count_mask) == 0) {
+      detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
+    }  // else (broken variants only) the last unpin retires it
+    return ok();
+  }
+
+  std::vector<slot> slots_;
+  std::atomic<detail::plan_node*> latest_{nullptr};
+  mutable std::mutex mutex_;
+  std::vector<generation> retained_;  // sorted
+  generation collected_high_water_ = generation_none;
+};
+
+/// The registry to embed: collection keeps S3.
+using plan_registry = basic_plan_registry<collection_check::full>;
+
+}  // namespace v1
+}  // namespace planfence

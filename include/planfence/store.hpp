@@ -1,0 +1,57 @@
+// planfence/store.hpp: the record store concept: what every store provides.
+//
+// A store holds, for each endpoint, the records it serves and a *stamp*: the generation it
+// serves, the largest fence token it accepted, and a store-specific version. The enactor is
+// written once on top of two operations (docs/concepts.md gives their full meaning):
+//
+//   read_stamp(endpoint)                         -> result<stamp>
+//   commit(endpoint, expected, desired, records) -> result<stamp>
+//
+// `commit` writes the records and the desired stamp in one atomic step if and only if the
+// endpoint's stamp is still `expected`; it refuses (writing nothing) with
+//   errc::stale     when the endpoint serves desired.gen or newer           (S1)
+//   errc::fenced    when the endpoint or store accepted a larger fence token (S2)
+//   errc::conflict  when the stamp moved otherwise: read again and decide again
+// and errc::store_unavailable when it cannot tell (nothing was written, or the commit is
+// idempotent to retry). A store never writes a stamp whose generation is not larger than the
+// one it replaces, never accepts a fence below its fence floor, and never needs to know about
+// plans or leases.
+//
+//   raise_fence(token)     after it returns, the store refuses every commit with a smaller token
+//   live_generations()     the generations its endpoints serve now (for S3 collection)
+//   resolve(name)          an endpoint_handle for a canonical name, or errc::unknown_endpoint
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "ids.hpp"
+#include "record.hpp"
+#include "result.hpp"
+
+namespace planfence {
+inline namespace v1 {
+
+/// What an endpoint serves, as far as commits are concerned.
+struct stamp {
+  generation gen{};        ///< generation_none: never written
+  fence_token fence{};     ///< largest token accepted for this endpoint
+  std::uint64_t version = 0;  ///< store-specific (the packed word, an etcd mod revision, ...)
+  friend constexpr bool operator==(const stamp&, const stamp&) noexcept = default;
+};
+
+/// A store the enactor can apply plans to. See the header comment and docs/concepts.md.
+template <class S>
+concept record_store = requires(S& s, const S& cs, endpoint_handle h, std::string_view name,
+                                const stamp& st, const record_set& records, fence_token f) {
+  { cs.resolve(name) } -> std::same_as<result<endpoint_handle>>;
+  { cs.read_stamp(h) } -> std::same_as<result<stamp>>;
+  { s.commit(h, st, st, records) } -> std::same_as<result<stamp>>;
+  { s.raise_fence(f) } -> std::same_as<result<void>>;
+  { cs.live_generations() } -> std::same_as<std::vector<generation>>;
+};
+
+}  // namespace v1
+}  // namespace planfence

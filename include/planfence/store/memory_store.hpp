@@ -1,0 +1,289 @@
+// planfence/store/memory_store.hpp: a lock-free in-memory record store.
+//
+// What it is: the store for control planes that serve DNS answers from memory, for tests and for
+// the simulator. Each endpoint is one 64-bit atomic word, its stamp: 40 bits of generation and 24
+// bits of fence token (DESIGN section 6: a 16-byte atomic is a locked read-modify-write under
+// GCC 12, even to load). An endpoint keeps no copy of its records: it serves the record set of
+// the plan whose generation its stamp names, looked up in the plan registry, just as the 2025
+// enactors' endpoints referred to plan-owned records. That is what makes S3 meaningful here:
+// were a live plan ever collected, the endpoint would serve nothing.
+//
+//     planfence::plan_registry registry;
+//     auto store = planfence::memory_store::make(registry, {"db.example.", "api.example."}).value();
+//     auto handle = store.resolve("db.example.").value();        // resolve once, keep the handle
+//     auto applied = store.commit(handle, seen, {plan_gen, my_fence}, records);
+//     auto answer = store.read(handle);                           // wait-free snapshot
+//     for (const planfence::record& r : answer.records()) { ... }
+//
+// Costs (bench/apply_bench.cpp, ratios in docs/benchmarks.md):
+//  - refusing a stale or fenced commit: two acquire loads and compares, no read-modify-write
+//    (M1, M2), so refusals scale with readers;
+//  - a commit: those loads and one compare-and-swap (M3);
+//  - a read: an epoch guard (one exchange), one acquire load (M2), one registry lookup and one
+//    probe of the plan's index;
+//  - 8 bytes of stamp state per endpoint, plus its name once.
+// Progress: commit is lock-free (one CAS, no retry loop: a failed CAS is reported as the outcome
+// it reveals); read is wait-free after the thread's first read; nothing on either path allocates
+// or blocks.
+//
+// Limits: the endpoint set is fixed when the store is made (a plan naming another endpoint gets
+// errc::unknown_endpoint for it); generations above 2^40 - 1 and fence tokens above 2^24 - 1 are
+// refused with errc::capacity_exceeded before they could wrap a packed field.
+//
+// Memory orders:
+//  (M1) acquire load of the fence floor; pairs with the release of raise_fence (M4).
+//  (M2) acquire load of an endpoint's stamp; pairs with the release half of a commit's CAS (M3),
+//       so a reader that sees a generation sees the plan that generation was committed from:
+//       the committer held a pin on it, published with (R1) before.
+//  (M3) acq_rel compare-and-swap of the stamp: the commit's linearisation point.
+//  (M4) acq_rel CAS-max of the fence floor.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../config.hpp"
+#include "../detail/epoch.hpp"
+#include "../generation.hpp"
+#include "../ids.hpp"
+#include "../lease.hpp"
+#include "../plan.hpp"
+#include "../record.hpp"
+#include "../registry.hpp"
+#include "../result.hpp"
+#include "../store.hpp"
+
+namespace planfence {
+inline namespace v1 {
+
+/// How a memory store decides a commit. Only `conditional` keeps S1 and S2; the others are the
+/// broken variants the tests build on purpose (and the naive 2025 enactor uses). Never embed one.
+enum class commit_rule : std::uint8_t {
+  conditional,       ///< check and write in one CAS
+  check_then_write,  ///< broken: checks, then stores (the time-of-check to time-of-use hole)
+  unconditional,     ///< broken: writes whatever it is given (the 2025 per-endpoint write)
+  ignore_fence,      ///< broken: checks generations only (no fencing, S2)
+};
+
+/// The packed 64-bit stamp word: generation in the high 40 bits, fence token in the low 24.
+struct packed_stamp {
+  static_assert(generation_bits + fence_bits == 64);
+  [[nodiscard]] static constexpr std::uint64_t pack(generation gen, fence_token fence) noexcept {
+    PLANFENCE_ASSERT(gen <= generation_max);
+    PLANFENCE_ASSERT(fence <= fence_max);
+    return gen.value() << fence_bits | fence.value();
+  }
+  [[nodiscard]] static constexpr stamp unpack(std::uint64_t word) noexcept {
+    return stamp{generation{word >> fence_bits}, fence_token{word & fence_max.value()}, word};
+  }
+};
+
+/// An endpoint's records as a reader sees them at one instant. Holds an epoch guard: keep it
+/// short-lived (a DNS answer), never across I/O. Movable.
+class endpoint_snapshot {
+ public:
+  /// The records served; empty when the endpoint was never written or its plan is gone.
+  [[nodiscard]] std::span<const record> records() const noexcept {
+    return records_ == nullptr ? std::span<const record>{} : records_->records();
+  }
+  [[nodiscard]] generation gen() const noexcept { return stamp_.gen; }
+  [[nodiscard]] fence_token fence() const noexcept { return stamp_.fence; }
+  /// The stamp names a plan the registry no longer has (or that lacks this endpoint): the
+  /// endpoint serves nothing. Under S3 this never happens to a written endpoint.
+  [[nodiscard]] bool plan_missing() const noexcept { return stamp_.gen != generation_none && records_ == nullptr; }
+
+ private:
+  template <class, commit_rule>
+  friend class basic_memory_store;
+  endpoint_snapshot(detail::epoch_guard guard, stamp s, const record_set* records) noexcept
+      : guard_(std::move(guard)), stamp_(s), records_(records) {}
+  detail::epoch_guard guard_;
+  stamp stamp_;
+  const record_set* records_;
+};
+
+/// The in-memory store. `memory_store` (the conditional rule) is the one to embed.
+///
+/// Thread safety: every member but the move operations may be called concurrently.
+template <class Registry = plan_registry, commit_rule Rule = commit_rule::conditional>
+class basic_memory_store {
+ public:
+  /// Bound on endpoints per store (handles are 32-bit).
+  static constexpr std::size_t endpoints_max = std::size_t{1} << 26;
+
+  /// A store serving `names` (any case, with or without the final dot), reading records from
+  /// `registry`, which must outlive it. Errors: errc::invalid_name, errc::invalid_plan
+  /// (a name given twice), errc::capacity_exceeded.
+  [[nodiscard]] static result<basic_memory_store> make(const Registry& registry, const std::vector<std::string>& names) {
+    if (names.size() > endpoints_max) return fail(errc::capacity_exceeded, "more than 2^26 endpoints");
+    basic_memory_store out(registry, names.size());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      auto canonical = canonical_name(names[i]);
+      if (!canonical) return fail(errc::invalid_name, "endpoint '" + names[i] + "': " + canonical.error().detail);
+      out.names_[i] = std::move(*canonical);
+      out.hashes_[i] = endpoint_name_hash(out.names_[i]);
+    }
+    std::size_t capacity = 1;
+    while (capacity < names.size() * 2) capacity <<= 1;
+    out.index_.assign(capacity, 0);
+    const std::size_t mask = capacity - 1;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      std::size_t slot = out.hashes_[i] & mask;
+      for (; out.index_[slot] != 0; slot = (slot + 1) & mask) {
+        if (out.names_[out.index_[slot] - 1] == out.names_[i]) {
+          return fail(errc::invalid_plan, "endpoint " + out.names_[i] + " given twice");
+        }
+      }
+      out.index_[slot] = static_cast<std::uint32_t>(i + 1);
+    }
+    return out;
+  }
+
+  basic_memory_store(basic_memory_store&&) noexcept = default;
+  basic_memory_store& operator=(basic_memory_store&&) noexcept = default;
+
+  /// The handle of a canonical endpoint name. O(1) expected, never allocates. Errors:
+  /// errc::unknown_endpoint.
+  [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const noexcept {
+    const std::uint64_t hash = endpoint_name_hash(name);
+    const std::size_t mask = index_.size() - 1;
+    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
+      const std::uint32_t at = index_[slot];
+      if (at == 0) return fail(errc::unknown_endpoint);
+      if (hashes_[at - 1] == hash && names_[at - 1] == name) return endpoint_handle{at - 1};
+    }
+  }
+
+  /// The endpoint's stamp. Wait-free: one acquire load (M2). Never allocates.
+  [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const noexcept {
+    return packed_stamp::unpack(word(h).load(std::memory_order_acquire));
+  }
+
+  /// Writes `desired` if the endpoint's stamp is still `expected` (header comment for errors).
+  /// `records` must be the record set that plan `desired.gen` assigns to this endpoint (the store
+  /// serves it from the registry rather than copying it). Lock-free (one CAS); never allocates.
+  [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
+                                     const record_set& records) noexcept {
+    static_cast<void>(records);
+    if (desired.gen > generation_max || desired.fence > fence_max) {
+      return fail(errc::capacity_exceeded);  // refuse before a packed field could wrap
+    }
+    PLANFENCE_ASSERT(desired.gen != generation_none);
+    std::atomic<std::uint64_t>& target = word(h);
+    const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
+    if constexpr (Rule == commit_rule::unconditional) {
+      target.store(next, std::memory_order_release);
+      return packed_stamp::unpack(next);
+    } else {
+      constexpr bool check_fence = Rule != commit_rule::ignore_fence;
+      if (check_fence && desired.fence.value() < fence_floor_->load(std::memory_order_acquire)) {  // (M1)
+        return fail(errc::fenced);
+      }
+      std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
+      const std::uint64_t wanted = packed_stamp::pack(expected.gen, expected.fence);
+      for (;;) {
+        const stamp now = packed_stamp::unpack(current);
+        if (now.gen >= desired.gen) return fail(errc::stale);
+        if (check_fence && now.fence > desired.fence) return fail(errc::fenced);
+        if (current != wanted) return fail(errc::conflict);
+        if constexpr (Rule == commit_rule::check_then_write) {
+          target.store(next, std::memory_order_release);  // the broken variant: not atomic with the check
+          return packed_stamp::unpack(next);
+        } else {
+          // (M3) acq_rel CAS: the commit. On failure `current` is the newer word, and the next
+          // iteration reports what it reveals (it can no longer equal `wanted`).
+          if (target.compare_exchange_strong(current, next, std::memory_order_acq_rel, std::memory_order_acquire)) {
+            return packed_stamp::unpack(next);
+          }
+        }
+      }
+    }
+  }
+
+  /// After this returns, every commit with a token below `token` is refused (S2). Lock-free.
+  [[nodiscard]] result<void> raise_fence(fence_token token) noexcept {
+    if (token > fence_max) return fail(errc::capacity_exceeded);
+    std::uint64_t floor = fence_floor_->load(std::memory_order_acquire);
+    while (floor < token.value() &&
+           !fence_floor_->compare_exchange_weak(floor, token.value(), std::memory_order_acq_rel)) {  // (M4)
+    }
+    return ok();
+  }
+
+  /// The store's fence floor.
+  [[nodiscard]] fence_token fence_floor() const noexcept { return fence_token{fence_floor_->load(std::memory_order_acquire)}; }
+
+  /// What the endpoint serves now. Wait-free after the thread's first read; never allocates.
+  [[nodiscard]] endpoint_snapshot read(endpoint_handle h) const noexcept {
+    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    const stamp s = packed_stamp::unpack(word(h).load(std::memory_order_acquire));  // (M2)
+    const record_set* records = nullptr;
+    if (s.gen != generation_none) {
+      if (const plan* p = registry_->find(s.gen, guard)) {
+        if (const endpoint_entry* entry = p->find(names_[h.index()], hashes_[h.index()])) records = &entry->records;
+      }
+    }
+    return endpoint_snapshot(std::move(guard), s, records);
+  }
+
+  /// Distinct generations served now, ascending (for S3 collection). O(n log n), allocates.
+  [[nodiscard]] std::vector<generation> live_generations() const {
+    std::vector<generation> out;
+    for (std::size_t i = 0; i < size_; ++i) {
+      const generation g = packed_stamp::unpack(words_[i].load(std::memory_order_acquire)).gen;  // (M2)
+      if (g != generation_none) out.push_back(g);
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::string_view name(endpoint_handle h) const noexcept {
+    PLANFENCE_ASSERT(h.index() < size_);
+    return names_[h.index()];
+  }
+  /// Bytes of per-endpoint stamp state (the packed word).
+  static constexpr std::size_t stamp_bytes_per_endpoint = sizeof(std::atomic<std::uint64_t>);
+
+ private:
+  basic_memory_store(const Registry& registry, std::size_t size)
+      : registry_(&registry),
+        size_(size),
+        words_(std::make_unique<std::atomic<std::uint64_t>[]>(size)),
+        names_(size),
+        hashes_(size),
+        fence_floor_(std::make_unique<std::atomic<std::uint64_t>>(0)) {}
+
+  std::atomic<std::uint64_t>& word(endpoint_handle h) noexcept {
+    PLANFENCE_ASSERT(h.index() < size_);
+    return words_[h.index()];
+  }
+  const std::atomic<std::uint64_t>& word(endpoint_handle h) const noexcept {
+    PLANFENCE_ASSERT(h.index() < size_);
+    return words_[h.index()];
+  }
+
+  const Registry* registry_;
+  std::size_t size_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> words_;
+  std::vector<std::string> names_;
+  std::vector<std::uint64_t> hashes_;
+  std::vector<std::uint32_t> index_;
+  std::unique_ptr<std::atomic<std::uint64_t>> fence_floor_;
+};
+
+static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
+
+/// The store to embed.
+using memory_store = basic_memory_store<plan_registry, commit_rule::conditional>;
+static_assert(record_store<memory_store>);
+
+}  // namespace v1
+}  // namespace planfence
