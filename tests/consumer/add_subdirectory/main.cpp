@@ -1,0 +1,9 @@
+// Proves that planfence works through add_subdirectory: the umbrella header compiles with only
+// what the planfence::planfence target gives, and a strong id carries its value. Exit code 0
+// means it all worked.
+#include <planfence/planfence.hpp>
+
+int main() {
+  const planfence::generation generation{3};
+  return generation.value() == 3 ? 0 : 1;
+}
