@@ -1,0 +1,643 @@
+// bench/apply_bench.cpp: the apply and read paths against the baselines they must beat, all in
+// one binary and one run, so that every claim in docs/benchmarks.md is a ratio of two numbers
+// measured side by side on the same machine (DESIGN section 6).
+//
+// The benchmark names below are a contract (issue 4): the report script (bench/report.py) and
+// anyone recomputing the ratios from Google Benchmark's JSON look them up by name. Every
+// benchmark reports items per second; an item is one operation of the kind its name says (one
+// load, one commit, one snapshot read, one plan published and collected). The multi-threaded
+// ones run with ->Threads(1)->Threads(2)->UseRealTime(), and their items per second is the
+// aggregate over all threads divided by wall-clock time.
+//
+// Rules kept throughout, so that the numbers flatter nobody:
+//  - a baseline does the same useful work as the planfence benchmark it is compared with, written
+//    the obvious way, and nothing more (no artificial slowness);
+//  - every result is consumed (benchmark::DoNotOptimize) and every outcome is checked inside the
+//    timed loop: a commit that should succeed and does not, or a refusal that is not the one
+//    expected, stops the benchmark with an error instead of being counted;
+//  - shared state is built before the timed loop (Google Benchmark's start barrier orders thread
+//    0's set-up before every thread's first iteration) and never rebuilt inside it, except where
+//    said (BM_RetireReclaim builds plans with the timer paused).
+//
+// Build: part of the CMake build (bench/CMakeLists.txt); by hand:
+//   g++ -std=c++20 -O2 -I include bench/apply_bench.cpp -lbenchmark -lpthread
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "planfence/planfence.hpp"
+
+namespace {
+
+namespace pf = planfence;
+
+// ---------------------------------------------------------------------------------------------
+// Shared fixtures.
+
+/// Endpoints in the by-name benchmarks: enough that lookups leave L1 (a regional plan has
+/// hundreds of thousands), few enough that both designs' tables fit in L2/L3 on small machines.
+constexpr std::size_t by_name_endpoints = 16384;
+
+/// A realistic endpoint name (34 characters, like a regional database endpoint).
+std::string endpoint_name(std::size_t i) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "svc-%07zu.us-east-1.example.com.", i);
+  return buffer;
+}
+
+/// Two weighted A records, as a DNS plan assigns them to one endpoint.
+pf::record_set weighted_records(std::size_t i, std::uint32_t variant) {
+  auto address = [&](std::size_t host) {
+    return std::to_string(10 + variant % 200) + "." + std::to_string((i >> 8) & 255) + "." +
+           std::to_string(i & 255) + "." + std::to_string(host);
+  };
+  auto set = pf::record_set::make({
+      pf::make_record(pf::record_type::a, 60, address(1), std::uint8_t{10}).value(),
+      pf::make_record(pf::record_type::a, 60, address(2), std::uint8_t{20}).value(),
+  });
+  return std::move(set).value();
+}
+
+/// A registry holding generation 1 for `count` endpoints, and a memory store whose endpoints
+/// all serve it under fence token 1.
+struct store_world {
+  explicit store_world(std::size_t count) : names(make_names(count)), store(pf::memory_store::make(registry, names).value()) {
+    pf::plan_builder builder{pf::generation{1}, 1'761'200'000'000};
+    for (std::size_t i = 0; i < count; ++i) builder.set(names[i], weighted_records(i, 0)).value();
+    pf::pinned_plan pinned = registry.publish(std::move(builder).build().value()).value();
+    store.raise_fence(fence).value();
+    handles.reserve(count);
+    for (const std::string& name : names) {
+      const pf::endpoint_handle h = store.resolve(name).value();
+      const pf::endpoint_entry* entry = pinned->find(name);
+      static_cast<void>(store.commit(h, pf::stamp{}, pf::stamp{pf::generation{1}, fence, 0}, entry->records).value());
+      handles.push_back(h);
+    }
+    records = &pinned->find(names[0])->records;
+  }
+
+  static std::vector<std::string> make_names(std::size_t count) {
+    std::vector<std::string> out;
+    out.reserve(count);
+    for (std::size_t i = 0; i < count; ++i) out.push_back(endpoint_name(i));
+    return out;
+  }
+
+  static constexpr pf::fence_token fence{1};
+  pf::plan_registry registry;
+  std::vector<std::string> names;
+  pf::memory_store store;
+  std::vector<pf::endpoint_handle> handles;
+  const pf::record_set* records = nullptr;  // generation 1's records of endpoint 0 (retained)
+};
+
+/// One world per benchmark family, built once per process on first use (thread-safe static
+/// initialisation), so that every thread may take a reference before the timed loop.
+store_world& hot_world() {
+  static store_world world{1};
+  return world;
+}
+store_world& stale_world() {
+  static store_world world{1};
+  return world;
+}
+store_world& by_name_world() {
+  static store_world world{by_name_endpoints};
+  return world;
+}
+
+/// The obvious design the store replaces: a mutex around a map from endpoint name to state.
+struct mutex_map_world {
+  struct endpoint_state {
+    std::uint64_t gen = 0;
+    std::uint64_t fence = 0;
+  };
+  explicit mutex_map_world(std::size_t count) : names(store_world::make_names(count)) {
+    map.reserve(count);
+    for (const std::string& name : names) map.emplace(name, endpoint_state{1, 1});
+  }
+
+  /// find, check generation and fence, update: the whole commit under one lock.
+  /// Returns false when the commit is refused (stale or fenced).
+  bool apply(const std::string& name, std::uint64_t desired_gen, std::uint64_t desired_fence) {
+    std::lock_guard lock(mutex);
+    const auto it = map.find(name);
+    if (it == map.end()) return false;
+    if (desired_fence < fence_floor) return false;
+    endpoint_state& s = it->second;
+    if (s.gen >= desired_gen) return false;  // stale
+    if (s.fence > desired_fence) return false;  // fenced
+    s.gen = desired_gen;
+    s.fence = desired_fence;
+    return true;
+  }
+
+  /// The hot variant: newer than whatever the endpoint serves, decided under the lock.
+  bool apply_next(const std::string& name, std::uint64_t desired_fence) {
+    std::lock_guard lock(mutex);
+    const auto it = map.find(name);
+    if (it == map.end()) return false;
+    if (desired_fence < fence_floor) return false;
+    endpoint_state& s = it->second;
+    const std::uint64_t desired_gen = s.gen + 1;
+    if (s.gen >= desired_gen) return false;
+    if (s.fence > desired_fence) return false;
+    s.gen = desired_gen;
+    s.fence = desired_fence;
+    return true;
+  }
+
+  std::uint64_t current_gen(const std::string& name) {
+    std::lock_guard lock(mutex);
+    return map.at(name).gen;
+  }
+
+  std::vector<std::string> names;
+  std::mutex mutex;
+  std::unordered_map<std::string, endpoint_state> map;
+  std::uint64_t fence_floor = 1;
+};
+
+mutex_map_world& mutex_map_by_name_world() {
+  static mutex_map_world world{by_name_endpoints};
+  return world;
+}
+mutex_map_world& mutex_map_hot_world() {
+  static mutex_map_world world{1};
+  return world;
+}
+
+/// The slice of `total` endpoints that thread `index` of `threads` owns (disjoint slices).
+std::pair<std::size_t, std::size_t> thread_slice(const benchmark::State& state, std::size_t total) {
+  const auto threads = static_cast<std::size_t>(state.threads());
+  const auto index = static_cast<std::size_t>(state.thread_index());
+  return {total * index / threads, total * (index + 1) / threads};
+}
+
+pf::stamp next_stamp(const pf::stamp& s) {
+  return pf::stamp{pf::generation{s.gen.value() + 1}, store_world::fence, 0};
+}
+
+// Cache-line aligned words for the baselines, so that nothing else shares their line.
+struct alignas(64) padded_word {
+  std::atomic<std::uint64_t> value{0};
+};
+padded_word baseline_load_word;
+padded_word baseline_cas_word;
+
+// ---------------------------------------------------------------------------------------------
+// Baselines (DESIGN section 6).
+
+/// One acquire load of a 64-bit atomic: the floor for every read-only path.
+void BM_Baseline_AtomicLoadAcquire(benchmark::State& state) {
+  std::atomic<std::uint64_t>& word = baseline_load_word.value;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(word.load(std::memory_order_acquire));
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_AtomicLoadAcquire)->Threads(1)->Threads(2)->UseRealTime();
+
+/// One successful, uncontended 64-bit compare-and-swap (acq_rel, as the store's commit).
+void BM_Baseline_Cas64(benchmark::State& state) {
+  std::atomic<std::uint64_t>& word = baseline_cas_word.value;
+  std::uint64_t current = word.load(std::memory_order_relaxed);
+  std::uint64_t failures = 0;
+  for (auto _ : state) {
+    std::uint64_t expected = current;
+    const bool swapped = word.compare_exchange_strong(expected, current + 1, std::memory_order_acq_rel,
+                                                      std::memory_order_acquire);
+    benchmark::DoNotOptimize(swapped);
+    failures += swapped ? 0 : 1;
+    current = swapped ? current + 1 : expected;
+  }
+  if (failures != 0) state.SkipWithError("an uncontended CAS failed");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_Cas64);
+
+/// std::mutex lock and unlock, uncontended.
+void BM_Baseline_MutexLockUnlock(benchmark::State& state) {
+  static std::mutex mutex;
+  for (auto _ : state) {
+    mutex.lock();
+    benchmark::ClobberMemory();
+    mutex.unlock();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_MutexLockUnlock);
+
+/// The obvious design: a mutex around std::unordered_map<std::string, state>; find, check
+/// generation and fence, update. Threads work on disjoint endpoints (as BM_ApplyByName).
+void BM_Baseline_MutexMapApply(benchmark::State& state) {
+  mutex_map_world& world = mutex_map_by_name_world();
+  const auto [begin, end] = thread_slice(state, world.names.size());
+  std::vector<std::uint64_t> gens;
+  for (std::size_t i = begin; i < end; ++i) gens.push_back(world.current_gen(world.names[i]));
+  std::size_t i = begin;
+  for (auto _ : state) {
+    std::uint64_t& gen = gens[i - begin];
+    const bool applied = world.apply(world.names[i], gen + 1, store_world::fence.value());
+    benchmark::DoNotOptimize(applied);
+    if (!applied) {
+      state.SkipWithError("the mutex map refused a newer plan");
+      break;
+    }
+    ++gen;
+    if (++i == end) i = begin;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(world.names.size());
+}
+BENCHMARK(BM_Baseline_MutexMapApply)->Threads(1)->Threads(2)->UseRealTime();
+
+/// The same design with every thread committing newer plans to one endpoint.
+void BM_Baseline_MutexMapApplyHot(benchmark::State& state) {
+  mutex_map_world& world = mutex_map_hot_world();
+  const std::string& name = world.names[0];
+  for (auto _ : state) {
+    const bool applied = world.apply_next(name, store_world::fence.value());
+    benchmark::DoNotOptimize(applied);
+    if (!applied) {
+      state.SkipWithError("the mutex map refused a newer plan");
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_MutexMapApplyHot)->Threads(1)->Threads(2)->UseRealTime();
+
+/// What DESIGN section 6 warns against on read paths: std::atomic<std::shared_ptr> (a lock in
+/// libstdc++ 12) loaded by every reader, then one field of the records read.
+void BM_Baseline_AtomicSharedPtrRead(benchmark::State& state) {
+  static std::atomic<std::shared_ptr<const pf::record_set>> current{
+      std::make_shared<const pf::record_set>(weighted_records(0, 0))};
+  for (auto _ : state) {
+    const std::shared_ptr<const pf::record_set> records = current.load(std::memory_order_acquire);
+    const std::span<const pf::record> view = records->records();
+    if (view.empty()) {
+      state.SkipWithError("no records");
+      break;
+    }
+    benchmark::DoNotOptimize(view[0].ttl);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_AtomicSharedPtrRead)->Threads(1)->Threads(2)->UseRealTime();
+
+/// Allocate and free an object the size of a small plan (a registry node holding a plan).
+void BM_Baseline_NewDelete(benchmark::State& state) {
+  constexpr std::size_t bytes = sizeof(pf::detail::plan_node);
+  for (auto _ : state) {
+    void* object = ::operator new(bytes);
+    benchmark::DoNotOptimize(object);
+    ::operator delete(object, bytes);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes"] = static_cast<double>(bytes);
+}
+BENCHMARK(BM_Baseline_NewDelete);
+
+// ---------------------------------------------------------------------------------------------
+// planfence.
+
+/// The memory store refusing a stale plan through a pre-resolved handle: the desired generation
+/// is not newer than the one the endpoint serves. Read-only (the fence floor and the stamp are
+/// two acquire loads, no read-modify-write), so threads on the same endpoint scale.
+void BM_RejectStale(benchmark::State& state) {
+  store_world& world = stale_world();
+  pf::memory_store& store = world.store;
+  const pf::endpoint_handle h = world.handles[0];
+  const pf::stamp seen = store.read_stamp(h).value();
+  const pf::stamp desired{seen.gen, store_world::fence, 0};  // not newer: stale
+  std::uint64_t refused = 0;
+  for (auto _ : state) {
+    const pf::result<pf::stamp> r = store.commit(h, seen, desired, *world.records);
+    const bool stale = !r.has_value() && r.error().code == pf::errc::stale;
+    benchmark::DoNotOptimize(stale);
+    refused += stale ? 1 : 0;
+  }
+  if (refused != static_cast<std::uint64_t>(state.iterations())) state.SkipWithError("a stale commit was not refused as stale");
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RejectStale)->Threads(1)->Threads(2)->UseRealTime();
+
+/// A successful commit through a pre-resolved handle, uncontended: each iteration commits the
+/// next generation, expecting the stamp the previous commit returned.
+void BM_ApplyCommit(benchmark::State& state) {
+  store_world& world = hot_world();
+  pf::memory_store& store = world.store;
+  const pf::endpoint_handle h = world.handles[0];
+  pf::stamp seen = store.read_stamp(h).value();
+  for (auto _ : state) {
+    const pf::result<pf::stamp> r = store.commit(h, seen, next_stamp(seen), *world.records);
+    if (!r.has_value()) {
+      state.SkipWithError("an uncontended commit failed");
+      break;
+    }
+    seen = *r;
+    benchmark::DoNotOptimize(seen);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ApplyCommit);
+
+/// A commit looked up by endpoint name (resolve, then commit), threads on disjoint endpoints:
+/// what BM_Baseline_MutexMapApply does, through the store.
+void BM_ApplyByName(benchmark::State& state) {
+  store_world& world = by_name_world();
+  pf::memory_store& store = world.store;
+  const auto [begin, end] = thread_slice(state, world.names.size());
+  std::vector<pf::stamp> seen;
+  for (std::size_t i = begin; i < end; ++i) seen.push_back(store.read_stamp(world.handles[i]).value());
+  std::size_t i = begin;
+  for (auto _ : state) {
+    const pf::result<pf::endpoint_handle> h = store.resolve(world.names[i]);
+    if (!h.has_value()) {
+      state.SkipWithError("unknown endpoint");
+      break;
+    }
+    pf::stamp& s = seen[i - begin];
+    const pf::result<pf::stamp> r = store.commit(*h, s, next_stamp(s), *world.records);
+    if (!r.has_value()) {
+      state.SkipWithError("a commit on a disjoint endpoint failed");
+      break;
+    }
+    s = *r;
+    benchmark::DoNotOptimize(s);
+    if (++i == end) i = begin;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(world.names.size());
+}
+BENCHMARK(BM_ApplyByName)->Threads(1)->Threads(2)->UseRealTime();
+
+/// Every thread commits newer plans to one endpoint through a pre-resolved handle, as an
+/// enactor does: read the stamp, commit the next generation, and on a lost race (conflict, or
+/// stale when the other thread already committed that generation) read again and decide again.
+/// An item is one applied commit; `retries_per_commit` counts the lost races.
+void BM_ApplyHotEndpoint(benchmark::State& state) {
+  store_world& world = hot_world();
+  pf::memory_store& store = world.store;
+  const pf::endpoint_handle h = world.handles[0];
+  std::uint64_t retries = 0;
+  for (auto _ : state) {
+    for (;;) {
+      const pf::stamp seen = store.read_stamp(h).value();
+      const pf::result<pf::stamp> r = store.commit(h, seen, next_stamp(seen), *world.records);
+      if (r.has_value()) {
+        benchmark::DoNotOptimize(r);
+        break;
+      }
+      if (r.error().code != pf::errc::conflict && r.error().code != pf::errc::stale) {
+        state.SkipWithError("unexpected refusal on the hot endpoint");
+        break;
+      }
+      ++retries;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["retries_per_commit"] =
+      benchmark::Counter(static_cast<double>(retries), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_ApplyHotEndpoint)->Threads(1)->Threads(2)->UseRealTime();
+
+/// A reader getting an endpoint's current records and reading one: epoch guard (one exchange),
+/// stamp load, registry lookup, plan index probe, then one field of the first record. Every
+/// thread reads the same endpoint.
+void BM_SnapshotRead(benchmark::State& state) {
+  store_world& world = stale_world();
+  const pf::memory_store& store = world.store;
+  const pf::endpoint_handle h = world.handles[0];
+  for (auto _ : state) {
+    const pf::endpoint_snapshot snapshot = store.read(h);
+    const std::span<const pf::record> view = snapshot.records();
+    if (view.empty()) {
+      state.SkipWithError("the endpoint serves nothing");
+      break;
+    }
+    benchmark::DoNotOptimize(view[0].ttl);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SnapshotRead)->Threads(1)->Threads(2)->UseRealTime();
+
+/// Builds `count` small plans (one endpoint, shared with `base`) for generations
+/// first, first + 1, ..., in reverse order so that pop_back yields them in publication order.
+std::vector<pf::plan> build_small_plans(const pf::plan& base, std::uint64_t first, std::size_t count) {
+  std::vector<pf::plan> out;
+  out.reserve(count);
+  for (std::size_t k = count; k-- > 0;) {
+    out.push_back(pf::plan_builder::based_on(base, pf::generation{first + k}, 1'761'200'000'000).build().value());
+  }
+  return out;
+}
+
+/// One cycle of plan retention, amortized per plan: publish a new plan, make the endpoint serve
+/// it, and collect the plan that falls out of the retention window (keep_newest = 4), with its
+/// memory reclaimed through the epoch domain. Plans are built (SHA-256 digest and all) in
+/// batches with the timer paused: building is the planner's cost, not the registry's.
+/// `backlog_max_observed` is the largest number of collected-but-unreclaimed plans seen.
+void BM_RetireReclaim(benchmark::State& state) {
+  constexpr std::size_t batch = 1024;
+  pf::plan_registry registry;
+  const std::string name = endpoint_name(0);
+  auto store = pf::memory_store::make(registry, {name}).value();
+  const pf::endpoint_handle h = store.resolve(name).value();
+  store.raise_fence(store_world::fence).value();
+  pf::plan_builder first{pf::generation{1}, 1'761'200'000'000};
+  first.set(name, weighted_records(0, 0)).value();
+  const pf::plan base = std::move(first).build().value();
+
+  std::uint64_t next_gen = 1;
+  std::vector<pf::plan> pending;
+  std::size_t backlog_max_observed = 0;
+  std::size_t collected = 0;
+  const pf::retention_policy policy{.keep_newest = 4};
+  for (auto _ : state) {
+    if (pending.empty()) {
+      state.PauseTiming();
+      pending = build_small_plans(base, next_gen, batch);
+      state.ResumeTiming();
+    }
+    const std::uint64_t gen = next_gen++;
+    {
+      pf::result<pf::pinned_plan> pinned = registry.publish(std::move(pending.back()));
+      pending.pop_back();
+      if (!pinned.has_value()) {
+        state.SkipWithError("publish failed");
+        break;
+      }
+      const pf::endpoint_entry* entry = (*pinned)->find(name);
+      const pf::stamp seen = store.read_stamp(h).value();
+      if (!store.commit(h, seen, pf::stamp{pf::generation{gen}, store_world::fence, 0}, entry->records)) {
+        state.SkipWithError("commit failed");
+        break;
+      }
+    }  // unpinned here
+    const pf::collection_report report =
+        registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
+    collected += report.collected.size();
+    backlog_max_observed = std::max(backlog_max_observed, registry.backlog());
+  }
+  if (backlog_max_observed >= pf::plan_registry::backlog_max) state.SkipWithError("the backlog reached its bound");
+  state.SetItemsProcessed(state.iterations());
+  state.counters["backlog_max_observed"] = static_cast<double>(backlog_max_observed);
+  state.counters["collected_per_plan"] =
+      benchmark::Counter(static_cast<double>(collected), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_RetireReclaim);
+
+// ---------------------------------------------------------------------------------------------
+// Beside the contract: the pieces, to explain the ratios above.
+
+/// read_stamp through a pre-resolved handle: one acquire load behind the API.
+void BM_ReadStamp(benchmark::State& state) {
+  store_world& world = stale_world();
+  const pf::memory_store& store = world.store;
+  const pf::endpoint_handle h = world.handles[0];
+  for (auto _ : state) {
+    const pf::result<pf::stamp> s = store.read_stamp(h);
+    benchmark::DoNotOptimize(s->gen);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ReadStamp)->Threads(1)->Threads(2)->UseRealTime();
+
+/// resolve(name) alone: the name hash and one probe, what BM_ApplyByName adds to a commit.
+void BM_ResolveName(benchmark::State& state) {
+  store_world& world = by_name_world();
+  const pf::memory_store& store = world.store;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const pf::result<pf::endpoint_handle> h = store.resolve(world.names[i]);
+    benchmark::DoNotOptimize(h->index());
+    if (++i == world.names.size()) i = 0;
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ResolveName);
+
+/// An epoch guard entered and left, nothing else: the read path's fixed cost.
+void BM_EpochGuard(benchmark::State& state) {
+  pf::detail::epoch_domain& domain = pf::detail::epoch_domain::global();
+  for (auto _ : state) {
+    pf::detail::epoch_guard guard = domain.pin();
+    benchmark::DoNotOptimize(guard);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EpochGuard)->Threads(1)->Threads(2)->UseRealTime();
+
+/// BM_ApplyHotEndpoint with a name lookup before every attempt, the same work per commit as
+/// BM_Baseline_MutexMapApplyHot (which finds the name in its map each time).
+void BM_ApplyHotEndpointByName(benchmark::State& state) {
+  store_world& world = hot_world();
+  pf::memory_store& store = world.store;
+  const std::string& name = world.names[0];
+  std::uint64_t retries = 0;
+  for (auto _ : state) {
+    for (;;) {
+      const pf::endpoint_handle h = store.resolve(name).value();
+      const pf::stamp seen = store.read_stamp(h).value();
+      const pf::result<pf::stamp> r = store.commit(h, seen, next_stamp(seen), *world.records);
+      if (r.has_value()) {
+        benchmark::DoNotOptimize(r);
+        break;
+      }
+      if (r.error().code != pf::errc::conflict && r.error().code != pf::errc::stale) {
+        state.SkipWithError("unexpected refusal on the hot endpoint");
+        break;
+      }
+      ++retries;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["retries_per_commit"] =
+      benchmark::Counter(static_cast<double>(retries), benchmark::Counter::kAvgIterations);
+}
+BENCHMARK(BM_ApplyHotEndpointByName)->Threads(1)->Threads(2)->UseRealTime();
+
+/// BM_RetireReclaim while another thread reads snapshots of the endpoint without pause, so that
+/// reclamation must wait for its guards: the backlog must stay bounded all the same.
+void BM_RetireReclaimWithReader(benchmark::State& state) {
+  constexpr std::size_t batch = 1024;
+  pf::plan_registry registry;
+  const std::string name = endpoint_name(0);
+  auto store = pf::memory_store::make(registry, {name}).value();
+  const pf::endpoint_handle h = store.resolve(name).value();
+  store.raise_fence(store_world::fence).value();
+  pf::plan_builder first{pf::generation{1}, 1'761'200'000'000};
+  first.set(name, weighted_records(0, 0)).value();
+  const pf::plan base = std::move(first).build().value();
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> reads{0};
+  std::thread reader([&] {
+    std::uint64_t local = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const pf::endpoint_snapshot snapshot = store.read(h);
+      benchmark::DoNotOptimize(snapshot.records().size());
+      ++local;
+    }
+    reads.store(local, std::memory_order_relaxed);
+  });
+
+  std::uint64_t next_gen = 1;
+  std::vector<pf::plan> pending;
+  std::size_t backlog_max_observed = 0;
+  const pf::retention_policy policy{.keep_newest = 4};
+  for (auto _ : state) {
+    if (pending.empty()) {
+      state.PauseTiming();
+      pending = build_small_plans(base, next_gen, batch);
+      state.ResumeTiming();
+    }
+    const std::uint64_t gen = next_gen++;
+    {
+      pf::result<pf::pinned_plan> pinned = registry.publish(std::move(pending.back()));
+      pending.pop_back();
+      if (!pinned.has_value()) {
+        state.SkipWithError("publish failed");
+        break;
+      }
+      const pf::endpoint_entry* entry = (*pinned)->find(name);
+      const pf::stamp seen = store.read_stamp(h).value();
+      if (!store.commit(h, seen, pf::stamp{pf::generation{gen}, store_world::fence, 0}, entry->records)) {
+        state.SkipWithError("commit failed");
+        break;
+      }
+    }
+    const pf::collection_report report =
+        registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
+    benchmark::DoNotOptimize(report.collected.size());
+    backlog_max_observed = std::max(backlog_max_observed, registry.backlog());
+  }
+  stop.store(true, std::memory_order_relaxed);
+  reader.join();
+  if (backlog_max_observed >= pf::plan_registry::backlog_max) state.SkipWithError("the backlog reached its bound");
+  state.SetItemsProcessed(state.iterations());
+  state.counters["backlog_max_observed"] = static_cast<double>(backlog_max_observed);
+  state.counters["reader_reads"] = static_cast<double>(reads.load(std::memory_order_relaxed));
+}
+BENCHMARK(BM_RetireReclaimWithReader)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
