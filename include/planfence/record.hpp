@@ -278,6 +278,10 @@ namespace detail {
           s += static_cast<char>(v);
           pos += 3;
         } else {
+          // \X quotes X, but a raw control or non-ASCII byte stays raw: it must be \DDD.
+          if (static_cast<unsigned char>(e) < 0x20 || static_cast<unsigned char>(e) >= 0x7f) {
+            return bad("TXT string with a raw control or non-ASCII byte: use \\DDD");
+          }
           s += e;
           ++pos;
         }
@@ -346,6 +350,8 @@ namespace detail {
     if (++label_length > label_length_max) return fail(errc::invalid_name, "label longer than 63 octets");
     out += c;
   }
+  // Only one final dot is the root label: "a.." ends with an empty label.
+  if (label_length == 0) return fail(errc::invalid_name, "empty label");
   out += '.';
   PLANFENCE_ASSERT(out.size() <= name_text_length_max + 1);
   return out;
