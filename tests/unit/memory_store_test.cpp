@@ -1,0 +1,143 @@
+// Proves the memory store's commit rules one outcome at a time (applied, stale, fenced,
+// conflict, capacity), its fence floor, its wait-free snapshots, and that an endpoint serves the
+// record set of the plan its stamp names, so that collecting a live plan empties it: the 2025
+// failure, made visible. The broken commit rules are shown to break exactly what they break.
+#include <catch2/catch.hpp>
+
+#include "../support/fixtures.hpp"
+
+using namespace planfence;
+using planfence_test::generation_plan;
+
+namespace {
+const std::vector<std::string> names = {"db.example.", "api.example."};
+
+stamp at(std::uint64_t gen, std::uint64_t fence) { return stamp{generation{gen}, fence_token{fence}, 0}; }
+}  // namespace
+
+TEST_CASE("make validates endpoint names", "[memory_store]") {
+  plan_registry registry;
+  CHECK(memory_store::make(registry, {"ok.example", "bad..example"}).error().code == errc::invalid_name);
+  CHECK(memory_store::make(registry, {"dup.example.", "DUP.example"}).error().code == errc::invalid_plan);
+  auto store = memory_store::make(registry, {"Mixed.Example"});
+  REQUIRE(store);
+  CHECK(store->resolve("mixed.example.").has_value());
+  CHECK(store->resolve("other.example.").error().code == errc::unknown_endpoint);
+  CHECK(store->size() == 1);
+}
+
+TEST_CASE("commit outcomes: applied, stale, fenced, conflict, capacity", "[memory_store][S1][S2]") {
+  plan_registry registry;
+  auto store = memory_store::make(registry, names).value();
+  auto p = registry.publish(generation_plan(5, names)).value();
+  const record_set& records = p->find("db.example.")->records;
+  const endpoint_handle h = store.resolve("db.example.").value();
+
+  const stamp fresh = store.read_stamp(h).value();
+  CHECK(fresh.gen == generation_none);
+  auto applied = store.commit(h, fresh, at(5, 2), records);
+  REQUIRE(applied);
+  CHECK(applied->gen == generation{5});
+  CHECK(store.read_stamp(h)->gen == generation{5});
+  CHECK(store.read_stamp(h)->fence == fence_token{2});
+
+  const stamp now = store.read_stamp(h).value();
+  SECTION("the same generation again is stale") { CHECK(store.commit(h, now, at(5, 2), records).error().code == errc::stale); }
+  SECTION("an older generation is stale (S1)") { CHECK(store.commit(h, now, at(4, 3), records).error().code == errc::stale); }
+  SECTION("a smaller fence than the endpoint accepted is fenced (S2)") {
+    CHECK(store.commit(h, now, at(6, 1), records).error().code == errc::fenced);
+  }
+  SECTION("an outdated expectation is a conflict") {
+    CHECK(store.commit(h, fresh, at(6, 2), records).error().code == errc::conflict);
+  }
+  SECTION("a larger fence may take over") { CHECK(store.commit(h, now, at(6, 3), records)); }
+  SECTION("fields that would wrap are refused before anything is written") {
+    CHECK(store.commit(h, now, stamp{generation{generation_max.value() + 1}, fence_token{2}, 0}, records).error().code ==
+          errc::capacity_exceeded);
+    CHECK(store.commit(h, now, stamp{generation{6}, fence_token{fence_max.value() + 1}, 0}, records).error().code ==
+          errc::capacity_exceeded);
+    CHECK(store.raise_fence(fence_token{fence_max.value() + 1}).error().code == errc::capacity_exceeded);
+    CHECK(store.commit(h, now, at(generation_max.value(), fence_max.value()), records));
+  }
+  // Whatever the section did, nothing moved backwards.
+  CHECK(store.read_stamp(h)->gen >= generation{5});
+}
+
+TEST_CASE("the fence floor refuses every smaller token store-wide (S2)", "[memory_store][S2]") {
+  plan_registry registry;
+  auto store = memory_store::make(registry, names).value();
+  auto p = registry.publish(generation_plan(1, names)).value();
+  const endpoint_handle api = store.resolve("api.example.").value();
+  REQUIRE(store.raise_fence(fence_token{7}));
+  REQUIRE(store.raise_fence(fence_token{3}));  // never lowers
+  CHECK(store.fence_floor() == fence_token{7});
+  // api.example. was never written, yet a writer with token 6 is refused.
+  CHECK(store.commit(api, stamp{}, at(1, 6), p->find("api.example.")->records).error().code == errc::fenced);
+  CHECK(store.commit(api, stamp{}, at(1, 7), p->find("api.example.")->records));
+}
+
+TEST_CASE("snapshots serve the committed plan's records and the live set names it", "[memory_store][S3]") {
+  plan_registry registry;
+  auto store = memory_store::make(registry, names).value();
+  const endpoint_handle db = store.resolve("db.example.").value();
+  {
+    auto never = store.read(db);
+    CHECK(never.records().empty());
+    CHECK_FALSE(never.plan_missing());
+  }
+  auto p1 = registry.publish(generation_plan(1, names)).value();
+  REQUIRE(store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+  {
+    auto answer = store.read(db);
+    REQUIRE(answer.records().size() == 1);
+    CHECK(answer.records()[0].rdata == "10.0.0.1");
+    CHECK(answer.gen() == generation{1});
+  }
+  CHECK(store.live_generations() == std::vector<generation>{generation{1}});
+}
+
+TEST_CASE("collecting the live plan empties the endpoint: why S3 matters", "[memory_store][S3][broken]") {
+  // The 2025 clean-up as a broken registry variant: it collects by generation only.
+  basic_plan_registry<collection_check::none> registry;
+  auto store = basic_memory_store<basic_plan_registry<collection_check::none>>::make(registry, names).value();
+  const endpoint_handle db = store.resolve("db.example.").value();
+  {
+    auto p1 = registry.publish(generation_plan(1, names)).value();
+    REQUIRE(store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+  }
+  { auto p2 = registry.publish(generation_plan(2, names)); }
+  REQUIRE(registry.collect_one(generation{1}, [&] { return store.live_generations(); }));
+  auto answer = store.read(db);
+  CHECK(answer.plan_missing());
+  CHECK(answer.records().empty());
+  // The fixed registry refuses the same collection.
+  plan_registry fixed;
+  auto fixed_store = memory_store::make(fixed, names).value();
+  {
+    auto p1 = fixed.publish(generation_plan(1, names)).value();
+    REQUIRE(fixed_store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+  }
+  { auto p2 = fixed.publish(generation_plan(2, names)); }
+  CHECK(fixed.collect_one(generation{1}, [&] { return fixed_store.live_generations(); }).error().code ==
+        errc::protected_plan);
+  CHECK_FALSE(fixed_store.read(db).plan_missing());
+}
+
+TEST_CASE("the broken commit rules break S1 and S2 as documented", "[memory_store][S1][S2][broken]") {
+  plan_registry registry;
+  auto p = registry.publish(generation_plan(1, names)).value();
+  const record_set& records = p->find("db.example.")->records;
+  SECTION("unconditional writes move an endpoint backwards (S1)") {
+    auto store = basic_memory_store<plan_registry, commit_rule::unconditional>::make(registry, names).value();
+    const endpoint_handle h = store.resolve("db.example.").value();
+    REQUIRE(store.commit(h, stamp{}, at(9, 1), records));
+    REQUIRE(store.commit(h, stamp{}, at(3, 1), records));
+    CHECK(store.read_stamp(h)->gen == generation{3});  // regression: what the fixed store refuses
+  }
+  SECTION("ignoring fences lets a superseded writer commit (S2)") {
+    auto store = basic_memory_store<plan_registry, commit_rule::ignore_fence>::make(registry, names).value();
+    const endpoint_handle h = store.resolve("db.example.").value();
+    REQUIRE(store.raise_fence(fence_token{5}));
+    CHECK(store.commit(h, stamp{}, at(2, 1), records));
+  }
+}
