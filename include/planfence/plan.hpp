@@ -392,7 +392,7 @@ struct plan_line_reader {
     const std::string_view number = split_word(rest);
     if (number.empty()) return error_at(errc::parse_error, rest, "expected a number after '" + std::string(keyword) + "'");
     if (!parse_decimal(number, out)) return error_at(errc::parse_error, number, "expected a decimal number without leading zeros");
-    if (!split_word(rest).empty()) return error_at(errc::parse_error, rest, "unexpected text after the number");
+    if (const auto extra = split_word(rest); !extra.empty()) return error_at(errc::parse_error, extra, "unexpected text after the number");
     return ok();
   };
 
@@ -405,7 +405,7 @@ struct plan_line_reader {
     if (word != "planfence-plan") return error_at(errc::parse_error, word.empty() ? line : word, "expected 'planfence-plan 1' (is this a plan file?)");
     const std::string_view number = split_word(rest);
     if (!parse_decimal(number, version) || version != 1) return error_at(errc::parse_error, number.empty() ? rest : number, "unsupported plan format version: this planfence reads version 1");
-    if (!split_word(rest).empty()) return error_at(errc::parse_error, rest, "unexpected text after the version");
+    if (const auto extra = split_word(rest); !extra.empty()) return error_at(errc::parse_error, extra, "unexpected text after the version");
   }
   std::uint64_t gen = 0;
   std::uint64_t created = 0;
@@ -454,7 +454,7 @@ struct plan_line_reader {
       if (saw_endpoint_or_digest) return error_at(errc::parse_error, word, "'intent bulk-change' belongs in the header, before the first endpoint");
       if (what != "bulk-change") return error_at(errc::parse_error, what.empty() ? rest : what, "expected 'intent bulk-change'");
       if (bulk_seen) return error_at(errc::parse_error, word, "'intent bulk-change' given twice");
-      if (!split_word(rest).empty()) return error_at(errc::parse_error, rest, "unexpected text after 'intent bulk-change'");
+      if (const auto extra = split_word(rest); !extra.empty()) return error_at(errc::parse_error, extra, "unexpected text after 'intent bulk-change'");
       bulk_seen = true;
       builder.intend_bulk_change();
       continue;
@@ -473,7 +473,7 @@ struct plan_line_reader {
         if (option != "intent=empty") return error_at(errc::parse_error, option, "expected 'intent=empty' or the end of the line");
         current_empty_intent = true;
       }
-      if (!split_word(rest).empty()) return error_at(errc::parse_error, rest, "unexpected text after the endpoint");
+      if (const auto extra = split_word(rest); !extra.empty()) return error_at(errc::parse_error, extra, "unexpected text after the endpoint");
       if (auto [it, inserted] = seen.emplace(*canonical, reader.line_number); !inserted) {
         return error_at(errc::invalid_plan, name, "endpoint " + *canonical + " already defined at line " + std::to_string(it->second));
       }
@@ -494,7 +494,7 @@ struct plan_line_reader {
       if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) {
         return error_at(errc::parse_error, hex.empty() ? value : hex, "expected 64 lower-case hex digits");
       }
-      if (!split_word(rest).empty()) return error_at(errc::parse_error, rest, "unexpected text after the digest");
+      if (const auto extra = split_word(rest); !extra.empty()) return error_at(errc::parse_error, extra, "unexpected text after the digest");
       digest_hex = hex;
       digest_line = reader.line_number;
       digest_column = column_of(hex);
@@ -528,8 +528,14 @@ struct plan_line_reader {
       rest = copy.substr(after);
     }
     if (*type != record_type::txt) {
+      // One word of data; trailing spaces are ignored as on every other line, and the column of
+      // an error is that of the extra text, not of the space before it.
       const std::size_t space = rest.find(' ');
-      if (space != std::string_view::npos) return error_at(errc::parse_error, rest.substr(space), "unexpected text after the record data");
+      if (space != std::string_view::npos) {
+        const std::size_t extra = rest.find_first_not_of(' ', space);
+        if (extra != std::string_view::npos) return error_at(errc::parse_error, rest.substr(extra), "unexpected text after the record data");
+        rest = rest.substr(0, space);
+      }
     }
     auto made = make_record(*type, ttl, rest, weight);
     if (!made) return error_at(made.error().code, rest, made.error().detail);
