@@ -1,0 +1,350 @@
+// Proves the plan value and its builder (plan.hpp):
+//  - based_on shares every unchanged endpoint with the earlier plan (the same endpoint_entry
+//    object, checked by pointer) and gives set or removed endpoints new entries, leaving the
+//    earlier plan untouched;
+//  - endpoints come out sorted by name, find() locates each by name and by precomputed hash and
+//    misses what is absent or not canonical;
+//  - the digest changes with every change of content (generation, time, intent, names, records,
+//    TTLs, weights) and not with spelling or build order; verify() recomputes it and catches
+//    content that was altered behind the plan's back (S7);
+//  - generations outside 1 .. 2^40 - 1 are refused.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <planfence/plan.hpp>
+
+using namespace planfence;
+
+namespace {
+
+record make(record_type type, std::string_view rdata, std::uint32_t ttl = 60,
+            std::optional<std::uint8_t> weight = std::nullopt) {
+  auto r = make_record(type, ttl, rdata, weight);
+  if (!r) FAIL("make_record failed: " << r.error().message());
+  return *r;
+}
+
+record_set set_of(std::vector<record> records, bool intended_empty = false) {
+  auto s = record_set::make(std::move(records), intended_empty);
+  if (!s) FAIL("record_set::make failed: " << s.error().message());
+  return *s;
+}
+
+record_set one_a(std::string_view address) { return set_of({make(record_type::a, address)}); }
+
+plan build(plan_builder&& builder) {
+  auto p = std::move(builder).build();
+  if (!p) FAIL("build failed: " << p.error().message());
+  return std::move(*p);
+}
+
+// A plan of three endpoints, a/b/c.example., at generation `gen`.
+plan three(std::uint64_t gen = 1) {
+  plan_builder builder{generation{gen}, 1000};
+  REQUIRE(builder.set("c.example.", one_a("192.0.2.3")));
+  REQUIRE(builder.set("a.example.", one_a("192.0.2.1")));
+  REQUIRE(builder.set("b.example.", one_a("192.0.2.2")));
+  return build(std::move(builder));
+}
+
+std::vector<std::string> names_of(const plan& p) {
+  std::vector<std::string> names;
+  for (const auto& e : p.endpoints()) names.push_back(e->name);
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("a built plan has sorted endpoints and its header fields", "[plan]") {
+  plan_builder builder{generation{9}, 1761200000000};
+  REQUIRE(builder.set("zulu.example", one_a("192.0.2.26")));
+  REQUIRE(builder.set("Alpha.Example.", one_a("192.0.2.1")));
+  REQUIRE(builder.set("_svc.example.", set_of({make(record_type::txt, R"("x")")})));
+  REQUIRE(builder.set("mike.example.", set_of({}, true)));
+  plan p = build(std::move(builder));
+  CHECK(p.gen() == generation{9});
+  CHECK(p.created_unix_ms() == 1761200000000u);
+  CHECK_FALSE(p.bulk_change_intended());
+  CHECK(p.size() == 4);
+  CHECK(names_of(p) == std::vector<std::string>{"_svc.example.", "alpha.example.", "mike.example.", "zulu.example."});
+  for (const auto& e : p.endpoints()) CHECK(e->name_hash == endpoint_name_hash(e->name));
+  CHECK(p.verify());
+
+  plan_builder bulk{generation{10}, 0};
+  bulk.intend_bulk_change();
+  CHECK(build(std::move(bulk)).bulk_change_intended());
+}
+
+TEST_CASE("generations outside 1 .. 2^40 - 1 are refused", "[plan]") {
+  for (std::uint64_t bad : {std::uint64_t{0}, generation_max.value() + 1, ~std::uint64_t{0}}) {
+    CAPTURE(bad);
+    plan_builder builder{generation{bad}, 0};
+    REQUIRE(builder.set("a.example.", one_a("192.0.2.1")));
+    auto refused = std::move(builder).build();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == errc::invalid_plan);
+  }
+  for (std::uint64_t good : {std::uint64_t{1}, generation_max.value()}) {
+    CAPTURE(good);
+    auto built = plan_builder{generation{good}, 0}.build();
+    REQUIRE(built);
+    CHECK(built->gen() == generation{good});
+    CHECK(built->size() == 0);
+  }
+}
+
+TEST_CASE("the builder refuses bad names and lets the last set win", "[plan]") {
+  plan_builder builder{generation{1}, 0};
+  auto bad_set = builder.set("a..example.", one_a("192.0.2.1"));
+  REQUIRE_FALSE(bad_set);
+  CHECK(bad_set.error().code == errc::invalid_name);
+  auto bad_remove = builder.remove("bad name.");
+  REQUIRE_FALSE(bad_remove);
+  CHECK(bad_remove.error().code == errc::invalid_name);
+
+  // Two spellings of one name are one endpoint; the later set replaces the earlier.
+  REQUIRE(builder.set("WWW.example", one_a("192.0.2.1")));
+  REQUIRE(builder.set("www.example.", one_a("192.0.2.2")));
+  // Removing a name the plan never had changes nothing.
+  REQUIRE(builder.remove("never.example."));
+  plan p = build(std::move(builder));
+  REQUIRE(p.size() == 1);
+  CHECK(p.endpoints()[0]->records == one_a("192.0.2.2"));
+
+  // remove then set: set wins; set then remove: remove wins.
+  plan_builder order{generation{2}, 0};
+  REQUIRE(order.remove("x.example."));
+  REQUIRE(order.set("x.example.", one_a("192.0.2.9")));
+  REQUIRE(order.set("y.example.", one_a("192.0.2.9")));
+  REQUIRE(order.remove("Y.EXAMPLE"));
+  CHECK(names_of(build(std::move(order))) == std::vector<std::string>{"x.example."});
+}
+
+TEST_CASE("based_on shares unchanged endpoints and replaces changed ones", "[plan]") {
+  const plan p1 = three(1);
+  const auto a1 = p1.endpoints()[0];
+  const auto b1 = p1.endpoints()[1];
+  const auto c1 = p1.endpoints()[2];
+  REQUIRE(a1->name == "a.example.");
+
+  auto builder = plan_builder::based_on(p1, generation{2}, 2000);
+  REQUIRE(builder.set("b.example.", one_a("198.51.100.2")));  // changed
+  REQUIRE(builder.remove("C.example"));                        // removed
+  REQUIRE(builder.set("d.example.", one_a("192.0.2.4")));     // added after the base
+  REQUIRE(builder.set("0.example.", one_a("192.0.2.0")));     // added before the base
+  const plan p2 = build(std::move(builder));
+
+  CHECK(names_of(p2) == std::vector<std::string>{"0.example.", "a.example.", "b.example.", "d.example."});
+  // Unchanged: the very same entry object, not a copy.
+  CHECK(p2.endpoints()[1].get() == a1.get());
+  CHECK(p2.find("a.example.") == a1.get());
+  // Changed: a new entry with the new records.
+  CHECK(p2.endpoints()[2].get() != b1.get());
+  CHECK(p2.endpoints()[2]->records == one_a("198.51.100.2"));
+  CHECK(p2.find("c.example.") == nullptr);
+  CHECK(p2.gen() == generation{2});
+  CHECK(p2.created_unix_ms() == 2000u);
+
+  // The earlier plan is untouched: same entries, same content, same digest.
+  CHECK(names_of(p1) == std::vector<std::string>{"a.example.", "b.example.", "c.example."});
+  CHECK(p1.endpoints()[1].get() == b1.get());
+  CHECK(p1.endpoints()[1]->records == one_a("192.0.2.2"));
+  CHECK(p1.endpoints()[2].get() == c1.get());
+  CHECK(p1.verify());
+  CHECK(p2.verify());
+
+  // A chain of generations with no changes shares everything.
+  const plan p3 = build(plan_builder::based_on(p2, generation{3}, 3000));
+  REQUIRE(p3.size() == p2.size());
+  for (std::size_t i = 0; i < p3.size(); ++i) CHECK(p3.endpoints()[i].get() == p2.endpoints()[i].get());
+  CHECK(p3.find("a.example.") == a1.get());
+  // p1, p2 and p3 (and the local copy) hold the shared entry.
+  CHECK(a1.use_count() == 4);
+  // Only the header differs, and the digest names the content, header included.
+  CHECK(p3.digest() != p2.digest());
+
+  // Re-setting an endpoint to identical content is a change of object, not of content.
+  auto same_again = plan_builder::based_on(p3, generation{4}, 3000);
+  REQUIRE(same_again.set("a.example.", one_a("192.0.2.1")));
+  const plan p4 = build(std::move(same_again));
+  CHECK(p4.find("a.example.") != a1.get());
+  CHECK(p4.find("a.example.")->records == a1->records);
+}
+
+TEST_CASE("based_on an empty plan, and removing everything", "[plan]") {
+  const plan empty = build(plan_builder{generation{1}, 0});
+  CHECK(empty.size() == 0);
+  CHECK(empty.find("a.example.") == nullptr);
+  auto grow = plan_builder::based_on(empty, generation{2}, 0);
+  REQUIRE(grow.set("a.example.", one_a("192.0.2.1")));
+  const plan one = build(std::move(grow));
+  CHECK(one.size() == 1);
+
+  const plan p = three();
+  auto shrink = plan_builder::based_on(p, generation{2}, 0);
+  for (const auto& e : p.endpoints()) REQUIRE(shrink.remove(e->name));
+  const plan none = build(std::move(shrink));
+  CHECK(none.size() == 0);
+  CHECK(none.find("a.example.") == nullptr);
+  CHECK(format_plan(none) == "planfence-plan 1\ngeneration 2\ncreated-unix-ms 0\ndigest sha256:" + none.digest_hex() + "\n");
+}
+
+TEST_CASE("find() by name and by precomputed hash", "[plan]") {
+  plan_builder builder{generation{1}, 0};
+  std::vector<std::string> names;
+  for (int i = 0; i < 1000; ++i) {
+    names.push_back("host-" + std::to_string(i) + ".example.");
+    REQUIRE(builder.set(names.back(), one_a("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256))));
+  }
+  const plan p = build(std::move(builder));
+  REQUIRE(p.size() == 1000);
+  CHECK(std::is_sorted(p.endpoints().begin(), p.endpoints().end(),
+                       [](const auto& x, const auto& y) { return x->name < y->name; }));
+  for (int i = 0; i < 1000; ++i) {
+    const std::string& name = names[static_cast<std::size_t>(i)];
+    const endpoint_entry* by_name = p.find(name);
+    const endpoint_entry* by_hash = p.find(name, endpoint_name_hash(name));
+    if (by_name == nullptr || by_hash != by_name || by_name->name != name ||
+        by_name->records != one_a("10.0." + std::to_string(i / 256) + "." + std::to_string(i % 256))) {
+      FAIL("find(" << name << ") is wrong");
+    }
+  }
+  // Absent, or not in canonical form: not found (callers canonicalise first).
+  CHECK(p.find("host-1000.example.") == nullptr);
+  CHECK(p.find("HOST-1.example.") == nullptr);
+  CHECK(p.find("host-1.example") == nullptr);
+  CHECK(p.find("") == nullptr);
+  // A wrong hash misses even for a present name: the hash must be the name's.
+  CHECK(p.find("host-1.example.", endpoint_name_hash("host-2.example.")) == nullptr);
+}
+
+TEST_CASE("endpoint_name_hash is 64-bit FNV-1a", "[plan]") {
+  // Published FNV-1a 64 test vectors.
+  CHECK(endpoint_name_hash("") == 0xcbf29ce484222325ULL);
+  CHECK(endpoint_name_hash("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(endpoint_name_hash("foobar") == 0x85944171f73967e8ULL);
+  static_assert(endpoint_name_hash("a") == 0xaf63dc4c8601ec8cULL);
+}
+
+TEST_CASE("the digest changes with content, never with spelling", "[plan]") {
+  const auto digest_of = [](const std::function<void(plan_builder&)>& fill, std::uint64_t gen = 5,
+                            std::uint64_t created = 100) {
+    plan_builder builder{generation{gen}, created};
+    fill(builder);
+    return build(std::move(builder)).digest();
+  };
+  const auto base_fill = [](plan_builder& b) {
+    REQUIRE(b.set("www.example.", set_of({make(record_type::a, "192.0.2.1", 60, 1),
+                                          make(record_type::aaaa, "2001:db8::1")})));
+    REQUIRE(b.set("db.example.", set_of({make(record_type::txt, R"("k=v")")})));
+  };
+  const auto base = digest_of(base_fill);
+
+  SECTION("spelling and order do not matter") {
+    CHECK(digest_of([](plan_builder& b) {
+            REQUIRE(b.set("DB.Example", set_of({make(record_type::txt, R"("\107=\118")")})));
+            REQUIRE(b.set("WWW.EXAMPLE.", set_of({make(record_type::aaaa, "2001:0DB8:0:0:0:0:0:0001"),
+                                                  make(record_type::a, "192.0.2.1", 60, 1)})));
+          }) == base);
+    // Built from an earlier plan rather than from scratch: same content, same digest.
+    plan_builder first{generation{4}, 100};
+    base_fill(first);
+    REQUIRE(first.set("extra.example.", one_a("192.0.2.9")));
+    const plan earlier = build(std::move(first));
+    auto next = plan_builder::based_on(earlier, generation{5}, 100);
+    REQUIRE(next.remove("extra.example."));
+    CHECK(build(std::move(next)).digest() == base);
+  }
+
+  SECTION("every change of content changes it") {
+    std::vector<detail::sha256_digest> digests = {base};
+    digests.push_back(digest_of(base_fill, 6));        // generation
+    digests.push_back(digest_of(base_fill, 5, 101));  // creation time
+    digests.push_back(digest_of([&](plan_builder& b) {  // bulk-change intent
+      base_fill(b);
+      b.intend_bulk_change();
+    }));
+    digests.push_back(digest_of([](plan_builder& b) {  // endpoint name
+      REQUIRE(b.set("www2.example.", set_of({make(record_type::a, "192.0.2.1", 60, 1),
+                                             make(record_type::aaaa, "2001:db8::1")})));
+      REQUIRE(b.set("db.example.", set_of({make(record_type::txt, R"("k=v")")})));
+    }));
+    digests.push_back(digest_of([&](plan_builder& b) {  // an added endpoint, even an empty one
+      base_fill(b);
+      REQUIRE(b.set("new.example.", set_of({})));
+    }));
+    digests.push_back(digest_of([&](plan_builder& b) {  // ... and intent=empty differs from empty
+      base_fill(b);
+      REQUIRE(b.set("new.example.", set_of({}, true)));
+    }));
+    digests.push_back(digest_of([&](plan_builder& b) {  // a removed endpoint
+      base_fill(b);
+      REQUIRE(b.remove("db.example."));
+    }));
+    const auto with_www = [&](std::vector<record> www) {
+      return digest_of([&](plan_builder& b) {
+        base_fill(b);
+        REQUIRE(b.set("www.example.", set_of(std::move(www))));
+      });
+    };
+    digests.push_back(with_www({make(record_type::a, "192.0.2.1", 61, 1), make(record_type::aaaa, "2001:db8::1")}));  // TTL
+    digests.push_back(with_www({make(record_type::a, "192.0.2.1", 60, 2), make(record_type::aaaa, "2001:db8::1")}));  // weight
+    digests.push_back(with_www({make(record_type::a, "192.0.2.1", 60), make(record_type::aaaa, "2001:db8::1")}));     // unweighted
+    digests.push_back(with_www({make(record_type::a, "192.0.2.1", 60, 0), make(record_type::aaaa, "2001:db8::1")}));  // weight 0
+    digests.push_back(with_www({make(record_type::a, "192.0.2.2", 60, 1), make(record_type::aaaa, "2001:db8::1")}));  // address
+    digests.push_back(with_www({make(record_type::a, "192.0.2.1", 60, 1)}));  // a record fewer
+    digests.push_back(digest_of([&](plan_builder& b) {  // TXT content
+      base_fill(b);
+      REQUIRE(b.set("db.example.", set_of({make(record_type::txt, R"("k=w")")})));
+    }));
+    digests.push_back(digest_of([&](plan_builder& b) {  // TXT split into two strings
+      base_fill(b);
+      REQUIRE(b.set("db.example.", set_of({make(record_type::txt, R"("k" "=v")")})));
+    }));
+    const std::set<detail::sha256_digest> distinct(digests.begin(), digests.end());
+    CHECK(distinct.size() == digests.size());
+  }
+}
+
+TEST_CASE("verify() recomputes the digest and catches altered content (S7)", "[plan]") {
+  plan p = three();
+  REQUIRE(p.verify());
+  const std::string before = p.digest_hex();
+  // Plans are immutable through their interface; simulate memory corruption or a bug that
+  // writes through a shared entry. The entry object itself is not const (the builder created it
+  // with make_shared<endpoint_entry>), so this write is well-defined.
+  auto& entry = const_cast<endpoint_entry&>(*p.endpoints()[1]);
+  entry.records = one_a("203.0.113.66");
+  auto refused = p.verify();
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::digest_mismatch);
+  CHECK(p.digest_hex() == before);  // the stored digest did not follow the content
+  // And the text form of such a plan does not parse: the digest line no longer matches.
+  auto reparsed = parse_plan(format_plan(p));
+  REQUIRE_FALSE(reparsed);
+  CHECK(reparsed.error().code == errc::digest_mismatch);
+
+  entry.records = one_a("192.0.2.2");  // restored
+  CHECK(p.verify());
+}
+
+TEST_CASE("a moved plan keeps its content and lookups", "[plan]") {
+  plan original = three();
+  const auto digest = original.digest();
+  const endpoint_entry* b = original.find("b.example.");
+  REQUIRE(b != nullptr);
+  plan moved = std::move(original);
+  CHECK(moved.find("b.example.") == b);
+  CHECK(moved.digest() == digest);
+  CHECK(moved.verify());
+  plan assigned = three(2);
+  assigned = std::move(moved);
+  CHECK(assigned.find("b.example.") == b);
+  CHECK(assigned.gen() == generation{1});
+}
