@@ -34,6 +34,16 @@ namespace planfence { inline namespace v1 { namespace detail {
   ::planfence::detail::assertion_failed(expr, file, line)
 #endif
 
+/// Forces inlining of the few hot-path functions whose callers pay for a call they cannot see
+/// through (memory_store::commit): inlined, a refusal's unused error text folds away.
+#if defined(__GNUC__) || defined(__clang__)
+#define PLANFENCE_ALWAYS_INLINE [[gnu::always_inline]] inline
+#elif defined(_MSC_VER)
+#define PLANFENCE_ALWAYS_INLINE __forceinline
+#else
+#define PLANFENCE_ALWAYS_INLINE inline
+#endif
+
 #if defined(PLANFENCE_DISABLE_ASSERTS)
 #define PLANFENCE_ASSERTS_ENABLED 0
 #define PLANFENCE_ASSERT(expr) static_cast<void>(0)

@@ -114,7 +114,18 @@ struct error {
 template <class T>
 using result = std::expected<T, error>;
 using unexpected_error = std::unexpected<error>;
+using unexpect_t = std::unexpect_t;
+inline constexpr unexpect_t unexpect = std::unexpect;
 #else
+/// Tag that builds a result's failure in place: `return result<T>(unexpect, errc::stale);`
+/// (std::unexpect_t where <expected> exists). Unlike `fail(code)`, no error is built and moved
+/// through out-of-line calls, so a refusal on the apply path stays a few stores
+/// (bench/apply_bench.cpp, BM_RejectStale).
+struct unexpect_t {
+  explicit unexpect_t() = default;
+};
+inline constexpr unexpect_t unexpect{};
+
 /// The failure half of a result, as std::unexpected<error>.
 class unexpected_error {
  public:
@@ -140,6 +151,10 @@ class [[nodiscard]] result {
   result(U&& value) noexcept(std::is_nothrow_constructible_v<T, U&&>)  // NOLINT: implicit
       : has_value_(true) {
     ::new (static_cast<void*>(&storage_.value)) T(std::forward<U>(value));
+  }
+  /// The failure `code`, built in place (std::expected's unexpect_t constructor). Never allocates.
+  result(unexpect_t, errc code) noexcept : has_value_(false) {
+    ::new (static_cast<void*>(&storage_.failure)) error_type{code, 0, 0, {}};
   }
   result(unexpected_error failure) noexcept : has_value_(false) {  // NOLINT: implicit
     ::new (static_cast<void*>(&storage_.failure)) error_type(std::move(failure).error());
