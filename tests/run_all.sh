@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# tests/run_all.sh: every planfence test, with every compiler and sanitizer we support.
+#
+# This is the README's second quick-start command and what CI runs (.ci/run). It installs what
+# the tests need (Debian/Ubuntu, apt-get), then configures, builds and tests one build directory
+# per stage under build/ci-<stage>. Run `tests/run_all.sh --help` for the stages and options.
+set -euo pipefail
+
+# Debian packages the tests need. Add to this list when a test needs a new tool or server.
+test_packages=(
+  cmake g++ clang
+  libclang-rt-dev   # Clang's sanitizer runtimes (only recommended by clang, so name it)
+  catch2 libbenchmark-dev spin pkg-config
+)
+
+all_stages=(gcc clang tsan asan)
+jobs="${PLANFENCE_JOBS:-2}"
+
+usage() {
+  cat <<EOF
+Usage: tests/run_all.sh [--fresh] [--no-install] [stage...]
+
+Runs the planfence test stages named (default: all, in this order):
+  gcc    g++, RelWithDebInfo: everything, benchmarks included (smoke runs)   build/ci-gcc
+  clang  clang++, RelWithDebInfo: everything but the benchmarks              build/ci-clang
+  tsan   clang++ with ThreadSanitizer: the concurrent tests (ctest -L concurrent)
+                                                                            build/ci-tsan
+  asan   g++ with AddressSanitizer and UndefinedBehaviorSanitizer: the unit and concurrent
+         tests (ctest -L 'unit|concurrent')                                 build/ci-asan
+
+Options:
+  --fresh       delete the build directories of the chosen stages first
+  --no-install  do not install missing packages (same as PLANFENCE_SKIP_INSTALL=1)
+  -h, --help    show this help
+
+Environment:
+  PLANFENCE_JOBS          parallel build and test jobs (default 2)
+  PLANFENCE_SKIP_INSTALL  1 to skip the package check
+
+Before the stages, missing packages are installed with apt-get (through sudo when not root):
+  ${test_packages[*]}
+Every stage is configured with PLANFENCE_REQUIRE_TEST_DEPS=ON, so a missing dependency is an
+error, never a silently skipped test.
+
+Examples:
+  tests/run_all.sh              # all stages
+  tests/run_all.sh gcc          # the quick one
+  tests/run_all.sh tsan asan    # only the sanitizers
+EOF
+}
+
+fresh=0
+install_packages=1
+if [[ "${PLANFENCE_SKIP_INSTALL:-0}" == 1 ]]; then
+  install_packages=0
+fi
+stages=()
+for argument in "$@"; do
+  case "$argument" in
+    -h | --help) usage; exit 0 ;;
+    --fresh) fresh=1 ;;
+    --no-install) install_packages=0 ;;
+    all) stages+=("${all_stages[@]}") ;;
+    gcc | clang | tsan | asan) stages+=("$argument") ;;
+    *) echo "run_all.sh: unknown stage or option '$argument'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+if [[ ${#stages[@]} -eq 0 ]]; then
+  stages=("${all_stages[@]}")
+fi
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+say() { printf '\n==> %s\n' "$*"; }
+# Prints a command, then runs it: the log shows exactly what to re-run by hand.
+run() {
+  printf '+ %s\n' "$*"
+  "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Summary: which stages ran, how long each took, and which one failed (printed on any exit).
+
+current_stage=""
+stage_started=0
+summary=()
+total_started=$SECONDS
+print_summary() {
+  local exit_code=$?
+  if [[ -n "$current_stage" ]]; then
+    summary+=("$(printf '%-8s FAILED after %4ds' "$current_stage" $((SECONDS - stage_started)))")
+  fi
+  say "Summary"
+  local line
+  for line in "${summary[@]}"; do
+    printf '  %s\n' "$line"
+  done
+  printf '  total    %4ds\n' $((SECONDS - total_started))
+  if [[ $exit_code -eq 0 ]]; then
+    printf '  all stages passed\n'
+  else
+    printf '  FAILED (exit %d)\n' "$exit_code"
+  fi
+}
+trap print_summary EXIT
+
+begin_stage() {
+  current_stage="$1"
+  stage_started=$SECONDS
+  say "Stage $1: $2"
+}
+end_stage() {
+  local elapsed=$((SECONDS - stage_started))
+  summary+=("$(printf '%-8s passed in %4ds' "$current_stage" "$elapsed")")
+  say "Stage $current_stage passed in ${elapsed}s"
+  current_stage=""
+}
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies.
+
+install_missing_packages() {
+  if ! command -v dpkg-query >/dev/null 2>&1; then
+    say "Not a Debian system: make sure these are installed: ${test_packages[*]}"
+    return 0
+  fi
+  local missing=() package
+  for package in "${test_packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$package")
+    fi
+  done
+  if [[ ${#missing[@]} -eq 0 ]]; then
+    say "All test packages are installed"
+    return 0
+  fi
+  say "Installing missing packages: ${missing[*]}"
+  local sudo=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "run_all.sh: not root and no sudo: install these packages, then run again:" >&2
+      echo "  apt-get install ${missing[*]}" >&2
+      exit 1
+    fi
+  fi
+  run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  run "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Stages.
+
+# configure <build dir> <cmake arguments...>: the settings every stage shares come first.
+configure() {
+  local build_dir="$1"
+  shift
+  if [[ $fresh -eq 1 ]]; then
+    run rm -rf "$build_dir"
+  fi
+  run cmake -S . -B "$build_dir" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPLANFENCE_REQUIRE_TEST_DEPS=ON \
+    "$@"
+}
+
+stage_gcc() {
+  begin_stage gcc "g++, everything including benchmark smoke runs"
+  configure build/ci-gcc -DCMAKE_CXX_COMPILER=g++ -DPLANFENCE_BUILD_BENCHMARKS=ON
+  run cmake --build build/ci-gcc -j "$jobs"
+  run ctest --test-dir build/ci-gcc --output-on-failure -j "$jobs"
+  end_stage
+}
+
+stage_clang() {
+  begin_stage clang "clang++, everything but benchmarks"
+  configure build/ci-clang -DCMAKE_CXX_COMPILER=clang++ -DPLANFENCE_BUILD_BENCHMARKS=OFF
+  run cmake --build build/ci-clang -j "$jobs"
+  run ctest --test-dir build/ci-clang --output-on-failure -j "$jobs"
+  end_stage
+}
+
+stage_tsan() {
+  begin_stage tsan "clang++ -fsanitize=thread, concurrent tests"
+  configure build/ci-tsan -DCMAKE_CXX_COMPILER=clang++ -DPLANFENCE_SANITIZE=thread \
+    -DPLANFENCE_BUILD_BENCHMARKS=OFF -DPLANFENCE_BUILD_EXAMPLES=OFF
+  # Only what `ctest -L concurrent` runs (the target always exists, possibly empty).
+  run cmake --build build/ci-tsan -j "$jobs" --target planfence_concurrent
+  run env TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+    ctest --test-dir build/ci-tsan --output-on-failure -j "$jobs" -L concurrent
+  end_stage
+}
+
+stage_asan() {
+  begin_stage asan "g++ -fsanitize=address,undefined, unit and concurrent tests"
+  configure build/ci-asan -DCMAKE_CXX_COMPILER=g++ -DPLANFENCE_SANITIZE=address,undefined \
+    -DPLANFENCE_BUILD_BENCHMARKS=OFF -DPLANFENCE_BUILD_EXAMPLES=OFF
+  run cmake --build build/ci-asan -j "$jobs" --target planfence_unit planfence_concurrent
+  run env ASAN_OPTIONS="detect_leaks=1:strict_init_order=1" \
+    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
+    ctest --test-dir build/ci-asan --output-on-failure -j "$jobs" -L 'unit|concurrent'
+  end_stage
+}
+
+say "planfence tests in $repo_root: stages ${stages[*]}, $jobs jobs"
+if [[ $install_packages -eq 1 ]]; then
+  install_missing_packages
+fi
+for stage in "${stages[@]}"; do
+  "stage_$stage"
+done
