@@ -20,11 +20,13 @@
 //    (M1, M2), so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
 //  - a read: an epoch guard (one exchange), one acquire load (M2), one registry lookup and one
-//    probe of the plan's index;
+//    probe of the plan's index (again only if the endpoint moved and its old plan was collected
+//    during the read);
 //  - 8 bytes of stamp state per endpoint, plus its name once.
 // Progress: commit is lock-free (one CAS, no retry loop: a failed CAS is reported as the outcome
-// it reveals); read is wait-free after the thread's first read; nothing on either path allocates
-// or blocks.
+// it reveals); read is wait-free except when the endpoint is recommitted and its previous plan
+// collected during the read (then lock-free, see read()); nothing on either path allocates or
+// blocks.
 //
 // Limits: the endpoint set is fixed when the store is made (a plan naming another endpoint gets
 // errc::unknown_endpoint for it); generations above 2^40 - 1 and fence tokens above 2^24 - 1 are
@@ -46,6 +48,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "../config.hpp"
@@ -194,7 +197,10 @@ class basic_memory_store {
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
         if (current != wanted) return result<stamp>(unexpect, errc::conflict);
         if constexpr (Rule == commit_rule::check_then_write) {
-          target.store(next, std::memory_order_release);  // the broken variant: not atomic with the check
+          // The broken variant: the write is not atomic with the check. The yield stands for the
+          // work the 2025 enactor did between its check and its write, so tests see the window.
+          std::this_thread::yield();
+          target.store(next, std::memory_order_release);
           return packed_stamp::unpack(next);
         } else {
           // (M3) acq_rel CAS: the commit. On failure `current` is the newer word, and the next
@@ -220,17 +226,28 @@ class basic_memory_store {
   /// The store's fence floor.
   [[nodiscard]] fence_token fence_floor() const noexcept { return fence_token{fence_floor_->load(std::memory_order_acquire)}; }
 
-  /// What the endpoint serves now. Wait-free after the thread's first read; never allocates.
+  /// What the endpoint serves now. Never allocates. Progress: wait-free unless a commit lands
+  /// on this endpoint during the read and the plan it replaced is collected at the same time;
+  /// then the read starts again (lock-free: every retry means a newer commit landed). Without
+  /// the retry a reader could pair the old stamp with the plan table after collection and
+  /// answer empty for an endpoint that never was.
   [[nodiscard]] endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::global().pin();
-    const stamp s = packed_stamp::unpack(word(h).load(std::memory_order_acquire));  // (M2)
-    const record_set* records = nullptr;
-    if (s.gen != generation_none) {
+    const std::atomic<std::uint64_t>& target = word(h);
+    std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
+    for (;;) {
+      const stamp s = packed_stamp::unpack(current);
+      if (s.gen == generation_none) return endpoint_snapshot(std::move(guard), s, nullptr);
       if (const plan* p = registry_->find(s.gen, guard)) {
-        if (const endpoint_entry* entry = p->find(names_[h.index()], hashes_[h.index()])) records = &entry->records;
+        const endpoint_entry* entry = p->find(names_[h.index()], hashes_[h.index()]);
+        return endpoint_snapshot(std::move(guard), s, entry == nullptr ? nullptr : &entry->records);
       }
+      // The plan is gone. If the endpoint still names it, it really serves nothing (only a
+      // broken collection does that: S3). Otherwise it moved on while we looked: read again.
+      const std::uint64_t again = target.load(std::memory_order_acquire);  // (M2)
+      if (again == current) return endpoint_snapshot(std::move(guard), s, nullptr);
+      current = again;
     }
-    return endpoint_snapshot(std::move(guard), s, records);
   }
 
   /// Distinct generations served now, ascending (for S3 collection). O(n log n), allocates.
