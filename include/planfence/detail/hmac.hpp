@@ -13,9 +13,10 @@
 //   state.update(tsig_variables);
 //   if (!planfence::detail::constant_time_equal(state.finish(), received_mac)) { /* BADSIG */ }
 //
-// What it costs. No allocation, no exceptions. Keying costs two SHA-256 blocks (plus hashing the
-// key when it is longer than 64 bytes) and finish() costs three more, so a MAC over n bytes costs
-// about as much as hashing n + 320 bytes (sha256.hpp gives the throughput). A keyed state is
+// What it costs. No allocation, no exceptions. Keying compresses two SHA-256 blocks (plus the
+// key's own blocks when it is longer than 64 bytes) and finish() two or three more, so a MAC
+// over n bytes costs about as much as hashing n + 256 bytes: about 2.8 us for 300 bytes under a
+// 32-byte key on the machine sha256.hpp describes (g++-12 -O2). A keyed state is 248 bytes and
 // trivially copyable: key one state per TSIG key and copy it for each message to skip the two
 // keying blocks.
 //
@@ -31,6 +32,7 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include "../config.hpp"
 #include "sha256.hpp"
@@ -53,9 +55,9 @@ using hmac_sha256_mac = std::array<std::uint8_t, hmac_sha256_size>;
 class hmac_sha256_state {
  public:
   /// Keys the computation. A key longer than the SHA-256 block (64 bytes) is first replaced by
-  /// its digest, as RFC 2104 requires; any length, including empty, is accepted (RFC 2104
-  /// recommends at least 32 bytes for HMAC-SHA256, which is for the caller's key policy to
-  /// enforce). Wait-free, does not allocate, O(key.size()).
+  /// its digest, as RFC 2104 requires. Any length, including empty, is accepted: RFC 2104
+  /// discourages keys shorter than the 32-byte output, but that is the caller's key policy to
+  /// enforce. Wait-free, does not allocate, O(key.size()).
   constexpr explicit hmac_sha256_state(std::span<const std::uint8_t> key) noexcept {
     // K0: the key padded with zeros to the block size, or its digest padded so (RFC 2104).
     std::array<std::uint8_t, sha256_block_size> padded_key{};
@@ -114,10 +116,12 @@ class hmac_sha256_state {
   bool finished_ = false;
 };
 
+static_assert(std::is_trivially_copyable_v<hmac_sha256_state>);
+
 /// HMAC-SHA256 of `message` under `key` (RFC 2104). Wait-free, does not allocate,
 /// O(key.size() + message.size()).
-[[nodiscard]] constexpr hmac_sha256_mac hmac_sha256(std::span<const std::uint8_t> key,
-                                                    std::span<const std::uint8_t> message) noexcept {
+[[nodiscard]] constexpr hmac_sha256_mac hmac_sha256(
+    std::span<const std::uint8_t> key, std::span<const std::uint8_t> message) noexcept {
   hmac_sha256_state state(key);
   state.update(message);
   return state.finish();
