@@ -1,8 +1,8 @@
 // Proves that result<T> and result<void> (result.hpp) hold exactly one of a value or an error,
 // keep that state through copies, moves and assignments (checked with a type that counts its
-// live instances, so a leaked or doubly destroyed value shows), work with move-only values, and
-// that error::message() spells "code at line:column: detail" with each part present only when it
-// applies. Each errc has a distinct stable name.
+// live instances, so a leaked or doubly destroyed value shows), work with move-only values, build
+// a failure in place with `unexpect`, and that error::message() spells "code at line:column:
+// detail" with each part present only when it applies. Each errc has a distinct stable name.
 #include <catch2/catch.hpp>
 
 #include <memory>
@@ -124,6 +124,21 @@ TEST_CASE("result<T> carries move-only values", "[result]") {
   error e = std::move(failure).error();
   CHECK(e.code == errc::not_found);
   CHECK(e.detail == "gone");
+}
+
+TEST_CASE("result<T>(unexpect, code) builds the failure in place", "[result]") {
+  // The apply path's allocation-free refusal: the same error as fail(code), without a detail.
+  result<counted> refused(unexpect, errc::fenced);
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == errc::fenced);
+  CHECK(refused.error().detail.empty());
+  CHECK(refused.error().line == 0);
+  CHECK(refused.error().message() == "fenced");
+  result<int> same = fail(errc::fenced);
+  CHECK(refused.error() == same.error());
+  result<counted> copy = refused;
+  REQUIRE_FALSE(copy);
+  CHECK(copy.error().code == errc::fenced);
 }
 
 TEST_CASE("result<void> is ok() or an error with its position", "[result]") {
