@@ -22,6 +22,7 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -129,6 +130,15 @@ pf::plan full_plan(const std::vector<std::string>& names, std::uint64_t gen) {
   return std::move(builder).build().value();
 }
 
+/// `full`, or a hundredth of it (at least 1,000) when PLANFENCE_BENCH_SMOKE is set: the CTest
+/// smoke run (bench/CMakeLists.txt) only proves that the benchmarks run, and these have a fixed
+/// size rather than a timed one. Read at static initialisation, when the benchmarks register.
+std::int64_t scaled(std::int64_t full) {
+  const char* smoke = std::getenv("PLANFENCE_BENCH_SMOKE");
+  const bool shrink = smoke != nullptr && smoke[0] != '\0' && smoke[0] != '0';
+  return shrink ? std::max<std::int64_t>(full / 100, 1'000) : full;
+}
+
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -154,7 +164,7 @@ void BM_Scale_StoreBytesPerEndpoint(benchmark::State& state) {
   state.counters["store_bytes_per_endpoint"] = static_cast<double>(used.counted) / n;
   state.counters["store_malloc_bytes_per_endpoint"] = static_cast<double>(used.malloc_in_use) / n;
 }
-BENCHMARK(BM_Scale_StoreBytesPerEndpoint)->Arg(1'000'000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Scale_StoreBytesPerEndpoint)->Arg(scaled(1'000'000))->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 /// 100 retained generations of a 100,000-endpoint plan, 1% of the endpoints changed per
 /// generation (a different 1% each time), each generation built with plan_builder::based_on and
@@ -200,7 +210,7 @@ void BM_Scale_RetainedGenerations(benchmark::State& state) {
   state.counters["malloc_memory_ratio_100_over_1"] =
       static_cast<double>(all.malloc_in_use) / static_cast<double>(one.malloc_in_use);
 }
-BENCHMARK(BM_Scale_RetainedGenerations)->Arg(100'000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Scale_RetainedGenerations)->Arg(scaled(100'000))->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 /// Build, publish and fully apply a plan of state.range(0) endpoints to an empty memory store
 /// with the fixed enactor (lease, fence raise, pin, digest check (S7), read and commit of every
@@ -242,7 +252,7 @@ void BM_Scale_PublishApply(benchmark::State& state) {
   state.counters["apply_seconds"] = apply_seconds;
   state.counters["publish_apply_seconds"] = publish_seconds + apply_seconds;
 }
-BENCHMARK(BM_Scale_PublishApply)->Arg(1'000'000)->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Scale_PublishApply)->Arg(scaled(1'000'000))->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
