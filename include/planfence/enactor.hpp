@@ -112,6 +112,10 @@ struct step_result {
 template <record_store Store, lease_authority Authority, class Registry, clock Clock, event_sink Sink = null_sink>
 class enactor {
  public:
+  /// The S4 zone guard reads the plans between the last applied one and a new one, at most this
+  /// many (beyond it the chain is unknown and the change is not refused for that reason).
+  static constexpr std::uint64_t zone_guard_scan_max = 1024;
+
   enactor(Store& store, Authority& authority, Registry& registry, const Clock& clock, enactor_config config = {},
           Sink sink = {})
       : store_(&store), authority_(&authority), registry_(&registry), clock_(&clock), config_(std::move(config)),
@@ -384,7 +388,28 @@ class enactor {
       if (now == nullptr || (now != entry.get() && !(now->records == entry->records))) ++changed;
     }
     const std::size_t total = (*previous)->size();
-    return total == 0 || static_cast<double>(changed) <= config_.zone_change_share_max * static_cast<double>(total);
+    if (total == 0 || static_cast<double>(changed) <= config_.zone_change_share_max * static_cast<double>(total)) {
+      return true;
+    }
+    // Large compared with what this enactor last applied; still intended if a plan in between
+    // marks it. An enactor that missed the marked plan (a planner burst, a pause) would otherwise
+    // refuse every later plan while it holds the lease, and nothing would ever converge (S6;
+    // found by the simulator, seed 0x7f, docs/simulator.md).
+    return bulk_change_between(applied_, next.gen());
+  }
+
+  /// Whether a plan strictly between `after` and `before` is marked bulk-change. A generation
+  /// that is not retained (collected, or never published) counts as unknown and is given the
+  /// benefit of the doubt, as a collected base plan is above. Lock-free, O(before - after) pins,
+  /// at most zone_guard_scan_max; never allocates.
+  bool bulk_change_between(generation after, generation before) const noexcept {
+    PLANFENCE_ASSERT(after < before);
+    if (before.value() - after.value() > zone_guard_scan_max) return true;  // cannot read the chain
+    for (std::uint64_t g = after.value() + 1; g < before.value(); ++g) {
+      auto between = registry_->pin(generation{g});
+      if (!between || (*between)->bulk_change_intended()) return true;
+    }
+    return false;
   }
 
   /// S4 endpoint guard: never empty an endpoint by accident; bound the share of records removed.
