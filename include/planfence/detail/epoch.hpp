@@ -27,6 +27,12 @@
 //  (E3) scan: acquire load of each slot.
 //  (E4) retire: seq_cst fence after the caller's unlink and before the scan.
 //  (E5) advance: acq_rel CAS of the global epoch.
+//  (E6) slots in use: a thread's first pin raises `slots_used_` past its slot with a seq_cst CAS,
+//       sequenced before its first announcement (E1); the reclaimer loads it after (E4) and scans
+//       only the slots below it. If that load misses the raise, the raise (and so the
+//       announcement after it) follows the fence in the seq_cst order, and the reader sees the
+//       unlink: the same case as an announcement the scan did not see. It keeps retire from
+//       scanning all thread_slots_max cache lines when a handful of threads ever read.
 //
 // Progress: enter and exit are wait-free once the thread has a slot (the first enter of a thread
 // claims one with a CAS: lock-free). retire and reclaim take a mutex (they run on collection,
@@ -165,6 +171,12 @@ class epoch_domain {
             slots_[i].owned.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
           state.domain = this;
           state.slot = i;
+          // (E6) seq_cst: a read-modify-write even when the mark is already past i (a plain
+          // load would not order this thread's announcements after the reclaimer's fence).
+          std::size_t used = slots_used_.load(std::memory_order_relaxed);
+          while (!slots_used_.compare_exchange_weak(used, used > i ? used : i + 1, std::memory_order_seq_cst,
+                                                    std::memory_order_relaxed)) {
+          }
           return state;
         }
       }
@@ -185,8 +197,12 @@ class epoch_domain {
 
   bool try_advance() noexcept {
     std::uint64_t e = epoch_.load(std::memory_order_acquire);
-    for (const slot& s : slots_) {
-      const std::uint64_t a = s.announced.load(std::memory_order_acquire);  // (E3)
+    // (E6) after the caller's seq_cst fence (E4): no slot at or above this mark can hold an
+    // announcement that matters.
+    const std::size_t used = slots_used_.load(std::memory_order_acquire);
+    PLANFENCE_ASSERT(used <= thread_slots_max);
+    for (std::size_t i = 0; i < used; ++i) {
+      const std::uint64_t a = slots_[i].announced.load(std::memory_order_acquire);  // (E3)
       if ((a & 1) != 0 && (a >> 1) != e) return false;
     }
     // (E5) acq_rel: only the reclaimer (under the mutex) moves the epoch.
@@ -215,6 +231,7 @@ class epoch_domain {
   }
 
   std::atomic<std::uint64_t> epoch_{2};
+  std::atomic<std::size_t> slots_used_{0};  // (E6) every slot ever claimed is below it
   slot slots_[thread_slots_max];
   std::mutex mutex_;
   std::vector<retired_object> retired_;
