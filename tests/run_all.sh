@@ -155,16 +155,23 @@ install_missing_packages() {
 # Stages.
 
 # configure <build dir> <cmake arguments...>: the settings every stage shares come first.
+# A build directory is reused only with the very same arguments: when CMake sees a different
+# compiler it deletes its cache and silently drops every other -D (the sanitizer among them), so
+# a changed configuration starts from an empty directory instead.
 configure() {
   local build_dir="$1"
   shift
+  local arguments=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DPLANFENCE_REQUIRE_TEST_DEPS=ON "$@")
+  local settings_file="$build_dir/run_all-settings.txt"
+  local settings="${arguments[*]}"
   if [[ $fresh -eq 1 ]]; then
     run rm -rf "$build_dir"
+  elif [[ -d "$build_dir" && "$(cat "$settings_file" 2>/dev/null)" != "$settings" ]]; then
+    say "$build_dir was configured differently: starting it afresh"
+    run rm -rf "$build_dir"
   fi
-  run cmake -S . -B "$build_dir" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DPLANFENCE_REQUIRE_TEST_DEPS=ON \
-    "$@"
+  run cmake -S . -B "$build_dir" "${arguments[@]}"
+  printf '%s\n' "$settings" > "$settings_file"
 }
 
 stage_gcc() {
