@@ -134,6 +134,12 @@ class naive_enactor {
   /// The endpoint whose missing plan stopped it, and that plan's generation.
   [[nodiscard]] std::string_view stopped_endpoint() const noexcept { return stopped_endpoint_; }
   [[nodiscard]] generation stopped_on_generation() const noexcept { return stopped_on_; }
+  /// True when no step can ever change anything again unless a plan newer than `newest` is
+  /// published: it stopped, or it is waiting for a plan and has applied or dismissed `newest`.
+  [[nodiscard]] bool idle_for_good(generation newest) const noexcept {
+    if (state_ == naive_state::stopped) return true;
+    return state_ == naive_state::pick_plan && (newest <= applied_ || newest == checked_);
+  }
   [[nodiscard]] generation applied_generation() const noexcept { return applied_; }
   [[nodiscard]] generation applying_generation() const noexcept { return plan_ ? plan_->gen() : generation_none; }
   /// The endpoint the current run reads or writes next (empty outside a run).

@@ -361,6 +361,16 @@ class simulation {
         break;
       }
       if (step_ - start >= scenario_.heal_steps_max) break;
+      if constexpr (System::naive) {
+        // The naive reference only: once every enactor has stopped or has nothing left to do
+        // (no plan comes after the final one), the outcome cannot change; skip the wait.
+        bool frozen = true;
+        for (const auto& e : enactors_) frozen = frozen && e->idle_for_good(final_gen_);
+        if (frozen) {
+          gave_up_early_ = true;
+          break;
+        }
+      }
       if (!step_some_enactor()) continue;
     }
     converged_ = converged;
@@ -891,7 +901,8 @@ class simulation {
   }
 
   [[nodiscard]] std::string unconverged_detail() const {
-    std::string out = "after " + std::to_string(scenario_.heal_steps_max) + " steps without faults, ";
+    std::string out = gave_up_early_ ? "no enactor can act any more (" + std::to_string(steps_to_converge_) + " steps after healing): "
+                                     : "after " + std::to_string(scenario_.heal_steps_max) + " steps without faults, ";
     std::string behind;
     for (std::uint32_t i = 0; i < watch_.size(); ++i) {
       if (watch_[i].gen == final_gen_ && !watch_[i].missing) continue;
@@ -946,6 +957,7 @@ class simulation {
   std::int64_t outage_until_ns_ = -1;
   bool healed_ = false;
   bool converged_ = false;
+  bool gave_up_early_ = false;
   std::uint64_t steps_to_converge_ = 0;
   generation final_gen_{};
 };
