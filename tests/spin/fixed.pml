@@ -16,9 +16,17 @@
  *   - the store's commit is one step (fence floor check and stamp CAS together, as an etcd
  *     transaction or a DNS UPDATE prerequisite does it). -DSPLIT_COMMIT splits it as the memory
  *     store does: the fence-floor load (M1) is a step of its own before the CAS (M3).
+ * -DFINE_GRAIN undoes the first three merges (pin_latest as a load of latest_ then a pin CAS
+ * that may fail, finish_run and reopen as steps of their own); with -DSPLIT_COMMIT as well the
+ * model is at the C++ code's own grain. docs/model.md gives the cost of checking it.
  * Never merged: the stamp read and the commit CAS (the time-of-check to time-of-use window the
  * CAS closes), the lease grant and raise_fence, the close of a plan, each endpoint load of the
  * live-set scan, and the unlink.
+ *
+ * Symmetry. The enactors are identical, so the model only explores executions in which they
+ * take their first lease grant in pid order (see `started`); every other execution is one of
+ * these with the enactors renamed. This divides the state space by about 6 for 3 enactors;
+ * -DNO_SYMMETRY turns it off (the result must be the same).
  *
  * Actors
  *   enactor[E]   planfence::enactor, one `st` value per enactor_state:
@@ -41,6 +49,8 @@
  *                    run is incomplete and does not collect). After the last endpoint the plan
  *                    is unpinned (R3) and a complete run goes to collect.
  *     collect        authority check(): only the current holder collects, else lose_lease.
+ *                    (The model lets a holder whose grant expired without being superseded yet
+ *                    collect; the C++ check refuses it too. Allowing more is the safe side.)
  *                    registry collect() under the registry mutex (so no publish can happen
  *                    meanwhile: `published` is the snapshot), keep the newest K, and for every
  *                    older candidate C:
@@ -135,6 +145,11 @@ byte grants;                   /* last token granted                            
  * `started` counts the enactors that have held a grant; it is a function of their local states
  * (myfence != 0), so it adds no states, and the search it prunes is a mirror image of one kept. */
 byte started;
+#ifdef NO_SYMMETRY
+#define FIRST_OK _pid      /* -DNO_SYMMETRY: any order (to check the reduction) */
+#else
+#define FIRST_OK started
+#endif
 
 /* ghosts: not in the C++ code, they only state the properties */
 byte holding[E];               /* generation enactor i holds pinned for its apply (0: none)   */
@@ -253,7 +268,7 @@ end_steps:
               lose_lease() }
 
   /* ---- acquire_lease: a new grant, token = last + 1 ---- */
-  :: atomic { st == acquire_lease && grants < MAX_GRANTS && (myfence != 0 || _pid == started) ->
+  :: atomic { st == acquire_lease && grants < MAX_GRANTS && (myfence != 0 || _pid == FIRST_OK) ->
               if
               :: myfence == 0 -> started++                   /* symmetry: see `started` */
               :: else -> skip
@@ -329,7 +344,9 @@ end_steps:
                  printf("E%d commit: endpoint %d refused, fence %d < floor %d\n", _pid, e, myfence, fence_floor);
                  lose_lease()
 #endif
-              :: else -> st = commit_cas
+              :: else ->
+                 printf("E%d commit: endpoint %d fence %d >= floor %d, on to the CAS\n", _pid, e, myfence, fence_floor);
+                 st = commit_cas
               fi }
 #define CAS_STEP commit_cas
 #else

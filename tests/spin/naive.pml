@@ -41,6 +41,7 @@
  *                     enactor's clean-up deletes it, the endpoint serves no records).
  *   -DNO_S3_AT_DELETE leave out the S3 assertions at deletion: the violation must then be caught
  *                     by the global LTL property alone (shows that it has teeth).
+ *   -DNO_SYMMETRY     explore every order of the enactors' first picks (see `started`).
  */
 
 #ifndef G
@@ -77,6 +78,11 @@ byte holding[E];         /* ghost: the plan enactor i is applying (0: none)     
  * order: enactor i may make its first pick only when enactors 0..i-1 have made theirs. `started`
  * is a function of the enactors' local states, so it adds no states. */
 byte started;
+#ifdef NO_SYMMETRY
+#define FIRST_OK _pid      /* -DNO_SYMMETRY: any order (to check the reduction) */
+#else
+#define FIRST_OK started
+#endif
 
 mtype = { pick_plan, check_fresh, read_endpoint, write_endpoint, clean_up };
 
@@ -121,7 +127,7 @@ end_steps:
   do
   /* ---- pick_plan: the newest plan ---- */
   :: atomic { st == pick_plan && published > applied && published != checked &&
-              (applied != 0 || checked != 0 || _pid == started) ->
+              (applied != 0 || checked != 0 || _pid == FIRST_OK) ->
               if
               :: applied == 0 && checked == 0 -> started++   /* first pick: see `started` */
               :: else -> skip
