@@ -118,7 +118,7 @@ TEST_CASE("S1: a commit that finds a newer generation landed is stale, never a w
   REQUIRE(e.state() == enactor_state::commit);
   auto p3 = w.registry.publish(generation_plan(3, names)).value();
   const endpoint_handle a = w.store.resolve("a.example.").value();
-  REQUIRE(w.store.commit(a, stamp{}, stamp{generation{3}, fence_token{1}, 0}, p3->find("a.example.")->records));
+  REQUIRE(w.store.commit(a, w.store.read_stamp(a).value(), stamp{generation{3}, fence_token{1}, 0}, p3->find("a.example.")->records));
   run_steps(e, 1);
   CHECK(e.counters()[event_kind::stale] == 1);
   CHECK(e.counters()[event_kind::applied] == 0);
@@ -136,7 +136,7 @@ TEST_CASE("a conflict makes the enactor read again and decide again", "[enactor]
   run_steps(e, 4);  // acquire, raise fence, pin 3, read a.example.
   REQUIRE(e.state() == enactor_state::commit);
   const endpoint_handle a = w.store.resolve("a.example.").value();
-  REQUIRE(w.store.commit(a, stamp{}, stamp{generation{2}, fence_token{1}, 0}, p2->find("a.example.")->records));
+  REQUIRE(w.store.commit(a, w.store.read_stamp(a).value(), stamp{generation{2}, fence_token{1}, 0}, p2->find("a.example.")->records));
   run_steps(e, 1);
   CHECK(e.counters()[event_kind::conflict] == 1);
   CHECK(e.state() == enactor_state::read_stamp);

@@ -73,7 +73,12 @@ TEST_CASE("the fence floor refuses every smaller token store-wide (S2)", "[memor
   CHECK(store.fence_floor() == fence_token{7});
   // api.example. was never written, yet a writer with token 6 is refused.
   CHECK(store.commit(api, stamp{}, at(1, 6), p->find("api.example.")->records).error().code == errc::fenced);
-  CHECK(store.commit(api, stamp{}, at(1, 7), p->find("api.example.")->records));
+  // The raise reached every endpoint's stamp: a commit that read the stamp before the raise (and
+  // so may have passed the floor check before it) can no longer swap.
+  CHECK(store.read_stamp(api)->fence == fence_token{7});
+  CHECK(store.read_stamp(api)->gen == generation_none);
+  CHECK(store.commit(api, stamp{}, at(1, 7), p->find("api.example.")->records).error().code == errc::conflict);
+  CHECK(store.commit(api, store.read_stamp(api).value(), at(1, 7), p->find("api.example.")->records));
 }
 
 TEST_CASE("snapshots serve the committed plan's records and the live set names it", "[memory_store][S3]") {
@@ -138,6 +143,6 @@ TEST_CASE("the broken commit rules break S1 and S2 as documented", "[memory_stor
     auto store = basic_memory_store<plan_registry, commit_rule::ignore_fence>::make(registry, names).value();
     const endpoint_handle h = store.resolve("db.example.").value();
     REQUIRE(store.raise_fence(fence_token{5}));
-    CHECK(store.commit(h, stamp{}, at(2, 1), records));
+    CHECK(store.commit(h, store.read_stamp(h).value(), at(2, 1), records));
   }
 }

@@ -39,6 +39,10 @@
 //       the committer held a pin on it, published with (R1) before.
 //  (M3) acq_rel compare-and-swap of the stamp: the commit's linearisation point.
 //  (M4) acq_rel CAS-max of the fence floor.
+//  (M5) acq_rel CAS-max of each endpoint's fence in raise_fence: a commit that loaded the old
+//       floor (M1) and the old stamp (M2) before the raise fails its CAS (M3) once the raise has
+//       passed its endpoint, and its re-check then refuses it as fenced. So no commit with a
+//       smaller token lands after raise_fence returns (S2, checked by tests/spin/fixed.pml).
 #pragma once
 
 #include <algorithm>
@@ -213,12 +217,33 @@ class basic_memory_store {
     }
   }
 
-  /// After this returns, every commit with a token below `token` is refused (S2). Lock-free.
+  /// After this returns, every commit with a token below `token` is refused (S2), including a
+  /// commit that passed its floor check (M1) before this call and had not yet swapped: the floor
+  /// alone cannot stop that one, so every endpoint's stamp is raised to the token too (M5), which
+  /// makes such a commit's CAS fail and its re-check see the larger fence. Never lowers anything.
+  /// Lock-free; O(endpoints) CASes (about 6 ns each), once per lease takeover, never on the apply
+  /// path. Never allocates.
   [[nodiscard]] result<void> raise_fence(fence_token token) noexcept {
     if (token > fence_max) return fail(errc::capacity_exceeded);
     std::uint64_t floor = fence_floor_->load(std::memory_order_acquire);
     while (floor < token.value() &&
            !fence_floor_->compare_exchange_weak(floor, token.value(), std::memory_order_acq_rel)) {  // (M4)
+    }
+    if constexpr (Rule == commit_rule::ignore_fence || Rule == commit_rule::unconditional) {
+      return ok();  // the broken variants do no fencing at all
+    }
+    for (std::size_t i = 0; i < size_; ++i) {
+      std::uint64_t current = words_[i].load(std::memory_order_acquire);  // (M2)
+      for (;;) {
+        const stamp now = packed_stamp::unpack(current);
+        if (now.fence >= token) break;
+        // (M5) acq_rel CAS: same generation, larger fence. The generation never changes here, so
+        // S1 is untouched; readers see the same records.
+        if (words_[i].compare_exchange_weak(current, packed_stamp::pack(now.gen, token), std::memory_order_acq_rel,
+                                            std::memory_order_acquire)) {
+          break;
+        }
+      }
     }
     return ok();
   }
