@@ -16,6 +16,10 @@
  *   - the store's commit is one step (fence floor check and stamp CAS together, as an etcd
  *     transaction or a DNS UPDATE prerequisite does it). -DSPLIT_COMMIT splits it as the memory
  *     store does: the fence-floor load (M1) is a step of its own before the CAS (M3).
+ *   - raise_fence is one step (the floor's CAS-max (M4) and every endpoint's fence CAS-max (M5)
+ *     together). With -DSPLIT_COMMIT or -DFINE_GRAIN (or -DSPLIT_RAISE alone) it is split as the
+ *     memory store does it: the floor first, then one step per endpoint; raise_fence returns
+ *     after the last endpoint's step.
  * -DFINE_GRAIN undoes the first three merges (pin_latest as a load of latest_ then a pin CAS
  * that may fail, finish_run and reopen as steps of their own); with -DSPLIT_COMMIT as well the
  * model is at the C++ code's own grain. docs/model.md gives the cost of checking it.
@@ -33,7 +37,10 @@
  *     acquire_lease  authority acquire(): a new grant whose fence token is one larger than the
  *                    last. A grant is possible at any moment (the previous one may have expired
  *                    at any moment); the previous holder is not told.
- *     raise_fence    store raise_fence(token): floor = max(floor, token) (M4).
+ *     raise_fence    store raise_fence(token): floor = max(floor, token) (M4), then for every
+ *                    endpoint stamp.fence = max(stamp.fence, token), generation unchanged (M5).
+ *                    A commit that passed its floor check (M1) before the raise then finds its
+ *                    stamp word changed: its CAS fails and reports fenced.
  *     pin_plan       registry pin_latest(): the newest plan, pinned (R2 + R5); the pin fails on
  *                    a closed or removed plan. Nothing newer than what this enactor last
  *                    applied: stay idle.
@@ -74,9 +81,11 @@
  *   S1  at every successful commit CAS: new gen >= gen the endpoint served.
  *   S2  at every successful commit CAS: my fence >= every fence the store has accepted, the
  *       floor included (s2_accepted is the largest token raise_fence or a commit has put in).
- *       With -DSPLIT_COMMIT this store-wide form does not hold (docs/model.md, "S2 and the
- *       memory store"): define S2_ENDPOINT_ONLY to check the per-endpoint form, my fence >= the
- *       fence the endpoint carries, which does.
+ *       Also asserted there: my fence >= the fence the endpoint carries (per endpoint).
+ *       A raise counts from the instant raise_fence returns (after its last endpoint). This
+ *       store-wide form holds at the memory store's grain (-DSPLIT_COMMIT) only because
+ *       raise_fence raises every stamp (M5); with -DFLOOR_ONLY_RAISE it fails (docs/model.md,
+ *       "S2 and the memory store"). -DS2_ENDPOINT_ONLY checks only the per-endpoint form.
  *   S3  at unlink: no endpoint serves C, no in-flight apply holds C, C is not among the newest K
  *       published. Globally, in every reachable state (ltl s3_global): no endpoint serves a
  *       removed plan and no in-flight apply holds one.
@@ -84,9 +93,14 @@
  * Broken variants (each must give a counterexample: the properties have teeth)
  *   -DBROKEN_COMMIT   commit_rule::check_then_write: the commit checks the stamp, then stores
  *                     it in a separate step (commit_store)                            -> S1
- *   -DBROKEN_FENCE    commit_rule::ignore_fence: no fence checks at all                 -> S2
+ *   -DBROKEN_FENCE    commit_rule::ignore_fence: no fence checks at all (and, as in the C++,
+ *                     raise_fence raises the floor only)                              -> S2
  *   -DBROKEN_COLLECT  collection_check::ignore_live: no live-set scan after the close  -> S3
  *   -DBROKEN_PIN      collection_check::ignore_pins: the close ignores the pin count    -> S3
+ *   -DFLOOR_ONLY_RAISE  raise_fence as it was before the M5 fix: the floor only. With
+ *                     -DSPLIT_COMMIT, a commit past its floor check lands after the raise -> S2
+ *                     (in the coarse model the commit's floor check and CAS are one step, so
+ *                     the floor alone suffices there and it verifies)
  * A broken variant may break several guarantees; the search reports the first it meets. To see
  * a particular one, leave the others out:
  *   -DNO_S2           no S2 assertion (BROKEN_COMMIT breaks S2 too, and meets it first)
@@ -111,6 +125,13 @@
 #endif
 #ifndef CONFLICT_RETRIES_MAX
 #define CONFLICT_RETRIES_MAX 1  /* enactor_config::conflict_retries_max (8 in the C++ default) */
+#endif
+
+/* raise_fence's per-endpoint stamp raises (M5) are steps of their own at the C++ grain */
+#if defined(SPLIT_COMMIT) || defined(FINE_GRAIN)
+#ifndef SPLIT_RAISE
+#define SPLIT_RAISE
+#endif
 #endif
 
 #define CLOSED     255  /* pin word of a closed plan (the `closed` bit; the count is then 0)    */
@@ -155,7 +176,7 @@ byte started;
 byte holding[E];               /* generation enactor i holds pinned for its apply (0: none)   */
 byte s2_accepted;              /* largest token the store has accepted (floor or commit)      */
 
-mtype = { acquire_lease, raise_fence, pin_plan, try_pin, read_stamp, commit, commit_cas,
+mtype = { acquire_lease, raise_fence, raise_stamp, pin_plan, try_pin, read_stamp, commit, commit_cas,
           commit_store, finish_run, collect, close, scan, reopen, unlink };
 
 /* S3, global form: no endpoint serves a removed plan, no in-flight apply holds one. */
@@ -233,7 +254,8 @@ inline write_stamp()
 #if defined(S2_ENDPOINT_ONLY)
   assert(S2_fencing && myfence >= stamp_fence[e]);
 #elif !defined(NO_S2)
-  assert(S2_fencing && myfence >= s2_accepted);
+  assert(S2_fencing && myfence >= s2_accepted);      /* store-wide */
+  assert(S2_fencing && myfence >= stamp_fence[e]);   /* and per endpoint */
 #endif
   stamp_gen[e] = p; stamp_fence[e] = myfence;
   if
@@ -241,6 +263,28 @@ inline write_stamp()
   :: else -> skip
   fi;
   next_endpoint()
+}
+
+/* raise_fence, endpoint s: CAS-max of the stamp word's fence field, generation unchanged (M5).
+ * (The C++ loop loads the word and CASes it, retrying on a change: the CAS validates the load.) */
+inline raise_stamp_fence()
+{
+  if
+  :: stamp_fence[s] < myfence ->
+     printf("E%d raise_fence: endpoint %d (%d,%d) -> (%d,%d)\n", _pid, s, stamp_gen[s], stamp_fence[s], stamp_gen[s], myfence);
+     stamp_fence[s] = myfence
+  :: else -> skip
+  fi
+}
+
+/* raise_fence returns: from here on S2 says no commit with a smaller token may land */
+inline raise_returns()
+{
+  if
+  :: s2_accepted < myfence -> s2_accepted = myfence
+  :: else -> skip
+  fi;
+  st = pin_plan
 }
 
 /* Enactors are declared first so that their _pid is 0..E-1 and doubles as the enactor id. */
@@ -277,19 +321,40 @@ end_steps:
               printf("E%d acquire_lease: fence %d\n", _pid, myfence);
               st = raise_fence }
 
-  /* ---- raise_fence: floor = max(floor, my token) ---- */
+  /* ---- raise_fence: floor = max(floor, my token) (M4) ... ---- */
   :: atomic { st == raise_fence ->
               if
               :: fence_floor < myfence ->
                  fence_floor = myfence;
-                 if
-                 :: s2_accepted < myfence -> s2_accepted = myfence
-                 :: else -> skip
-                 fi;
                  printf("E%d raise_fence: floor %d\n", _pid, myfence)
               :: else -> skip
               fi;
-              st = pin_plan }
+#if defined(FLOOR_ONLY_RAISE) || defined(BROKEN_FENCE)
+              raise_returns()                                /* the floor only */
+#elif defined(SPLIT_RAISE)
+              s = 0; st = raise_stamp                        /* then each endpoint, a step each */
+#else
+              /* ... and every endpoint's stamp fence = max(fence, my token) (M5), merged */
+              s = 0;
+              do
+              :: s < N -> raise_stamp_fence(); s++
+              :: else -> break
+              od;
+              s = 0;
+              raise_returns()
+#endif
+            }
+
+#if defined(SPLIT_RAISE) && !defined(FLOOR_ONLY_RAISE) && !defined(BROKEN_FENCE)
+  /* ---- ... then, one step per endpoint: CAS-max of the stamp's fence field (M5) ---- */
+  :: atomic { st == raise_stamp ->
+              raise_stamp_fence();
+              s++;
+              if
+              :: s == N -> s = 0; raise_returns()
+              :: else -> skip
+              fi }
+#endif
 
 #ifndef FINE_GRAIN
   /* ---- pin_plan: pin_latest(), refused on a closed or removed plan ---- */
