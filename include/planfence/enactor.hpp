@@ -153,7 +153,9 @@ class enactor {
       case enactor_state::commit: return step_commit();
       case enactor_state::collect: return step_collect();
       case enactor_state::idle:
-        state_ = lease_ ? enactor_state::pin_plan : enactor_state::acquire_lease;
+        // A lease whose token the store has not yet accepted as its fence floor must not commit:
+        // a superseded holder could still write endpoints this one has not reached (S2).
+        state_ = !lease_ ? enactor_state::acquire_lease : fence_raised_ ? enactor_state::pin_plan : enactor_state::raise_fence;
         return {};
     }
     return {};
@@ -176,6 +178,7 @@ class enactor {
     plan_.reset();
     if (lease_) static_cast<void>(authority_->release(*lease_));
     lease_.reset();
+    fence_raised_ = false;
     state_ = enactor_state::acquire_lease;
   }
 
@@ -183,6 +186,7 @@ class enactor {
   void crash() noexcept {
     plan_.reset();
     lease_.reset();
+    fence_raised_ = false;
     state_ = enactor_state::acquire_lease;
     applied_ = generation_none;
     refused_ = generation_none;
@@ -210,6 +214,7 @@ class enactor {
     emit(event_kind::lease_lost, applying_generation());
     plan_.reset();
     lease_.reset();
+    fence_raised_ = false;
     state_ = enactor_state::acquire_lease;
   }
 
@@ -220,6 +225,7 @@ class enactor {
       return {false, config_.poll_interval};
     }
     lease_ = *granted;
+    fence_raised_ = false;
     emit(event_kind::lease_gained, generation_none);
     state_ = enactor_state::raise_fence;
     return {};
@@ -228,6 +234,7 @@ class enactor {
   step_result step_raise_fence() {
     auto raised = store_->raise_fence(lease_->fence);
     if (!raised) return store_trouble(enactor_state::raise_fence);
+    fence_raised_ = true;
     store_attempts_ = 0;
     state_ = enactor_state::pin_plan;
     return {};
@@ -384,6 +391,11 @@ class enactor {
     if (!previous) return true;  // nothing to compare with; the endpoint guard still applies
     std::size_t changed = 0;
     for (const auto& entry : (*previous)->endpoints()) {
+      // An unmarked empty entry was never served: the endpoint guard refuses to commit it, so a
+      // run can only have counted it done because the endpoint already served something newer.
+      // Measuring against it would call the zone's real state a large change and refuse every
+      // later plan while holding the lease (S6; simulator seed 0x1da7e, docs/simulator.md).
+      if (entry->records.empty() && !entry->records.intended_empty()) continue;
       const endpoint_entry* now = next.find(entry->name, entry->name_hash);
       if (now == nullptr || (now != entry.get() && !(now->records == entry->records))) ++changed;
     }
@@ -434,6 +446,7 @@ class enactor {
 
   enactor_state state_ = enactor_state::acquire_lease;
   std::optional<lease> lease_;
+  bool fence_raised_ = false;  // the store accepted lease_->fence as its floor
   pinned_plan plan_;
   std::size_t cursor_ = 0;
   endpoint_handle handle_{};
