@@ -12,10 +12,21 @@
 using namespace planfence;
 using namespace planfence::sim;
 
+namespace {
+// Every step of the script reached the state it waits for (else the outcome proves nothing).
+bool script_followed(const scripted_outcome& o) {
+  for (const timeline::entry& e : o.lines.entries) {
+    if (e.text.find("did not reach") != std::string::npos) return false;
+  }
+  return true;
+}
+}  // namespace
+
 TEST_CASE("scripted 2025 replay, naive enactor: the regional endpoint is emptied and stays empty", "[sim][scripted]") {
   const std::uint32_t enactors = GENERATE(2u, 3u, 5u);
   CAPTURE(enactors);
   const scripted_outcome naive = replay_2025(variant::naive, enactors);
+  REQUIRE(script_followed(naive));
 
   CHECK(naive.endpoint == "dynamodb.us-east-1.amazonaws.com.");
   CHECK(naive.endpoint_records == 0);
@@ -40,6 +51,7 @@ TEST_CASE("scripted 2025 replay, fixed enactor: the endpoint serves the newest p
   const scripted_outcome fixed = replay_2025(variant::fixed, enactors);
 
   INFO(fixed.lines.render());
+  REQUIRE(script_followed(fixed));
   CHECK_FALSE(fixed.report.failed());
   CHECK(fixed.report.violations.empty());
   CHECK_FALSE(fixed.stuck);

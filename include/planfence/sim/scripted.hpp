@@ -121,7 +121,10 @@ template <class System>
       return e.state() == enactor_state::collect && e.applied_generation() == g;
     }
   };
-  auto script_step_ok = [](bool reached) { PLANFENCE_ASSERT(reached); };
+  // A core broken on purpose may not reach a scripted state; say so and go on with the script.
+  auto script_step_ok = [&](bool reached) {
+    if (!reached) sim.narrate("(the run did not reach the state this step of the script waits for; the script goes on)");
+  };
 
   sim.narrate(naive ? "THE NAIVE 2025 ENACTOR. Generation 1: the Planner publishes the first plan; az1 applies it."
                     : "THE FIXED planfence::enactor. Generation 1: the Planner publishes the first plan; az1 takes the "
