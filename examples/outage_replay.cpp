@@ -115,7 +115,7 @@ options parse_options(int argc, char** argv) {
       std::fputs(usage_text, stdout);
       std::exit(0);
     } else if (arg == "--seeds") {
-      o.seeds = number(arg, 0, 100'000'000);
+      o.seeds = number(arg, 0, 10'000'000);
     } else if (arg == "--first-seed") {
       o.first_seed = number(arg, 0, ~std::uint64_t{0} - 100'000'000);
     } else if (arg == "--seed") {
@@ -232,7 +232,8 @@ std::string guarantee_counts(const sim::variant_sweep& v) {
   return out;
 }
 
-void print_run_summary(const sim::run_report& r, sim::variant v, const char* program) {
+void print_run_summary(const sim::run_report& r, sim::variant v, const char* program,
+                       const sim::scenario_overrides& overrides) {
   if (!r.failed()) {
     std::printf("No guarantee broken. Every endpoint reached the final generation %llu %llu steps after healing.\n",
                 static_cast<unsigned long long>(r.final_gen.value()), static_cast<unsigned long long>(r.steps_to_converge));
@@ -244,7 +245,7 @@ void print_run_summary(const sim::run_report& r, sim::variant v, const char* pro
                 std::string(sim::title(x.id)).c_str(), static_cast<unsigned long long>(x.step), x.actor.c_str(),
                 static_cast<unsigned long long>(r.counts[static_cast<std::size_t>(x.id)]), x.detail.c_str());
   }
-  std::printf("Reproduce: %s\n", sim::repro_command(r.seed, v, program).c_str());
+  std::printf("Reproduce: %s\n", sim::repro_command(r.seed, v, program, overrides).c_str());
 }
 
 // --- plan history ------------------------------------------------------------------------------
@@ -332,7 +333,7 @@ int replay_one_seed(const options& o, const char* program) {
     std::printf("=== seed %s under %s ===\n\n", sim::format_seed(seed).c_str(), std::string(sim::describe(v)).c_str());
     std::fputs(lines.render(timeline_width).c_str(), stdout);
     std::printf("\n");
-    print_run_summary(r, v, program);
+    print_run_summary(r, v, program, overrides);
     std::printf("\n");
   }
   if (o.json) std::printf("%s}}\n", json.c_str());
@@ -360,11 +361,12 @@ int replay_and_sweep(const options& o, const char* program) {
   if (!o.json) {
     std::printf(
         "planfence outage_replay: the race behind the October 2025 us-east-1 DynamoDB DNS outage.\n\n"
-        "A Planner publishes DNS plans numbered by generation (g1, g2, ...); three Enactors az1..az%u, one per\n"
-        "availability zone, apply the newest plan endpoint by endpoint. The rightmost column shows what the\n"
-        "regional endpoint %s serves. fN is a fence token (fixed enactor only).\n"
+        "A Planner publishes DNS plans numbered by generation (g1, g2, ...). %u Enactors, az1..az%u (one per\n"
+        "availability zone), each apply the newest plan endpoint by endpoint: dax (dax.us-east-1.amazonaws.com.),\n"
+        "fips (dynamodb-fips.us-east-1.amazonaws.com.) and regional (%s), the endpoint\n"
+        "that went dark. The rightmost column shows what it serves. fN is a fence token (fixed enactor only).\n"
         "The same steps run twice: first with the 2025 design, then with planfence::enactor.\n\n",
-        enactors, std::string(sim::regional_endpoint).c_str());
+        enactors, enactors, std::string(sim::regional_endpoint).c_str());
     std::printf("=== 1. The 2025 design (the naive enactor) ===\n\n");
     std::fputs(naive.lines.render(timeline_width).c_str(), stdout);
     std::printf("\nOutcome: %s\n\n", naive.explanation.c_str());
@@ -376,8 +378,8 @@ int replay_and_sweep(const options& o, const char* program) {
   }
 
   sim::sweep_result swept;
+  sim::sweep_options so;
   if (o.seeds > 0) {
-    sim::sweep_options so;
     so.first_seed = o.first_seed;
     so.seeds = o.seeds;
     so.jobs = o.jobs;
@@ -435,7 +437,7 @@ int replay_and_sweep(const options& o, const char* program) {
                   static_cast<unsigned long long>(v.failing), static_cast<unsigned long long>(swept.seeds),
                   v.failing != 0 ? " (seeds per guarantee: " : "", guarantee_counts(v).c_str(), v.failing != 0 ? ")" : "");
       if (v.first_failing_seed) {
-        std::printf("    first: %s\n", sim::failure_message(v.examples.front(), v.system, program).c_str());
+        std::printf("    first: %s\n", sim::failure_message(v.examples.front(), v.system, program, so.overrides).c_str());
       }
     }
     std::printf("\n%llu seeds x 2 designs in %.1f s on %u thread(s) (%.0f seeds per CPU-second, both designs).\n",
