@@ -68,6 +68,10 @@ history_verdict race(Store& store, const std::vector<std::string>& names, Record
         }
         const auto e = static_cast<std::uint32_t>((rng >> 8) % handles.size());
         const stamp seen = store.read_stamp(handles[e]).value();
+        // Now and then give the CPU away between read and commit, as an enactor between its
+        // read_stamp and commit steps may be: on two cores this is what makes races happen at
+        // all, so the checker sees interleavings (and catches the broken rules) even under load.
+        if ((rng >> 20) % 4 == 0) std::this_thread::yield();
         const std::uint64_t gen = next_generation.fetch_add(1);
         const std::uint64_t started = sequence.fetch_add(1);
         auto done = store.commit(handles[e], seen, stamp{generation{gen}, fence_token{fence}, 0}, records_of(gen, names[e]));
