@@ -185,137 +185,20 @@ struct sim_options {
   std::string system_name = "fixed";
 };
 
-/// One simulated world (see the header comment).
-template <class System>
-class simulation {
+/// Everything a simulated world is and does that does not depend on the store, registry and
+/// enactor types: the clocks, the scheduler's state, the planner, the oracle's bookkeeping and
+/// every sentence the timeline and the reports contain. Kept out of the class template so that
+/// each variant compiles only what is really its own (DESIGN: one simulator, seven variants).
+class simulation_base {
  public:
-  using registry_type = typename System::registry_type;
-  using store_type = typename System::store_type;
-  using authority_type = typename System::authority_type;
-  using client_type = typename System::client_type;
-  using enactor_type = typename System::enactor_type;
-
   static constexpr std::uint32_t planner_lane = 0;
   /// The true clock starts here, so that skewed clocks may run behind it.
   static constexpr std::chrono::seconds time_origin{1'000};
   /// Plans' created-unix-ms: virtual time 0 is 2025-10-20T00:00:00Z.
   static constexpr std::uint64_t unix_ms_origin = 1'760'918'400'000;
 
-  explicit simulation(scenario s, sim_options options = {})
-      : scenario_(std::move(s)),
-        options_(std::move(options)),
-        root_rng_(scenario_.seed ^ 0x243f6a8885a308d3ULL),
-        rng_(root_rng_.fork(1)),
-        planner_rng_(root_rng_.fork(2)),
-        clock_(time_origin),
-        origin_ns_(clock_.now().time_since_epoch().count()),
-        trace_(options_.keep_timeline, scenario_.endpoint_names, scenario_.endpoint_labels),
-        registry_(),
-        store_(make_inner_store(registry_, scenario_.endpoint_names), root_rng_.fork(3).next()),
-        authority_(clock_) {
-    const std::size_t endpoints = scenario_.endpoint_names.size();
-    const std::size_t enactors = scenario_.enactors.size();
-    PLANFENCE_ASSERT(endpoints >= 1);
-    PLANFENCE_ASSERT(enactors >= 1);
-    PLANFENCE_ASSERT(scenario_.hot_endpoints >= 1 && scenario_.hot_endpoints <= endpoints);
-    for (std::size_t i = 0; i < endpoints; ++i) {
-      auto handle = store_.resolve(scenario_.endpoint_names[i]);
-      PLANFENCE_ASSERT(handle.has_value());
-      PLANFENCE_ASSERT(handle->index() == i);  // endpoint i is handle i throughout
-      name_hashes_.push_back(endpoint_name_hash(scenario_.endpoint_names[i]));
-    }
-    watch_.assign(endpoints, endpoint_watch{});
-    std::vector<std::string> lanes{"planner"};
-    for (const enactor_profile& p : scenario_.enactors) lanes.push_back(p.name);
-    lanes.push_back(options_.store_lane_title);
-    trace_.set_lanes(std::move(lanes));
-
-    clocks_.reserve(enactors);  // enactors keep pointers to their clocks: never reallocate
-    for (const enactor_profile& p : scenario_.enactors) clocks_.emplace_back(clock_, p.clock_offset, p.clock_rate_per_mille);
-    clients_.reserve(enactors);  // likewise
-    for (std::size_t i = 0; i < enactors; ++i) clients_.emplace_back(authority_, clocks_[i]);
-    slots_.assign(enactors, enactor_slot{});
-    for (std::size_t i = 0; i < enactors; ++i) {
-      const enactor_profile& p = scenario_.enactors[i];
-      trace_sink sink{&trace_, lane_of(i), System::naive};
-      if constexpr (System::naive) {
-        naive_config c;
-        c.name = p.name;
-        c.poll_interval = scenario_.poll_interval;
-        c.retry_backoff = scenario_.store_backoff;
-        c.cleanup_threshold = scenario_.keep_newest;
-        enactors_.push_back(std::make_unique<enactor_type>(store_, registry_, clocks_[i], std::move(c), sink));
-      } else {
-        enactor_config c;
-        c.name = p.name;
-        c.lease_ttl = scenario_.lease_ttl;
-        c.renew_margin = scenario_.renew_margin;
-        c.conflict_retries_max = scenario_.conflict_retries_max;
-        c.store_retries_max = scenario_.store_retries_max;
-        c.store_backoff = scenario_.store_backoff;
-        c.poll_interval = scenario_.poll_interval;
-        c.retention.keep_newest = scenario_.keep_newest;
-        enactors_.push_back(std::make_unique<enactor_type>(store_, clients_[i], registry_, clocks_[i], std::move(c), sink));
-      }
-    }
-    for (std::size_t i = 0; i < endpoints; ++i) planner_.intended.push_back(random_records(static_cast<std::uint32_t>(i)));
-  }
-
-  simulation(const simulation&) = delete;
-  simulation& operator=(const simulation&) = delete;
-
-  /// The whole randomized run: the first plan, the fault phase, healing, the S6 check.
-  run_report run() {
-    publish_step(plan_kind::good);
-    run_fault_phase();
-    heal_and_converge();
-    return report();
-  }
-
-  // --- building blocks (the scripted replay uses these directly) -------------------------------
-
-  /// The planner publishes one plan of `kind` as a step of its own; returns its generation.
-  generation publish_step(plan_kind kind) {
-    trace_.at(step_, now_ns());
-    trace_.mix(planner_lane);
-    const generation gen = publish(kind);
-    end_step(planner_lane);
-    return gen;
-  }
-
-  /// Enactor `i` takes one step; the oracle checks the world afterwards.
-  void step_enactor(std::size_t i) {
-    enactor_slot& slot = slots_[i];
-    PLANFENCE_ASSERT(!slot.down);
-    if (clocks_[i].frozen()) clocks_[i].thaw();  // a stalled clock resumes with its process
-    slot.paused_until_ns = -1;
-    const std::uint32_t lane = lane_of(i);
-    trace_.at(step_, now_ns());
-    trace_.mix(lane);
-    store_.clear_operations();
-    const step_result r = enactors_[i]->step();
-    note_store_operations(lane);
-    note_stopped(i);
-    end_step(lane);
-    std::int64_t wait_ns = r.wait.count() > 0 ? static_cast<std::int64_t>(r.wait.count())
-                           : r.progressed     ? 0
-                                              : ns(scenario_.poll_interval);
-    const auto jitter = scenario_.enactors[i].jitter_max;
-    if (!healed_ && jitter.count() > 0) wait_ns += static_cast<std::int64_t>(rng_.between(0, static_cast<std::uint64_t>(ns(jitter))));
-    slot.wake_ns = now_ns() + wait_ns;
-  }
-
-  /// Steps enactor `i` alone (time jumps to its next wake-up when it waits) until `done()` holds;
-  /// false if `steps_max` steps did not get there.
-  template <class Predicate>
-  bool run_enactor_until(std::size_t i, Predicate done, std::uint64_t steps_max = 1'000) {
-    for (std::uint64_t n = 0; n < steps_max; ++n) {
-      if (done()) return true;
-      if (slots_[i].wake_ns > now_ns()) advance(std::chrono::nanoseconds{slots_[i].wake_ns - now_ns()});
-      step_enactor(i);
-    }
-    return done();
-  }
+  simulation_base(const simulation_base&) = delete;
+  simulation_base& operator=(const simulation_base&) = delete;
 
   /// Enactor `i` stops taking steps until resume(i); with `stall_clock` its clock stops too.
   void pause_until_resumed(std::size_t i, bool stall_clock) {
@@ -336,76 +219,8 @@ class simulation {
     trace_.narrate(std::move(text));
   }
 
-  /// Heals every fault, publishes the final plan and runs the enactors until every endpoint
-  /// serves it (S6) or the bound is reached, which is reported as an S6 violation.
-  bool heal_and_converge(bool narrate_heal = true) {
-    healed_ = true;
-    store_.heal();
-    outage_until_ns_ = -1;
-    trace_.at(step_, now_ns());
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].down) restart(i);
-      if (slots_[i].paused_until_ns >= 0) resume(i);
-      clocks_[i].thaw();
-    }
-    if (narrate_heal) {
-      narrate("Faults healed: store faults off, every enactor up, no slow hosts (clock drift stays). The planner publishes a final plan and goes quiet; S6 "
-              "requires every endpoint to serve it within " + std::to_string(scenario_.heal_steps_max) + " steps.");
-    }
-    final_gen_ = publish_step(plan_kind::good);
-    const std::uint64_t start = step_;
-    bool converged = false;
-    for (;;) {
-      if (all_serve(final_gen_)) {
-        converged = true;
-        break;
-      }
-      if (step_ - start >= scenario_.heal_steps_max) break;
-      if constexpr (System::naive) {
-        // The naive reference only: once every enactor has stopped or has nothing left to do
-        // (no plan comes after the final one), the outcome cannot change; skip the wait.
-        bool frozen = true;
-        for (const auto& e : enactors_) frozen = frozen && e->idle_for_good(final_gen_);
-        if (frozen) {
-          gave_up_early_ = true;
-          break;
-        }
-      }
-      if (!step_some_enactor()) continue;
-    }
-    converged_ = converged;
-    steps_to_converge_ = step_ - start;
-    if (!converged) violate(planner_lane, guarantee::s6, unconverged_detail());
-    return converged;
-  }
-
-  /// The report so far (complete after run() or heal_and_converge()).
-  [[nodiscard]] run_report report() const {
-    run_report r = report_;
-    r.seed = scenario_.seed;
-    r.system = options_.system_name;
-    r.converged = converged_;
-    r.steps = step_;
-    r.steps_to_converge = steps_to_converge_;
-    r.virtual_ns = now_ns();
-    r.trace_hash = trace_.hash();
-    r.final_gen = final_gen_;
-    r.plans_published = published_.size();
-    for (std::uint32_t i = 0; i < scenario_.endpoint_names.size(); ++i) {
-      const auto served = store_.inner().read(endpoint_handle{i});
-      r.endpoints.push_back({scenario_.endpoint_names[i], served.gen(), served.records().size(), served.plan_missing()});
-    }
-    if constexpr (System::naive) {
-      for (const auto& e : enactors_) r.enactors_stopped += e->stopped() ? 1 : 0;
-    }
-    return r;
-  }
-
   [[nodiscard]] const timeline& recorded() const noexcept { return trace_.recorded(); }
   [[nodiscard]] timeline take_timeline() { return trace_.take_record(); }
-  [[nodiscard]] enactor_type& enactor_at(std::size_t i) noexcept { return *enactors_[i]; }
-  [[nodiscard]] const registry_type& registry() const noexcept { return registry_; }
-  [[nodiscard]] const store_type& store() const noexcept { return store_; }
   [[nodiscard]] const scenario& scene() const noexcept { return scenario_; }
   [[nodiscard]] std::int64_t now_ns() const noexcept { return clock_.now().time_since_epoch().count() - origin_ns_; }
   /// Endpoints enactor `i`'s current run has finished (from its events).
@@ -413,7 +228,7 @@ class simulation {
   /// Every published plan's text form, by generation (with sim_options::keep_history).
   [[nodiscard]] const std::vector<std::pair<generation, std::string>>& history() const noexcept { return history_; }
 
- private:
+ protected:
   struct enactor_slot {
     std::int64_t wake_ns = 0;
     std::int64_t paused_until_ns = -1;
@@ -437,14 +252,53 @@ class simulation {
     std::uint32_t burst_left = 0;
     std::uint64_t address_counter = 0;
   };
+  /// What the oracle read of one endpoint.
+  struct endpoint_reading {
+    generation gen{};
+    bool missing = false;
+    std::size_t records = 0;
+    bool intended_empty = false;                   // its plan entry is marked intent=empty
+    const detail::sha256_digest* digest = nullptr;  // the served plan's digest, if it is retained
+  };
+  /// A plan the planner is about to publish.
+  struct plan_draft {
+    plan content;
+    std::string note;
+    bool corrupt = false;
+  };
+  /// A host fault decided on this step that needs the enactor itself.
+  struct crash_decision {
+    std::size_t enactor = 0;
+    std::int64_t down_ns = 0;
+  };
 
-  template <class Registry>
-  static auto make_inner_store(const Registry& registry, const std::vector<std::string>& names) {
-    using inner = std::remove_cvref_t<decltype(std::declval<store_type&>().inner())>;
-    auto made = inner::make(registry, names);
-    PLANFENCE_ASSERT(made.has_value());
-    return std::move(*made);
+  simulation_base(scenario s, sim_options options)
+      : scenario_(std::move(s)),
+        options_(std::move(options)),
+        root_rng_(scenario_.seed ^ 0x243f6a8885a308d3ULL),
+        rng_(root_rng_.fork(1)),
+        planner_rng_(root_rng_.fork(2)),
+        store_seed_(root_rng_.fork(3).next()),
+        clock_(time_origin),
+        origin_ns_(clock_.now().time_since_epoch().count()),
+        trace_(options_.keep_timeline, scenario_.endpoint_names, scenario_.endpoint_labels) {
+    const std::size_t endpoints = scenario_.endpoint_names.size();
+    const std::size_t enactors = scenario_.enactors.size();
+    PLANFENCE_ASSERT(endpoints >= 1);
+    PLANFENCE_ASSERT(enactors >= 1);
+    PLANFENCE_ASSERT(scenario_.hot_endpoints >= 1 && scenario_.hot_endpoints <= endpoints);
+    for (const std::string& name : scenario_.endpoint_names) name_hashes_.push_back(endpoint_name_hash(name));
+    watch_.assign(endpoints, endpoint_watch{});
+    std::vector<std::string> lanes{"planner"};
+    for (const enactor_profile& p : scenario_.enactors) lanes.push_back(p.name);
+    lanes.push_back(options_.store_lane_title);
+    trace_.set_lanes(std::move(lanes));
+    clocks_.reserve(enactors);  // enactors keep pointers to their clocks: never reallocate
+    for (const enactor_profile& p : scenario_.enactors) clocks_.emplace_back(clock_, p.clock_offset, p.clock_rate_per_mille);
+    slots_.assign(enactors, enactor_slot{});
+    for (std::size_t i = 0; i < endpoints; ++i) planner_.intended.push_back(random_records(static_cast<std::uint32_t>(i)));
   }
+  ~simulation_base() = default;
 
   static constexpr std::int64_t ns(std::chrono::nanoseconds d) noexcept { return d.count(); }
   static std::uint32_t lane_of(std::size_t enactor) noexcept { return static_cast<std::uint32_t>(enactor + 1); }
@@ -458,48 +312,41 @@ class simulation {
   static std::string g(generation gen) { return "g" + std::to_string(gen.value()); }
   static std::string ms_text(std::int64_t ns_value) { return std::to_string(ns_value / 1'000'000) + " ms"; }
 
-  void end_step(std::uint32_t lane) {
-    check(lane);
+  // --- steps -------------------------------------------------------------------------------------
+
+  /// The bookkeeping before enactor `i`'s step; returns its lane.
+  std::uint32_t begin_enactor_step(std::size_t i) {
+    enactor_slot& slot = slots_[i];
+    PLANFENCE_ASSERT(!slot.down);
+    if (clocks_[i].frozen()) clocks_[i].thaw();  // a stalled clock resumes with its process
+    slot.paused_until_ns = -1;
+    const std::uint32_t lane = lane_of(i);
+    trace_.at(step_, now_ns());
+    trace_.mix(lane);
+    return lane;
+  }
+  /// The end of every step, after the oracle: the step's virtual cost.
+  void finish_step() {
     const auto cost_max = static_cast<std::uint64_t>(scenario_.step_cost_max.count());
     if (cost_max > 0) clock_.advance(std::chrono::microseconds{static_cast<std::int64_t>(rng_.between(0, cost_max))});
     ++step_;
   }
-
-  // --- the random run ----------------------------------------------------------------------------
-
-  void run_fault_phase() {
-    planner_.next_publish_ns = now_ns() + publish_interval();
-    planner_.last_publish_ns = now_ns();
-    const std::int64_t tail = ns(scenario_.fault_tail);
-    while (step_ < scenario_.fault_steps_max) {
-      const bool planner_busy = planner_.published < scenario_.generations;
-      if (!planner_busy && now_ns() >= planner_.last_publish_ns + tail) break;
-      settle_world();
-      candidates_.clear();
-      if (planner_busy && planner_.next_publish_ns <= now_ns()) candidates_.push_back(planner_lane);
-      for (std::size_t i = 0; i < slots_.size(); ++i) {
-        if (!slots_[i].down && slots_[i].wake_ns <= now_ns()) candidates_.push_back(lane_of(i));
-      }
-      if (candidates_.empty()) {
-        std::int64_t next = planner_busy ? planner_.next_publish_ns : planner_.last_publish_ns + tail;
-        for (const enactor_slot& s : slots_) next = std::min(next, s.down ? s.down_until_ns : s.wake_ns);
-        if (outage_until_ns_ >= 0) next = std::min(next, outage_until_ns_);
-        clock_.advance(std::chrono::nanoseconds{std::max<std::int64_t>(next - now_ns(), 1)});
-        continue;
-      }
-      const std::uint32_t lane = candidates_[rng_.below(candidates_.size())];
-      if (lane == planner_lane) {
-        planner_step();
-      } else {
-        step_enactor(lane - 1);
-      }
-      inject_faults();
-    }
+  /// When enactor `i` is due again after a step that returned `r`.
+  void schedule_wake(std::size_t i, const step_result& r) {
+    std::int64_t wait_ns = r.wait.count() > 0 ? static_cast<std::int64_t>(r.wait.count())
+                           : r.progressed     ? 0
+                                              : ns(scenario_.poll_interval);
+    const auto jitter = scenario_.enactors[i].jitter_max;
+    if (!healed_ && jitter.count() > 0) wait_ns += static_cast<std::int64_t>(rng_.between(0, static_cast<std::uint64_t>(ns(jitter))));
+    slots_[i].wake_ns = now_ns() + wait_ns;
   }
-
-  void planner_step() {
+  void begin_planner_step() {
+    trace_.at(step_, now_ns());
+    trace_.mix(planner_lane);
+  }
+  /// After the planner's step in the fault phase: counts, bursts and the next plan's time.
+  void after_planner_step() {
     const fault_mix& f = scenario_.faults;
-    publish_step(choose_kind());
     ++planner_.published;
     planner_.last_publish_ns = now_ns();
     if (planner_.burst_left == 0 && f.burst.value != 0 && planner_rng_.chance(f.burst)) {
@@ -511,6 +358,51 @@ class simulation {
     } else {
       planner_.next_publish_ns = now_ns() + publish_interval();
     }
+  }
+
+  // --- the scheduler -------------------------------------------------------------------------------
+
+  void begin_fault_phase() {
+    planner_.next_publish_ns = now_ns() + publish_interval();
+    planner_.last_publish_ns = now_ns();
+  }
+  [[nodiscard]] bool planner_busy() const noexcept { return planner_.published < scenario_.generations; }
+  [[nodiscard]] bool fault_phase_over() const noexcept {
+    return step_ >= scenario_.fault_steps_max ||
+           (!planner_busy() && now_ns() >= planner_.last_publish_ns + ns(scenario_.fault_tail));
+  }
+  /// The lane to step next in the fault phase, or none (time moved to the next wake-up instead).
+  std::optional<std::uint32_t> pick_due_lane() {
+    const bool busy = planner_busy();
+    candidates_.clear();
+    if (busy && planner_.next_publish_ns <= now_ns()) candidates_.push_back(planner_lane);
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (!slots_[i].down && slots_[i].wake_ns <= now_ns()) candidates_.push_back(lane_of(i));
+    }
+    if (candidates_.empty()) {
+      std::int64_t next = busy ? planner_.next_publish_ns : planner_.last_publish_ns + ns(scenario_.fault_tail);
+      for (const enactor_slot& s : slots_) next = std::min(next, s.down ? s.down_until_ns : s.wake_ns);
+      if (outage_until_ns_ >= 0) next = std::min(next, outage_until_ns_);
+      clock_.advance(std::chrono::nanoseconds{std::max<std::int64_t>(next - now_ns(), 1)});
+      return std::nullopt;
+    }
+    return candidates_[rng_.below(candidates_.size())];
+  }
+  /// A due enactor after healing, or none (time moved to the next wake-up instead).
+  std::optional<std::size_t> pick_due_enactor() {
+    candidates_.clear();
+    std::int64_t next = std::numeric_limits<std::int64_t>::max();
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].down) continue;
+      if (slots_[i].wake_ns <= now_ns()) candidates_.push_back(static_cast<std::uint32_t>(i));
+      next = std::min(next, slots_[i].wake_ns);
+    }
+    if (candidates_.empty()) {
+      PLANFENCE_ASSERT(next != std::numeric_limits<std::int64_t>::max());
+      clock_.advance(std::chrono::nanoseconds{std::max<std::int64_t>(next - now_ns(), 1)});
+      return std::nullopt;
+    }
+    return candidates_[rng_.below(candidates_.size())];
   }
 
   std::int64_t publish_interval() {
@@ -527,26 +419,11 @@ class simulation {
     return plan_kind::good;
   }
 
-  /// Picks a due enactor and steps it; when none is due, moves time to the next wake-up.
-  bool step_some_enactor() {
-    candidates_.clear();
-    std::int64_t next = std::numeric_limits<std::int64_t>::max();
-    for (std::size_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].down) continue;
-      if (slots_[i].wake_ns <= now_ns()) candidates_.push_back(static_cast<std::uint32_t>(i));
-      next = std::min(next, slots_[i].wake_ns);
-    }
-    if (candidates_.empty()) {
-      PLANFENCE_ASSERT(next != std::numeric_limits<std::int64_t>::max());
-      clock_.advance(std::chrono::nanoseconds{std::max<std::int64_t>(next - now_ns(), 1)});
-      return false;
-    }
-    step_enactor(candidates_[rng_.below(candidates_.size())]);
-    return true;
-  }
+  // --- host and store faults -----------------------------------------------------------------------
 
-  void inject_faults() {
-    if (healed_) return;
+  /// Draws this step's host faults: pauses and time jumps happen here; a crash is returned for
+  /// the caller to apply to the enactor, then `then_jump_and_outage` finishes the draws.
+  std::optional<crash_decision> draw_pause_and_crash() {
     const fault_mix& f = scenario_.faults;
     trace_.at(step_, now_ns());
     if (f.pause.value != 0 && rng_.chance(f.pause)) {
@@ -558,9 +435,15 @@ class simulation {
     if (f.crash.value != 0 && rng_.chance(f.crash)) {
       if (auto i = pick_running_enactor()) {
         const auto d = static_cast<std::int64_t>(rng_.between(static_cast<std::uint64_t>(ns(f.down_min)), static_cast<std::uint64_t>(ns(f.down_max))));
-        crash(*i, d);
+        return crash_decision{*i, d};
       }
     }
+    return std::nullopt;
+  }
+  /// The rest of this step's faults; true when a store outage starts now (the caller switches
+  /// the store's outage on).
+  bool draw_jump_and_outage() {
+    const fault_mix& f = scenario_.faults;
     if (f.clock_jump.value != 0 && rng_.chance(f.clock_jump)) {
       const auto d = static_cast<std::int64_t>(rng_.between(static_cast<std::uint64_t>(ns(f.jump_min)), static_cast<std::uint64_t>(ns(f.jump_max))));
       clock_.advance(std::chrono::nanoseconds{d});
@@ -570,11 +453,12 @@ class simulation {
     }
     if (f.outage.value != 0 && outage_until_ns_ < 0 && rng_.chance(f.outage)) {
       const auto d = static_cast<std::int64_t>(rng_.between(static_cast<std::uint64_t>(ns(f.outage_min)), static_cast<std::uint64_t>(ns(f.outage_max))));
-      store_.set_outage(true);
       outage_until_ns_ = now_ns() + d;
       trace_.mix(0x0a7a);
       trace_.cell(store_lane(), "STORE OUTAGE for " + ms_text(d));
+      return true;
     }
+    return false;
   }
 
   std::optional<std::size_t> pick_running_enactor() {
@@ -601,16 +485,16 @@ class simulation {
                                 (stall_clock ? ", its clock stalled" : ""));
   }
 
-  void crash(std::size_t i, std::int64_t down_ns) {
-    enactors_[i]->crash();
-    clocks_[i].thaw();
-    enactor_slot& slot = slots_[i];
+  /// After the enactor itself forgot its volatile state.
+  void mark_crashed(const crash_decision& c) {
+    clocks_[c.enactor].thaw();
+    enactor_slot& slot = slots_[c.enactor];
     slot.down = true;
-    slot.down_until_ns = now_ns() + down_ns;
+    slot.down_until_ns = now_ns() + c.down_ns;
     slot.paused_until_ns = -1;
     trace_.mix(0xc4a5);
-    trace_.mix(i);
-    trace_.cell(lane_of(i), "CRASH, down " + ms_text(down_ns));
+    trace_.mix(c.enactor);
+    trace_.cell(lane_of(c.enactor), "CRASH, down " + ms_text(c.down_ns));
   }
 
   void restart(std::size_t i) {
@@ -623,16 +507,35 @@ class simulation {
     trace_.cell(lane_of(i), "restarted");
   }
 
-  void settle_world() {
+  /// Restarts crashed enactors whose time has come; true when the store outage is over now
+  /// (the caller switches the store's outage off).
+  bool settle_hosts() {
     trace_.at(step_, now_ns());
     for (std::size_t i = 0; i < slots_.size(); ++i) {
       if (slots_[i].down && slots_[i].down_until_ns <= now_ns()) restart(i);
     }
     if (outage_until_ns_ >= 0 && outage_until_ns_ <= now_ns()) {
-      store_.set_outage(false);
       outage_until_ns_ = -1;
       trace_.mix(0xbac);
       trace_.cell(store_lane(), "store back");
+      return true;
+    }
+    return false;
+  }
+
+  /// Every host fault off (the caller heals the store).
+  void heal_hosts(bool narrate_heal) {
+    healed_ = true;
+    outage_until_ns_ = -1;
+    trace_.at(step_, now_ns());
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].down) restart(i);
+      if (slots_[i].paused_until_ns >= 0) resume(i);
+      clocks_[i].thaw();
+    }
+    if (narrate_heal) {
+      narrate("Faults healed: store faults off, every enactor up, no slow hosts (clock drift stays). The planner publishes a final plan and goes quiet; S6 "
+              "requires every endpoint to serve it within " + std::to_string(scenario_.heal_steps_max) + " steps.");
     }
   }
 
@@ -675,7 +578,9 @@ class simulation {
     return std::move(*built);
   }
 
-  generation publish(plan_kind kind) {
+  /// The next plan of `kind`, with its faults applied (and, when drawn, its text damaged in
+  /// transit and checked to be refused by the parser).
+  plan_draft draft_plan(plan_kind kind) {
     const generation gen{planner_.next_gen++};
     std::vector<record_set> content = planner_.intended;
     std::string note;
@@ -708,21 +613,23 @@ class simulation {
         change_hot(content);
         break;
     }
-    plan p = build_plan(gen, content, bulk);
-    bool corrupt = false;
+    plan_draft draft{build_plan(gen, content, bulk), std::move(note), false};
     if (kind == plan_kind::corrupt_in_memory) {
-      const std::size_t i = planner_rng_.below(p.size());
-      corrupt_after_digest(p, i, random_records(static_cast<std::uint32_t>(i)));
-      corrupt = !p.verify();
-      if (corrupt) note = " (CORRUPT: content does not match its digest)";
+      const std::size_t i = planner_rng_.below(draft.content.size());
+      corrupt_after_digest(draft.content, i, random_records(static_cast<std::uint32_t>(i)));
+      draft.corrupt = !draft.content.verify();
+      if (draft.corrupt) draft.note = " (CORRUPT: content does not match its digest)";
     }
     if (!healed_ && scenario_.faults.corrupt_in_transit.value != 0 && planner_rng_.chance(scenario_.faults.corrupt_in_transit)) {
-      send_damaged_text(p);
+      send_damaged_text(draft.content);
     }
-    const detail::sha256_digest digest = p.digest();
-    if (options_.keep_history) history_.emplace_back(gen, format_plan(p));
-    auto published = registry_.publish(std::move(p));
-    PLANFENCE_ASSERT(published.has_value());  // fresh generations, retained span far below capacity
+    if (options_.keep_history) history_.emplace_back(gen, format_plan(draft.content));
+    return draft;
+  }
+
+  /// After the registry accepted the plan.
+  void record_publish(generation gen, const detail::sha256_digest& digest, bool corrupt, plan_kind kind,
+                      const std::string& note) {
     const std::size_t at = static_cast<std::size_t>(gen.value());
     if (digests_.size() <= at) {
       digests_.resize(at + 1);
@@ -737,10 +644,6 @@ class simulation {
     trace_.mix(gen.value());
     trace_.mix(static_cast<std::uint64_t>(kind));
     trace_.cell(planner_lane, "publish " + g(gen) + note);
-    if (!healed_ && scenario_.faults.equivocation.value != 0 && planner_rng_.chance(scenario_.faults.equivocation)) {
-      attempt_equivocation();
-    }
-    return gen;
   }
 
   // S7 at the parser: the text form of `p`, damaged in transit, must not parse.
@@ -758,21 +661,27 @@ class simulation {
     }
   }
 
-  // S5: the planner tries to publish other content under a generation already used.
-  void attempt_equivocation() {
+  // S5: whether the planner tries, now, to publish other content under a used generation, and
+  // what: a plan for a random used generation (none when it happens to equal the original).
+  [[nodiscard]] bool wants_equivocation() {
+    return !healed_ && scenario_.faults.equivocation.value != 0 && planner_rng_.chance(scenario_.faults.equivocation);
+  }
+  std::optional<plan> draft_equivocation() {
     const generation target = published_[planner_rng_.below(published_.size())];
     std::vector<record_set> content = planner_.intended;
     change_hot(content);
     plan other = build_plan(target, content, false);
-    if (other.digest() == digests_[static_cast<std::size_t>(target.value())]) return;
-    auto attempt = registry_.publish(std::move(other));
+    if (other.digest() == digests_[static_cast<std::size_t>(target.value())]) return std::nullopt;
+    return other;
+  }
+  void record_equivocation(generation target, bool accepted, errc code) {
     trace_.mix(0xe9);
     trace_.mix(target.value());
-    trace_.mix(attempt.has_value() ? 1 : 0);
-    if (attempt) {
+    trace_.mix(accepted ? 1 : 0);
+    if (accepted) {
       violate(planner_lane, guarantee::s5, "the registry accepted different content under the used generation " + g(target));
     } else {
-      trace_.cell(planner_lane, "equivocate on " + g(target) + ": refused (" + std::string(to_string(attempt.error().code)) + ")");
+      trace_.cell(planner_lane, "equivocate on " + g(target) + ": refused (" + std::string(to_string(code)) + ")");
     }
   }
 
@@ -787,8 +696,8 @@ class simulation {
     }
   }
 
-  void note_store_operations(std::uint32_t lane) {
-    for (const store_operation& op : store_.operations()) {
+  void note_store_operations(std::uint32_t lane, const std::vector<store_operation>& operations) {
+    for (const store_operation& op : operations) {
       trace_.mix(static_cast<std::uint64_t>(op.what));
       trace_.mix(op.succeeded ? 1 : 0);
       if (op.what == store_operation::kind::raise_fence && op.succeeded) {
@@ -803,19 +712,13 @@ class simulation {
     }
   }
 
-  void note_stopped(std::size_t i) {
-    if constexpr (System::naive) {
-      enactor_slot& slot = slots_[i];
-      const auto& e = *enactors_[i];
-      if (e.stopped() && !slot.stop_noted) {
-        trace_.mix(0x5709);
-        trace_.cell(lane_of(i), "STOPPED: " + std::string(trace_.label(e.stopped_endpoint())) + " names " +
-                                    g(e.stopped_on_generation()) + ", a deleted plan");
-      }
-      slot.stop_noted = e.stopped();
-    } else {
-      static_cast<void>(i);
+  void note_stopped(std::size_t i, bool stopped, std::string_view endpoint, generation on) {
+    enactor_slot& slot = slots_[i];
+    if (stopped && !slot.stop_noted) {
+      trace_.mix(0x5709);
+      trace_.cell(lane_of(i), "STOPPED: " + std::string(trace_.label(endpoint)) + " names " + g(on) + ", a deleted plan");
     }
+    slot.stop_noted = stopped;
   }
 
   [[nodiscard]] bool is_corrupt(generation gen) const noexcept {
@@ -823,84 +726,77 @@ class simulation {
     return at < corrupt_.size() && corrupt_[at];
   }
 
-  /// Reads every endpoint, the in-flight applies and the retained plans; reports what breaks.
-  void check(std::uint32_t lane) {
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
-    for (std::uint32_t i = 0; i < watch_.size(); ++i) {
-      const auto served = store_.inner().read(endpoint_handle{i});
-      const generation gen = served.gen();
-      endpoint_watch& w = watch_[i];
-      const bool missing = served.plan_missing();
-      const plan* p = gen == generation_none ? nullptr : registry_.find(gen, guard);
-      const endpoint_entry* entry = p == nullptr ? nullptr : p->find(scenario_.endpoint_names[i], name_hashes_[i]);
-      const bool empty = gen != generation_none && served.records().empty() &&
-                         !(entry != nullptr && entry->records.intended_empty());
-      const bool corrupt = gen != generation_none && is_corrupt(gen);
-      const bool changed = gen != w.gen || missing != w.missing;
-      if (changed) {
-        trace_.mix(i);
-        trace_.mix(gen.value());
-        trace_.mix(missing ? 1 : 0);
-      }
-      if (trace_.keeping() && changed) {
-        const std::size_t n = served.records().size();
-        if (options_.watched_endpoint && *options_.watched_endpoint == i) {
-          trace_.cell(store_lane(), missing ? g(gen) + ": plan GONE, 0 records"
-                                            : g(gen) + ", " + std::to_string(n) + (n == 1 ? " record" : " records"));
-        } else if ((missing && !w.missing) || (empty && !w.empty)) {
-          trace_.cell(store_lane(), label(i) + " " + g(gen) + (missing ? ": plan GONE" : ": EMPTY"));
-        }
-      }
-      if (gen < w.gen) {
-        violate(lane, guarantee::s1, label(i) + " went from " + g(w.gen) + " back to " + g(gen));
-      }
-      if (missing && !w.missing) {
-        violate(lane, guarantee::s3, label(i) + " serves " + g(gen) + ", a plan that was collected: it serves no records");
-      }
-      if (empty && !w.empty) {
-        violate(lane, guarantee::s4,
-                label(i) + " serves no records" +
-                    (missing ? std::string(" (its plan ") + g(gen) + " is gone)" : " (" + g(gen) + " emptied it without intent=empty)"));
-      }
-      if (corrupt && !w.corrupt) {
-        violate(lane, guarantee::s7, label(i) + " serves " + g(gen) + ", a plan whose content does not match its digest");
-      }
-      if (p != nullptr) {
-        const auto at = static_cast<std::size_t>(gen.value());
-        if (at < digests_.size() && p->digest() != digests_[at] && !digest_flagged_[at]) {
-          digest_flagged_[at] = true;
-          violate(lane, guarantee::s5, label(i) + " serves content for " + g(gen) + " that is not the content first published under it");
-        }
-      }
-      w = endpoint_watch{gen, missing, empty, corrupt};
+  /// S1, S3 (served), S4, S5 (served content) and S7 (served) for endpoint `i`.
+  void observe_endpoint(std::uint32_t lane, std::uint32_t i, const endpoint_reading& r) {
+    const generation gen = r.gen;
+    endpoint_watch& w = watch_[i];
+    const bool empty = gen != generation_none && r.records == 0 && !r.intended_empty;
+    const bool corrupt = gen != generation_none && is_corrupt(gen);
+    const bool changed = gen != w.gen || r.missing != w.missing;
+    if (changed) {
+      trace_.mix(i);
+      trace_.mix(gen.value());
+      trace_.mix(r.missing ? 1 : 0);
     }
-    // S3: what an in-flight apply holds is never collected.
-    for (std::size_t e = 0; e < enactors_.size(); ++e) {
-      const generation held = enactors_[e]->applying_generation();
-      if (held == generation_none || registry_.find(held, guard) != nullptr) continue;
-      if (slots_[e].collected_under_flagged == held) continue;
-      slots_[e].collected_under_flagged = held;
-      violate(lane, guarantee::s3, scenario_.enactors[e].name + " is applying " + g(held) + ", which was collected under it");
+    if (trace_.keeping() && changed) {
+      if (options_.watched_endpoint && *options_.watched_endpoint == i) {
+        trace_.cell(store_lane(), r.missing ? g(gen) + ": plan GONE, 0 records"
+                                            : g(gen) + ", " + std::to_string(r.records) + (r.records == 1 ? " record" : " records"));
+      } else if ((r.missing && !w.missing) || (empty && !w.empty)) {
+        trace_.cell(store_lane(), label(i) + " " + g(gen) + (r.missing ? ": plan GONE" : ": EMPTY"));
+      }
     }
-    // S3: the newest keep_newest published plans are retained.
-    const std::size_t keep = std::min<std::size_t>(scenario_.keep_newest, published_.size());
-    for (std::size_t k = published_.size() - keep; k < published_.size(); ++k) {
-      const generation gen = published_[k];
+    if (gen < w.gen) {
+      violate(lane, guarantee::s1, label(i) + " went from " + g(w.gen) + " back to " + g(gen));
+    }
+    if (r.missing && !w.missing) {
+      violate(lane, guarantee::s3, label(i) + " serves " + g(gen) + ", a plan that was collected: it serves no records");
+    }
+    if (empty && !w.empty) {
+      violate(lane, guarantee::s4,
+              label(i) + " serves no records" +
+                  (r.missing ? std::string(" (its plan ") + g(gen) + " is gone)" : " (" + g(gen) + " emptied it without intent=empty)"));
+    }
+    if (corrupt && !w.corrupt) {
+      violate(lane, guarantee::s7, label(i) + " serves " + g(gen) + ", a plan whose content does not match its digest");
+    }
+    if (r.digest != nullptr) {
       const auto at = static_cast<std::size_t>(gen.value());
-      if (newest_flagged_[at] || registry_.find(gen, guard) != nullptr) continue;
-      newest_flagged_[at] = true;
-      violate(lane, guarantee::s3, g(gen) + " is among the newest " + std::to_string(keep) + " plans and was collected");
+      if (at < digests_.size() && *r.digest != digests_[at] && !digest_flagged_[at]) {
+        digest_flagged_[at] = true;
+        violate(lane, guarantee::s5, label(i) + " serves content for " + g(gen) + " that is not the content first published under it");
+      }
     }
+    w = endpoint_watch{gen, r.missing, empty, corrupt};
+  }
+
+  /// S3: enactor `e` is applying `held`; `retained` says whether the registry still has it.
+  void observe_held(std::uint32_t lane, std::size_t e, generation held, bool retained) {
+    if (held == generation_none || retained) return;
+    if (slots_[e].collected_under_flagged == held) return;
+    slots_[e].collected_under_flagged = held;
+    violate(lane, guarantee::s3, scenario_.enactors[e].name + " is applying " + g(held) + ", which was collected under it");
+  }
+
+  /// S3: the newest keep_newest published plans are retained; `retained(gen)` asks the registry.
+  [[nodiscard]] std::size_t newest_protected() const noexcept {
+    return std::min<std::size_t>(scenario_.keep_newest, published_.size());
+  }
+  void observe_newest(std::uint32_t lane, generation gen, bool retained) {
+    const auto at = static_cast<std::size_t>(gen.value());
+    if (newest_flagged_[at] || retained) return;
+    newest_flagged_[at] = true;
+    violate(lane, guarantee::s3, g(gen) + " is among the newest " + std::to_string(newest_protected()) + " plans and was collected");
   }
 
   [[nodiscard]] bool all_serve(generation gen) const {
-    for (std::uint32_t i = 0; i < watch_.size(); ++i) {
-      if (watch_[i].gen != gen || watch_[i].missing) return false;
+    for (const endpoint_watch& w : watch_) {
+      if (w.gen != gen || w.missing) return false;
     }
     return true;
   }
 
-  [[nodiscard]] std::string unconverged_detail() const {
+  [[nodiscard]] std::string unconverged_endpoints() const {
     std::string out = gave_up_early_ ? "no enactor can act any more (" + std::to_string(steps_to_converge_) + " steps after healing): "
                                      : "after " + std::to_string(scenario_.heal_steps_max) + " steps without faults, ";
     std::string behind;
@@ -909,22 +805,22 @@ class simulation {
       if (!behind.empty()) behind += ", ";
       behind += label(i) + " serves " + g(watch_[i].gen) + (watch_[i].missing ? " (plan gone, no records)" : "");
     }
-    out += behind + " instead of the final " + g(final_gen_);
-    if constexpr (System::naive) {
-      std::string stopped;
-      for (const auto& e : enactors_) {
-        if (!e->stopped()) continue;
-        if (!stopped.empty()) stopped += ", ";
-        stopped += e->config().name;
-      }
-      if (!stopped.empty()) out += "; stopped enactors: " + stopped;
-    } else {
-      out += "; enactor states:";
-      for (const auto& e : enactors_) {
-        out += " " + e->config().name + "=" + std::string(to_string(e->state()));
-      }
-    }
-    return out;
+    return out + behind + " instead of the final " + g(final_gen_);
+  }
+
+  /// The report's fields the base knows.
+  [[nodiscard]] run_report base_report() const {
+    run_report r = report_;
+    r.seed = scenario_.seed;
+    r.system = options_.system_name;
+    r.converged = converged_;
+    r.steps = step_;
+    r.steps_to_converge = steps_to_converge_;
+    r.virtual_ns = now_ns();
+    r.trace_hash = trace_.hash();
+    r.final_gen = final_gen_;
+    r.plans_published = published_.size();
+    return r;
   }
 
   scenario scenario_;
@@ -932,16 +828,12 @@ class simulation {
   xoshiro256 root_rng_;
   xoshiro256 rng_;          // scheduler and host faults
   xoshiro256 planner_rng_;  // the planner's choices
+  std::uint64_t store_seed_;  // the store's fault decisions
   manual_clock clock_;
   std::int64_t origin_ns_;
   run_trace trace_;
-  registry_type registry_;
-  store_type store_;
-  authority_type authority_;
   std::vector<skewed_clock> clocks_;
-  std::vector<client_type> clients_;
   std::vector<enactor_slot> slots_;
-  std::vector<std::unique_ptr<enactor_type>> enactors_;  // after registry_: destroyed first
   std::vector<std::uint64_t> name_hashes_;
   std::vector<endpoint_watch> watch_;
   std::vector<std::uint32_t> candidates_;
@@ -960,6 +852,249 @@ class simulation {
   bool gave_up_early_ = false;
   std::uint64_t steps_to_converge_ = 0;
   generation final_gen_{};
+};
+
+/// One simulated world (see the header comment): the base plus what depends on `System`.
+template <class System>
+class simulation final : public simulation_base {
+ public:
+  using registry_type = typename System::registry_type;
+  using store_type = typename System::store_type;
+  using authority_type = typename System::authority_type;
+  using client_type = typename System::client_type;
+  using enactor_type = typename System::enactor_type;
+
+  explicit simulation(scenario s, sim_options options = {})
+      : simulation_base(std::move(s), std::move(options)),
+        registry_(),
+        store_(make_inner_store(registry_, scenario_.endpoint_names), store_seed_),
+        authority_(clock_) {
+    const std::size_t endpoints = scenario_.endpoint_names.size();
+    const std::size_t enactors = scenario_.enactors.size();
+    for (std::size_t i = 0; i < endpoints; ++i) {
+      auto handle = store_.resolve(scenario_.endpoint_names[i]);
+      PLANFENCE_ASSERT(handle.has_value());
+      PLANFENCE_ASSERT(handle->index() == i);  // endpoint i is handle i throughout
+    }
+    clients_.reserve(enactors);  // enactors keep pointers to their clients: never reallocate
+    for (std::size_t i = 0; i < enactors; ++i) clients_.emplace_back(authority_, clocks_[i]);
+    for (std::size_t i = 0; i < enactors; ++i) {
+      const enactor_profile& p = scenario_.enactors[i];
+      trace_sink sink{&trace_, lane_of(i), System::naive};
+      if constexpr (System::naive) {
+        naive_config c;
+        c.name = p.name;
+        c.poll_interval = scenario_.poll_interval;
+        c.retry_backoff = scenario_.store_backoff;
+        c.cleanup_threshold = scenario_.keep_newest;
+        enactors_.push_back(std::make_unique<enactor_type>(store_, registry_, clocks_[i], std::move(c), sink));
+      } else {
+        enactor_config c;
+        c.name = p.name;
+        c.lease_ttl = scenario_.lease_ttl;
+        c.renew_margin = scenario_.renew_margin;
+        c.conflict_retries_max = scenario_.conflict_retries_max;
+        c.store_retries_max = scenario_.store_retries_max;
+        c.store_backoff = scenario_.store_backoff;
+        c.poll_interval = scenario_.poll_interval;
+        c.retention.keep_newest = scenario_.keep_newest;
+        enactors_.push_back(std::make_unique<enactor_type>(store_, clients_[i], registry_, clocks_[i], std::move(c), sink));
+      }
+    }
+  }
+
+  /// The whole randomized run: the first plan, the fault phase, healing, the S6 check.
+  run_report run() {
+    publish_step(plan_kind::good);
+    begin_fault_phase();
+    while (!fault_phase_over()) {
+      if (settle_hosts()) store_.set_outage(false);
+      const auto lane = pick_due_lane();
+      if (!lane) continue;
+      if (*lane == planner_lane) {
+        publish_step(choose_kind());
+        after_planner_step();
+      } else {
+        step_enactor(*lane - 1);
+      }
+      inject_faults();
+    }
+    heal_and_converge();
+    return report();
+  }
+
+  /// The planner publishes one plan of `kind` as a step of its own; returns its generation.
+  generation publish_step(plan_kind kind) {
+    begin_planner_step();
+    const generation gen = publish(kind);
+    end_step(planner_lane);
+    return gen;
+  }
+
+  /// Enactor `i` takes one step; the oracle checks the world afterwards.
+  void step_enactor(std::size_t i) {
+    const std::uint32_t lane = begin_enactor_step(i);
+    store_.clear_operations();
+    const step_result r = enactors_[i]->step();
+    note_store_operations(lane, store_.operations());
+    if constexpr (System::naive) {
+      const auto& e = *enactors_[i];
+      note_stopped(i, e.stopped(), e.stopped_endpoint(), e.stopped_on_generation());
+    }
+    end_step(lane);
+    schedule_wake(i, r);
+  }
+
+  /// Steps enactor `i` alone (time jumps to its next wake-up when it waits) until `done()` holds;
+  /// false if `steps_max` steps did not get there.
+  template <class Predicate>
+  bool run_enactor_until(std::size_t i, Predicate done, std::uint64_t steps_max = 1'000) {
+    for (std::uint64_t n = 0; n < steps_max; ++n) {
+      if (done()) return true;
+      if (slots_[i].wake_ns > now_ns()) advance(std::chrono::nanoseconds{slots_[i].wake_ns - now_ns()});
+      step_enactor(i);
+    }
+    return done();
+  }
+
+  /// Heals every fault, publishes the final plan and runs the enactors until every endpoint
+  /// serves it (S6) or the bound is reached, which is reported as an S6 violation.
+  bool heal_and_converge(bool narrate_heal = true) {
+    store_.heal();
+    heal_hosts(narrate_heal);
+    final_gen_ = publish_step(plan_kind::good);
+    const std::uint64_t start = step_;
+    bool converged = false;
+    for (;;) {
+      if (all_serve(final_gen_)) {
+        converged = true;
+        break;
+      }
+      if (step_ - start >= scenario_.heal_steps_max) break;
+      if constexpr (System::naive) {
+        // The naive reference only: once every enactor has stopped or has nothing left to do
+        // (no plan comes after the final one), the outcome cannot change; skip the wait.
+        bool frozen = true;
+        for (const auto& e : enactors_) frozen = frozen && e->idle_for_good(final_gen_);
+        if (frozen) {
+          gave_up_early_ = true;
+          break;
+        }
+      }
+      if (const auto i = pick_due_enactor()) step_enactor(*i);
+    }
+    converged_ = converged;
+    steps_to_converge_ = step_ - start;
+    if (!converged) violate(planner_lane, guarantee::s6, unconverged_detail());
+    return converged;
+  }
+
+  /// The report so far (complete after run() or heal_and_converge()).
+  [[nodiscard]] run_report report() const {
+    run_report r = base_report();
+    for (std::uint32_t i = 0; i < scenario_.endpoint_names.size(); ++i) {
+      const auto served = store_.inner().read(endpoint_handle{i});
+      r.endpoints.push_back({scenario_.endpoint_names[i], served.gen(), served.records().size(), served.plan_missing()});
+    }
+    if constexpr (System::naive) {
+      for (const auto& e : enactors_) r.enactors_stopped += e->stopped() ? 1 : 0;
+    }
+    return r;
+  }
+
+  [[nodiscard]] enactor_type& enactor_at(std::size_t i) noexcept { return *enactors_[i]; }
+  [[nodiscard]] const registry_type& registry() const noexcept { return registry_; }
+  [[nodiscard]] const store_type& store() const noexcept { return store_; }
+
+ private:
+  template <class Registry>
+  static auto make_inner_store(const Registry& registry, const std::vector<std::string>& names) {
+    using inner = std::remove_cvref_t<decltype(std::declval<store_type&>().inner())>;
+    auto made = inner::make(registry, names);
+    PLANFENCE_ASSERT(made.has_value());
+    return std::move(*made);
+  }
+
+  void end_step(std::uint32_t lane) {
+    check(lane);
+    finish_step();
+  }
+
+  generation publish(plan_kind kind) {
+    plan_draft draft = draft_plan(kind);
+    const generation gen = draft.content.gen();
+    const detail::sha256_digest digest = draft.content.digest();
+    auto published = registry_.publish(std::move(draft.content));
+    PLANFENCE_ASSERT(published.has_value());  // fresh generations, retained span far below capacity
+    record_publish(gen, digest, draft.corrupt, kind, draft.note);
+    if (wants_equivocation()) {
+      if (auto other = draft_equivocation()) {
+        const generation target = other->gen();
+        auto attempt = registry_.publish(std::move(*other));
+        record_equivocation(target, attempt.has_value(), attempt.has_value() ? errc::stale : attempt.error().code);
+      }
+    }
+    return gen;
+  }
+
+  void inject_faults() {
+    if (healed_) return;
+    if (const auto crash = draw_pause_and_crash()) {
+      enactors_[crash->enactor]->crash();
+      mark_crashed(*crash);
+    }
+    if (draw_jump_and_outage()) store_.set_outage(true);
+  }
+
+  /// Reads every endpoint, the in-flight applies and the retained plans; reports what breaks.
+  void check(std::uint32_t lane) {
+    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    for (std::uint32_t i = 0; i < watch_.size(); ++i) {
+      const auto served = store_.inner().read(endpoint_handle{i});
+      endpoint_reading r;
+      r.gen = served.gen();
+      r.missing = served.plan_missing();
+      r.records = served.records().size();
+      if (r.gen != generation_none) {
+        if (const plan* p = registry_.find(r.gen, guard)) {
+          const endpoint_entry* entry = p->find(scenario_.endpoint_names[i], name_hashes_[i]);
+          r.intended_empty = entry != nullptr && entry->records.intended_empty();
+          r.digest = &p->digest();
+        }
+      }
+      observe_endpoint(lane, i, r);
+    }
+    for (std::size_t e = 0; e < enactors_.size(); ++e) {
+      const generation held = enactors_[e]->applying_generation();
+      if (held != generation_none) observe_held(lane, e, held, registry_.find(held, guard) != nullptr);
+    }
+    for (std::size_t k = published_.size() - newest_protected(); k < published_.size(); ++k) {
+      observe_newest(lane, published_[k], registry_.find(published_[k], guard) != nullptr);
+    }
+  }
+
+  [[nodiscard]] std::string unconverged_detail() const {
+    std::string out = unconverged_endpoints();
+    if constexpr (System::naive) {
+      std::string stopped;
+      for (const auto& e : enactors_) {
+        if (!e->stopped()) continue;
+        if (!stopped.empty()) stopped += ", ";
+        stopped += e->config().name;
+      }
+      if (!stopped.empty()) out += "; stopped enactors: " + stopped;
+    } else {
+      out += "; enactor states:";
+      for (const auto& e : enactors_) out += " " + e->config().name + "=" + std::string(to_string(e->state()));
+    }
+    return out;
+  }
+
+  registry_type registry_;
+  store_type store_;
+  authority_type authority_;
+  std::vector<client_type> clients_;
+  std::vector<std::unique_ptr<enactor_type>> enactors_;  // after registry_: destroyed first
 };
 
 /// Runs seed `seed` under `v`. With `timeline_out`, also records the timeline.
