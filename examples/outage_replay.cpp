@@ -433,11 +433,19 @@ int replay_and_sweep(const options& o, const char* program) {
     const double per_second = swept.cpu_seconds > 0 ? static_cast<double>(swept.seeds) / swept.cpu_seconds : 0.0;
     for (const sim::variant_sweep& v : swept.variants) {
       const bool is_naive = v.system == sim::variant::naive;
-      std::printf("%s: %llu of %llu seeds break a guarantee%s%s%s\n", is_naive ? "naive 2025 enactor" : "planfence::enactor ",
+      std::printf("%-20s %llu of %llu seeds break a guarantee%s%s%s\n", is_naive ? "naive 2025 enactor:" : "planfence::enactor:",
                   static_cast<unsigned long long>(v.failing), static_cast<unsigned long long>(swept.seeds),
                   v.failing != 0 ? " (seeds per guarantee: " : "", guarantee_counts(v).c_str(), v.failing != 0 ? ")" : "");
       if (v.first_failing_seed) {
-        std::printf("    first: %s\n", sim::failure_message(v.examples.front(), v.system, program, so.overrides).c_str());
+        // The first failing seed, its breaches and the command that replays it, indented.
+        const std::string message = sim::failure_message(v.examples.front(), v.system, program, so.overrides);
+        std::size_t start = 0;
+        while (start < message.size()) {
+          const std::size_t end = message.find('\n', start);
+          const std::string line = message.substr(start, end == std::string::npos ? std::string::npos : end - start);
+          std::printf("    %s\n", line.c_str());
+          start = end == std::string::npos ? message.size() : end + 1;
+        }
       }
     }
     std::printf("\n%llu seeds x 2 designs in %.1f s on %u thread(s) (%.0f seeds per CPU-second, both designs).\n",
