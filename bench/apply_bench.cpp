@@ -85,7 +85,9 @@ struct store_world {
     for (const std::string& name : names) {
       const pf::endpoint_handle h = store.resolve(name).value();
       const pf::endpoint_entry* entry = pinned->find(name);
-      static_cast<void>(store.commit(h, pf::stamp{}, pf::stamp{pf::generation{1}, fence, 0}, entry->records).value());
+      // Against the stamp read after raise_fence, which raises every endpoint's fence too.
+      const pf::stamp seen = store.read_stamp(h).value();
+      static_cast<void>(store.commit(h, seen, pf::stamp{pf::generation{1}, fence, 0}, entry->records).value());
       handles.push_back(h);
     }
     records = &pinned->find(names[0])->records;
