@@ -114,18 +114,52 @@ def machine_busy_fraction(seconds: float) -> float:
     return (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
 
 
-def wait_for_quiet(seconds: float, busy_limit: float) -> None:
+def _spin(seconds: float, out) -> None:
+    import time
+    count = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        for _ in range(1000):
+            count += 1
+    out.put(count)
+
+
+def parallel_efficiency(seconds: float = 1.0) -> float:
+    """Work two busy processes get done together over twice what one gets done alone: about 1.0
+    when the machine really runs two threads at once, about 0.5 when its two CPUs share one core's
+    worth of time (a virtual machine's vCPUs on an oversubscribed host show no steal time, so only
+    measuring tells)."""
+    import multiprocessing
+    queue = multiprocessing.Queue()
+    alone = multiprocessing.Process(target=_spin, args=(seconds, queue))
+    alone.start()
+    alone.join()
+    single = queue.get()
+    pair = [multiprocessing.Process(target=_spin, args=(seconds, queue)) for _ in range(2)]
+    for p in pair:
+        p.start()
+    for p in pair:
+        p.join()
+    together = queue.get() + queue.get()
+    return together / (2 * single) if single else 0.0
+
+
+def wait_for_quiet(seconds: float, busy_limit: float, efficiency_floor: float) -> None:
     """Waits up to `seconds` until the machine's CPUs are busy less than `busy_limit` of the time
-    over a 10-second window (other work makes every multi-threaded ratio meaningless)."""
+    over a 10-second window and two busy processes run at `efficiency_floor` of full speed each
+    (other work, here or on the host, makes every multi-threaded ratio meaningless)."""
     import time
     deadline = time.monotonic() + seconds
-    busy = machine_busy_fraction(2)
+    busy, efficiency = machine_busy_fraction(2), parallel_efficiency()
     while seconds > 0 and time.monotonic() < deadline:
         busy = machine_busy_fraction(10)
         if busy < busy_limit:
-            break
-    print(f"machine busy before the run: {busy:.0%} (load average {os.getloadavg()[0]:.2f})",
-          file=sys.stderr, flush=True)
+            efficiency = parallel_efficiency()
+            if efficiency >= efficiency_floor:
+                break
+    RUN_FACTS["before"] = {"machine_busy": busy, "parallel_efficiency": efficiency}
+    print(f"before the run: machine busy {busy:.0%}, two busy processes at {efficiency:.0%} of full speed "
+          f"(load average {os.getloadavg()[0]:.2f})", file=sys.stderr, flush=True)
 
 
 def run_suite(build_dir: Path, out_dir: Path, repetitions: int, scale_repetitions: int,
@@ -384,6 +418,20 @@ def generated_markdown(results: dict[str, Measured], verdicts: list[Verdict], fa
         word = f"**{word}**" if v.holds is False else word
         lines.append(f"| {v.target.text} | {value} | {v.target.bound} {v.target.limit:g} | {word} | {v.detail} |")
     lines.append("")
+    scaling = []
+    for base in ("BM_Baseline_AtomicLoadAcquire", "BM_ReadStamp", "BM_RejectStale", "BM_EpochGuard"):
+        one, two = results.get(run_name(base, 1)), results.get(run_name(base, 2))
+        if one and two:
+            scaling.append(f"`{base}` {two.items_per_second / one.items_per_second:.2f}x")
+    if scaling:
+        lines.append("### What a second thread buys on this machine")
+        lines.append("")
+        lines.append("Items/s at 2 threads over 1 thread, for read-only or per-thread work that shares "
+                     "nothing written: " + ", ".join(scaling) + ". On two independent cores each would be "
+                     "close to 2x; where even the bare load stays near 1x, the machine's two CPUs do not "
+                     "run two busy threads at full speed (see the notes below the results), and every "
+                     "2-thread ratio on this page must be read with that in mind.")
+        lines.append("")
     lines.append("### Every benchmark (median of the repetitions)")
     lines.append("")
     lines.append("Time per item is 1e9 / items_per_second: for a multi-threaded run, the wall time per "
@@ -403,7 +451,14 @@ def generated_markdown(results: dict[str, Measured], verdicts: list[Verdict], fa
                  f"(hypervisor: {facts['hypervisor']}), Linux {facts['kernel']}")
     lines.append(f"- Load average (1, 5, 15 minutes) when each binary started, from Google Benchmark's "
                  f"context: {facts['load_avg']}")
+    if "before" in RUN_FACTS:
+        before = RUN_FACTS["before"]
+        lines.append(f"- Just before the run: CPUs {before['machine_busy']:.0%} busy; two busy processes ran at "
+                     f"{before['parallel_efficiency']:.0%} of the speed of one alone (100% means the two "
+                     "CPUs really run two threads at once)")
     for binary, run_facts in RUN_FACTS.items():
+        if binary == "before":
+            continue
         lines.append(f"- While `{binary}` ran ({run_facts['wall_seconds']:.0f} s), other processes used "
                      f"{run_facts['other_cpu_share']:.1%} of the machine's CPU time (from /proc/stat, minus "
                      f"the benchmark's own CPU time; [`benchmarks-run.json`](benchmarks-run.json))")
@@ -544,6 +599,9 @@ def main() -> int:
                         help="before running, wait up to SECONDS for the CPUs to be busy less than "
                              "--quiet-busy of the time (other work on the machine distorts every ratio)")
     parser.add_argument("--quiet-busy", type=float, default=0.1)
+    parser.add_argument("--parallel-efficiency", type=float, default=0.9,
+                        help="with --wait-quiet, also wait until two busy processes run at this share "
+                             "of full speed each")
     args = parser.parse_args()
 
     args.docs.mkdir(parents=True, exist_ok=True)
@@ -554,7 +612,7 @@ def main() -> int:
     else:
         if not args.no_build:
             build(args.build_dir, args.build_type)
-        wait_for_quiet(args.wait_quiet, args.quiet_busy)
+        wait_for_quiet(args.wait_quiet, args.quiet_busy, args.parallel_efficiency)
         outputs, commands = run_suite(args.build_dir, args.docs, args.repetitions, args.scale_repetitions,
                                       args.min_time)
         paths = list(outputs.values())
