@@ -6,7 +6,9 @@
 // store returning bytes that were never written can; S7 says such a plan is never applied. To
 // test that, this header defines `planfence::plan_access`, the friend that plan.hpp declares for
 // exactly this purpose, and uses it to swap one endpoint's record set after the digest was taken.
-// This is the only definition of plan_access in the project; define no other.
+// tests/unit/enactor_test.cpp defines its own plan_access for its S7 test: a program may contain
+// only one definition (ODR), so that file and this header must never meet in one program (the
+// unit tests do not include planfence/sim/).
 //
 //     planfence::plan p = ...;                               // digest covers p's content
 //     planfence::sim::corrupt_after_digest(p, 0, other_records);
