@@ -10,13 +10,11 @@
 //    how often data was normalised.
 // A violated property calls abort(), which the fuzzer reports with the input that caused it.
 //
-// Not built by CMake. Run (clang 14 ships libFuzzer), from the repository root:
+// Built by tests/fuzz/CMakeLists.txt when the compiler is Clang, and run by `ctest -L fuzz` for
+// PLANFENCE_FUZZ_SECONDS (CI: the clang stage of tests/run_all.sh) from the seeds in
+// tests/fuzz/corpus/plan_parser/. By hand, from a Clang build directory:
 //
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -I include
-//           tests/fuzz/plan_parser_fuzz.cpp -o /tmp/plan_parser_fuzz          (one line)
-//   mkdir -p /tmp/plan_corpus     # seed it with a plan, e.g. the canonical text of
-//                                 # tests/unit/plan_text_test.cpp, for faster coverage
-//   /tmp/plan_parser_fuzz -max_total_time=300 -max_len=4096 /tmp/plan_corpus
+//   tests/fuzz/plan_parser_fuzz -max_total_time=300 -max_len=4096 /tmp/corpus ../tests/fuzz/corpus/plan_parser
 //
 // Five minutes (about 990,000 inputs, 3,300 a second on the reference machine) found no violation.
 // To replay inputs without libFuzzer (any compiler), define PLANFENCE_FUZZ_MAIN:
