@@ -20,10 +20,15 @@
 //   raise_fence(token)     after it returns, the store refuses every commit with a smaller token
 //   live_generations()     the generations its endpoints serve now (for S3 collection)
 //   resolve(name)          an endpoint_handle for a canonical name, or errc::unknown_endpoint
+//
+// inspectable_store adds what recovery tools need to compare a store with a plan (drift):
+//   served(endpoint)       the records the endpoint serves now
+//   endpoint_names()       every endpoint the store holds records or a stamp for
 #pragma once
 
 #include <concepts>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -51,6 +56,14 @@ concept record_store = requires(S& s, const S& cs, endpoint_handle h, std::strin
   { s.commit(h, st, st, records) } -> std::same_as<result<stamp>>;
   { s.raise_fence(f) } -> std::same_as<result<void>>;
   { cs.live_generations() } -> std::same_as<std::vector<generation>>;
+};
+
+/// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
+/// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.
+template <class S>
+concept inspectable_store = record_store<S> && requires(const S& cs, endpoint_handle h) {
+  { cs.served(h) } -> std::same_as<result<std::vector<record>>>;
+  { cs.endpoint_names() } -> std::same_as<result<std::vector<std::string>>>;
 };
 
 }  // namespace v1

@@ -4,7 +4,7 @@
 // failure, made visible. The broken commit rules are shown to break exactly what they break.
 #include <catch2/catch.hpp>
 
-#include "../support/fixtures.hpp"
+#include "../support/store_fixtures.hpp"
 
 using namespace planfence;
 using planfence_test::generation_plan;
@@ -145,4 +145,19 @@ TEST_CASE("the broken commit rules break S1 and S2 as documented", "[memory_stor
     REQUIRE(store.raise_fence(fence_token{5}));
     CHECK(store.commit(h, store.read_stamp(h).value(), at(2, 1), records));
   }
+}
+
+TEST_CASE("memory store: served and endpoint_names read back what a commit wrote (inspectable_store)", "[memory]") {
+  planfence::plan_registry registry;
+  auto store = planfence::memory_store::make(registry, {"b.example.test.", "a.example.test."}).value();
+  CHECK(store.endpoint_names().value() == std::vector<std::string>{"b.example.test.", "a.example.test."});
+  const auto a = store.resolve("a.example.test.").value();
+  CHECK(store.served(a).value().empty());
+  auto pinned = registry.publish(planfence_test::generation_plan(3, {"a.example.test.", "b.example.test."})).value();
+  REQUIRE(store.commit(a, store.read_stamp(a).value(),
+                       planfence::stamp{planfence::generation{3}, planfence::fence_token{1}, 0},
+                       pinned->find("a.example.test.")->records));
+  const auto served = store.served(a).value();
+  REQUIRE(served.size() == 1);
+  CHECK(served[0].rdata == planfence_test::address_of(3));
 }

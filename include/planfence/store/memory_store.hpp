@@ -287,6 +287,17 @@ class basic_memory_store {
     return out;
   }
 
+  /// The records the endpoint serves now, copied (inspectable_store: drift checks, drills).
+  /// Allocates; not for resolvers, which use read(). Never fails for this store.
+  [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const {
+    const endpoint_snapshot snapshot = read(h);
+    return std::vector<record>(snapshot.records().begin(), snapshot.records().end());
+  }
+  /// Every endpoint of the store (the set it was made with), in the order of their handles.
+  [[nodiscard]] result<std::vector<std::string>> endpoint_names() const {
+    return names_;
+  }
+
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::string_view name(endpoint_handle h) const noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
@@ -327,6 +338,7 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64
 /// The store to embed.
 using memory_store = basic_memory_store<plan_registry, commit_rule::conditional>;
 static_assert(record_store<memory_store>);
+static_assert(inspectable_store<memory_store>);
 
 }  // namespace v1
 }  // namespace planfence
