@@ -54,6 +54,7 @@ enum class errc : std::uint8_t {
   digest_mismatch,   ///< content does not match its digest (S7)
   blast_radius,      ///< refused by the S4 guard: the plan does not mark the change as intended
   io_error,          ///< a file or socket operation failed
+  authentication_failed, ///< TSIG: the server refused our signature (BADSIG, BADKEY, BADTIME) or its answer was unsigned or badly signed
 };
 
 /// The stable name of a code, e.g. "stale".
@@ -81,6 +82,7 @@ enum class errc : std::uint8_t {
     case errc::digest_mismatch: return "digest_mismatch";
     case errc::blast_radius: return "blast_radius";
     case errc::io_error: return "io_error";
+    case errc::authentication_failed: return "authentication_failed";
   }
   return "unknown";
 }

@@ -82,10 +82,12 @@ class knot_server {
   [[nodiscard]] static planfence::result<knot_server> start(std::vector<knot_zone> zones) {
     knot_server_options options;
     options.zones = std::move(zones);
-    return start(std::move(options));
+    return start_with_options(std::move(options));
   }
 
-  [[nodiscard]] static planfence::result<knot_server> start(knot_server_options options) {
+  /// As start(zones), with the other options (a separate name: a braced list of one zone would
+  /// otherwise be ambiguous between the two).
+  [[nodiscard]] static planfence::result<knot_server> start_with_options(knot_server_options options) {
     using planfence::errc;
     using planfence::fail;
     knot_server out;
