@@ -1,0 +1,822 @@
+// planfence/store/zonefile_store.hpp: a record store kept in RFC 1035 zone files.
+//
+// What it is: the store for DNS servers that load zone files from a directory (Knot, BIND, NSD,
+// PowerDNS's bind backend), and for recovery: `planfence-ctl` names it `zonefile:///absolute/dir`.
+// One master file per zone, `<dir>/<zone without the final dot>.zone` (e.g. `example.test.zone`).
+// Every endpoint inside one of the zones is an endpoint of the store. Its stamp is the TXT record
+// `_planfence.<endpoint> 0 IN TXT "gen=G fence=F"`; the zone's fence floor is
+// `_fence._planfence.<zone> 0 IN TXT "floor=N"`, and the store's floor is also kept in
+// `<dir>/planfence.floor` so that zones created (or copied in) later inherit it. Weighted records
+// keep their weights beside them, `_weight._planfence.<endpoint> TXT "A 192.0.2.10 10"`: DNS has no
+// weights, servers answer every record of the set (docs/zonefile.md).
+//
+//     auto store = planfence::zonefile_store::open_uri("zonefile:///var/lib/planfence/zones").value();
+//     store.create_zone("example.test.").value();                 // SOA + NS, once
+//     auto www = store.resolve("www.example.test.").value();
+//     auto seen = store.read_stamp(www).value();
+//     auto applied = store.commit(www, seen, {plan_gen, my_fence}, records);   // or stale/fenced/conflict
+//
+// The commit protocol (per zone, DESIGN section 4): take an exclusive flock on
+// `<dir>/<zone>.zone.lock`; RE-READ the zone file and the directory floor and decide from what is
+// on disk (never from a cache); write the whole new zone to `<dir>/<zone>.zone.tmp`, fsync it,
+// rename it over the zone file, fsync the directory; release the lock. The lock makes the check
+// and the write one atomic step for every process and thread that uses this store on the
+// directory; the rename makes readers (DNS servers reloading, read_stamp, served) see the old
+// file or the new one, never a mix; the fsyncs make a commit that returned success survive a crash
+// (a lost rename would roll an endpoint back: S1 across power loss). The SOA serial advances by one
+// (RFC 1982 addition) on every file written. A commit that fails writes nothing: the temp file is
+// removed on every error path before the rename.
+//
+// Meaning (docs/concepts.md): every outcome of `record_store` and `inspectable_store`:
+//  - stale: the endpoint serves desired.gen or newer (S1);
+//  - fenced: desired.fence is below the endpoint's fence or the floor (S2);
+//  - conflict: the stamp moved otherwise since `expected` was read;
+//  - store_unavailable: a file could not be read, parsed, locked (within lock_timeout_ms) or
+//    written; nothing was written, except when only the final directory fsync failed (then the
+//    new file is in place but may not survive a crash: retrying is idempotent, it reads the new
+//    stamp and reports stale). The error names the file, and for a file that does not parse the
+//    line and column and what was expected;
+//  - capacity_exceeded: the zone would exceed `zonefile_options::records_max` records.
+// A stamp's fence, as read_stamp reports it and commit compares it, is the larger of the fence
+// written in the stamp and the floor: `raise_fence` then needs to rewrite no stamp.
+//
+// raise_fence(token), under the directory lock `<dir>/planfence.lock`: writes planfence.floor
+// first (from then on every commit, which reads it under its zone lock, refuses smaller tokens),
+// then takes each zone's lock in turn (waiting out commits in flight) and writes the zone's floor
+// record. After it returns no commit with a smaller token can land in any zone, including zones
+// created later (create_zone inherits the floor under the same lock).
+//
+// Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
+// dominate on a real disk (docs/zonefile.md gives measured latencies). read_stamp and served read
+// and parse the zone file: O(zone size), no lock. resolve is O(1) expected after the first call for
+// a name. So the store suits zones of up to tens of thousands of records changed a few times a
+// minute; it is not a hot-path store (use memory_store) and not for zones of millions of records.
+//
+// When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
+// tools other than planfence edit the zone files while planfence runs: they do not take the lock,
+// and the store rewrites files whole in its canonical layout (comments and formatting are not
+// kept; records of other types are kept, see zonefile.hpp). The directory must be on a local
+// file system that honours flock and rename (not NFS).
+//
+// Progress: every operation is blocking (file I/O; commit and raise_fence also wait for locks, at
+// most lock_timeout_ms each). All allocate. Thread safety: every member but the move operations may
+// be called concurrently, from any number of threads and processes.
+//
+// Limits: live_generations() has no error channel in the concept: when a zone cannot be read (after
+// three tries) it stops the program rather than return a live set that might miss a live plan
+// (S3). Call try_live_generations() to get the error instead.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../config.hpp"
+#include "../generation.hpp"
+#include "../ids.hpp"
+#include "../record.hpp"
+#include "../result.hpp"
+#include "../store.hpp"
+#include "../zonefile.hpp"
+
+namespace planfence {
+inline namespace v1 {
+
+/// How a zonefile_store reads and writes its directory.
+struct zonefile_options {
+  /// Bound on records per zone: a commit that would exceed it is refused (capacity_exceeded), and
+  /// a zone file holding more does not open.
+  std::size_t records_max = zone_records_max;
+  /// Bound on a zone file's size in bytes.
+  std::size_t zone_bytes_max = std::size_t{256} << 20;
+  /// How long commit and raise_fence wait for a lock before reporting store_unavailable.
+  std::uint32_t lock_timeout_ms = 10000;
+  /// Create the directory if it does not exist (open only).
+  bool create_directory = false;
+};
+
+/// The zone-file store. See the header comment.
+class zonefile_store {
+ public:
+  /// File names inside the directory.
+  static constexpr std::string_view zone_suffix = ".zone";
+  static constexpr std::string_view lock_suffix = ".lock";
+  static constexpr std::string_view temp_suffix = ".tmp";
+  static constexpr std::string_view directory_lock_name = "planfence.lock";
+  static constexpr std::string_view floor_file_name = "planfence.floor";
+  /// Bound on endpoints resolved by one store object (handles are 32-bit).
+  static constexpr std::size_t endpoints_max = std::size_t{1} << 26;
+  /// Bound on zones in one directory.
+  static constexpr std::size_t zones_max = 65536;
+
+  /// Opens the store over `directory`, reading and checking every `*.zone` file in it (each must
+  /// parse and decode: its SOA owned by the zone the file is named after). Errors: io_error (no
+  /// such directory, unreadable file), parse_error (a zone file that does not parse, with line,
+  /// column and the file's name in the detail), invalid_name (a file name that is not a zone),
+  /// capacity_exceeded.
+  [[nodiscard]] static result<zonefile_store> open(std::filesystem::path directory, zonefile_options options = {});
+
+  /// Opens `zonefile:///absolute/dir` (percent-escapes decoded; no host, query or fragment).
+  /// Errors: parse_error at line 1 and the column of the problem, or what open() reports.
+  [[nodiscard]] static result<zonefile_store> open_uri(std::string_view uri, zonefile_options options = {});
+
+  /// Creates `<directory>/<zone>.zone` holding only the SOA (serial 1), the NS (and glue) records
+  /// and the fence floor, under the directory lock; the floor is the directory's (planfence.floor).
+  /// Errors: invalid_name, io_error (the file exists, or cannot be written), store_unavailable.
+  [[nodiscard]] static result<void> create_zone(const std::filesystem::path& directory, std::string_view zone,
+                                                const zone_soa_options& soa = {}, zonefile_options options = {});
+  /// As above, in this store's directory; the store serves the new zone at once.
+  [[nodiscard]] result<void> create_zone(std::string_view zone, const zone_soa_options& soa = {});
+
+  zonefile_store(zonefile_store&&) noexcept = default;
+  zonefile_store& operator=(zonefile_store&&) noexcept = default;
+
+  /// The handle of any name inside one of the zones (the most specific zone when they nest); any
+  /// case, with or without the final dot. A name the store does not know yet makes it look for
+  /// new zone files once. Errors: invalid_name (malformed, or a `_planfence` label: reserved),
+  /// unknown_endpoint (inside no zone), capacity_exceeded. Blocking only when it rescans.
+  [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const;
+
+  /// The endpoint's stamp as the zone file says now: generation_none if it has none; the fence
+  /// is max(stamp, floor); version 0. Reads and parses the zone. Errors: store_unavailable.
+  [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const;
+
+  /// The conditional commit (header comment). `records` must be the endpoint's record set of plan
+  /// `desired.gen`. Blocking; O(zone size) plus two fsyncs.
+  [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
+                                     const record_set& records);
+
+  /// After it returns, every commit with a token below `token` is refused in every zone of the
+  /// directory, including zones created later. Never lowers a floor. Errors: store_unavailable
+  /// (then the floor may be raised in some zones only; planfence.floor, written first, already
+  /// refuses smaller tokens if it was written).
+  [[nodiscard]] result<void> raise_fence(fence_token token);
+
+  /// Distinct generations the endpoints serve now, ascending, read from the files at the call.
+  /// Stops the program if a zone cannot be read after three tries (header comment, S3).
+  [[nodiscard]] std::vector<generation> live_generations() const;
+  /// As live_generations, reporting store_unavailable instead of stopping.
+  [[nodiscard]] result<std::vector<generation>> try_live_generations() const;
+
+  /// The A, AAAA, CNAME and TXT records at the endpoint's name, weights restored: what a server
+  /// loading the file answers (plus the weights). Empty for an endpoint never written.
+  [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const;
+  /// Every name in the zones with such records or a stamp, canonical, sorted (zone by zone).
+  [[nodiscard]] result<std::vector<std::string>> endpoint_names() const;
+
+  /// The directory's floor (planfence.floor) and every zone's, the largest.
+  [[nodiscard]] result<fence_token> fence_floor() const;
+  /// The zones served, canonical names, sorted.
+  [[nodiscard]] std::vector<std::string> zones() const;
+  /// The endpoint name behind a handle.
+  [[nodiscard]] std::string name(endpoint_handle h) const;
+  [[nodiscard]] const std::filesystem::path& directory() const noexcept { return state_->directory; }
+  /// `<dir>/<zone without the final dot>.zone`.
+  [[nodiscard]] std::filesystem::path zone_file(std::string_view zone) const { return zone_path(state_->directory, zone); }
+  [[nodiscard]] static std::filesystem::path zone_path(const std::filesystem::path& directory, std::string_view zone) {
+    std::string stem(zone);
+    if (!stem.empty() && stem.back() == '.') stem.pop_back();
+    return directory / (stem + std::string(zone_suffix));
+  }
+
+ private:
+  struct zone_slot {
+    std::string name;  // canonical
+    std::filesystem::path file;
+  };
+  struct endpoint_slot {
+    std::string name;
+    std::size_t zone = 0;
+  };
+  struct state {
+    std::filesystem::path directory;
+    zonefile_options options;
+    mutable std::mutex mutex;  // guards the tables below, never held during I/O of a commit
+    std::vector<zone_slot> zones;
+    std::vector<endpoint_slot> endpoints;
+    std::unordered_map<std::string, std::uint32_t> index;
+  };
+  /// A zone file read and decoded.
+  struct loaded_zone {
+    std::vector<zone_record> records;
+    zone_contents contents;
+  };
+
+  explicit zonefile_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
+
+  [[nodiscard]] static result<void> scan(state& s);  // s.mutex held (or s not shared yet)
+  [[nodiscard]] result<endpoint_slot> slot(endpoint_handle h, zone_slot& zone) const;
+  [[nodiscard]] result<std::vector<generation>> live_once() const;
+
+  std::unique_ptr<state> state_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Implementation: POSIX file primitives, then the store.
+
+namespace detail::zonefile {
+
+[[nodiscard]] inline std::string errno_text(int error_number) { return std::generic_category().message(error_number); }
+
+[[nodiscard]] inline unexpected_error unavailable(const std::filesystem::path& path, std::string what, int error_number = 0) {
+  std::string detail = path.string() + ": " + std::move(what);
+  if (error_number != 0) detail += ": " + errno_text(error_number);
+  return fail(errc::store_unavailable, std::move(detail));
+}
+
+/// A file descriptor closed on destruction.
+class file_descriptor {
+ public:
+  file_descriptor() noexcept = default;
+  explicit file_descriptor(int fd) noexcept : fd_(fd) {}
+  file_descriptor(file_descriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  file_descriptor& operator=(file_descriptor&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  file_descriptor(const file_descriptor&) = delete;
+  file_descriptor& operator=(const file_descriptor&) = delete;
+  ~file_descriptor() { reset(); }
+  [[nodiscard]] int get() const noexcept { return fd_; }
+  [[nodiscard]] bool valid() const noexcept { return fd_ >= 0; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);  // the lock, if any, goes with the last descriptor
+    fd_ = -1;
+  }
+  /// Closes and reports the result (a write error may surface only at close).
+  [[nodiscard]] int close() noexcept {
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    return rc;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+/// An exclusive flock on a lock file, released on destruction. flock locks belong to the open
+/// file description, so two threads of one process that each open the file exclude each other
+/// just as two processes do.
+[[nodiscard]] inline result<file_descriptor> lock_exclusive(const std::filesystem::path& path, std::uint32_t timeout_ms) {
+  file_descriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return unavailable(path, "cannot open the lock file", errno);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) return unavailable(path, "cannot lock", errno);
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return unavailable(path, "still locked by another writer after " + std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(2000));
+  }
+}
+
+/// The whole file, at most `bytes_max`. `missing` is set (and an empty string returned) when the
+/// file does not exist and `missing` is not null.
+[[nodiscard]] inline result<std::string> read_file(const std::filesystem::path& path, std::size_t bytes_max,
+                                                   bool* missing = nullptr) {
+  file_descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT && missing != nullptr) {
+      *missing = true;
+      return std::string{};
+    }
+    return unavailable(path, "cannot open", errno);
+  }
+  if (missing != nullptr) *missing = false;
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return unavailable(path, "cannot stat", errno);
+  if (!S_ISREG(info.st_mode)) return unavailable(path, "not a regular file");
+  if (static_cast<std::uint64_t>(info.st_size) > bytes_max) {
+    return fail(errc::capacity_exceeded, path.string() + ": larger than " + std::to_string(bytes_max) + " bytes");
+  }
+  std::string out;
+  out.resize(static_cast<std::size_t>(info.st_size));
+  std::size_t done = 0;
+  for (;;) {
+    if (done == out.size()) out.resize(out.size() + 4096);  // the file grew: read to its end
+    const ssize_t n = ::read(fd.get(), out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return unavailable(path, "cannot read", errno);
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+    if (done > bytes_max) return fail(errc::capacity_exceeded, path.string() + ": larger than " + std::to_string(bytes_max) + " bytes");
+  }
+  out.resize(done);
+  return out;
+}
+
+[[nodiscard]] inline result<void> fsync_directory(const std::filesystem::path& directory) {
+  file_descriptor fd(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return unavailable(directory, "cannot open the directory to fsync it", errno);
+  if (::fsync(fd.get()) != 0) return unavailable(directory, "cannot fsync the directory", errno);
+  return ok();
+}
+
+/// Replaces `path` by `content` atomically and durably: write `path`.tmp, fsync it, rename it over
+/// `path`, fsync the directory. Keeps the mode of the file it replaces. On every failure before
+/// the rename the temp file is removed and `path` is untouched; `renamed` tells the caller whether
+/// a failure came after the rename (only the directory fsync).
+[[nodiscard]] inline result<void> replace_file(const std::filesystem::path& path, std::string_view content,
+                                               bool* renamed = nullptr) {
+  if (renamed != nullptr) *renamed = false;
+  const std::filesystem::path temp = path.string() + std::string(zonefile_store::temp_suffix);
+  mode_t mode = 0644;
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) mode = info.st_mode & 07777;
+  // O_TRUNC: a temp file left by a writer that crashed under the same lock is overwritten.
+  file_descriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd.valid()) return unavailable(temp, "cannot create the temp file", errno);
+  auto abandon = [&](std::string what, int error_number) {
+    fd.reset();
+    ::unlink(temp.c_str());
+    return unavailable(temp, std::move(what) + " (nothing was written)", error_number);
+  };
+  if (::fchmod(fd.get(), mode) != 0) return abandon("cannot set the mode", errno);
+  std::size_t done = 0;
+  while (done < content.size()) {
+    const ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return abandon("cannot write", errno);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  // (1) fsync before rename: otherwise a crash could leave the rename durable and the data not,
+  // an empty or partial zone file under the real name.
+  if (::fsync(fd.get()) != 0) return abandon("cannot fsync", errno);
+  if (fd.close() != 0) {
+    ::unlink(temp.c_str());
+    return unavailable(temp, "cannot close (nothing was written)", errno);
+  }
+  // (2) rename: readers see the old file or the new one, never a mix.
+  if (::rename(temp.c_str(), path.c_str()) != 0) {
+    const int error_number = errno;
+    ::unlink(temp.c_str());
+    return unavailable(path, "cannot rename the temp file over it (nothing was written)", error_number);
+  }
+  if (renamed != nullptr) *renamed = true;
+  // (3) fsync the directory: the rename is a change of the directory; without this a crash could
+  // bring the old file back, and with it an older generation (S1 across power loss).
+  auto synced = fsync_directory(path.parent_path());
+  if (!synced) {
+    return unavailable(path, "written and renamed, but the directory fsync failed: the commit may not survive a crash");
+  }
+  return ok();
+}
+
+/// `<dir>/planfence.floor`: "floor=N\n"; 0 when absent.
+[[nodiscard]] inline result<fence_token> read_directory_floor(const std::filesystem::path& directory) {
+  const std::filesystem::path path = directory / zonefile_store::floor_file_name;
+  bool missing = false;
+  auto text = read_file(path, 64, &missing);
+  if (!text) return unexpected_error(std::move(text).error());
+  if (missing) return fence_token{};
+  std::string_view body = *text;
+  if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
+  std::uint64_t floor = 0;
+  if (body.substr(0, 6) != "floor=" || !planfence::detail::zone::decimal(body.substr(6), ~std::uint64_t{0}, false, floor)) {
+    return fail_at(errc::store_unavailable, 1, 1, path.string() + ": expected \"floor=N\"");
+  }
+  return fence_token{floor};
+}
+
+/// Reads and decodes one zone file. `code` is the error code for a file that does not parse.
+[[nodiscard]] inline result<std::pair<std::vector<zone_record>, zone_contents>> load(const std::filesystem::path& file,
+                                                                                   const std::string& zone,
+                                                                                   const zonefile_options& options,
+                                                                                   errc code) {
+  auto text = read_file(file, options.zone_bytes_max);
+  if (!text) return unexpected_error(std::move(text).error());
+  zone_parse_options parse_options;
+  parse_options.origin = zone;
+  parse_options.records_max = options.records_max;
+  auto records = parse_zone(*text, parse_options);
+  if (!records) {
+    error e = std::move(records).error();
+    return fail_at(code, e.line, e.column, file.string() + ": " + e.detail);
+  }
+  auto contents = decode_zone(*records, zone);
+  if (!contents) {
+    error e = std::move(contents).error();
+    return fail_at(code, e.line, e.column, file.string() + ": " + e.detail);
+  }
+  return std::make_pair(std::move(*records), std::move(*contents));
+}
+
+[[nodiscard]] inline std::string header(std::string_view zone) {
+  return "zone " + std::string(zone) +
+         ", written by planfence's zone-file store (include/planfence/store/zonefile_store.hpp).\n"
+         "Edit only under the lock " + std::string(zone.substr(0, zone.size() - 1)) +
+         ".zone.lock: every commit rewrites this file whole.\n"
+         "_planfence.<endpoint> TXT \"gen=G fence=F\" is an endpoint's stamp; _weight._planfence.<endpoint> its weights;\n"
+         "_fence._planfence.<zone> TXT \"floor=N\" the zone's fence floor.";
+}
+
+/// Writes records (SOA first, serial advanced by one under RFC 1982) to the zone file.
+[[nodiscard]] inline result<void> write_zone(const std::filesystem::path& file, const std::string& zone,
+                                             std::vector<zone_record> records, bool* renamed) {
+  planfence::detail::zone::sort_records(records, zone);
+  PLANFENCE_ASSERT(!records.empty() && records[0].type == "SOA");
+  const std::string text = "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
+  return replace_file(file, text, renamed);
+}
+
+/// Sets the zone's floor record and advances the serial.
+inline void set_floor(std::vector<zone_record>& records, const std::string& zone, fence_token floor) {
+  const std::string owner = planfence::detail::zone::floor_owner(zone);
+  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
+  records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({"floor=" + std::to_string(floor.value())}), {}, 0});
+}
+
+inline void advance_serial(std::vector<zone_record>& records) {
+  PLANFENCE_ASSERT(!records.empty() && records[0].type == "SOA");
+  auto soa = parse_soa(records[0].rdata);
+  PLANFENCE_ASSERT(soa.has_value());
+  soa->serial = serial_add(soa->serial, 1);
+  records[0].rdata = format_soa(*soa);
+}
+
+[[nodiscard]] inline int hex_value(char c) noexcept {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace detail::zonefile
+
+inline result<void> zonefile_store::scan(state& s) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(s.directory, ec);
+  if (ec) return fail(errc::io_error, s.directory.string() + ": cannot list the directory: " + ec.message());
+  std::vector<zone_slot> found;
+  for (const auto& entry : it) {
+    const std::string file = entry.path().filename().string();
+    if (file.size() <= zone_suffix.size() || !file.ends_with(zone_suffix)) continue;
+    if (!entry.is_regular_file(ec)) continue;
+    auto zone = planfence::detail::zone::zone_name(file.substr(0, file.size() - zone_suffix.size()));
+    if (!zone) return fail(errc::invalid_name, entry.path().string() + ": the file name is not <zone>.zone: " + zone.error().detail);
+    found.push_back(zone_slot{std::move(*zone), entry.path()});
+  }
+  for (zone_slot& z : found) {
+    const bool known = std::any_of(s.zones.begin(), s.zones.end(), [&](const zone_slot& k) { return k.name == z.name; });
+    if (known) continue;
+    // Check it now, so that a bad file is reported when it appears, with its line and column.
+    auto loaded = detail::zonefile::load(z.file, z.name, s.options, errc::parse_error);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (s.zones.size() >= zones_max) return fail(errc::capacity_exceeded, "more than 65536 zones in " + s.directory.string());
+    s.zones.push_back(std::move(z));
+  }
+  return ok();
+}
+
+inline result<zonefile_store> zonefile_store::open(std::filesystem::path directory, zonefile_options options) {
+  std::error_code ec;
+  if (options.create_directory) std::filesystem::create_directories(directory, ec);
+  if (!std::filesystem::is_directory(directory, ec)) {
+    return fail(errc::io_error, directory.string() + ": not a directory" + (ec ? ": " + ec.message() : std::string{}));
+  }
+  auto s = std::make_unique<state>();
+  s->directory = std::filesystem::absolute(directory, ec);
+  if (ec) return fail(errc::io_error, directory.string() + ": " + ec.message());
+  s->options = options;
+  if (auto scanned = scan(*s); !scanned) return unexpected_error(std::move(scanned).error());
+  return zonefile_store(std::move(s));
+}
+
+inline result<zonefile_store> zonefile_store::open_uri(std::string_view uri, zonefile_options options) {
+  constexpr std::string_view scheme = "zonefile://";
+  auto bad = [&](std::size_t at, std::string what) {
+    return fail_at(errc::parse_error, 1, static_cast<std::uint32_t>(at + 1),
+                   "store URI '" + std::string(uri) + "': " + std::move(what));
+  };
+  if (uri.substr(0, scheme.size()) != scheme) return bad(0, "expected zonefile:///absolute/directory");
+  const std::string_view rest = uri.substr(scheme.size());
+  if (rest.empty() || rest[0] != '/') {
+    return bad(scheme.size(), "expected an absolute path after zonefile:// (three slashes: no host)");
+  }
+  std::string path;
+  for (std::size_t i = 0; i < rest.size(); ++i) {
+    const char c = rest[i];
+    const std::size_t at = scheme.size() + i;
+    if (c == '?' || c == '#') return bad(at, "expected no query or fragment");
+    if (c == '%') {
+      const int high = i + 2 < rest.size() ? detail::zonefile::hex_value(rest[i + 1]) : -1;
+      const int low = i + 2 < rest.size() ? detail::zonefile::hex_value(rest[i + 2]) : -1;
+      if (high < 0 || low < 0) return bad(at, "expected two hex digits after '%'");
+      const char decoded = static_cast<char>(high * 16 + low);
+      if (decoded == '\0') return bad(at, "a NUL byte in the path");
+      path += decoded;
+      i += 2;
+      continue;
+    }
+    path += c;
+  }
+  return open(std::filesystem::path(path), options);
+}
+
+inline result<void> zonefile_store::create_zone(const std::filesystem::path& directory, std::string_view zone,
+                                                const zone_soa_options& soa, zonefile_options options) {
+  auto name = planfence::detail::zone::zone_name(zone);
+  if (!name) return unexpected_error(std::move(name).error());
+  if (*name == ".") return fail(errc::invalid_name, "the root zone is not supported");
+  auto records = planfence::detail::zone::apex_records(*name, soa, soa_serial_number{1});
+  if (!records) return unexpected_error(std::move(records).error());
+  auto lock = detail::zonefile::lock_exclusive(directory / directory_lock_name, options.lock_timeout_ms);
+  if (!lock) return unexpected_error(std::move(lock).error());
+  const std::filesystem::path file = zone_path(directory, *name);
+  std::error_code ec;
+  if (std::filesystem::exists(file, ec)) return fail(errc::io_error, file.string() + ": the zone exists already");
+  auto floor = detail::zonefile::read_directory_floor(directory);
+  if (!floor) return unexpected_error(std::move(floor).error());
+  detail::zonefile::set_floor(*records, *name, *floor);
+  // The zone lock too: a writer that found the file missing a moment ago cannot be mid-write,
+  // but a hand-made lock holder (an operator's script) is respected.
+  auto zone_lock = detail::zonefile::lock_exclusive(file.string() + std::string(lock_suffix), options.lock_timeout_ms);
+  if (!zone_lock) return unexpected_error(std::move(zone_lock).error());
+  return detail::zonefile::write_zone(file, *name, std::move(*records), nullptr);
+}
+
+inline result<void> zonefile_store::create_zone(std::string_view zone, const zone_soa_options& soa) {
+  if (auto made = create_zone(state_->directory, zone, soa, state_->options); !made) return made;
+  std::lock_guard guard(state_->mutex);
+  return scan(*state_);
+}
+
+inline result<endpoint_handle> zonefile_store::resolve(std::string_view name) const {
+  auto canonical = canonical_name(name);
+  if (!canonical) return fail(errc::invalid_name, "endpoint '" + std::string(name) + "': " + canonical.error().detail);
+  if (planfence::detail::zone::has_planfence_label(*canonical)) {
+    return fail(errc::invalid_name, "endpoint " + *canonical + ": the _planfence label is reserved for stamps");
+  }
+  std::lock_guard guard(state_->mutex);
+  if (auto it = state_->index.find(*canonical); it != state_->index.end()) return endpoint_handle{it->second};
+  auto best = [&]() -> std::optional<std::size_t> {
+    std::optional<std::size_t> found;
+    for (std::size_t i = 0; i < state_->zones.size(); ++i) {
+      if (!planfence::detail::zone::inside(*canonical, state_->zones[i].name)) continue;
+      if (!found || state_->zones[i].name.size() > state_->zones[*found].name.size()) found = i;
+    }
+    return found;
+  };
+  std::optional<std::size_t> zone = best();
+  if (!zone) {
+    if (auto scanned = scan(*state_); !scanned) return unexpected_error(std::move(scanned).error());
+    zone = best();
+  }
+  if (!zone) return fail(errc::unknown_endpoint, *canonical + " is inside no zone of " + state_->directory.string());
+  if (state_->endpoints.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^26 endpoints resolved");
+  const auto index = static_cast<std::uint32_t>(state_->endpoints.size());
+  state_->endpoints.push_back(endpoint_slot{*canonical, *zone});
+  state_->index.emplace(*canonical, index);
+  return endpoint_handle{index};
+}
+
+inline result<zonefile_store::endpoint_slot> zonefile_store::slot(endpoint_handle h, zone_slot& zone) const {
+  std::lock_guard guard(state_->mutex);
+  PLANFENCE_ASSERT(h.index() < state_->endpoints.size());  // a handle from another store
+  const endpoint_slot& e = state_->endpoints[h.index()];
+  zone = state_->zones[e.zone];
+  return e;
+}
+
+inline std::string zonefile_store::name(endpoint_handle h) const {
+  std::lock_guard guard(state_->mutex);
+  PLANFENCE_ASSERT(h.index() < state_->endpoints.size());
+  return state_->endpoints[h.index()].name;
+}
+
+inline std::vector<std::string> zonefile_store::zones() const {
+  std::lock_guard guard(state_->mutex);
+  std::vector<std::string> out;
+  for (const zone_slot& z : state_->zones) out.push_back(z.name);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+namespace detail::zonefile {
+
+[[nodiscard]] inline const zone_endpoint* find_endpoint(const zone_contents& contents, std::string_view name) {
+  auto it = std::lower_bound(contents.endpoints.begin(), contents.endpoints.end(), name,
+                             [](const zone_endpoint& e, std::string_view n) { return e.name < n; });
+  return it != contents.endpoints.end() && it->name == name ? &*it : nullptr;
+}
+
+/// The stamp commits compare: the stamp written, its fence raised to the floor.
+[[nodiscard]] inline stamp effective_stamp(const zone_endpoint* e, fence_token floor) {
+  stamp s = e != nullptr && e->stamped ? *e->stamped : stamp{};
+  s.fence = std::max(s.fence, floor);
+  s.version = 0;
+  return s;
+}
+
+}  // namespace detail::zonefile
+
+inline result<stamp> zonefile_store::read_stamp(endpoint_handle h) const {
+  zone_slot zone;
+  auto e = slot(h, zone);
+  if (!e) return unexpected_error(std::move(e).error());
+  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  if (!loaded) return unexpected_error(std::move(loaded).error());
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
+  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+  return detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, e->name), floor);
+}
+
+inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expected, const stamp& desired,
+                                            const record_set& records) {
+  PLANFENCE_ASSERT(desired.gen != generation_none);
+  zone_slot zone;
+  auto e = slot(h, zone);
+  if (!e) return unexpected_error(std::move(e).error());
+  const std::filesystem::path lock_path = zone.file.string() + std::string(lock_suffix);
+  auto lock = detail::zonefile::lock_exclusive(lock_path, state_->options.lock_timeout_ms);
+  if (!lock) return unexpected_error(std::move(lock).error());
+  // Under the lock: re-read everything the decision depends on. Nothing read before counts.
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
+  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  if (!loaded) return unexpected_error(std::move(loaded).error());
+  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+  if (desired.fence < floor) return fail(errc::fenced);
+  const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, e->name), floor);
+  if (now.gen >= desired.gen) return fail(errc::stale);
+  if (now.fence > desired.fence) return fail(errc::fenced);
+  if (now.gen != expected.gen || now.fence != expected.fence) return fail(errc::conflict);
+
+  std::vector<zone_record>& zone_records = loaded->first;
+  const std::string stamp_owner = planfence::detail::zone::stamp_owner(e->name);
+  const std::string weight_owner = planfence::detail::zone::weight_owner(e->name);
+  std::erase_if(zone_records, [&](const zone_record& r) {
+    return r.owner == stamp_owner || r.owner == weight_owner ||
+           (r.owner == e->name && parse_record_type(r.type).has_value());
+  });
+  planfence::detail::zone::endpoint_records(zone_records, e->name, records.records(), desired.gen, desired.fence);
+  if (zone_records.size() > state_->options.records_max) {
+    return fail(errc::capacity_exceeded, zone.file.string() + ": the commit would make more than " +
+                                             std::to_string(state_->options.records_max) + " records");
+  }
+  detail::zonefile::advance_serial(zone_records);
+  bool renamed = false;
+  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(zone_records), &renamed);
+  if (!written) return unexpected_error(written.error());
+  return stamp{desired.gen, desired.fence, 0};
+}
+
+inline result<void> zonefile_store::raise_fence(fence_token token) {
+  auto directory_lock = detail::zonefile::lock_exclusive(state_->directory / directory_lock_name, state_->options.lock_timeout_ms);
+  if (!directory_lock) return unexpected_error(std::move(directory_lock).error());
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
+  if (*directory_floor < token) {
+    auto written = detail::zonefile::replace_file(state_->directory / floor_file_name,
+                                                  "floor=" + std::to_string(token.value()) + "\n");
+    if (!written) return written;
+  }
+  std::vector<zone_slot> zones;
+  {
+    std::lock_guard guard(state_->mutex);
+    if (auto scanned = scan(*state_); !scanned) return unexpected_error(std::move(scanned).error());
+    zones = state_->zones;
+  }
+  for (const zone_slot& zone : zones) {
+    // Always take the lock, even when the zone's floor is high enough: waiting for it is what
+    // waits out a commit that read the old floor and has not written yet.
+    auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
+    if (!lock) return unexpected_error(std::move(lock).error());
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (loaded->second.floor >= token) continue;
+    detail::zonefile::set_floor(loaded->first, zone.name, token);
+    detail::zonefile::advance_serial(loaded->first);
+    auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
+    if (!written) return written;
+  }
+  return ok();
+}
+
+inline result<std::vector<generation>> zonefile_store::live_once() const {
+  std::vector<zone_slot> zones;
+  {
+    std::lock_guard guard(state_->mutex);
+    if (auto scanned = scan(*state_); !scanned) return fail(errc::store_unavailable, scanned.error().message());
+    zones = state_->zones;
+  }
+  std::vector<generation> out;
+  for (const zone_slot& zone : zones) {
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    for (const zone_endpoint& e : loaded->second.endpoints) {
+      if (e.stamped) out.push_back(e.stamped->gen);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+inline result<std::vector<generation>> zonefile_store::try_live_generations() const { return live_once(); }
+
+inline std::vector<generation> zonefile_store::live_generations() const {
+  std::string last;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto live = live_once();
+    if (live) return std::move(*live);
+    last = live.error().message();
+    std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
+  }
+  std::fprintf(stderr,
+               "planfence: zonefile_store::live_generations: %s\n"
+               "planfence: the live set is unknown, and a partial one could let a live plan be collected (S3): stopping\n",
+               last.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+inline result<std::vector<record>> zonefile_store::served(endpoint_handle h) const {
+  zone_slot zone;
+  auto e = slot(h, zone);
+  if (!e) return unexpected_error(std::move(e).error());
+  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  if (!loaded) return unexpected_error(std::move(loaded).error());
+  const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, e->name);
+  if (found == nullptr) return std::vector<record>{};
+  return found->records;
+}
+
+inline result<std::vector<std::string>> zonefile_store::endpoint_names() const {
+  std::vector<zone_slot> zones;
+  {
+    std::lock_guard guard(state_->mutex);
+    if (auto scanned = scan(*state_); !scanned) return fail(errc::store_unavailable, scanned.error().message());
+    zones = state_->zones;
+  }
+  std::sort(zones.begin(), zones.end(), [](const zone_slot& x, const zone_slot& y) { return x.name < y.name; });
+  std::vector<std::string> out;
+  for (const zone_slot& zone : zones) {
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    for (const zone_endpoint& e : loaded->second.endpoints) {
+      if (e.records.empty() && !e.stamped) continue;
+      // A name inside a more specific zone of the directory belongs to that zone.
+      const bool deeper = std::any_of(zones.begin(), zones.end(), [&](const zone_slot& z) {
+        return z.name.size() > zone.name.size() && planfence::detail::zone::inside(z.name, zone.name) &&
+               planfence::detail::zone::inside(e.name, z.name);
+      });
+      if (!deeper) out.push_back(e.name);
+    }
+  }
+  return out;
+}
+
+inline result<fence_token> zonefile_store::fence_floor() const {
+  auto floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!floor) return floor;
+  std::vector<zone_slot> zones;
+  {
+    std::lock_guard guard(state_->mutex);
+    zones = state_->zones;
+  }
+  fence_token out = *floor;
+  for (const zone_slot& zone : zones) {
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    out = std::max(out, loaded->second.floor);
+  }
+  return out;
+}
+
+static_assert(record_store<zonefile_store>);
+static_assert(inspectable_store<zonefile_store>);
+
+}  // namespace v1
+}  // namespace planfence
