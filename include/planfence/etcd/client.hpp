@@ -1,0 +1,586 @@
+// planfence/etcd/client.hpp: a client for etcd's v3 JSON gateway (etcd 3.4).
+//
+// What it is: the handful of etcd v3 calls planfence needs, spoken as JSON over HTTP/1.1 to the
+// gateway every etcd member serves on its client port: /v3/kv/range, /v3/kv/put, /v3/kv/txn,
+// /v3/kv/deleterange, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke. The gateway's
+// encoding (DESIGN section 4, checked against etcd 3.4.23): every `bytes` field is base64, every
+// int64 is a JSON string, and fields with zero values are omitted (a missing `succeeded` is
+// false, a missing `kvs` is empty, a missing `TTL` in a keep-alive answer is 0: the lease is
+// gone). The JSON is read by detail/json.hpp and the HTTP by detail/http.hpp, so nothing but the
+// standard library and POSIX is needed.
+//
+//     auto config = planfence::etcd::parse_endpoints("127.0.0.1:2379,127.0.0.1:22379").value();
+//     planfence::etcd::client c{config};
+//     auto put = c.put("/app/key", "value");                  // the new revision
+//     auto got = c.range("/app/key");                          // got->kvs[0].value == "value"
+//     auto t = c.txn({planfence::etcd::compare::mod_revision("/app/key", put.value())},
+//                    {planfence::etcd::op::put("/app/key", "next")}, {planfence::etcd::op::range("/app/key")});
+//
+// Fail-over: the client keeps one kept-alive connection per member and talks to one member at
+// a time. When a member cannot be reached (connect fails), or answers that it has no leader,
+// the next member is tried, at most once each per call. A request whose bytes may have reached
+// a member is retried on another only when it is idempotent (a range, a keep-alive); for a put,
+// a delete or a transaction the outcome is unknown and the call fails with
+// errc::store_unavailable ("outcome unknown"), leaving the decision to the caller, which in
+// planfence always re-reads and decides again.
+//
+// When not to use it: no TLS and no authentication (loopback or a trusted network only); no
+// watches (use polling); one request at a time per client (the calls take a mutex: give each
+// thread that must not wait its own client).
+//
+// Cost: one HTTP round trip per call (about 0.3 ms on loopback for a range, and a disk sync for
+// a write, bench/etcd_bench.cpp); requests and responses are built and parsed as strings.
+// Blocking (up to `request_timeout` per member); allocates.
+//
+// Errors: errc::store_unavailable (no member could be reached or answered in time, or the
+// member reported an error), errc::not_found (a lease the server does not know),
+// errc::parse_error (a response that is not what the gateway sends).
+#pragma once
+
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../config.hpp"
+#include "../detail/http.hpp"
+#include "../detail/json.hpp"
+#include "../result.hpp"
+
+namespace planfence {
+inline namespace v1 {
+namespace etcd {
+
+/// One etcd member's client address.
+struct member_address {
+  std::string host;
+  std::uint16_t port = 2379;
+  friend bool operator==(const member_address&, const member_address&) = default;
+};
+
+/// How a client reaches the cluster.
+struct client_config {
+  std::vector<member_address> members;
+  /// Deadline of one request to one member (connect, send and the whole response).
+  std::chrono::milliseconds request_timeout{2000};
+  detail::http_limits limits{};
+};
+
+/// Bound on members in one configuration.
+inline constexpr std::size_t members_max = 16;
+
+/// Parses "HOST:PORT[,HOST:PORT...]" (IPv6 hosts in brackets: "[::1]:2379"). Errors:
+/// errc::parse_error.
+[[nodiscard]] inline result<client_config> parse_endpoints(std::string_view text) {
+  client_config out;
+  while (!text.empty()) {
+    const std::size_t comma = text.find(',');
+    const std::string_view one = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    const std::size_t colon = one.rfind(':');
+    if (one.empty() || colon == std::string_view::npos || colon == 0 || colon + 1 == one.size()) {
+      return fail(errc::parse_error, "expected HOST:PORT, got '" + std::string(one) + "'");
+    }
+    std::string host(one.substr(0, colon));
+    if (host.front() == '[') {
+      if (host.back() != ']') return fail(errc::parse_error, "unbalanced '[' in '" + std::string(one) + "'");
+      host = host.substr(1, host.size() - 2);
+    } else if (host.find(':') != std::string::npos) {
+      return fail(errc::parse_error, "an IPv6 host goes in brackets: '[::1]:2379'");
+    }
+    const std::string_view port_text = one.substr(colon + 1);
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535) {
+      return fail(errc::parse_error, "bad port in '" + std::string(one) + "'");
+    }
+    if (out.members.size() >= members_max) return fail(errc::parse_error, "more than 16 members");
+    out.members.push_back(member_address{std::move(host), static_cast<std::uint16_t>(port)});
+  }
+  if (out.members.empty()) return fail(errc::parse_error, "no etcd member given");
+  return out;
+}
+
+/// What an `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` URI names: the cluster and the key prefix
+/// under which planfence keeps everything (docs/etcd.md gives the layout).
+struct location {
+  client_config config;
+  std::string prefix;  ///< starts with '/', never ends with '/'
+};
+
+/// Parses an etcd URI. The prefix is required ("etcd://127.0.0.1:2379/planfence/prod"); a final
+/// '/' is dropped. Errors: errc::parse_error.
+[[nodiscard]] inline result<location> parse_uri(std::string_view uri) {
+  constexpr std::string_view scheme = "etcd://";
+  if (uri.substr(0, scheme.size()) != scheme) return fail(errc::parse_error, "an etcd URI starts with etcd://");
+  uri.remove_prefix(scheme.size());
+  const std::size_t slash = uri.find('/');
+  if (slash == std::string_view::npos) return fail(errc::parse_error, "an etcd URI needs a key prefix: etcd://HOST:PORT/PREFIX");
+  auto config = parse_endpoints(uri.substr(0, slash));
+  if (!config) return unexpected_error(config.error());
+  std::string prefix(uri.substr(slash));
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (prefix.size() < 2) return fail(errc::parse_error, "an etcd URI needs a non-empty key prefix: etcd://HOST:PORT/PREFIX");
+  if (prefix.size() > 512) return fail(errc::parse_error, "etcd key prefix longer than 512 bytes");
+  for (const char c : prefix) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return fail(errc::parse_error, "control character or space in the etcd key prefix");
+  }
+  return location{std::move(*config), std::move(prefix)};
+}
+
+/// One key as etcd holds it.
+struct key_value {
+  std::string key;
+  std::string value;
+  std::int64_t create_revision = 0;
+  std::int64_t mod_revision = 0;
+  std::int64_t version = 0;
+  std::int64_t lease = 0;
+};
+
+/// The answer to a range: the store's revision when it was read, and the keys.
+struct range_result {
+  std::int64_t revision = 0;
+  std::vector<key_value> kvs;
+  std::int64_t count = 0;
+  bool more = false;
+};
+
+/// The end of the range of every key that starts with `prefix` (etcd's "prefix end").
+[[nodiscard]] inline std::string prefix_end(std::string_view prefix) {
+  std::string end(prefix);
+  while (!end.empty()) {
+    if (static_cast<unsigned char>(end.back()) < 0xFF) {
+      end.back() = static_cast<char>(static_cast<unsigned char>(end.back()) + 1);
+      return end;
+    }
+    end.pop_back();
+  }
+  return std::string(1, '\0');  // every key
+}
+
+/// One comparison in a transaction (etcd's Compare).
+struct compare {
+  enum class target : std::uint8_t { version, create, mod, value, lease };
+  enum class relation : std::uint8_t { equal, greater, less, not_equal };
+  std::string key;
+  std::string range_end;  ///< non-empty: every key in [key, range_end) must satisfy it
+  target what = target::mod;
+  relation how = relation::equal;
+  std::int64_t number = 0;  ///< for version, create, mod, lease
+  std::string value;        ///< for value (compared as bytes)
+
+  [[nodiscard]] static compare mod_revision(std::string key, std::int64_t revision, relation how = relation::equal) {
+    return compare{std::move(key), {}, target::mod, how, revision, {}};
+  }
+  [[nodiscard]] static compare create_revision(std::string key, std::int64_t revision, relation how = relation::equal) {
+    return compare{std::move(key), {}, target::create, how, revision, {}};
+  }
+  [[nodiscard]] static compare value_is(std::string key, std::string value, relation how = relation::equal) {
+    return compare{std::move(key), {}, target::value, how, 0, std::move(value)};
+  }
+};
+
+/// One operation in a transaction (etcd's RequestOp).
+struct op {
+  enum class kind : std::uint8_t { range, put, delete_range };
+  kind what = kind::range;
+  std::string key;
+  std::string range_end;
+  std::string value;
+  std::int64_t lease = 0;
+  std::int64_t limit = 0;
+
+  [[nodiscard]] static op range(std::string key, std::string range_end = {}, std::int64_t limit = 0) {
+    return op{kind::range, std::move(key), std::move(range_end), {}, 0, limit};
+  }
+  [[nodiscard]] static op put(std::string key, std::string value, std::int64_t lease = 0) {
+    return op{kind::put, std::move(key), {}, std::move(value), lease, 0};
+  }
+  [[nodiscard]] static op remove(std::string key, std::string range_end = {}) {
+    return op{kind::delete_range, std::move(key), std::move(range_end), {}, 0, 0};
+  }
+};
+
+/// The answer to a transaction: which branch ran, the revision after it, and for each range
+/// operation of that branch its result (in order; puts and deletes leave an empty entry).
+struct txn_result {
+  bool succeeded = false;
+  std::int64_t revision = 0;
+  std::vector<range_result> responses;
+};
+
+/// A granted lease.
+struct lease_grant {
+  std::int64_t id = 0;
+  std::int64_t ttl_seconds = 0;
+};
+
+/// Options of a plain range.
+struct range_options {
+  std::string range_end;   ///< empty: just `key`
+  std::int64_t limit = 0;  ///< 0: no limit
+  bool keys_only = false;
+  bool descending = false;  ///< sort by key, largest first
+};
+
+namespace json_body {
+
+inline void field(std::string& out, bool& first, std::string_view name) {
+  if (!first) out += ',';
+  first = false;
+  detail::json_append_string(out, name);
+  out += ':';
+}
+inline void bytes_field(std::string& out, bool& first, std::string_view name, std::string_view bytes) {
+  if (bytes.empty()) return;
+  field(out, first, name);
+  detail::json_append_string(out, detail::base64_encode(bytes));
+}
+inline void int_field(std::string& out, bool& first, std::string_view name, std::int64_t value) {
+  if (value == 0) return;
+  field(out, first, name);
+  out += '"';
+  out += std::to_string(value);
+  out += '"';
+}
+
+inline std::string compare_json(const compare& c) {
+  static constexpr std::string_view targets[] = {"VERSION", "CREATE", "MOD", "VALUE", "LEASE"};
+  static constexpr std::string_view relations[] = {"EQUAL", "GREATER", "LESS", "NOT_EQUAL"};
+  static constexpr std::string_view number_fields[] = {"version", "create_revision", "mod_revision", "", "lease"};
+  std::string out = "{";
+  bool first = true;
+  bytes_field(out, first, "key", c.key);
+  bytes_field(out, first, "range_end", c.range_end);
+  field(out, first, "target");
+  detail::json_append_string(out, targets[static_cast<int>(c.what)]);
+  field(out, first, "result");
+  detail::json_append_string(out, relations[static_cast<int>(c.how)]);
+  if (c.what == compare::target::value) {
+    field(out, first, "value");
+    detail::json_append_string(out, detail::base64_encode(c.value));
+  } else {
+    // Zero is sent explicitly: it is the value compared against, not an omitted default.
+    field(out, first, number_fields[static_cast<int>(c.what)]);
+    out += '"' + std::to_string(c.number) + '"';
+  }
+  out += '}';
+  return out;
+}
+
+inline std::string range_json(std::string_view key, const range_options& o) {
+  std::string out = "{";
+  bool first = true;
+  bytes_field(out, first, "key", key);
+  bytes_field(out, first, "range_end", o.range_end);
+  int_field(out, first, "limit", o.limit);
+  if (o.keys_only) {
+    field(out, first, "keys_only");
+    out += "true";
+  }
+  if (o.descending) {
+    field(out, first, "sort_order");
+    out += "\"DESCEND\"";
+    field(out, first, "sort_target");
+    out += "\"KEY\"";
+  }
+  out += '}';
+  return out;
+}
+
+inline std::string op_json(const op& o) {
+  std::string out = "{";
+  bool first = true;
+  switch (o.what) {
+    case op::kind::range:
+      field(out, first, "request_range");
+      out += range_json(o.key, range_options{o.range_end, o.limit, false, false});
+      break;
+    case op::kind::put: {
+      field(out, first, "request_put");
+      std::string inner = "{";
+      bool inner_first = true;
+      bytes_field(inner, inner_first, "key", o.key);
+      bytes_field(inner, inner_first, "value", o.value);
+      int_field(inner, inner_first, "lease", o.lease);
+      inner += '}';
+      out += inner;
+      break;
+    }
+    case op::kind::delete_range: {
+      field(out, first, "request_delete_range");
+      std::string inner = "{";
+      bool inner_first = true;
+      bytes_field(inner, inner_first, "key", o.key);
+      bytes_field(inner, inner_first, "range_end", o.range_end);
+      inner += '}';
+      out += inner;
+      break;
+    }
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace json_body
+
+/// Reads a RangeResponse object (also the response_range inside a txn).
+[[nodiscard]] inline result<range_result> read_range(const detail::json_value& doc) {
+  range_result out;
+  if (const detail::json_value* header = doc.find("header")) {
+    auto revision = header->int64_of("revision");
+    if (!revision) return unexpected_error(revision.error());
+    out.revision = *revision;
+  }
+  auto count = doc.int64_of("count");
+  if (!count) return unexpected_error(count.error());
+  out.count = *count;
+  out.more = doc.bool_of("more");
+  if (const detail::json_value* kvs = doc.find("kvs")) {
+    if (!kvs->is_array()) return fail(errc::parse_error, "kvs is not an array");
+    for (const detail::json_value& item : kvs->items()) {
+      if (!item.is_object()) return fail(errc::parse_error, "a kv is not an object");
+      key_value kv;
+      auto key = detail::base64_decode(item.string_of("key"));
+      auto value = detail::base64_decode(item.string_of("value"));
+      if (!key || !value) return fail(errc::parse_error, "a kv's key or value is not base64");
+      kv.key = std::move(*key);
+      kv.value = std::move(*value);
+      auto create = item.int64_of("create_revision");
+      auto mod = item.int64_of("mod_revision");
+      auto version = item.int64_of("version");
+      auto lease = item.int64_of("lease");
+      if (!create || !mod || !version || !lease) return fail(errc::parse_error, "a kv's revision is not an integer");
+      kv.create_revision = *create;
+      kv.mod_revision = *mod;
+      kv.version = *version;
+      kv.lease = *lease;
+      out.kvs.push_back(std::move(kv));
+    }
+  }
+  return out;
+}
+
+/// Reads a TxnResponse object.
+[[nodiscard]] inline result<txn_result> read_txn(const detail::json_value& doc) {
+  txn_result out;
+  out.succeeded = doc.bool_of("succeeded");
+  if (const detail::json_value* header = doc.find("header")) {
+    auto revision = header->int64_of("revision");
+    if (!revision) return unexpected_error(revision.error());
+    out.revision = *revision;
+  }
+  if (const detail::json_value* responses = doc.find("responses")) {
+    if (!responses->is_array()) return fail(errc::parse_error, "responses is not an array");
+    for (const detail::json_value& item : responses->items()) {
+      if (const detail::json_value* range = item.find("response_range")) {
+        auto r = read_range(*range);
+        if (!r) return unexpected_error(r.error());
+        out.responses.push_back(std::move(*r));
+      } else {
+        out.responses.emplace_back();
+      }
+    }
+  }
+  return out;
+}
+
+/// A client for one etcd cluster. Thread safety: every member may be called concurrently (they
+/// serialise on one mutex).
+class client {
+ public:
+  explicit client(client_config config) : config_(std::move(config)) {
+    PLANFENCE_ASSERT(!config_.members.empty());
+    PLANFENCE_ASSERT(config_.members.size() <= members_max);
+    for (const member_address& m : config_.members) connections_.emplace_back(m.host, m.port, config_.limits);
+  }
+  client(const client&) = delete;
+  client& operator=(const client&) = delete;
+
+  [[nodiscard]] const client_config& config() const noexcept { return config_; }
+
+  /// Reads `key` (or the range in `options`), linearizably. Idempotent.
+  [[nodiscard]] result<range_result> range(std::string_view key, const range_options& options = {}) {
+    auto doc = call("/v3/kv/range", json_body::range_json(key, options), true);
+    if (!doc) return unexpected_error(doc.error());
+    return read_range(*doc);
+  }
+
+  /// Writes `key`; returns the revision of the write.
+  [[nodiscard]] result<std::int64_t> put(std::string_view key, std::string_view value, std::int64_t lease = 0) {
+    std::string body = "{";
+    bool first = true;
+    json_body::bytes_field(body, first, "key", key);
+    json_body::bytes_field(body, first, "value", value);
+    json_body::int_field(body, first, "lease", lease);
+    body += '}';
+    auto doc = call("/v3/kv/put", body, false);
+    if (!doc) return unexpected_error(doc.error());
+    const detail::json_value* header = doc->find("header");
+    if (header == nullptr) return fail(errc::parse_error, "put response without a header");
+    return header->int64_of("revision");
+  }
+
+  /// Deletes `key` (or [key, range_end)); returns how many keys were deleted.
+  [[nodiscard]] result<std::int64_t> delete_range(std::string_view key, std::string_view range_end = {}) {
+    std::string body = "{";
+    bool first = true;
+    json_body::bytes_field(body, first, "key", key);
+    json_body::bytes_field(body, first, "range_end", range_end);
+    body += '}';
+    auto doc = call("/v3/kv/deleterange", body, false);
+    if (!doc) return unexpected_error(doc.error());
+    return doc->int64_of("deleted");
+  }
+
+  /// One transaction: if every compare holds, `success` runs, else `failure`; atomically.
+  [[nodiscard]] result<txn_result> txn(const std::vector<compare>& compares, const std::vector<op>& success,
+                                       const std::vector<op>& failure) {
+    std::string body = "{\"compare\":[";
+    for (std::size_t i = 0; i < compares.size(); ++i) {
+      if (i != 0) body += ',';
+      body += json_body::compare_json(compares[i]);
+    }
+    body += "],\"success\":[";
+    for (std::size_t i = 0; i < success.size(); ++i) {
+      if (i != 0) body += ',';
+      body += json_body::op_json(success[i]);
+    }
+    body += "],\"failure\":[";
+    for (std::size_t i = 0; i < failure.size(); ++i) {
+      if (i != 0) body += ',';
+      body += json_body::op_json(failure[i]);
+    }
+    body += "]}";
+    // A transaction made only of reads may be retried anywhere.
+    bool read_only = true;
+    for (const op& o : success) read_only = read_only && o.what == op::kind::range;
+    for (const op& o : failure) read_only = read_only && o.what == op::kind::range;
+    auto doc = call("/v3/kv/txn", body, read_only);
+    if (!doc) return unexpected_error(doc.error());
+    return read_txn(*doc);
+  }
+
+  /// Grants a lease of `ttl_seconds` (etcd may raise it to its minimum).
+  [[nodiscard]] result<lease_grant> grant(std::int64_t ttl_seconds) {
+    PLANFENCE_ASSERT(ttl_seconds > 0);
+    // Not idempotent in effect (a second grant is another lease), but an orphan lease only
+    // expires: retrying elsewhere is harmless.
+    auto doc = call("/v3/lease/grant", "{\"TTL\":\"" + std::to_string(ttl_seconds) + "\"}", true);
+    if (!doc) return unexpected_error(doc.error());
+    if (!doc->string_of("error").empty()) return fail(errc::store_unavailable, std::string(doc->string_of("error")));
+    auto id = doc->int64_of("ID");
+    auto ttl = doc->int64_of("TTL");
+    if (!id || !ttl) return fail(errc::parse_error, "lease grant: bad ID or TTL");
+    if (*id == 0 || *ttl <= 0) return fail(errc::store_unavailable, "lease grant refused");
+    return lease_grant{*id, *ttl};
+  }
+
+  /// Refreshes lease `id` once; returns its TTL in seconds, 0 when the lease is gone (expired or
+  /// revoked). Idempotent.
+  [[nodiscard]] result<std::int64_t> keep_alive(std::int64_t id) {
+    auto doc = call("/v3/lease/keepalive", "{\"ID\":\"" + std::to_string(id) + "\"}", true);
+    if (!doc) return unexpected_error(doc.error());
+    // The gateway streams: each message is {"result": LeaseKeepAliveResponse}, or {"error": ...}.
+    if (const detail::json_value* error = doc->find("error")) {
+      return fail(errc::store_unavailable, "keep-alive: " + (error->is_object() ? std::string(error->string_of("message")) : error->text()));
+    }
+    const detail::json_value* result_object = doc->find("result");
+    if (result_object == nullptr) return fail(errc::parse_error, "keep-alive response without a result");
+    return result_object->int64_of("TTL");
+  }
+
+  /// Revokes lease `id` (deleting every key attached to it). A lease already gone is success.
+  [[nodiscard]] result<void> revoke(std::int64_t id) {
+    auto doc = call("/v3/lease/revoke", "{\"ID\":\"" + std::to_string(id) + "\"}", false);
+    if (!doc && doc.error().code != errc::not_found) return unexpected_error(doc.error());
+    return ok();
+  }
+
+  /// What the member the client talks to says about itself (/v3/maintenance/status): its id and
+  /// the leader's id (0: it knows no leader). Idempotent; for tests and operators.
+  struct member_status {
+    std::uint64_t member_id = 0;
+    std::uint64_t leader = 0;
+    std::int64_t raft_term = 0;
+  };
+  [[nodiscard]] result<member_status> status() {
+    auto doc = call("/v3/maintenance/status", "{}", true);
+    if (!doc) return unexpected_error(doc.error());
+    const detail::json_value* header = doc->find("header");
+    if (header == nullptr) return fail(errc::parse_error, "status response without a header");
+    auto id = header->int64_of("member_id");
+    auto leader = doc->int64_of("leader");
+    auto term = doc->int64_of("raftTerm");
+    if (!id || !leader || !term) return fail(errc::parse_error, "status: bad member id");
+    return member_status{static_cast<std::uint64_t>(*id), static_cast<std::uint64_t>(*leader), *term};
+  }
+
+  /// The member the client talks to now (its index in config().members).
+  [[nodiscard]] std::size_t current_member() const noexcept {
+    std::lock_guard lock(mutex_);
+    return current_;
+  }
+
+ private:
+  /// POSTs to one member after another until one answers. `idempotent`: a request that may have
+  /// reached a member may be sent again elsewhere.
+  result<detail::json_value> call(std::string_view path, const std::string& body, bool idempotent) {
+    std::lock_guard lock(mutex_);
+    std::string last_error = "no member tried";
+    for (std::size_t tried = 0; tried < connections_.size(); ++tried) {
+      detail::http_connection& c = connections_[current_];
+      const std::string who = c.host() + ":" + std::to_string(c.port());
+      const bool was_connected = c.connected();
+      auto response = c.post(path, body, detail::deadline_after(config_.request_timeout), idempotent);
+      if (!response) {
+        last_error = who + ": " + response.error().message();
+        // Connecting failed: nothing was sent, so the next member may be tried whatever the request.
+        const bool nothing_sent = !was_connected && !c.connected() && response.error().detail.rfind("connect", 0) == 0;
+        if (!idempotent && !nothing_sent) {
+          return fail(errc::store_unavailable, "outcome unknown: " + last_error);
+        }
+        next_member();
+        continue;
+      }
+      auto doc = detail::json_parse(response->body);
+      if (!doc) {
+        c.close();
+        return fail(errc::parse_error, who + ": response is not JSON: " + doc.error().message());
+      }
+      if (response->status == 200) return std::move(*doc);
+      // An error in gRPC terms: {"error": "...", "message": "...", "code": N}.
+      const std::string message(doc->string_of("message"));
+      auto code = doc->int64_of("code");
+      const std::int64_t grpc_code = code ? *code : 0;
+      last_error = who + ": HTTP " + std::to_string(response->status) + ": " + message;
+      if (grpc_code == 5) return fail(errc::not_found, last_error);
+      // 14 Unavailable (no leader, member stopping) and 4 deadline exceeded: another member may
+      // answer. The request was refused before it was applied only for "no leader"; otherwise
+      // its outcome is unknown.
+      const bool no_leader = message.find("no leader") != std::string::npos;
+      if ((grpc_code == 14 || grpc_code == 4) && (idempotent || no_leader)) {
+        next_member();
+        continue;
+      }
+      return fail(errc::store_unavailable, last_error);
+    }
+    return fail(errc::store_unavailable, "no etcd member answered: " + last_error);
+  }
+
+  void next_member() noexcept { current_ = (current_ + 1) % connections_.size(); }
+
+  client_config config_;
+  mutable std::mutex mutex_;
+  std::vector<detail::http_connection> connections_;
+  std::size_t current_ = 0;
+};
+
+}  // namespace etcd
+}  // namespace v1
+}  // namespace planfence

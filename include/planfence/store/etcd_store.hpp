@@ -1,0 +1,419 @@
+// planfence/store/etcd_store.hpp: a record store kept in etcd, fenced by etcd itself.
+//
+// What it is: the record store for enactors on several hosts. Each endpoint is one etcd key,
+// P/endpoints/<name>, whose value is legible with `etcdctl get`:
+//
+//     planfence-endpoint 1
+//     generation 12
+//     fence 7341
+//     endpoint db.us-east-1.example.
+//       A 60 weight=10 192.0.2.10
+//
+// (the last lines are exactly the endpoint's block in the plan text form). The stamp is
+// (generation, fence, version = the key's mod revision). A commit is ONE etcd transaction:
+//
+//     compare  mod_revision(P/endpoints/<name>) == expected.version   (create_revision == 0 when
+//                                                                      the endpoint was never written)
+//              value(P/fence-floor)            <  pad(desired.fence + 1)      i.e. floor <= fence
+//              create_revision(P/holder)       == desired.fence       (fence_mode::holder_key only)
+//     success  put P/endpoints/<name> = the new value
+//     failure  range the three keys, to say why (stale, fenced or conflict)
+//
+// so the check and the write are one step at the server (S1), and etcd itself refuses a writer
+// whose lease is gone or was superseded (S2): its holder key no longer has the create revision
+// that is its token, however late the writer wakes up. docs/etcd.md gives the full argument.
+//
+//     auto store = planfence::etcd::etcd_store::open_uri("etcd://127.0.0.1:2379/planfence/prod").value();
+//     auto www = store.resolve("www.example.").value();
+//     auto seen = store.read_stamp(www).value();
+//     auto done = store.commit(www, seen, {plan_gen, lease.fence, 0}, records);   // one txn
+//
+// When not to use it: for resolvers answering queries (every call is a network round trip;
+// mirror the store into a memory store for that); without a lease authority issuing tokens
+// that are holder-key create revisions (use fence_mode::floor_only for other authorities).
+//
+// Cost: read_stamp is one linearizable range (a round trip to the leader); commit is one
+// transaction (a round trip and a raft commit with a disk sync); raise_fence is one read and one
+// transaction. Every operation blocks up to the client's request timeout per member and
+// allocates. Thread safety: every member may be called concurrently (the client serialises).
+//
+// Limits: generations up to 2^40 - 1 (generation_max, as every planfence store); fence tokens up
+// to 2^63 - 1 (etcd revisions: these do not fit the memory store's 24 bits, so do not use the
+// etcd lease authority's tokens with a memory store); values up to the client's body limit
+// (16 MiB) and etcd's request limit (1.5 MiB by default: about 20,000 records an endpoint).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "../config.hpp"
+#include "../etcd/client.hpp"
+#include "../etcd/layout.hpp"
+#include "../generation.hpp"
+#include "../ids.hpp"
+#include "../plan.hpp"
+#include "../record.hpp"
+#include "../result.hpp"
+#include "../store.hpp"
+
+namespace planfence {
+inline namespace v1 {
+namespace etcd {
+
+/// How a commit proves the committer's right to write.
+enum class fence_mode : std::uint8_t {
+  /// The token must be the create revision of P/holder (the etcd lease authority's tokens), and
+  /// at least the fence floor. Etcd refuses a superseded or lapsed holder by itself.
+  holder_key,
+  /// The token must be at least the fence floor and the endpoint's fence; for lease authorities
+  /// whose tokens are not holder-key revisions (and for the conformance suite's fixed tokens).
+  floor_only,
+};
+
+/// One endpoint's value decoded.
+struct endpoint_value {
+  generation gen{};
+  fence_token fence{};
+  record_set records;
+};
+
+/// The value stored for an endpoint (see the header comment).
+[[nodiscard]] inline std::string format_endpoint_value(std::string_view name, generation gen, fence_token fence,
+                                                       const record_set& records) {
+  std::string out = "planfence-endpoint 1\ngeneration ";
+  out += std::to_string(gen.value());
+  out += "\nfence ";
+  out += std::to_string(fence.value());
+  out += "\nendpoint ";
+  out += name;
+  if (records.intended_empty()) out += " intent=empty";
+  out += '\n';
+  for (const record& r : records.records()) {
+    out += "  ";
+    out += to_string(r.type);
+    out += ' ';
+    out += std::to_string(r.ttl);
+    if (r.weight) {
+      out += " weight=";
+      out += std::to_string(*r.weight);
+    }
+    out += ' ';
+    out += r.rdata;
+    out += '\n';
+  }
+  return out;
+}
+
+/// Decodes an endpoint value; the records are validated by the plan text parser. Errors:
+/// errc::parse_error (with the line in the value).
+[[nodiscard]] inline result<endpoint_value> parse_endpoint_value(std::string_view text) {
+  auto take_line = [&text](std::string_view& line) {
+    const std::size_t newline = text.find('\n');
+    if (newline == std::string_view::npos) return false;
+    line = text.substr(0, newline);
+    text.remove_prefix(newline + 1);
+    return true;
+  };
+  std::string_view line;
+  if (!take_line(line) || line != "planfence-endpoint 1") return fail_at(errc::parse_error, 1, 1, "expected 'planfence-endpoint 1'");
+  std::uint64_t numbers[2] = {0, 0};
+  constexpr std::string_view keywords[2] = {"generation ", "fence "};
+  for (int i = 0; i < 2; ++i) {
+    if (!take_line(line) || line.substr(0, keywords[i].size()) != keywords[i]) {
+      return fail_at(errc::parse_error, static_cast<std::uint32_t>(i + 2), 1, "expected '" + std::string(keywords[i]) + "N'");
+    }
+    auto n = read_decimal(line.substr(keywords[i].size()));
+    if (!n) return fail_at(errc::parse_error, static_cast<std::uint32_t>(i + 2), static_cast<std::uint32_t>(keywords[i].size() + 1), "expected a number");
+    numbers[i] = *n;
+  }
+  if (numbers[0] == 0 || numbers[0] > generation_max.value()) return fail_at(errc::parse_error, 2, 12, "generation out of range");
+  // The rest is an endpoint block of the plan text form: let the plan parser validate it.
+  std::string as_plan = "planfence-plan 1\ngeneration " + std::to_string(numbers[0]) + "\ncreated-unix-ms 0\n";
+  as_plan += text;
+  auto parsed = parse_plan(as_plan, parse_plan_options{.require_digest = false});
+  // Lines 4.. of that text are lines 4.. of the value, so the parser's line numbers hold.
+  if (!parsed) return unexpected_error(std::move(parsed).error());
+  if (parsed->size() != 1) return fail(errc::parse_error, "an endpoint value holds exactly one endpoint block");
+  return endpoint_value{generation{numbers[0]}, fence_token{numbers[1]}, parsed->endpoints()[0]->records};
+}
+
+/// The etcd record store. See the header comment.
+class etcd_store {
+ public:
+  /// Bound on endpoints a store resolves (handles are 32-bit; etcd holds far fewer comfortably).
+  static constexpr std::size_t endpoints_max = std::size_t{1} << 20;
+  /// Attempts of raise_fence's read-then-transaction loop before it reports a conflict.
+  static constexpr int raise_attempts_max = 16;
+
+  /// A store under `prefix` (layout.hpp) in the cluster `config` names. `names`: the endpoints
+  /// it resolves; empty: every canonical name (endpoints come into being at their first
+  /// commit). Creates the fence floor key if it is missing. Errors: errc::invalid_name,
+  /// errc::store_unavailable.
+  [[nodiscard]] static result<etcd_store> make(client_config config, std::string prefix,
+                                               const std::vector<std::string>& names = {},
+                                               fence_mode mode = fence_mode::holder_key) {
+    etcd_store out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)}, mode);
+    out.fixed_ = !names.empty();
+    for (const std::string& n : names) {
+      auto canonical = canonical_name(n);
+      if (!canonical) return fail(errc::invalid_name, "endpoint '" + n + "': " + canonical.error().detail);
+      if (out.index_->names.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^20 endpoints");
+      if (out.index_->by_name.contains(*canonical)) return fail(errc::invalid_plan, "endpoint " + *canonical + " given twice");
+      out.index_->by_name.emplace(*canonical, static_cast<std::uint32_t>(out.index_->names.size()));
+      out.index_->names.push_back(std::move(*canonical));
+    }
+    // The floor key must exist: etcd fails a VALUE compare on a missing key.
+    auto created = out.client_->txn({compare::create_revision(out.keys_.fence_floor(), 0)},
+                                    {op::put(out.keys_.fence_floor(), padded(0))}, {});
+    if (!created) return unexpected_error(created.error());
+    return out;
+  }
+
+  /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (every canonical name resolves; holder-key
+  /// fencing). Errors: errc::parse_error and those of make().
+  [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri) {
+    auto where = parse_uri(uri);
+    if (!where) return unexpected_error(where.error());
+    return make(std::move(where->config), std::move(where->prefix));
+  }
+
+  etcd_store(etcd_store&&) noexcept = default;
+  etcd_store& operator=(etcd_store&&) noexcept = default;
+
+  [[nodiscard]] const layout& keys() const noexcept { return keys_; }
+  [[nodiscard]] fence_mode mode() const noexcept { return mode_; }
+  [[nodiscard]] client& connection() const noexcept { return *client_; }
+
+  /// The handle of a canonical name. No I/O; takes a mutex. Errors: errc::unknown_endpoint (not
+  /// in a fixed set, or not a valid canonical name), errc::capacity_exceeded.
+  [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const {
+    std::lock_guard lock(index_->mutex);
+    if (auto it = index_->by_name.find(std::string(name)); it != index_->by_name.end()) return endpoint_handle{it->second};
+    if (fixed_) return fail(errc::unknown_endpoint);
+    auto canonical = canonical_name(name);
+    if (!canonical || *canonical != name) return fail(errc::unknown_endpoint, "not a canonical endpoint name");
+    if (index_->names.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^20 endpoints resolved");
+    const auto handle = static_cast<std::uint32_t>(index_->names.size());
+    index_->by_name.emplace(*canonical, handle);
+    index_->names.push_back(std::move(*canonical));
+    return endpoint_handle{handle};
+  }
+
+  /// The endpoint's name. Takes a mutex.
+  [[nodiscard]] std::string name(endpoint_handle h) const {
+    std::lock_guard lock(index_->mutex);
+    PLANFENCE_ASSERT(h.index() < index_->names.size());
+    return index_->names[h.index()];
+  }
+
+  /// The endpoint's stamp: one linearizable range. Errors: errc::store_unavailable (etcd
+  /// unreachable, or the value is not an endpoint value: the detail says which key).
+  [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const {
+    const std::string key = keys_.endpoint(name(h));
+    auto got = client_->range(key);
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (got->kvs.empty()) return stamp{};
+    auto value = parse_endpoint_value(got->kvs[0].value);
+    if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
+    return stamp{value->gen, value->fence, static_cast<std::uint64_t>(got->kvs[0].mod_revision)};
+  }
+
+  /// One transaction (header comment). Outcomes as docs/concepts.md says; errc::store_unavailable
+  /// also when the transaction's outcome is unknown (the member failed after receiving it): read
+  /// the stamp again, which tells. Blocking; allocates.
+  [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
+                                     const record_set& records) {
+    PLANFENCE_ASSERT(desired.gen != generation_none);
+    if (desired.gen > generation_max || desired.fence.value() > fence_value_max) return fail(errc::capacity_exceeded);
+    // Refusals that the expected stamp already proves: generations and fences never decrease.
+    if (expected.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
+    if (expected.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
+    const std::string endpoint_name = name(h);
+    const std::string key = keys_.endpoint(endpoint_name);
+    std::vector<compare> compares;
+    compares.push_back(expected.version == 0 ? compare::create_revision(key, 0)
+                                             : compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
+    compares.push_back(compare::value_is(keys_.fence_floor(), padded(desired.fence.value() + 1), compare::relation::less));
+    if (mode_ == fence_mode::holder_key) {
+      compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
+    }
+    std::vector<op> why = {op::range(key), op::range(keys_.fence_floor())};
+    if (mode_ == fence_mode::holder_key) why.push_back(op::range(keys_.holder()));
+    auto done = client_->txn(compares, {op::put(key, format_endpoint_value(endpoint_name, desired.gen, desired.fence, records))},
+                             why);
+    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (done->succeeded) {
+      std::lock_guard lock(index_->mutex);
+      if (std::find(index_->last_live.begin(), index_->last_live.end(), desired.gen) == index_->last_live.end()) {
+        index_->last_live.push_back(desired.gen);
+      }
+      return stamp{desired.gen, desired.fence, static_cast<std::uint64_t>(done->revision)};
+    }
+    return classify_refusal(*done, key, desired);
+  }
+
+  /// After this returns, etcd refuses every commit with a smaller token (the floor is compared
+  /// inside each commit's transaction, so no commit can straddle the raise). Never lowers it.
+  /// Errors: errc::store_unavailable, errc::conflict (the floor kept moving), capacity_exceeded.
+  [[nodiscard]] result<void> raise_fence(fence_token token) {
+    if (token.value() > fence_value_max) return fail(errc::capacity_exceeded);
+    for (int attempt = 0; attempt < raise_attempts_max; ++attempt) {
+      auto got = client_->range(keys_.fence_floor());
+      if (!got) return fail(errc::store_unavailable, got.error().message());
+      compare unchanged = compare::create_revision(keys_.fence_floor(), 0);
+      if (!got->kvs.empty()) {
+        auto floor = read_decimal(got->kvs[0].value);
+        if (!floor) return fail(errc::store_unavailable, "corrupt value at " + keys_.fence_floor());
+        if (*floor >= token.value()) return ok();
+        unchanged = compare::mod_revision(keys_.fence_floor(), got->kvs[0].mod_revision);
+      }
+      auto raised = client_->txn({unchanged}, {op::put(keys_.fence_floor(), padded(token.value()))}, {});
+      if (!raised) return fail(errc::store_unavailable, raised.error().message());
+      if (raised->succeeded) return ok();
+    }
+    return fail(errc::conflict, "the fence floor kept moving");
+  }
+
+  /// The store's fence floor (0 when unreadable).
+  [[nodiscard]] fence_token fence_floor() const {
+    auto got = client_->range(keys_.fence_floor());
+    if (!got || got->kvs.empty()) return fence_token{};
+    return fence_token{read_decimal(got->kvs[0].value).value_or(0)};
+  }
+
+  /// Every endpoint key under the prefix read at one revision: (name, decoded value, mod
+  /// revision), and that revision. What the S3 check of the etcd registry builds on.
+  struct snapshot_entry {
+    std::string name;
+    endpoint_value value;
+    std::int64_t mod_revision = 0;
+  };
+  struct snapshot {
+    std::int64_t revision = 0;
+    std::vector<snapshot_entry> endpoints;
+  };
+  [[nodiscard]] result<snapshot> read_all() const {
+    const std::string from = keys_.endpoints();
+    auto got = client_->range(from, range_options{.range_end = prefix_end(from)});
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    snapshot out;
+    out.revision = got->revision;
+    for (key_value& kv : got->kvs) {
+      auto value = parse_endpoint_value(kv.value);
+      if (!value) return fail(errc::store_unavailable, "corrupt value at " + kv.key + ": " + value.error().message());
+      out.endpoints.push_back(snapshot_entry{kv.key.substr(from.size()), std::move(*value), kv.mod_revision});
+    }
+    return out;
+  }
+
+  /// The generations endpoints serve now, ascending, or the error (live_generations's checked form).
+  [[nodiscard]] result<std::vector<generation>> live_set() const {
+    auto all = read_all();
+    if (!all) return unexpected_error(all.error());
+    std::vector<generation> out;
+    for (const snapshot_entry& e : all->endpoints) out.push_back(e.value.gen);
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+  /// The record_store concept's live set: one linearizable range over every endpoint key, read
+  /// when called. The concept has no error channel, so when etcd cannot be read this returns
+  /// the last set it did read, merged with every generation this object committed since; that
+  /// is a superset only of what this process knows. Registries whose collection must be exact
+  /// across hosts use live_set() or, better, etcd_plan_registry::collect, which decides inside a
+  /// transaction (docs/etcd.md, S3).
+  [[nodiscard]] std::vector<generation> live_generations() const {
+    auto live = live_set();
+    std::lock_guard lock(index_->mutex);
+    if (live) {
+      index_->last_live = *live;
+      return *live;
+    }
+    std::vector<generation> known = index_->last_live;
+    std::sort(known.begin(), known.end());
+    return known;
+  }
+
+  /// The records the endpoint serves now (inspectable_store). Errors: errc::store_unavailable.
+  [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const {
+    const std::string key = keys_.endpoint(name(h));
+    auto got = client_->range(key);
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (got->kvs.empty()) return std::vector<record>{};
+    auto value = parse_endpoint_value(got->kvs[0].value);
+    if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
+    return std::vector<record>(value->records.records().begin(), value->records.records().end());
+  }
+
+  /// Every endpoint etcd holds a key for under the prefix, sorted (inspectable_store).
+  [[nodiscard]] result<std::vector<std::string>> endpoint_names() const {
+    const std::string from = keys_.endpoints();
+    auto got = client_->range(from, range_options{.range_end = prefix_end(from), .keys_only = true});
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    std::vector<std::string> out;
+    for (const key_value& kv : got->kvs) out.push_back(kv.key.substr(from.size()));
+    return out;
+  }
+
+  /// The largest fence token the store accepts (etcd revisions are int64).
+  static constexpr std::uint64_t fence_value_max = (std::uint64_t{1} << 63) - 2;
+
+ private:
+  struct name_index {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::uint32_t> by_name;
+    std::vector<std::string> names;
+    std::vector<generation> last_live;
+  };
+
+  etcd_store(std::unique_ptr<client> c, layout keys, fence_mode mode)
+      : client_(std::move(c)), keys_(std::move(keys)), mode_(mode), index_(std::make_unique<name_index>()) {}
+
+  /// Why a commit transaction failed, from the state its failure branch read (one revision).
+  result<stamp> classify_refusal(const txn_result& done, const std::string& key, const stamp& desired) const {
+    const std::size_t expected_responses = mode_ == fence_mode::holder_key ? 3 : 2;
+    if (done.responses.size() != expected_responses) return fail(errc::store_unavailable, "unexpected transaction response");
+    const range_result& endpoint = done.responses[0];
+    const range_result& floor = done.responses[1];
+    if (!endpoint.kvs.empty()) {
+      auto current = parse_endpoint_value(endpoint.kvs[0].value);
+      if (!current) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + current.error().message());
+      if (current->gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
+      if (current->fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
+    }
+    if (floor.kvs.empty()) return fail(errc::store_unavailable, keys_.fence_floor() + " is missing: reopen the store");
+    const auto floor_value = read_decimal(floor.kvs[0].value);
+    if (!floor_value) return fail(errc::store_unavailable, "corrupt value at " + keys_.fence_floor());
+    if (*floor_value > desired.fence.value()) return result<stamp>(unexpect, errc::fenced);
+    if (mode_ == fence_mode::holder_key) {
+      const range_result& holder = done.responses[2];
+      if (holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != desired.fence.value()) {
+        return fail(errc::fenced, holder.kvs.empty() ? "no lease holder: the committer's lease is gone"
+                                                     : "the holder key belongs to fence " +
+                                                           std::to_string(holder.kvs[0].create_revision));
+      }
+    }
+    return result<stamp>(unexpect, errc::conflict);
+  }
+
+  std::unique_ptr<client> client_;
+  layout keys_;
+  fence_mode mode_ = fence_mode::holder_key;
+  bool fixed_ = false;
+  std::unique_ptr<name_index> index_;
+};
+
+static_assert(record_store<etcd_store>);
+static_assert(inspectable_store<etcd_store>);
+
+}  // namespace etcd
+}  // namespace v1
+}  // namespace planfence
