@@ -105,6 +105,16 @@ const std::vector<command_spec>& commands() {
        "Raises the store's fence once more, to the operator fence + 1: automation (fence_floor_authority)\n"
        "then grants tokens above it and resumes. The operator's own fence is refused from then on.\n"
        "Exit status 1 when there is no operator hold to release."},
+      {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
+       "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N]",
+       {dir_option, {"--generation", "N", "the generation the other endpoints serve (default: latest)"}, store_option,
+        {"--zone", "ZONE", "the zone to create in the store, e.g. us-east-1.amazonaws.com."},
+        {"--endpoint", "NAME", "the endpoint to leave empty, as the 2025 enactors left it"}},
+       "For drills (docs/runbook.md, 'Rehearse it'): creates ZONE in a zone-file store that serves\n"
+       "nothing yet, makes every endpoint of generation N serve N, except NAME, which is left with no\n"
+       "records under the stamp of the oldest retained generation: what a delayed enactor's unconditional\n"
+       "write followed by the clean-up of that plan left in 2025. It writes past the enactor's rules on\n"
+       "purpose, so it refuses any store in which an endpoint was ever written."},
   };
   return all;
 }
@@ -303,6 +313,12 @@ int print_apply_report(const pf::apply_report& report, const pf::any_store& stor
   return exit_ok;
 }
 
+std::optional<std::string> canonical_or_usage(const command_spec& c, std::string_view option, const std::string& name) {
+  auto canonical = pf::canonical_name(name);
+  if (!canonical) usage_error(&c, std::string(option) + ": " + canonical.error().message());
+  return *canonical;
+}
+
 // --- commands -------------------------------------------------------------------------------
 
 int run_history(const command_spec& c, const arguments& args) {
@@ -367,10 +383,17 @@ int run_diff(const command_spec& c, const arguments& args) {
   auto drift = pf::diff_store(store, *p);
   if (!drift) return report_error(c, store.description(), drift.error());
   for (const pf::endpoint_drift& d : drift->drifted) {
-    std::printf("%s (store: %s%s)\n", d.name.c_str(), describe_stamp(d.served_stamp).c_str(),
-                d.in_plan ? "" : "; the plan does not name it");
+    const pf::endpoint_entry* planned = p->find(d.name);
+    const std::size_t served = (planned ? planned->records.size() : 0) - d.missing.size() + d.extra.size();
+    std::printf("%s (store: %s%s%s)\n", d.name.c_str(), describe_stamp(d.served_stamp).c_str(),
+                served == 0 ? ", SERVES NO RECORDS" : "", d.in_plan ? "" : "; the plan does not name it");
     for (const pf::record& r : d.missing) std::printf("  - %s   (in the plan, not served)\n", describe_record(r).c_str());
     for (const pf::record& r : d.extra) std::printf("  + %s   (served, not in the plan)\n", describe_record(r).c_str());
+  }
+  if (!drift->unmanaged.empty()) {
+    std::string names;
+    for (const std::string& n : drift->unmanaged) names += " " + n;
+    std::printf("Not managed by planfence (no stamp, not in the plan), not compared:%s\n", names.c_str());
   }
   std::printf("%s %s generation %llu: %zu endpoint%s agree, %zu differ.\n", store.description().c_str(),
               drift->agrees() ? "agrees with" : "differs from", static_cast<unsigned long long>(p->gen().value()),
@@ -436,6 +459,53 @@ int run_release(const command_spec& c, const arguments& args) {
   return exit_ok;
 }
 
+int run_rehearse(const command_spec& c, const arguments& args) {
+  auto history = open_history(c, args);
+  arguments with_generation = args;
+  if (!with_generation.has("--generation")) with_generation.values.emplace("--generation", "latest");
+  auto newest = pin_generation(c, with_generation, *history);
+  const auto retained = history->retained();
+  const pf::generation old_gen = retained.front();
+  if (old_gen >= newest->gen()) usage_error(&c, "the history needs a generation older than " + std::to_string(newest->gen().value()));
+  const std::string zone = *canonical_or_usage(c, "--zone", args.get("--zone"));
+  const std::string emptied = *canonical_or_usage(c, "--endpoint", args.get("--endpoint"));
+  if (newest->find(emptied) == nullptr) usage_error(&c, "--endpoint: generation " + std::to_string(newest->gen().value()) + " has no endpoint " + emptied);
+  pf::any_store store = open_store(c, args);
+  auto* files = store.get_if<pf::zonefile_store>();
+  if (files == nullptr) usage_error(&c, "--store: rehearse only writes zone-file stores (zonefile:///dir)");
+  if (auto names = store.endpoint_names(); names) {
+    for (const std::string& name : *names) {
+      auto h = store.resolve(name);
+      if (h && store.read_stamp(*h) && store.read_stamp(*h)->gen != pf::generation_none) {
+        std::fprintf(stderr, "planfence-ctl rehearse: %s already serves plans (%s): rehearse only fresh stores\n",
+                     store.description().c_str(), name.c_str());
+        return exit_usage;
+      }
+    }
+  }
+  const auto zones = files->zones();
+  if (std::find(zones.begin(), zones.end(), zone) == zones.end()) {
+    if (auto created = files->create_zone(zone); !created) return report_error(c, "create zone " + zone, created.error());
+  }
+  const pf::fence_token fence{1};
+  for (const auto& e : newest->endpoints()) {
+    auto h = store.resolve(e->name);
+    if (!h) return report_error(c, e->name, h.error());
+    auto seen = store.read_stamp(*h);
+    if (!seen) return report_error(c, e->name, seen.error());
+    const bool empty_it = e->name == emptied;
+    const pf::stamp desired{empty_it ? old_gen : newest->gen(), fence, 0};
+    auto written = store.commit(*h, *seen, desired, empty_it ? pf::record_set{} : e->records);
+    if (!written) return report_error(c, e->name, written.error());
+    std::printf("  %-44s %s\n", e->name.c_str(),
+                empty_it ? ("EMPTIED, stamped generation " + std::to_string(old_gen.value())).c_str()
+                         : ("serves generation " + std::to_string(newest->gen().value())).c_str());
+  }
+  std::printf("%s now holds the 2025 state: %s serves no records. Recover it with docs/runbook.md.\n",
+              store.description().c_str(), emptied.c_str());
+  return exit_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -457,5 +527,6 @@ int main(int argc, char** argv) {
   if (name == "diff") return run_diff(*c, args);
   if (name == "apply") return run_apply(*c, args);
   if (name == "override") return run_override(*c, args);
+  if (name == "rehearse") return run_rehearse(*c, args);
   return run_release(*c, args);
 }

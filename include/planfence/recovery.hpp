@@ -116,6 +116,9 @@ struct drift_report {
   generation plan_gen{};
   std::size_t endpoints_agreeing = 0;
   std::vector<endpoint_drift> drifted;  ///< sorted by name
+  /// Names the store serves that planfence never wrote (no stamp) and the plan does not name:
+  /// a zone's name servers and glue, say. Listed, not counted as drift.
+  std::vector<std::string> unmanaged;
   [[nodiscard]] bool agrees() const noexcept { return drifted.empty(); }
 };
 
@@ -126,7 +129,8 @@ struct drift_report {
   return !served.weight || served.weight == planned.weight;
 }
 
-/// Compares every endpoint the store holds or the plan names. Errors: those of the store.
+/// Compares every endpoint the plan names or the store holds a stamp for (names the store serves
+/// without a stamp and the plan does not name are listed as unmanaged). Errors: those of the store.
 /// Blocking, allocates; O(endpoints x records per endpoint).
 template <inspectable_store Store>
 [[nodiscard]] result<drift_report> diff_store(const Store& store, const plan& p) {
@@ -168,6 +172,10 @@ template <inspectable_store Store>
     }
     for (std::size_t i = 0; i < served.size(); ++i) {
       if (!matched[i]) drift.extra.push_back(served[i]);
+    }
+    if (!drift.in_plan && drift.served_stamp.gen == generation_none) {
+      report.unmanaged.push_back(name);
+      continue;
     }
     if (drift.missing.empty() && drift.extra.empty() && (drift.in_plan || served.empty())) {
       ++report.endpoints_agreeing;
