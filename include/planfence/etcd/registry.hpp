@@ -1,0 +1,361 @@
+// planfence/etcd/registry.hpp: the plan history in etcd, and how the enactor uses it.
+//
+// What it is: published plans kept under P/plans/<gen> in their text form (digest line
+// included: `etcdctl get` prints a plan exactly as `format_plan` does), shared by every planner
+// and enactor of a cluster. It keeps the registry's guarantees across hosts, each decided by a
+// transaction, never by an earlier read:
+//  - S5 publish: "if create_revision(P/plans/<gen>) == 0 and value(P/plans-collected) <
+//    pad(gen), put": a used generation is never overwritten; publishing the same content again is
+//    harmless; different content is errc::equivocation; a collected generation never comes back
+//    (errc::collected).
+//  - S7: every plan read back is parsed with its digest checked; a corrupt plan is reported
+//    (errc::digest_mismatch, errc::parse_error), never returned.
+//  - S3 collect: the live set is read at one revision R (every endpoint key), and each plan is
+//    then deleted by a transaction that holds only if no endpoint key was modified or created
+//    after R (a range compare: mod_revision < R + 1 over P/endpoints/), no pin exists for it
+//    (create_revision == 0 over P/pins/<gen>/), it was not collected already, and, when a fence
+//    is given, the collector still holds the lease (create_revision(P/holder) == fence); it also
+//    raises P/plans-collected to max(mark, gen) against the mark it read. So the
+//    live set the decision rests on is the live set at the moment of the delete.
+//  - pins: an enactor applying plan g holds P/pins/<g>/<holder>, attached to its etcd lease, so a
+//    pin ends with its holder (a crash, a pause past the lease) and never blocks collection
+//    forever; it is created only if the plan still exists (the same transaction).
+//
+//     auto history = planfence::etcd::etcd_plan_registry::open_uri("etcd://127.0.0.1:2379/p").value();
+//     history.publish(plan).value();                    // S5
+//     planfence::plan newest = history.latest().value();
+//
+// `etcd_enactor_registry` plugs it into the enactor (which needs pinned_plan handles and
+// lock-free lookups): it mirrors the newest plan into a local plan_registry on each pin_latest,
+// pins it in etcd under the enactor's lease, and collects in etcd as above (then locally).
+//
+// When not to use it: in one process (plan_registry), or for plans larger than etcd's request
+// limit (1.5 MiB by default: about 30,000 single-record endpoints).
+//
+// Cost: publish one transaction; latest a keys-only range plus a read of the plan when it is
+// new; collect one read of every endpoint key plus a transaction per collected plan. Blocking;
+// allocates. Thread safety: every member may be called concurrently.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../clock.hpp"
+#include "../detail/epoch.hpp"
+#include "../generation.hpp"
+#include "../ids.hpp"
+#include "../plan.hpp"
+#include "../registry.hpp"
+#include "../result.hpp"
+#include "../store/etcd_store.hpp"
+#include "client.hpp"
+#include "layout.hpp"
+#include "lease_authority.hpp"
+
+namespace planfence {
+inline namespace v1 {
+namespace etcd {
+
+class etcd_plan_registry {
+ public:
+  /// Attempts of one plan's collection when endpoints keep changing under it.
+  static constexpr int collect_attempts_max = 4;
+
+  [[nodiscard]] static result<etcd_plan_registry> make(client_config config, std::string prefix) {
+    etcd_plan_registry out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
+    // The collected high-water mark must exist: etcd fails a VALUE compare on a missing key.
+    auto created = out.client_->txn({compare::create_revision(out.keys_.plans_collected(), 0)},
+                                    {op::put(out.keys_.plans_collected(), padded(0))}, {});
+    if (!created) return unexpected_error(created.error());
+    return out;
+  }
+  [[nodiscard]] static result<etcd_plan_registry> open_uri(std::string_view uri) {
+    auto where = parse_uri(uri);
+    if (!where) return unexpected_error(where.error());
+    return make(std::move(where->config), std::move(where->prefix));
+  }
+
+  [[nodiscard]] const layout& keys() const noexcept { return keys_; }
+  [[nodiscard]] client& connection() const noexcept { return *client_; }
+
+  /// Publishes `p` (S5). Errors: errc::equivocation, errc::collected, errc::store_unavailable.
+  [[nodiscard]] result<void> publish(const plan& p) {
+    const std::uint64_t gen = p.gen().value();
+    const std::string key = keys_.plan(gen);
+    auto done = client_->txn({compare::create_revision(key, 0),
+                              compare::value_is(keys_.plans_collected(), padded(gen), compare::relation::less)},
+                             {op::put(key, format_plan(p))}, {op::range(key), op::range(keys_.plans_collected())});
+    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (done->succeeded) return ok();
+    if (done->responses.size() != 2) return fail(errc::store_unavailable, "unexpected transaction response");
+    if (!done->responses[0].kvs.empty()) {
+      auto existing = parse_plan(done->responses[0].kvs[0].value);
+      if (existing && existing->digest() == p.digest()) return ok();  // the same content again
+      return fail(errc::equivocation, "generation " + std::to_string(gen) + " is already " +
+                                          (existing ? "sha256:" + existing->digest_hex() : std::string("taken")) +
+                                          ", refusing sha256:" + p.digest_hex());
+    }
+    return fail(errc::collected, "generation " + std::to_string(gen) + " was already collected");
+  }
+
+  /// The newest generation published (generation_none if none). One keys-only range.
+  [[nodiscard]] result<generation> latest_generation() const {
+    auto got = client_->range(keys_.plans(), range_options{.range_end = prefix_end(keys_.plans()), .limit = 1,
+                                                           .keys_only = true, .descending = true});
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (got->kvs.empty()) return generation_none;
+    auto gen = read_decimal(std::string_view(got->kvs[0].key).substr(keys_.plans().size()));
+    if (!gen) return fail(errc::store_unavailable, "unexpected key " + got->kvs[0].key);
+    return generation{*gen};
+  }
+
+  /// The plan of `gen`, digest checked (S7). Errors: errc::not_found, errc::digest_mismatch,
+  /// errc::parse_error (a corrupt plan), errc::store_unavailable.
+  [[nodiscard]] result<plan> lookup(generation gen) const {
+    auto got = client_->range(keys_.plan(gen.value()));
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (got->kvs.empty()) return fail(errc::not_found);
+    auto parsed = parse_plan(got->kvs[0].value);
+    if (!parsed) return unexpected_error(parsed.error());
+    if (parsed->gen() != gen) return fail(errc::invalid_plan, "the plan stored under generation " + std::to_string(gen.value()) + " is another generation");
+    return parsed;
+  }
+
+  /// The newest plan. Errors: errc::not_found (none published) and those of lookup.
+  [[nodiscard]] result<plan> latest() const {
+    auto gen = latest_generation();
+    if (!gen) return unexpected_error(gen.error());
+    if (*gen == generation_none) return fail(errc::not_found);
+    return lookup(*gen);
+  }
+
+  /// Retained generations, oldest first.
+  [[nodiscard]] result<std::vector<generation>> retained() const {
+    auto got = client_->range(keys_.plans(), range_options{.range_end = prefix_end(keys_.plans()), .keys_only = true});
+    if (!got) return fail(errc::store_unavailable, got.error().message());
+    std::vector<generation> out;
+    for (const key_value& kv : got->kvs) {
+      if (auto g = read_decimal(std::string_view(kv.key).substr(keys_.plans().size()))) out.push_back(generation{*g});
+    }
+    return out;
+  }
+
+  /// Pins `gen` for `holder` under etcd lease `etcd_lease` (the holder's lease: the pin ends
+  /// with it), and drops the holder's pin of `previous` in the same transaction. Errors:
+  /// errc::not_found (the plan is gone: collected), errc::store_unavailable.
+  [[nodiscard]] result<void> pin(generation gen, std::string_view holder, std::int64_t etcd_lease,
+                                 generation previous = generation_none) {
+    std::vector<op> ops;
+    if (previous != generation_none && previous != gen) ops.push_back(op::remove(keys_.pin(previous.value(), holder)));
+    ops.push_back(op::put(keys_.pin(gen.value(), holder), std::string(holder) + "\n", etcd_lease));
+    auto done = client_->txn({compare::create_revision(keys_.plan(gen.value()), 0, compare::relation::greater)}, ops, {});
+    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (!done->succeeded) return fail(errc::not_found, "plan " + std::to_string(gen.value()) + " is gone");
+    return ok();
+  }
+
+  /// Drops `holder`'s pin of `gen`.
+  [[nodiscard]] result<void> unpin(generation gen, std::string_view holder) {
+    auto done = client_->delete_range(keys_.pin(gen.value(), holder));
+    if (!done) return fail(errc::store_unavailable, done.error().message());
+    return ok();
+  }
+
+  /// Collects every plan the policy does not keep and S3 does not protect, against the live
+  /// endpoints of `store` (which must use the same prefix). `holder_fence`: when given, each
+  /// delete also requires that the lease with this token is still held (only the holder
+  /// collects). Errors: errc::store_unavailable, errc::lease_superseded (the fence moved: stop).
+  [[nodiscard]] result<collection_report> collect(const retention_policy& policy, std::uint64_t now_unix_ms,
+                                                  const etcd_store& store,
+                                                  std::optional<fence_token> holder_fence = std::nullopt) {
+    PLANFENCE_ASSERT(policy.keep_newest >= 1);
+    PLANFENCE_ASSERT(store.keys().prefix == keys_.prefix);
+    collection_report report;
+    auto all = retained();
+    if (!all) return unexpected_error(all.error());
+    const std::size_t keep_from = all->size() > policy.keep_newest ? all->size() - policy.keep_newest : 0;
+    report.kept_by_policy = all->size() - keep_from;
+    auto snapshot = store.read_all();
+    if (!snapshot) return unexpected_error(snapshot.error());
+    for (std::size_t i = 0; i < keep_from; ++i) {
+      const generation gen = (*all)[i];
+      if (policy.keep_younger_than.count() > 0) {
+        auto p = lookup(gen);
+        if (p) {
+          const auto age = static_cast<std::int64_t>(now_unix_ms) - static_cast<std::int64_t>(p->created_unix_ms());
+          if (age < policy.keep_younger_than.count()) {
+            ++report.kept_by_policy;
+            continue;
+          }
+        }  // a corrupt plan has no trustworthy age: it may be collected
+      }
+      for (int attempt = 0;; ++attempt) {
+        if (serves(*snapshot, gen)) {
+          report.protected_live.push_back(gen);
+          break;
+        }
+        auto outcome = collect_one(gen, snapshot->revision, holder_fence);
+        if (!outcome) return unexpected_error(outcome.error());
+        if (*outcome == outcome_kind::collected) {
+          report.collected.push_back(gen);
+          break;
+        }
+        if (*outcome == outcome_kind::pinned) {
+          report.protected_pinned.push_back(gen);
+          break;
+        }
+        if (*outcome == outcome_kind::gone || attempt + 1 >= collect_attempts_max) break;
+        // Endpoints moved since the snapshot: read the live set again and decide again.
+        snapshot = store.read_all();
+        if (!snapshot) return unexpected_error(snapshot.error());
+      }
+    }
+    return report;
+  }
+
+ private:
+  enum class outcome_kind : std::uint8_t { collected, pinned, gone, endpoints_moved };
+
+  etcd_plan_registry(std::unique_ptr<client> c, layout keys) : client_(std::move(c)), keys_(std::move(keys)) {}
+
+  static bool serves(const etcd_store::snapshot& s, generation gen) {
+    return std::any_of(s.endpoints.begin(), s.endpoints.end(), [gen](const auto& e) { return e.value.gen == gen; });
+  }
+
+  /// One collection transaction (header comment, S3).
+  result<outcome_kind> collect_one(generation gen, std::int64_t live_revision, std::optional<fence_token> holder_fence) {
+    const std::string key = keys_.plan(gen.value());
+    const std::string pins = keys_.pins(gen.value());
+    const std::string endpoints = keys_.endpoints();
+    // The high-water mark only rises: the transaction writes max(mark, gen), against the mark
+    // read here (a concurrent change fails the compare and the caller decides again).
+    auto mark = client_->range(keys_.plans_collected());
+    if (!mark) return fail(errc::store_unavailable, mark.error().message());
+    if (mark->kvs.empty()) return fail(errc::store_unavailable, keys_.plans_collected() + " is missing: reopen the registry");
+    const std::string mark_value = mark->kvs[0].value;
+    const std::uint64_t high_water = std::max(read_decimal(mark_value).value_or(0), gen.value());
+    std::vector<compare> compares = {
+        compare::create_revision(key, 0, compare::relation::greater),
+        compare{endpoints, prefix_end(endpoints), compare::target::mod, compare::relation::less, live_revision + 1, {}},
+        compare{pins, prefix_end(pins), compare::target::create, compare::relation::equal, 0, {}},
+        compare::value_is(keys_.plans_collected(), mark_value),
+    };
+    std::vector<op> why = {op::range(pins, prefix_end(pins), 1), op::range(key)};
+    if (holder_fence) {
+      compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(holder_fence->value())));
+      why.push_back(op::range(keys_.holder()));
+    }
+    auto done = client_->txn(compares, {op::remove(key), op::put(keys_.plans_collected(), padded(high_water))}, why);
+    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (done->succeeded) return outcome_kind::collected;
+    if (done->responses.size() != why.size()) return fail(errc::store_unavailable, "unexpected transaction response");
+    if (!done->responses[0].kvs.empty()) return outcome_kind::pinned;
+    if (done->responses[1].kvs.empty()) return outcome_kind::gone;
+    if (holder_fence) {
+      const range_result& holder = done->responses[2];
+      if (holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != holder_fence->value()) {
+        return fail(errc::lease_superseded, "the collector no longer holds the lease");
+      }
+    }
+    return outcome_kind::endpoints_moved;  // or the mark moved: decide again
+  }
+
+  std::unique_ptr<client> client_;
+  layout keys_;
+};
+
+/// The registry an enactor uses with etcd: a local plan_registry that mirrors etcd's newest plan
+/// and serves the enactor's lock-free lookups, plus the etcd registry for pins and collection.
+///
+///     planfence::etcd::etcd_enactor_registry registry{history, store, authority, "az1"};
+///     planfence::enactor e{store, authority, registry, clock, {.name = "az1"}, sink};
+///
+/// pin_latest() reads the newest generation from etcd (one keys-only range), copies a new plan
+/// into the local registry (digest checked, S7), pins it in etcd under the authority's current
+/// etcd lease (replacing this holder's previous pin), and returns the local pin. If the plan was
+/// collected in between, it returns an empty handle and the enactor tries again with the next
+/// newest. If etcd cannot be read, the newest local plan is used. collect() collects in etcd
+/// (S3 decided in transactions, only while this holder's fence holds), then drops the same
+/// generations locally. Thread safety: as plan_registry, for one enactor.
+template <clock Clock = steady_clock>
+class etcd_enactor_registry {
+ public:
+  etcd_enactor_registry(etcd_plan_registry& history, const etcd_store& store, const etcd_lease_authority<Clock>& authority,
+                        std::string holder_name)
+      : history_(&history), store_(&store), authority_(&authority), holder_(std::move(holder_name)) {}
+
+  [[nodiscard]] pinned_plan pin_latest() {
+    auto newest = history_->latest_generation();
+    if (newest && *newest != generation_none && *newest > local_.latest()) {
+      auto fetched = history_->lookup(*newest);
+      if (fetched) {
+        auto published = local_.publish(std::move(*fetched));
+        static_cast<void>(published);  // a plan already mirrored, or a local slot clash: use what is local
+      }
+    }
+    const generation gen = local_.latest();
+    if (gen == generation_none) return {};
+    const std::int64_t lease = authority_->etcd_lease();
+    if (lease != 0 && (gen != pinned_in_etcd_ || lease != pinned_lease_)) {
+      // An empty handle either way: collected meanwhile (the next pin_latest finds the newer
+      // plan), or etcd unreachable (never apply a plan that collection could remove under us).
+      if (!history_->pin(gen, holder_, lease, lease == pinned_lease_ ? pinned_in_etcd_ : generation_none)) return {};
+      pinned_in_etcd_ = gen;
+      pinned_lease_ = lease;
+    }
+    return local_.pin_latest();
+  }
+
+  [[nodiscard]] result<pinned_plan> pin(generation gen) {
+    auto local = local_.pin(gen);
+    if (local) return local;
+    auto fetched = history_->lookup(gen);
+    if (!fetched) return unexpected_error(fetched.error());
+    auto published = local_.publish(std::move(*fetched));
+    if (!published) return unexpected_error(published.error());
+    return std::move(*published);
+  }
+
+  [[nodiscard]] const plan* find(generation gen, const detail::epoch_guard& guard) const noexcept {
+    return local_.find(gen, guard);
+  }
+
+  [[nodiscard]] generation latest() const noexcept { return local_.latest(); }
+
+  /// Collects in etcd (the live set is etcd's, read inside collect; `live` is not used), then
+  /// locally. A failure in etcd collects nothing anywhere.
+  template <class LiveGenerations>
+  [[nodiscard]] collection_report collect(const retention_policy& policy, std::uint64_t now_unix_ms, LiveGenerations&&) {
+    const fence_token fence = authority_->current_fence();
+    if (fence == fence_token{}) return {};
+    auto remote = history_->collect(policy, now_unix_ms, *store_, fence);
+    if (!remote) return {};
+    // Drop the local copies of what etcd collected, and anything older than etcd retains.
+    const collection_report local = local_.collect(policy, now_unix_ms, [this] { return store_->live_generations(); });
+    static_cast<void>(local);
+    return std::move(*remote);
+  }
+
+  [[nodiscard]] plan_registry& local() noexcept { return local_; }
+
+ private:
+  etcd_plan_registry* history_;
+  const etcd_store* store_;
+  const etcd_lease_authority<Clock>* authority_;
+  std::string holder_;
+  plan_registry local_;
+  generation pinned_in_etcd_ = generation_none;
+  std::int64_t pinned_lease_ = 0;
+};
+
+}  // namespace etcd
+}  // namespace v1
+}  // namespace planfence
