@@ -278,7 +278,7 @@ class knot_server {
          << "    udp-workers: 1\n    tcp-workers: 2\n    background-workers: 1\n"
          << "control:\n    listen: \"" << dir << "/knot.sock\"\n"
          << "log:\n  - target: stderr\n    any: info\n"
-         << "database:\n    storage: \"" << dir << "/db\"\n"
+         << "database:\n    storage: \"" << dir << "/db\"\n    journal-db-mode: asynchronous\n"
          << "key:\n  - id: " << options_.key_name << "\n    algorithm: hmac-sha256\n    secret: " << secret_base64_ << "\n"
          << "acl:\n  - id: planfence_update\n    key: " << options_.key_name << "\n    action: update\n"
          << "template:\n  - id: default\n    storage: \"" << dir << "/zones\"\n    file: \"%s.zone\"\n"

@@ -94,6 +94,10 @@ struct rfc2136_options {
   std::uint32_t ttl_stamp = 0;      ///< TTL of the stamp and floor TXT records (0: not cached)
   bool udp_queries = true;          ///< queries over UDP first (TCP on truncation); else TCP only
   std::uint16_t tsig_fudge_seconds = detail::tsig_fudge_default_seconds;
+  /// BROKEN ON PURPOSE, for tests only: send UPDATEs without prerequisites, as the popular
+  /// RFC 2136 tools do (the 2025 time-of-check to time-of-use hole). The race test sets it to
+  /// show that it would catch the store losing its compare-and-swap. Never set it otherwise.
+  bool broken_omit_prerequisites = false;
 };
 
 /// The RFC 2136 store. See the header comment.
@@ -606,8 +610,9 @@ class rfc2136_store {
                                                                std::optional<std::uint64_t> floor) const {
     detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
     b.question(state_->options.zone, detail::dns_type::soa);
-    pin_floor(b, floor);
+    if (!state_->options.broken_omit_prerequisites) pin_floor(b, floor);
     for (const batch_item& item : items) {
+      if (state_->options.broken_omit_prerequisites) break;
       if (item.expected.gen == generation_none) {
         b.prerequisite_rrset_absent(stamp_name(item.endpoint), detail::dns_type::txt);
       } else {
