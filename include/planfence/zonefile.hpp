@@ -998,10 +998,23 @@ namespace detail::zone {
   return std::string(fence_label) + "." + std::string(planfence_label) + "." + std::string(zone);
 }
 
+/// Of several weighted CNAMEs, the one a zone can serve (DNS allows one CNAME per name): the
+/// heaviest, the first in canonical order on a tie.
+[[nodiscard]] inline const record* served_cname(std::span<const record> records) noexcept {
+  const record* best = nullptr;
+  for (const record& r : records) {
+    if (r.type != record_type::cname) continue;
+    if (best == nullptr || r.weight.value_or(0) > best->weight.value_or(0)) best = &r;
+  }
+  return best;
+}
+
 /// The zone records that make `endpoint` serve `records` with stamp (gen, fence).
 inline void endpoint_records(std::vector<zone_record>& out, const std::string& endpoint, std::span<const record> records,
                              generation gen, fence_token fence) {
+  const record* cname = served_cname(records);
   for (const record& r : records) {
+    if (r.type == record_type::cname && &r != cname) continue;  // kept in the weights only
     out.push_back(zone_record{endpoint, r.ttl, std::string(to_string(r.type)), r.rdata, {}, 0});
   }
   for (const record& r : records) {
@@ -1062,7 +1075,12 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
   }
   const std::string floor_name = floor_owner(zone);
   std::map<std::string, zone_endpoint> endpoints;
-  std::map<std::string, std::map<std::pair<std::string, std::string>, std::pair<std::uint8_t, std::uint32_t>>> weights;
+  struct weight_entry {
+    std::uint8_t weight;
+    std::uint32_t ttl;
+    std::uint32_t line;
+  };
+  std::map<std::string, std::map<std::pair<std::string, std::string>, weight_entry>> weights;
   auto endpoint_at = [&](const std::string& name, std::uint32_t line) -> zone_endpoint& {
     zone_endpoint& e = endpoints[name];
     if (e.name.empty()) {
@@ -1133,7 +1151,7 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
       auto entry = std::make_pair(text->substr(0, first), text->substr(first + 1, last - first - 1));
       auto& map = weights[rest];
       if (map.count(entry) != 0) return bad(r, "a second weight for " + entry.first + " " + entry.second);
-      map[entry] = {static_cast<std::uint8_t>(weight), r.line};
+      map[entry] = weight_entry{static_cast<std::uint8_t>(weight), r.ttl, r.line};
       endpoint_at(rest, r.line);
     } else {
       return bad(r, "unexpected name " + r.owner + ": expected _planfence.<endpoint>, _weight._planfence.<endpoint> or " +
@@ -1142,16 +1160,31 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
   }
   for (auto& [name, map] : weights) {
     zone_endpoint& e = endpoints[name];
+    // Several weighted CNAMEs: the zone serves one (served_cname), the weights keep them all.
+    const auto cnames = std::count_if(e.records.begin(), e.records.end(), [](const record& r) { return r.type == record_type::cname; });
+    const bool cname_kept = cnames == 1 && std::any_of(e.records.begin(), e.records.end(), [&](const record& r) {
+      return r.type == record_type::cname && map.count({"CNAME", r.rdata}) != 0;
+    });
+    std::vector<record> restored;
     for (const auto& [key, value] : map) {
       auto it = std::find_if(e.records.begin(), e.records.end(), [&](const record& r) {
         return to_string(r.type) == key.first && r.rdata == key.second;
       });
-      if (it == e.records.end() || it->type == record_type::txt) {
-        return fail_at(errc::parse_error, value.second, 1,
-                       "a weight for " + key.first + " " + key.second + ", which " + name + " does not have (or cannot be weighted)");
+      if (it != e.records.end() && it->type != record_type::txt) {
+        it->weight = value.weight;
+        continue;
       }
-      it->weight = value.first;
+      if (it == e.records.end() && key.first == "CNAME" && cname_kept) {
+        auto target = make_record(record_type::cname, value.ttl, key.second, value.weight);
+        if (target) {
+          restored.push_back(std::move(*target));
+          continue;
+        }
+      }
+      return fail_at(errc::parse_error, value.line, 1,
+                     "a weight for " + key.first + " " + key.second + ", which " + name + " does not have (or cannot be weighted)");
     }
+    for (record& r : restored) e.records.push_back(std::move(r));
   }
   for (auto& [name, e] : endpoints) {
     std::sort(e.records.begin(), e.records.end());

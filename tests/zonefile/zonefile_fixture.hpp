@@ -1,0 +1,114 @@
+// tests/zonefile/zonefile_fixture.hpp: a fresh directory with one zone, for the conformance
+// suite and the store tests.
+//
+// A temp_directory is made with mkdtemp under $TMPDIR (or /tmp) and removed with everything in
+// it when the object dies. The fixture creates the zone example.test. in it and opens a store;
+// the conformance suite's names are all inside that zone.
+#pragma once
+
+#include <planfence/store/zonefile_store.hpp>
+#include <planfence/zonefile.hpp>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../support/store_fixtures.hpp"
+
+namespace planfence_zonefile_test {
+
+/// A directory of its own, removed on destruction.
+class temp_directory {
+ public:
+  temp_directory() {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/planfence-zone-XXXXXX";
+    const char* made = ::mkdtemp(pattern.data());
+    PLANFENCE_ASSERT(made != nullptr);
+    path_ = made;
+  }
+  temp_directory(const temp_directory&) = delete;
+  temp_directory& operator=(const temp_directory&) = delete;
+  ~temp_directory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+inline void write_text(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+/// Files in a directory, names only, sorted.
+inline std::vector<std::string> files_in(const std::filesystem::path& directory) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(directory)) out.push_back(entry.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+inline planfence::zonefile_store open_with_zone(const std::filesystem::path& directory, const std::string& zone = "example.test.") {
+  auto made = planfence::zonefile_store::create_zone(directory, zone);
+  PLANFENCE_ASSERT(made.has_value());
+  auto store = planfence::zonefile_store::open(directory);
+  PLANFENCE_ASSERT(store.has_value());
+  return std::move(*store);
+}
+
+/// One zone per name, so that the store's endpoints are exactly those names (a zone's apex and
+/// everything below it are endpoints of the store).
+inline planfence::zonefile_store open_with_zones(const std::filesystem::path& directory, const std::vector<std::string>& zones) {
+  for (const std::string& zone : zones) {
+    auto made = planfence::zonefile_store::create_zone(directory, zone);
+    PLANFENCE_ASSERT(made.has_value());
+  }
+  auto store = planfence::zonefile_store::open(directory);
+  PLANFENCE_ASSERT(store.has_value());
+  return std::move(*store);
+}
+
+/// The conformance fixture (tests/support/store_conformance.inc): each endpoint is the apex of a
+/// zone of its own, so a name outside them (missing.example.test.) is unknown to the store.
+struct zonefile_store_fixture {
+  static constexpr const char* name = "zonefile";
+
+  explicit zonefile_store_fixture(const std::vector<std::string>& names) : store(open_with_zones(directory.path(), names)) {}
+
+  temp_directory directory;  // declared first: destroyed last
+  planfence::zonefile_store store;
+
+  const planfence::record_set& records(planfence::generation gen, const std::string& /*endpoint*/) {
+    std::lock_guard lock(mutex_);
+    sets_.push_back(planfence_test::a_records({planfence_test::address_of(gen.value())}));
+    return sets_.back();
+  }
+
+  std::vector<std::string> served(planfence::endpoint_handle h) const {
+    std::vector<std::string> out;
+    auto records = store.served(h);
+    PLANFENCE_ASSERT(records.has_value());
+    for (const planfence::record& r : *records) out.push_back(r.rdata);
+    return out;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::deque<planfence::record_set> sets_;
+};
+
+}  // namespace planfence_zonefile_test
