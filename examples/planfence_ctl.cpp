@@ -218,13 +218,23 @@ int report_error(const command_spec& c, const std::string& context, const pf::er
   return exit_usage;
 }
 
-std::unique_ptr<pf::durable_history> open_history(const command_spec& c, const arguments& args) {
+/// "FILE:LINE:COLUMN: code: what" (the position only when the text is at fault).
+std::string describe_problem(const pf::history_problem& p) {
+  std::string out = p.file;
+  if (p.what.line != 0) out += ":" + std::to_string(p.what.line) + ":" + std::to_string(p.what.column);
+  out += ": ";
+  out += pf::to_string(p.what.code);
+  if (!p.what.detail.empty()) out += ": " + p.what.detail;
+  return out;
+}
+
+std::unique_ptr<pf::durable_history> open_history(const command_spec& c, const arguments& args, bool warn = true) {
   const std::string& dir = args.get("--dir");
   auto history = pf::durable_history::open(dir, {.read_only = true});
   if (!history) std::exit(report_error(c, "--dir " + dir, history.error()));
-  for (const pf::history_problem& p : (*history)->problems()) {
-    std::fprintf(stderr, "planfence-ctl %s: warning: %s:%u:%u: %s (not loaded, never applied)\n",
-                 std::string(c.name).c_str(), p.file.c_str(), p.what.line, p.what.column, p.what.message().c_str());
+  for (const pf::history_problem& p : warn ? (*history)->problems() : std::vector<pf::history_problem>{}) {
+    std::fprintf(stderr, "planfence-ctl %s: warning: %s (not loaded, never applied)\n", std::string(c.name).c_str(),
+                 describe_problem(p).c_str());
   }
   return std::move(*history);
 }
@@ -322,7 +332,7 @@ std::optional<std::string> canonical_or_usage(const command_spec& c, std::string
 // --- commands -------------------------------------------------------------------------------
 
 int run_history(const command_spec& c, const arguments& args) {
-  auto history = open_history(c, args);
+  auto history = open_history(c, args, /*warn=*/false);
   const auto retained = history->retained();
   std::printf("History %s: %zu plan%s", history->directory().c_str(), retained.size(), retained.size() == 1 ? "" : "s");
   if (!retained.empty()) {
@@ -344,10 +354,9 @@ int run_history(const command_spec& c, const arguments& args) {
   }
   const auto problems = history->problems();
   if (!problems.empty()) {
-    std::printf("\n%zu file%s do not load and are never applied (S7):\n", problems.size(), problems.size() == 1 ? "" : "s");
-    for (const pf::history_problem& p : problems) {
-      std::printf("  %s:%u:%u: %s\n", p.file.c_str(), p.what.line, p.what.column, p.what.message().c_str());
-    }
+    std::printf("\n%zu file%s not load and %s never applied (S7):\n", problems.size(),
+                problems.size() == 1 ? " does" : "s do", problems.size() == 1 ? "is" : "are");
+    for (const pf::history_problem& p : problems) std::printf("  %s\n", describe_problem(p).c_str());
     return exit_found;
   }
   return exit_ok;

@@ -11,6 +11,7 @@ test_packages=(
   cmake g++ clang
   libclang-rt-dev   # Clang's sanitizer runtimes (only recommended by clang, so name it)
   catch2 libbenchmark-dev spin pkg-config
+  knot knot-dnsutils  # knotd and kdig: tests/recovery's drill loads an exported zone and queries it
   knot-dnssecutils  # kzonecheck: tests/zonefile checks that exported zones load in a real server
 )
 

@@ -1,0 +1,236 @@
+// tests/recovery/drill_test.cpp: the recovery drill, docs/runbook.md run as a test.
+//
+// What it proves: the manual path works end to end, with the real tools. A zone-file store is put
+// into the 2025 state (`planfence-ctl rehearse`: one endpoint serving no records under an old
+// stamp, the others on the newest plan); the runbook's commands, run as the real planfence-ctl
+// binary, find the damage (diff exits 1 and says the endpoint serves nothing), export the newest
+// retained generation as a zone that a real DNS server (knotd on loopback, started by the test
+// in a temporary directory, stopped by RAII even when the test fails) loads and answers with the
+// plan's records (queried with kdig); override restores the endpoint behind an operator fence
+// (diff exits 0); automation whose lease authority is wrapped in fence_floor_authority stays out
+// during the hold and, after release, resumes and converges on a newer plan (S6).
+#include <catch2/catch.hpp>
+
+#include <planfence/history.hpp>
+#include <planfence/planfence.hpp>
+#include <planfence/recovery.hpp>
+#include <planfence/store/zonefile_store.hpp>
+
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../support/fixtures.hpp"
+#include "../support/knot_server.hpp"
+
+#if defined(PLANFENCE_CTL_PATH)
+
+namespace {
+
+using planfence::generation;
+
+struct temporary_directory {
+  std::filesystem::path path;
+  temporary_directory() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "planfence-drill-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    path = pattern;
+  }
+  ~temporary_directory() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+struct command_result {
+  int status = -1;
+  std::string output;  // stdout and stderr
+};
+
+/// Runs a shell command line and returns its exit status and output.
+command_result run(const std::string& command) {
+  command_result out;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  UNSCOPED_INFO("$ " << command << "\n" << out.output << "(exit " << out.status << ")");
+  return out;
+}
+
+std::string ctl(const std::string& arguments) { return std::string(PLANFENCE_CTL_PATH) + " " + arguments; }
+
+const std::string zone = "example.test.";
+const std::vector<std::string> endpoints = {"api.example.test.", "db.example.test.", "www.example.test."};
+
+/// Generation g: api and www fixed, db on two addresses that change with g (so a plan changes one
+/// endpoint of three and the S4 zone guard lets it through).
+planfence::plan plan_of(std::uint64_t g) {
+  return planfence_test::make_plan(g, {{"api.example.test.", {"192.0.2.1"}},
+                                       {"db.example.test.", {"198.51.100." + std::to_string(g), "198.51.100.200"}},
+                                       {"www.example.test.", {"192.0.2.80"}}});
+}
+
+std::vector<std::string> sorted_lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line);) {
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::sort(lines.begin(), lines.end());
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("recovery drill: the runbook restores an emptied endpoint, a real DNS server serves it, automation resumes",
+          "[recovery][drill][S6]") {
+  REQUIRE(planfence_test::knot_server::available());  // knot is a test package (tests/run_all.sh)
+  temporary_directory dir;
+  const std::string history_dir = (dir.path / "history").string();
+  const std::string zones_dir = (dir.path / "zones").string();
+  std::filesystem::create_directories(zones_dir);
+  const std::string store = "zonefile://" + zones_dir;
+  const std::string where = " --dir " + history_dir + " --store " + store;
+
+  // The planner's history: generations 1..6.
+  {
+    auto history = planfence::durable_history::open(history_dir).value();
+    for (std::uint64_t g = 1; g <= 6; ++g) REQUIRE(history->publish(plan_of(g)).has_value());
+  }
+
+  // The outage: db serves no records under generation 1's stamp; api and www serve generation 6.
+  auto broken = run(ctl("rehearse" + where + " --zone " + zone + " --endpoint db.example.test."));
+  REQUIRE(broken.status == 0);
+
+  // Runbook step 1: what does the history hold?
+  auto history_listing = run(ctl("history --dir " + history_dir));
+  REQUIRE(history_listing.status == 0);
+  CHECK(history_listing.output.find("6 plans, generations 1..6") != std::string::npos);
+
+  // Step 2: how does the store differ from the newest plan? diff exits 1 and names the damage.
+  auto drift = run(ctl("diff" + where + " --generation latest"));
+  CHECK(drift.status == 1);
+  CHECK(drift.output.find("db.example.test. (store: serves g1, fence 1, SERVES NO RECORDS)") != std::string::npos);
+  CHECK(drift.output.find("2 endpoints agree, 1 differ") != std::string::npos);
+
+  // Step 3: export the plan to restore and check it with a real DNS server.
+  auto exported = run(ctl("export --dir " + history_dir + " --generation 6 --zone " + zone));
+  REQUIRE(exported.status == 0);
+  {
+    auto knot = planfence_test::knot_server::start({{zone, ""}});
+    REQUIRE(knot.has_value());
+    {
+      std::ofstream file(knot->zone_file(zone), std::ios::trunc);
+      file << exported.output;
+    }
+    REQUIRE(knot->restart().has_value());
+    const std::string dig = "kdig @127.0.0.1 -p " + std::to_string(knot->port()) + " +short +timeout=2 +retry=1 ";
+    auto db = run(dig + "db.example.test. A");
+    REQUIRE(db.status == 0);
+    CHECK(sorted_lines(db.output) == std::vector<std::string>{"198.51.100.200", "198.51.100.6"});
+    auto www = run(dig + "www.example.test. A");
+    CHECK(sorted_lines(www.output) == std::vector<std::string>{"192.0.2.80"});
+    auto stamp = run(dig + "_planfence.db.example.test. TXT");
+    CHECK(stamp.output.find("gen=6") != std::string::npos);
+    auto soa = run(dig + "example.test. SOA");
+    CHECK(soa.output.find(" 6 ") != std::string::npos);  // the serial comes from the generation
+  }  // knotd stops here (and on any failed REQUIRE above)
+
+  // Automation, as it will be restarted: the fixed enactor, its lease authority wrapped in
+  // fence_floor_authority over the same store.
+  auto history = planfence::durable_history::open(history_dir).value();
+  auto files = planfence::zonefile_store::open(zones_dir).value();
+  planfence::manual_clock clock;
+  planfence::local_lease_authority<planfence::manual_clock> inner{clock};
+  planfence::fence_floor_authority authority{inner, [&] { return planfence::store_fence_floor(files); }};
+  planfence::enactor automation{files, authority, *history, clock,
+                                {.name = "az1", .lease_ttl = std::chrono::milliseconds{1000},
+                                 .renew_margin = std::chrono::milliseconds{500},
+                                 .retention = {.keep_newest = 3}}};
+  auto drive = [&](int steps) {
+    for (int i = 0; i < steps; ++i) {
+      (void)automation.step();
+      clock.advance(std::chrono::milliseconds{20});
+    }
+  };
+
+  // Step 4: override: fence automation out and apply generation 6.
+  auto override_run = run(ctl("override" + where + " --generation 6"));
+  REQUIRE(override_run.status == 0);
+  CHECK(override_run.output.find("Operator fence 1024") != std::string::npos);
+  CHECK(override_run.output.find("db.example.test.") != std::string::npos);
+  auto agreed = run(ctl("diff" + where + " --generation 6"));
+  CHECK(agreed.status == 0);
+
+  // During the hold the planner goes on publishing; automation must not act on it.
+  REQUIRE(history->publish(plan_of(7)).has_value());
+  drive(40);
+  CHECK(automation.counters()[planfence::event_kind::applied] == 0);
+  CHECK(automation.counters()[planfence::event_kind::lease_gained] == 0);
+  CHECK(run(ctl("diff" + where + " --generation 6")).status == 0);
+
+  // Step 5: release. Automation acquires above the floor and converges on generation 7 (S6).
+  auto released = run(ctl("release --store " + store));
+  REQUIRE(released.status == 0);
+  drive(60);
+  CHECK(automation.applied_generation() == generation{7});
+  CHECK(automation.current_lease()->fence.value() > 1025);
+  auto converged = run(ctl("diff" + where + " --generation 7"));
+  CHECK(converged.status == 0);
+  CHECK(converged.output.find("agrees with generation 7: 3 endpoints agree, 0 differ") != std::string::npos);
+  // Its collection deleted only what nothing serves (S3): generation 7 and the newest stay.
+  const auto kept = history->retained();
+  CHECK(std::find(kept.begin(), kept.end(), generation{7}) != kept.end());
+  CHECK(std::filesystem::exists(history->file_of(generation{7})));
+}
+
+TEST_CASE("planfence-ctl: every command has --help, and bad input names what was expected", "[recovery][ctl]") {
+  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse"}) {
+    auto help = run(ctl(std::string(command) + " --help"));
+    CHECK(help.status == 0);
+    CHECK(help.output.find("Usage: planfence-ctl " + std::string(command)) != std::string::npos);
+  }
+  CHECK(run(ctl("--help")).status == 0);
+  auto unknown = run(ctl("frobnicate"));
+  CHECK(unknown.status == 2);
+  CHECK(unknown.output.find("unknown command 'frobnicate'") != std::string::npos);
+  auto missing = run(ctl("show --dir /nonexistent"));
+  CHECK(missing.status == 2);
+  CHECK(missing.output.find("missing --generation N") != std::string::npos);
+  auto bad_generation = run(ctl("show --dir /tmp --generation seven"));
+  CHECK(bad_generation.status == 2);
+  CHECK(bad_generation.output.find("expected a generation number or 'latest', got 'seven'") != std::string::npos);
+
+  // A corrupt plan file: history names the file, line and column, and exits 1.
+  temporary_directory dir;
+  {
+    auto history = planfence::durable_history::open(dir.path).value();
+    REQUIRE(history->publish(plan_of(1)).has_value());
+    REQUIRE(history->publish(plan_of(2)).has_value());
+  }
+  {
+    std::ofstream file(dir.path / "0000000002.plan", std::ios::app);
+    file << "  A 60 192.0.2.99\n";
+  }
+  auto listing = run(ctl("history --dir " + dir.path.string()));
+  CHECK(listing.status == 1);
+  CHECK(listing.output.find("0000000002.plan:12:1: parse_error: nothing may follow the digest line") !=
+        std::string::npos);
+  auto shown = run(ctl("show --dir " + dir.path.string() + " --generation 2"));
+  CHECK(shown.status == 2);
+  CHECK(shown.output.find("generation 2 is not in") != std::string::npos);
+  auto bad_store = run(ctl("diff --dir " + dir.path.string() + " --generation 1 --store nosuch://x"));
+  CHECK(bad_store.status == 2);
+  CHECK(bad_store.output.find("no store handles the scheme 'nosuch'") != std::string::npos);
+}
+
+#endif  // PLANFENCE_CTL_PATH
