@@ -1,0 +1,73 @@
+// Proves the batch semantics of rfc2136_store::commit_batch against knotd: several endpoints
+// in ONE UPDATE, each with its own prerequisite, applied all or nothing. When one endpoint's
+// stamp moved, no endpoint of the batch is written, and each item says its own outcome; a batch
+// of 100 endpoints goes in one message; the UPDATE on the wire carries one prerequisite per
+// endpoint plus the floor's.
+#include <catch2/catch.hpp>
+
+#include "knot_fixture.hpp"
+
+using namespace planfence;
+
+namespace {
+std::vector<std::string> endpoint_names(std::size_t n) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back("e" + std::to_string(i) + ".example.test.");
+  return out;
+}
+}  // namespace
+
+TEST_CASE("rfc2136 batch: all or nothing, each item with its own outcome", "[batch][knotd]") {
+  auto knot = planfence_test::start_knot();
+  const auto names = endpoint_names(3);
+  auto store = rfc2136_store::open_uri(knot.uri("example.test."), names).value();
+  const auto v1 = planfence_test::a_records({"10.0.0.1"});
+  const auto v2 = planfence_test::a_records({"10.0.0.2"});
+  std::vector<rfc2136_store::batch_item> items;
+  for (std::uint32_t i = 0; i < 3; ++i) items.push_back({endpoint_handle{i}, stamp{}, stamp{generation{1}, fence_token{1}, 0}, &v1});
+
+  // The UPDATE has one prerequisite per endpoint and one for the floor.
+  const auto preview = detail::decode_message(store.preview_update(items).value()).value();
+  CHECK(preview.answers.size() == 4);
+  CHECK(preview.authority.size() == 3 * (4 + 1 + 2));  // 4 RRset deletes, 1 add, stamp delete + add
+  REQUIRE(store.commit_batch(items));
+  for (std::uint32_t i = 0; i < 3; ++i) {
+    CHECK(store.read_stamp(endpoint_handle{i})->gen == generation{1});
+    CHECK(store.served(endpoint_handle{i})->at(0).rdata == "10.0.0.1");
+  }
+  // Someone else moves e1 on; a batch built on the old stamps then writes nothing at all.
+  const stamp e1 = store.read_stamp(endpoint_handle{1}).value();
+  REQUIRE(store.commit(endpoint_handle{1}, e1, stamp{generation{5}, fence_token{1}, 0}, v2));
+  for (auto& item : items) {
+    item.expected = stamp{generation{1}, fence_token{1}, 0};
+    item.desired = stamp{generation{2}, fence_token{1}, 0};
+    item.records = &v2;
+  }
+  auto done = store.commit_batch(items);
+  REQUIRE(!done);
+  CHECK(done.error().code == errc::stale);
+  CHECK(done.error().message().find("e1.example.test.") != std::string::npos);
+  CHECK(!items[0].refused);
+  CHECK(items[1].refused == errc::stale);
+  CHECK(!items[2].refused);
+  CHECK(store.read_stamp(endpoint_handle{0})->gen == generation{1});  // nothing of the batch landed
+  CHECK(store.read_stamp(endpoint_handle{2})->gen == generation{1});
+  CHECK(store.served(endpoint_handle{0})->at(0).rdata == "10.0.0.1");
+  // Dropping the refused item, the rest goes through.
+  items.erase(items.begin() + 1);
+  REQUIRE(store.commit_batch(items));
+  CHECK(store.read_stamp(endpoint_handle{2})->gen == generation{2});
+}
+
+TEST_CASE("rfc2136 batch: 100 endpoints in one UPDATE", "[batch][knotd]") {
+  auto knot = planfence_test::start_knot();
+  const auto names = endpoint_names(100);
+  auto store = rfc2136_store::open_uri(knot.uri("example.test."), names).value();
+  const auto records = planfence_test::a_records({"192.0.2.1", "192.0.2.2"});
+  std::vector<rfc2136_store::batch_item> items;
+  for (std::uint32_t i = 0; i < 100; ++i) items.push_back({endpoint_handle{i}, stamp{}, stamp{generation{9}, fence_token{1}, 0}, &records});
+  REQUIRE(store.commit_batch(items));
+  const auto live = store.live_generations();
+  CHECK(live == std::vector<generation>{generation{9}});
+  CHECK(store.served(endpoint_handle{99})->size() == 2);
+}
