@@ -883,16 +883,14 @@ inline std::string format_records(std::span<const zone_record> records, std::str
     }
     out += ")\n";
   };
-  // Opaque records whose data was read without an origin come first, before any $ORIGIN.
-  for (const zone_record& r : records) {
-    if (!r.origin.empty() || detail::zone::is_known_type(r.type)) continue;
-    write(r);
-  }
+  // In the given order. An opaque record read without an origin can only precede the first
+  // $ORIGIN in text that parse_zone read (an origin, once set, is never unset), so writing in order
+  // restores every opaque record's origin; one built with an empty origin after others with one
+  // is written under the current origin.
   std::string origin;
   for (const zone_record& r : records) {
     const bool opaque = !detail::zone::is_known_type(r.type);
-    if (opaque && r.origin.empty()) continue;
-    if (opaque && r.origin != origin) {
+    if (opaque && !r.origin.empty() && r.origin != origin) {
       origin = r.origin;
       out += "$ORIGIN " + origin + '\n';
     }
@@ -1158,7 +1156,10 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
                         floor_name);
     }
   }
-  for (auto& [name, map] : weights) {
+  for (auto& weighted : weights) {
+    // No structured bindings here: Clang 14 cannot capture them in the lambdas below.
+    const std::string& name = weighted.first;
+    const auto& map = weighted.second;
     zone_endpoint& e = endpoints[name];
     // Several weighted CNAMEs: the zone serves one (served_cname), the weights keep them all.
     const auto cnames = std::count_if(e.records.begin(), e.records.end(), [](const record& r) { return r.type == record_type::cname; });
@@ -1166,7 +1167,9 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
       return r.type == record_type::cname && map.count({"CNAME", r.rdata}) != 0;
     });
     std::vector<record> restored;
-    for (const auto& [key, value] : map) {
+    for (const auto& entry : map) {
+      const auto& key = entry.first;
+      const weight_entry& value = entry.second;
       auto it = std::find_if(e.records.begin(), e.records.end(), [&](const record& r) {
         return to_string(r.type) == key.first && r.rdata == key.second;
       });
