@@ -320,7 +320,8 @@ class rfc2136_store {
     for (unsigned round = 0;; ++round) {
       auto request = build_update(items, cached_floor());
       if (!request) return unexpected_error(request.error());
-      auto answer = exchange(std::move(*request), /*use_tcp=*/true, &sent_before);
+      // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
+      auto answer = exchange(std::move(*request), /*use_tcp=*/!state_->options.udp_queries, &sent_before);
       if (!answer) return unexpected_error(answer.error());
       const std::uint16_t rcode = answer->rcode();
       if (rcode == detail::dns_rcode::noerror) {
@@ -685,6 +686,7 @@ class rfc2136_store {
       result<std::vector<std::uint8_t>> raw = fail(errc::io_error);
       bool tcp = use_tcp || wire.size() > detail::dns_udp_payload_max;
       if (!tcp) {
+        if (sent != nullptr) *sent = true;
         raw = detail::exchange_udp(state_->server, wire, deadline);
         if (raw) {
           auto head = detail::decode_message(*raw);
