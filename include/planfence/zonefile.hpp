@@ -1024,13 +1024,36 @@ inline void endpoint_records(std::vector<zone_record>& out, const std::string& e
 }
 
 /// Orders records for writing: SOA first, then by owner from the root label down, then type.
+/// Keys are computed once per record (not per comparison): the labels from the root down joined by
+/// '\1', which sorts below every character a label may hold, so that comparing the strings
+/// compares the label sequences.
 inline void sort_records(std::vector<zone_record>& records, std::string_view zone) {
-  auto key = [&](const zone_record& r) {
-    std::vector<std::string_view> l = labels(r.owner);
-    std::reverse(l.begin(), l.end());
-    return std::make_tuple(r.type != "SOA" || r.owner != zone, l, type_rank(r.type), r.type);
+  struct keyed {
+    bool not_soa;
+    std::string owner;
+    int rank;
+    std::size_t index;
   };
-  std::stable_sort(records.begin(), records.end(), [&](const zone_record& x, const zone_record& y) { return key(x) < key(y); });
+  std::vector<keyed> keys;
+  keys.reserve(records.size());
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const zone_record& r = records[i];
+    std::string owner;
+    owner.reserve(r.owner.size());
+    std::vector<std::string_view> l = labels(r.owner);
+    for (auto it = l.rbegin(); it != l.rend(); ++it) {
+      if (!owner.empty()) owner += '\1';
+      owner += *it;
+    }
+    keys.push_back(keyed{r.type != "SOA" || r.owner != zone, std::move(owner), type_rank(r.type), i});
+  }
+  std::stable_sort(keys.begin(), keys.end(), [&](const keyed& x, const keyed& y) {
+    return std::tie(x.not_soa, x.owner, x.rank, records[x.index].type) < std::tie(y.not_soa, y.owner, y.rank, records[y.index].type);
+  });
+  std::vector<zone_record> sorted;
+  sorted.reserve(records.size());
+  for (const keyed& k : keys) sorted.push_back(std::move(records[k.index]));
+  records = std::move(sorted);
 }
 
 }  // namespace detail::zone
