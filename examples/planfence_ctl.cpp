@@ -258,9 +258,14 @@ pf::pinned_plan pin_generation(const command_spec& c, const arguments& args, con
   return std::move(*pinned);
 }
 
-pf::any_store open_store(const command_spec& c, const arguments& args) {
+/// Opens --store; `p` (when given) names the endpoints for stores that cannot list their own.
+pf::any_store open_store(const command_spec& c, const arguments& args, const pf::plan* p = nullptr) {
   const std::string& uri = args.get("--store");
-  auto store = pf::open_store(uri, pf::known_store_schemes());
+  std::vector<std::string> names;
+  if (p != nullptr) {
+    for (const auto& e : p->endpoints()) names.push_back(e->name);
+  }
+  auto store = pf::open_store(uri, pf::known_store_schemes(), names);
   if (!store) std::exit(report_error(c, "--store " + uri, store.error()));
   return std::move(*store);
 }
@@ -388,7 +393,7 @@ int run_export(const command_spec& c, const arguments& args) {
 int run_diff(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
   auto p = pin_generation(c, args, *history);
-  pf::any_store store = open_store(c, args);
+  pf::any_store store = open_store(c, args, p.get());
   auto drift = pf::diff_store(store, *p);
   if (!drift) return report_error(c, store.description(), drift.error());
   for (const pf::endpoint_drift& d : drift->drifted) {
@@ -412,8 +417,9 @@ int run_diff(const command_spec& c, const arguments& args) {
 
 int run_apply(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
-  const pf::generation gen = pin_generation(c, args, *history)->gen();
-  pf::any_store store = open_store(c, args);
+  const pf::pinned_plan chosen = pin_generation(c, args, *history);
+  const pf::generation gen = chosen->gen();
+  pf::any_store store = open_store(c, args, chosen.get());
   pf::fence_token fence{};
   if (args.has("--fence")) {
     const auto number = parse_number(args.get("--fence"));
@@ -433,8 +439,9 @@ int run_apply(const command_spec& c, const arguments& args) {
 
 int run_override(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
-  const pf::generation gen = pin_generation(c, args, *history)->gen();
-  pf::any_store store = open_store(c, args);
+  const pf::pinned_plan chosen = pin_generation(c, args, *history);
+  const pf::generation gen = chosen->gen();
+  pf::any_store store = open_store(c, args, chosen.get());
   auto floor = pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description(), floor.error());
   auto fence = pf::next_operator_fence(*floor);
@@ -479,7 +486,7 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   const std::string zone = *canonical_or_usage(c, "--zone", args.get("--zone"));
   const std::string emptied = *canonical_or_usage(c, "--endpoint", args.get("--endpoint"));
   if (newest->find(emptied) == nullptr) usage_error(&c, "--endpoint: generation " + std::to_string(newest->gen().value()) + " has no endpoint " + emptied);
-  pf::any_store store = open_store(c, args);
+  pf::any_store store = open_store(c, args, newest.get());
   auto* files = store.get_if<pf::zonefile_store>();
   if (files == nullptr) usage_error(&c, "--store: rehearse only writes zone-file stores (zonefile:///dir)");
   if (auto names = store.endpoint_names(); names) {

@@ -20,7 +20,9 @@
 #pragma once
 
 #include <concepts>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -104,6 +106,12 @@ class any_store {
     result<fence_token> fence_floor() const override {
       if constexpr (requires(const Store& s) { { s.fence_floor() } -> std::same_as<result<fence_token>>; }) {
         return store->fence_floor();
+      } else if constexpr (requires(const Store& s) {
+                             { s.read_floor() } -> std::same_as<result<std::optional<std::uint64_t>>>;
+                           }) {
+        auto floor = store->read_floor();  // the RFC 2136 store's floor record
+        if (!floor) return unexpected_error(std::move(floor).error());
+        return fence_token{floor->value_or(0)};
       } else {
         return fail(errc::not_found, "the store keeps no fence floor of its own");
       }
@@ -128,17 +136,20 @@ template <class Opened>
   }
 }
 
-/// One URI scheme and the function that opens a store from a URI of that scheme.
+/// One URI scheme and the function that opens a store from a URI of that scheme. `endpoints` are
+/// the names the caller will use (a plan's): a store that cannot list its own endpoints (RFC
+/// 2136: a DNS server is not asked for its whole zone) serves exactly those; others ignore it.
 struct store_scheme {
-  std::string_view scheme;                        ///< "zonefile", without "://"
-  result<any_store> (*open)(std::string_view uri);  ///< gets the whole URI
-  std::string_view example;                       ///< shown in help and in errors
+  std::string_view scheme;  ///< "zonefile", without "://"
+  result<any_store> (*open)(std::string_view uri, std::span<const std::string> endpoints);
+  std::string_view example;  ///< shown in help and in errors
 };
 
 /// Opens the store `uri` names with the matching entry of `schemes`. Errors:
 /// errc::parse_error (no "scheme://"), errc::not_found (a scheme no entry handles: the message
 /// lists the known ones), and whatever the store's opener reports. Blocking (opening may do I/O).
-[[nodiscard]] inline result<any_store> open_store(std::string_view uri, std::span<const store_scheme> schemes) {
+[[nodiscard]] inline result<any_store> open_store(std::string_view uri, std::span<const store_scheme> schemes,
+                                                  std::span<const std::string> endpoints = {}) {
   const std::size_t colon = uri.find("://");
   if (colon == std::string_view::npos || colon == 0) {
     return fail_at(errc::parse_error, 1, 1, "expected a store URI such as 'zonefile:///absolute/dir', got '" +
@@ -147,7 +158,7 @@ struct store_scheme {
   const std::string_view scheme = uri.substr(0, colon);
   std::string known;
   for (const store_scheme& entry : schemes) {
-    if (entry.scheme == scheme) return entry.open(uri);
+    if (entry.scheme == scheme) return entry.open(uri, endpoints);
     known += known.empty() ? "" : ", ";
     known += std::string(entry.example);
   }
