@@ -119,6 +119,7 @@ class rfc2136_store {
     stamp desired{};
     const record_set* records = nullptr;
     std::optional<errc> refused{};
+    std::optional<stamp> found{};  ///< the stamp read back after the server refused the batch
   };
 
   /// A store over `endpoints` (names in `options.zone`). Reads the fence floor once. Errors:
@@ -284,10 +285,7 @@ class rfc2136_store {
                                      const record_set& records) {
     batch_item item{h, expected, desired, &records, std::nullopt};
     auto done = commit_batch(std::span<batch_item>(&item, 1));
-    if (!done) {
-      if (item.refused) return result<stamp>(unexpect, *item.refused);
-      return unexpected_error(done.error());
-    }
+    if (!done) return unexpected_error(done.error());  // the item's own reason when it has one
     return stamp{desired.gen, desired.fence, 0};
   }
 
@@ -301,6 +299,7 @@ class rfc2136_store {
       PLANFENCE_ASSERT(item.records != nullptr);
       PLANFENCE_ASSERT(item.desired.gen != generation_none);
       item.refused.reset();
+      item.found.reset();
     }
     for (std::size_t i = 0; i < items.size(); ++i) {
       for (std::size_t j = i + 1; j < items.size(); ++j) {
@@ -317,6 +316,8 @@ class rfc2136_store {
     if (refused_locally) return first_refusal(items);
 
     bool sent_before = false;  // a retry may find its own earlier attempt applied
+    std::string server_said;
+    std::uint64_t last_floor = 0;
     for (unsigned round = 0;; ++round) {
       auto request = build_update(items, cached_floor());
       if (!request) return unexpected_error(request.error());
@@ -338,6 +339,7 @@ class rfc2136_store {
         if (!now) return unexpected_error(now.error());
         all_ours = all_ours && now->gen == item.desired.gen && now->fence == item.desired.fence;
         item.refused = decide(item.expected, item.desired, floor->value_or(0), *now);
+        item.found = *now;
         floor_only = floor_only && !item.refused.has_value();
       }
       // Our own earlier attempt landed (its answer was lost): the same generation under the
@@ -346,10 +348,12 @@ class rfc2136_store {
         for (batch_item& item : items) item.refused.reset();
         return ok();
       }
-      if (!floor_only) return first_refusal(items);
+      last_floor = floor->value_or(0);
+      server_said = std::string(detail::rcode_name(rcode));
+      if (!floor_only) return first_refusal(items, server_said, last_floor);
       if (round + 1 >= floor_retries_max) {
         for (batch_item& item : items) item.refused = errc::conflict;
-        return first_refusal(items);
+        return first_refusal(items, server_said, last_floor);
       }
       // Only the floor moved, and not above our tokens: send again against the new one.
     }
@@ -562,11 +566,25 @@ class rfc2136_store {
     return std::nullopt;
   }
 
-  [[nodiscard]] result<void> first_refusal(std::span<const batch_item> items) const {
+  /// The first refused item's reason, naming the endpoint and, when the server refused the
+  /// prerequisite, what it answered and what the stamp and floor were read back as.
+  [[nodiscard]] result<void> first_refusal(std::span<const batch_item> items, const std::string& server_said = {},
+                                           std::uint64_t floor = 0) const {
     for (const batch_item& item : items) {
-      if (item.refused) {
-        return fail(*item.refused, std::string(to_string(*item.refused)) + ": " + state_->names[item.endpoint.index()]);
+      if (!item.refused) continue;
+      std::string why = state_->names[item.endpoint.index()];
+      if (server_said.empty()) {
+        why += ": decided from the expected stamp gen " + std::to_string(item.expected.gen.value()) + " fence " +
+               std::to_string(item.expected.fence.value()) + ", nothing sent";
+      } else {
+        why += ": the server refused the prerequisite (" + server_said + ")";
+        if (item.found) {
+          why += "; it serves gen " + std::to_string(item.found->gen.value()) + " fence " +
+                 std::to_string(item.found->fence.value());
+        }
+        why += ", floor " + std::to_string(floor);
       }
+      return fail(*item.refused, std::move(why));
     }
     PLANFENCE_ASSERT(false);
     return fail(errc::conflict);
