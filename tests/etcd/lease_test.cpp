@@ -102,7 +102,7 @@ TEST_CASE("etcd lease: a revoked lease is noticed promptly, and its holder is fe
   CHECK(again->fence > held.fence);
 }
 
-TEST_CASE("etcd lease: keep-alive failure past the expiry marks the grant lost; etcd then expires it", "[etcd][lease]") {
+TEST_CASE("etcd lease: keep-alive failure past the expiry marks the grant lost, then etcd expires it", "[etcd][lease]") {
   // etcd is paused (SIGSTOP) for longer than the lease: keep-alives fail until the lease's local
   // expiry passes, and the holder must then consider itself lost rather than wait for etcd.
   planfence_test::etcd_member own;  // paused below: not the shared member

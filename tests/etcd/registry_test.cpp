@@ -30,20 +30,26 @@ TEST_CASE("etcd sequencer: concurrent planners never issue the same generation",
   // Four planners, each with its own client (as on four hosts), race for 25 generations each;
   // the union must be exactly 1..100, each issued once, and each planner's own sequence rising.
   const std::string prefix = unique_prefix();
+  // Start the member on this thread: PR_SET_PDEATHSIG kills it when the thread that forked it
+  // ends, and the planner threads below end first.
+  const auto config = shared_etcd().config();
   constexpr int planners = 4;
   constexpr int each = 25;
   std::mutex mutex;
   std::vector<std::uint64_t> issued;
   std::atomic<int> failures{0};
+  std::vector<std::string> errors;
   std::vector<std::thread> threads;
   for (int p = 0; p < planners; ++p) {
     threads.emplace_back([&] {
-      auto seq = etcd::etcd_sequencer::make(shared_etcd().config(), prefix).value();
+      auto seq = etcd::etcd_sequencer::make(config, prefix).value();
       std::uint64_t previous = 0;
       for (int i = 0; i < each; ++i) {
         auto g = seq.next();
         if (!g || g->value() <= previous) {
           ++failures;
+          std::lock_guard lock(mutex);
+          errors.push_back(g ? "not increasing" : g.error().message());
           continue;
         }
         previous = g->value();
@@ -53,6 +59,7 @@ TEST_CASE("etcd sequencer: concurrent planners never issue the same generation",
     });
   }
   for (auto& t : threads) t.join();
+  for (const auto& e : errors) UNSCOPED_INFO(e);
   CHECK(failures.load() == 0);
   std::sort(issued.begin(), issued.end());
   REQUIRE(issued.size() == planners * each);
@@ -65,7 +72,7 @@ TEST_CASE("etcd sequencer: concurrent planners never issue the same generation",
   CHECK(seq.next().value() == generation{201});
 }
 
-TEST_CASE("etcd registry: publish refuses equivocation and resurrection; corrupt plans are refused", "[etcd][registry][S5][S7]") {
+TEST_CASE("etcd registry: publish refuses equivocation and resurrection, and corrupt plans", "[etcd][registry][S5][S7]") {
   const std::string prefix = unique_prefix();
   auto history = etcd::etcd_plan_registry::make(shared_etcd().config(), prefix).value();
   CHECK(history.latest().error().code == errc::not_found);

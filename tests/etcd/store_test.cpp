@@ -132,7 +132,7 @@ TEST_CASE("etcd store: values read by etcdctl are the legible endpoint block", "
   CHECK(out == "planfence-endpoint 1\ngeneration 7\nfence 3\nendpoint db.example.test.\n  A 60 192.0.2.7\n  A 60 192.0.2.8\n\n");
 }
 
-TEST_CASE("etcd store: inspection lists what etcd holds; an open store resolves any canonical name", "[etcd][store]") {
+TEST_CASE("etcd store: inspection lists what etcd holds, and an open store resolves any canonical name", "[etcd][store]") {
   const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix();
   auto store = etcd::etcd_store::open_uri(uri);
   REQUIRE(store);

@@ -4,7 +4,8 @@
 // loopback ports with a temporary data directory, waits until it answers, and stops it (SIGTERM,
 // then SIGKILL) and removes the directory when it goes out of scope, so a failing test (Catch2
 // unwinds) leaves nothing behind. The child also gets PR_SET_PDEATHSIG, so etcd dies with the
-// test process even if that process is killed outright. Faults: kill() (SIGKILL), pause()
+// test process even if that process is killed outright. (Linux sends that signal when the
+// *thread* that forked ends: start members from a thread that outlives them, e.g. the test's.) Faults: kill() (SIGKILL), pause()
 // (SIGSTOP), resume(), start() again on the same data directory and ports.
 //
 // `etcd_cluster` starts `n` members that form one cluster (names m0..m<n-1>), finds the leader,
@@ -26,6 +27,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
@@ -93,7 +95,19 @@ class etcd_member {
   /// A single-member cluster on free ports.
   etcd_member() : etcd_member("m0", {free_port(), free_port()}, {}, make_temp_dir("planfence-etcd")) {
     owns_dir_ = true;
-    start();
+    for (int attempt = 0;; ++attempt) {
+      try {
+        start();
+        return;
+      } catch (const std::exception&) {
+        if (attempt == 2) throw;
+        kill();
+        ports_ = {free_port(), free_port()};  // a port was taken meanwhile: try fresh ones
+        initial_cluster_ = name_ + "=" + peer_url();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_ / (name_ + ".etcd"), ignored);
+      }
+    }
   }
 
   /// A member of a cluster: `initial_cluster` is "m0=http://127.0.0.1:P0,m1=...".
@@ -181,11 +195,23 @@ class etcd_member {
       int status = 0;
       if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        throw std::runtime_error("etcd " + name_ + " exited at start; see " + (dir_ / (name_ + ".log")).string());
+        throw std::runtime_error("etcd " + name_ + " exited at start: " + log_tail());
       }
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
-    throw std::runtime_error("etcd " + name_ + " did not answer in time");
+    throw std::runtime_error("etcd " + name_ + " did not answer in time: " + log_tail());
+  }
+
+  /// The end of the member's log (for failure messages: the directory is removed afterwards).
+  [[nodiscard]] std::string log_tail() const {
+    std::FILE* f = std::fopen((dir_ / (name_ + ".log")).c_str(), "r");
+    if (f == nullptr) return "(no log)";
+    std::string text;
+    char buffer[4096];
+    std::size_t n = 0;
+    while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
+    std::fclose(f);
+    return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
   }
 
   /// SIGTERM, then SIGKILL after 5 s; reaps the process.
@@ -232,19 +258,20 @@ class etcd_member {
 /// `n` members forming one cluster on loopback.
 class etcd_cluster {
  public:
-  explicit etcd_cluster(std::size_t n) : dir_(make_temp_dir("planfence-etcd-cluster")) {
-    std::vector<etcd_member::ports> ports;
-    std::string initial;
-    for (std::size_t i = 0; i < n; ++i) {
-      ports.push_back({free_port(), free_port()});
-      if (i != 0) initial += ',';
-      initial += "m" + std::to_string(i) + "=http://127.0.0.1:" + std::to_string(ports.back().peer);
+  /// Starts the members; a start that fails (a free port taken meanwhile by another program)
+  /// is retried twice with fresh ports and a fresh directory.
+  explicit etcd_cluster(std::size_t n) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        start_all(n);
+        return;
+      } catch (const std::exception&) {
+        members_.clear();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+        if (attempt == 2) throw;
+      }
     }
-    for (std::size_t i = 0; i < n; ++i) {
-      members_.push_back(std::make_unique<etcd_member>("m" + std::to_string(i), ports[i], initial, dir_));
-    }
-    for (auto& m : members_) m->launch();
-    for (auto& m : members_) m->wait_ready();
   }
   etcd_cluster(const etcd_cluster&) = delete;
   etcd_cluster& operator=(const etcd_cluster&) = delete;
@@ -293,6 +320,22 @@ class etcd_cluster {
   }
 
  private:
+  void start_all(std::size_t n) {
+    dir_ = make_temp_dir("planfence-etcd-cluster");
+    std::vector<etcd_member::ports> ports;
+    std::string initial;
+    for (std::size_t i = 0; i < n; ++i) {
+      ports.push_back({free_port(), free_port()});
+      if (i != 0) initial += ',';
+      initial += "m" + std::to_string(i) + "=http://127.0.0.1:" + std::to_string(ports.back().peer);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      members_.push_back(std::make_unique<etcd_member>("m" + std::to_string(i), ports[i], initial, dir_));
+    }
+    for (auto& m : members_) m->launch();
+    for (auto& m : members_) m->wait_ready();
+  }
+
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<etcd_member>> members_;
 };
