@@ -180,7 +180,8 @@ class zonefile_store {
   /// The A, AAAA, CNAME and TXT records at the endpoint's name, weights restored: what a server
   /// loading the file answers (plus the weights). Empty for an endpoint never written.
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const;
-  /// Every name in the zones with such records or a stamp, canonical, sorted (zone by zone).
+  /// Every name in the zones with such records or a stamp, canonical, sorted (zone by zone),
+  /// except the glue of the zones' own name servers (their addresses, unless planfence wrote them).
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const;
 
   /// The directory's floor (planfence.floor) and every zone's, the largest.
@@ -785,8 +786,15 @@ inline result<std::vector<std::string>> zonefile_store::endpoint_names() const {
   for (const zone_slot& zone : zones) {
     auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
+    std::vector<std::string> name_servers;
+    for (const zone_record& r : loaded->first) {
+      if (r.type == "NS") name_servers.push_back(r.rdata);
+    }
     for (const zone_endpoint& e : loaded->second.endpoints) {
       if (e.records.empty() && !e.stamped) continue;
+      // Glue (the address of one of the zone's name servers) is the zone's own data, not an
+      // endpoint, unless planfence wrote it (then it has a stamp).
+      if (!e.stamped && std::find(name_servers.begin(), name_servers.end(), e.name) != name_servers.end()) continue;
       // A name inside a more specific zone of the directory belongs to that zone.
       const bool deeper = std::any_of(zones.begin(), zones.end(), [&](const zone_slot& z) {
         return z.name.size() > zone.name.size() && planfence::detail::zone::inside(z.name, zone.name) &&
