@@ -72,7 +72,7 @@ const std::vector<command_spec>& commands() {
        {dir_option, generation_option},
        "Prints the plan exactly as stored (format_plan; its digest line is checked on load). Reads only."},
       {"export", "print one generation as an RFC 1035 zone file",
-       "planfence-ctl export --dir DIR --generation N --zone ZONE [--skip-outside]",
+       "planfence-ctl export --dir DIR --generation N --zone ZONE [--skip-outside] [--name-server NAME]",
        {dir_option, generation_option, {"--zone", "ZONE", "the zone's name, e.g. us-east-1.example."},
         {"--skip-outside", "", "leave out endpoints outside ZONE (default: refuse them)"},
         {"--name-server", "NAME", "an NS name for the SOA and NS records (default ns1.ZONE, glue 127.0.0.1)"}},
@@ -141,7 +141,9 @@ void print_main_help() {
 }
 
 void print_command_help(const command_spec& c) {
-  std::printf("Usage: %s\n\n%s.\n\n", std::string(c.usage).c_str(), std::string(c.summary).c_str());
+  std::string summary(c.summary);
+  if (!summary.empty() && summary[0] >= 'a' && summary[0] <= 'z') summary[0] = static_cast<char>(summary[0] - 'a' + 'A');
+  std::printf("Usage: %s\n\n%s.\n\n", std::string(c.usage).c_str(), summary.c_str());
   std::printf("Options:\n");
   for (const option_spec& o : c.options) {
     const std::string left = std::string(o.name) + (o.value_name.empty() ? "" : " " + std::string(o.value_name));
