@@ -233,4 +233,43 @@ TEST_CASE("planfence-ctl: every command has --help, and bad input names what was
   CHECK(bad_store.output.find("no store handles the scheme 'nosuch'") != std::string::npos);
 }
 
+TEST_CASE("planfence-ctl drives an RFC 2136 store: apply, diff, override and release against knotd",
+          "[recovery][drill][rfc2136]") {
+  REQUIRE(planfence_test::knot_server::available());
+  temporary_directory dir;
+  const std::string history_dir = (dir.path / "history").string();
+  {
+    auto history = planfence::durable_history::open(history_dir).value();
+    for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(history->publish(plan_of(g)).has_value());
+  }
+  auto knot = planfence_test::knot_server::start({{zone, ""}});
+  REQUIRE(knot.has_value());
+  const std::string where = " --dir " + history_dir + " --store '" + knot->uri(zone) + "'";
+  const std::string dig = "kdig @127.0.0.1 -p " + std::to_string(knot->port()) + " +short +timeout=2 +retry=1 ";
+
+  auto drift = run(ctl("diff" + where + " --generation 2"));
+  CHECK(drift.status == 1);
+  auto applied = run(ctl("apply" + where + " --generation 2"));
+  REQUIRE(applied.status == 0);
+  CHECK(run(ctl("diff" + where + " --generation 2")).status == 0);
+  CHECK(sorted_lines(run(dig + "db.example.test. A").output) == std::vector<std::string>{"198.51.100.2", "198.51.100.200"});
+
+  auto taken = run(ctl("override" + where + " --generation 3"));
+  REQUIRE(taken.status == 0);
+  CHECK(taken.output.find("Operator fence 1024") != std::string::npos);
+  CHECK(sorted_lines(run(dig + "db.example.test. A").output) == std::vector<std::string>{"198.51.100.200", "198.51.100.3"});
+  // An apply with an older fence than the operator's commits nothing (S2).
+  {
+    auto history = planfence::durable_history::open(history_dir).value();
+    REQUIRE(history->publish(plan_of(4)).has_value());
+  }
+  auto refused = run(ctl("apply" + where + " --generation 4 --fence 5"));
+  CHECK(refused.status == 1);
+  CHECK(refused.output.find("Stopped: the store has accepted a fence larger than 5") != std::string::npos);
+  CHECK(run(ctl("diff" + where + " --generation 3")).status == 0);
+  auto released = run(ctl("release" + where.substr(where.find(" --store"))));
+  CHECK(released.status == 0);
+  CHECK(released.output.find("its floor is now 1025") != std::string::npos);
+}
+
 #endif  // PLANFENCE_CTL_PATH
