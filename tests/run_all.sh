@@ -13,6 +13,7 @@ test_packages=(
   catch2 libbenchmark-dev spin pkg-config
   knot knot-dnsutils  # knotd and kdig: tests/recovery's drill loads an exported zone and queries it
   knot-dnssecutils  # kzonecheck: tests/zonefile checks that exported zones load in a real server
+  etcd-server etcd-client  # etcd and etcdctl: tests/etcd starts real members and reads back with etcdctl
 )
 
 all_stages=(gcc clang tsan asan)
