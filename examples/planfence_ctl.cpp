@@ -386,7 +386,11 @@ int run_export(const command_spec& c, const arguments& args) {
   if (args.has("--name-server")) options.soa.name_servers.push_back(args.get("--name-server"));
   auto zone = pf::format_zone(*p, options);
   if (!zone) {
-    return report_error(c, "generation " + std::to_string(p->gen().value()) + " as zone " + options.zone, zone.error());
+    const int status = report_error(c, "generation " + std::to_string(p->gen().value()) + " as zone " + options.zone, zone.error());
+    if (zone.error().code == pf::errc::invalid_plan && !options.skip_outside) {
+      std::fprintf(stderr, "(export one zone at a time; --skip-outside leaves out the endpoints of other zones)\n");
+    }
+    return status;
   }
   std::fwrite(zone->data(), 1, zone->size(), stdout);
   return std::fflush(stdout) == 0 ? exit_ok : exit_usage;

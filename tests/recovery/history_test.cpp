@@ -14,11 +14,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/fixtures.hpp"
@@ -250,4 +252,43 @@ TEST_CASE("the fixed enactor runs over a durable history unchanged, and collects
   CHECK(history->retained() == std::vector<generation>{generation{4}});
   CHECK_FALSE(std::filesystem::exists(history->file_of(generation{1})));
   CHECK(std::filesystem::exists(history->file_of(generation{4})));
+}
+
+TEST_CASE("threads of one process on two handles: one content per generation, collection alongside", "[history][S5][S3]") {
+  // Four publishers (two per handle) race over generations 1..40 with two contents while a
+  // collector keeps the newest 4. Every publish either succeeds with the content now on disk, or
+  // is refused as equivocation or as collected; no plan file is ever torn or replaced.
+  temporary_directory dir;
+  auto first = durable_history::open(dir.path).value();
+  auto second = durable_history::open(dir.path).value();
+  std::atomic<int> unexpected{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      durable_history& mine = t % 2 == 0 ? *first : *second;
+      for (std::uint64_t g = 1; g <= 40; ++g) {
+        auto published = mine.publish(t < 2 ? plan_a(g) : plan_b(g));
+        if (published) {
+          const std::string expected = planfence::format_plan(**published);
+          if (std::filesystem::exists(mine.file_of(generation{g})) && read_text(mine.file_of(generation{g})) != expected) {
+            ++unexpected;
+          }
+        } else if (published.error().code != errc::equivocation && published.error().code != errc::collected) {
+          ++unexpected;
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    for (int i = 0; i < 40; ++i) (void)first->collect({.keep_newest = 4}, 0, [] { return std::vector<generation>{}; });
+  });
+  for (auto& t : threads) t.join();
+  CHECK(unexpected.load() == 0);
+  auto reopened = durable_history::open(dir.path).value();
+  CHECK(reopened->problems().empty());
+  CHECK(reopened->latest() == generation{40});
+  for (generation g : reopened->retained()) {
+    const std::string text = read_text(reopened->file_of(g));
+    CHECK((text == planfence::format_plan(plan_a(g.value())) || text == planfence::format_plan(plan_b(g.value()))));
+  }
 }
