@@ -445,7 +445,8 @@ class file_descriptor {
 [[nodiscard]] inline result<void> write_zone(const std::filesystem::path& file, const std::string& zone,
                                              std::vector<zone_record> records, bool* renamed) {
   planfence::detail::zone::sort_records(records, zone);
-  PLANFENCE_ASSERT(!records.empty() && records[0].type == "SOA");
+  PLANFENCE_ASSERT(!records.empty());
+  PLANFENCE_ASSERT(records[0].type == "SOA");
   const std::string text = "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
   return replace_file(file, text, renamed);
 }
@@ -458,7 +459,8 @@ inline void set_floor(std::vector<zone_record>& records, const std::string& zone
 }
 
 inline void advance_serial(std::vector<zone_record>& records) {
-  PLANFENCE_ASSERT(!records.empty() && records[0].type == "SOA");
+  PLANFENCE_ASSERT(!records.empty());
+  PLANFENCE_ASSERT(records[0].type == "SOA");
   auto soa = parse_soa(records[0].rdata);
   PLANFENCE_ASSERT(soa.has_value());
   soa->serial = serial_add(soa->serial, 1);
