@@ -208,3 +208,47 @@ TEST_CASE("etcd: the enactor, unchanged, applies plans through the etcd store, a
   CHECK(retained.back() == newest);
   CHECK(az1.zone_enactor.counters()[event_kind::applied] + az2.zone_enactor.counters()[event_kind::applied] >= names.size());
 }
+
+namespace {
+
+/// What collection does when an enactor commits a plan to an endpoint between the collector's
+/// live-set read and its delete: the window the 2025 clean-up had. Returns (collected, live at
+/// the end).
+template <class Registry>
+std::pair<std::vector<generation>, generation> collect_while_an_enactor_commits() {
+  const std::string prefix = unique_prefix();
+  const std::vector<std::string> names = {"www.example.test."};
+  auto history = Registry::make(shared_etcd().config(), prefix).value();
+  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, names, etcd::fence_mode::floor_only).value();
+  for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(history.publish(generation_plan(g, names)));
+  const auto www = store.resolve("www.example.test.").value();
+  REQUIRE(store.commit(www, stamp{}, stamp{generation{1}, fence_token{1}, 0}, history.lookup(generation{1})->find(names[0])->records));
+  bool committed = false;
+  history.set_collect_hook([&](generation gen) {
+    if (gen != generation{2} || committed) return;
+    committed = true;  // a delayed enactor lands generation 2 right now
+    auto two = history.lookup(generation{2});
+    REQUIRE(two);
+    REQUIRE(store.commit(www, store.read_stamp(www).value(), stamp{generation{2}, fence_token{1}, 0}, two->find(names[0])->records));
+  });
+  auto report = history.collect({.keep_newest = 1}, 0, store);
+  REQUIRE(report);
+  return {report->collected, store.read_stamp(www)->gen};
+}
+
+}  // namespace
+
+TEST_CASE("etcd registry: a commit landing between the live-set read and the delete protects the plan (S3)", "[etcd][registry][S3]") {
+  // Proves the S3 decision is made inside the delete transaction, not by the earlier read: the
+  // endpoint moves to generation 2 after the collector read the live set (which said only 1 is
+  // live), and the delete of 2 must then fail and be decided again. The broken variant, which
+  // trusts the earlier read, deletes the plan the endpoint now serves: the test has teeth.
+  const auto [collected, live] = collect_while_an_enactor_commits<etcd::etcd_plan_registry>();
+  CHECK(live == generation{2});
+  CHECK(collected.empty());  // 1 was live at the read, 2 became live before the delete
+
+  const auto [broken_collected, broken_live] =
+      collect_while_an_enactor_commits<etcd::basic_etcd_plan_registry<collection_check::ignore_live>>();
+  CHECK(broken_live == generation{2});
+  CHECK(std::find(broken_collected.begin(), broken_collected.end(), generation{2}) != broken_collected.end());
+}

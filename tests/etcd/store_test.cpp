@@ -107,7 +107,17 @@ TEST_CASE("etcd store: etcd itself refuses a writer whose holder key is gone or 
   CHECK(store.fence_floor() == fence_token{0});  // nobody raised the floor: etcd refused by itself
   CHECK(store.read_stamp(www).value() == after_first);
 
-  auto by_second = store.commit(www, after_first, stamp{generation{2}, fence_token{static_cast<std::uint64_t>(second_fence)}, 0},
+  // Teeth: without the holder-key compare (floor-only fencing, floor not raised) etcd would have
+  // accepted the superseded writer.
+  auto floor_only = etcd::etcd_store::make(shared_etcd().config(), store.keys().prefix, {"www.example.test."},
+                                           etcd::fence_mode::floor_only)
+                        .value();
+  CHECK(floor_only.commit(www, after_first, stamp{generation{2}, fence_token{static_cast<std::uint64_t>(first_fence)}, 0},
+                          a_records({"192.0.2.99"}))
+            .has_value());
+  const stamp after_stale_write = store.read_stamp(www).value();
+
+  auto by_second = store.commit(www, after_stale_write, stamp{generation{3}, fence_token{static_cast<std::uint64_t>(second_fence)}, 0},
                                 a_records({"192.0.2.2"}));
   REQUIRE(by_second);
   CHECK(store.served(www).value().at(0).rdata == "192.0.2.2");

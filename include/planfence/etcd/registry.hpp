@@ -40,6 +40,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,20 +65,27 @@ namespace planfence {
 inline namespace v1 {
 namespace etcd {
 
-class etcd_plan_registry {
+/// The etcd plan history. `etcd_plan_registry` (Check = full) is the one to embed; `ignore_live`
+/// is the broken variant the S3 tests build on purpose (it neither skips live plans nor compares
+/// the endpoints in the delete transaction), to show that they catch it. Never embed it.
+template <collection_check Check = collection_check::full>
+class basic_etcd_plan_registry {
+  static_assert(Check == collection_check::full || Check == collection_check::ignore_live,
+                "the etcd registry offers the full check and one broken variant (ignore_live) for tests");
+
  public:
   /// Attempts of one plan's collection when endpoints keep changing under it.
   static constexpr int collect_attempts_max = 4;
 
-  [[nodiscard]] static result<etcd_plan_registry> make(client_config config, std::string prefix) {
-    etcd_plan_registry out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
+  [[nodiscard]] static result<basic_etcd_plan_registry> make(client_config config, std::string prefix) {
+    basic_etcd_plan_registry out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
     // The collected high-water mark must exist: etcd fails a VALUE compare on a missing key.
     auto created = out.client_->txn({compare::create_revision(out.keys_.plans_collected(), 0)},
                                     {op::put(out.keys_.plans_collected(), padded(0))}, {});
     if (!created) return unexpected_error(created.error());
     return out;
   }
-  [[nodiscard]] static result<etcd_plan_registry> open_uri(std::string_view uri) {
+  [[nodiscard]] static result<basic_etcd_plan_registry> open_uri(std::string_view uri) {
     auto where = parse_uri(uri);
     if (!where) return unexpected_error(where.error());
     return make(std::move(where->config), std::move(where->prefix));
@@ -85,6 +93,10 @@ class etcd_plan_registry {
 
   [[nodiscard]] const layout& keys() const noexcept { return keys_; }
   [[nodiscard]] client& connection() const noexcept { return *client_; }
+
+  /// For tests: called in collect() between reading the live set and each delete transaction,
+  /// with the generation about to be collected (where another enactor's commit could land).
+  void set_collect_hook(std::function<void(generation)> hook) { collect_hook_ = std::move(hook); }
 
   /// Publishes `p` (S5). Errors: errc::equivocation, errc::collected, errc::store_unavailable.
   [[nodiscard]] result<void> publish(const plan& p) {
@@ -198,10 +210,11 @@ class etcd_plan_registry {
         }  // a corrupt plan has no trustworthy age: it may be collected
       }
       for (int attempt = 0;; ++attempt) {
-        if (serves(*snapshot, gen)) {
+        if (Check == collection_check::full && serves(*snapshot, gen)) {
           report.protected_live.push_back(gen);
           break;
         }
+        if (collect_hook_) collect_hook_(gen);
         auto outcome = collect_one(gen, snapshot->revision, holder_fence);
         if (!outcome) return unexpected_error(outcome.error());
         if (*outcome == outcome_kind::collected) {
@@ -224,7 +237,7 @@ class etcd_plan_registry {
  private:
   enum class outcome_kind : std::uint8_t { collected, pinned, gone, endpoints_moved };
 
-  etcd_plan_registry(std::unique_ptr<client> c, layout keys) : client_(std::move(c)), keys_(std::move(keys)) {}
+  basic_etcd_plan_registry(std::unique_ptr<client> c, layout keys) : client_(std::move(c)), keys_(std::move(keys)) {}
 
   static bool serves(const etcd_store::snapshot& s, generation gen) {
     return std::any_of(s.endpoints.begin(), s.endpoints.end(), [gen](const auto& e) { return e.value.gen == gen; });
@@ -234,7 +247,6 @@ class etcd_plan_registry {
   result<outcome_kind> collect_one(generation gen, std::int64_t live_revision, std::optional<fence_token> holder_fence) {
     const std::string key = keys_.plan(gen.value());
     const std::string pins = keys_.pins(gen.value());
-    const std::string endpoints = keys_.endpoints();
     // The high-water mark only rises: the transaction writes max(mark, gen), against the mark
     // read here (a concurrent change fails the compare and the caller decides again).
     auto mark = client_->range(keys_.plans_collected());
@@ -244,10 +256,15 @@ class etcd_plan_registry {
     const std::uint64_t high_water = std::max(read_decimal(mark_value).value_or(0), gen.value());
     std::vector<compare> compares = {
         compare::create_revision(key, 0, compare::relation::greater),
-        compare{endpoints, prefix_end(endpoints), compare::target::mod, compare::relation::less, live_revision + 1, {}},
         compare{pins, prefix_end(pins), compare::target::create, compare::relation::equal, 0, {}},
         compare::value_is(keys_.plans_collected(), mark_value),
     };
+    if constexpr (Check == collection_check::full) {
+      // The S3 compare: no endpoint key modified or created since the live set was read.
+      const std::string endpoints = keys_.endpoints();
+      compares.push_back(compare{endpoints, prefix_end(endpoints), compare::target::mod, compare::relation::less,
+                                 live_revision + 1, {}});
+    }
     std::vector<op> why = {op::range(pins, prefix_end(pins), 1), op::range(key)};
     if (holder_fence) {
       compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(holder_fence->value())));
@@ -270,7 +287,11 @@ class etcd_plan_registry {
 
   std::unique_ptr<client> client_;
   layout keys_;
+  std::function<void(generation)> collect_hook_;
 };
+
+/// The etcd plan history to embed: collection keeps S3.
+using etcd_plan_registry = basic_etcd_plan_registry<collection_check::full>;
 
 /// The registry an enactor uses with etcd: a local plan_registry that mirrors etcd's newest plan
 /// and serves the enactor's lock-free lookups, plus the etcd registry for pins and collection.
