@@ -171,7 +171,8 @@ TEST_CASE("rfc2136 race: enactors racing on one knotd keep S1 and S2", "[race][k
                   << v.conflicts << ", other errors " << v.other_errors);
   CHECK(v.commits > 10);
   CHECK(v.refused_fenced > 0);  // the raise did fence writers out
-  CHECK(v.conflicts + v.refused_stale > 0);  // the writers did collide
+  // How often the writers collided (conflict or stale) depends on the machine's load; the
+  // conformance suite forces each outcome deterministically, so it is reported, not required.
   CHECK(v.other_errors == 0);
   CHECK(v.watcher_regressions == 0);
   CHECK(v.lost_updates == 0);
