@@ -292,3 +292,18 @@ TEST_CASE("threads of one process on two handles: one content per generation, co
     CHECK((text == planfence::format_plan(plan_a(g.value())) || text == planfence::format_plan(plan_b(g.value()))));
   }
 }
+
+TEST_CASE("a handle sees plans other handles published after refresh()", "[history]") {
+  // pin_latest never does I/O (it is on the enactor's path): plans another process published
+  // appear at the next refresh(), which publish and collect also make.
+  temporary_directory dir;
+  auto planner = durable_history::open(dir.path).value();
+  auto enactor_side = durable_history::open(dir.path).value();
+  REQUIRE(planner->publish(plan_a(1)).has_value());
+  CHECK(enactor_side->latest() == planfence::generation_none);
+  auto loaded = enactor_side->refresh();
+  REQUIRE(loaded.has_value());
+  CHECK(*loaded == 1);
+  CHECK(enactor_side->pin_latest()->gen() == generation{1});
+  CHECK(enactor_side->refresh().value() == 0);
+}
