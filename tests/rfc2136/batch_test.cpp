@@ -71,3 +71,38 @@ TEST_CASE("rfc2136 batch: 100 endpoints in one UPDATE", "[batch][knotd]") {
   CHECK(live == std::vector<generation>{generation{9}});
   CHECK(store.served(endpoint_handle{99})->size() == 2);
 }
+
+TEST_CASE("rfc2136 records: A, AAAA, TXT and CNAME are written and read back as knotd serves them", "[records][knotd]") {
+  auto knot = planfence_test::start_knot();
+  auto store = rfc2136_store::open_uri(knot.uri("example.test."), {"www.example.test."}).value();
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  auto mixed = record_set::make({make_record(record_type::a, 60, "192.0.2.1", std::uint8_t{10}).value(),
+                                 make_record(record_type::aaaa, 120, "2001:DB8::1").value(),
+                                 make_record(record_type::txt, 30, "\"v=1\" \"two words\"").value()})
+                   .value();
+  REQUIRE(store.commit(www, stamp{}, stamp{generation{1}, fence_token{1}, 0}, mixed));
+  auto served = store.served(www).value();
+  REQUIRE(served.size() == 3);
+  // What knotd answers: the same records, without the weight (DNS has no place for one).
+  for (std::size_t i = 0; i < served.size(); ++i) {
+    CHECK(served[i].type == mixed.records()[i].type);
+    CHECK(served[i].rdata == mixed.records()[i].rdata);
+    CHECK(served[i].ttl == mixed.records()[i].ttl);
+    CHECK(!served[i].weight);
+  }
+  // A CNAME replaces everything (the deletes come first in the same UPDATE).
+  auto alias = record_set::make({make_record(record_type::cname, 60, "lb.example.test.").value()}).value();
+  REQUIRE(store.commit(www, store.read_stamp(www).value(), stamp{generation{2}, fence_token{1}, 0}, alias));
+  served = store.served(www).value();
+  REQUIRE(served.size() == 1);
+  CHECK(served[0].type == record_type::cname);
+  CHECK(served[0].rdata == "lb.example.test.");
+  // Several (weighted) CNAMEs cannot exist in DNS: refused before sending, nothing written.
+  auto weighted = record_set::make({make_record(record_type::cname, 60, "a.example.test.", std::uint8_t{1}).value(),
+                                    make_record(record_type::cname, 60, "b.example.test.", std::uint8_t{2}).value()})
+                      .value();
+  auto refused = store.commit(www, store.read_stamp(www).value(), stamp{generation{3}, fence_token{1}, 0}, weighted);
+  REQUIRE(!refused);
+  CHECK(refused.error().code == errc::capacity_exceeded);
+  CHECK(store.read_stamp(www)->gen == generation{2});
+}
