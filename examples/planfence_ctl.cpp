@@ -106,13 +106,14 @@ const std::vector<command_spec>& commands() {
        "then grants tokens above it and resumes. The operator's own fence is refused from then on.\n"
        "Exit status 1 when there is no operator hold to release."},
       {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
-       "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N]",
+       "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G]",
        {dir_option, {"--generation", "N", "the generation the other endpoints serve (default: latest)"}, store_option,
         {"--zone", "ZONE", "the zone to create in the store, e.g. us-east-1.amazonaws.com."},
-        {"--endpoint", "NAME", "the endpoint to leave empty, as the 2025 enactors left it"}},
+        {"--endpoint", "NAME", "the endpoint to leave empty, as the 2025 enactors left it"},
+        {"--stamp", "G", "the generation the emptied endpoint's stamp names (default: the oldest retained)"}},
        "For drills (docs/runbook.md, 'Rehearse it'): creates ZONE in a zone-file store that serves\n"
        "nothing yet, makes every endpoint of generation N serve N, except NAME, which is left with no\n"
-       "records under the stamp of the oldest retained generation: what a delayed enactor's unconditional\n"
+       "records under the stamp of an older generation (--stamp): what a delayed enactor's unconditional\n"
        "write followed by the clean-up of that plan left in 2025. It writes past the enactor's rules on\n"
        "purpose, so it refuses any store in which an endpoint was ever written."},
   };
@@ -487,7 +488,12 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   if (!with_generation.has("--generation")) with_generation.values.emplace("--generation", "latest");
   auto newest = pin_generation(c, with_generation, *history);
   const auto retained = history->retained();
-  const pf::generation old_gen = retained.front();
+  pf::generation old_gen = retained.front();
+  if (args.has("--stamp")) {
+    const auto number = parse_number(args.get("--stamp"));
+    if (!number || *number == 0) usage_error(&c, "--stamp: expected a generation number, got '" + args.get("--stamp") + "'");
+    old_gen = pf::generation{*number};
+  }
   if (old_gen >= newest->gen()) usage_error(&c, "the history needs a generation older than " + std::to_string(newest->gen().value()));
   const std::string zone = *canonical_or_usage(c, "--zone", args.get("--zone"));
   const std::string emptied = *canonical_or_usage(c, "--endpoint", args.get("--endpoint"));

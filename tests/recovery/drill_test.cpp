@@ -1,8 +1,10 @@
 // tests/recovery/drill_test.cpp: the recovery drill, docs/runbook.md run as a test.
 //
-// What it proves: the manual path works end to end, with the real tools. A zone-file store is put
-// into the 2025 state (`planfence-ctl rehearse`: one endpoint serving no records under an old
-// stamp, the others on the newest plan); the runbook's commands, run as the real planfence-ctl
+// What it proves: the manual path works end to end, with the real tools. The naive 2025 enactor
+// is replayed (sim::replay_2025) until it leaves the regional endpoint empty and itself wedged;
+// its plans go to a durable history, and a zone-file store is put into the same state
+// (`planfence-ctl rehearse --stamp`: that endpoint serving no records under the generation the
+// naive run left, the others on the newest plan); the runbook's commands, run as the real planfence-ctl
 // binary, find the damage (diff exits 1 and says the endpoint serves nothing), export the newest
 // retained generation as a zone that a real DNS server (knotd on loopback, started by the test
 // in a temporary directory, stopped by RAII even when the test fails) loads and answers with the
@@ -14,6 +16,7 @@
 #include <planfence/history.hpp>
 #include <planfence/planfence.hpp>
 #include <planfence/recovery.hpp>
+#include <planfence/sim/scripted.hpp>
 #include <planfence/store/zonefile_store.hpp>
 
 #include <sys/wait.h>
@@ -191,6 +194,58 @@ TEST_CASE("recovery drill: the runbook restores an emptied endpoint, a real DNS 
   const auto kept = history->retained();
   CHECK(std::find(kept.begin(), kept.end(), generation{7}) != kept.end());
   CHECK(std::filesystem::exists(history->file_of(generation{7})));
+}
+
+TEST_CASE("recovery drill from the naive enactor's own wreckage: the regional endpoint restored and served by knotd",
+          "[recovery][drill][naive]") {
+  REQUIRE(planfence_test::knot_server::available());
+  // The 2025 race with the naive design: the regional endpoint ends empty and automation wedged.
+  const planfence::sim::scripted_outcome naive =
+      planfence::sim::replay_2025(planfence::sim::variant::naive, 3, /*keep_history=*/true);
+  REQUIRE(naive.endpoint_records == 0);
+  REQUIRE(naive.stuck);
+  REQUIRE(naive.endpoint_gen < naive.newest);
+  temporary_directory dir;
+  const std::string history_dir = (dir.path / "history").string();
+  const std::string zones_dir = (dir.path / "zones").string();
+  std::filesystem::create_directories(zones_dir);
+  {
+    auto history = planfence::durable_history::open(history_dir).value();
+    for (const auto& [gen, text] : naive.history) REQUIRE(history->publish(planfence::parse_plan(text).value()).has_value());
+  }
+  const std::string zone_name = "us-east-1.amazonaws.com.";
+  const std::string where = " --dir " + history_dir + " --store zonefile://" + zones_dir;
+  REQUIRE(run(ctl("rehearse" + where + " --zone " + zone_name + " --endpoint " + naive.endpoint + " --stamp " +
+                  std::to_string(naive.endpoint_gen.value())))
+              .status == 0);
+  auto drift = run(ctl("diff" + where + " --generation latest"));
+  CHECK(drift.status == 1);
+  CHECK(drift.output.find(naive.endpoint + " (store: serves g" + std::to_string(naive.endpoint_gen.value()) +
+                          ", fence 1, SERVES NO RECORDS)") != std::string::npos);
+  REQUIRE(run(ctl("override" + where + " --generation latest")).status == 0);
+  CHECK(run(ctl("diff" + where + " --generation latest")).status == 0);
+
+  // What the store now holds is what knotd answers: the zone file itself, loaded as it is.
+  auto files = planfence::zonefile_store::open(zones_dir).value();
+  std::ifstream zone_text(files.zone_file(zone_name));
+  std::stringstream zone_copy;
+  zone_copy << zone_text.rdbuf();
+  auto knot = planfence_test::knot_server::start({{zone_name, ""}});
+  REQUIRE(knot.has_value());
+  {
+    std::ofstream file(knot->zone_file(zone_name), std::ios::trunc);
+    file << zone_copy.str();
+  }
+  REQUIRE(knot->restart().has_value());
+  auto answer = run("kdig @127.0.0.1 -p " + std::to_string(knot->port()) + " +short +timeout=2 +retry=1 " +
+                    naive.endpoint + " A");
+  REQUIRE(answer.status == 0);
+  auto history = planfence::durable_history::open(history_dir, {.read_only = true}).value();
+  std::vector<std::string> expected;
+  for (const auto& r : history->pin_latest()->find(naive.endpoint)->records.records()) expected.push_back(r.rdata);
+  std::sort(expected.begin(), expected.end());
+  REQUIRE_FALSE(expected.empty());
+  CHECK(sorted_lines(answer.output) == expected);
 }
 
 TEST_CASE("planfence-ctl: every command has --help, and bad input names what was expected", "[recovery][ctl]") {
