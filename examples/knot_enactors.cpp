@@ -64,7 +64,8 @@ void run_planner(const std::filesystem::path& dir, const std::string& zone) {
     const auto tmp = dir / ("plan-" + std::to_string(g) + ".tmp");
     std::ofstream(tmp) << format_plan(p);
     std::filesystem::rename(tmp, dir / ("plan-" + std::to_string(g) + ".txt"));  // atomic publish
-    std::this_thread::sleep_for(planner_period);
+    // Generation 1 settles everywhere first, so that az3 reads it when it takes generation 2.
+    std::this_thread::sleep_for(g == 1 ? 3 * planner_period : planner_period);
   }
 }
 
@@ -101,7 +102,7 @@ int run_enactor(const char* name, const std::string& uri, const std::string& zon
   }
   if (delayed) {
     std::optional<plan> p;
-    while (!(p = newest_plan(dir, 2)) || p->gen() != generation{2}) std::this_thread::sleep_for(10ms);
+    while (!(p = newest_plan(dir, 2)) || p->gen() != generation{2}) std::this_thread::sleep_for(2ms);
     std::vector<stamp> seen;
     for (const auto& entry : p->endpoints()) seen.push_back(store->read_stamp(store->resolve(entry->name).value()).value());
     say(name, "pinned generation 2, read the stamps (gen " + std::to_string(seen[0].gen.value()) + "), and stalls...");
@@ -117,11 +118,11 @@ int run_enactor(const char* name, const std::string& uri, const std::string& zon
     return 0;
   }
   std::uint64_t applied = 0;
-  const auto give_up = std::chrono::steady_clock::now() + planner_period * (generations + 4) + stall;
+  const auto give_up = std::chrono::steady_clock::now() + planner_period * (generations + 6) + stall;
   while (applied < generations && std::chrono::steady_clock::now() < give_up) {
     auto p = newest_plan(dir);
     if (!p || p->gen().value() <= applied) {
-      std::this_thread::sleep_for(20ms);
+      std::this_thread::sleep_for(50ms);
       continue;
     }
     for (const auto& entry : p->endpoints()) {
@@ -164,7 +165,7 @@ int scenario(const planfence_test::knot_server& knot, const std::string& zone, b
   auto monitor = rfc2136_store::open_uri(uri, endpoints_of(zone)).value();
   std::vector<std::uint64_t> last(monitor.size(), 0), highest(monitor.size(), 0);
   int regressions = 0;
-  const auto end = std::chrono::steady_clock::now() + planner_period * (generations + 2) + stall + 1s;
+  const auto end = std::chrono::steady_clock::now() + planner_period * (generations + 4) + stall + 1s;
   while (std::chrono::steady_clock::now() < end) {
     for (std::uint32_t i = 0; i < monitor.size(); ++i) {
       auto s = monitor.read_stamp(endpoint_handle{i});
