@@ -329,3 +329,48 @@ TEST_CASE("etcd faults: leader killed, holder paused past its lease, holder kill
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
 }
+
+TEST_CASE("etcd client: fails over from a killed member and from a paused one", "[etcd][faults][client]") {
+  // Proves the fail-over rules: reads move to the next member at once; a write whose outcome is
+  // unknown is not resent but the next call goes elsewhere; so with one member of three killed
+  // or paused (SIGSTOP: it still accepts connections, and never answers), reads keep working
+  // and at most one write per fault fails, with store_unavailable.
+  planfence_test::etcd_cluster cluster(3);
+  auto config = cluster.config();
+  config.request_timeout = 500ms;
+  etcd::client c{config};
+  REQUIRE(c.put("/failover/k", "0"));
+  const std::size_t first = c.current_member();
+  cluster.member(first).kill();
+  // Reads need a leader: while the others elect one (if the killed member led) a read may fail
+  // as a whole; it must succeed on another member within a few election timeouts.
+  bool read = false;
+  for (int i = 0; i < 30 && !read; ++i) {
+    read = c.range("/failover/k").has_value();
+    if (!read) std::this_thread::sleep_for(100ms);
+  }
+  CHECK(read);
+  CHECK(c.current_member() != first);
+  int failed_writes = 0;
+  for (int i = 1; i <= 5; ++i) {
+    if (!c.put("/failover/k", std::to_string(i))) ++failed_writes;
+  }
+  CHECK(failed_writes <= 1);
+  cluster.member(first).start();  // back to three, so that pausing one leaves a quorum
+  const std::size_t second = c.current_member();
+  cluster.member(second).pause();
+  failed_writes = 0;
+  for (int i = 6; i <= 10; ++i) {
+    auto put = c.put("/failover/k", std::to_string(i));
+    if (!put) {
+      ++failed_writes;
+      CHECK(put.error().code == errc::store_unavailable);
+    }
+  }
+  cluster.member(second).resume();
+  CHECK(failed_writes <= 3);  // the paused member's write, and those caught in a re-election
+  auto last = c.range("/failover/k");
+  REQUIRE(last);
+  REQUIRE(last->kvs.size() == 1);
+  CHECK(last->kvs[0].value == "10");
+}

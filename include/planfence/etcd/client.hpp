@@ -22,7 +22,8 @@
 // a member is retried on another only when it is idempotent (a range, a keep-alive); for a put,
 // a delete or a transaction the outcome is unknown and the call fails with
 // errc::store_unavailable ("outcome unknown"), leaving the decision to the caller, which in
-// planfence always re-reads and decides again.
+// planfence always re-reads and decides again; the next call then starts at the next member, so
+// a member that accepts connections but never answers (a paused process) cannot hold writes.
 //
 // When not to use it: no TLS and no authentication (loopback or a trusted network only); no
 // watches (use polling); one request at a time per client (the calls take a mutex: give each
@@ -543,6 +544,9 @@ class client {
         // Connecting failed: nothing was sent, so the next member may be tried whatever the request.
         const bool nothing_sent = !was_connected && !c.connected() && response.error().detail.rfind("connect", 0) == 0;
         if (!idempotent && !nothing_sent) {
+          // Not resent; but the next call goes to the next member, so that a member that
+          // accepts connections without answering (a paused process) cannot hold writes forever.
+          next_member();
           return fail(errc::store_unavailable, "outcome unknown: " + last_error);
         }
         next_member();
