@@ -6,6 +6,7 @@
 //    unsigned answer, one signed with another secret, a correctly signed answer altered after
 //    signing, and one signed too long ago (a replay) are refused; the same responder signing
 //    correctly is believed (so the refusals are about the signatures, not the responder).
+//  - The same responder, truncating its UDP answers, shows the store asking again over TCP.
 #include <catch2/catch.hpp>
 
 #include <planfence/detail/socket.hpp>
@@ -27,7 +28,7 @@ std::string with_secret(const planfence_test::knot_server& knot, const std::stri
 }
 
 /// How the fake responder treats an answer before sending it.
-enum class forgery { none, unsigned_answer, other_secret, altered_after_signing, replayed_old };
+enum class forgery { none, unsigned_answer, other_secret, altered_after_signing, replayed_old, truncate_udp };
 
 /// Answers every query for a TXT name with the stamp "gen=99 fence=99" (a forged stamp that
 /// would make an enactor skip the endpoint), signed according to `mode`; UDP and TCP.
@@ -50,11 +51,12 @@ class fake_responder {
            key_.name + ":" + base64_encode(signing_key().secret);
   }
   const tsig_key& store_key() const { return key_; }
-
- private:
   tsig_key signing_key() const { return key_; }
 
-  std::vector<std::uint8_t> answer(std::span<const std::uint8_t> request) const {
+  std::size_t tcp_answers() const { return tcp_answers_.load(); }
+
+ private:
+  std::vector<std::uint8_t> answer(std::span<const std::uint8_t> request, bool udp) const {
     auto q = decode_message(request);
     if (!q || q->questions.empty()) return {};
     std::optional<hmac_sha256_mac> request_mac;
@@ -66,9 +68,10 @@ class fake_responder {
         request_mac = m;
       }
     }
-    dns_message_builder b(q->id, q->opcode(), dns_flag::qr | dns_flag::aa);
+    const bool truncated = udp && mode_ == forgery::truncate_udp;
+    dns_message_builder b(q->id, q->opcode(), static_cast<std::uint16_t>(dns_flag::qr | dns_flag::aa | (truncated ? dns_flag::tc : 0)));
     b.question(q->questions[0].name, q->questions[0].type);
-    if (q->questions[0].type == dns_type::txt && q->questions[0].name.starts_with("_planfence.")) {
+    if (!truncated && q->questions[0].type == dns_type::txt && q->questions[0].name.starts_with("_planfence.")) {
       b.record(1, q->questions[0].name, dns_type::txt, dns_class::in, 0, txt_rdata("gen=99 fence=99"));
     }
     std::vector<std::uint8_t> out = std::move(b).finish();
@@ -94,7 +97,7 @@ class fake_responder {
       if ((fds[0].revents & POLLIN) != 0) {
         auto got = receive_datagram_from(udp_.get(), buffer, deadline_after(std::chrono::milliseconds(100)));
         if (!got) continue;
-        auto reply = answer(std::span<const std::uint8_t>(buffer.data(), got->length));
+        auto reply = answer(std::span<const std::uint8_t>(buffer.data(), got->length), true);
         if (!reply.empty()) static_cast<void>(send_datagram_to(udp_.get(), reply, *got));
       }
       if ((fds[1].revents & POLLIN) != 0) {
@@ -105,7 +108,8 @@ class fake_responder {
         if (!receive_exactly(connection->get(), prefix, deadline)) continue;
         std::vector<std::uint8_t> request(static_cast<std::size_t>(prefix[0] << 8 | prefix[1]));
         if (!receive_exactly(connection->get(), request, deadline)) continue;
-        auto reply = answer(request);
+        auto reply = answer(request, false);
+        tcp_answers_.fetch_add(1);
         std::vector<std::uint8_t> framed = {static_cast<std::uint8_t>(reply.size() >> 8),
                                             static_cast<std::uint8_t>(reply.size() & 0xff)};
         framed.insert(framed.end(), reply.begin(), reply.end());
@@ -119,6 +123,7 @@ class fake_responder {
   unique_fd tcp_, udp_;
   std::uint16_t port_ = 0;
   std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> tcp_answers_{0};
   std::thread thread_;
 };
 
@@ -179,6 +184,16 @@ TEST_CASE("security: the same responder signing correctly is believed", "[securi
   auto s = store->read_stamp(store->resolve("www.example.test.").value());
   REQUIRE(s);
   CHECK(s->gen == generation{99});
+}
+
+TEST_CASE("dns transport: a truncated UDP answer is asked again over TCP", "[security][dns]") {
+  fake_responder fake(fake_key(), forgery::truncate_udp);
+  auto store = rfc2136_store::open_uri(fake.uri(), {"www.example.test."});
+  REQUIRE(store);
+  auto s = store->read_stamp(store->resolve("www.example.test.").value());
+  REQUIRE(s);
+  CHECK(s->gen == generation{99});     // only the TCP answer has the stamp
+  CHECK(fake.tcp_answers() >= 2);      // the floor at open, then the stamp
 }
 
 TEST_CASE("security: URIs: bad ones are explained, secrets come from files and the environment, never echoed",
