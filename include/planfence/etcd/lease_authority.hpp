@@ -240,7 +240,7 @@ class etcd_lease_authority {
     }
     const auto interval = std::chrono::milliseconds{ttl_seconds * 1000 / 3};
     shared_state* s = state_.get();
-    s->keep_alive_thread = std::thread([s, interval, id = static_cast<std::int64_t>(granted.id.value())] {
+    std::thread keeper([s, interval, id = static_cast<std::int64_t>(granted.id.value())] {
       client own{s->keep_alive_config};  // never queued behind a slow commit of another thread
       std::unique_lock lock(s->mutex);
       while (!s->stopping) {
@@ -265,6 +265,8 @@ class etcd_lease_authority {
         // A failed keep-alive before expiry: try again at the next tick.
       }
     });
+    std::lock_guard lock(s->mutex);  // stop_keep_alive moves it out under the same mutex
+    s->keep_alive_thread = std::move(keeper);
   }
 
   /// Stops the keep-alive thread; returns the etcd lease id of a grant that was still current.
