@@ -154,6 +154,7 @@ TEST_CASE("etcd faults: leader killed, holder paused past its lease, holder kill
   const std::string endpoints = cluster.endpoints();
   const std::vector<std::string> names = planfence_test::endpoint_names(8);
   const auto dir = planfence_test::make_temp_dir("planfence-etcd-faults");
+  const planfence_test::temp_dir_guard remove_dir{dir};
   std::vector<enactor_process> zones = {{"az1", (dir / "az1.log").string()},
                                         {"az2", (dir / "az2.log").string()},
                                         {"az3", (dir / "az3.log").string()}};
@@ -326,8 +327,6 @@ TEST_CASE("etcd faults: leader killed, holder paused past its lease, holder kill
   }
   std::printf("published %zu generations, newest %llu, leader killed: m%zu\n", published.size(),
               static_cast<unsigned long long>(newest), *leader);
-  std::error_code ignored;
-  std::filesystem::remove_all(dir, ignored);
 }
 
 TEST_CASE("etcd client: fails over from a killed member and from a paused one", "[etcd][faults][client]") {

@@ -5,7 +5,9 @@
 // then SIGKILL) and removes the directory when it goes out of scope, so a failing test (Catch2
 // unwinds) leaves nothing behind. The child also gets PR_SET_PDEATHSIG, so etcd dies with the
 // test process even if that process is killed outright. (Linux sends that signal when the
-// *thread* that forked ends: start members from a thread that outlives them, e.g. the test's.) Faults: kill() (SIGKILL), pause()
+// *thread* that forked ends: start members from a thread that outlives them, e.g. the test's.)
+// A test process that aborts (a failed PLANFENCE_ASSERT) runs no destructors: its etcd members
+// still die, but their temporary directories stay behind under $TMPDIR/planfence-etcd-*. Faults: kill() (SIGKILL), pause()
 // (SIGSTOP), resume(), start() again on the same data directory and ports.
 //
 // `etcd_cluster` starts `n` members that form one cluster (names m0..m<n-1>), finds the leader,
@@ -83,6 +85,18 @@ inline std::filesystem::path make_temp_dir(const char* stem) {
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   return pattern;
 }
+
+/// Removes a directory when it goes out of scope (also when a test fails and unwinds).
+struct temp_dir_guard {
+  std::filesystem::path path;
+  explicit temp_dir_guard(std::filesystem::path p) : path(std::move(p)) {}
+  temp_dir_guard(const temp_dir_guard&) = delete;
+  temp_dir_guard& operator=(const temp_dir_guard&) = delete;
+  ~temp_dir_guard() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
 
 /// One etcd process.
 class etcd_member {
