@@ -194,12 +194,16 @@ class basic_memory_store {
         return result<stamp>(unexpect, errc::fenced);
       }
       std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
-      const std::uint64_t wanted = packed_stamp::pack(expected.gen, expected.fence);
       for (;;) {
+        // The refusals first, on the loaded word alone: a stale or fenced commit touches nothing
+        // of `expected`, so the refusal path keeps few values live (BM_RejectStale).
         const stamp now = packed_stamp::unpack(current);
         if (now.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
-        if (current != wanted) return result<stamp>(unexpect, errc::conflict);
+        // Field by field, so an `expected` that no stamp can hold is a conflict, never a wrap;
+        // when both fields are equal the word is the one the caller decided on, and the CAS
+        // below compares exactly it.
+        if (now.gen != expected.gen || now.fence != expected.fence) return result<stamp>(unexpect, errc::conflict);
         if constexpr (Rule == commit_rule::check_then_write) {
           // The broken variant: the write is not atomic with the check. The yield stands for the
           // work the 2025 enactor did between its check and its write, so tests see the window.
