@@ -146,10 +146,10 @@ class epoch_guard {
   }
   epoch_guard(const epoch_guard&) = delete;
   epoch_guard& operator=(const epoch_guard&) = delete;
-  ~epoch_guard() { reset(); }
+  PLANFENCE_ALWAYS_INLINE ~epoch_guard() { reset(); }
 
   /// Leaves the critical section now.
-  inline void reset() noexcept;
+  PLANFENCE_ALWAYS_INLINE void reset() noexcept;
   [[nodiscard]] bool active() const noexcept { return state_ != nullptr; }
 
  private:
@@ -175,7 +175,7 @@ class epoch_domain {
                 "a batch must stay far below the hard backlog bound");
 
   /// The process-wide domain. Never destroyed (threads may outlive static destruction).
-  static epoch_domain& global() noexcept {
+  PLANFENCE_ALWAYS_INLINE static epoch_domain& global() noexcept {
     static epoch_domain* domain = new epoch_domain();  // intentionally leaked
     return *domain;
   }
@@ -468,7 +468,7 @@ class epoch_domain {
   retired_hook* retired_ = nullptr;             // taken, stamped, not yet freed (under mutex_)
 };
 
-inline void epoch_guard::reset() noexcept {
+PLANFENCE_ALWAYS_INLINE void epoch_guard::reset() noexcept {
   if (state_ != nullptr) {
     epoch_domain::exit(state_);
     state_ = nullptr;

@@ -184,6 +184,11 @@ struct packed_stamp {
 /// short-lived (a DNS answer), never across I/O. Movable.
 class endpoint_snapshot {
  public:
+  endpoint_snapshot(endpoint_snapshot&&) noexcept = default;
+  endpoint_snapshot& operator=(endpoint_snapshot&&) noexcept = default;
+  /// Leaves the epoch guard; inlined so that a reader's loop keeps the snapshot in registers.
+  PLANFENCE_ALWAYS_INLINE ~endpoint_snapshot() = default;
+
   /// The records served; empty when the endpoint was never written or its plan is gone.
   [[nodiscard]] std::span<const record> records() const noexcept {
     return records_ == nullptr ? std::span<const record>{} : records_->records();
@@ -371,7 +376,7 @@ class basic_memory_store {
   /// then the read starts again (lock-free: every retry means a newer commit landed). Without
   /// the retry a reader could pair the old stamp with the plan table after collection and
   /// answer empty for an endpoint that never was.
-  [[nodiscard]] endpoint_snapshot read(endpoint_handle h) const noexcept {
+  [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::global().pin();
     const std::atomic<std::uint64_t>& target = word(h);
     std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
@@ -419,7 +424,8 @@ class basic_memory_store {
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::string_view name(endpoint_handle h) const noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return std::string_view(name_bytes_).substr(name_begin_[h.index()], name_begin_[h.index() + 1] - name_begin_[h.index()]);
+    const std::uint32_t begin = name_begin_[h.index()];
+    return std::string_view(name_bytes_.data() + begin, name_begin_[h.index() + 1] - begin);
   }
   /// Bytes of per-endpoint stamp state (the packed word).
   static constexpr std::size_t stamp_bytes_per_endpoint = sizeof(std::atomic<std::uint64_t>);
