@@ -19,9 +19,12 @@
 //  - refusing a stale or fenced commit: two acquire loads and compares, no read-modify-write
 //    (M1, M2), so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
-//  - a read: an epoch guard (one exchange), one acquire load (M2), one registry lookup and one
-//    probe of the plan's index (again only if the endpoint moved and its old plan was collected
-//    during the read);
+//  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
+//    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
+//    lookup and one probe of the plan's index (again only if the endpoint moved and its old plan
+//    was collected during the read);
+//  - resolve: the store's own name hash (8 bytes a step) and one 16-byte index slot per probe,
+//    plus one compare of the name bytes when the slot's hash tag matches;
 //  - 8 bytes of stamp state per endpoint, plus its name once.
 // Progress: commit is lock-free (one CAS, no retry loop: a failed CAS is reported as the outcome
 // it reveals); read is wait-free except when the endpoint is recommitted and its previous plan
