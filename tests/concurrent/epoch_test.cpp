@@ -91,9 +91,12 @@ TEST_CASE("epoch: a retired object is never freed while a reader may hold it, an
   std::atomic<std::uint64_t> poisoned_reads{0};
   std::atomic<std::uint64_t> reads{0};
 
+  std::atomic<int> readers_started{0};
+  std::atomic<std::uint64_t> reads_so_far{0};
   auto reader = [&] {
     std::uint64_t local_reads = 0;
     std::uint64_t local_poisoned = 0;
+    readers_started.fetch_add(1, std::memory_order_relaxed);
     while (!stop.load(std::memory_order_relaxed)) {
       auto guard = domain.pin();
       const node* n = shared.load(std::memory_order_acquire);
@@ -101,15 +104,27 @@ TEST_CASE("epoch: a retired object is never freed while a reader may hold it, an
       for (int spin = 0; spin < 64; ++spin) std::atomic_signal_fence(std::memory_order_seq_cst);
       if (n->mark.load(std::memory_order_relaxed) != live_mark) ++local_poisoned;
       ++local_reads;
+      if (local_reads % 256 == 0) reads_so_far.fetch_add(256, std::memory_order_relaxed);
     }
     reads.fetch_add(local_reads, std::memory_order_relaxed);
     poisoned_reads.fetch_add(local_poisoned, std::memory_order_relaxed);
   };
 
-  constexpr std::uint64_t replacements = 20000;
+  // At least this many replacements, and on a loaded machine more, until the readers have
+  // overlapped them for a while (a reader scheduled only after the writer finished proves
+  // nothing); capped in time.
+  constexpr std::uint64_t replacements_min = 20000;
+  constexpr std::uint64_t overlapping_reads_min = 100000;
   std::thread r1(reader);
   std::thread r2(reader);
-  for (std::uint64_t i = 1; i <= replacements; ++i) {
+  while (readers_started.load(std::memory_order_relaxed) < 2) std::this_thread::yield();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::uint64_t replacements = 0;
+  for (std::uint64_t i = 1;
+       i <= replacements_min || (reads_so_far.load(std::memory_order_relaxed) < overlapping_reads_min &&
+                                 std::chrono::steady_clock::now() < deadline);
+       ++i) {
+    replacements = i;
     node* fresh = new node{};
     fresh->serial = i;
     node* old = shared.exchange(fresh, std::memory_order_acq_rel);  // the unlink
