@@ -428,7 +428,8 @@ void BM_ApplyHotEndpoint(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyHotEndpoint)->Threads(1)->Threads(2)->UseRealTime();
 
-/// A reader getting an endpoint's current records and reading one: epoch guard (one exchange),
+/// A reader getting an endpoint's current records and reading one: epoch guard (two plain stores
+/// with membarrier, detail/epoch.hpp; one exchange in the fallback),
 /// stamp load, registry lookup, plan index probe, then one field of the first record. Every
 /// thread reads the same endpoint.
 void BM_SnapshotRead(benchmark::State& state) {

@@ -6,9 +6,17 @@
 // interface otherwise (libstdc++ 12 in C++20 mode does not). An `error` carries a code, and for
 // parse errors a line and column; its `detail` text is empty on the apply and read paths, so
 // building an error there never allocates.
+//
+// Cost: an error without detail text is a code, two 32-bit positions and an empty `error_text`
+// (a null pointer and a size): no self-referencing buffer as in std::string, so once a refusal is
+// inlined into its caller the compiler keeps the whole result in registers and its destructor
+// folds away (bench/apply_bench.cpp, BM_RejectStale; docs/benchmarks.md). Text, when there is
+// some, is one heap block owned by the error (the cold paths: bad input, setup failures).
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <iosfwd>
 #include <new>
 #include <string>
 #include <string_view>
@@ -87,12 +95,100 @@ enum class errc : std::uint8_t {
   return "unknown";
 }
 
+/// The detail text of an error: empty (a null pointer, the apply and read paths), or an owned
+/// heap copy of the text. It reads like a `const std::string`: `empty()`, `size()`, `c_str()`,
+/// comparison with strings, `+` with strings, `<<` to a stream, and an implicit conversion to
+/// `std::string_view` and to `std::string` (so matchers and functions taking either accept it).
+/// Building one from text allocates once (never for empty text); copying copies the text.
+/// Not thread-safe to mutate; immutable once built, like the error that holds it.
+class error_text {
+ public:
+  error_text() noexcept = default;
+  error_text(std::string_view text) { assign(text); }                    // NOLINT: implicit, as std::string
+  error_text(const char* text) { assign(std::string_view(text)); }       // NOLINT: implicit
+  error_text(const std::string& text) { assign(std::string_view(text)); } // NOLINT: implicit
+  error_text(const error_text& other) { assign(other.view()); }
+  error_text(error_text&& other) noexcept : text_(other.text_), size_(other.size_) {
+    other.text_ = nullptr;
+    other.size_ = 0;
+  }
+  error_text& operator=(const error_text& other) {
+    if (this != &other) {
+      error_text copy(other);
+      swap(copy);
+    }
+    return *this;
+  }
+  error_text& operator=(error_text&& other) noexcept {
+    error_text taken(std::move(other));
+    swap(taken);
+    return *this;
+  }
+  ~error_text() {
+    if (text_ != nullptr) delete[] text_;  // null on every refusal of the apply path: folds away
+  }
+
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] std::size_t length() const noexcept { return size_; }
+  [[nodiscard]] const char* data() const noexcept { return text_ == nullptr ? "" : text_; }
+  [[nodiscard]] const char* c_str() const noexcept { return data(); }
+  [[nodiscard]] std::string_view view() const noexcept { return {data(), size_}; }
+  [[nodiscard]] std::string str() const { return std::string(view()); }
+  [[nodiscard]] const char* begin() const noexcept { return data(); }
+  [[nodiscard]] const char* end() const noexcept { return data() + size_; }
+  [[nodiscard]] bool contains(std::string_view part) const noexcept { return view().find(part) != std::string_view::npos; }
+  [[nodiscard]] std::size_t find(std::string_view part, std::size_t from = 0) const noexcept { return view().find(part, from); }
+  [[nodiscard]] bool starts_with(std::string_view part) const noexcept { return view().starts_with(part); }
+  [[nodiscard]] bool ends_with(std::string_view part) const noexcept { return view().ends_with(part); }
+  operator std::string_view() const noexcept { return view(); }  // NOLINT: implicit, reads as a string
+  operator std::string() const { return str(); }                 // NOLINT: implicit
+
+  void swap(error_text& other) noexcept {
+    std::swap(text_, other.text_);
+    std::swap(size_, other.size_);
+  }
+
+  friend bool operator==(const error_text& a, const error_text& b) noexcept { return a.view() == b.view(); }
+  friend bool operator==(const error_text& a, std::string_view b) noexcept { return a.view() == b; }
+  friend bool operator==(const error_text& a, const char* b) noexcept { return a.view() == std::string_view(b); }
+  friend bool operator==(const error_text& a, const std::string& b) noexcept { return a.view() == std::string_view(b); }
+
+  friend std::string operator+(const error_text& a, const error_text& b) { return a.str().append(b.view()); }
+  friend std::string operator+(const error_text& a, std::string_view b) { return a.str().append(b); }
+  friend std::string operator+(const error_text& a, const char* b) { return a.str().append(b); }
+  friend std::string operator+(const error_text& a, const std::string& b) { return a.str().append(b); }
+  friend std::string operator+(const error_text& a, char b) { return a.str().append(1, b); }
+  friend std::string operator+(std::string_view a, const error_text& b) { return std::string(a).append(b.view()); }
+  friend std::string operator+(const char* a, const error_text& b) { return std::string(a).append(b.view()); }
+  friend std::string operator+(const std::string& a, const error_text& b) { return std::string(a).append(b.view()); }
+  friend std::string operator+(std::string&& a, const error_text& b) { return std::move(a.append(b.view())); }
+  friend std::string operator+(char a, const error_text& b) { return std::string(1, a).append(b.view()); }
+
+  template <class Traits>
+  friend std::basic_ostream<char, Traits>& operator<<(std::basic_ostream<char, Traits>& out, const error_text& text) {
+    return out << text.view();
+  }
+
+ private:
+  void assign(std::string_view text) {
+    if (text.empty()) return;
+    PLANFENCE_ASSERT(text.size() <= UINT32_MAX);
+    text_ = new char[text.size() + 1];
+    std::memcpy(text_, text.data(), text.size());
+    text_[text.size()] = '\0';
+    size_ = static_cast<std::uint32_t>(text.size());
+  }
+  char* text_ = nullptr;
+  std::uint32_t size_ = 0;
+};
+
 /// An expected failure. `line` and `column` are 1-based and 0 when they do not apply.
 struct error {
   errc code{};
   std::uint32_t line = 0;
   std::uint32_t column = 0;
-  std::string detail{};
+  error_text detail{};
 
   /// "parse_error at 3:14: expected a TTL" or "stale".
   [[nodiscard]] std::string message() const {
@@ -105,7 +201,7 @@ struct error {
     }
     if (!detail.empty()) {
       out += ": ";
-      out += detail;
+      out += detail.view();
     }
     return out;
   }
@@ -225,16 +321,19 @@ class [[nodiscard]] result<void> {
 };
 #endif
 
-/// Builds the failure half of a result: `return fail(errc::stale);`. Never allocates when
-/// `detail` is empty.
-[[nodiscard]] inline unexpected_error fail(errc code, std::string detail = {}) {
-  return unexpected_error(error{code, 0, 0, std::move(detail)});
+/// Builds the failure half of a result: `return fail(errc::stale);`. Never allocates.
+[[nodiscard]] inline unexpected_error fail(errc code) noexcept { return unexpected_error(error{code, 0, 0, {}}); }
+
+/// The same with detail text (`fail(errc::invalid_name, "empty label")`, or any std::string):
+/// the text is copied into the error, one allocation when it is not empty.
+[[nodiscard]] inline unexpected_error fail(errc code, std::string_view detail) {
+  return unexpected_error(error{code, 0, 0, error_text(detail)});
 }
 
 /// A parse failure at a 1-based line and column.
 [[nodiscard]] inline unexpected_error fail_at(errc code, std::uint32_t line, std::uint32_t column,
-                                              std::string detail) {
-  return unexpected_error(error{code, line, column, std::move(detail)});
+                                              std::string_view detail) {
+  return unexpected_error(error{code, line, column, error_text(detail)});
 }
 
 /// The success value of a result<void>.

@@ -161,3 +161,46 @@ TEST_CASE("memory store: served and endpoint_names read back what a commit wrote
   REQUIRE(served.size() == 1);
   CHECK(served[0].rdata == planfence_test::address_of(3));
 }
+
+TEST_CASE("resolve finds every endpoint and nothing else, whatever the name's length", "[memory_store]") {
+  // The store's index (memory_store.hpp: store_name_hash, 16-byte slots with a hash tag, name
+  // bytes compared a word at a time with an overlapping last word) is exercised at every length
+  // from 1 to 255 octets' worth of labels, and against near misses: the same length differing
+  // only in the first, a middle or the last byte (the overlapping tail read must still see it).
+  plan_registry registry;
+  std::vector<std::string> all;
+  for (std::size_t length = 2; length <= 200; ++length) {
+    std::string name;
+    while (name.size() + 1 < length) {
+      // Labels of at most 20 octets (RFC 1035 allows 63), never empty.
+      const bool dot = name.size() % 21 == 20 && name.size() + 2 < length;
+      name += dot ? '.' : static_cast<char>('a' + (name.size() * 7 + length) % 26);
+    }
+    name += '.';
+    all.push_back(name);
+  }
+  for (int i = 0; i < 3000; ++i) all.push_back("svc-" + std::to_string(i) + ".us-east-1.example.com.");
+  auto store = memory_store::make(registry, all).value();
+  REQUIRE(store.size() == all.size());
+  const std::vector<std::string> listed = store.endpoint_names().value();
+  REQUIRE(listed == all);
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    const auto h = store.resolve(all[i]);
+    REQUIRE(h.has_value());
+    CHECK(h->index() == i);
+    CHECK(store.name(*h) == all[i]);
+  }
+  for (const std::string& name : all) {
+    if (name.size() < 2) continue;
+    for (const std::size_t at : {std::size_t{0}, name.size() / 2, name.size() - 2}) {
+      std::string miss = name;
+      miss[at] = miss[at] == 'q' ? 'r' : 'q';
+      if (store.resolve(miss).has_value()) CHECK(store.name(store.resolve(miss).value()) == miss);
+    }
+    CHECK(store.resolve(name.substr(0, name.size() - 1)).error().code == errc::unknown_endpoint);
+    CHECK(store.resolve(name + "x").error().code == errc::unknown_endpoint);
+  }
+  CHECK(store.resolve("").error().code == errc::unknown_endpoint);
+  CHECK(detail::store_name_hash("a.example.") != detail::store_name_hash("b.example."));
+  CHECK(detail::store_name_hash("") == detail::store_name_hash(std::string_view()));
+}

@@ -6,7 +6,10 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <sstream>
 #include <set>
+#include <string_view>
+#include <type_traits>
 #include <string>
 #include <utility>
 
@@ -199,4 +202,52 @@ TEST_CASE("every errc has a distinct stable name", "[result]") {
   CHECK(to_string(errc::lease_superseded) == "lease_superseded");
   CHECK(to_string(errc::digest_mismatch) == "digest_mismatch");
   CHECK(to_string(static_cast<errc>(200)) == "unknown");
+}
+
+TEST_CASE("error::detail reads like a std::string and costs nothing when empty", "[result]") {
+  // The detail is an error_text, not a std::string (result.hpp: no self-referencing buffer, so a
+  // refusal stays in registers once inlined). Everything callers did with the string still
+  // compiles and means the same: compare, concatenate, print, convert, test for emptiness.
+  const error e{errc::invalid_name, 0, 0, "empty label"};
+  CHECK(e.detail == "empty label");
+  CHECK(e.detail == std::string("empty label"));
+  CHECK(e.detail == std::string_view("empty label"));
+  CHECK("empty label" == e.detail);
+  CHECK(e.detail != "other");
+  CHECK_FALSE(e.detail.empty());
+  CHECK(e.detail.size() == 11);
+  CHECK(std::string(e.detail.c_str()) == "empty label");
+  CHECK("name: " + e.detail == "name: empty label");
+  CHECK(std::string("name '") + "x" + "': " + e.detail == "name 'x': empty label");
+  CHECK(e.detail + " in endpoint a." == "empty label in endpoint a.");
+  const std::string converted = e.detail;
+  CHECK(converted == "empty label");
+  const std::string_view viewed = e.detail;
+  CHECK(viewed == "empty label");
+  std::string appended = "x: ";
+  appended += e.detail;
+  CHECK(appended == "x: empty label");
+  CHECK(e.detail.contains("label"));
+  std::ostringstream printed;
+  printed << e.detail;
+  CHECK(printed.str() == "empty label");
+
+  // Text from a std::string, copied and moved with the error; a copy owns its own text.
+  std::string source = "built at run time";
+  result<int> failure = fail(errc::io_error, source);
+  source.clear();
+  CHECK(failure.error().detail == "built at run time");
+  result<int> copy = failure;
+  result<int> moved = std::move(failure);
+  CHECK(copy.error().detail == "built at run time");
+  CHECK(moved.error().detail == "built at run time");
+  CHECK(copy.error().detail == moved.error().detail);
+
+  // No text: a null pointer and a size, nothing to free; reads as "".
+  const error bare{errc::stale};
+  CHECK(bare.detail.empty());
+  CHECK(bare.detail == "");
+  CHECK(std::string_view(bare.detail.c_str()).empty());
+  static_assert(sizeof(error_text) <= 2 * sizeof(void*));
+  static_assert(std::is_nothrow_move_constructible_v<error>);
 }

@@ -19,9 +19,12 @@
 //  - refusing a stale or fenced commit: two acquire loads and compares, no read-modify-write
 //    (M1, M2), so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
-//  - a read: an epoch guard (one exchange), one acquire load (M2), one registry lookup and one
-//    probe of the plan's index (again only if the endpoint moved and its old plan was collected
-//    during the read);
+//  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
+//    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
+//    lookup and one probe of the plan's index (again only if the endpoint moved and its old plan
+//    was collected during the read);
+//  - resolve: the store's own name hash (8 bytes a step) and one 16-byte index slot per probe,
+//    plus one compare of the name bytes when the slot's hash tag matches;
 //  - 8 bytes of stamp state per endpoint, plus its name once.
 // Progress: commit is lock-free (one CAS, no retry loop: a failed CAS is reported as the outcome
 // it reveals); read is wait-free except when the endpoint is recommitted and its previous plan
@@ -48,6 +51,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -68,6 +73,93 @@
 
 namespace planfence {
 inline namespace v1 {
+
+namespace detail {
+
+/// The memory store's own name hash, for its name index only (never stored, never compared
+/// across processes; plans keep endpoint_name_hash). Eight bytes a step in two independent
+/// lanes, so a 34-byte name is three short multiply chains instead of FNV-1a's 34 dependent
+/// multiplies (bench/apply_bench.cpp, BM_ResolveName), then a final avalanche so that both the
+/// low bits (the slot) and the high bits (the tag kept in the slot) are usable. The length is
+/// mixed in first, so the overlapping read of the tail cannot make two names of different
+/// lengths collide systematically. Reads the bytes in native order: the values differ between
+/// byte orders, which nothing depends on.
+/// Wait-free, O(size), never allocates.
+/// Eight bytes at `at`, in native byte order (a memcpy the compiler turns into one load).
+[[nodiscard]] inline std::uint64_t load_word(const char* at) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, at, sizeof w);
+  return w;
+}
+
+[[nodiscard]] inline std::uint64_t store_name_hash(std::string_view name) noexcept {
+  constexpr std::uint64_t k1 = 0x9e3779b97f4a7c15ULL;
+  constexpr std::uint64_t k2 = 0xbf58476d1ce4e5b9ULL;
+  constexpr std::uint64_t k3 = 0x94d049bb133111ebULL;
+  const char* const begin = name.data();
+  const std::size_t size = name.size();
+  std::uint64_t a = k1 ^ size;
+  std::uint64_t b = k2;
+  std::size_t at = 0;
+  for (; at + 16 <= size; at += 16) {
+    a = (a ^ load_word(begin + at)) * k2;
+    b = (b ^ load_word(begin + at + 8)) * k3;
+    a ^= a >> 29;
+    b ^= b >> 31;
+  }
+  if (at + 8 <= size) {
+    a = (a ^ load_word(begin + at)) * k2;
+    a ^= a >> 29;
+    at += 8;
+  }
+  if (at < size) {
+    // The last 1..7 bytes: the final 8 bytes of the name (overlapping what was hashed, so no
+    // variable-length copy), or byte by byte for names shorter than 8.
+    std::uint64_t tail = 0;
+    if (size >= 8) {
+      tail = load_word(begin + size - 8);
+    } else {
+      for (std::size_t i = at; i < size; ++i) tail = (tail << 8) | static_cast<unsigned char>(begin[i]);
+    }
+    b = (b ^ tail) * k3;
+  }
+  std::uint64_t h = a ^ (b >> 1) ^ (b << 63);
+  h ^= h >> 32;
+  h *= k3;
+  h ^= h >> 29;
+  h *= k2;
+  h ^= h >> 32;
+  return h;
+}
+
+/// Whether `size` bytes at `a` and `b` are equal, a word at a time (names are short: an inline
+/// loop beats a call of memcmp). Never reads outside either range.
+[[nodiscard]] inline bool same_bytes(const char* a, const char* b, std::size_t size) noexcept {
+  if (size >= 8) {
+    for (std::size_t at = 0; at + 8 <= size; at += 8) {
+      if (load_word(a + at) != load_word(b + at)) return false;
+    }
+    return load_word(a + size - 8) == load_word(b + size - 8);
+  }
+  for (std::size_t at = 0; at < size; ++at) {
+    if (a[at] != b[at]) return false;
+  }
+  return true;
+}
+
+/// One slot of the memory store's name index: which endpoint, the high half of its name hash
+/// (so a probe rejects other names without touching them), and where its name lies in the
+/// store's name bytes. 16 bytes: a probe reads one slot and, on a tag match, one run of name
+/// bytes; nothing else.
+struct store_index_slot {
+  std::uint32_t handle_plus_one = 0;  // 0: empty
+  std::uint32_t tag = 0;
+  std::uint32_t name_begin = 0;
+  std::uint32_t name_size = 0;
+};
+static_assert(sizeof(store_index_slot) == 16);
+
+}  // namespace detail
 
 /// How a memory store decides a commit. Only `conditional` keeps S1 and S2; the others are the
 /// broken variants the tests build on purpose (and the naive 2025 enactor uses). Never embed one.
@@ -95,6 +187,11 @@ struct packed_stamp {
 /// short-lived (a DNS answer), never across I/O. Movable.
 class endpoint_snapshot {
  public:
+  endpoint_snapshot(endpoint_snapshot&&) noexcept = default;
+  endpoint_snapshot& operator=(endpoint_snapshot&&) noexcept = default;
+  /// Leaves the epoch guard; inlined so that a reader's loop keeps the snapshot in registers.
+  PLANFENCE_ALWAYS_INLINE ~endpoint_snapshot() = default;
+
   /// The records served; empty when the endpoint was never written or its plan is gone.
   [[nodiscard]] std::span<const record> records() const noexcept {
     return records_ == nullptr ? std::span<const record>{} : records_->records();
@@ -129,25 +226,40 @@ class basic_memory_store {
   /// (a name given twice), errc::capacity_exceeded.
   [[nodiscard]] static result<basic_memory_store> make(const Registry& registry, const std::vector<std::string>& names) {
     if (names.size() > endpoints_max) return fail(errc::capacity_exceeded, "more than 2^26 endpoints");
-    basic_memory_store out(registry, names.size());
+    std::vector<std::string> canonical_names(names.size());
+    std::size_t name_bytes = 0;
     for (std::size_t i = 0; i < names.size(); ++i) {
       auto canonical = canonical_name(names[i]);
       if (!canonical) return fail(errc::invalid_name, "endpoint '" + names[i] + "': " + canonical.error().detail);
-      out.names_[i] = std::move(*canonical);
-      out.hashes_[i] = endpoint_name_hash(out.names_[i]);
+      canonical_names[i] = std::move(*canonical);
+      name_bytes += canonical_names[i].size();
     }
+    if (name_bytes > std::numeric_limits<std::uint32_t>::max()) {
+      return fail(errc::capacity_exceeded, "more than 4 GiB of endpoint names");
+    }
+    basic_memory_store out(registry, names.size());
+    out.name_bytes_.reserve(name_bytes);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out.name_begin_[i] = static_cast<std::uint32_t>(out.name_bytes_.size());
+      out.name_bytes_ += canonical_names[i];
+      out.hashes_[i] = endpoint_name_hash(canonical_names[i]);
+    }
+    out.name_begin_[names.size()] = static_cast<std::uint32_t>(out.name_bytes_.size());
     std::size_t capacity = 1;
     while (capacity < names.size() * 2) capacity <<= 1;
-    out.index_.assign(capacity, 0);
+    out.index_.assign(capacity, detail::store_index_slot{});
     const std::size_t mask = capacity - 1;
     for (std::size_t i = 0; i < names.size(); ++i) {
-      std::size_t slot = out.hashes_[i] & mask;
-      for (; out.index_[slot] != 0; slot = (slot + 1) & mask) {
-        if (out.names_[out.index_[slot] - 1] == out.names_[i]) {
-          return fail(errc::invalid_plan, "endpoint " + out.names_[i] + " given twice");
+      const std::string_view name = out.name(endpoint_handle{static_cast<std::uint32_t>(i)});
+      const std::uint64_t hash = detail::store_name_hash(name);
+      std::size_t slot = hash & mask;
+      for (; out.index_[slot].handle_plus_one != 0; slot = (slot + 1) & mask) {
+        if (out.name(endpoint_handle{out.index_[slot].handle_plus_one - 1}) == name) {
+          return fail(errc::invalid_plan, "endpoint " + std::string(name) + " given twice");
         }
       }
-      out.index_[slot] = static_cast<std::uint32_t>(i + 1);
+      out.index_[slot] = detail::store_index_slot{static_cast<std::uint32_t>(i + 1), static_cast<std::uint32_t>(hash >> 32),
+                                                  out.name_begin_[i], static_cast<std::uint32_t>(name.size())};
     }
     return out;
   }
@@ -156,14 +268,21 @@ class basic_memory_store {
   basic_memory_store& operator=(basic_memory_store&&) noexcept = default;
 
   /// The handle of a canonical endpoint name. O(1) expected, never allocates. Errors:
-  /// errc::unknown_endpoint.
+  /// errc::unknown_endpoint. Costs the name's hash (store_name_hash, 8 bytes a step), one
+  /// 16-byte index slot per probe (load factor at most 1/2) and one compare of the name bytes
+  /// when the slot's 32-bit tag matches: two cache lines for a hit, usually one for a miss.
   [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const noexcept {
-    const std::uint64_t hash = endpoint_name_hash(name);
+    const std::uint64_t hash = detail::store_name_hash(name);
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
     const std::size_t mask = index_.size() - 1;
+    const detail::store_index_slot* const slots = index_.data();
     for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-      const std::uint32_t at = index_[slot];
-      if (at == 0) return fail(errc::unknown_endpoint);
-      if (hashes_[at - 1] == hash && names_[at - 1] == name) return endpoint_handle{at - 1};
+      const detail::store_index_slot& at = slots[slot];
+      if (at.handle_plus_one == 0) return result<endpoint_handle>(unexpect, errc::unknown_endpoint);
+      if (at.tag == tag && at.name_size == name.size() &&
+          detail::same_bytes(name_bytes_.data() + at.name_begin, name.data(), name.size())) {
+        return endpoint_handle{at.handle_plus_one - 1};
+      }
     }
   }
 
@@ -194,12 +313,16 @@ class basic_memory_store {
         return result<stamp>(unexpect, errc::fenced);
       }
       std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
-      const std::uint64_t wanted = packed_stamp::pack(expected.gen, expected.fence);
       for (;;) {
+        // The refusals first, on the loaded word alone: a stale or fenced commit touches nothing
+        // of `expected`, so the refusal path keeps few values live (BM_RejectStale).
         const stamp now = packed_stamp::unpack(current);
         if (now.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
-        if (current != wanted) return result<stamp>(unexpect, errc::conflict);
+        // Field by field, so an `expected` that no stamp can hold is a conflict, never a wrap;
+        // when both fields are equal the word is the one the caller decided on, and the CAS
+        // below compares exactly it.
+        if (now.gen != expected.gen || now.fence != expected.fence) return result<stamp>(unexpect, errc::conflict);
         if constexpr (Rule == commit_rule::check_then_write) {
           // The broken variant: the write is not atomic with the check. The yield stands for the
           // work the 2025 enactor did between its check and its write, so tests see the window.
@@ -256,7 +379,7 @@ class basic_memory_store {
   /// then the read starts again (lock-free: every retry means a newer commit landed). Without
   /// the retry a reader could pair the old stamp with the plan table after collection and
   /// answer empty for an endpoint that never was.
-  [[nodiscard]] endpoint_snapshot read(endpoint_handle h) const noexcept {
+  [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::global().pin();
     const std::atomic<std::uint64_t>& target = word(h);
     std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
@@ -264,7 +387,7 @@ class basic_memory_store {
       const stamp s = packed_stamp::unpack(current);
       if (s.gen == generation_none) return endpoint_snapshot(std::move(guard), s, nullptr);
       if (const plan* p = registry_->find(s.gen, guard)) {
-        const endpoint_entry* entry = p->find(names_[h.index()], hashes_[h.index()]);
+        const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
         return endpoint_snapshot(std::move(guard), s, entry == nullptr ? nullptr : &entry->records);
       }
       // The plan is gone. If the endpoint still names it, it really serves nothing (only a
@@ -295,13 +418,17 @@ class basic_memory_store {
   }
   /// Every endpoint of the store (the set it was made with), in the order of their handles.
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const {
-    return names_;
+    std::vector<std::string> out;
+    out.reserve(size_);
+    for (std::size_t i = 0; i < size_; ++i) out.emplace_back(name(endpoint_handle{static_cast<std::uint32_t>(i)}));
+    return out;
   }
 
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
   [[nodiscard]] std::string_view name(endpoint_handle h) const noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return names_[h.index()];
+    const std::uint32_t begin = name_begin_[h.index()];
+    return std::string_view(name_bytes_.data() + begin, name_begin_[h.index() + 1] - begin);
   }
   /// Bytes of per-endpoint stamp state (the packed word).
   static constexpr std::size_t stamp_bytes_per_endpoint = sizeof(std::atomic<std::uint64_t>);
@@ -311,7 +438,7 @@ class basic_memory_store {
       : registry_(&registry),
         size_(size),
         words_(std::make_unique<std::atomic<std::uint64_t>[]>(size)),
-        names_(size),
+        name_begin_(size + 1),
         hashes_(size),
         fence_floor_(std::make_unique<std::atomic<std::uint64_t>>(0)) {}
 
@@ -327,9 +454,10 @@ class basic_memory_store {
   const Registry* registry_;
   std::size_t size_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> words_;
-  std::vector<std::string> names_;
-  std::vector<std::uint64_t> hashes_;
-  std::vector<std::uint32_t> index_;
+  std::string name_bytes_;                 // every canonical name, back to back, in handle order
+  std::vector<std::uint32_t> name_begin_;  // name i is [name_begin_[i], name_begin_[i + 1])
+  std::vector<std::uint64_t> hashes_;      // endpoint_name_hash of each name (plan lookups in read)
+  std::vector<detail::store_index_slot> index_;
   std::unique_ptr<std::atomic<std::uint64_t>> fence_floor_;
 };
 
