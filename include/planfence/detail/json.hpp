@@ -1,4 +1,5 @@
-// planfence/detail/json.hpp: a bounded JSON reader and writer, and base64, for the etcd gateway.
+// planfence/detail/json.hpp: a bounded JSON reader and writer for the etcd gateway (base64 is in
+// detail/base64.hpp).
 //
 // What it is: the small part of JSON (RFC 8259) that etcd's v3 JSON gateway speaks, read into a
 // tree by a parser of our own so that the runtime needs nothing but the standard library. The
@@ -31,6 +32,7 @@
 
 #include "../config.hpp"
 #include "../result.hpp"
+#include "base64.hpp"
 
 namespace planfence {
 inline namespace v1 {
@@ -377,74 +379,6 @@ inline void json_append_string(std::string& out, std::string_view text) {
     }
   }
   out += '"';
-}
-
-/// Standard base64 (RFC 4648 section 4) with padding: the gateway's encoding of `bytes`.
-[[nodiscard]] inline std::string base64_encode(std::string_view bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    const std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16 |
-                            static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                            static_cast<unsigned char>(bytes[i + 2]);
-    out += alphabet[n >> 18];
-    out += alphabet[(n >> 12) & 63];
-    out += alphabet[(n >> 6) & 63];
-    out += alphabet[n & 63];
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest > 0) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i])) << 16;
-    if (rest == 2) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += alphabet[n >> 18];
-    out += alphabet[(n >> 12) & 63];
-    out += rest == 2 ? alphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-/// Decodes standard base64 with padding. Errors: errc::parse_error for any other character, a
-/// length that is not a multiple of 4, misplaced padding or non-zero trailing bits.
-[[nodiscard]] inline result<std::string> base64_decode(std::string_view text) {
-  auto value_of = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return fail(errc::parse_error, "base64 length is not a multiple of 4");
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    int v[4];
-    int padding = 0;
-    for (int j = 0; j < 4; ++j) {
-      const char c = text[i + static_cast<std::size_t>(j)];
-      if (c == '=' && last && j >= 2) {
-        v[j] = 0;
-        ++padding;
-        continue;
-      }
-      if (padding > 0) return fail(errc::parse_error, "base64 data after padding");
-      v[j] = value_of(c);
-      if (v[j] < 0) return fail(errc::parse_error, "not a base64 character");
-    }
-    const std::uint32_t n = static_cast<std::uint32_t>(v[0]) << 18 | static_cast<std::uint32_t>(v[1]) << 12 |
-                            static_cast<std::uint32_t>(v[2]) << 6 | static_cast<std::uint32_t>(v[3]);
-    out += static_cast<char>(n >> 16);
-    if (padding < 2) out += static_cast<char>((n >> 8) & 0xFF);
-    if (padding < 1) out += static_cast<char>(n & 0xFF);
-    if ((padding == 1 && (n & 0xFF) != 0) || (padding == 2 && (n & 0xFFFF) != 0)) {
-      return fail(errc::parse_error, "base64 padding hides non-zero bits");
-    }
-  }
-  return out;
 }
 
 }  // namespace detail

@@ -53,6 +53,7 @@
 
 #include "../record.hpp"
 #include "../result.hpp"
+#include "base64.hpp"
 #include "dns_wire.hpp"
 #include "hmac.hpp"
 
@@ -70,59 +71,6 @@ struct tsig_key {
   std::vector<std::uint8_t> secret;  ///< the decoded secret
 };
 
-/// Decodes standard base64 (RFC 4648 section 4, with padding; white space is not allowed).
-/// Errors: errc::parse_error.
-[[nodiscard]] inline result<std::vector<std::uint8_t>> base64_decode(std::string_view text) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.size() % 4 != 0) return fail(errc::parse_error, "base64 length is not a multiple of 4");
-  std::vector<std::uint8_t> out;
-  out.reserve(text.size() / 4 * 3);
-  for (std::size_t i = 0; i < text.size(); i += 4) {
-    const bool last = i + 4 == text.size();
-    int v[4];
-    int padding = 0;
-    for (std::size_t k = 0; k < 4; ++k) {
-      const char c = text[i + k];
-      if (c == '=' && last && k >= 2) {
-        v[k] = 0;
-        ++padding;
-        continue;
-      }
-      if (padding > 0) return fail(errc::parse_error, "base64 data after padding");
-      v[k] = value(c);
-      if (v[k] < 0) return fail(errc::parse_error, std::string("character '") + c + "' is not base64");
-    }
-    const unsigned n = static_cast<unsigned>(v[0] << 18 | v[1] << 12 | v[2] << 6 | v[3]);
-    out.push_back(static_cast<std::uint8_t>(n >> 16));
-    if (padding < 2) out.push_back(static_cast<std::uint8_t>(n >> 8 & 0xff));
-    if (padding < 1) out.push_back(static_cast<std::uint8_t>(n & 0xff));
-  }
-  return out;
-}
-
-/// Encodes standard base64 with padding.
-[[nodiscard]] inline std::string base64_encode(std::span<const std::uint8_t> bytes) {
-  static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < bytes.size(); i += 3) {
-    const unsigned n = static_cast<unsigned>(bytes[i]) << 16 |
-                       (i + 1 < bytes.size() ? static_cast<unsigned>(bytes[i + 1]) << 8 : 0u) |
-                       (i + 2 < bytes.size() ? static_cast<unsigned>(bytes[i + 2]) : 0u);
-    out += alphabet[n >> 18 & 63];
-    out += alphabet[n >> 12 & 63];
-    out += i + 1 < bytes.size() ? alphabet[n >> 6 & 63] : '=';
-    out += i + 2 < bytes.size() ? alphabet[n & 63] : '=';
-  }
-  return out;
-}
-
 /// A key from its name and base64 secret. Errors: errc::invalid_name, errc::parse_error.
 [[nodiscard]] inline result<tsig_key> make_tsig_key(std::string_view name, std::string_view secret_base64) {
   auto canonical = canonical_name(name);
@@ -131,7 +79,7 @@ struct tsig_key {
   if (!secret) return fail(errc::parse_error, "TSIG secret: " + secret.error().detail);
   if (secret->empty()) return fail(errc::parse_error, "TSIG secret is empty");
   if (secret->size() > tsig_secret_size_max) return fail(errc::parse_error, "TSIG secret longer than 512 octets");
-  return tsig_key{std::move(*canonical), std::move(*secret)};
+  return tsig_key{std::move(*canonical), std::vector<std::uint8_t>(secret->begin(), secret->end())};
 }
 
 /// A key from "ALGORITHM:NAME:BASE64SECRET" (the form of `knsupdate -y`); ALGORITHM must be

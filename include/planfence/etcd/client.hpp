@@ -543,7 +543,7 @@ class client {
       if (!response) {
         last_error = who + ": " + response.error().message();
         // Connecting failed: nothing was sent, so the next member may be tried whatever the request.
-        const bool nothing_sent = !was_connected && !c.connected() && response.error().detail.rfind("connect", 0) == 0;
+        const bool nothing_sent = !was_connected && !c.connected() && response.error().detail.starts_with("connect");
         if (!idempotent && !nothing_sent) {
           // Not resent; but the next call goes to the next member, so that a member that
           // accepts connections without answering (a paused process) cannot hold writes forever.

@@ -17,9 +17,7 @@
 #include <vector>
 
 #include "any_store.hpp"
-// etcd_store.hpp is not included yet: detail/json.hpp (etcd) and detail/tsig.hpp (RFC 2136) both
-// define detail::base64_decode(std::string_view) with different result types, so the two stores
-// cannot share a translation unit. Once one is renamed, include it and uncomment its line below.
+#include "etcd_store.hpp"
 #include "rfc2136_store.hpp"
 #include "zonefile_store.hpp"
 
@@ -45,7 +43,7 @@ template <class Store>
   static const store_scheme schemes[] = {
       {"zonefile", &detail::open_as<zonefile_store>, "zonefile:///absolute/dir (one ZONE.zone file per zone)"},
       {"rfc2136", &detail::open_with_endpoints<rfc2136_store>, "rfc2136://HOST[:PORT]/ZONE?tsig-file=PATH (docs/rfc2136.md)"},
-      // {"etcd", &detail::open_as<etcd::etcd_store>, "etcd://HOST:PORT[,HOST:PORT...]/PREFIX"},
+      {"etcd", &detail::open_as<etcd::etcd_store>, "etcd://HOST:PORT[,HOST:PORT...]/PREFIX (docs/etcd.md)"},
   };
   return schemes;
 }
