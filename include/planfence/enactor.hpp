@@ -390,14 +390,14 @@ class enactor {
     auto previous = registry_->pin(applied_);
     if (!previous) return true;  // nothing to compare with; the endpoint guard still applies
     std::size_t changed = 0;
-    for (const auto& entry : (*previous)->endpoints()) {
+    for (const endpoint_entry* entry : (*previous)->endpoints()) {
       // An unmarked empty entry was never served: the endpoint guard refuses to commit it, so a
       // run can only have counted it done because the endpoint already served something newer.
       // Measuring against it would call the zone's real state a large change and refuse every
       // later plan while holding the lease (S6; simulator seed 0x1da7e, docs/simulator.md).
       if (entry->records.empty() && !entry->records.intended_empty()) continue;
       const endpoint_entry* now = next.find(entry->name, entry->name_hash);
-      if (now == nullptr || (now != entry.get() && !(now->records == entry->records))) ++changed;
+      if (now == nullptr || (now != entry && !(now->records == entry->records))) ++changed;
     }
     const std::size_t total = (*previous)->size();
     if (total == 0 || static_cast<double>(changed) <= config_.zone_change_share_max * static_cast<double>(total)) {

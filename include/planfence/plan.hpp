@@ -30,17 +30,34 @@
 //
 // Endpoints appear sorted by name and records in canonical order (record.hpp).
 //
-// Cost: building sorts the endpoints (O(n log n)) and hashes the canonical encoding (SHA-256,
-// about the speed of formatting the text); lookup by name is O(1) expected through an
-// open-addressing index built once. A plan of n endpoints costs about 24 bytes per endpoint
-// plus the endpoints it does not share with an earlier plan.
+// Structure: a plan is two persistent trees over shared, reference-counted endpoint entries: a
+// B-tree-like sequence in name order (iteration, the text form, the digest, access by position)
+// and a hash array mapped trie keyed by the name hash (find). A generation built with
+// `based_on` copies only the tree nodes on the paths to what it changed; everything else,
+// nodes and entries, is shared with its base (detail::sequence_node, detail::index_node).
+//
+// Cost: `based_on` is O(1); `build` applies c changes in O(c log n) time and, in memory, the c
+// new entries plus the copied paths (for 1,000 changes spread over 100,000 endpoints, about
+// 0.4 MB of which 0.22 MB are the entries themselves: bench/scale_bench.cpp), then hashes the
+// canonical encoding, O(n). A plan built from nothing costs about 25 bytes per endpoint of
+// structure beside its entries. find() is one load per trie level (about log16 n: 5 at 10^6
+// endpoints) and one name compare, and never allocates; iteration is O(1) amortised per
+// endpoint, `endpoints()[i]` O(log n).
+//
+// When not to use it: a plan is a value for automation, not a database; it has no way to
+// change in place, and each generation costs at least one copied path per changed endpoint.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <charconv>
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -62,8 +79,8 @@ inline constexpr std::size_t plan_endpoints_max = std::size_t{1} << 24;
 /// planfence's bound on the length of one line of plan text.
 inline constexpr std::size_t plan_line_length_max = 8192;
 
-/// FNV-1a over a canonical name: the hash stores precompute per endpoint so that finding an
-/// endpoint in a plan costs one probe and one string compare.
+/// FNV-1a over a canonical name: stores precompute it per endpoint so that finding an endpoint
+/// in a plan walks the plan's trie without hashing the name again.
 [[nodiscard]] constexpr std::uint64_t endpoint_name_hash(std::string_view name) noexcept {
   std::uint64_t hash = 14695981039346656037ULL;
   for (char c : name) {
@@ -74,6 +91,7 @@ inline constexpr std::size_t plan_line_length_max = 8192;
 }
 
 /// One endpoint of a plan: its canonical name and its record set. Shared between plans.
+/// One endpoint of a plan: its canonical name and its record set. Shared between plans.
 struct endpoint_entry {
   std::string name;
   std::uint64_t name_hash = 0;
@@ -81,45 +99,649 @@ struct endpoint_entry {
 };
 
 class plan;
+class plan_builder;
 namespace detail {
 template <class Sink>
 void write_plan_body(const plan& p, Sink&& sink);
+
+// ---------------------------------------------------------------------------------------------
+// The shared structure of plans.
+//
+// A plan is two persistent (immutable, shared) trees over reference-counted entries:
+//  - the *sequence*, a B-tree-like tree of the entries in name order (leaves of up to
+//    sequence_fanout entries, inner nodes of up to sequence_fanout children, every leaf at the
+//    same depth, each node knowing how many entries lie below it), which gives iteration in
+//    name order, the canonical text and so the digest, and access by position;
+//  - the *index*, a hash array mapped trie keyed by the 64-bit name hash, 4 bits per level,
+//    whose branch nodes hold a 16-bit bitmap and only the children present, which gives find().
+// A new generation copies only the nodes on the paths to what changed (path copying); every
+// other node, and every unchanged entry, is shared with the plan it was based on. Nodes are
+// immutable once published; reference counts are the only thing written after that, and they
+// are atomic because plans sharing a node are destroyed on any thread (epoch reclamation).
+//
+// Ownership: a sequence leaf owns one reference to each of its entries, a node owns one
+// reference to each child node, and a plan owns its two roots. The index holds entries without
+// counting them: every entry an index node reaches is also in the sequence of every plan that
+// reaches that node (a node is shared only by plans that agree on everything below it).
+
+/// An entry with the count of sequence leaves (and builders) holding it.
+struct entry_block {
+  explicit entry_block(endpoint_entry e) noexcept : entry(std::move(e)) { alive.fetch_add(1, std::memory_order_relaxed); }
+  entry_block(const entry_block&) = delete;
+  entry_block& operator=(const entry_block&) = delete;
+  ~entry_block() { alive.fetch_sub(1, std::memory_order_relaxed); }
+
+  endpoint_entry entry;
+  mutable std::atomic<std::uint32_t> references{1};
+  /// Entries in existence, process-wide: lets tests prove that entries are shared and freed.
+  static inline std::atomic<std::int64_t> alive{0};
+};
+
+inline void retain(const entry_block* block) noexcept { block->references.fetch_add(1, std::memory_order_relaxed); }
+inline void release(const entry_block* block) noexcept {
+  // acq_rel: the last release sees every use made through the other references.
+  if (block->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete block;
 }
+
+/// An owned reference to an entry (the builder's).
+class entry_ref {
+ public:
+  entry_ref() noexcept = default;
+  explicit entry_ref(const entry_block* adopted) noexcept : block_(adopted) {}
+  entry_ref(entry_ref&& other) noexcept : block_(std::exchange(other.block_, nullptr)) {}
+  entry_ref& operator=(entry_ref&& other) noexcept {
+    if (this != &other) {
+      if (block_ != nullptr) release(block_);
+      block_ = std::exchange(other.block_, nullptr);
+    }
+    return *this;
+  }
+  entry_ref(const entry_ref&) = delete;
+  entry_ref& operator=(const entry_ref&) = delete;
+  ~entry_ref() {
+    if (block_ != nullptr) release(block_);
+  }
+  [[nodiscard]] const entry_block* get() const noexcept { return block_; }
+
+ private:
+  const entry_block* block_ = nullptr;
+};
+
+/// Entries per sequence leaf and children per inner node at most. Eight keeps the copy of a
+/// changed leaf small (80 bytes) while keeping the tree shallow (8 levels at 2^24 endpoints).
+inline constexpr std::size_t sequence_fanout = 8;
+/// Sequence depth at most (the iterator's stack). A tree deeper than its size needs by more
+/// than sequence_height_slack levels (possible after many removals) is rebuilt.
+inline constexpr std::size_t sequence_height_max = 16;
+inline constexpr std::size_t sequence_height_slack = 2;
+
+[[nodiscard]] constexpr std::size_t sequence_height_needed(std::size_t entries) noexcept {
+  std::size_t height = 0;
+  for (std::size_t reach = sequence_fanout; reach < entries; reach *= sequence_fanout) ++height;
+  return height;
+}
+static_assert(sequence_height_needed(std::size_t{1} << 24) + sequence_height_slack < sequence_height_max,
+              "the sequence iterator's stack must hold the deepest tree a plan can have");
+
+/// A sequence node, followed in the same allocation by `count` child pointers (entry_block*
+/// in a leaf, sequence_node* in an inner node).
+struct alignas(void*) sequence_node {
+  mutable std::atomic<std::uint32_t> references{1};
+  std::uint16_t count = 0;
+  std::uint16_t height = 0;  // 0: a leaf
+  std::uint32_t size = 0;    // entries below
+
+  [[nodiscard]] const void* const* slots() const noexcept { return reinterpret_cast<const void* const*>(this + 1); }
+  [[nodiscard]] const entry_block* entry(std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(height == 0);
+    PLANFENCE_ASSERT(i < count);
+    return static_cast<const entry_block*>(slots()[i]);
+  }
+  [[nodiscard]] const sequence_node* child(std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(height > 0);
+    PLANFENCE_ASSERT(i < count);
+    return static_cast<const sequence_node*>(slots()[i]);
+  }
+};
+static_assert(sizeof(sequence_node) % alignof(void*) == 0);
+
+inline void retain(const sequence_node* node) noexcept { node->references.fetch_add(1, std::memory_order_relaxed); }
+inline void release(const sequence_node* node) noexcept {
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  for (std::size_t i = 0; i < node->count; ++i) {
+    if (node->height == 0) {
+      release(node->entry(i));
+    } else {
+      release(node->child(i));
+    }
+  }
+  node->~sequence_node();
+  ::operator delete(const_cast<sequence_node*>(node));
+}
+
+/// A new node of `height` over `children` (entries for a leaf), taking a new reference to each.
+[[nodiscard]] inline const sequence_node* make_sequence_node(std::uint16_t height, std::span<const void* const> children) {
+  PLANFENCE_ASSERT(!children.empty());
+  PLANFENCE_ASSERT(children.size() <= sequence_fanout);
+  void* raw = ::operator new(sizeof(sequence_node) + children.size() * sizeof(void*));
+  auto* node = new (raw) sequence_node{};
+  node->count = static_cast<std::uint16_t>(children.size());
+  node->height = height;
+  auto* slots = reinterpret_cast<const void**>(node + 1);
+  std::uint64_t size = 0;
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    new (&slots[i]) const void*(children[i]);
+    if (height == 0) {
+      retain(static_cast<const entry_block*>(children[i]));
+      size += 1;
+    } else {
+      const auto* child = static_cast<const sequence_node*>(children[i]);
+      PLANFENCE_ASSERT(child->height + 1 == height);
+      retain(child);
+      size += child->size;
+    }
+  }
+  PLANFENCE_ASSERT(size <= plan_endpoints_max);
+  node->size = static_cast<std::uint32_t>(size);
+  return node;
+}
+
+/// Appends to `out` nodes of `height` over `children`, at most sequence_fanout each and as
+/// evenly filled as possible.
+inline void chunk_sequence(std::uint16_t height, std::span<const void* const> children, std::vector<const sequence_node*>& out) {
+  if (children.empty()) return;
+  const std::size_t nodes = (children.size() + sequence_fanout - 1) / sequence_fanout;
+  std::size_t begin = 0;
+  for (std::size_t k = 0; k < nodes; ++k) {
+    const std::size_t end = children.size() * (k + 1) / nodes;
+    out.push_back(make_sequence_node(height, children.subspan(begin, end - begin)));
+    begin = end;
+  }
+}
+
+/// The name of the first entry below `node`.
+[[nodiscard]] inline std::string_view first_name(const sequence_node* node) noexcept {
+  while (node->height > 0) node = node->child(0);
+  return node->entry(0)->entry.name;
+}
+
+/// One change to a sequence: the entry for `name`, or its removal (entry == nullptr).
+struct sequence_change {
+  std::string_view name;
+  const entry_block* entry = nullptr;
+};
+
+/// Appends to `out` the nodes (of node->height) that replace `node` once `changes` (sorted by
+/// name, none equal, all within the part of the key space the parent gave `node`) are applied.
+/// Nodes without changes are shared; the others are copied. Each appended node is an owned
+/// reference.
+inline void update_sequence(const sequence_node* node, std::span<const sequence_change> changes,
+                            std::vector<const sequence_node*>& out) {
+  if (changes.empty()) {
+    retain(node);
+    out.push_back(node);
+    return;
+  }
+  std::vector<const void*> children;
+  if (node->height == 0) {
+    // Merge the leaf's entries with the changes.
+    children.reserve(node->count + changes.size());
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < node->count; ++i) {
+      const entry_block* existing = node->entry(i);
+      for (; c < changes.size() && changes[c].name < existing->entry.name; ++c) {
+        if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
+      }
+      if (c < changes.size() && changes[c].name == existing->entry.name) {
+        if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
+        ++c;
+        continue;
+      }
+      children.push_back(existing);
+    }
+    for (; c < changes.size(); ++c) {
+      if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
+    }
+  } else {
+    // Give each child the changes below the first name of the next child.
+    std::vector<const sequence_node*> replaced;
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < node->count; ++i) {
+      std::size_t end = changes.size();
+      if (i + 1 < node->count) {
+        const std::string_view next = first_name(node->child(i + 1));
+        end = c;
+        while (end < changes.size() && changes[end].name < next) ++end;
+      }
+      update_sequence(node->child(i), changes.subspan(c, end - c), replaced);
+      c = end;
+    }
+    children.assign(replaced.begin(), replaced.end());
+    chunk_sequence(node->height, children, out);
+    for (const sequence_node* r : replaced) release(r);  // the new parents hold them now
+    return;
+  }
+  chunk_sequence(0, children, out);
+}
+
+/// Builds one root over `level` (nodes of one height, owned references, consumed), or nullptr.
+[[nodiscard]] inline const sequence_node* sequence_root(std::vector<const sequence_node*> level) {
+  while (level.size() > 1) {
+    const std::uint16_t height = static_cast<std::uint16_t>(level[0]->height + 1);
+    PLANFENCE_ASSERT(height < sequence_height_max);
+    std::vector<const void*> children(level.begin(), level.end());
+    std::vector<const sequence_node*> parents;
+    chunk_sequence(height, children, parents);
+    for (const sequence_node* n : level) release(n);
+    level = std::move(parents);
+  }
+  if (level.empty()) return nullptr;
+  const sequence_node* root = level[0];
+  // After removals the root may have a single child: drop the level.
+  while (root->height > 0 && root->count == 1) {
+    const sequence_node* only = root->child(0);
+    retain(only);
+    release(root);
+    root = only;
+  }
+  return root;
+}
+
+/// A sequence of `entries` (sorted by name, distinct), built from nothing.
+[[nodiscard]] inline const sequence_node* build_sequence(std::span<const void* const> entries) {
+  std::vector<const sequence_node*> leaves;
+  chunk_sequence(0, entries, leaves);
+  return sequence_root(std::move(leaves));
+}
+
+/// Appends the entries below `node` to `out`, in name order.
+inline void collect_entries(const sequence_node* node, std::vector<const void*>& out) {
+  for (std::size_t i = 0; i < node->count; ++i) {
+    if (node->height == 0) {
+      out.push_back(node->entry(i));
+    } else {
+      collect_entries(node->child(i), out);
+    }
+  }
+}
+
+/// `root` with `changes` applied (sorted by name, distinct). `root` is not consumed.
+[[nodiscard]] inline const sequence_node* apply_sequence(const sequence_node* root, std::span<const sequence_change> changes) {
+  if (root == nullptr) {
+    std::vector<const void*> entries;
+    for (const sequence_change& c : changes) {
+      if (c.entry != nullptr) entries.push_back(c.entry);
+    }
+    return build_sequence(entries);
+  }
+  std::vector<const sequence_node*> level;
+  update_sequence(root, changes, level);
+  const sequence_node* updated = sequence_root(std::move(level));
+  if (updated != nullptr && updated->height > sequence_height_needed(updated->size) + sequence_height_slack) {
+    // Many removals left the tree deeper than its size needs: rebuild it over the same entries.
+    std::vector<const void*> entries;
+    entries.reserve(updated->size);
+    collect_entries(updated, entries);
+    const sequence_node* rebuilt = build_sequence(entries);
+    release(updated);
+    updated = rebuilt;
+  }
+  return updated;
+}
+
+/// The index: a slot is 0 (nothing), an entry_block* with its low bit set, or an index_node*.
+using index_slot = std::uintptr_t;
+inline constexpr index_slot index_entry_tag = 1;
+static_assert(alignof(entry_block) > 1, "the index tags entry pointers in their low bit");
+
+[[nodiscard]] inline index_slot index_slot_of(const entry_block* block) noexcept {
+  return reinterpret_cast<index_slot>(block) | index_entry_tag;
+}
+[[nodiscard]] inline const entry_block* index_entry(index_slot slot) noexcept {
+  PLANFENCE_ASSERT((slot & index_entry_tag) != 0);
+  return reinterpret_cast<const entry_block*>(slot & ~index_entry_tag);
+}
+
+/// An index node, followed in the same allocation by its slots. A branch node (at depth d it
+/// looks at bits 4d .. 4d + 3 of the hash) has one slot per bit set in its bitmap; a collision
+/// node (below depth 15, where the whole hash is used) holds entries of one hash, sorted by
+/// name.
+struct alignas(void*) index_node {
+  mutable std::atomic<std::uint32_t> references{1};
+  std::uint32_t info = 0;  // branch: the bitmap; collision: collision_flag | count
+  static constexpr std::uint32_t collision_flag = std::uint32_t{1} << 31;
+
+  [[nodiscard]] bool collision() const noexcept { return (info & collision_flag) != 0; }
+  [[nodiscard]] std::size_t count() const noexcept {
+    return collision() ? (info & ~collision_flag) : static_cast<std::size_t>(std::popcount(info));
+  }
+  [[nodiscard]] const index_slot* slots() const noexcept { return reinterpret_cast<const index_slot*>(this + 1); }
+};
+static_assert(sizeof(index_node) == 8);
+inline constexpr unsigned index_bits = 4;
+inline constexpr unsigned index_hash_bits = 64;
+
+inline void retain(index_slot slot) noexcept {
+  if (slot != 0 && (slot & index_entry_tag) == 0) {
+    reinterpret_cast<const index_node*>(slot)->references.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+inline void release(index_slot slot) noexcept {
+  if (slot == 0 || (slot & index_entry_tag) != 0) return;  // entries are owned by the sequence
+  const auto* node = reinterpret_cast<const index_node*>(slot);
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  const std::size_t count = node->count();
+  for (std::size_t i = 0; i < count; ++i) release(node->slots()[i]);
+  node->~index_node();
+  ::operator delete(const_cast<index_node*>(node));
+}
+
+/// A new index node with `info` over `slots` (owned references, adopted).
+[[nodiscard]] inline index_slot make_index_node(std::uint32_t info, std::span<const index_slot> slots) {
+  void* raw = ::operator new(sizeof(index_node) + slots.size() * sizeof(index_slot));
+  auto* node = new (raw) index_node{};
+  node->info = info;
+  auto* out = reinterpret_cast<index_slot*>(node + 1);
+  for (std::size_t i = 0; i < slots.size(); ++i) new (&out[i]) index_slot(slots[i]);
+  PLANFENCE_ASSERT(node->count() == slots.size());
+  return reinterpret_cast<index_slot>(node);
+}
+
+/// The endpoint `name` (hash `hash`) below `slot`, or nullptr. Never allocates.
+[[nodiscard]] inline const endpoint_entry* index_find(index_slot slot, std::string_view name, std::uint64_t hash) noexcept {
+  for (unsigned shift = 0;; shift += index_bits) {
+    if (slot == 0) return nullptr;
+    if ((slot & index_entry_tag) != 0) {
+      const endpoint_entry& e = index_entry(slot)->entry;
+      return e.name_hash == hash && e.name == name ? &e : nullptr;
+    }
+    const auto* node = reinterpret_cast<const index_node*>(slot);
+    if (node->collision()) {
+      for (std::size_t i = 0; i < node->count(); ++i) {
+        const endpoint_entry& e = index_entry(node->slots()[i])->entry;
+        if (e.name_hash == hash && e.name == name) return &e;
+      }
+      return nullptr;
+    }
+    PLANFENCE_ASSERT(shift < index_hash_bits);
+    const std::uint32_t bit = std::uint32_t{1} << ((hash >> shift) & 15);
+    if ((node->info & bit) == 0) return nullptr;
+    slot = node->slots()[std::popcount(node->info & (bit - 1))];
+  }
+}
+
+/// The hash with its 4-bit groups in reverse order: sorting changes by it groups them by the
+/// trie's first level, then its second, and so on.
+[[nodiscard]] constexpr std::uint64_t index_order(std::uint64_t hash) noexcept {
+  std::uint64_t out = 0;
+  for (unsigned i = 0; i < index_hash_bits / index_bits; ++i) {
+    out = (out << index_bits) | (hash & 15);
+    hash >>= index_bits;
+  }
+  return out;
+}
+
+/// One change to the index: the entry for (name, hash), or its removal (entry == nullptr).
+struct index_change {
+  std::uint64_t order = 0;  // index_order(hash)
+  std::uint64_t hash = 0;
+  std::string_view name;
+  const entry_block* entry = nullptr;
+};
+
+/// Merges the entries of one hash (`current`: nothing, an entry or a collision node) with
+/// `changes` (all of that hash, sorted by name).
+[[nodiscard]] inline index_slot merge_same_hash(index_slot current, std::span<const index_change> changes) {
+  // The common cases, without allocating: a new entry alone, or an entry replaced or removed.
+  if (changes.size() == 1) {
+    const index_change& only = changes.front();
+    if (current == 0) return only.entry == nullptr ? 0 : index_slot_of(only.entry);
+    if ((current & index_entry_tag) != 0 && index_entry(current)->entry.name == only.name) {
+      return only.entry == nullptr ? 0 : index_slot_of(only.entry);
+    }
+  }
+  std::vector<const entry_block*> existing;
+  if (current != 0 && (current & index_entry_tag) != 0) {
+    existing.push_back(index_entry(current));
+  } else if (current != 0) {
+    const auto* node = reinterpret_cast<const index_node*>(current);
+    PLANFENCE_ASSERT(node->collision());
+    for (std::size_t i = 0; i < node->count(); ++i) existing.push_back(index_entry(node->slots()[i]));
+  }
+  std::vector<index_slot> merged;
+  std::size_t c = 0;
+  for (const entry_block* e : existing) {
+    for (; c < changes.size() && changes[c].name < e->entry.name; ++c) {
+      if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+    }
+    if (c < changes.size() && changes[c].name == e->entry.name) {
+      if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+      ++c;
+      continue;
+    }
+    merged.push_back(index_slot_of(e));
+  }
+  for (; c < changes.size(); ++c) {
+    if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+  }
+  if (merged.empty()) return 0;
+  if (merged.size() == 1) return merged[0];
+  PLANFENCE_ASSERT(merged.size() <= plan_endpoints_max);
+  return make_index_node(index_node::collision_flag | static_cast<std::uint32_t>(merged.size()), merged);
+}
+
+/// `current` (not consumed) with `changes` applied (sorted by index_order of the hash, then by
+/// name; all agree with the bits above `shift`). Returns an owned reference. Subtrees without
+/// changes are shared; a branch left with a single entry is replaced by the entry.
+[[nodiscard]] inline index_slot update_index(index_slot current, unsigned shift, std::span<const index_change> changes) {
+  if (changes.empty()) {
+    retain(current);
+    return current;
+  }
+  const bool current_is_entry = current != 0 && (current & index_entry_tag) != 0;
+  const bool current_is_collision = current != 0 && !current_is_entry && reinterpret_cast<const index_node*>(current)->collision();
+  // Changes all of one hash meeting nothing, an entry or a collision node of that hash: no
+  // branch is needed (this is where almost every change of a large plan ends).
+  const std::uint64_t hash = changes.front().hash;
+  const bool one_hash = changes.back().hash == hash;
+  if (one_hash && (current == 0 || ((current_is_entry || current_is_collision) &&
+                                    (current_is_entry ? index_entry(current)->entry.name_hash
+                                                      : index_entry(reinterpret_cast<const index_node*>(current)->slots()[0])->entry.name_hash) == hash))) {
+    return merge_same_hash(current, changes);
+  }
+  if (shift >= index_hash_bits) return merge_same_hash(current, changes);  // defensive: a full-hash match
+  PLANFENCE_ASSERT(!current_is_collision || shift < index_hash_bits);
+
+  // A branch: the current one, or a new one holding what was here.
+  index_slot children[16] = {};
+  index_slot old_children[16] = {};
+  std::uint32_t old_bitmap = 0;
+  if (current_is_entry || current_is_collision) {
+    const std::uint64_t existing_hash =
+        current_is_entry ? index_entry(current)->entry.name_hash
+                         : index_entry(reinterpret_cast<const index_node*>(current)->slots()[0])->entry.name_hash;
+    old_children[(existing_hash >> shift) & 15] = current;
+  } else if (current != 0) {
+    const auto* node = reinterpret_cast<const index_node*>(current);
+    old_bitmap = node->info;
+    std::size_t k = 0;
+    for (unsigned nibble = 0; nibble < 16; ++nibble) {
+      if ((node->info & (std::uint32_t{1} << nibble)) != 0) old_children[nibble] = node->slots()[k++];
+    }
+  }
+  std::size_t c = 0;
+  for (unsigned nibble = 0; nibble < 16; ++nibble) {
+    std::size_t end = c;
+    while (end < changes.size() && ((changes[end].hash >> shift) & 15) == nibble) ++end;
+    PLANFENCE_ASSERT(end == changes.size() || ((changes[end].hash >> shift) & 15) > nibble);
+    children[nibble] = update_index(old_children[nibble], shift + index_bits, changes.subspan(c, end - c));
+    c = end;
+  }
+  PLANFENCE_ASSERT(c == changes.size());
+  std::uint32_t bitmap = 0;
+  std::size_t count = 0;
+  bool same = current != 0 && !current_is_entry && !current_is_collision;
+  index_slot packed[16];
+  for (unsigned nibble = 0; nibble < 16; ++nibble) {
+    same = same && children[nibble] == old_children[nibble];
+    if (children[nibble] == 0) continue;
+    bitmap |= std::uint32_t{1} << nibble;
+    packed[count++] = children[nibble];
+  }
+  if (same && bitmap == old_bitmap) {
+    // Nothing changed here (removals of absent names): keep the node.
+    for (std::size_t i = 0; i < count; ++i) release(packed[i]);
+    retain(current);
+    return current;
+  }
+  if (count == 0) return 0;
+  if (count == 1 && (packed[0] & index_entry_tag) != 0) return packed[0];
+  return make_index_node(bitmap, std::span<const index_slot>(packed, count));
+}
+
+/// Forward iterator over a sequence in name order. Dereferences to `const endpoint_entry*`.
+class endpoint_iterator {
+ public:
+  using iterator_concept = std::forward_iterator_tag;
+  using iterator_category = std::forward_iterator_tag;
+  using value_type = const endpoint_entry*;
+  using difference_type = std::ptrdiff_t;
+  using reference = const endpoint_entry*;
+  using pointer = void;
+
+  endpoint_iterator() noexcept = default;
+  explicit endpoint_iterator(const sequence_node* root) noexcept {
+    if (root == nullptr) return;
+    depth_ = 0;
+    path_[0] = {root, 0};
+    descend();
+  }
+
+  [[nodiscard]] const endpoint_entry* operator*() const noexcept {
+    PLANFENCE_ASSERT(depth_ >= 0);
+    const frame& leaf = path_[static_cast<std::size_t>(depth_)];
+    return &leaf.node->entry(leaf.at)->entry;
+  }
+  endpoint_iterator& operator++() noexcept {
+    PLANFENCE_ASSERT(depth_ >= 0);
+    for (;;) {
+      frame& f = path_[static_cast<std::size_t>(depth_)];
+      if (++f.at < f.node->count) break;
+      if (--depth_ < 0) return *this;  // the end
+    }
+    descend();
+    return *this;
+  }
+  endpoint_iterator operator++(int) noexcept {
+    endpoint_iterator before = *this;
+    ++*this;
+    return before;
+  }
+  friend bool operator==(const endpoint_iterator& x, const endpoint_iterator& y) noexcept {
+    if (x.depth_ < 0 || y.depth_ < 0) return x.depth_ < 0 && y.depth_ < 0;
+    const frame& a = x.path_[static_cast<std::size_t>(x.depth_)];
+    const frame& b = y.path_[static_cast<std::size_t>(y.depth_)];
+    return a.node == b.node && a.at == b.at;
+  }
+
+ private:
+  struct frame {
+    const sequence_node* node = nullptr;
+    std::uint16_t at = 0;
+  };
+  // From path_[depth_] down its current child to the first entry of a leaf.
+  void descend() noexcept {
+    for (;;) {
+      const frame& f = path_[static_cast<std::size_t>(depth_)];
+      if (f.node->height == 0) return;
+      const sequence_node* child = f.node->child(f.at);
+      ++depth_;
+      PLANFENCE_ASSERT(static_cast<std::size_t>(depth_) < sequence_height_max);
+      path_[static_cast<std::size_t>(depth_)] = {child, 0};
+    }
+  }
+  frame path_[sequence_height_max];
+  int depth_ = -1;  // the leaf's frame; -1 at the end
+};
+
+}  // namespace detail
+
+/// A plan's endpoints in name order: a view of the plan's shared structure, valid while the
+/// plan lives. Iterating yields `const endpoint_entry*` (never null). Never allocates.
+class endpoint_range {
+ public:
+  using iterator = detail::endpoint_iterator;
+  using const_iterator = detail::endpoint_iterator;
+
+  [[nodiscard]] iterator begin() const noexcept { return iterator(root_); }
+  [[nodiscard]] iterator end() const noexcept { return iterator(); }
+  [[nodiscard]] std::size_t size() const noexcept { return root_ == nullptr ? 0 : root_->size; }
+  [[nodiscard]] bool empty() const noexcept { return root_ == nullptr; }
+  /// The endpoint at position `i` in name order. O(log n): it walks down the tree.
+  [[nodiscard]] const endpoint_entry* operator[](std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(i < size());
+    const detail::sequence_node* node = root_;
+    while (node->height > 0) {
+      std::size_t k = 0;
+      for (; i >= node->child(k)->size; ++k) i -= node->child(k)->size;
+      node = node->child(k);
+    }
+    return &node->entry(i)->entry;
+  }
+
+ private:
+  friend class plan;
+  explicit endpoint_range(const detail::sequence_node* root) noexcept : root_(root) {}
+  const detail::sequence_node* root_ = nullptr;
+};
+static_assert(std::forward_iterator<endpoint_range::iterator>);
 
 /// An immutable plan. Build it with plan_builder or parse_plan.
 ///
 /// Thread safety: every const member may be called concurrently. Lookups never allocate.
 class plan {
  public:
-  plan(plan&&) noexcept = default;
-  plan& operator=(plan&&) noexcept = default;
+  plan(plan&& other) noexcept
+      : gen_(other.gen_),
+        created_unix_ms_(other.created_unix_ms_),
+        bulk_change_(other.bulk_change_),
+        sequence_(std::exchange(other.sequence_, nullptr)),
+        index_(std::exchange(other.index_, 0)),
+        digest_(other.digest_) {}
+  plan& operator=(plan&& other) noexcept {
+    if (this != &other) {
+      clear();
+      gen_ = other.gen_;
+      created_unix_ms_ = other.created_unix_ms_;
+      bulk_change_ = other.bulk_change_;
+      sequence_ = std::exchange(other.sequence_, nullptr);
+      index_ = std::exchange(other.index_, 0);
+      digest_ = other.digest_;
+    }
+    return *this;
+  }
   plan(const plan&) = delete;
   plan& operator=(const plan&) = delete;
+  ~plan() { clear(); }
 
   [[nodiscard]] generation gen() const noexcept { return gen_; }
   [[nodiscard]] std::uint64_t created_unix_ms() const noexcept { return created_unix_ms_; }
   /// The plan says a large change is intended (the S4 zone share guard lets it through).
   [[nodiscard]] bool bulk_change_intended() const noexcept { return bulk_change_; }
-  /// Endpoints sorted by name.
-  [[nodiscard]] std::span<const std::shared_ptr<const endpoint_entry>> endpoints() const noexcept {
-    return entries_;
-  }
-  [[nodiscard]] std::size_t size() const noexcept { return entries_.size(); }
+  /// Endpoints sorted by name (`for (const endpoint_entry* e : p.endpoints())`). Iteration is
+  /// O(1) amortised per endpoint, `endpoints()[i]` is O(log n); neither allocates.
+  [[nodiscard]] endpoint_range endpoints() const noexcept { return endpoint_range(sequence_); }
+  [[nodiscard]] std::size_t size() const noexcept { return sequence_ == nullptr ? 0 : sequence_->size; }
 
-  /// The endpoint with this canonical name, or nullptr. O(1) expected, never allocates.
+  /// The endpoint with this canonical name, or nullptr. Never allocates.
   [[nodiscard]] const endpoint_entry* find(std::string_view name) const noexcept {
     return find(name, endpoint_name_hash(name));
   }
-  /// As find(name), with the hash precomputed by endpoint_name_hash.
+  /// As find(name), with the hash precomputed by endpoint_name_hash. Wait-free, never
+  /// allocates: one load per trie level (about log16 n of them, 5 at 10^6 endpoints), then one
+  /// hash and one name compare.
   [[nodiscard]] const endpoint_entry* find(std::string_view name, std::uint64_t hash) const noexcept {
-    if (index_.empty()) return nullptr;
-    const std::size_t mask = index_.size() - 1;
-    for (std::size_t slot = hash & mask;; slot = (slot + 1) & mask) {
-      const std::uint32_t at = index_[slot];
-      if (at == 0) return nullptr;
-      const endpoint_entry& entry = *entries_[at - 1];
-      if (entry.name_hash == hash && entry.name == name) return &entry;
-    }
+    return detail::index_find(index_, name, hash);
   }
 
   /// SHA-256 of the canonical encoding (the text form without its digest line).
@@ -132,33 +754,65 @@ class plan {
     return ok();
   }
 
+  /// Whether this plan and `other` hold the same entry object for endpoint `name` (they share
+  /// it rather than each holding a copy). For tests and diagnostics; never allocates.
+  [[nodiscard]] bool shares_entry_with(const plan& other, std::string_view name) const noexcept {
+    const endpoint_entry* mine = find(name);
+    return mine != nullptr && mine == other.find(name);
+  }
+
  private:
   friend class plan_builder;
   friend struct plan_access;
   plan() = default;
+
+  void clear() noexcept {
+    if (sequence_ != nullptr) detail::release(sequence_);
+    detail::release(index_);
+    sequence_ = nullptr;
+    index_ = 0;
+  }
 
   [[nodiscard]] detail::sha256_digest compute_digest() const {
     detail::sha256 hasher;
     detail::write_plan_body(*this, [&](std::string_view piece) { hasher.update(piece); });
     return hasher.finish();
   }
-  void build_index() {
-    std::size_t capacity = 1;
-    while (capacity < entries_.size() * 2) capacity <<= 1;
-    index_.assign(entries_.empty() ? 0 : capacity, 0);
-    const std::size_t mask = index_.size() - 1;
-    for (std::size_t i = 0; i < entries_.size(); ++i) {
-      std::size_t slot = entries_[i]->name_hash & mask;
-      while (index_[slot] != 0) slot = (slot + 1) & mask;
-      index_[slot] = static_cast<std::uint32_t>(i + 1);
+
+  /// Applies `changes` (sorted by name, distinct names) to both trees, sharing what did not
+  /// change. The digest is not touched: build() computes it, fault injection keeps the old one.
+  void apply(std::span<const detail::sequence_change> changes) {
+    std::vector<detail::index_change> by_hash;
+    by_hash.reserve(changes.size());
+    for (const detail::sequence_change& c : changes) {
+      const std::uint64_t hash = c.entry != nullptr ? c.entry->entry.name_hash : endpoint_name_hash(c.name);
+      by_hash.push_back({detail::index_order(hash), hash, c.name, c.entry});
     }
+    std::sort(by_hash.begin(), by_hash.end(), [](const detail::index_change& x, const detail::index_change& y) {
+      return x.order != y.order ? x.order < y.order : x.name < y.name;
+    });
+    const detail::sequence_node* sequence = detail::apply_sequence(sequence_, changes);
+    const detail::index_slot index = detail::update_index(index_, 0, by_hash);
+    clear();
+    sequence_ = sequence;
+    index_ = index;
+  }
+
+  /// Fault injection (planfence::plan_access): endpoint `i` gets `records`, the digest stays.
+  void replace_records_keeping_digest(std::size_t i, record_set records) {
+    PLANFENCE_ASSERT(i < size());
+    endpoint_entry changed = *endpoints()[i];
+    changed.records = std::move(records);
+    const detail::entry_ref block(new detail::entry_block(std::move(changed)));
+    const detail::sequence_change change{block.get()->entry.name, block.get()};
+    apply(std::span<const detail::sequence_change>(&change, 1));
   }
 
   generation gen_{};
   std::uint64_t created_unix_ms_ = 0;
   bool bulk_change_ = false;
-  std::vector<std::shared_ptr<const endpoint_entry>> entries_;
-  std::vector<std::uint32_t> index_;  // open addressing: entry index + 1, 0 = empty
+  const detail::sequence_node* sequence_ = nullptr;  // owned reference
+  detail::index_slot index_ = 0;                     // owned reference
   detail::sha256_digest digest_{};
 };
 
@@ -166,11 +820,29 @@ class plan {
 class plan_builder {
  public:
   plan_builder(generation gen, std::uint64_t created_unix_ms) : gen_(gen), created_(created_unix_ms) {}
+  plan_builder(plan_builder&& other) noexcept
+      : gen_(other.gen_),
+        created_(other.created_),
+        bulk_change_(other.bulk_change_),
+        base_sequence_(std::exchange(other.base_sequence_, nullptr)),
+        base_index_(std::exchange(other.base_index_, 0)),
+        changes_(std::move(other.changes_)) {}
+  plan_builder& operator=(plan_builder&&) = delete;
+  plan_builder(const plan_builder&) = delete;
+  plan_builder& operator=(const plan_builder&) = delete;
+  ~plan_builder() {
+    if (base_sequence_ != nullptr) detail::release(base_sequence_);
+    detail::release(base_index_);
+  }
 
-  /// Starts from `previous`: every endpoint not set or removed later is shared, not copied.
+  /// Starts from `previous`: every endpoint not set or removed later is shared, not copied, and
+  /// so is every part of `previous`'s structure that the changes do not touch. O(1).
   [[nodiscard]] static plan_builder based_on(const plan& previous, generation gen, std::uint64_t created_unix_ms) {
     plan_builder builder(gen, created_unix_ms);
-    builder.base_.assign(previous.endpoints().begin(), previous.endpoints().end());
+    builder.base_sequence_ = previous.sequence_;
+    builder.base_index_ = previous.index_;
+    if (builder.base_sequence_ != nullptr) detail::retain(builder.base_sequence_);
+    detail::retain(builder.base_index_);
     return builder;
   }
 
@@ -178,58 +850,51 @@ class plan_builder {
   [[nodiscard]] result<void> set(std::string_view name, record_set records) {
     auto canonical = canonical_name(name);
     if (!canonical) return unexpected_error(canonical.error());
-    auto entry = std::make_shared<endpoint_entry>();
-    entry->name_hash = endpoint_name_hash(*canonical);
-    entry->name = std::move(*canonical);
-    entry->records = std::move(records);
-    const std::string key = entry->name;
-    changes_[key] = std::move(entry);
+    endpoint_entry entry;
+    entry.name_hash = endpoint_name_hash(*canonical);
+    entry.name = std::move(*canonical);
+    entry.records = std::move(records);
+    std::string key = entry.name;
+    changes_[std::move(key)] = detail::entry_ref(new detail::entry_block(std::move(entry)));
     return ok();
   }
   /// Removes the endpoint `name` from the plan being built (the plan then says nothing about it).
   [[nodiscard]] result<void> remove(std::string_view name) {
     auto canonical = canonical_name(name);
     if (!canonical) return unexpected_error(canonical.error());
-    changes_[*canonical] = nullptr;
+    changes_[*canonical] = detail::entry_ref();
     return ok();
   }
   /// Marks the plan as an intended large change (S4 zone guard).
   void intend_bulk_change() noexcept { bulk_change_ = true; }
 
   /// The plan. Errors: errc::invalid_plan (generation 0 or above generation_max, too many
-  /// endpoints).
+  /// endpoints). Cost: O(c log n) for c changes to a plan of n endpoints, in memory the
+  /// changed entries and the copied paths; then the digest, O(n).
   [[nodiscard]] result<plan> build() && {
     if (gen_ == generation_none || gen_ > generation_max) {
       return fail(errc::invalid_plan, "generation must be between 1 and 2^40 - 1");
     }
+    // Refuse before building: the endpoints after the changes, counted without building.
+    std::size_t count = base_sequence_ == nullptr ? 0 : base_sequence_->size;
+    for (const auto& [name, entry] : changes_) {
+      const bool present = detail::index_find(base_index_, name, endpoint_name_hash(name)) != nullptr;
+      if (present && entry.get() == nullptr) --count;
+      if (!present && entry.get() != nullptr) ++count;
+    }
+    if (count > plan_endpoints_max) return fail(errc::invalid_plan, "more than 2^24 endpoints");
     plan out;
     out.gen_ = gen_;
     out.created_unix_ms_ = created_;
     out.bulk_change_ = bulk_change_;
-    out.entries_.reserve(base_.size() + changes_.size());
-    // Merge the sorted base with the sorted changes.
-    auto change = changes_.begin();
-    for (auto& shared : base_) {
-      while (change != changes_.end() && change->first < shared->name) {
-        if (change->second) out.entries_.push_back(std::move(change->second));
-        ++change;
-      }
-      if (change != changes_.end() && change->first == shared->name) {
-        if (change->second) out.entries_.push_back(std::move(change->second));
-        ++change;
-        continue;
-      }
-      out.entries_.push_back(std::move(shared));
-    }
-    for (; change != changes_.end(); ++change) {
-      if (change->second) out.entries_.push_back(std::move(change->second));
-    }
-    if (out.entries_.size() > plan_endpoints_max) return fail(errc::invalid_plan, "more than 2^24 endpoints");
-    PLANFENCE_ASSERT(std::is_sorted(out.entries_.begin(), out.entries_.end(),
-                                    [](const auto& x, const auto& y) { return x->name < y->name; }));
-    out.build_index();
+    out.sequence_ = std::exchange(base_sequence_, nullptr);
+    out.index_ = std::exchange(base_index_, 0);
+    std::vector<detail::sequence_change> changes;
+    changes.reserve(changes_.size());
+    for (const auto& [name, entry] : changes_) changes.push_back({name, entry.get()});
+    out.apply(changes);
+    PLANFENCE_ASSERT(out.size() == count);
     out.digest_ = out.compute_digest();
-    base_.clear();
     changes_.clear();
     return out;
   }
@@ -238,8 +903,9 @@ class plan_builder {
   generation gen_;
   std::uint64_t created_;
   bool bulk_change_ = false;
-  std::vector<std::shared_ptr<const endpoint_entry>> base_;
-  std::map<std::string, std::shared_ptr<const endpoint_entry>, std::less<>> changes_;
+  const detail::sequence_node* base_sequence_ = nullptr;  // owned reference
+  detail::index_slot base_index_ = 0;                     // owned reference
+  std::map<std::string, detail::entry_ref, std::less<>> changes_;
 };
 
 namespace detail {
