@@ -107,24 +107,27 @@ void write_plan_body(const plan& p, Sink&& sink);
 // ---------------------------------------------------------------------------------------------
 // The shared structure of plans.
 //
-// A plan is two persistent (immutable, shared) trees over reference-counted entries:
-//  - the *sequence*, a B-tree-like tree of the entries in name order (leaves of up to
-//    sequence_fanout entries, inner nodes of up to sequence_fanout children, every leaf at the
-//    same depth, each node knowing how many entries lie below it), which gives iteration in
-//    name order, the canonical text and so the digest, and access by position;
-//  - the *index*, a hash array mapped trie keyed by the 64-bit name hash, 4 bits per level,
-//    whose branch nodes hold a 16-bit bitmap and only the children present, which gives find().
+// A plan is two persistent (immutable, shared) trees:
+//  - the *index*, a hash array mapped trie keyed by the name hash without its lowest bit
+//    (index_key), 4 bits per level, whose branch nodes hold a 16-bit bitmap and only the
+//    children present. It owns the plan's entries (reference-counted endpoint_entry objects)
+//    and gives find().
+//  - the *sequence*, a B-tree-like tree of one 64-bit word per endpoint in name order (leaves
+//    of up to sequence_fanout words, inner nodes of up to sequence_fanout children, every leaf
+//    at the same depth, each node knowing how many endpoints lie below it), which gives
+//    iteration in name order, the canonical text and so the digest, and access by position.
+//    A word names an endpoint by its hash (index_key << 1, low bit 0) whenever no other name
+//    of the plan has the same index key, and by a pointer to its entry (low bit 1) otherwise,
+//    so that the word alone finds the entry in the plan's index.
 // A new generation copies only the nodes on the paths to what changed (path copying); every
-// other node, and every unchanged entry, is shared with the plan it was based on. Nodes are
-// immutable once published; reference counts are the only thing written after that, and they
-// are atomic because plans sharing a node are destroyed on any thread (epoch reclamation).
-//
-// Ownership: a sequence leaf owns one reference to each of its entries, a node owns one
-// reference to each child node, and a plan owns its two roots. The index holds entries without
-// counting them: every entry an index node reaches is also in the sequence of every plan that
-// reaches that node (a node is shared only by plans that agree on everything below it).
+// other node, and every unchanged entry, is shared with the plan it was based on. Because a
+// word does not change when an endpoint's records change, a generation that only changes
+// records copies no sequence node at all: only entries and index paths.
+// Nodes are immutable once published; reference counts are the only thing written after that,
+// and they are atomic because plans sharing a node are destroyed on any thread (epoch
+// reclamation in the registry).
 
-/// An entry with the count of sequence leaves (and builders) holding it.
+/// An entry with the count of index slots (and builders) holding it.
 struct entry_block {
   explicit entry_block(endpoint_entry e) noexcept : entry(std::move(e)) { alive.fetch_add(1, std::memory_order_relaxed); }
   entry_block(const entry_block&) = delete;
@@ -167,245 +170,29 @@ class entry_ref {
   const entry_block* block_ = nullptr;
 };
 
-/// Entries per sequence leaf and children per inner node at most. Eight keeps the copy of a
-/// changed leaf small (80 bytes) while keeping the tree shallow (8 levels at 2^24 endpoints).
-inline constexpr std::size_t sequence_fanout = 8;
-/// Sequence depth at most (the iterator's stack). A tree deeper than its size needs by more
-/// than sequence_height_slack levels (possible after many removals) is rebuilt.
-inline constexpr std::size_t sequence_height_max = 16;
-inline constexpr std::size_t sequence_height_slack = 2;
+// --- the index ---------------------------------------------------------------------------------
 
-[[nodiscard]] constexpr std::size_t sequence_height_needed(std::size_t entries) noexcept {
-  std::size_t height = 0;
-  for (std::size_t reach = sequence_fanout; reach < entries; reach *= sequence_fanout) ++height;
-  return height;
-}
-static_assert(sequence_height_needed(std::size_t{1} << 24) + sequence_height_slack < sequence_height_max,
-              "the sequence iterator's stack must hold the deepest tree a plan can have");
+/// What the index is keyed by: the name hash without its lowest bit (the sequence's words use
+/// that bit to tell a hash from a pointer).
+[[nodiscard]] constexpr std::uint64_t index_key(std::uint64_t name_hash) noexcept { return name_hash >> 1; }
 
-/// A sequence node, followed in the same allocation by `count` child pointers (entry_block*
-/// in a leaf, sequence_node* in an inner node).
-struct alignas(void*) sequence_node {
-  mutable std::atomic<std::uint32_t> references{1};
-  std::uint16_t count = 0;
-  std::uint16_t height = 0;  // 0: a leaf
-  std::uint32_t size = 0;    // entries below
-
-  [[nodiscard]] const void* const* slots() const noexcept { return reinterpret_cast<const void* const*>(this + 1); }
-  [[nodiscard]] const entry_block* entry(std::size_t i) const noexcept {
-    PLANFENCE_ASSERT(height == 0);
-    PLANFENCE_ASSERT(i < count);
-    return static_cast<const entry_block*>(slots()[i]);
-  }
-  [[nodiscard]] const sequence_node* child(std::size_t i) const noexcept {
-    PLANFENCE_ASSERT(height > 0);
-    PLANFENCE_ASSERT(i < count);
-    return static_cast<const sequence_node*>(slots()[i]);
-  }
-};
-static_assert(sizeof(sequence_node) % alignof(void*) == 0);
-
-inline void retain(const sequence_node* node) noexcept { node->references.fetch_add(1, std::memory_order_relaxed); }
-inline void release(const sequence_node* node) noexcept {
-  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  for (std::size_t i = 0; i < node->count; ++i) {
-    if (node->height == 0) {
-      release(node->entry(i));
-    } else {
-      release(node->child(i));
-    }
-  }
-  node->~sequence_node();
-  ::operator delete(const_cast<sequence_node*>(node));
-}
-
-/// A new node of `height` over `children` (entries for a leaf), taking a new reference to each.
-[[nodiscard]] inline const sequence_node* make_sequence_node(std::uint16_t height, std::span<const void* const> children) {
-  PLANFENCE_ASSERT(!children.empty());
-  PLANFENCE_ASSERT(children.size() <= sequence_fanout);
-  void* raw = ::operator new(sizeof(sequence_node) + children.size() * sizeof(void*));
-  auto* node = new (raw) sequence_node{};
-  node->count = static_cast<std::uint16_t>(children.size());
-  node->height = height;
-  auto* slots = reinterpret_cast<const void**>(node + 1);
-  std::uint64_t size = 0;
-  for (std::size_t i = 0; i < children.size(); ++i) {
-    new (&slots[i]) const void*(children[i]);
-    if (height == 0) {
-      retain(static_cast<const entry_block*>(children[i]));
-      size += 1;
-    } else {
-      const auto* child = static_cast<const sequence_node*>(children[i]);
-      PLANFENCE_ASSERT(child->height + 1 == height);
-      retain(child);
-      size += child->size;
-    }
-  }
-  PLANFENCE_ASSERT(size <= plan_endpoints_max);
-  node->size = static_cast<std::uint32_t>(size);
-  return node;
-}
-
-/// Appends to `out` nodes of `height` over `children`, at most sequence_fanout each and as
-/// evenly filled as possible.
-inline void chunk_sequence(std::uint16_t height, std::span<const void* const> children, std::vector<const sequence_node*>& out) {
-  if (children.empty()) return;
-  const std::size_t nodes = (children.size() + sequence_fanout - 1) / sequence_fanout;
-  std::size_t begin = 0;
-  for (std::size_t k = 0; k < nodes; ++k) {
-    const std::size_t end = children.size() * (k + 1) / nodes;
-    out.push_back(make_sequence_node(height, children.subspan(begin, end - begin)));
-    begin = end;
-  }
-}
-
-/// The name of the first entry below `node`.
-[[nodiscard]] inline std::string_view first_name(const sequence_node* node) noexcept {
-  while (node->height > 0) node = node->child(0);
-  return node->entry(0)->entry.name;
-}
-
-/// One change to a sequence: the entry for `name`, or its removal (entry == nullptr).
-struct sequence_change {
-  std::string_view name;
-  const entry_block* entry = nullptr;
-};
-
-/// Appends to `out` the nodes (of node->height) that replace `node` once `changes` (sorted by
-/// name, none equal, all within the part of the key space the parent gave `node`) are applied.
-/// Nodes without changes are shared; the others are copied. Each appended node is an owned
-/// reference.
-inline void update_sequence(const sequence_node* node, std::span<const sequence_change> changes,
-                            std::vector<const sequence_node*>& out) {
-  if (changes.empty()) {
-    retain(node);
-    out.push_back(node);
-    return;
-  }
-  std::vector<const void*> children;
-  if (node->height == 0) {
-    // Merge the leaf's entries with the changes.
-    children.reserve(node->count + changes.size());
-    std::size_t c = 0;
-    for (std::size_t i = 0; i < node->count; ++i) {
-      const entry_block* existing = node->entry(i);
-      for (; c < changes.size() && changes[c].name < existing->entry.name; ++c) {
-        if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
-      }
-      if (c < changes.size() && changes[c].name == existing->entry.name) {
-        if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
-        ++c;
-        continue;
-      }
-      children.push_back(existing);
-    }
-    for (; c < changes.size(); ++c) {
-      if (changes[c].entry != nullptr) children.push_back(changes[c].entry);
-    }
-  } else {
-    // Give each child the changes below the first name of the next child.
-    std::vector<const sequence_node*> replaced;
-    std::size_t c = 0;
-    for (std::size_t i = 0; i < node->count; ++i) {
-      std::size_t end = changes.size();
-      if (i + 1 < node->count) {
-        const std::string_view next = first_name(node->child(i + 1));
-        end = c;
-        while (end < changes.size() && changes[end].name < next) ++end;
-      }
-      update_sequence(node->child(i), changes.subspan(c, end - c), replaced);
-      c = end;
-    }
-    children.assign(replaced.begin(), replaced.end());
-    chunk_sequence(node->height, children, out);
-    for (const sequence_node* r : replaced) release(r);  // the new parents hold them now
-    return;
-  }
-  chunk_sequence(0, children, out);
-}
-
-/// Builds one root over `level` (nodes of one height, owned references, consumed), or nullptr.
-[[nodiscard]] inline const sequence_node* sequence_root(std::vector<const sequence_node*> level) {
-  while (level.size() > 1) {
-    const std::uint16_t height = static_cast<std::uint16_t>(level[0]->height + 1);
-    PLANFENCE_ASSERT(height < sequence_height_max);
-    std::vector<const void*> children(level.begin(), level.end());
-    std::vector<const sequence_node*> parents;
-    chunk_sequence(height, children, parents);
-    for (const sequence_node* n : level) release(n);
-    level = std::move(parents);
-  }
-  if (level.empty()) return nullptr;
-  const sequence_node* root = level[0];
-  // After removals the root may have a single child: drop the level.
-  while (root->height > 0 && root->count == 1) {
-    const sequence_node* only = root->child(0);
-    retain(only);
-    release(root);
-    root = only;
-  }
-  return root;
-}
-
-/// A sequence of `entries` (sorted by name, distinct), built from nothing.
-[[nodiscard]] inline const sequence_node* build_sequence(std::span<const void* const> entries) {
-  std::vector<const sequence_node*> leaves;
-  chunk_sequence(0, entries, leaves);
-  return sequence_root(std::move(leaves));
-}
-
-/// Appends the entries below `node` to `out`, in name order.
-inline void collect_entries(const sequence_node* node, std::vector<const void*>& out) {
-  for (std::size_t i = 0; i < node->count; ++i) {
-    if (node->height == 0) {
-      out.push_back(node->entry(i));
-    } else {
-      collect_entries(node->child(i), out);
-    }
-  }
-}
-
-/// `root` with `changes` applied (sorted by name, distinct). `root` is not consumed.
-[[nodiscard]] inline const sequence_node* apply_sequence(const sequence_node* root, std::span<const sequence_change> changes) {
-  if (root == nullptr) {
-    std::vector<const void*> entries;
-    for (const sequence_change& c : changes) {
-      if (c.entry != nullptr) entries.push_back(c.entry);
-    }
-    return build_sequence(entries);
-  }
-  std::vector<const sequence_node*> level;
-  update_sequence(root, changes, level);
-  const sequence_node* updated = sequence_root(std::move(level));
-  if (updated != nullptr && updated->height > sequence_height_needed(updated->size) + sequence_height_slack) {
-    // Many removals left the tree deeper than its size needs: rebuild it over the same entries.
-    std::vector<const void*> entries;
-    entries.reserve(updated->size);
-    collect_entries(updated, entries);
-    const sequence_node* rebuilt = build_sequence(entries);
-    release(updated);
-    updated = rebuilt;
-  }
-  return updated;
-}
-
-/// The index: a slot is 0 (nothing), an entry_block* with its low bit set, or an index_node*.
+/// A slot is 0 (nothing), an entry_block* with its low bit set, or an index_node*.
 using index_slot = std::uintptr_t;
 inline constexpr index_slot index_entry_tag = 1;
 static_assert(alignof(entry_block) > 1, "the index tags entry pointers in their low bit");
 
+[[nodiscard]] inline bool is_entry(index_slot slot) noexcept { return (slot & index_entry_tag) != 0; }
 [[nodiscard]] inline index_slot index_slot_of(const entry_block* block) noexcept {
   return reinterpret_cast<index_slot>(block) | index_entry_tag;
 }
 [[nodiscard]] inline const entry_block* index_entry(index_slot slot) noexcept {
-  PLANFENCE_ASSERT((slot & index_entry_tag) != 0);
+  PLANFENCE_ASSERT(is_entry(slot));
   return reinterpret_cast<const entry_block*>(slot & ~index_entry_tag);
 }
 
-/// An index node, followed in the same allocation by its slots. A branch node (at depth d it
-/// looks at bits 4d .. 4d + 3 of the hash) has one slot per bit set in its bitmap; a collision
-/// node (below depth 15, where the whole hash is used) holds entries of one hash, sorted by
-/// name.
+/// An index node, followed in the same allocation by its slots. A branch node at depth d looks
+/// at bits 4d .. 4d + 3 of the key and has one slot per bit set in its bitmap; a collision node
+/// holds the entries (two or more) of one key, sorted by name.
 struct alignas(void*) index_node {
   mutable std::atomic<std::uint32_t> references{1};
   std::uint32_t info = 0;  // branch: the bitmap; collision: collision_flag | count
@@ -419,16 +206,29 @@ struct alignas(void*) index_node {
 };
 static_assert(sizeof(index_node) == 8);
 inline constexpr unsigned index_bits = 4;
-inline constexpr unsigned index_hash_bits = 64;
+inline constexpr unsigned index_key_bits = 64;
+
+[[nodiscard]] inline const index_node* index_node_of(index_slot slot) noexcept {
+  PLANFENCE_ASSERT(slot != 0);
+  PLANFENCE_ASSERT(!is_entry(slot));
+  return reinterpret_cast<const index_node*>(slot);
+}
 
 inline void retain(index_slot slot) noexcept {
-  if (slot != 0 && (slot & index_entry_tag) == 0) {
-    reinterpret_cast<const index_node*>(slot)->references.fetch_add(1, std::memory_order_relaxed);
+  if (slot == 0) return;
+  if (is_entry(slot)) {
+    retain(index_entry(slot));
+  } else {
+    index_node_of(slot)->references.fetch_add(1, std::memory_order_relaxed);
   }
 }
 inline void release(index_slot slot) noexcept {
-  if (slot == 0 || (slot & index_entry_tag) != 0) return;  // entries are owned by the sequence
-  const auto* node = reinterpret_cast<const index_node*>(slot);
+  if (slot == 0) return;
+  if (is_entry(slot)) {
+    release(index_entry(slot));
+    return;
+  }
+  const index_node* node = index_node_of(slot);
   if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   const std::size_t count = node->count();
   for (std::size_t i = 0; i < count; ++i) release(node->slots()[i]);
@@ -447,82 +247,107 @@ inline void release(index_slot slot) noexcept {
   return reinterpret_cast<index_slot>(node);
 }
 
-/// The endpoint `name` (hash `hash`) below `slot`, or nullptr. Never allocates.
-[[nodiscard]] inline const endpoint_entry* index_find(index_slot slot, std::string_view name, std::uint64_t hash) noexcept {
-  for (unsigned shift = 0;; shift += index_bits) {
-    if (slot == 0) return nullptr;
-    if ((slot & index_entry_tag) != 0) {
-      const endpoint_entry& e = index_entry(slot)->entry;
-      return e.name_hash == hash && e.name == name ? &e : nullptr;
-    }
-    const auto* node = reinterpret_cast<const index_node*>(slot);
-    if (node->collision()) {
-      for (std::size_t i = 0; i < node->count(); ++i) {
-        const endpoint_entry& e = index_entry(node->slots()[i])->entry;
-        if (e.name_hash == hash && e.name == name) return &e;
-      }
-      return nullptr;
-    }
-    PLANFENCE_ASSERT(shift < index_hash_bits);
-    const std::uint32_t bit = std::uint32_t{1} << ((hash >> shift) & 15);
-    if ((node->info & bit) == 0) return nullptr;
+/// Where a search for `key` below `slot` ends: 0, an entry (of this key or another: the caller
+/// checks), or a collision node (of this key). Never allocates.
+[[nodiscard]] inline index_slot index_lookup(index_slot slot, std::uint64_t key) noexcept {
+  for (unsigned shift = 0; slot != 0 && !is_entry(slot); shift += index_bits) {
+    const index_node* node = index_node_of(slot);
+    if (node->collision()) return slot;
+    PLANFENCE_ASSERT(shift < index_key_bits);
+    const std::uint32_t bit = std::uint32_t{1} << ((key >> shift) & 15);
+    if ((node->info & bit) == 0) return 0;
     slot = node->slots()[std::popcount(node->info & (bit - 1))];
   }
+  return slot;
 }
 
-/// The hash with its 4-bit groups in reverse order: sorting changes by it groups them by the
+/// The key of what `slot` holds (an entry or a collision node).
+[[nodiscard]] inline std::uint64_t key_of(index_slot slot) noexcept {
+  const entry_block* block = is_entry(slot) ? index_entry(slot) : index_entry(index_node_of(slot)->slots()[0]);
+  return index_key(block->entry.name_hash);
+}
+
+/// The entries of `key` below `root`, as a span of slots (empty, one entry, or a collision
+/// node's). Never allocates; `storage` holds the single-entry case.
+[[nodiscard]] inline std::span<const index_slot> index_bucket(index_slot root, std::uint64_t key, index_slot& storage) noexcept {
+  const index_slot found = index_lookup(root, key);
+  if (found == 0 || key_of(found) != key) return {};
+  if (is_entry(found)) {
+    storage = found;
+    return {&storage, 1};
+  }
+  return {index_node_of(found)->slots(), index_node_of(found)->count()};
+}
+
+/// The endpoint `name` (hash `hash`) below `root`, or nullptr. Never allocates.
+[[nodiscard]] inline const endpoint_entry* index_find(index_slot root, std::string_view name, std::uint64_t hash) noexcept {
+  const index_slot found = index_lookup(root, index_key(hash));
+  if (found == 0) return nullptr;
+  if (is_entry(found)) {
+    const endpoint_entry& e = index_entry(found)->entry;
+    return e.name_hash == hash && e.name == name ? &e : nullptr;
+  }
+  const index_node* node = index_node_of(found);
+  for (std::size_t i = 0; i < node->count(); ++i) {
+    const endpoint_entry& e = index_entry(node->slots()[i])->entry;
+    if (e.name_hash == hash && e.name == name) return &e;
+  }
+  return nullptr;
+}
+
+/// The key with its 4-bit groups in reverse order: sorting changes by it groups them by the
 /// trie's first level, then its second, and so on.
-[[nodiscard]] constexpr std::uint64_t index_order(std::uint64_t hash) noexcept {
+[[nodiscard]] constexpr std::uint64_t index_order(std::uint64_t key) noexcept {
   std::uint64_t out = 0;
-  for (unsigned i = 0; i < index_hash_bits / index_bits; ++i) {
-    out = (out << index_bits) | (hash & 15);
-    hash >>= index_bits;
+  for (unsigned i = 0; i < index_key_bits / index_bits; ++i) {
+    out = (out << index_bits) | (key & 15);
+    key >>= index_bits;
   }
   return out;
 }
 
-/// One change to the index: the entry for (name, hash), or its removal (entry == nullptr).
+/// One change to the index: the entry for `name` (of key `key`), or its removal (entry ==
+/// nullptr). The entry is borrowed: the index takes its own reference.
 struct index_change {
-  std::uint64_t order = 0;  // index_order(hash)
-  std::uint64_t hash = 0;
+  std::uint64_t order = 0;  // index_order(key)
+  std::uint64_t key = 0;
   std::string_view name;
   const entry_block* entry = nullptr;
 };
 
-/// Merges the entries of one hash (`current`: nothing, an entry or a collision node) with
-/// `changes` (all of that hash, sorted by name).
-[[nodiscard]] inline index_slot merge_same_hash(index_slot current, std::span<const index_change> changes) {
+/// Merges the entries of one key (`current`: nothing, an entry or a collision node, borrowed)
+/// with `changes` (all of that key, sorted by name). Returns an owned reference.
+[[nodiscard]] inline index_slot merge_same_key(index_slot current, std::span<const index_change> changes) {
   // The common cases, without allocating: a new entry alone, or an entry replaced or removed.
-  if (changes.size() == 1) {
-    const index_change& only = changes.front();
-    if (current == 0) return only.entry == nullptr ? 0 : index_slot_of(only.entry);
-    if ((current & index_entry_tag) != 0 && index_entry(current)->entry.name == only.name) {
-      return only.entry == nullptr ? 0 : index_slot_of(only.entry);
-    }
+  if (changes.size() == 1 && (current == 0 || (is_entry(current) && index_entry(current)->entry.name == changes[0].name))) {
+    if (changes[0].entry == nullptr) return 0;
+    retain(changes[0].entry);
+    return index_slot_of(changes[0].entry);
   }
-  std::vector<const entry_block*> existing;
-  if (current != 0 && (current & index_entry_tag) != 0) {
-    existing.push_back(index_entry(current));
-  } else if (current != 0) {
-    const auto* node = reinterpret_cast<const index_node*>(current);
-    PLANFENCE_ASSERT(node->collision());
-    for (std::size_t i = 0; i < node->count(); ++i) existing.push_back(index_entry(node->slots()[i]));
-  }
+  std::span<const index_slot> existing;
+  if (current != 0) existing = is_entry(current) ? std::span<const index_slot>(&current, 1)
+                                                 : std::span<const index_slot>(index_node_of(current)->slots(), index_node_of(current)->count());
   std::vector<index_slot> merged;
+  merged.reserve(existing.size() + changes.size());
+  const auto take = [&](const entry_block* block) {
+    retain(block);
+    merged.push_back(index_slot_of(block));
+  };
   std::size_t c = 0;
-  for (const entry_block* e : existing) {
+  for (const index_slot slot : existing) {
+    const entry_block* e = index_entry(slot);
     for (; c < changes.size() && changes[c].name < e->entry.name; ++c) {
-      if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+      if (changes[c].entry != nullptr) take(changes[c].entry);
     }
     if (c < changes.size() && changes[c].name == e->entry.name) {
-      if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+      if (changes[c].entry != nullptr) take(changes[c].entry);
       ++c;
       continue;
     }
-    merged.push_back(index_slot_of(e));
+    take(e);
   }
   for (; c < changes.size(); ++c) {
-    if (changes[c].entry != nullptr) merged.push_back(index_slot_of(changes[c].entry));
+    if (changes[c].entry != nullptr) take(changes[c].entry);
   }
   if (merged.empty()) return 0;
   if (merged.size() == 1) return merged[0];
@@ -530,64 +355,52 @@ struct index_change {
   return make_index_node(index_node::collision_flag | static_cast<std::uint32_t>(merged.size()), merged);
 }
 
-/// `current` (not consumed) with `changes` applied (sorted by index_order of the hash, then by
-/// name; all agree with the bits above `shift`). Returns an owned reference. Subtrees without
+/// `current` (borrowed) with `changes` applied (sorted by index_order of the key, then by name;
+/// all agree with the key bits below `shift`). Returns an owned reference. Subtrees without
 /// changes are shared; a branch left with a single entry is replaced by the entry.
 [[nodiscard]] inline index_slot update_index(index_slot current, unsigned shift, std::span<const index_change> changes) {
   if (changes.empty()) {
     retain(current);
     return current;
   }
-  const bool current_is_entry = current != 0 && (current & index_entry_tag) != 0;
-  const bool current_is_collision = current != 0 && !current_is_entry && reinterpret_cast<const index_node*>(current)->collision();
-  // Changes all of one hash meeting nothing, an entry or a collision node of that hash: no
+  const bool current_is_branch = current != 0 && !is_entry(current) && !index_node_of(current)->collision();
+  // Changes all of one key meeting nothing, or an entry or a collision node of that key: no
   // branch is needed (this is where almost every change of a large plan ends).
-  const std::uint64_t hash = changes.front().hash;
-  const bool one_hash = changes.back().hash == hash;
-  if (one_hash && (current == 0 || ((current_is_entry || current_is_collision) &&
-                                    (current_is_entry ? index_entry(current)->entry.name_hash
-                                                      : index_entry(reinterpret_cast<const index_node*>(current)->slots()[0])->entry.name_hash) == hash))) {
-    return merge_same_hash(current, changes);
+  const std::uint64_t key = changes.front().key;
+  if (changes.back().key == key && (current == 0 || (!current_is_branch && key_of(current) == key))) {
+    return merge_same_key(current, changes);
   }
-  if (shift >= index_hash_bits) return merge_same_hash(current, changes);  // defensive: a full-hash match
-  PLANFENCE_ASSERT(!current_is_collision || shift < index_hash_bits);
+  PLANFENCE_ASSERT(shift < index_key_bits);  // keys that agree on every bit are one key
 
   // A branch: the current one, or a new one holding what was here.
-  index_slot children[16] = {};
   index_slot old_children[16] = {};
   std::uint32_t old_bitmap = 0;
-  if (current_is_entry || current_is_collision) {
-    const std::uint64_t existing_hash =
-        current_is_entry ? index_entry(current)->entry.name_hash
-                         : index_entry(reinterpret_cast<const index_node*>(current)->slots()[0])->entry.name_hash;
-    old_children[(existing_hash >> shift) & 15] = current;
-  } else if (current != 0) {
-    const auto* node = reinterpret_cast<const index_node*>(current);
+  if (current_is_branch) {
+    const index_node* node = index_node_of(current);
     old_bitmap = node->info;
     std::size_t k = 0;
     for (unsigned nibble = 0; nibble < 16; ++nibble) {
       if ((node->info & (std::uint32_t{1} << nibble)) != 0) old_children[nibble] = node->slots()[k++];
     }
+  } else if (current != 0) {
+    old_children[(key_of(current) >> shift) & 15] = current;
   }
+  index_slot packed[16];
+  std::uint32_t bitmap = 0;
+  std::size_t count = 0;
+  bool same = current_is_branch;
   std::size_t c = 0;
   for (unsigned nibble = 0; nibble < 16; ++nibble) {
     std::size_t end = c;
-    while (end < changes.size() && ((changes[end].hash >> shift) & 15) == nibble) ++end;
-    PLANFENCE_ASSERT(end == changes.size() || ((changes[end].hash >> shift) & 15) > nibble);
-    children[nibble] = update_index(old_children[nibble], shift + index_bits, changes.subspan(c, end - c));
+    while (end < changes.size() && ((changes[end].key >> shift) & 15) == nibble) ++end;
+    const index_slot child = update_index(old_children[nibble], shift + index_bits, changes.subspan(c, end - c));
     c = end;
-  }
-  PLANFENCE_ASSERT(c == changes.size());
-  std::uint32_t bitmap = 0;
-  std::size_t count = 0;
-  bool same = current != 0 && !current_is_entry && !current_is_collision;
-  index_slot packed[16];
-  for (unsigned nibble = 0; nibble < 16; ++nibble) {
-    same = same && children[nibble] == old_children[nibble];
-    if (children[nibble] == 0) continue;
+    same = same && child == old_children[nibble];
+    if (child == 0) continue;
     bitmap |= std::uint32_t{1} << nibble;
-    packed[count++] = children[nibble];
+    packed[count++] = child;
   }
+  PLANFENCE_ASSERT(c == changes.size());  // the changes were sorted by index_order
   if (same && bitmap == old_bitmap) {
     // Nothing changed here (removals of absent names): keep the node.
     for (std::size_t i = 0; i < count; ++i) release(packed[i]);
@@ -595,11 +408,275 @@ struct index_change {
     return current;
   }
   if (count == 0) return 0;
-  if (count == 1 && (packed[0] & index_entry_tag) != 0) return packed[0];
+  if (count == 1 && is_entry(packed[0])) return packed[0];
   return make_index_node(bitmap, std::span<const index_slot>(packed, count));
 }
 
-/// Forward iterator over a sequence in name order. Dereferences to `const endpoint_entry*`.
+// --- the sequence --------------------------------------------------------------------------
+
+/// A sequence word: index_key(hash) << 1 when the endpoint's key is unique in its plan, else
+/// its entry's address with the low bit set.
+using sequence_word = std::uint64_t;
+inline constexpr sequence_word sequence_pointer_tag = 1;
+
+[[nodiscard]] inline sequence_word hash_word(std::uint64_t name_hash) noexcept { return index_key(name_hash) << 1; }
+[[nodiscard]] inline sequence_word pointer_word(const entry_block* block) noexcept {
+  return static_cast<sequence_word>(reinterpret_cast<std::uintptr_t>(block)) | sequence_pointer_tag;
+}
+/// The entry a word names in the plan whose index is `index`. Never allocates.
+[[nodiscard]] inline const entry_block* word_entry(index_slot index, sequence_word word) noexcept {
+  if ((word & sequence_pointer_tag) != 0) {
+    return reinterpret_cast<const entry_block*>(static_cast<std::uintptr_t>(word & ~sequence_pointer_tag));
+  }
+  const index_slot found = index_lookup(index, word >> 1);
+  PLANFENCE_ASSERT(found != 0);
+  PLANFENCE_ASSERT(is_entry(found));  // a hash word's key is unique in its plan
+  PLANFENCE_ASSERT(index_key(index_entry(found)->entry.name_hash) == word >> 1);
+  return index_entry(found);
+}
+
+/// Words per leaf and children per inner node at most. Eight keeps the copy of a leaf small
+/// (80 bytes) while keeping the tree shallow (8 levels at 2^24 endpoints).
+inline constexpr std::size_t sequence_fanout = 8;
+/// Sequence depth at most (the iterator's stack). A tree deeper than its size needs by more
+/// than sequence_height_slack levels (possible after many removals) is rebuilt.
+inline constexpr std::size_t sequence_height_max = 16;
+inline constexpr std::size_t sequence_height_slack = 2;
+
+[[nodiscard]] constexpr std::size_t sequence_height_needed(std::size_t entries) noexcept {
+  std::size_t height = 0;
+  for (std::size_t reach = sequence_fanout; reach < entries; reach *= sequence_fanout) ++height;
+  return height;
+}
+static_assert(sequence_height_needed(std::size_t{1} << 24) + sequence_height_slack < sequence_height_max,
+              "the sequence iterator's stack must hold the deepest tree a plan can have");
+
+/// A sequence node, followed in the same allocation by `count` slots: words in a leaf,
+/// sequence_node pointers in an inner node.
+struct alignas(std::uint64_t) sequence_node {
+  mutable std::atomic<std::uint32_t> references{1};
+  std::uint16_t count = 0;
+  std::uint16_t height = 0;  // 0: a leaf
+  std::uint32_t size = 0;    // endpoints below
+
+  [[nodiscard]] const std::uint64_t* slots() const noexcept { return reinterpret_cast<const std::uint64_t*>(this + 1); }
+  [[nodiscard]] sequence_word word(std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(height == 0);
+    PLANFENCE_ASSERT(i < count);
+    return slots()[i];
+  }
+  [[nodiscard]] const sequence_node* child(std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(height > 0);
+    PLANFENCE_ASSERT(i < count);
+    return reinterpret_cast<const sequence_node*>(static_cast<std::uintptr_t>(slots()[i]));
+  }
+};
+static_assert(sizeof(sequence_node) % alignof(std::uint64_t) == 0);
+
+[[nodiscard]] inline std::uint64_t sequence_slot_of(const sequence_node* node) noexcept {
+  return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(node));
+}
+
+inline void retain(const sequence_node* node) noexcept { node->references.fetch_add(1, std::memory_order_relaxed); }
+inline void release(const sequence_node* node) noexcept {
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (node->height > 0) {
+    for (std::size_t i = 0; i < node->count; ++i) release(node->child(i));
+  }
+  node->~sequence_node();
+  ::operator delete(const_cast<sequence_node*>(node));
+}
+
+/// A new node of `height` over `slots` (words for a leaf; children, which it takes a new
+/// reference to, for an inner node).
+[[nodiscard]] inline const sequence_node* make_sequence_node(std::uint16_t height, std::span<const std::uint64_t> slots) {
+  PLANFENCE_ASSERT(!slots.empty());
+  PLANFENCE_ASSERT(slots.size() <= sequence_fanout);
+  void* raw = ::operator new(sizeof(sequence_node) + slots.size() * sizeof(std::uint64_t));
+  auto* node = new (raw) sequence_node{};
+  node->count = static_cast<std::uint16_t>(slots.size());
+  node->height = height;
+  auto* out = reinterpret_cast<std::uint64_t*>(node + 1);
+  std::uint64_t size = 0;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    new (&out[i]) std::uint64_t(slots[i]);
+    if (height == 0) {
+      size += 1;
+    } else {
+      const sequence_node* child = node->child(i);
+      PLANFENCE_ASSERT(child->height + 1 == height);
+      retain(child);
+      size += child->size;
+    }
+  }
+  PLANFENCE_ASSERT(size <= plan_endpoints_max);
+  node->size = static_cast<std::uint32_t>(size);
+  return node;
+}
+
+/// Appends to `out` nodes of `height` over `slots`, at most sequence_fanout each and as evenly
+/// filled as possible.
+inline void chunk_sequence(std::uint16_t height, std::span<const std::uint64_t> slots, std::vector<const sequence_node*>& out) {
+  if (slots.empty()) return;
+  const std::size_t nodes = (slots.size() + sequence_fanout - 1) / sequence_fanout;
+  std::size_t begin = 0;
+  for (std::size_t k = 0; k < nodes; ++k) {
+    const std::size_t end = slots.size() * (k + 1) / nodes;
+    out.push_back(make_sequence_node(height, slots.subspan(begin, end - begin)));
+    begin = end;
+  }
+}
+
+/// One change to a sequence: the word for `name` (inserted or replacing its word), or its
+/// removal.
+struct sequence_change {
+  std::string_view name;
+  sequence_word word = 0;
+  bool present = true;
+};
+
+/// Resolves the words of one plan's sequence to names, through that plan's index.
+struct sequence_names {
+  index_slot index = 0;
+  [[nodiscard]] std::string_view operator()(sequence_word word) const noexcept { return word_entry(index, word)->entry.name; }
+};
+
+/// The name of the first endpoint below `node`.
+[[nodiscard]] inline std::string_view first_name(const sequence_node* node, const sequence_names& names) noexcept {
+  while (node->height > 0) node = node->child(0);
+  return names(node->word(0));
+}
+
+/// Appends to `out` the nodes (of node->height) that replace `node` once `changes` (sorted by
+/// name, none equal, all within the part of the name space the parent gave `node`) are
+/// applied. Nodes without changes are shared; the others are copied. Each appended node is an
+/// owned reference.
+inline void update_sequence(const sequence_node* node, std::span<const sequence_change> changes, const sequence_names& names,
+                            std::vector<const sequence_node*>& out) {
+  if (changes.empty()) {
+    retain(node);
+    out.push_back(node);
+    return;
+  }
+  std::vector<std::uint64_t> slots;
+  if (node->height == 0) {
+    // Merge the leaf's words with the changes.
+    slots.reserve(node->count + changes.size());
+    std::size_t c = 0;
+    for (std::size_t i = 0; i < node->count; ++i) {
+      const sequence_word existing = node->word(i);
+      const std::string_view name = names(existing);
+      for (; c < changes.size() && changes[c].name < name; ++c) {
+        if (changes[c].present) slots.push_back(changes[c].word);
+      }
+      if (c < changes.size() && changes[c].name == name) {
+        if (changes[c].present) slots.push_back(changes[c].word);
+        ++c;
+        continue;
+      }
+      slots.push_back(existing);
+    }
+    for (; c < changes.size(); ++c) {
+      if (changes[c].present) slots.push_back(changes[c].word);
+    }
+    chunk_sequence(0, slots, out);
+    return;
+  }
+  // Give each child the changes below the first name of the next child.
+  std::vector<const sequence_node*> replaced;
+  std::size_t c = 0;
+  for (std::size_t i = 0; i < node->count; ++i) {
+    std::size_t end = changes.size();
+    if (i + 1 < node->count) {
+      const std::string_view next = first_name(node->child(i + 1), names);
+      end = c;
+      while (end < changes.size() && changes[end].name < next) ++end;
+    }
+    update_sequence(node->child(i), changes.subspan(c, end - c), names, replaced);
+    c = end;
+  }
+  slots.reserve(replaced.size());
+  for (const sequence_node* r : replaced) slots.push_back(sequence_slot_of(r));
+  chunk_sequence(node->height, slots, out);
+  for (const sequence_node* r : replaced) release(r);  // the new parents hold them now
+}
+
+/// One root over `level` (nodes of one height, owned references, consumed), or nullptr.
+[[nodiscard]] inline const sequence_node* sequence_root(std::vector<const sequence_node*> level) {
+  while (level.size() > 1) {
+    const auto height = static_cast<std::uint16_t>(level[0]->height + 1);
+    PLANFENCE_ASSERT(height < sequence_height_max);
+    std::vector<std::uint64_t> slots;
+    slots.reserve(level.size());
+    for (const sequence_node* n : level) slots.push_back(sequence_slot_of(n));
+    std::vector<const sequence_node*> parents;
+    chunk_sequence(height, slots, parents);
+    for (const sequence_node* n : level) release(n);
+    level = std::move(parents);
+  }
+  if (level.empty()) return nullptr;
+  const sequence_node* root = level[0];
+  // After removals the root may have a single child: drop the level.
+  while (root->height > 0 && root->count == 1) {
+    const sequence_node* only = root->child(0);
+    retain(only);
+    release(root);
+    root = only;
+  }
+  return root;
+}
+
+/// A sequence of `words` (in name order), built from nothing.
+[[nodiscard]] inline const sequence_node* build_sequence(std::span<const std::uint64_t> words) {
+  std::vector<const sequence_node*> leaves;
+  chunk_sequence(0, words, leaves);
+  return sequence_root(std::move(leaves));
+}
+
+/// Appends the words below `node` to `out`, in name order.
+inline void collect_words(const sequence_node* node, std::vector<std::uint64_t>& out) {
+  for (std::size_t i = 0; i < node->count; ++i) {
+    if (node->height == 0) {
+      out.push_back(node->word(i));
+    } else {
+      collect_words(node->child(i), out);
+    }
+  }
+}
+
+/// `root` (borrowed; its words resolve through `names`) with `changes` applied (sorted by name,
+/// distinct). Returns an owned reference, or nullptr for an empty sequence.
+[[nodiscard]] inline const sequence_node* apply_sequence(const sequence_node* root, std::span<const sequence_change> changes,
+                                                         const sequence_names& names) {
+  if (changes.empty()) {
+    if (root != nullptr) retain(root);
+    return root;
+  }
+  if (root == nullptr) {
+    std::vector<std::uint64_t> words;
+    words.reserve(changes.size());
+    for (const sequence_change& c : changes) {
+      if (c.present) words.push_back(c.word);
+    }
+    return build_sequence(words);
+  }
+  std::vector<const sequence_node*> level;
+  update_sequence(root, changes, names, level);
+  const sequence_node* updated = sequence_root(std::move(level));
+  if (updated != nullptr && updated->height > sequence_height_needed(updated->size) + sequence_height_slack) {
+    // Many removals left the tree deeper than its size needs: rebuild it over the same words.
+    std::vector<std::uint64_t> words;
+    words.reserve(updated->size);
+    collect_words(updated, words);
+    const sequence_node* rebuilt = build_sequence(words);
+    release(updated);
+    updated = rebuilt;
+  }
+  return updated;
+}
+
+/// Forward iterator over a plan's endpoints in name order. Dereferences to
+/// `const endpoint_entry*` (a word resolved through the plan's index).
 class endpoint_iterator {
  public:
   using iterator_concept = std::forward_iterator_tag;
@@ -610,7 +687,7 @@ class endpoint_iterator {
   using pointer = void;
 
   endpoint_iterator() noexcept = default;
-  explicit endpoint_iterator(const sequence_node* root) noexcept {
+  endpoint_iterator(const sequence_node* root, index_slot index) noexcept : index_(index) {
     if (root == nullptr) return;
     depth_ = 0;
     path_[0] = {root, 0};
@@ -620,7 +697,8 @@ class endpoint_iterator {
   [[nodiscard]] const endpoint_entry* operator*() const noexcept {
     PLANFENCE_ASSERT(depth_ >= 0);
     const frame& leaf = path_[static_cast<std::size_t>(depth_)];
-    return &leaf.node->entry(leaf.at)->entry;
+    PLANFENCE_ASSERT(resolved_[leaf.at] == word_entry(index_, leaf.node->word(leaf.at)));
+    return &resolved_[leaf.at]->entry;
   }
   endpoint_iterator& operator++() noexcept {
     PLANFENCE_ASSERT(depth_ >= 0);
@@ -649,19 +727,63 @@ class endpoint_iterator {
     const sequence_node* node = nullptr;
     std::uint16_t at = 0;
   };
-  // From path_[depth_] down its current child to the first entry of a leaf.
+  // From path_[depth_] down its current child to the first word of a leaf.
   void descend() noexcept {
     for (;;) {
       const frame& f = path_[static_cast<std::size_t>(depth_)];
-      if (f.node->height == 0) return;
+      if (f.node->height == 0) {
+        if (f.at == 0) resolve_leaf(f.node);
+        return;
+      }
       const sequence_node* child = f.node->child(f.at);
       ++depth_;
       PLANFENCE_ASSERT(static_cast<std::size_t>(depth_) < sequence_height_max);
       path_[static_cast<std::size_t>(depth_)] = {child, 0};
     }
   }
+  // Resolves every word of `leaf` through the index at once, the lookups interleaved level by
+  // level: their loads are independent, so their cache misses overlap instead of following one
+  // another (a large plan's index does not fit in cache, and iterating is what the digest,
+  // the text form and the enactor do).
+  void resolve_leaf(const sequence_node* leaf) noexcept {
+    index_slot at[sequence_fanout];
+    std::uint64_t keys[sequence_fanout];
+    std::size_t pending = 0;
+    for (std::size_t i = 0; i < leaf->count; ++i) {
+      const sequence_word word = leaf->word(i);
+      if ((word & sequence_pointer_tag) != 0) {
+        resolved_[i] = word_entry(index_, word);
+      } else {
+        resolved_[i] = nullptr;
+        at[i] = index_;
+        keys[i] = word >> 1;
+        ++pending;
+      }
+    }
+    for (unsigned shift = 0; pending > 0; shift += index_bits) {
+      for (std::size_t i = 0; i < leaf->count; ++i) {
+        if (resolved_[i] != nullptr) continue;
+        PLANFENCE_ASSERT(at[i] != 0);
+        if (is_entry(at[i])) {
+          resolved_[i] = index_entry(at[i]);
+          PLANFENCE_ASSERT(index_key(resolved_[i]->entry.name_hash) == keys[i]);
+          --pending;
+          continue;
+        }
+        const index_node* node = index_node_of(at[i]);
+        PLANFENCE_ASSERT(!node->collision());  // a hash word's key is unique in its plan
+        PLANFENCE_ASSERT(shift < index_key_bits);
+        const std::uint32_t bit = std::uint32_t{1} << ((keys[i] >> shift) & 15);
+        PLANFENCE_ASSERT((node->info & bit) != 0);
+        at[i] = node->slots()[std::popcount(node->info & (bit - 1))];
+      }
+    }
+  }
+
   frame path_[sequence_height_max];
   int depth_ = -1;  // the leaf's frame; -1 at the end
+  index_slot index_ = 0;
+  const entry_block* resolved_[sequence_fanout] = {};  // the current leaf's entries
 };
 
 }  // namespace detail
@@ -673,26 +795,27 @@ class endpoint_range {
   using iterator = detail::endpoint_iterator;
   using const_iterator = detail::endpoint_iterator;
 
-  [[nodiscard]] iterator begin() const noexcept { return iterator(root_); }
+  [[nodiscard]] iterator begin() const noexcept { return iterator(sequence_, index_); }
   [[nodiscard]] iterator end() const noexcept { return iterator(); }
-  [[nodiscard]] std::size_t size() const noexcept { return root_ == nullptr ? 0 : root_->size; }
-  [[nodiscard]] bool empty() const noexcept { return root_ == nullptr; }
-  /// The endpoint at position `i` in name order. O(log n): it walks down the tree.
+  [[nodiscard]] std::size_t size() const noexcept { return sequence_ == nullptr ? 0 : sequence_->size; }
+  [[nodiscard]] bool empty() const noexcept { return sequence_ == nullptr; }
+  /// The endpoint at position `i` in name order. O(log n): it walks down both trees.
   [[nodiscard]] const endpoint_entry* operator[](std::size_t i) const noexcept {
     PLANFENCE_ASSERT(i < size());
-    const detail::sequence_node* node = root_;
+    const detail::sequence_node* node = sequence_;
     while (node->height > 0) {
       std::size_t k = 0;
       for (; i >= node->child(k)->size; ++k) i -= node->child(k)->size;
       node = node->child(k);
     }
-    return &node->entry(i)->entry;
+    return &detail::word_entry(index_, node->word(i))->entry;
   }
 
  private:
   friend class plan;
-  explicit endpoint_range(const detail::sequence_node* root) noexcept : root_(root) {}
-  const detail::sequence_node* root_ = nullptr;
+  endpoint_range(const detail::sequence_node* sequence, detail::index_slot index) noexcept : sequence_(sequence), index_(index) {}
+  const detail::sequence_node* sequence_ = nullptr;
+  detail::index_slot index_ = 0;
 };
 static_assert(std::forward_iterator<endpoint_range::iterator>);
 
@@ -728,9 +851,9 @@ class plan {
   [[nodiscard]] std::uint64_t created_unix_ms() const noexcept { return created_unix_ms_; }
   /// The plan says a large change is intended (the S4 zone share guard lets it through).
   [[nodiscard]] bool bulk_change_intended() const noexcept { return bulk_change_; }
-  /// Endpoints sorted by name (`for (const endpoint_entry* e : p.endpoints())`). Iteration is
-  /// O(1) amortised per endpoint, `endpoints()[i]` is O(log n); neither allocates.
-  [[nodiscard]] endpoint_range endpoints() const noexcept { return endpoint_range(sequence_); }
+  /// Endpoints sorted by name (`for (const endpoint_entry* e : p.endpoints())`). Iteration
+  /// costs about a find() per endpoint, `endpoints()[i]` O(log n) more; neither allocates.
+  [[nodiscard]] endpoint_range endpoints() const noexcept { return endpoint_range(sequence_, index_); }
   [[nodiscard]] std::size_t size() const noexcept { return sequence_ == nullptr ? 0 : sequence_->size; }
 
   /// The endpoint with this canonical name, or nullptr. Never allocates.
@@ -738,8 +861,8 @@ class plan {
     return find(name, endpoint_name_hash(name));
   }
   /// As find(name), with the hash precomputed by endpoint_name_hash. Wait-free, never
-  /// allocates: one load per trie level (about log16 n of them, 5 at 10^6 endpoints), then one
-  /// hash and one name compare.
+  /// allocates: one dependent load per trie level (about log16 n: 5 at 10^6 endpoints, 1 for a
+  /// plan of one endpoint), then one hash and one name compare.
   [[nodiscard]] const endpoint_entry* find(std::string_view name, std::uint64_t hash) const noexcept {
     return detail::index_find(index_, name, hash);
   }
@@ -763,7 +886,8 @@ class plan {
 
  private:
   friend class plan_builder;
-  friend struct plan_access;
+  friend struct plan_access;            // fault injection: planfence/sim/corrupt_plan.hpp
+  friend struct plan_structure_access;  // tests/unit/plan_test.cpp: plans with chosen name hashes
   plan() = default;
 
   void clear() noexcept {
@@ -779,23 +903,92 @@ class plan {
     return hasher.finish();
   }
 
+  /// A change given to apply(): the entry for `name` (whose hash is `name_hash`), or its
+  /// removal (entry == nullptr).
+  struct change {
+    std::string_view name;
+    std::uint64_t name_hash = 0;
+    const detail::entry_block* entry = nullptr;  // borrowed
+  };
+
   /// Applies `changes` (sorted by name, distinct names) to both trees, sharing what did not
   /// change. The digest is not touched: build() computes it, fault injection keeps the old one.
-  void apply(std::span<const detail::sequence_change> changes) {
-    std::vector<detail::index_change> by_hash;
-    by_hash.reserve(changes.size());
-    for (const detail::sequence_change& c : changes) {
-      const std::uint64_t hash = c.entry != nullptr ? c.entry->entry.name_hash : endpoint_name_hash(c.name);
-      by_hash.push_back({detail::index_order(hash), hash, c.name, c.entry});
+  void apply(std::span<const change> changes) {
+    if (changes.empty()) return;
+    // 1. The index.
+    std::vector<detail::index_change> by_key;
+    by_key.reserve(changes.size());
+    for (const change& c : changes) {
+      PLANFENCE_ASSERT(c.entry == nullptr || c.entry->entry.name_hash == c.name_hash);
+      const std::uint64_t key = detail::index_key(c.name_hash);
+      by_key.push_back({detail::index_order(key), key, c.name, c.entry});
     }
-    std::sort(by_hash.begin(), by_hash.end(), [](const detail::index_change& x, const detail::index_change& y) {
+    std::sort(by_key.begin(), by_key.end(), [](const detail::index_change& x, const detail::index_change& y) {
       return x.order != y.order ? x.order < y.order : x.name < y.name;
     });
-    const detail::sequence_node* sequence = detail::apply_sequence(sequence_, changes);
-    const detail::index_slot index = detail::update_index(index_, 0, by_hash);
-    clear();
-    sequence_ = sequence;
-    index_ = index;
+    const detail::index_slot old_index = index_;
+    const detail::index_slot new_index = detail::update_index(old_index, 0, by_key);
+
+    // 2. The sequence changes: for every name whose key a change touched, its word before and
+    // after. A name's word is its hash while its key is unique in the plan, else a pointer to
+    // its entry; so a change of records alone changes no word, while an insertion, a removal,
+    // or any change among names sharing a key may change several.
+    std::vector<detail::sequence_change> words;
+    words.reserve(changes.size());
+    if (old_index == 0) {
+      // From nothing (a plan built from scratch): every change is an insertion, already in name
+      // order.
+      for (const change& c : changes) {
+        if (c.entry == nullptr) continue;
+        detail::index_slot storage = 0;
+        const std::size_t sharing = detail::index_bucket(new_index, detail::index_key(c.name_hash), storage).size();
+        PLANFENCE_ASSERT(sharing >= 1);
+        words.push_back({c.name, sharing == 1 ? detail::hash_word(c.name_hash) : detail::pointer_word(c.entry), true});
+      }
+      PLANFENCE_ASSERT(sequence_ == nullptr);
+      sequence_ = detail::apply_sequence(nullptr, words, detail::sequence_names{});
+      index_ = new_index;
+      return;
+    }
+    std::uint64_t previous_key = 0;
+    for (std::size_t k = 0; k < by_key.size(); ++k) {
+      const std::uint64_t key = by_key[k].key;
+      if (k > 0 && key == previous_key) continue;  // one pass per key
+      previous_key = key;
+      detail::index_slot before_storage = 0;
+      detail::index_slot after_storage = 0;
+      const std::span<const detail::index_slot> before = detail::index_bucket(old_index, key, before_storage);
+      const std::span<const detail::index_slot> after = detail::index_bucket(new_index, key, after_storage);
+      const auto word_in = [](std::span<const detail::index_slot> bucket, const detail::entry_block* block) {
+        return bucket.size() == 1 ? detail::hash_word(block->entry.name_hash) : detail::pointer_word(block);
+      };
+      // Both buckets are sorted by name: merge them.
+      std::size_t b = 0;
+      std::size_t a = 0;
+      while (b < before.size() || a < after.size()) {
+        const detail::entry_block* old_block = b < before.size() ? detail::index_entry(before[b]) : nullptr;
+        const detail::entry_block* new_block = a < after.size() ? detail::index_entry(after[a]) : nullptr;
+        if (new_block == nullptr || (old_block != nullptr && old_block->entry.name < new_block->entry.name)) {
+          words.push_back({old_block->entry.name, 0, false});  // removed
+          ++b;
+        } else if (old_block == nullptr || new_block->entry.name < old_block->entry.name) {
+          words.push_back({new_block->entry.name, word_in(after, new_block), true});  // inserted
+          ++a;
+        } else {
+          const detail::sequence_word was = word_in(before, old_block);
+          const detail::sequence_word now = word_in(after, new_block);
+          if (was != now) words.push_back({new_block->entry.name, now, true});
+          ++b;
+          ++a;
+        }
+      }
+    }
+    std::sort(words.begin(), words.end(),
+              [](const detail::sequence_change& x, const detail::sequence_change& y) { return x.name < y.name; });
+    const detail::sequence_node* new_sequence = detail::apply_sequence(sequence_, words, detail::sequence_names{old_index});
+    clear();  // the old trees (and the entries only they held) go only now: the names above lived in them
+    sequence_ = new_sequence;
+    index_ = new_index;
   }
 
   /// Fault injection (planfence::plan_access): endpoint `i` gets `records`, the digest stays.
@@ -804,8 +997,8 @@ class plan {
     endpoint_entry changed = *endpoints()[i];
     changed.records = std::move(records);
     const detail::entry_ref block(new detail::entry_block(std::move(changed)));
-    const detail::sequence_change change{block.get()->entry.name, block.get()};
-    apply(std::span<const detail::sequence_change>(&change, 1));
+    const change one{block.get()->entry.name, block.get()->entry.name_hash, block.get()};
+    apply(std::span<const change>(&one, 1));
   }
 
   generation gen_{};
@@ -869,7 +1062,7 @@ class plan_builder {
   void intend_bulk_change() noexcept { bulk_change_ = true; }
 
   /// The plan. Errors: errc::invalid_plan (generation 0 or above generation_max, too many
-  /// endpoints). Cost: O(c log n) for c changes to a plan of n endpoints, in memory the
+  /// endpoints). Cost: O(c log n) for c changes to a plan of n endpoints and, in memory, the
   /// changed entries and the copied paths; then the digest, O(n).
   [[nodiscard]] result<plan> build() && {
     if (gen_ == generation_none || gen_ > generation_max) {
@@ -889,9 +1082,9 @@ class plan_builder {
     out.bulk_change_ = bulk_change_;
     out.sequence_ = std::exchange(base_sequence_, nullptr);
     out.index_ = std::exchange(base_index_, 0);
-    std::vector<detail::sequence_change> changes;
+    std::vector<plan::change> changes;
     changes.reserve(changes_.size());
-    for (const auto& [name, entry] : changes_) changes.push_back({name, entry.get()});
+    for (const auto& [name, entry] : changes_) changes.push_back({name, endpoint_name_hash(name), entry.get()});
     out.apply(changes);
     PLANFENCE_ASSERT(out.size() == count);
     out.digest_ = out.compute_digest();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <set>
@@ -457,54 +458,96 @@ TEST_CASE("a generation shares every unchanged entry with its base", "[plan][sha
   CHECK(second.find(names[101])->records == one_a("10.1.0.101"));
 }
 
-// Proves the index (a hash array mapped trie) below the plan, where names alone cannot reach:
-// entries given chosen hashes that agree on every bit (a full 64-bit collision, resolved by
-// name) or on all but the last 4 bits (the deepest branch), inserted, replaced and removed one
-// by one, each version checked against what it must hold, and the earlier versions unchanged.
-TEST_CASE("the plan index keeps colliding and deep hashes apart", "[plan][sharing]") {
+namespace planfence {
+inline namespace v1 {
+/// Test-only access (a friend of plan): applies changes whose entries carry chosen name hashes,
+/// so that the tests can make names collide, which real names do too rarely to test.
+struct plan_structure_access {
+  static void apply(plan& p, const std::map<std::string, const detail::entry_block*>& changes,
+                    const std::function<std::uint64_t(const std::string&)>& hash_of) {
+    std::vector<plan::change> list;
+    for (const auto& [name, entry] : changes) list.push_back({name, hash_of(name), entry});
+    p.apply(list);
+  }
+  static plan empty() { return plan{}; }
+};
+}  // namespace v1
+}  // namespace planfence
+
+// Proves the index (a hash array mapped trie) and the sequence's words where real names cannot
+// reach: entries are given chosen hashes from a tiny space, so that names share whole index
+// keys (collisions, resolved by name; the sequence then names them by pointer) or share a key
+// but not the hash (the lowest bit), or agree on all but the top bits (the deepest branches).
+// Random sets and removals are applied generation after generation; every version is checked
+// against a map of what it must hold (iteration order, entries, find by name and hash, absent
+// names), and every earlier version is checked again at the end: path copying left it intact.
+TEST_CASE("plans keep colliding and deep hashes apart", "[plan][sharing]") {
+  std::uint64_t state = 0x2545f4914f6cdd1dULL;
+  auto next = [&](std::uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state % bound;
+  };
+  const std::uint64_t deep = 0x0fff'ffff'ffff'fff0ULL;
+  const std::vector<std::uint64_t> hashes = {6, 7, 7, 6, deep, deep ^ (std::uint64_t{1} << 63), deep ^ (std::uint64_t{1} << 62), 0, 1, 2};
+  std::vector<std::string> universe;
+  for (int i = 0; i < 40; ++i) universe.push_back("k" + std::to_string(i) + ".");
+  const auto hash_of = [&](const std::string& name) { return hashes[std::hash<std::string>{}(name) % hashes.size()]; };
+  std::vector<std::unique_ptr<detail::entry_ref>> owned;
   struct version {
-    detail::index_slot root = 0;
-    std::map<std::string, std::pair<std::uint64_t, const detail::entry_block*>> holds;
+    std::unique_ptr<plan> p;
+    std::map<std::string, const detail::entry_block*> holds;
   };
-  std::vector<detail::entry_ref> owned;
-  std::vector<version> versions(1);
-  const std::uint64_t deep = 0x0fff'ffff'ffff'fff1ULL;
-  const std::vector<std::pair<std::string, std::uint64_t>> keys = {
-      {"a.", 7}, {"b.", 7}, {"c.", 7}, {"d.", deep}, {"e.", deep ^ (std::uint64_t{1} << 60)}, {"f.", deep ^ 2}, {"g.", 0},
-  };
-  auto apply = [&](const std::string& name, std::uint64_t hash, bool remove) {
-    version next = versions.back();
-    const detail::entry_block* block = nullptr;
-    if (!remove) {
-      endpoint_entry e;
-      e.name = name;
-      e.name_hash = hash;
-      owned.emplace_back(new detail::entry_block(std::move(e)));
-      block = owned.back().get();
-      next.holds[name] = {hash, block};
-    } else {
-      next.holds.erase(name);
-    }
-    const detail::index_change change{detail::index_order(hash), hash, name, block};
-    next.root = detail::update_index(versions.back().root, 0, std::span<const detail::index_change>(&change, 1));
-    versions.push_back(std::move(next));
-  };
-  for (int round = 0; round < 2; ++round) {
-    for (const auto& [name, hash] : keys) apply(name, hash, false);  // insert, then replace
-  }
-  for (const auto& [name, hash] : keys) apply(name, hash, true);
-  for (const version& v : versions) {
-    for (const auto& [name, hash] : keys) {
-      const auto it = v.holds.find(name);
-      const endpoint_entry* found = detail::index_find(v.root, name, hash);
-      if (it == v.holds.end()) {
-        CHECK(found == nullptr);
+  std::vector<version> versions;
+  versions.push_back({std::make_unique<plan>(plan_structure_access::empty()), {}});
+  for (int gen = 1; gen <= 120; ++gen) {
+    CAPTURE(gen);
+    std::map<std::string, const detail::entry_block*> changes;
+    std::map<std::string, const detail::entry_block*> holds = versions.back().holds;
+    const std::size_t count = 1 + next(gen % 10 == 0 ? 30 : 4);
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::string& name = universe[next(universe.size())];
+      if (next(3) == 0) {
+        changes[name] = nullptr;
+        holds.erase(name);
       } else {
-        CHECK(found == &it->second.second->entry);
+        endpoint_entry e;
+        e.name = name;
+        e.name_hash = hash_of(name);
+        e.records = one_a("192.0.2." + std::to_string(next(256)));
+        owned.push_back(std::make_unique<detail::entry_ref>(new detail::entry_block(std::move(e))));
+        changes[name] = owned.back()->get();
+        holds[name] = owned.back()->get();
       }
-      CHECK(detail::index_find(v.root, name, hash ^ 8) == nullptr);
+    }
+    auto p = std::make_unique<plan>(plan_structure_access::empty());
+    if (!versions.back().holds.empty() || versions.size() > 1) {
+      // Start from the previous version's structure, as based_on does.
+      auto builder = plan_builder::based_on(*versions.back().p, generation{1}, 0);
+      *p = std::move(builder).build().value();
+    }
+    plan_structure_access::apply(*p, changes, hash_of);
+    versions.push_back({std::move(p), std::move(holds)});
+  }
+  for (const version& v : versions) {
+    REQUIRE(v.p->size() == v.holds.size());
+    auto expected = v.holds.begin();
+    std::size_t i = 0;
+    for (const endpoint_entry* e : v.p->endpoints()) {
+      REQUIRE(expected != v.holds.end());
+      CHECK(e == &expected->second->entry);
+      CHECK(v.p->endpoints()[i] == e);
+      ++expected;
+      ++i;
+    }
+    CHECK(expected == v.holds.end());
+    for (const std::string& name : universe) {
+      const auto it = v.holds.find(name);
+      const endpoint_entry* found = v.p->find(name, hash_of(name));
+      CHECK(found == (it == v.holds.end() ? nullptr : &it->second->entry));
+      CHECK(v.p->find(name, hash_of(name) ^ 1) == nullptr);  // same key, other hash
+      CHECK(v.p->find(name, hash_of(name) ^ 8) == nullptr);
     }
   }
-  CHECK(versions.back().root == 0);
-  for (const version& v : versions) detail::release(v.root);
 }
