@@ -30,22 +30,26 @@
 //
 // Endpoints appear sorted by name and records in canonical order (record.hpp).
 //
-// Structure: a plan is two persistent trees over shared, reference-counted endpoint entries: a
-// B-tree-like sequence in name order (iteration, the text form, the digest, access by position)
-// and a hash array mapped trie keyed by the name hash (find). A generation built with
-// `based_on` copies only the tree nodes on the paths to what it changed; everything else,
-// nodes and entries, is shared with its base (detail::sequence_node, detail::index_node).
+// Structure: a plan is two persistent trees (detail::index_node, detail::sequence_node): an
+// index, a hash array mapped trie keyed by the name hash that owns the plan's reference-counted
+// entries and serves find(); and a sequence, a B-tree-like tree of one word per endpoint in
+// name order (the name's hash, or a pointer to its entry when another name shares its index
+// key) that serves iteration, the text form and the digest. A generation built with
+// `based_on` copies only the nodes on the paths to what changed; everything else is shared
+// with its base, and a change of records alone changes no sequence word.
 //
-// Cost: `based_on` is O(1); `build` applies c changes in O(c log n) time and, in memory, the c
-// new entries plus the copied paths (for 1,000 changes spread over 100,000 endpoints, about
-// 0.4 MB of which 0.22 MB are the entries themselves: bench/scale_bench.cpp), then hashes the
-// canonical encoding, O(n). A plan built from nothing costs about 25 bytes per endpoint of
-// structure beside its entries. find() is one load per trie level (about log16 n: 5 at 10^6
-// endpoints) and one name compare, and never allocates; iteration is O(1) amortised per
-// endpoint, `endpoints()[i]` O(log n).
+// Cost (bench/scale_bench.cpp, 100,000 endpoints of two weighted A records): a plan built from
+// nothing costs about 28 bytes of structure per endpoint beside its entries (about 230 bytes
+// each); a generation changing 1% of the endpoints costs about 0.4 MB, the 1,000 new entries
+// and about 0.18 MB of copied index paths, so 100 retained generations are 2.5x one.
+// `based_on` is O(1); `build` applies c changes in O(c log n), then hashes the canonical
+// encoding, O(n). find() is one dependent load per trie level (about log16 n: 5 at 10^6
+// endpoints) and one name compare, and never allocates. Iteration costs about a find() per
+// endpoint (a leaf's lookups are interleaved so that their cache misses overlap);
+// `endpoints()[i]` adds an O(log n) descent.
 //
-// When not to use it: a plan is a value for automation, not a database; it has no way to
-// change in place, and each generation costs at least one copied path per changed endpoint.
+// When not to use it: a plan is a value for automation, not a database: it never changes in
+// place, and every generation costs at least its changed entries and their index paths.
 #pragma once
 
 #include <algorithm>

@@ -22,7 +22,13 @@
 // durable history; plans shared by several hosts in the etcd registry.
 //
 // Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
-// publish and collect take a mutex (they are rare and off the apply path) and allocate.
+// publish and collect take a mutex (they are rare and off the apply path). Per plan, publish
+// makes one allocation (the node holding the plan; a plan's own structure is shared and built
+// by plan_builder) and collection frees it through the epoch domain; collect itself reuses its
+// buffers, reads the live set once per call however many plans it collects, and returns a
+// report whose lists keep their first 8 generations inline. What remains per plan is the two
+// mutex sections, the close CAS, the epoch domain's retire, and whatever `live` costs (the
+// memory store builds a vector of its endpoints' generations).
 //
 // Memory orders:
 //  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
