@@ -40,13 +40,14 @@
 //
 // Cost (bench/scale_bench.cpp, 100,000 endpoints of two weighted A records): a plan built from
 // nothing costs about 28 bytes of structure per endpoint beside its entries (about 230 bytes
-// each); a generation changing 1% of the endpoints costs about 0.4 MB, the 1,000 new entries
-// and about 0.18 MB of copied index paths, so 100 retained generations are 2.5x one.
-// `based_on` is O(1); `build` applies c changes in O(c log n), then hashes the canonical
-// encoding, O(n). find() is one dependent load per trie level (about log16 n: 5 at 10^6
-// endpoints) and one name compare, and never allocates. Iteration costs about a find() per
-// endpoint (a leaf's lookups are interleaved so that their cache misses overlap);
-// `endpoints()[i]` adds an O(log n) descent.
+// each); a generation changing 1% of the endpoints costs about 0.45 MB: the 1,000 new entries,
+// the copied index paths and the index's root table, so 100 retained generations are about
+// 2.7x one. `based_on` is O(1); `build` applies c changes in O(c log n), then hashes the
+// canonical encoding, O(n). find() is a flat root table of n/8 to n/128 slots (for plans of
+// 128 endpoints and more: 4,096 slots, 32 KB, at 10^5, copied by every generation) and one to
+// three trie levels, one dependent load each, then one name compare; it never allocates.
+// Iteration costs about a find() per endpoint (a leaf's lookups are interleaved so that their
+// cache misses overlap); `endpoints()[i]` adds an O(log n) descent.
 //
 // When not to use it: a plan is a value for automation, not a database: it never changes in
 // place, and every generation costs at least its changed entries and their index paths.
@@ -199,12 +200,18 @@ static_assert(alignof(entry_block) > 1, "the index tags entry pointers in their 
 /// holds the entries (two or more) of one key, sorted by name.
 struct alignas(void*) index_node {
   mutable std::atomic<std::uint32_t> references{1};
-  std::uint32_t info = 0;  // branch: the bitmap; collision: collision_flag | count
+  std::uint32_t info = 0;  // branch: the bitmap; collision: collision_flag | count; table: table_flag | bits
   static constexpr std::uint32_t collision_flag = std::uint32_t{1} << 31;
+  static constexpr std::uint32_t table_flag = std::uint32_t{1} << 30;
 
   [[nodiscard]] bool collision() const noexcept { return (info & collision_flag) != 0; }
+  [[nodiscard]] bool table() const noexcept { return (info & table_flag) != 0; }
+  /// A table's width: it is indexed by the key's lowest table_bits() bits.
+  [[nodiscard]] unsigned table_bits() const noexcept { return info & ~table_flag; }
   [[nodiscard]] std::size_t count() const noexcept {
-    return collision() ? (info & ~collision_flag) : static_cast<std::size_t>(std::popcount(info));
+    if (collision()) return info & ~collision_flag;
+    if (table()) return std::size_t{1} << table_bits();
+    return static_cast<std::size_t>(std::popcount(info));
   }
   [[nodiscard]] const index_slot* slots() const noexcept { return reinterpret_cast<const index_slot*>(this + 1); }
 };
@@ -254,7 +261,14 @@ inline void release(index_slot slot) noexcept {
 /// Where a search for `key` below `slot` ends: 0, an entry (of this key or another: the caller
 /// checks), or a collision node (of this key). Never allocates.
 [[nodiscard]] inline index_slot index_lookup(index_slot slot, std::uint64_t key) noexcept {
-  for (unsigned shift = 0; slot != 0 && !is_entry(slot); shift += index_bits) {
+  unsigned shift = 0;
+  if (slot != 0 && !is_entry(slot) && index_node_of(slot)->table()) {
+    // The root of a large plan: a flat table replaces its first levels (one load, not three).
+    const index_node* table = index_node_of(slot);
+    shift = table->table_bits();
+    slot = table->slots()[key & ((std::uint64_t{1} << shift) - 1)];
+  }
+  for (; slot != 0 && !is_entry(slot); shift += index_bits) {
     const index_node* node = index_node_of(slot);
     if (node->collision()) return slot;
     PLANFENCE_ASSERT(shift < index_key_bits);
@@ -414,6 +428,79 @@ struct index_change {
   if (count == 0) return 0;
   if (count == 1 && is_entry(packed[0])) return packed[0];
   return make_index_node(bitmap, std::span<const index_slot>(packed, count));
+}
+
+/// Table widths a root may have (multiples of index_bits, so that changes sorted by
+/// index_order are grouped by table slot), and the smallest plan that gets each: a table of
+/// 2^b slots once a plan has 8 * 2^b endpoints (4,096 slots, 32 KB, at 10^5 endpoints; 65,536
+/// slots at 10^6), about 8 endpoints a slot, so a lookup is the table and one or two levels.
+inline constexpr unsigned index_table_bits_max = 16;
+static_assert(index_table_bits_max % index_bits == 0);
+
+[[nodiscard]] inline unsigned table_bits_of(index_slot root) noexcept {
+  return root != 0 && !is_entry(root) && index_node_of(root)->table() ? index_node_of(root)->table_bits() : 0;
+}
+
+/// The table width for a plan of `endpoints` whose root now has `current` bits: the widest that
+/// the size warrants, kept while the size warrants one step less (so that a plan whose size
+/// hovers around a threshold does not rebuild its index every generation).
+[[nodiscard]] constexpr unsigned wanted_table_bits(std::size_t endpoints, unsigned current) noexcept {
+  unsigned wanted = 0;
+  while (wanted < index_table_bits_max && (std::size_t{8} << (wanted + index_bits)) <= endpoints) wanted += index_bits;
+  return current == wanted || current == wanted + index_bits ? current : wanted;
+}
+
+/// `root` (borrowed) with `changes` applied, as update_index, for a root that may be a table.
+[[nodiscard]] inline index_slot update_root(index_slot root, std::span<const index_change> changes) {
+  if (table_bits_of(root) == 0) return update_index(root, 0, changes);
+  const index_node* table = index_node_of(root);
+  const unsigned bits = table->table_bits();
+  const std::uint64_t mask = (std::uint64_t{1} << bits) - 1;
+  std::vector<index_slot> slots(table->slots(), table->slots() + table->count());
+  for (const index_slot slot : slots) retain(slot);
+  for (std::size_t c = 0; c < changes.size();) {
+    const std::uint64_t at = changes[c].key & mask;
+    std::size_t end = c;
+    while (end < changes.size() && (changes[end].key & mask) == at) ++end;
+    const index_slot child = update_index(table->slots()[at], bits, changes.subspan(c, end - c));
+    release(slots[at]);
+    slots[at] = child;
+    c = end;
+  }
+  return make_index_node(index_node::table_flag | bits, slots);
+}
+
+/// A new index of `bits` table width holding `changes` (sorted by index_order, then name).
+[[nodiscard]] inline index_slot retable_changes(std::span<const index_change> changes, unsigned bits) {
+  if (bits == 0) return update_index(0, 0, changes);
+  const std::vector<index_slot> empty(std::size_t{1} << bits, 0);
+  const index_slot table = make_index_node(index_node::table_flag | bits, empty);
+  const index_slot filled = update_root(table, changes);
+  release(table);
+  return filled;
+}
+
+/// An index of `bits` table width holding every entry below `root` (borrowed).
+[[nodiscard]] inline index_slot retable(index_slot root, unsigned bits) {
+  std::vector<index_change> all;
+  std::vector<index_slot> stack{root};
+  while (!stack.empty()) {
+    const index_slot slot = stack.back();
+    stack.pop_back();
+    if (slot == 0) continue;
+    if (is_entry(slot)) {
+      const entry_block* block = index_entry(slot);
+      const std::uint64_t key = index_key(block->entry.name_hash);
+      all.push_back({index_order(key), key, block->entry.name, block});
+      continue;
+    }
+    const index_node* node = index_node_of(slot);
+    stack.insert(stack.end(), node->slots(), node->slots() + node->count());
+  }
+  std::sort(all.begin(), all.end(), [](const index_change& x, const index_change& y) {
+    return x.order != y.order ? x.order < y.order : x.name < y.name;
+  });
+  return retable_changes(all, bits);
 }
 
 // --- the sequence --------------------------------------------------------------------------
@@ -753,18 +840,20 @@ class endpoint_iterator {
     index_slot at[sequence_fanout];
     std::uint64_t keys[sequence_fanout];
     std::size_t pending = 0;
+    const unsigned table_bits = table_bits_of(index_);
+    const std::uint64_t table_mask = (std::uint64_t{1} << table_bits) - 1;
     for (std::size_t i = 0; i < leaf->count; ++i) {
       const sequence_word word = leaf->word(i);
       if ((word & sequence_pointer_tag) != 0) {
         resolved_[i] = word_entry(index_, word);
       } else {
         resolved_[i] = nullptr;
-        at[i] = index_;
         keys[i] = word >> 1;
+        at[i] = table_bits == 0 ? index_ : index_node_of(index_)->slots()[keys[i] & table_mask];
         ++pending;
       }
     }
-    for (unsigned shift = 0; pending > 0; shift += index_bits) {
+    for (unsigned shift = table_bits; pending > 0; shift += index_bits) {
       for (std::size_t i = 0; i < leaf->count; ++i) {
         if (resolved_[i] != nullptr) continue;
         PLANFENCE_ASSERT(at[i] != 0);
@@ -865,8 +954,9 @@ class plan {
     return find(name, endpoint_name_hash(name));
   }
   /// As find(name), with the hash precomputed by endpoint_name_hash. Wait-free, never
-  /// allocates: one dependent load per trie level (about log16 n: 5 at 10^6 endpoints, 1 for a
-  /// plan of one endpoint), then one hash and one name compare.
+  /// allocates: the root table (plans of 128 endpoints or more) and one to three trie levels,
+  /// one dependent load each (none for a plan of one endpoint), then one hash and one name
+  /// compare.
   [[nodiscard]] const endpoint_entry* find(std::string_view name, std::uint64_t hash) const noexcept {
     return detail::index_find(index_, name, hash);
   }
@@ -931,7 +1021,15 @@ class plan {
       return x.order != y.order ? x.order < y.order : x.name < y.name;
     });
     const detail::index_slot old_index = index_;
-    const detail::index_slot new_index = detail::update_index(old_index, 0, by_key);
+    detail::index_slot new_index = 0;
+    if (old_index == 0) {
+      // From nothing: build the index at the width its size wants.
+      std::size_t endpoints = 0;
+      for (const change& c : changes) endpoints += c.entry != nullptr ? 1 : 0;
+      new_index = detail::retable_changes(by_key, detail::wanted_table_bits(endpoints, 0));
+    } else {
+      new_index = detail::update_root(old_index, by_key);
+    }
 
     // 2. The sequence changes: for every name whose key a change touched, its word before and
     // after. A name's word is its hash while its key is unique in the plan, else a pointer to
@@ -952,6 +1050,7 @@ class plan {
       PLANFENCE_ASSERT(sequence_ == nullptr);
       sequence_ = detail::apply_sequence(nullptr, words, detail::sequence_names{});
       index_ = new_index;
+      PLANFENCE_ASSERT(detail::wanted_table_bits(size(), detail::table_bits_of(index_)) == detail::table_bits_of(index_));
       return;
     }
     std::uint64_t previous_key = 0;
@@ -993,6 +1092,14 @@ class plan {
     clear();  // the old trees (and the entries only they held) go only now: the names above lived in them
     sequence_ = new_sequence;
     index_ = new_index;
+    const unsigned bits = detail::table_bits_of(index_);
+    if (const unsigned wanted = detail::wanted_table_bits(size(), bits); wanted != bits) {
+      // The plan grew or shrank past a threshold: rebuild the index at the new width (the same
+      // entries; the words do not depend on the width).
+      const detail::index_slot rebuilt = detail::retable(index_, wanted);
+      detail::release(index_);
+      index_ = rebuilt;
+    }
   }
 
   /// Fault injection (planfence::plan_access): endpoint `i` gets `records`, the digest stays.

@@ -551,3 +551,34 @@ TEST_CASE("plans keep colliding and deep hashes apart", "[plan][sharing]") {
     }
   }
 }
+
+// Proves that the index's root table follows the plan's size: a plan grown generation by
+// generation from 0 to 6,000 endpoints and shrunk back to 10 crosses the table widths (none,
+// 16 slots at 128 endpoints, 256 at 2,048), and every generation finds every endpoint it holds
+// and none it does not, and hashes to the digest of the same content built from scratch.
+TEST_CASE("the index's root table is rebuilt as a plan grows and shrinks", "[plan][sharing]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 6000; ++i) names.push_back("grow-" + std::to_string(i) + ".example.");
+  plan current = build(plan_builder{generation{1}, 0});
+  std::size_t held = 0;
+  std::uint64_t gen = 1;
+  const std::vector<std::size_t> sizes = {100, 200, 1500, 2500, 6000, 3000, 1000, 100, 10};
+  for (const std::size_t target : sizes) {
+    CAPTURE(target);
+    auto builder = plan_builder::based_on(current, generation{++gen}, 0);
+    for (std::size_t i = held; i < target; ++i) REQUIRE(builder.set(names[i], one_a("192.0.2.7")));
+    for (std::size_t i = target; i < held; ++i) REQUIRE(builder.remove(names[i]));
+    current = build(std::move(builder));
+    held = target;
+    REQUIRE(current.size() == held);
+    plan_builder fresh{generation{gen}, 0};
+    for (std::size_t i = 0; i < held; ++i) REQUIRE(fresh.set(names[i], one_a("192.0.2.7")));
+    CHECK(build(std::move(fresh)).digest() == current.digest());
+    std::size_t found = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) found += current.find(names[i]) != nullptr ? 1 : 0;
+    CHECK(found == held);
+    for (std::size_t i = 0; i < held; ++i) {
+      if (current.find(names[i]) == nullptr) FAIL("missing " << names[i]);
+    }
+  }
+}
