@@ -262,14 +262,21 @@ class enactor {
     plan_ = std::move(newest);
     emit(event_kind::plan_pinned, gen);
     cursor_ = 0;
+    position_ = plan_->endpoints().begin();
     conflicts_ = 0;
     run_complete_ = true;
     state_ = plan_->size() == 0 ? finish_run() : enactor_state::read_stamp;
     return {};
   }
 
+  const endpoint_entry& current_entry() const noexcept {
+    PLANFENCE_ASSERT(plan_);
+    PLANFENCE_ASSERT(cursor_ < plan_->size());
+    return **position_;
+  }
+
   step_result step_read() {
-    const endpoint_entry& entry = *plan_->endpoints()[cursor_];
+    const endpoint_entry& entry = current_entry();
     auto handle = store_->resolve(entry.name);
     if (!handle) {
       emit(event_kind::unknown_endpoint, plan_->gen(), entry.name);
@@ -294,7 +301,7 @@ class enactor {
   }
 
   step_result step_commit() {
-    const endpoint_entry& entry = *plan_->endpoints()[cursor_];
+    const endpoint_entry& entry = current_entry();
     if (!endpoint_change_allowed(entry)) {
       emit(event_kind::refused_blast_radius, plan_->gen(), entry.name);
       run_complete_ = false;
@@ -351,6 +358,7 @@ class enactor {
   step_result next_endpoint() {
     store_attempts_ = 0;
     conflicts_ = 0;
+    ++position_;
     if (++cursor_ < plan_->size()) {
       state_ = enactor_state::read_stamp;
       return {};
@@ -371,7 +379,7 @@ class enactor {
 
   step_result store_trouble(enactor_state retry_in) {
     emit(event_kind::store_error, applying_generation(),
-         plan_ && cursor_ < plan_->size() ? std::string_view(plan_->endpoints()[cursor_]->name) : std::string_view{});
+         plan_ && cursor_ < plan_->size() ? std::string_view(current_entry().name) : std::string_view{});
     if (++store_attempts_ > config_.store_retries_max) {
       store_attempts_ = 0;
       if (plan_) {
@@ -390,14 +398,14 @@ class enactor {
     auto previous = registry_->pin(applied_);
     if (!previous) return true;  // nothing to compare with; the endpoint guard still applies
     std::size_t changed = 0;
-    for (const auto& entry : (*previous)->endpoints()) {
+    for (const endpoint_entry* entry : (*previous)->endpoints()) {
       // An unmarked empty entry was never served: the endpoint guard refuses to commit it, so a
       // run can only have counted it done because the endpoint already served something newer.
       // Measuring against it would call the zone's real state a large change and refuse every
       // later plan while holding the lease (S6; simulator seed 0x1da7e, docs/simulator.md).
       if (entry->records.empty() && !entry->records.intended_empty()) continue;
       const endpoint_entry* now = next.find(entry->name, entry->name_hash);
-      if (now == nullptr || (now != entry.get() && !(now->records == entry->records))) ++changed;
+      if (now == nullptr || (now != entry && !(now->records == entry->records))) ++changed;
     }
     const std::size_t total = (*previous)->size();
     if (total == 0 || static_cast<double>(changed) <= config_.zone_change_share_max * static_cast<double>(total)) {
@@ -448,7 +456,8 @@ class enactor {
   std::optional<lease> lease_;
   bool fence_raised_ = false;  // the store accepted lease_->fence as its floor
   pinned_plan plan_;
-  std::size_t cursor_ = 0;
+  std::size_t cursor_ = 0;                // the endpoint of plan_ being applied, by position
+  detail::endpoint_iterator position_{};  // and by iterator (O(1) per step, no tree descent)
   endpoint_handle handle_{};
   stamp seen_{};
   std::uint32_t conflicts_ = 0;

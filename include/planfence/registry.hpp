@@ -22,7 +22,13 @@
 // durable history; plans shared by several hosts in the etcd registry.
 //
 // Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
-// publish and collect take a mutex (they are rare and off the apply path) and allocate.
+// publish and collect take a mutex (they are rare and off the apply path). Per plan, publish
+// makes one allocation (the node holding the plan; a plan's own structure is shared and built
+// by plan_builder) and collection frees it through the epoch domain; collect itself reuses its
+// buffers, reads the live set once per call however many plans it collects, and returns a
+// report whose lists keep their first 8 generations inline. What remains per plan is the two
+// mutex sections, the close CAS, the epoch domain's retire, and whatever `live` costs (the
+// memory store builds a vector of its endpoints' generations).
 //
 // Memory orders:
 //  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
@@ -34,6 +40,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -71,13 +78,51 @@ struct retention_policy {
   std::chrono::milliseconds keep_younger_than{0};
 };
 
-/// What one collection did.
+/// A short list of generations that keeps its first `inline_capacity` elements inside itself,
+/// so that a collection report costs no allocation unless one collection touches more plans
+/// than that (an enactor collecting after each run touches one or two).
+class generation_list {
+ public:
+  static constexpr std::size_t inline_capacity = 8;
+
+  void push_back(generation g) {
+    if (spilled_.empty() && size_ < inline_capacity) {
+      inline_[size_++] = g;
+      return;
+    }
+    if (spilled_.empty()) spilled_.assign(inline_.begin(), inline_.end());
+    spilled_.push_back(g);
+    ++size_;
+  }
+  [[nodiscard]] const generation* begin() const noexcept { return data(); }
+  [[nodiscard]] const generation* end() const noexcept { return data() + size_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+  [[nodiscard]] generation operator[](std::size_t i) const noexcept {
+    PLANFENCE_ASSERT(i < size_);
+    return data()[i];
+  }
+  friend bool operator==(const generation_list& x, const generation_list& y) noexcept {
+    return std::equal(x.begin(), x.end(), y.begin(), y.end());
+  }
+  friend bool operator==(const generation_list& x, const std::vector<generation>& y) noexcept {
+    return std::equal(x.begin(), x.end(), y.begin(), y.end());
+  }
+
+ private:
+  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.data() : spilled_.data(); }
+  std::array<generation, inline_capacity> inline_{};
+  std::size_t size_ = 0;
+  std::vector<generation> spilled_;  // every element once more than inline_capacity were added
+};
+
+/// What one collection did. Lists are in ascending generation order.
 struct collection_report {
-  std::vector<generation> collected;
-  std::vector<generation> protected_live;    ///< an endpoint serves it
-  std::vector<generation> protected_pinned;  ///< an in-flight apply holds it
-  std::size_t kept_by_policy = 0;            ///< newest K or younger than T
-  bool stopped_at_backlog = false;           ///< the reclamation backlog reached backlog_max
+  generation_list collected;
+  generation_list protected_live;    ///< an endpoint serves it
+  generation_list protected_pinned;  ///< an in-flight apply holds it
+  std::size_t kept_by_policy = 0;    ///< newest K or younger than T
+  bool stopped_at_backlog = false;   ///< the reclamation backlog reached backlog_max
 };
 
 template <collection_check Check>
@@ -251,27 +296,45 @@ class basic_plan_registry {
   /// Collects one generation if S3 allows it. `live` is called after the plan is closed to new
   /// pins and must return the generations endpoints serve now (any range of generation). Errors:
   /// errc::not_found, errc::protected_plan (pinned, live or the newest), errc::registry_full
-  /// (backlog at backlog_max). Blocking, allocates.
+  /// (backlog at backlog_max). Blocking; allocates only what `live` allocates.
   template <class LiveGenerations>
   [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
     std::lock_guard lock(mutex_);
+    detail::plan_node* node = find_node(gen);
+    if (node == nullptr) return fail(errc::not_found);
+    constexpr bool check_pins = Check == collection_check::full || Check == collection_check::ignore_live;
+    constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
+    if (check_pins || check_live) {
+      if (retained_.back() == gen) return fail(errc::protected_plan, "the newest plan is never collected");
+    }
+    if (!backlog_has_room(1)) return fail(errc::registry_full, "the reclamation backlog is at backlog_max");
     collection_report report;
-    return collect_locked(gen, live, report);
+    closing_.clear();
+    if (!close(node)) return fail(errc::protected_plan, "an in-flight apply holds it");
+    closing_.push_back(node);
+    finish_collection(live, report);
+    if (!report.protected_live.empty()) return fail(errc::protected_plan, "an endpoint serves it");
+    PLANFENCE_ASSERT(report.collected.size() == 1);
+    return ok();
   }
 
   /// Collects every plan the policy does not keep and S3 does not protect.
-  /// `now_unix_ms` is compared with plans' creation times for keep_younger_than.
+  /// `now_unix_ms` is compared with plans' creation times for keep_younger_than. `live` is called
+  /// once, after every candidate was closed to new pins (see collect_one). Blocking; allocates
+  /// only what `live` allocates, and when more than generation_list::inline_capacity plans land
+  /// in one list of the report. O(r + c log l) for r retained plans, c candidates and l live
+  /// generations, plus one epoch-domain retire per collected plan.
   template <class LiveGenerations>
   [[nodiscard]] collection_report collect(const retention_policy& policy, std::uint64_t now_unix_ms,
                                           LiveGenerations&& live) {
     PLANFENCE_ASSERT(policy.keep_newest >= 1);
     std::lock_guard lock(mutex_);
     collection_report report;
-    const std::vector<generation> candidates = retained_;
-    const std::size_t keep_from =
-        candidates.size() > policy.keep_newest ? candidates.size() - policy.keep_newest : 0;
-    for (std::size_t i = 0; i < candidates.size(); ++i) {
-      const generation gen = candidates[i];
+    closing_.clear();
+    const std::size_t retained = retained_.size();
+    const std::size_t keep_from = retained > policy.keep_newest ? retained - policy.keep_newest : 0;
+    for (std::size_t i = 0; i < retained; ++i) {
+      const generation gen = retained_[i];
       detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);
       PLANFENCE_ASSERT(node != nullptr);
       const auto age = static_cast<std::int64_t>(now_unix_ms) - static_cast<std::int64_t>(node->content.created_unix_ms());
@@ -280,15 +343,18 @@ class basic_plan_registry {
         ++report.kept_by_policy;
         continue;
       }
-      if (backlog() >= backlog_max) {
-        detail::epoch_domain::global().reclaim();
-        if (backlog() >= backlog_max) {
-          report.stopped_at_backlog = true;
-          break;
-        }
+      // Each collected plan adds one to the backlog until the epoch domain frees it.
+      if (!backlog_has_room(closing_.size() + 1)) {
+        report.stopped_at_backlog = true;
+        break;
       }
-      (void)collect_locked(gen, live, report);
+      if (!close(node)) {
+        report.protected_pinned.push_back(gen);
+        continue;
+      }
+      closing_.push_back(node);
     }
+    finish_collection(live, report);
     return report;
   }
 
@@ -314,57 +380,79 @@ class basic_plan_registry {
     }
   }
 
-  template <class LiveGenerations>
-  result<void> collect_locked(generation gen, LiveGenerations& live, collection_report& report) {
-    auto& s = slot_of(gen);
-    detail::plan_node* node = s.load(std::memory_order_acquire);
-    if (node == nullptr || node->content.gen() != gen) return fail(errc::not_found);
+  /// Whether `more` plans can be retired without the backlog passing backlog_max (after freeing
+  /// what can be freed, when it is close). Under mutex_.
+  bool backlog_has_room(std::size_t more) {
+    if (backlog() + more <= backlog_max) return true;
+    detail::epoch_domain::global().reclaim();
+    return backlog() + more <= backlog_max;
+  }
+
+  /// Closes `node` to new pins, the first half of S3's atomic check. false: an apply holds it
+  /// (only in the variants that check pins). Under mutex_.
+  static bool close(detail::plan_node* node) noexcept {
     constexpr bool check_pins = Check == collection_check::full || Check == collection_check::ignore_live;
-    constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
-    if (check_pins || check_live) {
-      if (retained_.back() == gen) return fail(errc::protected_plan, "the newest plan is never collected");
-    }
     if constexpr (check_pins) {
       std::uint64_t expected = 0;
       // (R4) acq_rel: close to new pins; pairs with the release of every unpin (R3).
-      if (!node->pins.compare_exchange_strong(expected, detail::plan_node::closed, std::memory_order_acq_rel)) {
-        report.protected_pinned.push_back(gen);
-        return fail(errc::protected_plan, "an in-flight apply holds it");
-      }
+      return node->pins.compare_exchange_strong(expected, detail::plan_node::closed, std::memory_order_acq_rel);
     } else {
       node->pins.fetch_or(detail::plan_node::closed, std::memory_order_acq_rel);  // (R4)
+      return true;
     }
+  }
+
+  /// The second half: reads the live set once, now that every plan in closing_ is closed (so no
+  /// apply can start committing one of them, and the set cannot gain one later: this read is
+  /// the atomic check S3 asks for), reopens the live ones, and unlinks and retires the others.
+  /// closing_ is in ascending generation order. Under mutex_.
+  template <class LiveGenerations>
+  void finish_collection(LiveGenerations& live, collection_report& report) {
+    if (closing_.empty()) return;
+    constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
     if constexpr (check_live) {
-      // The plan is closed: no apply can start committing it, so the live set read now cannot
-      // gain it later. This read is the atomic check S3 asks for.
-      bool serving = false;
-      for (generation g : live()) serving = serving || g == gen;
-      if (serving) {
-        node->pins.fetch_and(~detail::plan_node::closed, std::memory_order_acq_rel);
-        report.protected_live.push_back(gen);
-        return fail(errc::protected_plan, "an endpoint serves it");
-      }
+      live_sorted_.clear();
+      for (generation g : live()) live_sorted_.push_back(g);
+      std::sort(live_sorted_.begin(), live_sorted_.end());
     }
-    // Unlink, then retire: readers inside a guard may still hold it (E4 orders the two).
-    s.store(nullptr, std::memory_order_release);
-    retained_.erase(std::find(retained_.begin(), retained_.end(), gen));
-    if (latest_.load(std::memory_order_relaxed) == node) {
+    bool latest_collected = false;
+    for (detail::plan_node* node : closing_) {
+      const generation gen = node->content.gen();
+      if constexpr (check_live) {
+        if (std::binary_search(live_sorted_.begin(), live_sorted_.end(), gen)) {
+          node->pins.fetch_and(~detail::plan_node::closed, std::memory_order_acq_rel);
+          report.protected_live.push_back(gen);
+          continue;
+        }
+      }
+      // Unlink, then retire: readers inside a guard may still hold it (E4 orders the two).
+      slot_of(gen).store(nullptr, std::memory_order_release);
+      latest_collected = latest_collected || latest_.load(std::memory_order_relaxed) == node;
+      collected_high_water_ = std::max(collected_high_water_, gen);
+      report.collected.push_back(gen);
+      const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
+      if ((before & detail::plan_node::count_mask) == 0) {
+        detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
+      }  // else (broken variants only) the last unpin retires it
+    }
+    closing_.clear();
+    if (report.collected.empty()) return;
+    // A retained generation's slot holds its node; the collected ones' slots are now empty.
+    std::erase_if(retained_, [&](generation g) { return slot_of(g).load(std::memory_order_relaxed) == nullptr; });
+    if (latest_collected) {  // only the broken variant `none` collects the newest plan
       detail::plan_node* newest = retained_.empty() ? nullptr : slot_of(retained_.back()).load(std::memory_order_relaxed);
       latest_.store(newest, std::memory_order_release);
     }
-    collected_high_water_ = std::max(collected_high_water_, gen);
-    report.collected.push_back(gen);
-    const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
-    if ((before & detail::plan_node::count_mask) == 0) {
-      detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
-    }  // else (broken variants only) the last unpin retires it
-    return ok();
   }
 
   std::vector<slot> slots_;
   std::atomic<detail::plan_node*> latest_{nullptr};
   mutable std::mutex mutex_;
   std::vector<generation> retained_;  // sorted
+  // Reused by every collection (under mutex_), so that collecting does not allocate once they
+  // have grown: the plans closed for this collection, and the live set, sorted.
+  std::vector<detail::plan_node*> closing_;
+  std::vector<generation> live_sorted_;
   generation collected_high_water_ = generation_none;
 };
 

@@ -15,9 +15,7 @@ inline namespace v1 {
 /// build a plan whose content no longer matches its digest, as storage corruption would.
 struct plan_access {
   static void replace_first_records(plan& p, record_set records) {
-    auto changed = std::make_shared<endpoint_entry>(*p.entries_[0]);
-    changed->records = std::move(records);
-    p.entries_[0] = std::move(changed);
+    p.replace_records_keeping_digest(0, std::move(records));
   }
 };
 }  // namespace v1

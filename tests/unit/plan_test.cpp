@@ -13,6 +13,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
 #include <set>
 #include <string>
 #include <vector>
@@ -142,10 +146,10 @@ TEST_CASE("based_on shares unchanged endpoints and replaces changed ones", "[pla
 
   CHECK(names_of(p2) == std::vector<std::string>{"0.example.", "a.example.", "b.example.", "d.example."});
   // Unchanged: the very same entry object, not a copy.
-  CHECK(p2.endpoints()[1].get() == a1.get());
-  CHECK(p2.find("a.example.") == a1.get());
+  CHECK(p2.endpoints()[1]== a1);
+  CHECK(p2.find("a.example.") == a1);
   // Changed: a new entry with the new records.
-  CHECK(p2.endpoints()[2].get() != b1.get());
+  CHECK(p2.endpoints()[2]!= b1);
   CHECK(p2.endpoints()[2]->records == one_a("198.51.100.2"));
   CHECK(p2.find("c.example.") == nullptr);
   CHECK(p2.gen() == generation{2});
@@ -153,19 +157,19 @@ TEST_CASE("based_on shares unchanged endpoints and replaces changed ones", "[pla
 
   // The earlier plan is untouched: same entries, same content, same digest.
   CHECK(names_of(p1) == std::vector<std::string>{"a.example.", "b.example.", "c.example."});
-  CHECK(p1.endpoints()[1].get() == b1.get());
+  CHECK(p1.endpoints()[1]== b1);
   CHECK(p1.endpoints()[1]->records == one_a("192.0.2.2"));
-  CHECK(p1.endpoints()[2].get() == c1.get());
+  CHECK(p1.endpoints()[2]== c1);
   CHECK(p1.verify());
   CHECK(p2.verify());
 
   // A chain of generations with no changes shares everything.
   const plan p3 = build(plan_builder::based_on(p2, generation{3}, 3000));
   REQUIRE(p3.size() == p2.size());
-  for (std::size_t i = 0; i < p3.size(); ++i) CHECK(p3.endpoints()[i].get() == p2.endpoints()[i].get());
-  CHECK(p3.find("a.example.") == a1.get());
-  // p1, p2 and p3 (and the local copy) hold the shared entry.
-  CHECK(a1.use_count() == 4);
+  for (std::size_t i = 0; i < p3.size(); ++i) CHECK(p3.endpoints()[i] == p2.endpoints()[i]);
+  CHECK(p3.find("a.example.") == a1);
+  // p1, p2 and p3 hold one shared entry object, not three copies.
+  CHECK(p3.shares_entry_with(p1, "a.example."));
   // Only the header differs, and the digest names the content, header included.
   CHECK(p3.digest() != p2.digest());
 
@@ -173,7 +177,7 @@ TEST_CASE("based_on shares unchanged endpoints and replaces changed ones", "[pla
   auto same_again = plan_builder::based_on(p3, generation{4}, 3000);
   REQUIRE(same_again.set("a.example.", one_a("192.0.2.1")));
   const plan p4 = build(std::move(same_again));
-  CHECK(p4.find("a.example.") != a1.get());
+  CHECK(p4.find("a.example.") != a1);
   CHECK(p4.find("a.example.")->records == a1->records);
 }
 
@@ -318,7 +322,7 @@ TEST_CASE("verify() recomputes the digest and catches altered content (S7)", "[p
   const std::string before = p.digest_hex();
   // Plans are immutable through their interface; simulate memory corruption or a bug that
   // writes through a shared entry. The entry object itself is not const (the builder created it
-  // with make_shared<endpoint_entry>), so this write is well-defined.
+  // with new), so this write is well-defined.
   auto& entry = const_cast<endpoint_entry&>(*p.endpoints()[1]);
   entry.records = one_a("203.0.113.66");
   auto refused = p.verify();
@@ -347,4 +351,234 @@ TEST_CASE("a moved plan keeps its content and lookups", "[plan]") {
   assigned = std::move(moved);
   CHECK(assigned.find("b.example.") == b);
   CHECK(assigned.gen() == generation{1});
+}
+
+// Proves that path copying gives the same plan as building from scratch: a chain of
+// generations, each based on the one before with random sets (new and existing names) and
+// removals, is compared after every step with a plan built by a fresh builder from the same
+// content: the same endpoints in the same order (iterated and by position), find() agreeing for
+// every name ever used, and byte-identical text and digest. Sizes cross the sequence's fanout
+// several times (growing and shrinking), so leaves and inner nodes split, empty and collapse.
+TEST_CASE("path-copied generations equal plain rebuilds under random churn", "[plan][sharing]") {
+  std::uint64_t state = 0x9e3779b97f4a7c15ULL;
+  auto next = [&](std::uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state % bound;
+  };
+  std::map<std::string, std::string> content;  // name -> address
+  plan current = build(plan_builder{generation{1}, 0});
+  std::vector<std::string> universe;
+  for (int i = 0; i < 600; ++i) universe.push_back("n" + std::to_string(i * 7919 % 1000) + ".example.");
+  for (std::uint64_t gen = 2; gen <= 60; ++gen) {
+    CAPTURE(gen);
+    auto builder = plan_builder::based_on(current, generation{gen}, gen);
+    // Phases: grow, churn, shrink almost to nothing, grow again.
+    const std::uint64_t phase = (gen / 15) % 4;
+    const std::size_t changes = 1 + next(gen % 7 == 0 ? 300 : 40);
+    for (std::size_t k = 0; k < changes; ++k) {
+      const std::string& name = universe[next(universe.size())];
+      const bool removing = phase == 2 ? next(10) < 9 : phase == 1 ? next(2) == 0 : next(10) == 0;
+      if (removing) {
+        REQUIRE(builder.remove(name));
+        content.erase(name);
+      } else {
+        const std::string address = "10.0." + std::to_string(next(256)) + "." + std::to_string(next(256));
+        REQUIRE(builder.set(name, one_a(address)));
+        content[name] = address;
+      }
+    }
+    plan next_plan = build(std::move(builder));
+    plan_builder fresh{generation{gen}, gen};
+    for (const auto& [name, address] : content) REQUIRE(fresh.set(name, one_a(address)));
+    const plan rebuilt = build(std::move(fresh));
+
+    REQUIRE(next_plan.size() == content.size());
+    REQUIRE(next_plan.size() == rebuilt.size());
+    CHECK(next_plan.digest() == rebuilt.digest());
+    CHECK(format_plan(next_plan) == format_plan(rebuilt));
+    std::size_t i = 0;
+    auto expected = content.begin();
+    for (const endpoint_entry* e : next_plan.endpoints()) {
+      REQUIRE(expected != content.end());
+      CHECK(e->name == expected->first);
+      CHECK(e->records == one_a(expected->second));
+      CHECK(next_plan.endpoints()[i] == e);
+      ++expected;
+      ++i;
+    }
+    CHECK(i == content.size());
+    for (const std::string& name : universe) {
+      const endpoint_entry* found = next_plan.find(name);
+      const auto it = content.find(name);
+      if (it == content.end()) {
+        CHECK(found == nullptr);
+      } else {
+        REQUIRE(found != nullptr);
+        CHECK(found->records == one_a(it->second));
+        CHECK(found == next_plan.find(name, endpoint_name_hash(name)));
+      }
+    }
+    CHECK(next_plan.verify());
+    current = std::move(next_plan);
+  }
+}
+
+// Proves that a generation costs its changes, not its size: based on a plan of 2,000
+// endpoints, a generation that changes 20 creates exactly 20 entries (counted process-wide by
+// detail::entry_block::alive) and shares the other 1,980 entry objects with its base, which
+// stays as it was; freeing the base frees only the 20 entries the new plan replaced.
+TEST_CASE("a generation shares every unchanged entry with its base", "[plan][sharing]") {
+  const auto alive = [] { return detail::entry_block::alive.load(); };
+  const std::int64_t before = alive();
+  std::vector<std::string> names;
+  plan_builder first{generation{1}, 0};
+  for (int i = 0; i < 2000; ++i) {
+    names.push_back("host-" + std::to_string(i) + ".example.");
+    REQUIRE(first.set(names.back(), one_a("10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256))));
+  }
+  std::optional<plan> base = build(std::move(first));
+  CHECK(alive() == before + 2000);
+  const std::string base_text = format_plan(*base);
+
+  auto builder = plan_builder::based_on(*base, generation{2}, 0);
+  for (int i = 0; i < 2000; i += 100) REQUIRE(builder.set(names[static_cast<std::size_t>(i)], one_a("192.0.2.1")));
+  const plan second = build(std::move(builder));
+  CHECK(alive() == before + 2020);
+  for (int i = 0; i < 2000; ++i) {
+    const std::string& name = names[static_cast<std::size_t>(i)];
+    CHECK(second.shares_entry_with(*base, name) == (i % 100 != 0));
+  }
+  CHECK(format_plan(*base) == base_text);
+  base.reset();
+  CHECK(alive() == before + 2000);
+  CHECK(second.verify());
+  CHECK(second.find(names[100])->records == one_a("192.0.2.1"));
+  CHECK(second.find(names[101])->records == one_a("10.1.0.101"));
+}
+
+namespace planfence {
+inline namespace v1 {
+/// Test-only access (a friend of plan): applies changes whose entries carry chosen name hashes,
+/// so that the tests can make names collide, which real names do too rarely to test.
+struct plan_structure_access {
+  static void apply(plan& p, const std::map<std::string, const detail::entry_block*>& changes,
+                    const std::function<std::uint64_t(const std::string&)>& hash_of) {
+    std::vector<plan::change> list;
+    for (const auto& [name, entry] : changes) list.push_back({name, hash_of(name), entry});
+    p.apply(list);
+  }
+  static plan empty() { return plan{}; }
+};
+}  // namespace v1
+}  // namespace planfence
+
+// Proves the index (a hash array mapped trie) and the sequence's words where real names cannot
+// reach: entries are given chosen hashes from a tiny space, so that names share whole index
+// keys (collisions, resolved by name; the sequence then names them by pointer) or share a key
+// but not the hash (the lowest bit), or agree on all but the top bits (the deepest branches).
+// Random sets and removals are applied generation after generation; every version is checked
+// against a map of what it must hold (iteration order, entries, find by name and hash, absent
+// names), and every earlier version is checked again at the end: path copying left it intact.
+TEST_CASE("plans keep colliding and deep hashes apart", "[plan][sharing]") {
+  std::uint64_t state = 0x2545f4914f6cdd1dULL;
+  auto next = [&](std::uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state % bound;
+  };
+  const std::uint64_t deep = 0x0fff'ffff'ffff'fff0ULL;
+  const std::vector<std::uint64_t> hashes = {6, 7, 7, 6, deep, deep ^ (std::uint64_t{1} << 63), deep ^ (std::uint64_t{1} << 62), 0, 1, 2};
+  std::vector<std::string> universe;
+  for (int i = 0; i < 40; ++i) universe.push_back("k" + std::to_string(i) + ".");
+  const auto hash_of = [&](const std::string& name) { return hashes[std::hash<std::string>{}(name) % hashes.size()]; };
+  std::vector<std::unique_ptr<detail::entry_ref>> owned;
+  struct version {
+    std::unique_ptr<plan> p;
+    std::map<std::string, const detail::entry_block*> holds;
+  };
+  std::vector<version> versions;
+  versions.push_back({std::make_unique<plan>(plan_structure_access::empty()), {}});
+  for (int gen = 1; gen <= 120; ++gen) {
+    CAPTURE(gen);
+    std::map<std::string, const detail::entry_block*> changes;
+    std::map<std::string, const detail::entry_block*> holds = versions.back().holds;
+    const std::size_t count = 1 + next(gen % 10 == 0 ? 30 : 4);
+    for (std::size_t k = 0; k < count; ++k) {
+      const std::string& name = universe[next(universe.size())];
+      if (next(3) == 0) {
+        changes[name] = nullptr;
+        holds.erase(name);
+      } else {
+        endpoint_entry e;
+        e.name = name;
+        e.name_hash = hash_of(name);
+        e.records = one_a("192.0.2." + std::to_string(next(256)));
+        owned.push_back(std::make_unique<detail::entry_ref>(new detail::entry_block(std::move(e))));
+        changes[name] = owned.back()->get();
+        holds[name] = owned.back()->get();
+      }
+    }
+    auto p = std::make_unique<plan>(plan_structure_access::empty());
+    if (!versions.back().holds.empty() || versions.size() > 1) {
+      // Start from the previous version's structure, as based_on does.
+      auto builder = plan_builder::based_on(*versions.back().p, generation{1}, 0);
+      *p = std::move(builder).build().value();
+    }
+    plan_structure_access::apply(*p, changes, hash_of);
+    versions.push_back({std::move(p), std::move(holds)});
+  }
+  for (const version& v : versions) {
+    REQUIRE(v.p->size() == v.holds.size());
+    auto expected = v.holds.begin();
+    std::size_t i = 0;
+    for (const endpoint_entry* e : v.p->endpoints()) {
+      REQUIRE(expected != v.holds.end());
+      CHECK(e == &expected->second->entry);
+      CHECK(v.p->endpoints()[i] == e);
+      ++expected;
+      ++i;
+    }
+    CHECK(expected == v.holds.end());
+    for (const std::string& name : universe) {
+      const auto it = v.holds.find(name);
+      const endpoint_entry* found = v.p->find(name, hash_of(name));
+      CHECK(found == (it == v.holds.end() ? nullptr : &it->second->entry));
+      CHECK(v.p->find(name, hash_of(name) ^ 1) == nullptr);  // same key, other hash
+      CHECK(v.p->find(name, hash_of(name) ^ 8) == nullptr);
+    }
+  }
+}
+
+// Proves that the index's root table follows the plan's size: a plan grown generation by
+// generation from 0 to 6,000 endpoints and shrunk back to 10 crosses the table widths (none,
+// 16 slots at 128 endpoints, 256 at 2,048), and every generation finds every endpoint it holds
+// and none it does not, and hashes to the digest of the same content built from scratch.
+TEST_CASE("the index's root table is rebuilt as a plan grows and shrinks", "[plan][sharing]") {
+  std::vector<std::string> names;
+  for (int i = 0; i < 6000; ++i) names.push_back("grow-" + std::to_string(i) + ".example.");
+  plan current = build(plan_builder{generation{1}, 0});
+  std::size_t held = 0;
+  std::uint64_t gen = 1;
+  const std::vector<std::size_t> sizes = {100, 200, 1500, 2500, 6000, 3000, 1000, 100, 10};
+  for (const std::size_t target : sizes) {
+    CAPTURE(target);
+    auto builder = plan_builder::based_on(current, generation{++gen}, 0);
+    for (std::size_t i = held; i < target; ++i) REQUIRE(builder.set(names[i], one_a("192.0.2.7")));
+    for (std::size_t i = target; i < held; ++i) REQUIRE(builder.remove(names[i]));
+    current = build(std::move(builder));
+    held = target;
+    REQUIRE(current.size() == held);
+    plan_builder fresh{generation{gen}, 0};
+    for (std::size_t i = 0; i < held; ++i) REQUIRE(fresh.set(names[i], one_a("192.0.2.7")));
+    CHECK(build(std::move(fresh)).digest() == current.digest());
+    std::size_t found = 0;
+    for (std::size_t i = 0; i < names.size(); ++i) found += current.find(names[i]) != nullptr ? 1 : 0;
+    CHECK(found == held);
+    for (std::size_t i = 0; i < held; ++i) {
+      if (current.find(names[i]) == nullptr) FAIL("missing " << names[i]);
+    }
+  }
 }

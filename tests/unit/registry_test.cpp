@@ -146,14 +146,16 @@ TEMPLATE_TEST_CASE_SIG("the S3 checks catch the broken collection variants", "[r
 TEST_CASE("collected plans are freed, and never while a reader can see them", "[registry][reclamation]") {
   planfence_test::reclaim_all();
   plan_registry registry;
-  std::weak_ptr<const endpoint_entry> watched;
+  // Entries are counted process-wide (detail::entry_block::alive): plan 1's single entry is
+  // the one that disappears when plan 1 is freed.
+  const auto entries_alive = [] { return detail::entry_block::alive.load(); };
+  const std::int64_t alive_before = entries_alive();
   {
     auto p = registry.publish(make_plan(1, {{"only-in-1.example.", {"192.0.2.1"}}}));
     REQUIRE(p);
-    watched = std::const_pointer_cast<const endpoint_entry>((*p)->endpoints()[0]);
   }
   { auto p = registry.publish(make_plan(2, {{"other.example.", {"192.0.2.2"}}})); }
-  REQUIRE_FALSE(watched.expired());
+  REQUIRE(entries_alive() == alive_before + 2);
 
   const std::size_t backlog_before = registry.backlog();
   {
@@ -169,25 +171,26 @@ TEST_CASE("collected plans are freed, and never while a reader can see them", "[
     // ... but the reader inside its guard still holds valid memory, whatever reclaim does.
     detail::epoch_domain::global().reclaim();
     detail::epoch_domain::global().reclaim();
-    CHECK_FALSE(watched.expired());
+    CHECK(entries_alive() == alive_before + 2);
     CHECK(seen->gen() == generation{1});
     CHECK(seen->find("only-in-1.example.")->records.records()[0].rdata == "192.0.2.1");
     CHECK(registry.backlog() >= backlog_before + 1);
   }
   planfence_test::reclaim_all();
-  CHECK(watched.expired());
+  CHECK(entries_alive() == alive_before + 1);  // plan 2's entry remains
   CHECK(registry.backlog() == 0);
 }
 
 TEST_CASE("destroying the registry frees every retained plan", "[registry][reclamation]") {
-  std::weak_ptr<const endpoint_entry> watched;
+  planfence_test::reclaim_all();
+  const std::int64_t alive_before = detail::entry_block::alive.load();
   {
     plan_registry registry;
     auto p = registry.publish(make_plan(1, {{"x.example.", {"192.0.2.1"}}}));
-    watched = (*p)->endpoints()[0];
+    CHECK(detail::entry_block::alive.load() == alive_before + 1);
   }
   planfence_test::reclaim_all();
-  CHECK(watched.expired());
+  CHECK(detail::entry_block::alive.load() == alive_before);
 }
 
 TEST_CASE("successive generations share unchanged endpoints", "[registry][plan]") {

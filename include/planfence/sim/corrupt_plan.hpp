@@ -35,10 +35,8 @@ inline namespace v1 {
 struct plan_access {
   /// Replaces endpoint `index`'s records, leaving the digest as it was.
   static void replace_records_keeping_digest(plan& p, std::size_t index, record_set records) {
-    PLANFENCE_ASSERT(index < p.entries_.size());
-    auto entry = std::make_shared<endpoint_entry>(*p.entries_[index]);
-    entry->records = std::move(records);
-    p.entries_[index] = std::move(entry);  // same name, so the index stays valid
+    PLANFENCE_ASSERT(index < p.size());
+    p.replace_records_keeping_digest(index, std::move(records));
   }
 };
 
