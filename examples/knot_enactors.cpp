@@ -101,8 +101,16 @@ int run_enactor(const char* name, const std::string& uri, const std::string& zon
     return 1;
   }
   if (delayed) {
-    std::optional<plan> p;
-    while (!(p = newest_plan(dir, 2)) || p->gen() != generation{2}) std::this_thread::sleep_for(2ms);
+    // Waits for generation 2 (a loop over optional assignment trips GCC 12's
+    // -Wmaybe-uninitialized, a false positive).
+    const auto wait_for_generation_2 = [&]() -> plan {
+      for (;;) {
+        if (auto q = newest_plan(dir, 2); q && q->gen() == generation{2}) return std::move(*q);
+        std::this_thread::sleep_for(2ms);
+      }
+    };
+    const plan two = wait_for_generation_2();
+    const plan* p = &two;
     std::vector<stamp> seen;
     for (const auto& entry : p->endpoints()) seen.push_back(store->read_stamp(store->resolve(entry->name).value()).value());
     say(name, "pinned generation 2, read the stamps (gen " + std::to_string(seen[0].gen.value()) + "), and stalls...");

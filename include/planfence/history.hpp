@@ -67,6 +67,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -287,7 +288,7 @@ class durable_history {
     if (auto fresh = refresh_locked(/*clean=*/false); !fresh) return unexpected_error(fresh.error());
     auto collected = registry_.collect_one(gen, live);
     if (!collected) return collected;
-    forget_files({gen});
+    forget_files(std::span<const generation>(&gen, 1));
     return ok();
   }
 
@@ -393,7 +394,7 @@ class durable_history {
 
   /// Persists the collection of `collected`: first the high-water mark (so no process can
   /// publish these generations again), then the files.
-  void forget_files(const std::vector<generation>& collected) {
+  void forget_files(std::span<const generation> collected) {
     if (collected.empty()) return;
     const generation highest = *std::max_element(collected.begin(), collected.end());
     if (highest > collected_high_water_) {

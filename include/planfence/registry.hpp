@@ -102,6 +102,8 @@ class generation_list {
     PLANFENCE_ASSERT(i < size_);
     return data()[i];
   }
+  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.data() : spilled_.data(); }
+  [[nodiscard]] std::vector<generation> to_vector() const { return {begin(), end()}; }
   friend bool operator==(const generation_list& x, const generation_list& y) noexcept {
     return std::equal(x.begin(), x.end(), y.begin(), y.end());
   }
@@ -110,7 +112,6 @@ class generation_list {
   }
 
  private:
-  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.data() : spilled_.data(); }
   std::array<generation, inline_capacity> inline_{};
   std::size_t size_ = 0;
   std::vector<generation> spilled_;  // every element once more than inline_capacity were added

@@ -233,7 +233,7 @@ std::pair<std::vector<generation>, generation> collect_while_an_enactor_commits(
   });
   auto report = history.collect({.keep_newest = 1}, 0, store);
   REQUIRE(report);
-  return {report->collected, store.read_stamp(www)->gen};
+  return {report->collected.to_vector(), store.read_stamp(www)->gen};
 }
 
 }  // namespace
