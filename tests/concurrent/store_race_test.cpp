@@ -39,11 +39,12 @@ struct history_verdict {
 /// returns the record set for a commit.
 template <class Store, class RecordsOf>
 history_verdict race(Store& store, const std::vector<std::string>& names, RecordsOf&& records_of,
-                     std::chrono::milliseconds duration, int writers = 4) {
+                     std::chrono::milliseconds duration, int writers = 4, std::size_t min_commits = 1000) {
   std::atomic<std::uint64_t> next_generation{1};
   std::atomic<std::uint64_t> next_fence{1};
   std::atomic<std::uint64_t> sequence{0};
   std::atomic<bool> stop{false};
+  std::atomic<std::size_t> committed{0};
   std::mutex floor_mutex;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> floors;  // (fence, sequence after raise returned)
   std::vector<std::vector<commit_record>> logs(static_cast<std::size_t>(writers));
@@ -75,12 +76,24 @@ history_verdict race(Store& store, const std::vector<std::string>& names, Record
         const std::uint64_t gen = next_generation.fetch_add(1);
         const std::uint64_t started = sequence.fetch_add(1);
         auto done = store.commit(handles[e], seen, stamp{generation{gen}, fence_token{fence}, 0}, records_of(gen, names[e]));
-        if (done) logs[static_cast<std::size_t>(w)].push_back({e, seen, *done, started});
+        if (done) {
+          logs[static_cast<std::size_t>(w)].push_back({e, seen, *done, started});
+          committed.fetch_add(1, std::memory_order_relaxed);
+        }
         if ((++operations & 0xff) == 0) std::this_thread::yield();
       }
     });
   }
-  std::this_thread::sleep_for(duration);
+  // Run for `duration`, and longer (up to 20x) until enough commits landed for the history to
+  // mean something: on a loaded machine the writer holding the largest fence may get little CPU
+  // while the fenced ones spin, and a few commits would check nothing.
+  const auto started_at = std::chrono::steady_clock::now();
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    const auto elapsed = std::chrono::steady_clock::now() - started_at;
+    if (elapsed >= duration && committed.load(std::memory_order_relaxed) >= min_commits) break;
+    if (elapsed >= duration * 20) break;
+  }
   stop = true;
   for (auto& t : threads) t.join();
 
