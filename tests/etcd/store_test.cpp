@@ -159,3 +159,22 @@ TEST_CASE("etcd store: inspection lists what etcd holds, and an open store resol
   CHECK(store->live_generations().empty());
   CHECK(etcd::etcd_store::open_uri("etcd://127.0.0.1:1/x").error().code == errc::store_unavailable);
 }
+
+TEST_CASE("etcd store: ?fence=floor opens floor-only fencing for tools without a holder key", "[etcd][store][S2]") {
+  const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix();
+  auto store = etcd::etcd_store::open_uri(uri + "?fence=floor");
+  REQUIRE(store);
+  CHECK(store->mode() == etcd::fence_mode::floor_only);
+  const auto a = store->resolve("a.example.test.").value();
+  REQUIRE(store->commit(a, stamp{}, stamp{generation{1}, fence_token{1}, 0}, a_records({"192.0.2.1"})));
+  REQUIRE(store->raise_fence(fence_token{1024}));  // an operator fence
+  const stamp now = store->read_stamp(a).value();
+  CHECK(store->commit(a, now, stamp{generation{2}, fence_token{1}, 0}, a_records({"192.0.2.2"})).error().code == errc::fenced);
+  REQUIRE(store->commit(a, now, stamp{generation{2}, fence_token{1024}, 0}, a_records({"192.0.2.2"})));
+  CHECK(store->served(a).value().at(0).rdata == "192.0.2.2");
+  auto bad = etcd::etcd_store::open_uri(uri + "?fence=none");
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().code == errc::parse_error);
+  CHECK(bad.error().message().find("fence=holder or fence=floor") != std::string::npos);
+  CHECK(etcd::etcd_store::open_uri(uri + "?fence=holder")->mode() == etcd::fence_mode::holder_key);
+}

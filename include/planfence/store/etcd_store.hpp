@@ -176,12 +176,29 @@ class etcd_store {
     return out;
   }
 
-  /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX` (every canonical name resolves; holder-key
-  /// fencing). Errors: errc::parse_error and those of make().
+  /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?fence=holder|floor]` (every canonical name
+  /// resolves). `fence=holder` (the default) is holder-key fencing, for enactors holding the etcd
+  /// lease authority's tokens; `fence=floor` is fence_mode::floor_only, for tools whose tokens are
+  /// not holder-key revisions, such as planfence-ctl's apply and override (the operator's fence
+  /// then protects the store through the fence floor, which holder-key commits also compare).
+  /// Errors: errc::parse_error (naming the bad option) and those of make().
   [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri) {
+    fence_mode mode = fence_mode::holder_key;
+    if (const std::size_t query = uri.find('?'); query != std::string_view::npos) {
+      const std::string_view option = uri.substr(query + 1);
+      if (option == "fence=holder") {
+        mode = fence_mode::holder_key;
+      } else if (option == "fence=floor") {
+        mode = fence_mode::floor_only;
+      } else {
+        return fail_at(errc::parse_error, 1, static_cast<std::uint32_t>(query + 2),
+                       "unknown etcd URI option '" + std::string(option) + "': expected fence=holder or fence=floor");
+      }
+      uri = uri.substr(0, query);
+    }
     auto where = parse_uri(uri);
     if (!where) return unexpected_error(where.error());
-    return make(std::move(where->config), std::move(where->prefix));
+    return make(std::move(where->config), std::move(where->prefix), {}, mode);
   }
 
   etcd_store(etcd_store&&) noexcept = default;
