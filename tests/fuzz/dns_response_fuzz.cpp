@@ -28,6 +28,7 @@
 #include <cstdlib>
 #include <span>
 
+#include "fuzz_support.hpp"
 #include <planfence/detail/dns_wire.hpp>
 #include <planfence/detail/tsig.hpp>
 
@@ -85,18 +86,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   return 0;
 }
 
-#if defined(PLANFENCE_FUZZ_MAIN)
-#include <fstream>
-#include <iterator>
-#include <string>
-
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-  }
-  std::printf("dns_response_fuzz: %d inputs passed\n", argc - 1);
-  return 0;
-}
-#endif
+PLANFENCE_FUZZ_REPLAY_MAIN("dns_response_fuzz")

@@ -24,6 +24,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include <planfence/detail/http.hpp>
 #include <planfence/detail/json.hpp>
 #include <planfence/etcd/client.hpp>
@@ -126,17 +127,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   return 0;
 }
 
-#if defined(PLANFENCE_FUZZ_MAIN)
-#include <fstream>
-#include <iterator>
-
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-  }
-  std::printf("etcd_response_fuzz: %d inputs passed\n", argc - 1);
-  return 0;
-}
-#endif
+PLANFENCE_FUZZ_REPLAY_MAIN("etcd_response_fuzz")

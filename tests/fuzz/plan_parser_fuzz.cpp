@@ -21,7 +21,7 @@
 //
 //   g++ -std=c++20 -g -fsanitize=address,undefined -DPLANFENCE_FUZZ_MAIN -I include
 //       tests/fuzz/plan_parser_fuzz.cpp -o /tmp/plan_parser_replay            (one line)
-//   /tmp/plan_parser_replay crash-<hash> ...     # each argument is a file; no argument: the seeds
+//   /tmp/plan_parser_replay crash-<hash> tests/fuzz/corpus/plan_parser/*   # each argument is a file
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -29,38 +29,16 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include <planfence/plan.hpp>
 
 namespace {
 
 [[noreturn]] void violated(const char* what, std::string_view input) {
-  std::fprintf(stderr, "plan_parser_fuzz: property violated: %s\ninput (%zu bytes):\n%.*s\n", what,
-               input.size(), static_cast<int>(input.size()), input.data());
-  std::abort();
+  planfence_fuzz::fuzz_violated("plan_parser_fuzz", what, input);
 }
-
 void check_position(const planfence::error& e, std::string_view text) {
-  if (e.line == 0 || e.column == 0) violated("an error without a position", text);
-  // Find the start of line e.line (1-based).
-  std::size_t start = 0;
-  std::uint32_t line = 1;
-  while (line < e.line) {
-    const std::size_t newline = text.find('\n', start);
-    if (newline == std::string_view::npos) {
-      // Only "just past the last line" is allowed beyond the text.
-      if (line + 1 == e.line && e.column == 1) return;
-      violated("an error line beyond the input", text);
-    }
-    start = newline + 1;
-    ++line;
-  }
-  if (start == text.size()) {
-    if (e.column != 1) violated("a column on the line past the end", text);
-    return;
-  }
-  const std::size_t end = text.find('\n', start);
-  const std::size_t length = (end == std::string_view::npos ? text.size() : end) - start;
-  if (e.column > length + 1) violated("an error column beyond the end of its line", text);
+  planfence_fuzz::fuzz_check_position("plan_parser_fuzz", e, text);
 }
 
 void check_plan_text(std::string_view text) {
@@ -107,40 +85,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   return 0;
 }
 
-#if defined(PLANFENCE_FUZZ_MAIN)
-#include <fstream>
-#include <iterator>
-
-namespace {
-const char* const seeds[] = {
-    "planfence-plan 1\ngeneration 7\ncreated-unix-ms 1761200000000\nintent bulk-change\n"
-    "endpoint _planfence.www.example.test.\n  TXT 300 \"gen=1 fence=1\"\n"
-    "endpoint db.us-east-1.example.\n  A 60 192.0.2.10\n  A 60 weight=10 192.0.2.11\n"
-    "  AAAA 60 2001:db8::1\nendpoint old.example. intent=empty\n"
-    "endpoint txt.example.\n  TXT 60 \"say \\\"hi\\\"\" \"back\\\\slash\" \"\\009tab\\255\"\n"
-    "endpoint www.example.\n  CNAME 30 weight=1 lb1.example.\n  CNAME 30 weight=2 lb2.example.\n"
-    "digest sha256:9b6d23fd8325c3c00d4fabec1a0f8dc111b9caeea33604c73ac2450de2f28a66\n",
-    "planfence-plan 1\ngeneration 1\ncreated-unix-ms 0\n# c\n\nendpoint A.\n  a 1 1.2.3.4  \n",
-    "::ffff:192.0.2.1",
-    "\"a\\\"b\" \"\\255\"",
-};
-}  // namespace
-
-int main(int argc, char** argv) {
-  if (argc < 2) {
-    for (const char* seed : seeds) {
-      const std::string_view s(seed);
-      LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
-    }
-    std::puts("plan_parser_fuzz: seeds passed");
-    return 0;
-  }
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-  }
-  std::printf("plan_parser_fuzz: %d inputs passed\n", argc - 1);
-  return 0;
-}
-#endif
+PLANFENCE_FUZZ_REPLAY_MAIN("plan_parser_fuzz")

@@ -26,36 +26,16 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_support.hpp"
 #include <planfence/zonefile.hpp>
 
 namespace {
 
 [[noreturn]] void violated(const char* what, std::string_view input) {
-  std::fprintf(stderr, "zone_parser_fuzz: property violated: %s\ninput (%zu bytes):\n%.*s\n", what, input.size(),
-               static_cast<int>(input.size()), input.data());
-  std::abort();
+  planfence_fuzz::fuzz_violated("zone_parser_fuzz", what, input);
 }
-
 void check_position(const planfence::error& e, std::string_view text) {
-  if (e.line == 0 || e.column == 0) violated("an error without a position", text);
-  std::size_t start = 0;
-  std::uint32_t line = 1;
-  while (line < e.line) {
-    const std::size_t newline = text.find('\n', start);
-    if (newline == std::string_view::npos) {
-      if (line + 1 == e.line && e.column == 1) return;
-      violated("an error line beyond the input", text);
-    }
-    start = newline + 1;
-    ++line;
-  }
-  if (start == text.size()) {
-    if (e.column != 1) violated("a column on the line past the end", text);
-    return;
-  }
-  const std::size_t end = text.find('\n', start);
-  const std::size_t length = (end == std::string_view::npos ? text.size() : end) - start;
-  if (e.column > length + 1) violated("an error column beyond the end of its line", text);
+  planfence_fuzz::fuzz_check_position("zone_parser_fuzz", e, text);
 }
 
 void check_zone_text(std::string_view text, const planfence::zone_parse_options& options) {
@@ -88,17 +68,4 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   return 0;
 }
 
-#if defined(PLANFENCE_FUZZ_MAIN)
-#include <fstream>
-#include <iterator>
-
-int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::ifstream in(argv[i], std::ios::binary);
-    const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(data.data()), data.size());
-  }
-  std::printf("zone_parser_fuzz: %d inputs passed\n", argc - 1);
-  return 0;
-}
-#endif
+PLANFENCE_FUZZ_REPLAY_MAIN("zone_parser_fuzz")

@@ -32,23 +32,13 @@
 #include <vector>
 
 #include "../support/fixtures.hpp"
+#include "../support/temporary_directory.hpp"
 
 namespace {
 
 using planfence::generation;
 
-struct temporary_directory {
-  std::filesystem::path path;
-  temporary_directory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "planfence-crash-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temporary_directory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using planfence_test::temporary_directory;
 
 const std::string zone = "crash.test.";
 const std::vector<std::string> endpoints = {"a.crash.test.", "b.crash.test.", "c.crash.test."};

@@ -31,6 +31,7 @@
 
 #include "../support/fixtures.hpp"
 #include "../support/knot_server.hpp"
+#include "../support/temporary_directory.hpp"
 
 #if defined(PLANFENCE_CTL_PATH)
 
@@ -38,18 +39,7 @@ namespace {
 
 using planfence::generation;
 
-struct temporary_directory {
-  std::filesystem::path path;
-  temporary_directory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "planfence-drill-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temporary_directory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using planfence_test::temporary_directory;
 
 struct command_result {
   int status = -1;

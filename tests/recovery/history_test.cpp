@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "../support/fixtures.hpp"
+#include "../support/temporary_directory.hpp"
 
 namespace {
 
@@ -33,18 +34,7 @@ using planfence::generation;
 using planfence_test::make_plan;
 
 /// A fresh temporary directory, removed at the end of the test.
-struct temporary_directory {
-  std::filesystem::path path;
-  temporary_directory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "planfence-history-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temporary_directory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using planfence_test::temporary_directory;
 
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream file(path);

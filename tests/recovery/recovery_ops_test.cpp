@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "../support/fixtures.hpp"
+#include "../support/temporary_directory.hpp"
 
 namespace {
 
@@ -28,18 +29,7 @@ using planfence::generation;
 using planfence_test::make_plan;
 using history_store = planfence::basic_memory_store<planfence::durable_history>;
 
-struct temporary_directory {
-  std::filesystem::path path;
-  temporary_directory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "planfence-recovery-XXXXXX").string();
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path = pattern;
-  }
-  ~temporary_directory() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using planfence_test::temporary_directory;
 
 const std::vector<std::string> names = {"api.example.", "db.example."};
 
