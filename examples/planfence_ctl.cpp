@@ -13,6 +13,7 @@
 // load); 2 bad usage or an error before anything was done. Nothing is half-written: export builds
 // the whole zone before it prints anything, and every store write is one atomic commit per endpoint,
 // listed in the report.
+#include <planfence/etcd/registry.hpp>
 #include <planfence/history.hpp>
 #include <planfence/plan.hpp>
 #include <planfence/recovery.hpp>
@@ -20,11 +21,14 @@
 #include <planfence/store/open_store.hpp>
 #include <planfence/zonefile.hpp>
 
+#include <stdlib.h>  // mkdtemp
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -56,7 +60,7 @@ struct command_spec {
   std::string_view description;
 };
 
-const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation)"};
+const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd://HOST:PORT[,...]/PREFIX (read only)"};
 const option_spec generation_option{"--generation", "N", "a retained generation, or 'latest'"};
 const option_spec store_option{"--store", "URI", "the record store, e.g. zonefile:///var/lib/planfence/zones"};
 
@@ -231,8 +235,53 @@ std::string describe_problem(const pf::history_problem& p) {
   return out;
 }
 
+// What --dir names, for messages: the directory, or the etcd URI a snapshot was taken from.
+std::string history_label;
+
+// A plan history kept in etcd (--dir etcd://HOST:PORT/PREFIX, docs/etcd.md) is read into a
+// private temporary directory, one plan file per retained generation, and opened from there like
+// any other history: every plan is digest-checked on the way in (S7), and nothing is written to
+// etcd. The snapshot is removed when the program exits.
+struct etcd_history_snapshot {
+  std::filesystem::path directory;
+  ~etcd_history_snapshot() {
+    std::error_code ec;
+    if (!directory.empty()) std::filesystem::remove_all(directory, ec);
+  }
+};
+
+std::string snapshot_etcd_history(const command_spec& c, const std::string& uri) {
+  static etcd_history_snapshot snapshot;
+  auto registry = pf::etcd::etcd_plan_registry::open_uri(uri);
+  if (!registry) std::exit(report_error(c, "--dir " + uri, registry.error()));
+  auto retained = registry->retained();
+  if (!retained) std::exit(report_error(c, "--dir " + uri, retained.error()));
+  std::string pattern = (std::filesystem::temp_directory_path() / "planfence-ctl-etcd-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    std::exit(report_error(c, "--dir " + uri, pf::error{pf::errc::io_error, 0, 0, "cannot make a temporary directory"}));
+  }
+  snapshot.directory = pattern;
+  auto history = pf::durable_history::open(snapshot.directory);
+  if (!history) std::exit(report_error(c, "--dir " + uri, history.error()));
+  for (pf::generation g : *retained) {
+    auto p = registry->lookup(g);
+    if (!p) {
+      if (p.error().code == pf::errc::not_found) continue;  // collected while we listed
+      std::fprintf(stderr, "planfence-ctl %s: warning: %s generation %llu: %s (not loaded, never applied)\n",
+                   std::string(c.name).c_str(), uri.c_str(), static_cast<unsigned long long>(g.value()),
+                   p.error().message().c_str());
+      continue;
+    }
+    auto published = (*history)->publish(std::move(*p));
+    if (!published) std::exit(report_error(c, "--dir " + uri, published.error()));
+  }
+  return pattern;
+}
+
 std::unique_ptr<pf::durable_history> open_history(const command_spec& c, const arguments& args, bool warn = true) {
-  const std::string& dir = args.get("--dir");
+  const std::string& given = args.get("--dir");
+  history_label = given;
+  const std::string dir = given.starts_with("etcd://") ? snapshot_etcd_history(c, given) : given;
   auto history = pf::durable_history::open(dir, {.read_only = true});
   if (!history) std::exit(report_error(c, "--dir " + dir, history.error()));
   for (const pf::history_problem& p : warn ? (*history)->problems() : std::vector<pf::history_problem>{}) {
@@ -255,7 +304,7 @@ pf::pinned_plan pin_generation(const command_spec& c, const arguments& args, con
     std::string retained;
     for (pf::generation g : history.retained()) retained += " " + std::to_string(g.value());
     std::fprintf(stderr, "planfence-ctl %s: generation %s is not in %s (retained:%s)\n", std::string(c.name).c_str(),
-                 text.c_str(), history.directory().c_str(), retained.empty() ? " none" : retained.c_str());
+                 text.c_str(), history_label.c_str(), retained.empty() ? " none" : retained.c_str());
     std::exit(exit_usage);
   }
   return std::move(*pinned);
@@ -342,7 +391,7 @@ std::optional<std::string> canonical_or_usage(const command_spec& c, std::string
 int run_history(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args, /*warn=*/false);
   const auto retained = history->retained();
-  std::printf("History %s: %zu plan%s", history->directory().c_str(), retained.size(), retained.size() == 1 ? "" : "s");
+  std::printf("History %s: %zu plan%s", history_label.c_str(), retained.size(), retained.size() == 1 ? "" : "s");
   if (!retained.empty()) {
     std::printf(", generations %llu..%llu", static_cast<unsigned long long>(retained.front().value()),
                 static_cast<unsigned long long>(retained.back().value()));
