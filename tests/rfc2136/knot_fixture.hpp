@@ -50,13 +50,7 @@ struct rfc2136_fixture {
   }
 
   /// The addresses knotd answers for the endpoint (signed queries, verified).
-  std::vector<std::string> served(planfence::endpoint_handle h) const {
-    std::vector<std::string> out;
-    auto records = store.served(h);
-    PLANFENCE_ASSERT(records.has_value());
-    for (const planfence::record& r : *records) out.push_back(r.rdata);
-    return out;
-  }
+  std::vector<std::string> served(planfence::endpoint_handle h) const { return planfence_test::served_addresses(store, h); }
 
  private:
   std::mutex mutex_;

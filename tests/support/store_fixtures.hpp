@@ -57,6 +57,17 @@ struct memory_store_fixture {
   std::vector<planfence::pinned_plan> pins_;
 };
 
+/// What an inspectable_store serves for an endpoint, as the rdata of its records: the
+/// conformance suite's `served` for stores read back through the concept.
+template <class Store>
+std::vector<std::string> served_addresses(const Store& store, planfence::endpoint_handle h) {
+  std::vector<std::string> out;
+  auto records = store.served(h);
+  PLANFENCE_ASSERT(records.has_value());
+  for (const planfence::record& r : *records) out.push_back(r.rdata);
+  return out;
+}
+
 /// The address generation_plan gives every endpoint of generation `gen`.
 inline std::string address_of(std::uint64_t gen) {
   return "10." + std::to_string(gen / 65536 % 256) + "." + std::to_string(gen / 256 % 256) + "." + std::to_string(gen % 256);

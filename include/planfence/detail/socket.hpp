@@ -248,23 +248,30 @@ namespace socket_internal {
   return ok();
 }
 
-/// Receives whatever arrives first (at least one byte, at most `buffer.size()`), waiting until
-/// `deadline`. Returns 0 when the peer closed the connection in order. For clients that parse a
-/// stream of unknown length (HTTP).
-[[nodiscard]] inline result<std::size_t> receive_some(int fd, std::span<std::uint8_t> buffer, socket_deadline deadline) {
+namespace socket_internal {
+/// One recv() of at most buffer.size() bytes, waiting for readiness until `deadline`; 0 means an
+/// orderly close (stream) or an empty datagram. `what` names the operation in errors.
+[[nodiscard]] inline result<std::size_t> receive_once(int fd, std::span<std::uint8_t> buffer, socket_deadline deadline,
+                                                      const char* what) {
   PLANFENCE_ASSERT(!buffer.empty());
   for (;;) {
     const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (auto ready = socket_internal::wait_ready(fd, POLLIN, deadline, "receive"); !ready) {
-        return unexpected_error(ready.error());
-      }
+      if (auto ready = wait_ready(fd, POLLIN, deadline, what); !ready) return unexpected_error(ready.error());
       continue;
     }
-    return socket_internal::errno_failure("receive", errno);
+    return errno_failure(what, errno);
   }
+}
+}  // namespace socket_internal
+
+/// Receives whatever arrives first (at least one byte, at most `buffer.size()`), waiting until
+/// `deadline`. Returns 0 when the peer closed the connection in order. For clients that parse a
+/// stream of unknown length (HTTP).
+[[nodiscard]] inline result<std::size_t> receive_some(int fd, std::span<std::uint8_t> buffer, socket_deadline deadline) {
+  return socket_internal::receive_once(fd, buffer, deadline, "receive");
 }
 
 /// Fills all of `buffer` from a stream socket before `deadline`, or fails (a close by the peer
@@ -311,20 +318,8 @@ namespace socket_internal {
 /// Receives one datagram into `buffer` before `deadline`; returns its length. A datagram longer
 /// than the buffer is cut to it (the caller sizes the buffer to the protocol's maximum).
 [[nodiscard]] inline result<std::size_t> receive_datagram(int fd, std::span<std::uint8_t> buffer, socket_deadline deadline) {
-  PLANFENCE_ASSERT(!buffer.empty());
-  for (;;) {
-    const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
-    if (n >= 0) return static_cast<std::size_t>(n);
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (auto ready = socket_internal::wait_ready(fd, POLLIN, deadline, "receive datagram"); !ready) {
-        return unexpected_error(ready.error());
-      }
-      continue;
-    }
-    // A connected UDP socket reports an ICMP port unreachable as ECONNREFUSED.
-    return socket_internal::errno_failure("receive datagram", errno);
-  }
+  // A connected UDP socket reports an ICMP port unreachable as ECONNREFUSED.
+  return socket_internal::receive_once(fd, buffer, deadline, "receive datagram");
 }
 
 /// A socket bound to `address` (port 0: the kernel picks one; read it with local_port), for
