@@ -479,6 +479,7 @@ void retire_reclaim(benchmark::State& state, std::uint64_t collect_every) {
   std::uint64_t next_gen = 1;
   std::vector<pf::plan> pending;
   std::size_t backlog_max_observed = 0;
+  std::size_t stopped_at_backlog = 0;
   std::size_t collected = 0;
   const pf::retention_policy policy{.keep_newest = 4};
   for (auto _ : state) {
@@ -506,12 +507,17 @@ void retire_reclaim(benchmark::State& state, std::uint64_t collect_every) {
       const pf::collection_report report =
           registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
       collected += report.collected.size();
+      stopped_at_backlog += report.stopped_at_backlog ? 1 : 0;
       backlog_max_observed = std::max(backlog_max_observed, registry.backlog());
     }
   }
-  if (backlog_max_observed >= pf::plan_registry::backlog_max) state.SkipWithError("the backlog reached its bound");
+  // Reaching the bound is the bound working (collection waits), not an error: it is reported as
+  // counters for bench/report.py to judge. (Never SkipWithError for what one repetition of several
+  // may meet: Google Benchmark 1.7.1 then reads an unset statistics pointer when it aggregates
+  // the repetitions, google/benchmark#1406, and crashes.)
   state.SetItemsProcessed(state.iterations());
   state.counters["backlog_max_observed"] = static_cast<double>(backlog_max_observed);
+  state.counters["collections_stopped_at_backlog"] = static_cast<double>(stopped_at_backlog);
   state.counters["collected_per_plan"] =
       benchmark::Counter(static_cast<double>(collected), benchmark::Counter::kAvgIterations);
 }
@@ -643,6 +649,7 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
 
   std::uint64_t next_gen = 1;
   std::vector<pf::plan> pending;
+  std::size_t stopped_at_backlog = 0;
   std::size_t backlog_max_observed = 0;
   const pf::retention_policy policy{.keep_newest = 4};
   for (auto _ : state) {
@@ -669,13 +676,16 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
     const pf::collection_report report =
         registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
     benchmark::DoNotOptimize(report.collected.size());
+    stopped_at_backlog += report.stopped_at_backlog ? 1 : 0;
     backlog_max_observed = std::max(backlog_max_observed, registry.backlog());
   }
   stop.store(true, std::memory_order_relaxed);
   reader.join();
-  if (backlog_max_observed >= pf::plan_registry::backlog_max) state.SkipWithError("the backlog reached its bound");
+  // A reader preempted inside its guard holds the epoch for its whole time slice; collection then
+  // stops at backlog_max and resumes once it moves (counted, not an error: see retire_reclaim).
   state.SetItemsProcessed(state.iterations());
   state.counters["backlog_max_observed"] = static_cast<double>(backlog_max_observed);
+  state.counters["collections_stopped_at_backlog"] = static_cast<double>(stopped_at_backlog);
   state.counters["reader_reads"] = static_cast<double>(reads.load(std::memory_order_relaxed));
 }
 BENCHMARK(BM_RetireReclaimWithReader)->UseRealTime();

@@ -16,8 +16,8 @@
 //     for (const planfence::record& r : answer.records()) { ... }
 //
 // Costs (bench/apply_bench.cpp, ratios in docs/benchmarks.md):
-//  - refusing a stale or fenced commit: two acquire loads and compares, no read-modify-write
-//    (M1, M2), so refusals scale with readers;
+//  - refusing a stale commit: one acquire load (M2) and one compare; a fenced one: that and the
+//    floor's acquire load (M1); no read-modify-write, so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
 //  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
 //    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
@@ -43,7 +43,7 @@
 //  (M3) acq_rel compare-and-swap of the stamp: the commit's linearisation point.
 //  (M4) acq_rel CAS-max of the fence floor.
 //  (M5) acq_rel CAS-max of each endpoint's fence in raise_fence: a commit that loaded the old
-//       floor (M1) and the old stamp (M2) before the raise fails its CAS (M3) once the raise has
+//       stamp (M2) and the old floor (M1) before the raise fails its CAS (M3) once the raise has
 //       passed its endpoint, and its re-check then refuses it as fenced. So no commit with a
 //       smaller token lands after raise_fence returns (S2, checked by tests/spin/fixed.pml).
 #pragma once
@@ -298,24 +298,29 @@ class basic_memory_store {
                                                              const stamp& desired,
                                                              const record_set& records) noexcept {
     static_cast<void>(records);
-    if (desired.gen > generation_max || desired.fence > fence_max) {
-      return fail(errc::capacity_exceeded);  // refuse before a packed field could wrap
-    }
     PLANFENCE_ASSERT(desired.gen != generation_none);
     std::atomic<std::uint64_t>& target = word(h);
-    const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
     if constexpr (Rule == commit_rule::unconditional) {
+      if (desired.gen > generation_max || desired.fence > fence_max) return fail(errc::capacity_exceeded);
+      const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
       target.store(next, std::memory_order_release);
       return packed_stamp::unpack(next);
     } else {
       constexpr bool check_fence = Rule != commit_rule::ignore_fence;
+      std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
+      // Stale first, on the loaded word alone: the refusal a delayed enactor meets most (BM_RejectStale)
+      // is one load and one compare. A plan that is stale and fenced at once is reported stale:
+      // nothing is written either way, and the enactor's next endpoint reports the fence.
+      // A stale generation is at most the endpoint's, so it fits the packed field.
+      if ((current >> fence_bits) >= desired.gen.value()) return result<stamp>(unexpect, errc::stale);
+      if (desired.gen > generation_max || desired.fence > fence_max) {
+        return fail(errc::capacity_exceeded);  // refuse before a packed field could wrap
+      }
       if (check_fence && desired.fence.value() < fence_floor_->load(std::memory_order_acquire)) {  // (M1)
         return result<stamp>(unexpect, errc::fenced);
       }
-      std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
+      const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
       for (;;) {
-        // The refusals first, on the loaded word alone: a stale or fenced commit touches nothing
-        // of `expected`, so the refusal path keeps few values live (BM_RejectStale).
         const stamp now = packed_stamp::unpack(current);
         if (now.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
