@@ -44,6 +44,16 @@ namespace planfence { inline namespace v1 { namespace detail {
 #define PLANFENCE_ALWAYS_INLINE inline
 #endif
 
+/// Marks a function that runs rarely and must stay out of line, so that its call does not make
+/// the hot caller keep its loop's values on the stack (result.hpp: freeing an error's text).
+#if defined(__GNUC__) || defined(__clang__)
+#define PLANFENCE_COLD [[gnu::cold, gnu::noinline]]
+#elif defined(_MSC_VER)
+#define PLANFENCE_COLD __declspec(noinline)
+#else
+#define PLANFENCE_COLD
+#endif
+
 #if defined(PLANFENCE_DISABLE_ASSERTS)
 #define PLANFENCE_ASSERTS_ENABLED 0
 // Unevaluated: the expression is not run, but the names in it count as used, so disabling

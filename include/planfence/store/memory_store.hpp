@@ -16,8 +16,8 @@
 //     for (const planfence::record& r : answer.records()) { ... }
 //
 // Costs (bench/apply_bench.cpp, ratios in docs/benchmarks.md):
-//  - refusing a stale commit: one acquire load (M2) and one compare; a fenced one: that and the
-//    floor's acquire load (M1); no read-modify-write, so refusals scale with readers;
+//  - refusing a stale or fenced commit: two acquire loads and compares, no read-modify-write
+//    (M1, M2), so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
 //  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
 //    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
@@ -43,7 +43,7 @@
 //  (M3) acq_rel compare-and-swap of the stamp: the commit's linearisation point.
 //  (M4) acq_rel CAS-max of the fence floor.
 //  (M5) acq_rel CAS-max of each endpoint's fence in raise_fence: a commit that loaded the old
-//       stamp (M2) and the old floor (M1) before the raise fails its CAS (M3) once the raise has
+//       floor (M1) and the old stamp (M2) before the raise fails its CAS (M3) once the raise has
 //       passed its endpoint, and its re-check then refuses it as fenced. So no commit with a
 //       smaller token lands after raise_fence returns (S2, checked by tests/spin/fixed.pml).
 #pragma once
@@ -298,29 +298,24 @@ class basic_memory_store {
                                                              const stamp& desired,
                                                              const record_set& records) noexcept {
     static_cast<void>(records);
+    if (desired.gen > generation_max || desired.fence > fence_max) {
+      return fail(errc::capacity_exceeded);  // refuse before a packed field could wrap
+    }
     PLANFENCE_ASSERT(desired.gen != generation_none);
     std::atomic<std::uint64_t>& target = word(h);
+    const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
     if constexpr (Rule == commit_rule::unconditional) {
-      if (desired.gen > generation_max || desired.fence > fence_max) return fail(errc::capacity_exceeded);
-      const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
       target.store(next, std::memory_order_release);
       return packed_stamp::unpack(next);
     } else {
       constexpr bool check_fence = Rule != commit_rule::ignore_fence;
-      std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
-      // Stale first, on the loaded word alone: the refusal a delayed enactor meets most (BM_RejectStale)
-      // is one load and one compare. A plan that is stale and fenced at once is reported stale:
-      // nothing is written either way, and the enactor's next endpoint reports the fence.
-      // A stale generation is at most the endpoint's, so it fits the packed field.
-      if ((current >> fence_bits) >= desired.gen.value()) return result<stamp>(unexpect, errc::stale);
-      if (desired.gen > generation_max || desired.fence > fence_max) {
-        return fail(errc::capacity_exceeded);  // refuse before a packed field could wrap
-      }
-      if (check_fence && desired.fence.value() < fence_floor_->load(std::memory_order_acquire)) {  // (M1)
+      if (check_fence && desired.fence.value() < floor_word().load(std::memory_order_acquire)) {  // (M1)
         return result<stamp>(unexpect, errc::fenced);
       }
-      const std::uint64_t next = packed_stamp::pack(desired.gen, desired.fence);
+      std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
       for (;;) {
+        // The refusals first, on the loaded word alone: a stale or fenced commit touches nothing
+        // of `expected`, so the refusal path keeps few values live (BM_RejectStale).
         const stamp now = packed_stamp::unpack(current);
         if (now.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
@@ -353,21 +348,21 @@ class basic_memory_store {
   /// path. Never allocates.
   [[nodiscard]] result<void> raise_fence(fence_token token) noexcept {
     if (token > fence_max) return fail(errc::capacity_exceeded);
-    std::uint64_t floor = fence_floor_->load(std::memory_order_acquire);
+    std::uint64_t floor = floor_word().load(std::memory_order_acquire);
     while (floor < token.value() &&
-           !fence_floor_->compare_exchange_weak(floor, token.value(), std::memory_order_acq_rel)) {  // (M4)
+           !floor_word().compare_exchange_weak(floor, token.value(), std::memory_order_acq_rel)) {  // (M4)
     }
     if constexpr (Rule == commit_rule::ignore_fence || Rule == commit_rule::unconditional) {
       return ok();  // the broken variants do no fencing at all
     }
     for (std::size_t i = 0; i < size_; ++i) {
-      std::uint64_t current = words_[i].load(std::memory_order_acquire);  // (M2)
+      std::uint64_t current = words_[stamps_begin + i].load(std::memory_order_acquire);  // (M2)
       for (;;) {
         const stamp now = packed_stamp::unpack(current);
         if (now.fence >= token) break;
         // (M5) acq_rel CAS: same generation, larger fence. The generation never changes here, so
         // S1 is untouched; readers see the same records.
-        if (words_[i].compare_exchange_weak(current, packed_stamp::pack(now.gen, token), std::memory_order_acq_rel,
+        if (words_[stamps_begin + i].compare_exchange_weak(current, packed_stamp::pack(now.gen, token), std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
           break;
         }
@@ -377,7 +372,7 @@ class basic_memory_store {
   }
 
   /// The store's fence floor.
-  [[nodiscard]] fence_token fence_floor() const noexcept { return fence_token{fence_floor_->load(std::memory_order_acquire)}; }
+  [[nodiscard]] fence_token fence_floor() const noexcept { return fence_token{floor_word().load(std::memory_order_acquire)}; }
 
   /// What the endpoint serves now. Never allocates. Progress: wait-free unless a commit lands
   /// on this endpoint during the read and the plan it replaced is collected at the same time;
@@ -407,7 +402,7 @@ class basic_memory_store {
   [[nodiscard]] std::vector<generation> live_generations() const {
     std::vector<generation> out;
     for (std::size_t i = 0; i < size_; ++i) {
-      const generation g = packed_stamp::unpack(words_[i].load(std::memory_order_acquire)).gen;  // (M2)
+      const generation g = packed_stamp::unpack(words_[stamps_begin + i].load(std::memory_order_acquire)).gen;  // (M2)
       if (g != generation_none) out.push_back(g);
     }
     std::sort(out.begin(), out.end());
@@ -439,31 +434,37 @@ class basic_memory_store {
   static constexpr std::size_t stamp_bytes_per_endpoint = sizeof(std::atomic<std::uint64_t>);
 
  private:
+  /// The fence floor and the stamps share one allocation: the floor in word 0, the stamp of
+  /// endpoint i in word stamps_begin + i. A commit reaches both from one base pointer (no second
+  /// pointer to load), and the floor's cache line holds no stamp (new[] aligns to at least 16
+  /// bytes, so the line holding word 0 ends before word 8), so commits never invalidate it.
+  static constexpr std::size_t stamps_begin = 64 / sizeof(std::atomic<std::uint64_t>);
+
   basic_memory_store(const Registry& registry, std::size_t size)
       : registry_(&registry),
         size_(size),
-        words_(std::make_unique<std::atomic<std::uint64_t>[]>(size)),
+        words_(std::make_unique<std::atomic<std::uint64_t>[]>(stamps_begin + size)),
         name_begin_(size + 1),
-        hashes_(size),
-        fence_floor_(std::make_unique<std::atomic<std::uint64_t>>(0)) {}
+        hashes_(size) {}
 
   std::atomic<std::uint64_t>& word(endpoint_handle h) noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return words_[h.index()];
+    return words_[stamps_begin + h.index()];
   }
   const std::atomic<std::uint64_t>& word(endpoint_handle h) const noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return words_[h.index()];
+    return words_[stamps_begin + h.index()];
   }
+  std::atomic<std::uint64_t>& floor_word() noexcept { return words_[0]; }
+  const std::atomic<std::uint64_t>& floor_word() const noexcept { return words_[0]; }
 
   const Registry* registry_;
   std::size_t size_;
-  std::unique_ptr<std::atomic<std::uint64_t>[]> words_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> words_;  // the floor, padding, then the stamps
   std::string name_bytes_;                 // every canonical name, back to back, in handle order
   std::vector<std::uint32_t> name_begin_;  // name i is [name_begin_[i], name_begin_[i + 1])
   std::vector<std::uint64_t> hashes_;      // endpoint_name_hash of each name (plan lookups in read)
   std::vector<detail::store_index_slot> index_;
-  std::unique_ptr<std::atomic<std::uint64_t>> fence_floor_;
 };
 
 static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
