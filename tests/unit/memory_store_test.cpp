@@ -4,6 +4,10 @@
 // failure, made visible. The broken commit rules are shown to break exactly what they break.
 #include <catch2/catch.hpp>
 
+#include <map>
+#include <optional>
+#include <string>
+
 #include "../support/store_fixtures.hpp"
 
 using namespace planfence;
@@ -203,4 +207,98 @@ TEST_CASE("resolve finds every endpoint and nothing else, whatever the name's le
   CHECK(store.resolve("").error().code == errc::unknown_endpoint);
   CHECK(detail::store_name_hash("a.example.") != detail::store_name_hash("b.example."));
   CHECK(detail::store_name_hash("") == detail::store_name_hash(std::string_view()));
+}
+
+namespace {
+/// A plan of generation `gen` giving endpoint i of `endpoint_list` the address 10.<gen>.<i / 256>.<i % 256>,
+/// so that every endpoint's answer differs from every other's and from other generations'.
+plan distinct_plan(std::uint64_t gen, const std::vector<std::string>& endpoint_list) {
+  std::map<std::string, std::vector<std::string>> endpoints;
+  for (std::size_t i = 0; i < endpoint_list.size(); ++i) {
+    endpoints[endpoint_list[i]] = {"10." + std::to_string(gen) + "." + std::to_string(i / 256) + "." + std::to_string(i % 256)};
+  }
+  return planfence_test::make_plan(gen, endpoints);
+}
+std::string expected_address(std::uint64_t gen, std::size_t i) {
+  return "10." + std::to_string(gen) + "." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+}
+template <class Store>
+std::string served_address(const Store& store, endpoint_handle h) {
+  auto snapshot = store.read(h);
+  return snapshot.records().empty() ? std::string("(nothing)") : snapshot.records()[0].rdata;
+}
+}  // namespace
+
+TEST_CASE("a thread's read cache serves only what its key proves", "[memory_store][read_cache][S3]") {
+  // read() keeps, per thread, the record set it found for (store, endpoint, generation) and uses
+  // it again while the registry still holds that generation. Each section is a way a cache keyed
+  // on less would answer with another endpoint's, another store's or a collected plan's records.
+  SECTION("the endpoint moves on: the new generation's records, not the cached ones") {
+    plan_registry registry;
+    auto store = memory_store::make(registry, names).value();
+    const endpoint_handle db = store.resolve("db.example.").value();
+    auto p1 = registry.publish(distinct_plan(1, names)).value();
+    REQUIRE(store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    CHECK(served_address(store, db) == expected_address(1, 0));  // db is names[0]
+    auto p2 = registry.publish(distinct_plan(2, names)).value();
+    REQUIRE(store.commit(db, at(1, 1), at(2, 1), p2->find("db.example.")->records));
+    CHECK(served_address(store, db) == expected_address(2, 0));
+    CHECK(served_address(store, db) == expected_address(2, 0));  // and again, from the cache
+  }
+  SECTION("two stores on one registry: the same handle names different endpoints") {
+    plan_registry registry;
+    auto forward = memory_store::make(registry, {"db.example.", "api.example."}).value();
+    auto backward = memory_store::make(registry, {"api.example.", "db.example."}).value();
+    auto p1 = registry.publish(distinct_plan(1, names)).value();
+    const endpoint_handle zero{0};
+    REQUIRE(forward.commit(zero, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    REQUIRE(backward.commit(zero, stamp{}, at(1, 1), p1->find("api.example.")->records));
+    for (int round = 0; round < 3; ++round) {
+      CHECK(forward.read(zero).records()[0].rdata == p1->find("db.example.")->records.records()[0].rdata);
+      CHECK(backward.read(zero).records()[0].rdata == p1->find("api.example.")->records.records()[0].rdata);
+    }
+  }
+  SECTION("a store made where a destroyed one lived does not inherit its entries") {
+    plan_registry registry;
+    auto p1 = registry.publish(distinct_plan(1, names)).value();
+    std::optional<memory_store> slot;
+    slot.emplace(memory_store::make(registry, {"db.example.", "api.example."}).value());
+    REQUIRE(slot->commit(endpoint_handle{0}, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    CHECK(slot->read(endpoint_handle{0}).records()[0].rdata == p1->find("db.example.")->records.records()[0].rdata);
+    slot.reset();
+    slot.emplace(memory_store::make(registry, {"api.example.", "db.example."}).value());  // same address
+    REQUIRE(slot->commit(endpoint_handle{0}, stamp{}, at(1, 1), p1->find("api.example.")->records));
+    CHECK(slot->read(endpoint_handle{0}).records()[0].rdata == p1->find("api.example.")->records.records()[0].rdata);
+  }
+  SECTION("more endpoints than cache entries, read round-robin: each its own records") {
+    const std::vector<std::string> many = planfence_test::endpoint_names(3 * detail::read_cache_entries + 7);
+    plan_registry registry;
+    auto store = memory_store::make(registry, many).value();
+    auto p3 = registry.publish(distinct_plan(3, many)).value();
+    for (const std::string& name : many) {
+      const endpoint_handle h = store.resolve(name).value();
+      REQUIRE(store.commit(h, stamp{}, at(3, 1), p3->find(name)->records));
+    }
+    for (int round = 0; round < 2; ++round) {
+      for (std::size_t i = 0; i < many.size(); ++i) {
+        const endpoint_handle h = store.resolve(many[i]).value();
+        CHECK(served_address(store, h) == expected_address(3, i));
+      }
+    }
+  }
+  SECTION("a live plan collected by the broken registry: missing, though the cache had it") {
+    basic_plan_registry<collection_check::none> registry;
+    auto store = basic_memory_store<basic_plan_registry<collection_check::none>>::make(registry, names).value();
+    const endpoint_handle db = store.resolve("db.example.").value();
+    {
+      auto p1 = registry.publish(distinct_plan(1, names)).value();
+      REQUIRE(store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    }
+    CHECK(served_address(store, db) == expected_address(1, 0));  // the entry is filled
+    { auto p2 = registry.publish(distinct_plan(2, names)); }
+    REQUIRE(registry.collect_one(generation{1}, [&] { return store.live_generations(); }));
+    auto answer = store.read(db);
+    CHECK(answer.plan_missing());
+    CHECK(answer.records().empty());
+  }
 }

@@ -21,8 +21,9 @@
 //  - a commit: those loads and one compare-and-swap (M3);
 //  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
 //    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
-//    lookup and one probe of the plan's index (again only if the endpoint moved and its old plan
-//    was collected during the read);
+//    lookup, and either a hit in the calling thread's read cache (an endpoint this thread read
+//    before under the same generation) or one probe of the plan's index (again only if the
+//    endpoint moved and its old plan was collected during the read);
 //  - resolve: the store's own name hash (8 bytes a step) and one 16-byte index slot per probe,
 //    plus one compare of the name bytes when the slot's hash tag matches;
 //  - 8 bytes of stamp state per endpoint, plus its name once.
@@ -159,6 +160,37 @@ struct store_index_slot {
 };
 static_assert(sizeof(store_index_slot) == 16);
 
+/// One entry of a thread's read cache: which record set store `store_id`'s endpoint `handle`
+/// serves under generation `gen`. Exact, because nothing in the key ever names two different
+/// things: store ids are never reused (read_cache_next_store_id), a store reads one registry for
+/// its whole life, and a registry holds one plan per generation forever (S5; a collected
+/// generation is never published again). So the entry is valid whenever the registry still has
+/// plan `gen`, which read() checks inside its epoch guard before it uses the entry.
+struct read_cache_entry {
+  std::uint64_t key = 0;  // store_id << read_cache_handle_bits | handle; 0: empty (ids start at 1)
+  std::uint64_t gen = 0;
+  const plan* source = nullptr;         // plan `gen`, as the registry's find returned it
+  const record_set* records = nullptr;  // null: plan `gen` does not name the endpoint
+};
+static_assert(sizeof(read_cache_entry) == 32, "two entries a cache line, none across two");
+/// Handles are below 2^26 (basic_memory_store::endpoints_max); store ids use the other 38 bits.
+inline constexpr unsigned read_cache_handle_bits = 26;
+/// Entries per thread (a power of two): 2 KiB, direct-mapped by handle (stores share entries:
+/// the key tells them apart).
+inline constexpr std::size_t read_cache_entries = 64;
+/// Each thread's cache. Trivially destructible and constant-initialised, so reaching it is one
+/// thread-pointer-relative access with no initialisation check.
+alignas(64) inline constinit thread_local read_cache_entry read_cache[read_cache_entries]{};
+/// The next store id. Relaxed: ids only need to be distinct.
+inline std::atomic<std::uint64_t> read_cache_next_store_id{1};
+/// A new store's id: 2^38 stores per process at most (one a microsecond for three days), which
+/// is asserted, so that no two stores' keys are ever equal.
+[[nodiscard]] inline std::uint64_t read_cache_new_store_id() noexcept {
+  const std::uint64_t id = read_cache_next_store_id.fetch_add(1, std::memory_order_relaxed);
+  PLANFENCE_ASSERT(id < (std::uint64_t{1} << (64 - read_cache_handle_bits)));
+  return id;
+}
+
 }  // namespace detail
 
 /// How a memory store decides a commit. Only `conditional` keeps S1 and S2; the others are the
@@ -220,6 +252,7 @@ class basic_memory_store {
  public:
   /// Bound on endpoints per store (handles are 32-bit).
   static constexpr std::size_t endpoints_max = std::size_t{1} << 26;
+  static_assert(endpoints_max <= std::size_t{1} << detail::read_cache_handle_bits, "a handle fits its read cache key");
 
   /// A store serving `names` (any case, with or without the final dot), reading records from
   /// `registry`, which must outlive it. Errors: errc::invalid_name, errc::invalid_plan
@@ -379,16 +412,34 @@ class basic_memory_store {
   /// then the read starts again (lock-free: every retry means a newer commit landed). Without
   /// the retry a reader could pair the old stamp with the plan table after collection and
   /// answer empty for an endpoint that never was.
+  ///
+  /// Cost: an epoch guard, the stamp (M2) and the registry's lookup of its generation (R2), which
+  /// also proves the plan is still there. The endpoint's entry in the plan (the index probe and
+  /// name compare, about two thirds of a read) comes from the calling thread's read cache when
+  /// this thread read the same endpoint under the same generation before (detail::read_cache,
+  /// 64 entries per thread, direct-mapped by handle), and from the plan's index otherwise, which then
+  /// fills the entry (four plain stores to thread-local memory: no shared line is written).
   [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::global().pin();
     const std::atomic<std::uint64_t>& target = word(h);
     std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
+    detail::read_cache_entry& cached =
+        detail::read_cache[h.index() & (detail::read_cache_entries - 1)];
+    // The hit: the registry lookup starts from the entry's generation, not from the stamp's, so
+    // that it need not wait for the stamp load; the compare then says whether they agree.
+    const std::uint64_t key = store_id_ << detail::read_cache_handle_bits | h.index();
+    if (cached.key == key && cached.gen == (current >> fence_bits) && registry_->still_holds(generation{cached.gen}, cached.source, guard)) {
+      // Plan cached.gen is still in the registry, so the entry is still true (see its key).
+      return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached.records);
+    }
     for (;;) {
       const stamp s = packed_stamp::unpack(current);
       if (s.gen == generation_none) return endpoint_snapshot(std::move(guard), s, nullptr);
       if (const plan* p = registry_->find(s.gen, guard)) {
         const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
-        return endpoint_snapshot(std::move(guard), s, entry == nullptr ? nullptr : &entry->records);
+        const record_set* records = entry == nullptr ? nullptr : &entry->records;
+        cached = detail::read_cache_entry{key, s.gen.value(), p, records};
+        return endpoint_snapshot(std::move(guard), s, records);
       }
       // The plan is gone. If the endpoint still names it, it really serves nothing (only a
       // broken collection does that: S3). Otherwise it moved on while we looked: read again.
@@ -445,7 +496,8 @@ class basic_memory_store {
         size_(size),
         words_(std::make_unique<std::atomic<std::uint64_t>[]>(stamps_begin + size)),
         name_begin_(size + 1),
-        hashes_(size) {}
+        hashes_(size),
+        store_id_(detail::read_cache_new_store_id()) {}
 
   std::atomic<std::uint64_t>& word(endpoint_handle h) noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
@@ -465,6 +517,7 @@ class basic_memory_store {
   std::vector<std::uint32_t> name_begin_;  // name i is [name_begin_[i], name_begin_[i + 1])
   std::vector<std::uint64_t> hashes_;      // endpoint_name_hash of each name (plan lookups in read)
   std::vector<detail::store_index_slot> index_;
+  std::uint64_t store_id_;  // this store's key in every thread's read cache; never reused
 };
 
 static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
