@@ -43,10 +43,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -85,12 +87,13 @@ class generation_list {
  public:
   static constexpr std::size_t inline_capacity = 8;
 
+  generation_list() noexcept {}  // leaves the inline elements unwritten (see inline_)
   void push_back(generation g) {
     if (spilled_.empty() && size_ < inline_capacity) {
-      inline_[size_++] = g;
+      inline_.items[size_++] = g;
       return;
     }
-    if (spilled_.empty()) spilled_.assign(inline_.begin(), inline_.end());
+    if (spilled_.empty()) spilled_.assign(inline_.items, inline_.items + inline_capacity);
     spilled_.push_back(g);
     ++size_;
   }
@@ -102,7 +105,7 @@ class generation_list {
     PLANFENCE_ASSERT(i < size_);
     return data()[i];
   }
-  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.data() : spilled_.data(); }
+  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.items : spilled_.data(); }
   [[nodiscard]] std::vector<generation> to_vector() const { return {begin(), end()}; }
   friend bool operator==(const generation_list& x, const generation_list& y) noexcept {
     return std::equal(x.begin(), x.end(), y.begin(), y.end());
@@ -112,7 +115,14 @@ class generation_list {
   }
 
  private:
-  std::array<generation, inline_capacity> inline_{};
+  // Only the first size_ elements are ever written or read: a report is made on every collect,
+  // and writing its three lists' inline elements first would cost more than the collect's own
+  // bookkeeping. (Copying the union copies bytes: generation is trivially copyable.)
+  union inline_storage {
+    inline_storage() noexcept {}
+    generation items[inline_capacity];
+  } inline_;
+  static_assert(std::is_trivially_copyable_v<generation> && std::is_trivially_destructible_v<generation>);
   std::size_t size_ = 0;
   std::vector<generation> spilled_;  // every element once more than inline_capacity were added
 };
@@ -126,12 +136,25 @@ struct collection_report {
   bool stopped_at_backlog = false;   ///< the reclamation backlog reached backlog_max
 };
 
+/// A live-set function of the filling form, which collect prefers: `live(out)` puts the
+/// generations endpoints serve now into `out` (a buffer the registry keeps between calls, empty
+/// when `live` is called), so that reading the live set allocates nothing once the buffer has
+/// grown. The other form, `live()` returning any range of generation, is accepted as well.
+///
+///     registry.collect(policy, now_unix_ms, [&](std::vector<planfence::generation>& out) {
+///       store.live_generations(out);
+///     });
+template <class LiveGenerations>
+concept fills_live_set = std::invocable<LiveGenerations&, std::vector<generation>&>;
+
 template <collection_check Check>
 class basic_plan_registry;
 
 namespace detail {
-struct plan_node {
-  explicit plan_node(plan&& p) noexcept : content(std::move(p)) {}
+/// A published plan. It embeds the epoch domain's hook (retired_hook), so that retiring it
+/// neither allocates nor takes a box: the hook's `reclaim` deletes the node.
+struct plan_node : retired_hook {
+  explicit plan_node(plan&& p) noexcept : content(std::move(p)) { reclaim = &plan_node::destroy; }
   plan content;
   // Low bits: pin count. closed: collection in progress, no new pins. removed: unlinked.
   std::atomic<std::uint64_t> pins{0};
@@ -139,7 +162,11 @@ struct plan_node {
   static constexpr std::uint64_t removed = std::uint64_t{1} << 63;
   static constexpr std::uint64_t count_mask = closed - 1;
 
-  static void destroy(void* node) noexcept { delete static_cast<plan_node*>(node); }
+  /// Hands the (unlinked) node to the epoch domain, which deletes it once no reader can hold
+  /// it. Lock-free, never allocates.
+  void retire() noexcept { epoch_domain::global().retire(this); }
+
+  static void destroy(retired_hook* hook) noexcept { delete static_cast<plan_node*>(hook); }
 };
 }  // namespace detail
 
@@ -172,7 +199,7 @@ class pinned_plan {
     PLANFENCE_ASSERT((before & detail::plan_node::count_mask) > 0);
     // Only the broken variants remove a pinned plan; the last pin then retires it.
     if (before == (detail::plan_node::removed | 1) || before == (detail::plan_node::removed | detail::plan_node::closed | 1)) {
-      detail::epoch_domain::global().retire(node_, &detail::plan_node::destroy);
+      node_->retire();
     }
     node_ = nullptr;
   }
@@ -212,7 +239,7 @@ class basic_plan_registry {
       if (node == nullptr) continue;
       PLANFENCE_ASSERT((node->pins.load(std::memory_order_acquire) & detail::plan_node::count_mask) == 0);
       s.store(nullptr, std::memory_order_release);
-      detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
+      node->retire();
     }
   }
 
@@ -295,9 +322,11 @@ class basic_plan_registry {
   [[nodiscard]] std::size_t backlog() const noexcept { return detail::epoch_domain::global().backlog(); }
 
   /// Collects one generation if S3 allows it. `live` is called after the plan is closed to new
-  /// pins and must return the generations endpoints serve now (any range of generation). Errors:
-  /// errc::not_found, errc::protected_plan (pinned, live or the newest), errc::registry_full
-  /// (backlog at backlog_max). Blocking; allocates only what `live` allocates.
+  /// pins and must give the generations endpoints serve now: either filling the vector it is
+  /// passed (fills_live_set) or returning any range of generation. Errors: errc::not_found,
+  /// errc::protected_plan (pinned, live or the newest), errc::registry_full (backlog at
+  /// backlog_max). Blocking; allocates only what `live` allocates (and the registry's live-set
+  /// buffer when it must grow).
   template <class LiveGenerations>
   [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
     std::lock_guard lock(mutex_);
@@ -321,10 +350,12 @@ class basic_plan_registry {
 
   /// Collects every plan the policy does not keep and S3 does not protect.
   /// `now_unix_ms` is compared with plans' creation times for keep_younger_than. `live` is called
-  /// once, after every candidate was closed to new pins (see collect_one). Blocking; allocates
-  /// only what `live` allocates, and when more than generation_list::inline_capacity plans land
+  /// once, after every candidate was closed to new pins, in either form (see collect_one and
+  /// fills_live_set). Blocking; allocates only what `live` allocates, when the registry's
+  /// live-set buffer must grow, and when more than generation_list::inline_capacity plans land
   /// in one list of the report. O(r + c log l) for r retained plans, c candidates and l live
-  /// generations, plus one epoch-domain retire per collected plan.
+  /// generations (no sort when `live` gives them in order), plus one epoch-domain retire per
+  /// collected plan.
   template <class LiveGenerations>
   [[nodiscard]] collection_report collect(const retention_policy& policy, std::uint64_t now_unix_ms,
                                           LiveGenerations&& live) {
@@ -335,12 +366,15 @@ class basic_plan_registry {
     const std::size_t retained = retained_.size();
     const std::size_t keep_from = retained > policy.keep_newest ? retained - policy.keep_newest : 0;
     for (std::size_t i = 0; i < retained; ++i) {
+      if (i >= keep_from) {  // the newest keep_newest, all kept
+        report.kept_by_policy += retained - i;
+        break;
+      }
       const generation gen = retained_[i];
       detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);
       PLANFENCE_ASSERT(node != nullptr);
       const auto age = static_cast<std::int64_t>(now_unix_ms) - static_cast<std::int64_t>(node->content.created_unix_ms());
-      const bool young = policy.keep_younger_than.count() > 0 && age < policy.keep_younger_than.count();
-      if (i >= keep_from || young) {
+      if (policy.keep_younger_than.count() > 0 && age < policy.keep_younger_than.count()) {
         ++report.kept_by_policy;
         continue;
       }
@@ -410,11 +444,16 @@ class basic_plan_registry {
   template <class LiveGenerations>
   void finish_collection(LiveGenerations& live, collection_report& report) {
     if (closing_.empty()) return;
+    constexpr bool check_pins = Check == collection_check::full || Check == collection_check::ignore_live;
     constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
     if constexpr (check_live) {
       live_sorted_.clear();
-      for (generation g : live()) live_sorted_.push_back(g);
-      std::sort(live_sorted_.begin(), live_sorted_.end());
+      if constexpr (fills_live_set<LiveGenerations>) {
+        live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
+      } else {
+        for (generation g : live()) live_sorted_.push_back(g);
+      }
+      if (!std::is_sorted(live_sorted_.begin(), live_sorted_.end())) std::sort(live_sorted_.begin(), live_sorted_.end());
     }
     bool latest_collected = false;
     for (detail::plan_node* node : closing_) {
@@ -431,10 +470,17 @@ class basic_plan_registry {
       latest_collected = latest_collected || latest_.load(std::memory_order_relaxed) == node;
       collected_high_water_ = std::max(collected_high_water_, gen);
       report.collected.push_back(gen);
-      const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
-      if ((before & detail::plan_node::count_mask) == 0) {
-        detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
-      }  // else (broken variants only) the last unpin retires it
+      if constexpr (check_pins) {
+        // close() swapped the word from 0 to `closed`, and nothing writes it after that (a pin
+        // is refused, and no pin is held to release), so a plain store marks it: (R6).
+        node->pins.store(detail::plan_node::closed | detail::plan_node::removed, std::memory_order_release);
+        node->retire();
+      } else {
+        const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
+        if ((before & detail::plan_node::count_mask) == 0) {
+          node->retire();
+        }  // else (broken variants only) the last unpin retires it
+      }
     }
     closing_.clear();
     if (report.collected.empty()) return;
