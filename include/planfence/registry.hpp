@@ -47,6 +47,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -151,9 +152,80 @@ template <collection_check Check>
 class basic_plan_registry;
 
 namespace detail {
+struct plan_node;
+
+/// Storage of freed plan nodes kept by the thread that freed them, for its next publishes.
+/// Reclamation frees nodes in batches (epoch_domain::reclaim_batch at a time, usually on the
+/// thread that collects, which is usually the one that publishes), and a batch of frees
+/// overflows the allocator's own per-thread cache; keeping up to `spare_max` of them here
+/// makes a steady publish/collect cycle allocate nothing. No atomics: each thread touches only
+/// its own list. Memory: at most spare_max nodes per thread, freed when the thread exits.
+/// Trivially destructible and constant-initialised, so it can be used during other
+/// thread_local destructors (a registry destroyed at exit); the spares are freed at thread exit
+/// by a separate object, after which storage is freed at once.
+struct plan_node_spares {
+  static constexpr std::size_t spare_max = 2 * epoch_domain::reclaim_batch;
+  struct spare {
+    spare* next;
+  };
+  spare* head = nullptr;
+  std::size_t count = 0;
+  bool registered = false;  // the release at thread exit is registered
+  bool released = false;    // the thread is exiting: free, do not keep
+
+  /// Storage for one plan_node: a spare, or a new allocation. Allocates when no spare is kept.
+  [[nodiscard]] static void* take(std::size_t bytes);
+  /// Keeps the storage of a destroyed plan_node, or frees it when spare_max are kept already.
+  static void give(void* storage, std::size_t bytes) noexcept;
+};
+
+inline constinit thread_local plan_node_spares plan_node_spares_local{};
+
+inline void* plan_node_spares::take(std::size_t bytes) {
+  plan_node_spares& spares = plan_node_spares_local;
+  if (spares.head == nullptr) return ::operator new(bytes);
+  spare* s = spares.head;
+  spares.head = s->next;
+  --spares.count;
+  return s;
+}
+
+inline void plan_node_spares::give(void* storage, std::size_t bytes) noexcept {
+  plan_node_spares& spares = plan_node_spares_local;
+  if (spares.count >= spare_max || spares.released) {
+    ::operator delete(storage, bytes);
+    return;
+  }
+  if (!spares.registered) [[unlikely]] {
+    // Frees the spares when the thread exits; from then on storage is freed at once.
+    struct release_at_exit {
+      ~release_at_exit() {
+        plan_node_spares& spares = plan_node_spares_local;
+        while (spares.head != nullptr) {
+          spare* next = spares.head->next;
+          ::operator delete(static_cast<void*>(spares.head));
+          spares.head = next;
+        }
+        spares.count = 0;
+        spares.released = true;
+      }
+    };
+    thread_local release_at_exit release;
+    static_cast<void>(release);
+    spares.registered = true;
+  }
+  spares.head = ::new (storage) spare{spares.head};
+  ++spares.count;
+}
+
 /// A published plan. It embeds the epoch domain's hook (retired_hook), so that retiring it
-/// neither allocates nor takes a box: the hook's `reclaim` deletes the node.
+/// neither allocates nor takes a box: the hook's `reclaim` destroys the node and hands its
+/// storage to plan_node_spares. Made with make(), never with new.
 struct plan_node : retired_hook {
+  /// A node holding `p`, in a spare node's storage when the thread has one. Allocates otherwise.
+  [[nodiscard]] static plan_node* make(plan&& p) {
+    return ::new (plan_node_spares::take(sizeof(plan_node))) plan_node(std::move(p));
+  }
   explicit plan_node(plan&& p) noexcept : content(std::move(p)) { reclaim = &plan_node::destroy; }
   plan content;
   // Low bits: pin count. closed: collection in progress, no new pins. removed: unlinked.
@@ -166,8 +238,14 @@ struct plan_node : retired_hook {
   /// it. Lock-free, never allocates.
   void retire() noexcept { epoch_domain::global().retire(this); }
 
-  static void destroy(retired_hook* hook) noexcept { delete static_cast<plan_node*>(hook); }
+  static void destroy(retired_hook* hook) noexcept {
+    auto* node = static_cast<plan_node*>(hook);
+    node->~plan_node();
+    plan_node_spares::give(node, sizeof(plan_node));
+  }
 };
+static_assert(alignof(plan_node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ && sizeof(plan_node) >= sizeof(plan_node_spares::spare),
+              "a spare's storage must fit a plan_node, and a plain operator new must align one");
 }  // namespace detail
 
 /// A plan held by an in-flight apply: while it exists the plan cannot be collected (S3).
@@ -269,7 +347,7 @@ class basic_plan_registry {
       PLANFENCE_ASSERT(pinned);  // only collection closes a node, and it holds the mutex
       return pinned_plan(existing);
     }
-    auto* node = new detail::plan_node(std::move(p));
+    auto* node = detail::plan_node::make(std::move(p));
     node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
     s.store(node, std::memory_order_release);        // (R1)
     retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
