@@ -23,12 +23,18 @@
 //
 // Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
 // publish and collect take a mutex (they are rare and off the apply path). Per plan, publish
-// makes one allocation (the node holding the plan; a plan's own structure is shared and built
-// by plan_builder) and collection frees it through the epoch domain; collect itself reuses its
-// buffers, reads the live set once per call however many plans it collects, and returns a
-// report whose lists keep their first 8 generations inline. What remains per plan is the two
-// mutex sections, the close CAS, the epoch domain's retire, and whatever `live` costs (the
-// memory store builds a vector of its endpoints' generations).
+// makes the node holding the plan (a plan's own structure is shared and built by plan_builder)
+// in the storage of a node the same thread freed before, when it kept one (plan_node_spares: a
+// steady publish/collect cycle allocates nothing; otherwise one allocation), and collection
+// retires the node to the epoch domain through the hook it embeds (no box, no allocation).
+// collect reuses its buffers, reads the live set once per call however many plans it collects
+// (into the registry's buffer when `live` has the filling form, fills_live_set, so that the
+// memory store's live set allocates nothing either), and returns a report whose lists keep their
+// first 8 generations inline, unwritten beyond their size. What remains per plan
+// (bench/apply_bench.cpp, BM_RetireReclaim, about 6x one new + delete on the 2-CPU VM of
+// docs/benchmarks.md) is mostly locked instructions: the two mutex sections, the unpin, the close
+// CAS, the epoch domain's retire (one counter add and one push), the two reference counts the
+// freed plan drops, and the reclaimer's fence shared by 64 plans.
 //
 // Memory orders:
 //  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
@@ -37,6 +43,10 @@
 //       made while the plan was pinned happens-before the collector's live-set read.
 //  (R4) close: acq_rel CAS of the pin word from 0 to `closed`; new pins fail from then on.
 //  (R5) pin: acq_rel CAS increment, refused when `closed` or `removed` is set.
+//  (R6) remove (full variant): release store of `closed | removed` over the word (R4) left at
+//       `closed`: nothing else writes a closed word with no pin (pins are refused, and there is
+//       none to release), so a plain store marks it. The variants that do not check pins use
+//       an acq_rel fetch_or instead and leave the retire to the last unpin when a pin is held.
 #pragma once
 
 #include <algorithm>
@@ -324,7 +334,9 @@ class basic_plan_registry {
   /// Publishes `p` and returns it pinned. Errors: errc::equivocation (S5: the generation holds
   /// other content), errc::collected (the generation was already collected: it can never come
   /// back), errc::registry_full (the slot belongs to another retained generation; collect
-  /// first). Publishing identical content again returns the existing plan. Blocking, allocates.
+  /// first). Publishing identical content again returns the existing plan. Blocking; allocates
+  /// the node unless the thread kept a freed node's storage (plan_node_spares), and the text of
+  /// a refusal.
   [[nodiscard]] result<pinned_plan> publish(plan p) {
     const generation gen = p.gen();
     PLANFENCE_ASSERT(gen != generation_none);
@@ -549,8 +561,8 @@ class basic_plan_registry {
       collected_high_water_ = std::max(collected_high_water_, gen);
       report.collected.push_back(gen);
       if constexpr (check_pins) {
-        // close() swapped the word from 0 to `closed`, and nothing writes it after that (a pin
-        // is refused, and no pin is held to release), so a plain store marks it: (R6).
+        // (R6) release store: close() swapped the word from 0 to `closed`, and nothing writes it
+        // after that (a pin is refused, and no pin is held to release).
         node->pins.store(detail::plan_node::closed | detail::plan_node::removed, std::memory_order_release);
         node->retire();
       } else {
@@ -575,7 +587,8 @@ class basic_plan_registry {
   mutable std::mutex mutex_;
   std::vector<generation> retained_;  // sorted
   // Reused by every collection (under mutex_), so that collecting does not allocate once they
-  // have grown: the plans closed for this collection, and the live set, sorted.
+  // have grown: the plans closed for this collection, and the live set (filled by `live` in
+  // the filling form), sorted.
   std::vector<detail::plan_node*> closing_;
   std::vector<generation> live_sorted_;
   generation collected_high_water_ = generation_none;

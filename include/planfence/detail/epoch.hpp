@@ -59,7 +59,9 @@
 //
 // Progress: enter and exit are wait-free once the thread has a slot (the first enter of a thread
 // claims one with a CAS: lock-free). retire is lock-free and never allocates for a
-// `retired_hook` (the object embeds it); the (object, deleter) overload allocates one small box.
+// `retired_hook` (the object embeds it, as the registry's plan nodes do): one relaxed add that
+// counts the object in the backlog and the unscanned batch at once, and one CAS push (E7). The
+// (object, deleter) overload takes a small box, recycled (allocated only when none is spare).
 // Every `reclaim_batch`-th retire, or the first one after `reclaim_interval` without a reclaim,
 // also reclaims if no other thread is reclaiming (try_lock: it never waits). reclaim() blocks
 // on a mutex. None of it runs on the apply or read paths. Memory: one cache line per thread
