@@ -186,7 +186,7 @@ struct plan_node_spares {
   /// Storage for one plan_node: a spare, or a new allocation. Allocates when no spare is kept.
   [[nodiscard]] static void* take(std::size_t bytes);
   /// Keeps the storage of a destroyed plan_node, or frees it when spare_max are kept already.
-  static void give(void* storage, std::size_t bytes) noexcept;
+  static void give(void* storage) noexcept;
 };
 
 inline constinit thread_local plan_node_spares plan_node_spares_local{};
@@ -200,10 +200,10 @@ inline void* plan_node_spares::take(std::size_t bytes) {
   return s;
 }
 
-inline void plan_node_spares::give(void* storage, std::size_t bytes) noexcept {
+inline void plan_node_spares::give(void* storage) noexcept {
   plan_node_spares& spares = plan_node_spares_local;
   if (spares.count >= spare_max || spares.released) {
-    ::operator delete(storage, bytes);
+    ::operator delete(storage);  // unsized: clang before 19 has no sized delete by default
     return;
   }
   if (!spares.registered) [[unlikely]] {
@@ -251,7 +251,7 @@ struct plan_node : retired_hook {
   static void destroy(retired_hook* hook) noexcept {
     auto* node = static_cast<plan_node*>(hook);
     node->~plan_node();
-    plan_node_spares::give(node, sizeof(plan_node));
+    plan_node_spares::give(node);
   }
 };
 static_assert(alignof(plan_node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ && sizeof(plan_node) >= sizeof(plan_node_spares::spare),
