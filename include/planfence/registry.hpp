@@ -173,8 +173,20 @@ struct plan_node;
 /// Trivially destructible and constant-initialised, so it can be used during other
 /// thread_local destructors (a registry destroyed at exit); the spares are freed at thread exit
 /// by a separate object, after which storage is freed at once.
+/// Under AddressSanitizer nothing is kept, so that a reader touching a reclaimed node (an S3 or
+/// epoch bug) is reported as a use after free instead of reading a newer plan's node.
+#if defined(__SANITIZE_ADDRESS__)
+#define PLANFENCE_KEEP_SPARE_NODES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLANFENCE_KEEP_SPARE_NODES 0
+#endif
+#endif
+#if !defined(PLANFENCE_KEEP_SPARE_NODES)
+#define PLANFENCE_KEEP_SPARE_NODES 1
+#endif
 struct plan_node_spares {
-  static constexpr std::size_t spare_max = 2 * epoch_domain::reclaim_batch;
+  static constexpr std::size_t spare_max = PLANFENCE_KEEP_SPARE_NODES ? 2 * epoch_domain::reclaim_batch : 0;
   struct spare {
     spare* next;
   };
