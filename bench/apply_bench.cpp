@@ -463,12 +463,17 @@ std::vector<pf::plan> build_small_plans(const pf::plan& base, std::uint64_t firs
 /// One cycle of plan retention, amortized per plan: publish a new plan, make the endpoint serve
 /// it, and collect the plan that falls out of the retention window (keep_newest = 4), with its
 /// memory reclaimed through the epoch domain. Plans are built (SHA-256 digest and all) in
-/// batches with the timer paused: building is the planner's cost, not the registry's.
+/// batches with the timer paused: building is the planner's cost, not the registry's. The
+/// endpoint is looked up with its precomputed name hash and the live set is read into the
+/// registry's buffer, as the enactor does (enactor.hpp: entries carry their hash, and
+/// step_collect uses the store's filling live_generations).
 /// `backlog_max_observed` is the largest number of collected-but-unreclaimed plans seen.
 void retire_reclaim(benchmark::State& state, std::uint64_t collect_every) {
   constexpr std::size_t batch = 1024;
   pf::plan_registry registry;
   const std::string name = endpoint_name(0);
+  // Hashed once, as the memory store and the enactor do (they keep each endpoint's hash).
+  const std::uint64_t name_hash = pf::endpoint_name_hash(name);
   auto store = pf::memory_store::make(registry, {name}).value();
   const pf::endpoint_handle h = store.resolve(name).value();
   store.raise_fence(store_world::fence).value();
@@ -496,7 +501,7 @@ void retire_reclaim(benchmark::State& state, std::uint64_t collect_every) {
         state.SkipWithError("publish failed");
         break;
       }
-      const pf::endpoint_entry* entry = (*pinned)->find(name);
+      const pf::endpoint_entry* entry = (*pinned)->find(name, name_hash);
       const pf::stamp seen = store.read_stamp(h).value();
       if (!store.commit(h, seen, pf::stamp{pf::generation{gen}, store_world::fence, 0}, entry->records)) {
         state.SkipWithError("commit failed");
@@ -505,7 +510,8 @@ void retire_reclaim(benchmark::State& state, std::uint64_t collect_every) {
     }  // unpinned here
     if (gen % collect_every == 0) {
       const pf::collection_report report =
-          registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
+          registry.collect(policy, 1'761'200'000'000,
+                           [&](std::vector<pf::generation>& out) { store.live_generations(out); });
       collected += report.collected.size();
       stopped_at_backlog += report.stopped_at_backlog ? 1 : 0;
       backlog_max_observed = std::max(backlog_max_observed, registry.backlog());
@@ -628,6 +634,8 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
   constexpr std::size_t batch = 1024;
   pf::plan_registry registry;
   const std::string name = endpoint_name(0);
+  // Hashed once, as the memory store and the enactor do (they keep each endpoint's hash).
+  const std::uint64_t name_hash = pf::endpoint_name_hash(name);
   auto store = pf::memory_store::make(registry, {name}).value();
   const pf::endpoint_handle h = store.resolve(name).value();
   store.raise_fence(store_world::fence).value();
@@ -666,7 +674,7 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
         state.SkipWithError("publish failed");
         break;
       }
-      const pf::endpoint_entry* entry = (*pinned)->find(name);
+      const pf::endpoint_entry* entry = (*pinned)->find(name, name_hash);
       const pf::stamp seen = store.read_stamp(h).value();
       if (!store.commit(h, seen, pf::stamp{pf::generation{gen}, store_world::fence, 0}, entry->records)) {
         state.SkipWithError("commit failed");
@@ -674,7 +682,8 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
       }
     }
     const pf::collection_report report =
-        registry.collect(policy, 1'761'200'000'000, [&] { return store.live_generations(); });
+        registry.collect(policy, 1'761'200'000'000,
+                           [&](std::vector<pf::generation>& out) { store.live_generations(out); });
     benchmark::DoNotOptimize(report.collected.size());
     stopped_at_backlog += report.stopped_at_backlog ? 1 : 0;
     backlog_max_observed = std::max(backlog_max_observed, registry.backlog());

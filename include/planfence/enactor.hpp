@@ -346,8 +346,15 @@ class enactor {
     const auto now_unix_ms = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                                             std::chrono::system_clock::now().time_since_epoch())
                                                             .count());
-    collection_report report =
-        registry_->collect(config_.retention, now_unix_ms, [&] { return store_->live_generations(); });
+    // The filling form when the store has one (the memory store): no allocation per collect.
+    collection_report report = [&] {
+      if constexpr (requires(std::vector<generation>& out) { store_->live_generations(out); }) {
+        return registry_->collect(config_.retention, now_unix_ms,
+                                  [&](std::vector<generation>& out) { store_->live_generations(out); });
+      } else {
+        return registry_->collect(config_.retention, now_unix_ms, [&] { return store_->live_generations(); });
+      }
+    }();
     for (generation g : report.collected) emit(event_kind::collected, g);
     for (generation g : report.protected_live) emit(event_kind::protected_from_collection, g);
     for (generation g : report.protected_pinned) emit(event_kind::protected_from_collection, g);

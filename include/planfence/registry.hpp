@@ -23,12 +23,18 @@
 //
 // Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
 // publish and collect take a mutex (they are rare and off the apply path). Per plan, publish
-// makes one allocation (the node holding the plan; a plan's own structure is shared and built
-// by plan_builder) and collection frees it through the epoch domain; collect itself reuses its
-// buffers, reads the live set once per call however many plans it collects, and returns a
-// report whose lists keep their first 8 generations inline. What remains per plan is the two
-// mutex sections, the close CAS, the epoch domain's retire, and whatever `live` costs (the
-// memory store builds a vector of its endpoints' generations).
+// makes the node holding the plan (a plan's own structure is shared and built by plan_builder)
+// in the storage of a node the same thread freed before, when it kept one (plan_node_spares: a
+// steady publish/collect cycle allocates nothing; otherwise one allocation), and collection
+// retires the node to the epoch domain through the hook it embeds (no box, no allocation).
+// collect reuses its buffers, reads the live set once per call however many plans it collects
+// (into the registry's buffer when `live` has the filling form, fills_live_set, so that the
+// memory store's live set allocates nothing either), and returns a report whose lists keep their
+// first 8 generations inline, unwritten beyond their size. What remains per plan
+// (bench/apply_bench.cpp, BM_RetireReclaim, about 6x one new + delete on the 2-CPU VM of
+// docs/benchmarks.md) is mostly locked instructions: the two mutex sections, the unpin, the close
+// CAS, the epoch domain's retire (one counter add and one push), the two reference counts the
+// freed plan drops, and the reclaimer's fence shared by 64 plans.
 //
 // Memory orders:
 //  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
@@ -37,16 +43,23 @@
 //       made while the plan was pinned happens-before the collector's live-set read.
 //  (R4) close: acq_rel CAS of the pin word from 0 to `closed`; new pins fail from then on.
 //  (R5) pin: acq_rel CAS increment, refused when `closed` or `removed` is set.
+//  (R6) remove (full variant): release store of `closed | removed` over the word (R4) left at
+//       `closed`: nothing else writes a closed word with no pin (pins are refused, and there is
+//       none to release), so a plain store marks it. The variants that do not check pins use
+//       an acq_rel fetch_or instead and leave the retire to the last unpin when a pin is held.
 #pragma once
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -85,12 +98,13 @@ class generation_list {
  public:
   static constexpr std::size_t inline_capacity = 8;
 
+  generation_list() noexcept {}  // leaves the inline elements unwritten (see inline_)
   void push_back(generation g) {
     if (spilled_.empty() && size_ < inline_capacity) {
-      inline_[size_++] = g;
+      inline_.items[size_++] = g;
       return;
     }
-    if (spilled_.empty()) spilled_.assign(inline_.begin(), inline_.end());
+    if (spilled_.empty()) spilled_.assign(inline_.items, inline_.items + inline_capacity);
     spilled_.push_back(g);
     ++size_;
   }
@@ -102,7 +116,7 @@ class generation_list {
     PLANFENCE_ASSERT(i < size_);
     return data()[i];
   }
-  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.data() : spilled_.data(); }
+  [[nodiscard]] const generation* data() const noexcept { return spilled_.empty() ? inline_.items : spilled_.data(); }
   [[nodiscard]] std::vector<generation> to_vector() const { return {begin(), end()}; }
   friend bool operator==(const generation_list& x, const generation_list& y) noexcept {
     return std::equal(x.begin(), x.end(), y.begin(), y.end());
@@ -112,7 +126,14 @@ class generation_list {
   }
 
  private:
-  std::array<generation, inline_capacity> inline_{};
+  // Only the first size_ elements are ever written or read: a report is made on every collect,
+  // and writing its three lists' inline elements first would cost more than the collect's own
+  // bookkeeping. (Copying the union copies bytes: generation is trivially copyable.)
+  union inline_storage {
+    inline_storage() noexcept {}
+    generation items[inline_capacity];
+  } inline_;
+  static_assert(std::is_trivially_copyable_v<generation> && std::is_trivially_destructible_v<generation>);
   std::size_t size_ = 0;
   std::vector<generation> spilled_;  // every element once more than inline_capacity were added
 };
@@ -126,12 +147,108 @@ struct collection_report {
   bool stopped_at_backlog = false;   ///< the reclamation backlog reached backlog_max
 };
 
+/// A live-set function of the filling form, which collect prefers: `live(out)` puts the
+/// generations endpoints serve now into `out` (a buffer the registry keeps between calls, empty
+/// when `live` is called), so that reading the live set allocates nothing once the buffer has
+/// grown. The other form, `live()` returning any range of generation, is accepted as well.
+///
+///     registry.collect(policy, now_unix_ms, [&](std::vector<planfence::generation>& out) {
+///       store.live_generations(out);
+///     });
+template <class LiveGenerations>
+concept fills_live_set = std::invocable<LiveGenerations&, std::vector<generation>&>;
+
 template <collection_check Check>
 class basic_plan_registry;
 
 namespace detail {
-struct plan_node {
-  explicit plan_node(plan&& p) noexcept : content(std::move(p)) {}
+struct plan_node;
+
+/// Storage of freed plan nodes kept by the thread that freed them, for its next publishes.
+/// Reclamation frees nodes in batches (epoch_domain::reclaim_batch at a time, usually on the
+/// thread that collects, which is usually the one that publishes), and a batch of frees
+/// overflows the allocator's own per-thread cache; keeping up to `spare_max` of them here
+/// makes a steady publish/collect cycle allocate nothing. No atomics: each thread touches only
+/// its own list. Memory: at most spare_max nodes per thread, freed when the thread exits.
+/// Trivially destructible and constant-initialised, so it can be used during other
+/// thread_local destructors (a registry destroyed at exit); the spares are freed at thread exit
+/// by a separate object, after which storage is freed at once.
+/// Under AddressSanitizer nothing is kept, so that a reader touching a reclaimed node (an S3 or
+/// epoch bug) is reported as a use after free instead of reading a newer plan's node.
+#if defined(__SANITIZE_ADDRESS__)
+#define PLANFENCE_KEEP_SPARE_NODES 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PLANFENCE_KEEP_SPARE_NODES 0
+#endif
+#endif
+#if !defined(PLANFENCE_KEEP_SPARE_NODES)
+#define PLANFENCE_KEEP_SPARE_NODES 1
+#endif
+struct plan_node_spares {
+  static constexpr std::size_t spare_max = PLANFENCE_KEEP_SPARE_NODES ? 2 * epoch_domain::reclaim_batch : 0;
+  struct spare {
+    spare* next;
+  };
+  spare* head = nullptr;
+  std::size_t count = 0;
+  bool registered = false;  // the release at thread exit is registered
+  bool released = false;    // the thread is exiting: free, do not keep
+
+  /// Storage for one plan_node: a spare, or a new allocation. Allocates when no spare is kept.
+  [[nodiscard]] static void* take(std::size_t bytes);
+  /// Keeps the storage of a destroyed plan_node, or frees it when spare_max are kept already.
+  static void give(void* storage) noexcept;
+};
+
+inline constinit thread_local plan_node_spares plan_node_spares_local{};
+
+inline void* plan_node_spares::take(std::size_t bytes) {
+  plan_node_spares& spares = plan_node_spares_local;
+  if (spares.head == nullptr) return ::operator new(bytes);
+  spare* s = spares.head;
+  spares.head = s->next;
+  --spares.count;
+  return s;
+}
+
+inline void plan_node_spares::give(void* storage) noexcept {
+  plan_node_spares& spares = plan_node_spares_local;
+  if (spares.count >= spare_max || spares.released) {
+    ::operator delete(storage);  // unsized: clang before 19 has no sized delete by default
+    return;
+  }
+  if (!spares.registered) [[unlikely]] {
+    // Frees the spares when the thread exits; from then on storage is freed at once.
+    struct release_at_exit {
+      ~release_at_exit() {
+        plan_node_spares& spares = plan_node_spares_local;
+        while (spares.head != nullptr) {
+          spare* next = spares.head->next;
+          ::operator delete(static_cast<void*>(spares.head));
+          spares.head = next;
+        }
+        spares.count = 0;
+        spares.released = true;
+      }
+    };
+    thread_local release_at_exit release;
+    static_cast<void>(release);
+    spares.registered = true;
+  }
+  spares.head = ::new (storage) spare{spares.head};
+  ++spares.count;
+}
+
+/// A published plan. It embeds the epoch domain's hook (retired_hook), so that retiring it
+/// neither allocates nor takes a box: the hook's `reclaim` destroys the node and hands its
+/// storage to plan_node_spares. Made with make(), never with new.
+struct plan_node : retired_hook {
+  /// A node holding `p`, in a spare node's storage when the thread has one. Allocates otherwise.
+  [[nodiscard]] static plan_node* make(plan&& p) {
+    return ::new (plan_node_spares::take(sizeof(plan_node))) plan_node(std::move(p));
+  }
+  explicit plan_node(plan&& p) noexcept : content(std::move(p)) { reclaim = &plan_node::destroy; }
   plan content;
   // Low bits: pin count. closed: collection in progress, no new pins. removed: unlinked.
   std::atomic<std::uint64_t> pins{0};
@@ -139,8 +256,18 @@ struct plan_node {
   static constexpr std::uint64_t removed = std::uint64_t{1} << 63;
   static constexpr std::uint64_t count_mask = closed - 1;
 
-  static void destroy(void* node) noexcept { delete static_cast<plan_node*>(node); }
+  /// Hands the (unlinked) node to the epoch domain, which deletes it once no reader can hold
+  /// it. Lock-free, never allocates.
+  void retire() noexcept { epoch_domain::global().retire(this); }
+
+  static void destroy(retired_hook* hook) noexcept {
+    auto* node = static_cast<plan_node*>(hook);
+    node->~plan_node();
+    plan_node_spares::give(node);
+  }
 };
+static_assert(alignof(plan_node) <= __STDCPP_DEFAULT_NEW_ALIGNMENT__ && sizeof(plan_node) >= sizeof(plan_node_spares::spare),
+              "a spare's storage must fit a plan_node, and a plain operator new must align one");
 }  // namespace detail
 
 /// A plan held by an in-flight apply: while it exists the plan cannot be collected (S3).
@@ -172,7 +299,7 @@ class pinned_plan {
     PLANFENCE_ASSERT((before & detail::plan_node::count_mask) > 0);
     // Only the broken variants remove a pinned plan; the last pin then retires it.
     if (before == (detail::plan_node::removed | 1) || before == (detail::plan_node::removed | detail::plan_node::closed | 1)) {
-      detail::epoch_domain::global().retire(node_, &detail::plan_node::destroy);
+      node_->retire();
     }
     node_ = nullptr;
   }
@@ -212,14 +339,16 @@ class basic_plan_registry {
       if (node == nullptr) continue;
       PLANFENCE_ASSERT((node->pins.load(std::memory_order_acquire) & detail::plan_node::count_mask) == 0);
       s.store(nullptr, std::memory_order_release);
-      detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
+      node->retire();
     }
   }
 
   /// Publishes `p` and returns it pinned. Errors: errc::equivocation (S5: the generation holds
   /// other content), errc::collected (the generation was already collected: it can never come
   /// back), errc::registry_full (the slot belongs to another retained generation; collect
-  /// first). Publishing identical content again returns the existing plan. Blocking, allocates.
+  /// first). Publishing identical content again returns the existing plan. Blocking; allocates
+  /// the node unless the thread kept a freed node's storage (plan_node_spares), and the text of
+  /// a refusal.
   [[nodiscard]] result<pinned_plan> publish(plan p) {
     const generation gen = p.gen();
     PLANFENCE_ASSERT(gen != generation_none);
@@ -242,7 +371,7 @@ class basic_plan_registry {
       PLANFENCE_ASSERT(pinned);  // only collection closes a node, and it holds the mutex
       return pinned_plan(existing);
     }
-    auto* node = new detail::plan_node(std::move(p));
+    auto* node = detail::plan_node::make(std::move(p));
     node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
     s.store(node, std::memory_order_release);        // (R1)
     retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
@@ -308,9 +437,11 @@ class basic_plan_registry {
   [[nodiscard]] std::size_t backlog() const noexcept { return detail::epoch_domain::global().backlog(); }
 
   /// Collects one generation if S3 allows it. `live` is called after the plan is closed to new
-  /// pins and must return the generations endpoints serve now (any range of generation). Errors:
-  /// errc::not_found, errc::protected_plan (pinned, live or the newest), errc::registry_full
-  /// (backlog at backlog_max). Blocking; allocates only what `live` allocates.
+  /// pins and must give the generations endpoints serve now: either filling the vector it is
+  /// passed (fills_live_set) or returning any range of generation. Errors: errc::not_found,
+  /// errc::protected_plan (pinned, live or the newest), errc::registry_full (backlog at
+  /// backlog_max). Blocking; allocates only what `live` allocates (and the registry's live-set
+  /// buffer when it must grow).
   template <class LiveGenerations>
   [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
     std::lock_guard lock(mutex_);
@@ -334,10 +465,12 @@ class basic_plan_registry {
 
   /// Collects every plan the policy does not keep and S3 does not protect.
   /// `now_unix_ms` is compared with plans' creation times for keep_younger_than. `live` is called
-  /// once, after every candidate was closed to new pins (see collect_one). Blocking; allocates
-  /// only what `live` allocates, and when more than generation_list::inline_capacity plans land
+  /// once, after every candidate was closed to new pins, in either form (see collect_one and
+  /// fills_live_set). Blocking; allocates only what `live` allocates, when the registry's
+  /// live-set buffer must grow, and when more than generation_list::inline_capacity plans land
   /// in one list of the report. O(r + c log l) for r retained plans, c candidates and l live
-  /// generations, plus one epoch-domain retire per collected plan.
+  /// generations (no sort when `live` gives them in order), plus one epoch-domain retire per
+  /// collected plan.
   template <class LiveGenerations>
   [[nodiscard]] collection_report collect(const retention_policy& policy, std::uint64_t now_unix_ms,
                                           LiveGenerations&& live) {
@@ -348,12 +481,15 @@ class basic_plan_registry {
     const std::size_t retained = retained_.size();
     const std::size_t keep_from = retained > policy.keep_newest ? retained - policy.keep_newest : 0;
     for (std::size_t i = 0; i < retained; ++i) {
+      if (i >= keep_from) {  // the newest keep_newest, all kept
+        report.kept_by_policy += retained - i;
+        break;
+      }
       const generation gen = retained_[i];
       detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);
       PLANFENCE_ASSERT(node != nullptr);
       const auto age = static_cast<std::int64_t>(now_unix_ms) - static_cast<std::int64_t>(node->content.created_unix_ms());
-      const bool young = policy.keep_younger_than.count() > 0 && age < policy.keep_younger_than.count();
-      if (i >= keep_from || young) {
+      if (policy.keep_younger_than.count() > 0 && age < policy.keep_younger_than.count()) {
         ++report.kept_by_policy;
         continue;
       }
@@ -423,11 +559,16 @@ class basic_plan_registry {
   template <class LiveGenerations>
   void finish_collection(LiveGenerations& live, collection_report& report) {
     if (closing_.empty()) return;
+    constexpr bool check_pins = Check == collection_check::full || Check == collection_check::ignore_live;
     constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
     if constexpr (check_live) {
       live_sorted_.clear();
-      for (generation g : live()) live_sorted_.push_back(g);
-      std::sort(live_sorted_.begin(), live_sorted_.end());
+      if constexpr (fills_live_set<LiveGenerations>) {
+        live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
+      } else {
+        for (generation g : live()) live_sorted_.push_back(g);
+      }
+      if (!std::is_sorted(live_sorted_.begin(), live_sorted_.end())) std::sort(live_sorted_.begin(), live_sorted_.end());
     }
     bool latest_collected = false;
     for (detail::plan_node* node : closing_) {
@@ -444,10 +585,17 @@ class basic_plan_registry {
       latest_collected = latest_collected || latest_.load(std::memory_order_relaxed) == node;
       collected_high_water_ = std::max(collected_high_water_, gen);
       report.collected.push_back(gen);
-      const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
-      if ((before & detail::plan_node::count_mask) == 0) {
-        detail::epoch_domain::global().retire(node, &detail::plan_node::destroy);
-      }  // else (broken variants only) the last unpin retires it
+      if constexpr (check_pins) {
+        // (R6) release store: close() swapped the word from 0 to `closed`, and nothing writes it
+        // after that (a pin is refused, and no pin is held to release).
+        node->pins.store(detail::plan_node::closed | detail::plan_node::removed, std::memory_order_release);
+        node->retire();
+      } else {
+        const std::uint64_t before = node->pins.fetch_or(detail::plan_node::removed, std::memory_order_acq_rel);
+        if ((before & detail::plan_node::count_mask) == 0) {
+          node->retire();
+        }  // else (broken variants only) the last unpin retires it
+      }
     }
     closing_.clear();
     if (report.collected.empty()) return;
@@ -464,7 +612,8 @@ class basic_plan_registry {
   mutable std::mutex mutex_;
   std::vector<generation> retained_;  // sorted
   // Reused by every collection (under mutex_), so that collecting does not allocate once they
-  // have grown: the plans closed for this collection, and the live set, sorted.
+  // have grown: the plans closed for this collection, and the live set (filled by `live` in
+  // the filling form), sorted.
   std::vector<detail::plan_node*> closing_;
   std::vector<generation> live_sorted_;
   generation collected_high_water_ = generation_none;

@@ -105,6 +105,36 @@ TEST_CASE("snapshots serve the committed plan's records and the live set names i
   CHECK(store.live_generations() == std::vector<generation>{generation{1}});
 }
 
+TEST_CASE("live_generations into a buffer: distinct, ascending, replacing what it held", "[memory_store][S3]") {
+  // The filling overload must give what the returning one gives (distinct generations in
+  // ascending order) whatever order the endpoints moved in, and must clear the buffer first.
+  plan_registry registry;
+  const std::vector<std::string> four = {"a.example.", "b.example.", "c.example.", "d.example."};
+  auto store = memory_store::make(registry, four).value();
+  std::vector<generation> out{generation{99}};
+  store.live_generations(out);
+  CHECK(out.empty());
+  auto p1 = registry.publish(generation_plan(1, four)).value();
+  auto p2 = registry.publish(generation_plan(2, four)).value();
+  const auto put = [&](std::string_view name, const pinned_plan& p) {
+    const endpoint_handle h = store.resolve(name).value();
+    REQUIRE(store.commit(h, store.read_stamp(h).value(), at(p->gen().value(), 1), p->find(name)->records));
+  };
+  // Handle order a, b, c, d serving 2, 1, 2, (nothing): out of order, with a repeat.
+  put("a.example.", p2);
+  put("b.example.", p1);
+  put("c.example.", p2);
+  store.live_generations(out);
+  CHECK(out == std::vector<generation>{generation{1}, generation{2}});
+  CHECK(store.live_generations() == out);
+  const std::size_t capacity = out.capacity();
+  put("b.example.", p2);
+  store.live_generations(out);
+  CHECK(out == std::vector<generation>{generation{2}});
+  CHECK(out.capacity() == capacity);  // reused
+  CHECK(store.live_generations() == out);
+}
+
 TEST_CASE("collecting the live plan empties the endpoint: why S3 matters", "[memory_store][S3][broken]") {
   // The 2025 clean-up as a broken registry variant: it collects by generation only.
   basic_plan_registry<collection_check::none> registry;

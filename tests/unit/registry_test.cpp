@@ -101,6 +101,32 @@ TEST_CASE("S3: collection keeps pinned, live and newest plans, and the policy's"
   CHECK(registry.collect_one(generation{2}, no_live));
 }
 
+TEST_CASE("S3: a live set given by filling the registry's buffer protects the same plans", "[registry][S3]") {
+  // The filling form (fills_live_set) must mean exactly what the returning form means, in any
+  // order and with repeats, and the buffer must arrive empty however the last call left it.
+  plan_registry registry;
+  for (std::uint64_t g = 1; g <= 6; ++g) { auto p = registry.publish(generation_plan(g, two)); }
+  std::size_t calls = 0;
+  auto live = [&](std::vector<generation>& out) {
+    CHECK(out.empty());
+    ++calls;
+    out.push_back(generation{4});
+    out.push_back(generation{2});
+    out.push_back(generation{4});
+  };
+  static_assert(fills_live_set<decltype(live)>);
+  static_assert(!fills_live_set<decltype(no_live)>);
+  auto report = registry.collect({.keep_newest = 1}, 0, live);
+  CHECK(calls == 1);  // once per collect, however many candidates
+  CHECK(report.collected == std::vector<generation>{generation{1}, generation{3}, generation{5}});
+  CHECK(report.protected_live == std::vector<generation>{generation{2}, generation{4}});
+  CHECK(report.kept_by_policy == 1);
+  CHECK(registry.collect_one(generation{2}, live).error().code == errc::protected_plan);
+  CHECK(calls == 2);
+  CHECK(registry.collect_one(generation{2}, [](std::vector<generation>& out) { out.push_back(generation{4}); }));
+  CHECK(registry.retained() == std::vector<generation>{generation{4}, generation{6}});
+}
+
 TEST_CASE("the age rule keeps young plans", "[registry]") {
   plan_registry registry;
   for (std::uint64_t g = 1; g <= 4; ++g) { auto p = registry.publish(generation_plan(g, two)); }

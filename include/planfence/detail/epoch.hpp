@@ -59,7 +59,9 @@
 //
 // Progress: enter and exit are wait-free once the thread has a slot (the first enter of a thread
 // claims one with a CAS: lock-free). retire is lock-free and never allocates for a
-// `retired_hook` (the object embeds it); the (object, deleter) overload allocates one small box.
+// `retired_hook` (the object embeds it, as the registry's plan nodes do): one relaxed add that
+// counts the object in the backlog and the unscanned batch at once, and one CAS push (E7). The
+// (object, deleter) overload takes a small box, recycled (allocated only when none is spare).
 // Every `reclaim_batch`-th retire, or the first one after `reclaim_interval` without a reclaim,
 // also reclaims if no other thread is reclaiming (try_lock: it never waits). reclaim() blocks
 // on a mutex. None of it runs on the apply or read paths. Memory: one cache line per thread
@@ -208,9 +210,11 @@ class epoch_domain {
     PLANFENCE_ASSERT(hook != nullptr);
     PLANFENCE_ASSERT(hook->reclaim != nullptr);
     // Counted before the push, so a reclaimer that takes the hook at once never counts below 0.
-    const std::size_t backlog = backlog_.fetch_add(1, std::memory_order_relaxed) + 1;
-    PLANFENCE_ASSERT(backlog <= retired_max);
-    const std::size_t waiting = unscanned_.fetch_add(1, std::memory_order_relaxed) + 1;
+    // One read-modify-write counts it in both halves of the word (see counts_).
+    const std::uint64_t counts = counts_.fetch_add(backlog_one | unscanned_one, std::memory_order_relaxed) +
+                                 (backlog_one | unscanned_one);
+    PLANFENCE_ASSERT((counts >> backlog_shift) <= retired_max);
+    const std::uint64_t waiting = counts & unscanned_mask;
     hook->next = retired_head_.load(std::memory_order_relaxed);
     // (E7) release: the caller's unlink happens-before the reclaimer's take (E8).
     while (!retired_head_.compare_exchange_weak(hook->next, hook, std::memory_order_release,
@@ -241,7 +245,9 @@ class epoch_domain {
   }
 
   /// Retired objects not yet freed (observable backlog).
-  [[nodiscard]] std::size_t backlog() const noexcept { return backlog_.load(std::memory_order_relaxed); }
+  [[nodiscard]] std::size_t backlog() const noexcept {
+    return static_cast<std::size_t>(counts_.load(std::memory_order_relaxed) >> backlog_shift);
+  }
 
   /// Objects freed since the domain was created.
   [[nodiscard]] std::uint64_t freed_total() const noexcept { return freed_.load(std::memory_order_relaxed); }
@@ -427,7 +433,7 @@ class epoch_domain {
       fresh = next;
       ++taken;
     }
-    unscanned_.fetch_sub(taken, std::memory_order_relaxed);
+    counts_.fetch_sub(taken * unscanned_one, std::memory_order_relaxed);
     // Two advances at most are useful: objects stamped r need E >= r + 2.
     for (int i = 0; i < 2 && retired_ != nullptr; ++i) {
       if (!try_advance()) break;
@@ -451,7 +457,7 @@ class epoch_domain {
         link = &hook->next;
       }
     }
-    backlog_.fetch_sub(freed, std::memory_order_relaxed);
+    if (freed != 0) counts_.fetch_sub(freed * backlog_one, std::memory_order_relaxed);
     freed_.fetch_add(freed, std::memory_order_relaxed);
   }
 
@@ -462,8 +468,17 @@ class epoch_domain {
   slot slots_[thread_slots_max];
   // The retire side, on lines of its own.
   alignas(64) std::atomic<retired_hook*> retired_head_{nullptr};  // (E7)/(E8): lock-free stack
-  std::atomic<std::size_t> unscanned_{0};      // retired since the last take (a trigger only)
-  std::atomic<std::size_t> backlog_{0};        // retired, not yet freed
+  // Two counters in one word, so that retire counts an object with one read-modify-write: the
+  // backlog (retired, not yet freed) in the high half, the unscanned objects (retired since the
+  // last take: a trigger only) in the low half. Neither half can carry into the other: both are
+  // at most retired_max (asserted), and the low half never goes below zero (an object is counted
+  // before it is pushed, so before any reclaimer can take it).
+  static constexpr unsigned backlog_shift = 32;
+  static constexpr std::uint64_t backlog_one = std::uint64_t{1} << backlog_shift;
+  static constexpr std::uint64_t unscanned_one = 1;
+  static constexpr std::uint64_t unscanned_mask = backlog_one - 1;
+  static_assert(retired_max < unscanned_mask, "each half of counts_ must hold retired_max");
+  std::atomic<std::uint64_t> counts_{0};
   std::atomic<std::int64_t> last_reclaim_ns_{0};
   std::atomic<std::uint64_t> freed_{0};
   std::atomic<retired_hook*> recycled_{nullptr};  // spare boxes (pushed by the reclaimer only)

@@ -53,6 +53,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -449,16 +450,29 @@ class basic_memory_store {
     }
   }
 
-  /// Distinct generations served now, ascending (for S3 collection). O(n log n), allocates.
+  /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
+  /// endpoints and d runs of endpoints (in handle order) serving the same generation; allocates.
   [[nodiscard]] std::vector<generation> live_generations() const {
     std::vector<generation> out;
+    live_generations(out);
+    return out;
+  }
+
+  /// As live_generations(), into `out` (replacing what it held) and reusing its capacity:
+  /// allocates nothing once `out` has room for the d runs, so a registry's collect given
+  /// `[&](std::vector<generation>& out) { store.live_generations(out); }` reads the live set
+  /// without allocating (fills_live_set). No sort when the runs are already in order (one
+  /// generation everywhere, or endpoints moved on in handle order).
+  void live_generations(std::vector<generation>& out) const {
+    out.clear();
     for (std::size_t i = 0; i < size_; ++i) {
       const generation g = packed_stamp::unpack(words_[stamps_begin + i].load(std::memory_order_acquire)).gen;  // (M2)
-      if (g != generation_none) out.push_back(g);
+      // Neighbours mostly serve the same generation: keep one of each run.
+      if (g != generation_none && (out.empty() || out.back() != g)) out.push_back(g);
     }
+    if (std::is_sorted(out.begin(), out.end(), std::less_equal<>{})) return;  // ascending and distinct
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
   }
 
   /// The records the endpoint serves now, copied (inspectable_store: drift checks, drills).
