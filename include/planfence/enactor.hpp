@@ -355,6 +355,8 @@ class enactor {
         return registry_->collect(config_.retention, now_unix_ms, [&] { return store_->live_generations(); });
       }
     }();
+    // The store could not give its live set: nothing was collected (S3); the next run tries again.
+    if (report.live_unavailable) emit(event_kind::store_error, applying_generation(), "live set");
     for (generation g : report.collected) emit(event_kind::collected, g);
     for (generation g : report.protected_live) emit(event_kind::protected_from_collection, g);
     for (generation g : report.protected_pinned) emit(event_kind::protected_from_collection, g);

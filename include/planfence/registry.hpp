@@ -145,18 +145,31 @@ struct collection_report {
   generation_list protected_pinned;  ///< an in-flight apply holds it
   std::size_t kept_by_policy = 0;    ///< newest K or younger than T
   bool stopped_at_backlog = false;   ///< the reclamation backlog reached backlog_max
+  /// The live set could not be read (a remote store was unavailable): nothing was collected and
+  /// every candidate was reopened, since a partial or stale live set could name too few plans (S3).
+  std::optional<error> live_unavailable;
 };
 
 /// A live-set function of the filling form, which collect prefers: `live(out)` puts the
 /// generations endpoints serve now into `out` (a buffer the registry keeps between calls, empty
 /// when `live` is called), so that reading the live set allocates nothing once the buffer has
 /// grown. The other form, `live()` returning any range of generation, is accepted as well.
+/// Either form may also report that the live set is unknown: the filling form by returning a
+/// failed result<void>, the other by returning a failed result of a range (a remote store's
+/// live_generations does). Collection then collects nothing (collection_report::live_unavailable).
 ///
 ///     registry.collect(policy, now_unix_ms, [&](std::vector<planfence::generation>& out) {
 ///       store.live_generations(out);
 ///     });
 template <class LiveGenerations>
 concept fills_live_set = std::invocable<LiveGenerations&, std::vector<generation>&>;
+
+namespace detail {
+template <class T>
+struct is_result : std::false_type {};
+template <class T>
+struct is_result<result<T>> : std::true_type {};
+}  // namespace detail
 
 template <collection_check Check>
 class basic_plan_registry;
@@ -440,7 +453,7 @@ class basic_plan_registry {
   /// pins and must give the generations endpoints serve now: either filling the vector it is
   /// passed (fills_live_set) or returning any range of generation. Errors: errc::not_found,
   /// errc::protected_plan (pinned, live or the newest), errc::registry_full (backlog at
-  /// backlog_max). Blocking; allocates only what `live` allocates (and the registry's live-set
+  /// backlog_max), or the error `live` reported (the live set is unknown: nothing collected). Blocking; allocates only what `live` allocates (and the registry's live-set
   /// buffer when it must grow).
   template <class LiveGenerations>
   [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
@@ -458,6 +471,7 @@ class basic_plan_registry {
     if (!close(node)) return fail(errc::protected_plan, "an in-flight apply holds it");
     closing_.push_back(node);
     finish_collection(live, report);
+    if (report.live_unavailable) return unexpected_error(std::move(*report.live_unavailable));
     if (!report.protected_live.empty()) return fail(errc::protected_plan, "an endpoint serves it");
     PLANFENCE_ASSERT(report.collected.size() == 1);
     return ok();
@@ -564,9 +578,21 @@ class basic_plan_registry {
     if constexpr (check_live) {
       live_sorted_.clear();
       if constexpr (fills_live_set<LiveGenerations>) {
-        live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
+        using filled = std::invoke_result_t<LiveGenerations&, std::vector<generation>&>;
+        if constexpr (detail::is_result<filled>::value) {
+          auto got = live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
+          if (!got) return reopen_all(report, std::move(got).error());
+        } else {
+          live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
+        }
       } else {
-        for (generation g : live()) live_sorted_.push_back(g);
+        auto got = live();
+        if constexpr (detail::is_result<decltype(got)>::value) {
+          if (!got) return reopen_all(report, std::move(got).error());
+          for (generation g : *got) live_sorted_.push_back(g);
+        } else {
+          for (generation g : got) live_sorted_.push_back(g);
+        }
       }
       if (!std::is_sorted(live_sorted_.begin(), live_sorted_.end())) std::sort(live_sorted_.begin(), live_sorted_.end());
     }
@@ -605,6 +631,14 @@ class basic_plan_registry {
       detail::plan_node* newest = retained_.empty() ? nullptr : slot_of(retained_.back()).load(std::memory_order_relaxed);
       latest_.store(newest, std::memory_order_release);
     }
+  }
+
+  /// The live set is unknown: every candidate is opened to pins again and nothing is collected.
+  /// Under mutex_.
+  void reopen_all(collection_report& report, error why) noexcept {
+    for (detail::plan_node* node : closing_) node->pins.fetch_and(~detail::plan_node::closed, std::memory_order_acq_rel);
+    closing_.clear();
+    report.live_unavailable = std::move(why);
   }
 
   std::vector<slot> slots_;

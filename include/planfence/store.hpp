@@ -18,7 +18,9 @@
 // plans or leases.
 //
 //   raise_fence(token)     after it returns, the store refuses every commit with a smaller token
-//   live_generations()     the generations its endpoints serve now (for S3 collection)
+//   live_generations()     the generations its endpoints serve now (for S3 collection): a
+//                          std::vector, or a result of one for a store that can fail to read
+//                          (collection then collects nothing)
 //   resolve(name)          an endpoint_handle for a canonical name, or errc::unknown_endpoint
 //
 // inspectable_store adds what recovery tools need to compare a store with a plan (drift):
@@ -47,6 +49,11 @@ struct stamp {
   friend constexpr bool operator==(const stamp&, const stamp&) noexcept = default;
 };
 
+/// What live_generations() may return: the set, or, for a store whose reads can fail, the set
+/// or the error (the registry then collects nothing rather than trust a guess, S3).
+template <class T>
+concept live_set_result = std::same_as<T, std::vector<generation>> || std::same_as<T, result<std::vector<generation>>>;
+
 /// A store the enactor can apply plans to. See the header comment and docs/concepts.md.
 template <class S>
 concept record_store = requires(S& s, const S& cs, endpoint_handle h, std::string_view name,
@@ -55,7 +62,7 @@ concept record_store = requires(S& s, const S& cs, endpoint_handle h, std::strin
   { cs.read_stamp(h) } -> std::same_as<result<stamp>>;
   { s.commit(h, st, st, records) } -> std::same_as<result<stamp>>;
   { s.raise_fence(f) } -> std::same_as<result<void>>;
-  { cs.live_generations() } -> std::same_as<std::vector<generation>>;
+  { cs.live_generations() } -> live_set_result;
 };
 
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the

@@ -68,7 +68,8 @@ TEST_CASE("rfc2136 batch: 100 endpoints in one UPDATE", "[batch][knotd]") {
   for (std::uint32_t i = 0; i < 100; ++i) items.push_back({endpoint_handle{i}, stamp{}, stamp{generation{9}, fence_token{1}, 0}, &records});
   REQUIRE(store.commit_batch(items));
   const auto live = store.live_generations();
-  CHECK(live == std::vector<generation>{generation{9}});
+  REQUIRE(live);
+  CHECK(*live == std::vector<generation>{generation{9}});
   CHECK(store.served(endpoint_handle{99})->size() == 2);
 }
 
@@ -105,4 +106,21 @@ TEST_CASE("rfc2136 records: A, AAAA, TXT and CNAME are written and read back as 
   REQUIRE(!refused);
   CHECK(refused.error().code == errc::capacity_exceeded);
   CHECK(store.read_stamp(www)->gen == generation{2});
+}
+
+TEST_CASE("rfc2136 live set: a server that stops answering is an error, never a guess", "[live][knotd][S3]") {
+  // The registry reads the live set after closing plans to pins; a set with a remembered
+  // generation in place of a failed read could lack a plan that another enactor made live since,
+  // and the registry would collect it (S3). So a failed read fails the whole set.
+  auto knot = planfence_test::start_knot();
+  auto store = rfc2136_store::open_uri(knot.uri("example.test.") + "&timeout-ms=100&attempts=2", {"www.example.test."}).value();
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  REQUIRE(store.commit(www, stamp{}, stamp{generation{4}, fence_token{1}, 0}, planfence_test::a_records({"192.0.2.4"})));
+  REQUIRE(store.live_generations());
+  CHECK(*store.live_generations() == std::vector<generation>{generation{4}});
+  knot.stop();
+  auto live = store.live_generations();
+  REQUIRE_FALSE(live);
+  CHECK(live.error().code == errc::store_unavailable);
+  CHECK(live.error().detail.find("www.example.test.") != std::string::npos);
 }

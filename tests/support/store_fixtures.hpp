@@ -68,6 +68,19 @@ std::vector<std::string> served_addresses(const Store& store, planfence::endpoin
   return out;
 }
 
+/// A store's live set, for stores whose live_generations returns the set and for those that
+/// return a result of it (which must then hold one: a test that expects an error checks it).
+template <class Store>
+std::vector<planfence::generation> live_of(const Store& store) {
+  auto live = store.live_generations();
+  if constexpr (requires { live.has_value(); }) {
+    PLANFENCE_ASSERT(live.has_value());
+    return std::move(*live);
+  } else {
+    return live;
+  }
+}
+
 /// The address generation_plan gives every endpoint of generation `gen`.
 inline std::string address_of(std::uint64_t gen) {
   return "10." + std::to_string(gen / 65536 % 256) + "." + std::to_string(gen / 256 % 256) + "." + std::to_string(gen % 256);

@@ -127,6 +127,46 @@ TEST_CASE("S3: a live set given by filling the registry's buffer protects the sa
   CHECK(registry.retained() == std::vector<generation>{generation{4}, generation{6}});
 }
 
+TEST_CASE("S3: a live set that cannot be read collects nothing and reopens every candidate", "[registry][S3]") {
+  // A remote store that cannot read its endpoints must not be trusted with a guess (a stale set
+  // may lack a plan that became live since): both forms of `live` can say so, and then nothing
+  // is collected, the report says why, and the closed candidates take pins again.
+  plan_registry registry;
+  for (std::uint64_t g = 1; g <= 4; ++g) { auto p = registry.publish(generation_plan(g, two)); }
+  std::size_t calls = 0;
+  auto unreadable = [&]() -> result<std::vector<generation>> {
+    ++calls;
+    return fail(errc::store_unavailable, "server down");
+  };
+  auto unreadable_filling = [&](std::vector<generation>& out) -> result<void> {
+    ++calls;
+    out.push_back(generation{1});  // a partial set must not count either
+    return fail(errc::store_unavailable, "server down");
+  };
+  SECTION("the returning form") {
+    auto report = registry.collect({.keep_newest = 1}, 0, unreadable);
+    CHECK(calls == 1);
+    REQUIRE(report.live_unavailable.has_value());
+    CHECK(report.live_unavailable->code == errc::store_unavailable);
+    CHECK(report.live_unavailable->detail == "server down");
+    CHECK(report.collected.empty());
+    CHECK(registry.collect_one(generation{1}, unreadable).error().code == errc::store_unavailable);
+  }
+  SECTION("the filling form") {
+    auto report = registry.collect({.keep_newest = 1}, 0, unreadable_filling);
+    CHECK(calls == 1);
+    REQUIRE(report.live_unavailable.has_value());
+    CHECK(report.collected.empty());
+    CHECK(registry.collect_one(generation{2}, unreadable_filling).error().code == errc::store_unavailable);
+  }
+  CHECK(registry.retained() == std::vector<generation>{generation{1}, generation{2}, generation{3}, generation{4}});
+  for (std::uint64_t g = 1; g <= 3; ++g) CHECK(registry.pin(generation{g}));  // reopened
+  // Once the set can be read, collection proceeds as usual.
+  auto report = registry.collect({.keep_newest = 1}, 0, [] { return result<std::vector<generation>>(std::vector<generation>{}); });
+  CHECK_FALSE(report.live_unavailable.has_value());
+  CHECK(report.collected == std::vector<generation>{generation{1}, generation{2}, generation{3}});
+}
+
 TEST_CASE("the age rule keeps young plans", "[registry]") {
   plan_registry registry;
   for (std::uint64_t g = 1; g <= 4; ++g) { auto p = registry.publish(generation_plan(g, two)); }

@@ -136,7 +136,7 @@ TEST_CASE("zonefile store: a zone file that does not parse is reported with its 
   CHECK(read.error().line == 3);
   CHECK(read.error().detail.find("example.test.zone: a malformed stamp") != std::string::npos);
   CHECK(store.commit(www, stamp{}, at(1, 1), addresses({"192.0.2.1"})).error().code == errc::store_unavailable);
-  CHECK(store.try_live_generations().error().code == errc::store_unavailable);
+  CHECK(store.live_generations().error().code == errc::store_unavailable);
   CHECK(read_text(dir.path() / "example.test.zone") == broken);
 
   write_text(dir.path() / "bad name!.zone", "");

@@ -59,7 +59,8 @@ class any_store {
     return self_->commit(h, expected, desired, records);
   }
   [[nodiscard]] result<void> raise_fence(fence_token token) { return self_->raise_fence(token); }
-  [[nodiscard]] std::vector<generation> live_generations() const { return self_->live_generations(); }
+  /// The wrapped store's live set, or its error (a store that cannot fail never reports one).
+  [[nodiscard]] result<std::vector<generation>> live_generations() const { return self_->live_generations(); }
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const { return self_->served(h); }
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const { return self_->endpoint_names(); }
   /// The store's own fence floor when it keeps one (`fence_floor()`, as the zone-file store
@@ -84,7 +85,7 @@ class any_store {
     virtual result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                  const record_set& records) = 0;
     virtual result<void> raise_fence(fence_token token) = 0;
-    virtual std::vector<generation> live_generations() const = 0;
+    virtual result<std::vector<generation>> live_generations() const = 0;
     virtual result<std::vector<record>> served(endpoint_handle h) const = 0;
     virtual result<std::vector<std::string>> endpoint_names() const = 0;
     virtual result<fence_token> fence_floor() const = 0;
@@ -100,7 +101,7 @@ class any_store {
       return store->commit(h, expected, desired, records);
     }
     result<void> raise_fence(fence_token token) override { return store->raise_fence(token); }
-    std::vector<generation> live_generations() const override { return store->live_generations(); }
+    result<std::vector<generation>> live_generations() const override { return store->live_generations(); }
     result<std::vector<record>> served(endpoint_handle h) const override { return store->served(h); }
     result<std::vector<std::string>> endpoint_names() const override { return store->endpoint_names(); }
     result<fence_token> fence_floor() const override {

@@ -267,10 +267,6 @@ class etcd_store {
                              why);
     if (!done) return fail(errc::store_unavailable, done.error().message());
     if (done->succeeded) {
-      std::lock_guard lock(index_->mutex);
-      if (std::find(index_->last_live.begin(), index_->last_live.end(), desired.gen) == index_->last_live.end()) {
-        index_->last_live.push_back(desired.gen);
-      }
       return stamp{desired.gen, desired.fence, static_cast<std::uint64_t>(done->revision)};
     }
     return classify_refusal(*done, key, desired);
@@ -330,8 +326,12 @@ class etcd_store {
     return out;
   }
 
-  /// The generations endpoints serve now, ascending, or the error (live_generations's checked form).
-  [[nodiscard]] result<std::vector<generation>> live_set() const {
+  /// The generations endpoints serve now, ascending: one linearizable range over every endpoint
+  /// key, read at the call. Errors: errc::store_unavailable when etcd cannot be read (the
+  /// registry then collects nothing: collection_report::live_unavailable, S3). Registries whose
+  /// collection must be exact across hosts use etcd_plan_registry::collect, which decides inside
+  /// a transaction (docs/etcd.md, S3).
+  [[nodiscard]] result<std::vector<generation>> live_generations() const {
     auto all = read_all();
     if (!all) return unexpected_error(all.error());
     std::vector<generation> out;
@@ -339,24 +339,6 @@ class etcd_store {
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
-  }
-
-  /// The record_store concept's live set: one linearizable range over every endpoint key, read
-  /// when called. The concept has no error channel, so when etcd cannot be read this returns
-  /// the last set it did read, merged with every generation this object committed since; that
-  /// is a superset only of what this process knows. Registries whose collection must be exact
-  /// across hosts use live_set() or, better, etcd_plan_registry::collect, which decides inside a
-  /// transaction (docs/etcd.md, S3).
-  [[nodiscard]] std::vector<generation> live_generations() const {
-    auto live = live_set();
-    std::lock_guard lock(index_->mutex);
-    if (live) {
-      index_->last_live = *live;
-      return *live;
-    }
-    std::vector<generation> known = index_->last_live;
-    std::sort(known.begin(), known.end());
-    return known;
   }
 
   /// The records the endpoint serves now (inspectable_store). Errors: errc::store_unavailable.
@@ -388,7 +370,6 @@ class etcd_store {
     std::mutex mutex;
     std::unordered_map<std::string, std::uint32_t> by_name;
     std::vector<std::string> names;
-    std::vector<generation> last_live;
   };
 
   etcd_store(std::unique_ptr<client> c, layout keys, fence_mode mode)

@@ -411,15 +411,18 @@ class rfc2136_store {
     return std::optional<std::uint64_t>{value};
   }
 
-  /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint. When a
-  /// query fails, the endpoint's last generation this store read or committed stands in for it
-  /// (the concept has no error channel here; docs/rfc2136.md, limits). Allocates.
-  [[nodiscard]] std::vector<generation> live_generations() const {
+  /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint, read at
+  /// the call. Errors: errc::store_unavailable (naming the endpoint) when any query fails: a live
+  /// set with a guess in it could name too few plans, and the registry then collects nothing
+  /// (collection_report::live_unavailable, S3). Allocates.
+  [[nodiscard]] result<std::vector<generation>> live_generations() const {
     std::vector<generation> out;
     for (std::uint32_t i = 0; i < state_->names.size(); ++i) {
       auto s = read_stamp(endpoint_handle{i});
-      const std::uint64_t g = s ? s->gen.value() : state_->seen[i].load(std::memory_order_relaxed);
-      if (g != 0) out.push_back(generation{g});
+      if (!s) {
+        return fail(errc::store_unavailable, "live set: " + state_->names[i] + ": " + s.error().message());
+      }
+      if (s->gen != generation_none) out.push_back(s->gen);
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());

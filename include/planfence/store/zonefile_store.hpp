@@ -62,9 +62,9 @@
 // most lock_timeout_ms each). All allocate. Thread safety: every member but the move operations may
 // be called concurrently, from any number of threads and processes.
 //
-// Limits: live_generations() has no error channel in the concept: when a zone cannot be read (after
-// three tries) it stops the program rather than return a live set that might miss a live plan
-// (S3). Call try_live_generations() to get the error instead.
+// Limits: when a zone cannot be read (after three tries), live_generations() reports
+// store_unavailable rather than a live set that might miss a live plan; the registry then
+// collects nothing (collection_report::live_unavailable, S3).
 #pragma once
 
 #include <fcntl.h>
@@ -172,10 +172,9 @@ class zonefile_store {
   [[nodiscard]] result<void> raise_fence(fence_token token);
 
   /// Distinct generations the endpoints serve now, ascending, read from the files at the call.
-  /// Stops the program if a zone cannot be read after three tries (header comment, S3).
-  [[nodiscard]] std::vector<generation> live_generations() const;
-  /// As live_generations, reporting store_unavailable instead of stopping.
-  [[nodiscard]] result<std::vector<generation>> try_live_generations() const;
+  /// Errors: errc::store_unavailable when a zone cannot be read after three tries (header
+  /// comment, S3).
+  [[nodiscard]] result<std::vector<generation>> live_generations() const;
 
   /// The A, AAAA, CNAME and TXT records at the endpoint's name, weights restored: what a server
   /// loading the file answers (plus the weights). Empty for an endpoint never written.
@@ -747,22 +746,14 @@ inline result<std::vector<generation>> zonefile_store::live_once() const {
   return out;
 }
 
-inline result<std::vector<generation>> zonefile_store::try_live_generations() const { return live_once(); }
-
-inline std::vector<generation> zonefile_store::live_generations() const {
-  std::string last;
-  for (int attempt = 0; attempt < 3; ++attempt) {
+inline result<std::vector<generation>> zonefile_store::live_generations() const {
+  // A zone being replaced is renamed into place, so a read never sees half a file; a failure is
+  // retried twice in case it was a passing one (a file removed and written back by hand).
+  for (int attempt = 0;; ++attempt) {
     auto live = live_once();
-    if (live) return std::move(*live);
-    last = live.error().message();
+    if (live || attempt == 2) return live;
     std::this_thread::sleep_for(std::chrono::milliseconds(10 << attempt));
   }
-  std::fprintf(stderr,
-               "planfence: zonefile_store::live_generations: %s\n"
-               "planfence: the live set is unknown, and a partial one could let a live plan be collected (S3): stopping\n",
-               last.c_str());
-  std::fflush(stderr);
-  std::abort();
 }
 
 inline result<std::vector<record>> zonefile_store::served(endpoint_handle h) const {
