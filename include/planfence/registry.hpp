@@ -420,19 +420,6 @@ class basic_plan_registry {
     return node == nullptr ? nullptr : &node->content;
   }
 
-  /// Whether `p`, a plan that find(gen) returned earlier, is still this registry's plan of
-  /// generation `gen`, for a reader inside an epoch guard; if so `p` is valid until the guard
-  /// ends. Wait-free: one acquire load (R2), and `p` is read only once the slot proved it linked.
-  /// Costs less than find() for a caller that kept `p`: the slot's value is compared, not
-  /// followed, so the read of `p`'s generation does not wait for the slot's load.
-  [[nodiscard]] bool still_holds(generation gen, const plan* p, const detail::epoch_guard& guard) const noexcept {
-    PLANFENCE_ASSERT(guard.active());
-    const detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
-    // A node at a reused address may now hold another generation of the same slot: only a
-    // broken collection variant frees a plan an endpoint still names, but the check is exact.
-    return node != nullptr && &node->content == p && p->gen() == gen;
-  }
-
   /// The newest published generation (generation_none if none). Wait-free.
   [[nodiscard]] generation latest() const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::global().pin();
@@ -453,8 +440,9 @@ class basic_plan_registry {
   /// pins and must give the generations endpoints serve now: either filling the vector it is
   /// passed (fills_live_set) or returning any range of generation. Errors: errc::not_found,
   /// errc::protected_plan (pinned, live or the newest), errc::registry_full (backlog at
-  /// backlog_max), or the error `live` reported (the live set is unknown: nothing collected). Blocking; allocates only what `live` allocates (and the registry's live-set
-  /// buffer when it must grow).
+  /// backlog_max), or the error `live` reported (the live set is unknown: nothing collected).
+  /// Blocking; allocates only what `live` allocates (and the registry's live-set buffer when it
+  /// must grow).
   template <class LiveGenerations>
   [[nodiscard]] result<void> collect_one(generation gen, LiveGenerations&& live) {
     std::lock_guard lock(mutex_);

@@ -166,7 +166,8 @@ static_assert(sizeof(store_index_slot) == 16);
 /// things: store ids are never reused (read_cache_next_store_id), a store reads one registry for
 /// its whole life, and a registry holds one plan per generation forever (S5; a collected
 /// generation is never published again). So the entry is valid whenever the registry still has
-/// plan `gen`, which read() checks inside its epoch guard before it uses the entry.
+/// plan `gen`: read() checks, inside its epoch guard, that the registry's find(gen) still returns
+/// `source` before it uses the entry.
 struct read_cache_entry {
   std::uint64_t key = 0;  // store_id << read_cache_handle_bits | handle; 0: empty (ids start at 1)
   std::uint64_t gen = 0;
@@ -390,13 +391,13 @@ class basic_memory_store {
       return ok();  // the broken variants do no fencing at all
     }
     for (std::size_t i = 0; i < size_; ++i) {
-      std::uint64_t current = words_[stamps_begin + i].load(std::memory_order_acquire);  // (M2)
+      std::uint64_t current = stamps()[i].load(std::memory_order_acquire);  // (M2)
       for (;;) {
         const stamp now = packed_stamp::unpack(current);
         if (now.fence >= token) break;
         // (M5) acq_rel CAS: same generation, larger fence. The generation never changes here, so
         // S1 is untouched; readers see the same records.
-        if (words_[stamps_begin + i].compare_exchange_weak(current, packed_stamp::pack(now.gen, token), std::memory_order_acq_rel,
+        if (stamps()[i].compare_exchange_weak(current, packed_stamp::pack(now.gen, token), std::memory_order_acq_rel,
                                             std::memory_order_acquire)) {
           break;
         }
@@ -429,8 +430,9 @@ class basic_memory_store {
     // The hit: the registry lookup starts from the entry's generation, not from the stamp's, so
     // that it need not wait for the stamp load; the compare then says whether they agree.
     const std::uint64_t key = store_id_ << detail::read_cache_handle_bits | h.index();
-    if (cached.key == key && cached.gen == (current >> fence_bits) && registry_->still_holds(generation{cached.gen}, cached.source, guard)) {
-      // Plan cached.gen is still in the registry, so the entry is still true (see its key).
+    if (cached.key == key && cached.gen == (current >> fence_bits) &&
+        registry_->find(generation{cached.gen}, guard) == cached.source) {
+      // The registry still holds the entry's plan, so the entry is still true (see its key).
       return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached.records);
     }
     for (;;) {
@@ -466,7 +468,7 @@ class basic_memory_store {
   void live_generations(std::vector<generation>& out) const {
     out.clear();
     for (std::size_t i = 0; i < size_; ++i) {
-      const generation g = packed_stamp::unpack(words_[stamps_begin + i].load(std::memory_order_acquire)).gen;  // (M2)
+      const generation g = packed_stamp::unpack(stamps()[i].load(std::memory_order_acquire)).gen;  // (M2)
       // Neighbours mostly serve the same generation: keep one of each run.
       if (g != generation_none && (out.empty() || out.back() != g)) out.push_back(g);
     }
@@ -515,12 +517,14 @@ class basic_memory_store {
 
   std::atomic<std::uint64_t>& word(endpoint_handle h) noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return words_[stamps_begin + h.index()];
+    return stamps()[h.index()];
   }
   const std::atomic<std::uint64_t>& word(endpoint_handle h) const noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
-    return words_[stamps_begin + h.index()];
+    return stamps()[h.index()];
   }
+  std::atomic<std::uint64_t>* stamps() noexcept { return words_.get() + stamps_begin; }
+  const std::atomic<std::uint64_t>* stamps() const noexcept { return words_.get() + stamps_begin; }
   std::atomic<std::uint64_t>& floor_word() noexcept { return words_[0]; }
   const std::atomic<std::uint64_t>& floor_word() const noexcept { return words_[0]; }
 

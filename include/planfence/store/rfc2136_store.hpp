@@ -156,7 +156,6 @@ class rfc2136_store {
       if (!shared->index.emplace(*name, index).second) return fail(errc::invalid_plan, "endpoint " + *name + " given twice");
       shared->names.push_back(*name);
     }
-    shared->seen = std::make_unique<std::atomic<std::uint64_t>[]>(shared->names.size());
     rfc2136_store out(std::move(shared));
     if (auto floor = out.read_floor(); !floor) return unexpected_error(floor.error());
     return out;
@@ -274,9 +273,7 @@ class rfc2136_store {
     PLANFENCE_ASSERT(h.index() < state_->names.size());
     auto answer = query(stamp_name(h), detail::dns_type::txt);
     if (!answer) return unexpected_error(answer.error());
-    auto parsed = parse_stamp(*answer, stamp_name(h));
-    if (parsed) remember(h, parsed->gen);
-    return parsed;
+    return parse_stamp(*answer, stamp_name(h));
   }
 
   /// One UPDATE: if the endpoint's stamp is still `expected` (and the floor is what this store
@@ -325,10 +322,7 @@ class rfc2136_store {
       auto answer = exchange(std::move(*request), /*use_tcp=*/!state_->options.udp_queries, &sent_before);
       if (!answer) return unexpected_error(answer.error());
       const std::uint16_t rcode = answer->rcode();
-      if (rcode == detail::dns_rcode::noerror) {
-        for (const batch_item& item : items) remember(item.endpoint, item.desired.gen);
-        return ok();
-      }
+      if (rcode == detail::dns_rcode::noerror) return ok();
       if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) return update_failure(rcode);
       // A prerequisite failed: read the floor and the stamps again and decide from them.
       auto floor = read_floor();
@@ -471,7 +465,6 @@ class rfc2136_store {
     std::string floor_name;
     std::vector<std::string> names;
     std::unordered_map<std::string, std::uint32_t> index;
-    std::unique_ptr<std::atomic<std::uint64_t>[]> seen;  // last generation read or committed
     std::atomic<std::uint64_t> floor_cache{0};           // 0: absent; else floor + 1
     std::mutex pool_mutex;
     std::vector<detail::unique_fd> idle;                  // pooled TCP connections
@@ -608,9 +601,6 @@ class rfc2136_store {
     }
   }
 
-  void remember(endpoint_handle h, generation gen) const noexcept {
-    state_->seen[h.index()].store(gen.value(), std::memory_order_relaxed);
-  }
   [[nodiscard]] std::optional<std::uint64_t> cached_floor() const noexcept {
     const std::uint64_t v = state_->floor_cache.load(std::memory_order_acquire);
     return v == 0 ? std::nullopt : std::optional<std::uint64_t>(v - 1);
