@@ -338,8 +338,13 @@ void BM_RejectStale(benchmark::State& state) {
   const pf::stamp desired{seen.gen, store_world::fence, 0};  // not newer: stale
   std::uint64_t refused = 0;
   for (auto _ : state) {
-    const pf::result<pf::stamp> r = store.commit(h, seen, desired, *world.records);
-    const bool stale = !r.has_value() && r.error().code == pf::errc::stale;
+    bool stale = false;
+    {  // the result ends before DoNotOptimize's memory clobber, as a caller's would before its
+       // next call: otherwise GCC keeps it on the stack to destroy it after the clobber
+       // (stores and reloads a refusal does not make)
+      const pf::result<pf::stamp> r = store.commit(h, seen, desired, *world.records);
+      stale = !r.has_value() && r.error().code == pf::errc::stale;
+    }
     benchmark::DoNotOptimize(stale);
     refused += stale ? 1 : 0;
   }

@@ -350,9 +350,13 @@ class basic_memory_store {
       std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
       for (;;) {
         // The refusals first, on the loaded word alone: a stale or fenced commit touches nothing
-        // of `expected`, so the refusal path keeps few values live (BM_RejectStale).
+        // of `expected`, so the refusal path keeps few values live (BM_RejectStale). Stale is
+        // laid out as the fall-through: the read-only refusal is the path that must cost about
+        // a load (a delayed enactor meets it on every endpoint), and one taken branch more is
+        // lost in a success's CAS (measured: BM_RejectStale 1.24 -> 0.77 ns, BM_ApplyCommit
+        // unchanged at 3.0 ns, GCC 12 on the 2-vCPU EPYC guest of docs/benchmarks.md).
         const stamp now = packed_stamp::unpack(current);
-        if (now.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
+        if (now.gen >= desired.gen) [[likely]] return result<stamp>(unexpect, errc::stale);
         if (check_fence && now.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
         // Field by field, so an `expected` that no stamp can hold is a conflict, never a wrap;
         // when both fields are equal the word is the one the caller decided on, and the CAS
