@@ -54,6 +54,16 @@ namespace planfence { inline namespace v1 { namespace detail {
 #define PLANFENCE_COLD
 #endif
 
+/// Keeps a function out of line that is not rare but must not be inlined into a hot path, so
+/// that the path stays one straight run (memory_store::read's cache miss).
+#if defined(__GNUC__) || defined(__clang__)
+#define PLANFENCE_NOINLINE [[gnu::noinline]]
+#elif defined(_MSC_VER)
+#define PLANFENCE_NOINLINE __declspec(noinline)
+#else
+#define PLANFENCE_NOINLINE
+#endif
+
 #if defined(PLANFENCE_DISABLE_ASSERTS)
 #define PLANFENCE_ASSERTS_ENABLED 0
 // Unevaluated: the expression is not run, but the names in it count as used, so disabling

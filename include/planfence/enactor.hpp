@@ -445,7 +445,7 @@ class enactor {
   bool endpoint_change_allowed(const endpoint_entry& entry) const {
     if (entry.records.empty()) return entry.records.intended_empty();
     if (config_.endpoint_change_share_max >= 1.0 || seen_.gen == generation_none) return true;
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::epoch_guard guard = detail::epoch_domain::pin();
     const plan* before = registry_->find(seen_.gen, guard);
     const endpoint_entry* old = before == nullptr ? nullptr : before->find(entry.name, entry.name_hash);
     if (old == nullptr || old->records.empty()) return true;

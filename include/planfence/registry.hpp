@@ -338,7 +338,7 @@ class basic_plan_registry {
 
   /// `capacity`: retained plans at most (a power of two). A generation g lives in slot
   /// g mod capacity, so the retained generations must span less than `capacity`.
-  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity) {
+  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity), mask_(capacity - 1) {
     PLANFENCE_ASSERT(capacity >= 2);
     PLANFENCE_ASSERT((capacity & (capacity - 1)) == 0);
   }
@@ -396,7 +396,7 @@ class basic_plan_registry {
   /// The newest plan, pinned, or an empty handle when nothing is published. Lock-free.
   [[nodiscard]] pinned_plan pin_latest() const noexcept {
     for (;;) {
-      detail::epoch_guard guard = detail::epoch_domain::global().pin();
+      detail::epoch_guard guard = detail::epoch_domain::pin();
       detail::plan_node* node = latest_.load(std::memory_order_acquire);  // (R2)
       if (node == nullptr) return {};
       if (try_pin(node)) return pinned_plan(node);
@@ -406,7 +406,7 @@ class basic_plan_registry {
 
   /// The plan of generation `gen`, pinned. Errors: errc::not_found. Lock-free.
   [[nodiscard]] result<pinned_plan> pin(generation gen) const noexcept {
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::epoch_guard guard = detail::epoch_domain::pin();
     detail::plan_node* node = find_node(gen);
     if (node == nullptr || !try_pin(node)) return fail(errc::not_found);
     return pinned_plan(node);
@@ -420,9 +420,20 @@ class basic_plan_registry {
     return node == nullptr ? nullptr : &node->content;
   }
 
+  /// Whether `p` (a plan this registry's find(gen) returned, under any guard) is still the plan
+  /// of generation `gen`: find(gen, guard) == p, without checking the generation again (a
+  /// node's generation never changes) or branching on an empty slot. For a reader that kept
+  /// `p` from an earlier guard (memory_store's read cache) and must know, inside this guard,
+  /// that it was not collected since. Wait-free: one acquire load (R2) and a compare.
+  [[nodiscard]] bool holds(generation gen, const plan* p, const detail::epoch_guard& guard) const noexcept {
+    PLANFENCE_ASSERT(guard.active());
+    const detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
+    return node != nullptr && &node->content == p;
+  }
+
   /// The newest published generation (generation_none if none). Wait-free.
   [[nodiscard]] generation latest() const noexcept {
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::epoch_guard guard = detail::epoch_domain::pin();
     detail::plan_node* node = latest_.load(std::memory_order_acquire);  // (R2)
     return node == nullptr ? generation_none : node->content.gen();
   }
@@ -513,8 +524,8 @@ class basic_plan_registry {
  private:
   using slot = std::atomic<detail::plan_node*>;
 
-  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
-  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
+  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & mask_]; }
+  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & mask_]; }
 
   detail::plan_node* find_node(generation gen) const noexcept {
     detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
@@ -630,6 +641,7 @@ class basic_plan_registry {
   }
 
   std::vector<slot> slots_;
+  std::size_t mask_;  // slots_.size() - 1, kept so that a lookup (R2) does not derive it from two loads
   std::atomic<detail::plan_node*> latest_{nullptr};
   mutable std::mutex mutex_;
   std::vector<generation> retained_;  // sorted

@@ -36,11 +36,37 @@ TEST_CASE("publish, latest, pin and find see what was published", "[registry]") 
   CHECK(registry.pin_latest()->gen() == generation{3});
   CHECK(registry.retained() == std::vector<generation>{generation{1}, generation{2}, generation{3}});
 
-  auto guard = detail::epoch_domain::global().pin();
+  auto guard = detail::epoch_domain::pin();
   const plan* found = registry.find(generation{2}, guard);
   REQUIRE(found != nullptr);
   CHECK(found->digest() == (*p2)->digest());
   CHECK(registry.find(generation{4}, guard) == nullptr);
+}
+
+TEST_CASE("holds says whether a plan found earlier is still its generation's plan", "[registry]") {
+  plan_registry registry;
+  auto p1 = registry.publish(generation_plan(1, two));
+  auto p2 = registry.publish(generation_plan(2, two));
+  auto p3 = registry.publish(generation_plan(3, two));
+  REQUIRE((p1 && p2 && p3));
+  const plan* first = nullptr;
+  const plan* second = nullptr;
+  {
+    auto guard = detail::epoch_domain::pin();
+    first = registry.find(generation{1}, guard);
+    second = registry.find(generation{2}, guard);
+    REQUIRE((first != nullptr && second != nullptr));
+    CHECK(registry.holds(generation{1}, first, guard));
+    CHECK_FALSE(registry.holds(generation{1}, second, guard));  // another generation's plan
+    CHECK_FALSE(registry.holds(generation{2}, first, guard));
+    CHECK_FALSE(registry.holds(generation{4}, first, guard));   // an empty slot
+  }
+  p1->reset();
+  const collection_report report = registry.collect(retention_policy{.keep_newest = 2}, 0, no_live);
+  REQUIRE(report.collected.size() == 1);
+  auto guard = detail::epoch_domain::pin();
+  CHECK_FALSE(registry.holds(generation{1}, first, guard));  // collected: its slot is empty
+  CHECK(registry.holds(generation{2}, second, guard));
 }
 
 TEST_CASE("S5: a used generation refuses different content and accepts the same again", "[registry][S5]") {
@@ -225,13 +251,13 @@ TEST_CASE("collected plans are freed, and never while a reader can see them", "[
 
   const std::size_t backlog_before = registry.backlog();
   {
-    auto reader = detail::epoch_domain::global().pin();
+    auto reader = detail::epoch_domain::pin();
     const plan* seen = registry.find(generation{1}, reader);
     REQUIRE(seen != nullptr);
     REQUIRE(registry.collect_one(generation{1}, no_live));
     // Unlinked: new lookups miss it ...
     {
-      auto other = detail::epoch_domain::global().pin();
+      auto other = detail::epoch_domain::pin();
       CHECK(registry.find(generation{1}, other) == nullptr);
     }
     // ... but the reader inside its guard still holds valid memory, whatever reclaim does.

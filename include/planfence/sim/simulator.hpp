@@ -1048,7 +1048,7 @@ class simulation final : public simulation_base {
 
   /// Reads every endpoint, the in-flight applies and the retained plans; reports what breaks.
   void check(std::uint32_t lane) {
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
+    detail::epoch_guard guard = detail::epoch_domain::pin();
     for (std::uint32_t i = 0; i < watch_.size(); ++i) {
       const auto served = store_.inner().read(endpoint_handle{i});
       endpoint_reading r;

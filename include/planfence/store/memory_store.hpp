@@ -20,10 +20,11 @@
 //    (M1, M2), so refusals scale with readers;
 //  - a commit: those loads and one compare-and-swap (M3);
 //  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
-//    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), one registry
-//    lookup, and either a hit in the calling thread's read cache (an endpoint this thread read
-//    before under the same generation) or one probe of the plan's index (again only if the
-//    endpoint moved and its old plan was collected during the read);
+//    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), and either a
+//    hit in the calling thread's read cache (an endpoint this thread read before under the same
+//    generation), checked with one load of the registry's slot, or, out of line, a registry
+//    lookup and one probe of the plan's index (again only if the endpoint moved and its old plan
+//    was collected during the read);
 //  - resolve: the store's own name hash (8 bytes a step) and one 16-byte index slot per probe,
 //    plus one compare of the name bytes when the slot's hash tag matches;
 //  - 8 bytes of stamp state per endpoint, plus its name once.
@@ -419,44 +420,31 @@ class basic_memory_store {
   /// the retry a reader could pair the old stamp with the plan table after collection and
   /// answer empty for an endpoint that never was.
   ///
-  /// Cost: an epoch guard, the stamp (M2) and the registry's lookup of its generation (R2), which
-  /// also proves the plan is still there. The endpoint's entry in the plan (the index probe and
-  /// name compare, about two thirds of a read) comes from the calling thread's read cache when
-  /// this thread read the same endpoint under the same generation before (detail::read_cache,
-  /// 64 entries per thread, direct-mapped by handle), and from the plan's index otherwise, which then
-  /// fills the entry (four plain stores to thread-local memory: no shared line is written).
+  /// Cost: an epoch guard and the stamp (M2). The endpoint's records come from the calling
+  /// thread's read cache when this thread read the same endpoint under the same generation
+  /// before (detail::read_cache, 64 entries per thread, direct-mapped by handle): then one load of
+  /// the registry's slot for that generation (R2, holds()) proves the entry's plan is still
+  /// there. Otherwise (out of line, read_uncached) the registry's lookup and the plan's index
+  /// probe and name compare, which then fill the entry (four plain stores to thread-local
+  /// memory: no shared line is written).
   [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
-    detail::epoch_guard guard = detail::epoch_domain::global().pin();
-    const std::atomic<std::uint64_t>& target = word(h);
-    std::uint64_t current = target.load(std::memory_order_acquire);  // (M2)
-    detail::read_cache_entry& cached =
-        detail::read_cache[h.index() & (detail::read_cache_entries - 1)];
+    detail::epoch_guard guard = detail::epoch_domain::pin();
+    const std::uint64_t current = word(h).load(std::memory_order_acquire);  // (M2)
+    const detail::read_cache_entry& cached = detail::read_cache[h.index() & (detail::read_cache_entries - 1)];
     // The hit: the registry lookup starts from the entry's generation, not from the stamp's, so
     // that it need not wait for the stamp load; the compare then says whether they agree.
-    const std::uint64_t key = store_id_ << detail::read_cache_handle_bits | h.index();
-    if (cached.key == key && cached.gen == (current >> fence_bits) &&
-        registry_->find(generation{cached.gen}, guard) == cached.source) {
+    if (cached.key == (store_key_ | h.index()) && cached.gen == (current >> fence_bits) &&
+        registry_->holds(generation{cached.gen}, cached.source, guard)) [[likely]] {
       // The registry still holds the entry's plan, so the entry is still true (see its key).
       return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached.records);
     }
-    for (;;) {
-      const stamp s = packed_stamp::unpack(current);
-      if (s.gen == generation_none) return endpoint_snapshot(std::move(guard), s, nullptr);
-      if (const plan* p = registry_->find(s.gen, guard)) {
-        const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
-        const record_set* records = entry == nullptr ? nullptr : &entry->records;
-        cached = detail::read_cache_entry{key, s.gen.value(), p, records};
-        return endpoint_snapshot(std::move(guard), s, records);
-      }
-      // The plan is gone. If the endpoint still names it, it really serves nothing (only a
-      // broken collection does that: S3). Otherwise it moved on while we looked: read again.
-      const std::uint64_t again = target.load(std::memory_order_acquire);  // (M2)
-      if (again == current) return endpoint_snapshot(std::move(guard), s, nullptr);
-      current = again;
-    }
+    // Out of line, so that the hit is one straight run of code; what it finds comes back in
+    // two registers, so the guard never leaves them on either path.
+    const uncached found = read_uncached(h, current);
+    return endpoint_snapshot(std::move(guard), packed_stamp::unpack(found.word), found.records);
   }
 
-  /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
+  /// Distinct generations served now, ascending (for S3 collection).  /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
   /// endpoints and d runs of endpoints (in handle order) serving the same generation; allocates.
   [[nodiscard]] std::vector<generation> live_generations() const {
     std::vector<generation> out;
@@ -517,7 +505,7 @@ class basic_memory_store {
         words_(std::make_unique<std::atomic<std::uint64_t>[]>(stamps_begin + size)),
         name_begin_(size + 1),
         hashes_(size),
-        store_id_(detail::read_cache_new_store_id()) {}
+        store_key_(detail::read_cache_new_store_id() << detail::read_cache_handle_bits) {}
 
   std::atomic<std::uint64_t>& word(endpoint_handle h) noexcept {
     PLANFENCE_ASSERT(h.index() < size_);
@@ -527,6 +515,36 @@ class basic_memory_store {
     PLANFENCE_ASSERT(h.index() < size_);
     return stamps()[h.index()];
   }
+  /// What read() past its cache found: the stamp word the records belong to, and the records
+  /// (null: the endpoint serves nothing).
+  struct uncached {
+    std::uint64_t word;
+    const record_set* records;
+  };
+  /// read() past its cache: the plan's index, then the entry filled. Called inside read()'s
+  /// guard with the stamp word `current` it loaded; the guard taken here is nested in that one
+  /// (a depth increment) and only satisfies find()'s contract.
+  PLANFENCE_NOINLINE uncached read_uncached(endpoint_handle h, std::uint64_t current) const noexcept {
+    const detail::epoch_guard guard = detail::epoch_domain::pin();
+    const std::atomic<std::uint64_t>& target = word(h);
+    for (;;) {
+      const generation gen{current >> fence_bits};
+      if (gen == generation_none) return {current, nullptr};
+      if (const plan* p = registry_->find(gen, guard)) {
+        const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
+        const record_set* records = entry == nullptr ? nullptr : &entry->records;
+        detail::read_cache[h.index() & (detail::read_cache_entries - 1)] =
+            detail::read_cache_entry{store_key_ | h.index(), gen.value(), p, records};
+        return {current, records};
+      }
+      // The plan is gone. If the endpoint still names it, it really serves nothing (only a
+      // broken collection does that: S3). Otherwise it moved on while we looked: read again.
+      const std::uint64_t again = target.load(std::memory_order_acquire);  // (M2)
+      if (again == current) return {current, nullptr};
+      current = again;
+    }
+  }
+
   std::atomic<std::uint64_t>* stamps() noexcept { return words_.get() + stamps_begin; }
   const std::atomic<std::uint64_t>* stamps() const noexcept { return words_.get() + stamps_begin; }
   std::atomic<std::uint64_t>& floor_word() noexcept { return words_[0]; }
@@ -539,7 +557,8 @@ class basic_memory_store {
   std::vector<std::uint32_t> name_begin_;  // name i is [name_begin_[i], name_begin_[i + 1])
   std::vector<std::uint64_t> hashes_;      // endpoint_name_hash of each name (plan lookups in read)
   std::vector<detail::store_index_slot> index_;
-  std::uint64_t store_id_;  // this store's key in every thread's read cache; never reused
+  // This store's id, shifted into place: its part of every read cache key (never reused).
+  std::uint64_t store_key_;
 };
 
 static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64_t>::is_always_lock_free);
