@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_fixtures.hpp"
 #include "planfence/planfence.hpp"
 
 namespace {
@@ -53,25 +54,8 @@ namespace pf = planfence;
 /// hundreds of thousands), few enough that both designs' tables fit in L2/L3 on small machines.
 constexpr std::size_t by_name_endpoints = 16384;
 
-/// A realistic endpoint name (34 characters, like a regional database endpoint).
-std::string endpoint_name(std::size_t i) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "svc-%07zu.us-east-1.example.com.", i);
-  return buffer;
-}
-
-/// Two weighted A records, as a DNS plan assigns them to one endpoint.
-pf::record_set weighted_records(std::size_t i, std::uint32_t variant) {
-  auto address = [&](std::size_t host) {
-    return std::to_string(10 + variant % 200) + "." + std::to_string((i >> 8) & 255) + "." +
-           std::to_string(i & 255) + "." + std::to_string(host);
-  };
-  auto set = pf::record_set::make({
-      pf::make_record(pf::record_type::a, 60, address(1), std::uint8_t{10}).value(),
-      pf::make_record(pf::record_type::a, 60, address(2), std::uint8_t{20}).value(),
-  });
-  return std::move(set).value();
-}
+using planfence_bench::endpoint_name;
+using planfence_bench::weighted_records;
 
 /// A registry holding generation 1 for `count` endpoints, and a memory store whose endpoints
 /// all serve it under fence token 1.
@@ -410,17 +394,22 @@ void BM_ApplyByName(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyByName)->Threads(1)->Threads(2)->UseRealTime();
 
-/// Every thread commits newer plans to one endpoint through a pre-resolved handle, as an
-/// enactor does: read the stamp, commit the next generation, and on a lost race (conflict, or
-/// stale when the other thread already committed that generation) read again and decide again.
-/// An item is one applied commit; `retries_per_commit` counts the lost races.
-void BM_ApplyHotEndpoint(benchmark::State& state) {
+
+/// Every thread commits newer plans to one endpoint, as an enactor does: read the stamp, commit
+/// the next generation, and on a lost race (conflict, or stale when the other thread already
+/// committed that generation) read again and decide again. An item is one applied commit;
+/// `retries_per_commit` counts the lost races. `ByName`: the endpoint is looked up by name
+/// before every attempt, the same work per commit as BM_Baseline_MutexMapApplyHot (which finds
+/// the name in its map each time); otherwise through a pre-resolved handle.
+template <bool ByName>
+void apply_hot_endpoint(benchmark::State& state) {
   store_world& world = hot_world();
   pf::memory_store& store = world.store;
-  const pf::endpoint_handle h = world.handles[0];
+  const std::string& name = world.names[0];
   std::uint64_t retries = 0;
   for (auto _ : state) {
     for (;;) {
+      const pf::endpoint_handle h = ByName ? store.resolve(name).value() : world.handles[0];
       const pf::stamp seen = store.read_stamp(h).value();
       const pf::result<pf::stamp> r = store.commit(h, seen, next_stamp(seen), *world.records);
       if (r.has_value()) {
@@ -438,12 +427,13 @@ void BM_ApplyHotEndpoint(benchmark::State& state) {
   state.counters["retries_per_commit"] =
       benchmark::Counter(static_cast<double>(retries), benchmark::Counter::kAvgIterations);
 }
+void BM_ApplyHotEndpoint(benchmark::State& state) { apply_hot_endpoint<false>(state); }
 BENCHMARK(BM_ApplyHotEndpoint)->Threads(1)->Threads(2)->UseRealTime();
 
 /// A reader getting an endpoint's current records and reading one: epoch guard (two plain stores
-/// with membarrier, detail/epoch.hpp; one exchange in the fallback),
-/// stamp load, registry lookup, plan index probe, then one field of the first record. Every
-/// thread reads the same endpoint.
+/// with membarrier, detail/epoch.hpp; one exchange in the fallback), stamp load, the thread's
+/// read cache entry checked against the registry's slot (after the first read), then one field
+/// of the first record. Every thread reads the same endpoint.
 void BM_SnapshotRead(benchmark::State& state) {
   store_world& world = stale_world();
   const pf::memory_store& store = world.store;
@@ -640,34 +630,10 @@ void BM_EpochGuard(benchmark::State& state) {
 }
 BENCHMARK(BM_EpochGuard)->Threads(1)->Threads(2)->UseRealTime();
 
-/// BM_ApplyHotEndpoint with a name lookup before every attempt, the same work per commit as
-/// BM_Baseline_MutexMapApplyHot (which finds the name in its map each time).
-void BM_ApplyHotEndpointByName(benchmark::State& state) {
-  store_world& world = hot_world();
-  pf::memory_store& store = world.store;
-  const std::string& name = world.names[0];
-  std::uint64_t retries = 0;
-  for (auto _ : state) {
-    for (;;) {
-      const pf::endpoint_handle h = store.resolve(name).value();
-      const pf::stamp seen = store.read_stamp(h).value();
-      const pf::result<pf::stamp> r = store.commit(h, seen, next_stamp(seen), *world.records);
-      if (r.has_value()) {
-        benchmark::DoNotOptimize(r);
-        break;
-      }
-      if (r.error().code != pf::errc::conflict && r.error().code != pf::errc::stale) {
-        state.SkipWithError("unexpected refusal on the hot endpoint");
-        break;
-      }
-      ++retries;
-    }
-  }
-  state.SetItemsProcessed(state.iterations());
-  state.counters["retries_per_commit"] =
-      benchmark::Counter(static_cast<double>(retries), benchmark::Counter::kAvgIterations);
-}
+/// BM_ApplyHotEndpoint with a name lookup before every attempt (apply_hot_endpoint).
+void BM_ApplyHotEndpointByName(benchmark::State& state) { apply_hot_endpoint<true>(state); }
 BENCHMARK(BM_ApplyHotEndpointByName)->Threads(1)->Threads(2)->UseRealTime();
+
 
 /// BM_RetireReclaim while another thread reads snapshots of the endpoint without pause, so that
 /// reclamation must wait for its guards: the backlog must stay bounded all the same.

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_fixtures.hpp"
 #include "planfence/planfence.hpp"
 
 // ---------------------------------------------------------------------------------------------
@@ -98,24 +99,8 @@ struct heap_sample {
   }
 };
 
-std::string endpoint_name(std::size_t i) {
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "svc-%07zu.us-east-1.example.com.", i);
-  return buffer;
-}
-
-/// Two weighted A records; `variant` changes the addresses (a new plan for the endpoint).
-pf::record_set weighted_records(std::size_t i, std::uint32_t variant) {
-  auto address = [&](std::size_t host) {
-    return std::to_string(10 + variant % 200) + "." + std::to_string((i >> 8) & 255) + "." +
-           std::to_string(i & 255) + "." + std::to_string(host);
-  };
-  auto set = pf::record_set::make({
-      pf::make_record(pf::record_type::a, 60, address(1), std::uint8_t{10}).value(),
-      pf::make_record(pf::record_type::a, 60, address(2), std::uint8_t{20}).value(),
-  });
-  return std::move(set).value();
-}
+using planfence_bench::endpoint_name;
+using planfence_bench::weighted_records;
 
 std::vector<std::string> endpoint_names(std::size_t count) {
   std::vector<std::string> out;
