@@ -184,6 +184,65 @@ TEST_CASE("epoch: a reader inside a guard holds back reclamation; leaving releas
   the_graveyard = nullptr;
 }
 
+TEST_CASE("epoch: nested guards end in any order, and the section lasts until the last ends", "[epoch][S3]") {
+  graveyard yard;
+  the_graveyard = &yard;
+  epoch_domain& domain = epoch_domain::global();
+  domain.reclaim();
+
+  // The holder's steps, each waited for by the main thread: 1 both guards taken, 2 the first
+  // (outer) ended, 3 the second ended.
+  std::atomic<int> step{0};
+  std::atomic<int> go{0};
+  std::thread holder([&] {
+    auto outer = epoch_domain::pin();
+    auto inner = epoch_domain::pin();
+    step.store(1, std::memory_order_release);
+    while (go.load(std::memory_order_acquire) < 1) std::this_thread::yield();
+    outer.reset();  // not the last: as a snapshot moved-assigned over an older one
+    step.store(2, std::memory_order_release);
+    while (go.load(std::memory_order_acquire) < 2) std::this_thread::yield();
+    inner.reset();
+    step.store(3, std::memory_order_release);
+  });
+  auto wait_for = [&](int n) {
+    while (step.load(std::memory_order_acquire) < n) std::this_thread::yield();
+  };
+  wait_for(1);
+  node* n = new node{};
+  n->hook.reclaim = &free_by_hook;
+  domain.retire(&n->hook);
+  for (int i = 0; i < 4; ++i) domain.reclaim();
+  CHECK(yard.freed.load() == 0);
+  go.store(1, std::memory_order_release);
+  wait_for(2);
+  for (int i = 0; i < 4; ++i) domain.reclaim();
+  CHECK(yard.freed.load() == 0);  // the inner guard is still active: the section has not ended
+  CHECK(n->mark.load() == live_mark);
+  go.store(2, std::memory_order_release);
+  wait_for(3);
+  holder.join();
+  domain.reclaim();
+  CHECK(yard.freed.load() == 1);
+  CHECK(domain.backlog() == 0);
+
+  // And in the order of their taking, on this thread: the section ends with the outer guard.
+  node* m = new node{};
+  m->hook.reclaim = &free_by_hook;
+  {
+    auto outer = epoch_domain::pin();
+    {
+      auto inner = epoch_domain::pin();
+      domain.retire(&m->hook);
+    }
+    CHECK(yard.freed.load() == 1);  // this thread's own outer guard still holds it back
+  }
+  domain.reclaim();
+  domain.reclaim();
+  CHECK(yard.freed.load() == 2);
+  the_graveyard = nullptr;
+}
+
 TEST_CASE("epoch: rare retires are reclaimed at once, bursts in batches", "[epoch]") {
   graveyard yard;
   the_graveyard = &yard;

@@ -523,7 +523,7 @@ class basic_memory_store {
   };
   /// read() past its cache: the plan's index, then the entry filled. Called inside read()'s
   /// guard with the stamp word `current` it loaded; the guard taken here is nested in that one
-  /// (a depth increment) and only satisfies find()'s contract.
+  /// (a thread-local increment) and only satisfies find()'s contract.
   PLANFENCE_NOINLINE uncached read_uncached(endpoint_handle h, std::uint64_t current) const noexcept {
     const detail::epoch_guard guard = detail::epoch_domain::pin();
     const std::atomic<std::uint64_t>& target = word(h);
