@@ -12,7 +12,9 @@
 // (the holder key no longer has its token as create revision): the output shows it "fenced by
 // etcd". Then the next holder is killed with SIGKILL mid-apply and restarted. A monitor reads every
 // endpoint throughout and reports any generation or fence that ever went backwards; at the end
-// every endpoint must serve the newest plan.
+// every endpoint must serve the newest plan. The local etcd and the stall-blind clock come from
+// examples/support/etcd_member.hpp, which tests/etcd/fault_test.cpp shares: it replays the same
+// race with assertions.
 //
 //   build/examples/etcd_enactors              # about 25 seconds; needs the etcd binary (etcd-server)
 //   build/examples/etcd_enactors --endpoints 127.0.0.1:2379
@@ -23,7 +25,6 @@
 #include <planfence/etcd/registry.hpp>
 #include <planfence/etcd/sequencer.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -40,7 +41,10 @@
 #include <thread>
 #include <vector>
 
+#include "support/etcd_member.hpp"
+
 using namespace planfence;
+using planfence_example::stall_blind_clock;
 using namespace std::chrono_literals;
 
 namespace {
@@ -67,35 +71,6 @@ void say(const char* who, const std::string& what) {
   std::printf("%6.2fs  %-8s %s\n", t, who, what.c_str());
   std::fflush(stdout);
 }
-
-/// A clock that does not notice its process was stopped (each step of a ticker is capped at 50
-/// ms): the delayed enactor that believes its view is fresh. Only fencing at etcd stops it.
-class stall_blind_clock {
- public:
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<stall_blind_clock, duration>;
-  stall_blind_clock() : last_(std::chrono::steady_clock::now()) {
-    ticker_ = std::thread([this] {
-      while (!stop_.load(std::memory_order_acquire)) {
-        std::this_thread::sleep_for(5ms);
-        const auto now = std::chrono::steady_clock::now();
-        now_ns_.fetch_add(std::min<std::chrono::nanoseconds>(now - last_, 50ms).count(), std::memory_order_acq_rel);
-        last_ = now;
-      }
-    });
-  }
-  ~stall_blind_clock() {
-    stop_.store(true, std::memory_order_release);
-    ticker_.join();
-  }
-  [[nodiscard]] time_point now() const noexcept { return time_point{duration{now_ns_.load(std::memory_order_acquire)}}; }
-
- private:
-  std::chrono::steady_clock::time_point last_;
-  std::atomic<std::int64_t> now_ns_{1'000'000'000};
-  std::atomic<bool> stop_{false};
-  std::thread ticker_;
-};
 
 std::atomic<bool> stop_requested{false};
 extern "C" void on_term(int) { stop_requested.store(true); }
@@ -212,45 +187,19 @@ std::string find_etcd() {
   return {};
 }
 
-std::uint16_t free_port() {
-  auto address = detail::resolve_address("127.0.0.1", 0).value();
-  auto fd = detail::bind_socket(address, SOCK_STREAM).value();
-  return detail::local_port(fd.get()).value();
-}
-
 /// Starts a single-member etcd; returns its pid and client address.
 bool start_etcd(const std::filesystem::path& dir, pid_t& pid, std::string& address) {
   const std::string binary = find_etcd();
   if (binary.empty()) return false;
-  const std::string client_url = "http://127.0.0.1:" + std::to_string(free_port());
-  const std::string peer_url = "http://127.0.0.1:" + std::to_string(free_port());
-  std::vector<std::string> args = {binary, "--name", "m0", "--data-dir", (dir / "m0.etcd").string(),
-                                   "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
-                                   "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-                                   "--initial-cluster", "m0=" + peer_url, "--heartbeat-interval", "50",
-                                   "--election-timeout", "500", "--log-level", "error"};
-  const std::string log = (dir / "etcd.log").string();
-  pid = ::fork();
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  address = client_url.substr(7);
-  etcd::client probe{etcd::parse_endpoints(address).value()};
-  for (int i = 0; i < 200; ++i) {
-    if (probe.range("/probe")) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
+  const planfence_example::etcd_member_spec member{.binary = binary,
+                                                   .name = "m0",
+                                                   .directory = dir,
+                                                   .client_port = planfence_example::free_loopback_port().value(),
+                                                   .peer_port = planfence_example::free_loopback_port().value(),
+                                                   .initial_cluster = {}};  // a cluster of this member alone
+  pid = planfence_example::launch_etcd_member(member);
+  address = member.client_address();
+  return pid > 0 && planfence_example::wait_until_etcd_answers(address, pid, 10000ms) == planfence_example::etcd_readiness::answers;
 }
 
 std::string holder_of(etcd::client& c, const std::string& prefix) {

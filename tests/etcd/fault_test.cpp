@@ -41,42 +41,14 @@
 #include <vector>
 
 #include "etcd_support.hpp"
+#include "examples/support/etcd_member.hpp"
 
 using namespace planfence;
+// The delayed 2025 enactor's clock: a SIGSTOP of seconds looks to it like 50 ms.
+using planfence_example::stall_blind_clock;
 using namespace std::chrono_literals;
 
 namespace {
-
-/// A clock that does not notice that its process was stopped: a ticker thread advances an offset
-/// in steps of at most 50 ms, so a SIGSTOP of seconds looks like 50 ms. It models the delayed
-/// 2025 enactor that believed its view was fresh; the lease and the store must not trust it.
-class stall_blind_clock {
- public:
-  using duration = std::chrono::nanoseconds;
-  using time_point = std::chrono::time_point<stall_blind_clock, duration>;
-  stall_blind_clock() : last_(std::chrono::steady_clock::now()) {
-    ticker_ = std::thread([this] {
-      while (!stop_.load(std::memory_order_acquire)) {
-        std::this_thread::sleep_for(5ms);
-        const auto now = std::chrono::steady_clock::now();
-        const auto step = std::min<std::chrono::nanoseconds>(now - last_, 50ms);
-        last_ = now;
-        now_ns_.fetch_add(step.count(), std::memory_order_acq_rel);
-      }
-    });
-  }
-  ~stall_blind_clock() {
-    stop_.store(true, std::memory_order_release);
-    ticker_.join();
-  }
-  [[nodiscard]] time_point now() const noexcept { return time_point{duration{now_ns_.load(std::memory_order_acquire)}}; }
-
- private:
-  std::chrono::steady_clock::time_point last_;
-  std::atomic<std::int64_t> now_ns_{1'000'000'000};
-  std::atomic<bool> stop_{false};
-  std::thread ticker_;
-};
 
 std::atomic<bool> child_stop{false};
 extern "C" void on_term(int) { child_stop.store(true); }

@@ -1,4 +1,4 @@
-// tests/support/etcd_server.hpp: real etcd members on loopback, for tests, examples and benchmarks.
+// tests/support/etcd_server.hpp: real etcd members on loopback, for tests and benchmarks.
 //
 // `etcd_member` starts one `etcd` process (the binary on PATH, or $PLANFENCE_ETCD) on free
 // loopback ports with a temporary data directory, waits until it answers, and stops it (SIGTERM,
@@ -18,11 +18,14 @@
 //
 // available() says whether an etcd binary exists; tests that need one SKIP cleanly without it
 // (Catch2 v2 has no SKIP: they WARN and return).
+//
+// The fork and exec of one member, its command line and its readiness probe come from
+// examples/support/etcd_member.hpp, which examples/etcd_enactors.cpp uses too (an installed
+// example cannot include this header); a target that includes this header needs the source root
+// on its include path (tests/etcd/ and bench/ add it).
 #pragma once
 
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,8 +42,9 @@
 #include <thread>
 #include <vector>
 
-#include <planfence/detail/socket.hpp>
 #include <planfence/etcd/client.hpp>
+
+#include "examples/support/etcd_member.hpp"
 
 namespace planfence_test {
 
@@ -70,12 +74,8 @@ inline bool etcd_available() { return !etcd_binary().empty(); }
 /// A free TCP port on 127.0.0.1 (bound, read, closed: a race with other programs is possible
 /// but unlikely, and start() fails loudly if it happens).
 inline std::uint16_t free_port() {
-  auto address = planfence::detail::resolve_address("127.0.0.1", 0);
-  if (!address) throw std::runtime_error("resolve 127.0.0.1: " + address.error().message());
-  auto fd = planfence::detail::bind_socket(*address, SOCK_STREAM);
-  if (!fd) throw std::runtime_error("bind: " + fd.error().message());
-  auto port = planfence::detail::local_port(fd->get());
-  if (!port) throw std::runtime_error("getsockname: " + port.error().message());
+  auto port = planfence_example::free_loopback_port();
+  if (!port) throw std::runtime_error("free port on 127.0.0.1: " + port.error().message());
   return *port;
 }
 
@@ -157,38 +157,10 @@ class etcd_member {
     if (pid_ > 0) return;
     const std::string binary = etcd_binary();
     if (binary.empty()) throw std::runtime_error("no etcd binary (set PLANFENCE_ETCD or install etcd-server)");
-    const std::string client_url = "http://127.0.0.1:" + std::to_string(ports_.client);
-    std::vector<std::string> args = {binary,
-                                     "--name", name_,
-                                     "--data-dir", (dir_ / (name_ + ".etcd")).string(),
-                                     "--listen-client-urls", client_url,
-                                     "--advertise-client-urls", client_url,
-                                     "--listen-peer-urls", peer_url(),
-                                     "--initial-advertise-peer-urls", peer_url(),
-                                     "--initial-cluster", initial_cluster_,
-                                     "--initial-cluster-token", "planfence-test",
-                                     "--initial-cluster-state", "new",
-                                     "--heartbeat-interval", "50",
-                                     "--election-timeout", "500",
-                                     "--log-level", "error"};
-    const std::string log = (dir_ / (name_ + ".log")).string();
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
+    const pid_t child = planfence_example::launch_etcd_member(
+        {.binary = binary, .name = name_, .directory = dir_, .client_port = ports_.client, .peer_port = ports_.peer,
+         .initial_cluster = initial_cluster_});
     if (child < 0) throw std::runtime_error("fork failed");
-    if (child == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
     pid_ = child;
   }
 
@@ -200,18 +172,10 @@ class etcd_member {
   }
 
   void wait_ready(std::chrono::milliseconds timeout = std::chrono::milliseconds{15000}) {
-    auto cfg = config();
-    cfg.request_timeout = std::chrono::milliseconds{500};
-    planfence::etcd::client probe{cfg};
-    const auto until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-      if (probe.range("/planfence-probe")) return;
-      int status = 0;
-      if (pid_ > 0 && ::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("etcd " + name_ + " exited at start: " + log_tail());
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    switch (planfence_example::wait_until_etcd_answers(client_address(), pid_, timeout)) {
+      case planfence_example::etcd_readiness::answers: return;
+      case planfence_example::etcd_readiness::exited: throw std::runtime_error("etcd " + name_ + " exited at start: " + log_tail());
+      case planfence_example::etcd_readiness::silent: break;
     }
     throw std::runtime_error("etcd " + name_ + " did not answer in time: " + log_tail());
   }
