@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "../tests/support/knot_server.hpp"
+#include "examples/support/knot_server.hpp"
 
 namespace {
 

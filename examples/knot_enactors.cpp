@@ -39,7 +39,7 @@
 #include <thread>
 #include <vector>
 
-#include "../tests/support/knot_server.hpp"
+#include "support/knot_server.hpp"
 
 namespace {
 

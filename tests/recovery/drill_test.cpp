@@ -30,7 +30,7 @@
 #include <vector>
 
 #include "../support/fixtures.hpp"
-#include "../support/knot_server.hpp"
+#include "examples/support/knot_server.hpp"
 #include "../support/temporary_directory.hpp"
 
 #if defined(PLANFENCE_CTL_PATH)

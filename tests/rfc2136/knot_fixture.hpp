@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "support/knot_server.hpp"
+#include "examples/support/knot_server.hpp"
 #include "support/store_fixtures.hpp"
 
 namespace planfence_test {

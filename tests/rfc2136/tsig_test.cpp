@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "support/knot_server.hpp"
+#include "examples/support/knot_server.hpp"
 
 using namespace planfence;
 using namespace planfence::detail;

@@ -1,6 +1,9 @@
-// tests/support/knot_server.hpp: a real Knot DNS server (knotd) on loopback, for tests.
+// examples/support/knot_server.hpp: a real Knot DNS server (knotd) on loopback, for tests,
+// benchmarks and examples (here, not under tests/, because an installed example cannot include
+// a test header; tests and benchmarks find it from the source root).
 //
-// What it is for. The RFC 2136 store's tests, the recovery drill and the benchmarks need a real
+// What it is for. The RFC 2136 store's tests, the recovery drill, the benchmarks and
+// examples/knot_enactors.cpp need a real
 // authoritative server that applies UPDATE messages. A knot_server starts `knotd` on 127.0.0.1
 // on a free port, in a fresh temporary directory with a generated configuration, one TSIG key
 // (hmac-sha256, a random 32-byte secret) allowed to update every zone, and the zones the test
