@@ -59,6 +59,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -297,18 +298,26 @@ inline void release(index_slot slot) noexcept {
   return {index_node_of(found)->slots(), index_node_of(found)->count()};
 }
 
+/// Whether `e` is the endpoint `name` of hash `hash`: the hash, then the length, then the bytes
+/// (one memcmp; string_view's operator== goes through compare(), an out-of-line call that
+/// orders the names, about twice the instructions for the equality find() needs).
+[[nodiscard]] inline bool is_endpoint(const endpoint_entry& e, std::string_view name, std::uint64_t hash) noexcept {
+  return e.name_hash == hash && e.name.size() == name.size() &&
+         (name.empty() || std::memcmp(e.name.data(), name.data(), name.size()) == 0);
+}
+
 /// The endpoint `name` (hash `hash`) below `root`, or nullptr. Never allocates.
 [[nodiscard]] inline const endpoint_entry* index_find(index_slot root, std::string_view name, std::uint64_t hash) noexcept {
   const index_slot found = index_lookup(root, index_key(hash));
   if (found == 0) return nullptr;
   if (is_entry(found)) {
     const endpoint_entry& e = index_entry(found)->entry;
-    return e.name_hash == hash && e.name == name ? &e : nullptr;
+    return is_endpoint(e, name, hash) ? &e : nullptr;
   }
   const index_node* node = index_node_of(found);
   for (std::size_t i = 0; i < node->count(); ++i) {
     const endpoint_entry& e = index_entry(node->slots()[i])->entry;
-    if (e.name_hash == hash && e.name == name) return &e;
+    if (is_endpoint(e, name, hash)) return &e;
   }
   return nullptr;
 }
