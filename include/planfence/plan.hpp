@@ -147,7 +147,7 @@ struct entry_block {
 };
 
 inline void retain(const entry_block* block) noexcept { block->references.fetch_add(1, std::memory_order_relaxed); }
-inline void release(const entry_block* block) noexcept {
+PLANFENCE_ALWAYS_INLINE void release(const entry_block* block) noexcept {
   // acq_rel: the last release sees every use made through the other references.
   if (block->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete block;
 }
@@ -234,14 +234,21 @@ inline void retain(index_slot slot) noexcept {
     index_node_of(slot)->references.fetch_add(1, std::memory_order_relaxed);
   }
 }
-inline void release(index_slot slot) noexcept {
+inline void free_index_node(const index_node* node) noexcept;
+/// Drops one reference. Inline up to the decrement, which is all that dropping a shared node
+/// costs (a plan built with based_on shares nearly all of its nodes, so destroying it mostly
+/// drops references); freeing the last one, which recurses, is out of line.
+PLANFENCE_ALWAYS_INLINE void release(index_slot slot) noexcept {
   if (slot == 0) return;
   if (is_entry(slot)) {
     release(index_entry(slot));
     return;
   }
   const index_node* node = index_node_of(slot);
-  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // acq_rel: the last release sees every use made through the other references.
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) == 1) [[unlikely]] free_index_node(node);
+}
+inline void free_index_node(const index_node* node) noexcept {
   const std::size_t count = node->count();
   for (std::size_t i = 0; i < count; ++i) release(node->slots()[i]);
   node->~index_node();
@@ -578,8 +585,13 @@ static_assert(sizeof(sequence_node) % alignof(std::uint64_t) == 0);
 }
 
 inline void retain(const sequence_node* node) noexcept { node->references.fetch_add(1, std::memory_order_relaxed); }
-inline void release(const sequence_node* node) noexcept {
-  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+inline void free_sequence_node(const sequence_node* node) noexcept;
+/// Drops one reference; inline up to the decrement, as release(index_slot).
+PLANFENCE_ALWAYS_INLINE void release(const sequence_node* node) noexcept {
+  // acq_rel: the last release sees every use made through the other references.
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) == 1) [[unlikely]] free_sequence_node(node);
+}
+inline void free_sequence_node(const sequence_node* node) noexcept {
   if (node->height > 0) {
     for (std::size_t i = 0; i < node->count; ++i) release(node->child(i));
   }
@@ -993,9 +1005,9 @@ class plan {
   friend struct plan_structure_access;  // tests/unit/plan_test.cpp: plans with chosen name hashes
   plan() = default;
 
-  void clear() noexcept {
+  PLANFENCE_ALWAYS_INLINE void clear() noexcept {
     if (sequence_ != nullptr) detail::release(sequence_);
-    detail::release(index_);
+    if (index_ != 0) detail::release(index_);
     sequence_ = nullptr;
     index_ = 0;
   }
