@@ -368,7 +368,7 @@ class basic_plan_registry {
 
   /// `capacity`: retained plans at most (a power of two). A generation g lives in slot
   /// g mod capacity, so the retained generations must span less than `capacity`.
-  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity) {
+  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity), slot_mask_(capacity - 1) {
     PLANFENCE_ASSERT(capacity >= 2);
     PLANFENCE_ASSERT((capacity & (capacity - 1)) == 0);
   }
@@ -417,7 +417,11 @@ class basic_plan_registry {
     auto* node = detail::plan_node::make(std::move(p));
     node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
     s.store(node, std::memory_order_release);        // (R1)
-    retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
+    if (retained_.empty() || retained_.back() < gen) {
+      retained_.push_back(gen);  // the usual case: generations are published in order
+    } else {
+      retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
+    }
     detail::plan_node* latest = latest_.load(std::memory_order_relaxed);
     if (latest == nullptr || latest->content.gen() < gen) latest_.store(node, std::memory_order_release);  // (R1)
     return pinned_plan(node);
@@ -543,8 +547,8 @@ class basic_plan_registry {
  private:
   using slot = std::atomic<detail::plan_node*>;
 
-  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
-  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & (slots_.size() - 1)]; }
+  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & slot_mask_]; }
+  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & slot_mask_]; }
 
   detail::plan_node* find_node(generation gen) const noexcept {
     detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
@@ -643,8 +647,15 @@ class basic_plan_registry {
     }
     closing_.clear();
     if (report.collected.empty()) return;
-    // A retained generation's slot holds its node; the collected ones' slots are now empty.
-    std::erase_if(retained_, [&](generation g) { return slot_of(g).load(std::memory_order_relaxed) == nullptr; });
+    // Drop the collected generations from retained_. Usually they are its oldest ones (nothing
+    // older was protected): one erase at the front. Otherwise, by their now empty slots (a
+    // retained generation's slot holds its node).
+    const std::size_t collected = report.collected.size();
+    if (collected <= retained_.size() && std::equal(report.collected.begin(), report.collected.end(), retained_.begin())) {
+      retained_.erase(retained_.begin(), retained_.begin() + static_cast<std::ptrdiff_t>(collected));
+    } else {
+      std::erase_if(retained_, [&](generation g) { return slot_of(g).load(std::memory_order_relaxed) == nullptr; });
+    }
     if (latest_collected) {  // only the broken variant `none` collects the newest plan
       detail::plan_node* newest = retained_.empty() ? nullptr : slot_of(retained_.back()).load(std::memory_order_relaxed);
       latest_.store(newest, std::memory_order_release);
@@ -660,6 +671,7 @@ class basic_plan_registry {
   }
 
   std::vector<slot> slots_;
+  const std::uint64_t slot_mask_;  // slots_.size() - 1 (a power of two less one)
   std::atomic<detail::plan_node*> latest_{nullptr};
   mutable detail::registry_mutex mutex_;
   std::vector<generation> retained_;  // sorted
