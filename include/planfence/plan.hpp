@@ -959,7 +959,7 @@ class plan {
   }
   plan(const plan&) = delete;
   plan& operator=(const plan&) = delete;
-  ~plan() { clear(); }
+  PLANFENCE_ALWAYS_INLINE ~plan() { clear(); }
 
   [[nodiscard]] generation gen() const noexcept { return gen_; }
   [[nodiscard]] std::uint64_t created_unix_ms() const noexcept { return created_unix_ms_; }
