@@ -33,7 +33,7 @@
 // memory store's live set allocates nothing either), and returns a report whose lists keep their
 // first 8 generations inline, unwritten beyond their size. What remains per plan
 // (bench/apply_bench.cpp, BM_RetireReclaim, about 4.5x one new + delete on the 2-CPU VM of
-// docs/benchmarks.md, down from 6x) is about 630 instructions for the whole cycle (callgrind;
+// docs/benchmarks.md, down from 6x) is about 620 instructions for the whole cycle (callgrind;
 // the endpoint lookup and the commit included) and eleven locked instructions: the two mutex
 // sections' four, the unpin, the close CAS, the epoch domain's retire (one counter add and one
 // push), the two reference counts the freed plan drops, and the commit's CAS; plus the
