@@ -59,6 +59,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <iterator>
 #include <map>
 #include <memory>
@@ -146,7 +147,7 @@ struct entry_block {
 };
 
 inline void retain(const entry_block* block) noexcept { block->references.fetch_add(1, std::memory_order_relaxed); }
-inline void release(const entry_block* block) noexcept {
+PLANFENCE_ALWAYS_INLINE void release(const entry_block* block) noexcept {
   // acq_rel: the last release sees every use made through the other references.
   if (block->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete block;
 }
@@ -233,14 +234,21 @@ inline void retain(index_slot slot) noexcept {
     index_node_of(slot)->references.fetch_add(1, std::memory_order_relaxed);
   }
 }
-inline void release(index_slot slot) noexcept {
+inline void free_index_node(const index_node* node) noexcept;
+/// Drops one reference. Inline up to the decrement, which is all that dropping a shared node
+/// costs (a plan built with based_on shares nearly all of its nodes, so destroying it mostly
+/// drops references); freeing the last one, which recurses, is out of line.
+PLANFENCE_ALWAYS_INLINE void release(index_slot slot) noexcept {
   if (slot == 0) return;
   if (is_entry(slot)) {
     release(index_entry(slot));
     return;
   }
   const index_node* node = index_node_of(slot);
-  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // acq_rel: the last release sees every use made through the other references.
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) == 1) [[unlikely]] free_index_node(node);
+}
+inline void free_index_node(const index_node* node) noexcept {
   const std::size_t count = node->count();
   for (std::size_t i = 0; i < count; ++i) release(node->slots()[i]);
   node->~index_node();
@@ -297,18 +305,26 @@ inline void release(index_slot slot) noexcept {
   return {index_node_of(found)->slots(), index_node_of(found)->count()};
 }
 
+/// Whether `e` is the endpoint `name` of hash `hash`: the hash, then the length, then the bytes
+/// (one memcmp; string_view's operator== goes through compare(), an out-of-line call that
+/// orders the names, about twice the instructions for the equality find() needs).
+[[nodiscard]] inline bool is_endpoint(const endpoint_entry& e, std::string_view name, std::uint64_t hash) noexcept {
+  return e.name_hash == hash && e.name.size() == name.size() &&
+         (name.empty() || std::memcmp(e.name.data(), name.data(), name.size()) == 0);
+}
+
 /// The endpoint `name` (hash `hash`) below `root`, or nullptr. Never allocates.
 [[nodiscard]] inline const endpoint_entry* index_find(index_slot root, std::string_view name, std::uint64_t hash) noexcept {
   const index_slot found = index_lookup(root, index_key(hash));
   if (found == 0) return nullptr;
   if (is_entry(found)) {
     const endpoint_entry& e = index_entry(found)->entry;
-    return e.name_hash == hash && e.name == name ? &e : nullptr;
+    return is_endpoint(e, name, hash) ? &e : nullptr;
   }
   const index_node* node = index_node_of(found);
   for (std::size_t i = 0; i < node->count(); ++i) {
     const endpoint_entry& e = index_entry(node->slots()[i])->entry;
-    if (e.name_hash == hash && e.name == name) return &e;
+    if (is_endpoint(e, name, hash)) return &e;
   }
   return nullptr;
 }
@@ -569,8 +585,13 @@ static_assert(sizeof(sequence_node) % alignof(std::uint64_t) == 0);
 }
 
 inline void retain(const sequence_node* node) noexcept { node->references.fetch_add(1, std::memory_order_relaxed); }
-inline void release(const sequence_node* node) noexcept {
-  if (node->references.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+inline void free_sequence_node(const sequence_node* node) noexcept;
+/// Drops one reference; inline up to the decrement, as release(index_slot).
+PLANFENCE_ALWAYS_INLINE void release(const sequence_node* node) noexcept {
+  // acq_rel: the last release sees every use made through the other references.
+  if (node->references.fetch_sub(1, std::memory_order_acq_rel) == 1) [[unlikely]] free_sequence_node(node);
+}
+inline void free_sequence_node(const sequence_node* node) noexcept {
   if (node->height > 0) {
     for (std::size_t i = 0; i < node->count; ++i) release(node->child(i));
   }
@@ -938,7 +959,7 @@ class plan {
   }
   plan(const plan&) = delete;
   plan& operator=(const plan&) = delete;
-  ~plan() { clear(); }
+  PLANFENCE_ALWAYS_INLINE ~plan() { clear(); }
 
   [[nodiscard]] generation gen() const noexcept { return gen_; }
   [[nodiscard]] std::uint64_t created_unix_ms() const noexcept { return created_unix_ms_; }
@@ -984,9 +1005,9 @@ class plan {
   friend struct plan_structure_access;  // tests/unit/plan_test.cpp: plans with chosen name hashes
   plan() = default;
 
-  void clear() noexcept {
+  PLANFENCE_ALWAYS_INLINE void clear() noexcept {
     if (sequence_ != nullptr) detail::release(sequence_);
-    detail::release(index_);
+    if (index_ != 0) detail::release(index_);
     sequence_ = nullptr;
     index_ = 0;
   }

@@ -22,7 +22,8 @@
 // durable history; plans shared by several hosts in the etcd registry.
 //
 // Cost: pin and lookup are lock-free (one epoch guard, one acquire load, one CAS for a pin);
-// publish and collect take a mutex (they are rare and off the apply path). Per plan, publish
+// publish and collect take a mutex (they are rare and off the apply path; detail::registry_mutex,
+// whose uncontended lock and unlock are one CAS and one exchange, inline). Per plan, publish
 // makes the node holding the plan (a plan's own structure is shared and built by plan_builder)
 // in the storage of a node the same thread freed before, when it kept one (plan_node_spares: a
 // steady publish/collect cycle allocates nothing; otherwise one allocation), and collection
@@ -31,10 +32,12 @@
 // (into the registry's buffer when `live` has the filling form, fills_live_set, so that the
 // memory store's live set allocates nothing either), and returns a report whose lists keep their
 // first 8 generations inline, unwritten beyond their size. What remains per plan
-// (bench/apply_bench.cpp, BM_RetireReclaim, about 6x one new + delete on the 2-CPU VM of
-// docs/benchmarks.md) is mostly locked instructions: the two mutex sections, the unpin, the close
-// CAS, the epoch domain's retire (one counter add and one push), the two reference counts the
-// freed plan drops, and the reclaimer's fence shared by 64 plans.
+// (bench/apply_bench.cpp, BM_RetireReclaim, about 4.5x one new + delete on the 2-CPU VM of
+// docs/benchmarks.md, down from 6x) is about 620 instructions for the whole cycle (callgrind;
+// the endpoint lookup and the commit included) and eleven locked instructions: the two mutex
+// sections' four, the unpin, the close CAS, the epoch domain's retire (one counter add and one
+// push), the two reference counts the freed plan drops, and the commit's CAS; plus the
+// reclaimer's membarrier (about 0.5 microseconds) shared by 64 plans.
 //
 // Memory orders:
 //  (R1) publish: release store of the node into its slot; pairs with the acquire loads (R2).
@@ -176,6 +179,36 @@ class basic_plan_registry;
 
 namespace detail {
 struct plan_node;
+
+/// The registry's mutex: an uncontended lock is one CAS and an unlock one exchange, inline,
+/// where std::mutex pays two calls into pthread (about 50 instructions a pair, twice per
+/// published and collected plan). Contended, it sleeps on the word (atomic wait, a futex on
+/// Linux). The three states are Drepper's ("Futexes are tricky", mutex 2): 0 free, 1 held,
+/// 2 held and maybe waited for, so that an unlock with nobody waiting makes no system call.
+/// Not recursive; BasicLockable (std::lock_guard).
+class registry_mutex {
+ public:
+  void lock() noexcept {
+    std::uint32_t expected = 0;
+    // acquire: the previous holder's section (its unlock, release) happens-before ours.
+    if (!state_.compare_exchange_strong(expected, 1, std::memory_order_acquire, std::memory_order_relaxed)) [[unlikely]] {
+      lock_contended(expected);
+    }
+  }
+  void unlock() noexcept {
+    if (state_.exchange(0, std::memory_order_release) == 2) [[unlikely]] state_.notify_one();
+  }
+
+ private:
+  void lock_contended(std::uint32_t seen) noexcept {
+    if (seen != 2) seen = state_.exchange(2, std::memory_order_acquire);
+    while (seen != 0) {
+      state_.wait(2, std::memory_order_relaxed);
+      seen = state_.exchange(2, std::memory_order_acquire);
+    }
+  }
+  std::atomic<std::uint32_t> state_{0};
+};
 
 /// Storage of freed plan nodes kept by the thread that freed them, for its next publishes.
 /// Reclamation frees nodes in batches (epoch_domain::reclaim_batch at a time, usually on the
@@ -338,7 +371,7 @@ class basic_plan_registry {
 
   /// `capacity`: retained plans at most (a power of two). A generation g lives in slot
   /// g mod capacity, so the retained generations must span less than `capacity`.
-  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity), mask_(capacity - 1) {
+  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity), slot_mask_(capacity - 1) {
     PLANFENCE_ASSERT(capacity >= 2);
     PLANFENCE_ASSERT((capacity & (capacity - 1)) == 0);
   }
@@ -387,7 +420,11 @@ class basic_plan_registry {
     auto* node = detail::plan_node::make(std::move(p));
     node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
     s.store(node, std::memory_order_release);        // (R1)
-    retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
+    if (retained_.empty() || retained_.back() < gen) {
+      retained_.push_back(gen);  // the usual case: generations are published in order
+    } else {
+      retained_.insert(std::upper_bound(retained_.begin(), retained_.end(), gen), gen);
+    }
     detail::plan_node* latest = latest_.load(std::memory_order_relaxed);
     if (latest == nullptr || latest->content.gen() < gen) latest_.store(node, std::memory_order_release);  // (R1)
     return pinned_plan(node);
@@ -524,8 +561,8 @@ class basic_plan_registry {
  private:
   using slot = std::atomic<detail::plan_node*>;
 
-  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & mask_]; }
-  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & mask_]; }
+  slot& slot_of(generation gen) noexcept { return slots_[gen.value() & slot_mask_]; }
+  const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & slot_mask_]; }
 
   detail::plan_node* find_node(generation gen) const noexcept {
     detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
@@ -624,8 +661,15 @@ class basic_plan_registry {
     }
     closing_.clear();
     if (report.collected.empty()) return;
-    // A retained generation's slot holds its node; the collected ones' slots are now empty.
-    std::erase_if(retained_, [&](generation g) { return slot_of(g).load(std::memory_order_relaxed) == nullptr; });
+    // Drop the collected generations from retained_. Usually they are its oldest ones (nothing
+    // older was protected): one erase at the front. Otherwise, by their now empty slots (a
+    // retained generation's slot holds its node).
+    const std::size_t collected = report.collected.size();
+    if (collected <= retained_.size() && std::equal(report.collected.begin(), report.collected.end(), retained_.begin())) {
+      retained_.erase(retained_.begin(), retained_.begin() + static_cast<std::ptrdiff_t>(collected));
+    } else {
+      std::erase_if(retained_, [&](generation g) { return slot_of(g).load(std::memory_order_relaxed) == nullptr; });
+    }
     if (latest_collected) {  // only the broken variant `none` collects the newest plan
       detail::plan_node* newest = retained_.empty() ? nullptr : slot_of(retained_.back()).load(std::memory_order_relaxed);
       latest_.store(newest, std::memory_order_release);
@@ -641,9 +685,9 @@ class basic_plan_registry {
   }
 
   std::vector<slot> slots_;
-  std::size_t mask_;  // slots_.size() - 1, kept so that a lookup (R2) does not derive it from two loads
+  const std::uint64_t slot_mask_;  // slots_.size() - 1 (a power of two less one)
   std::atomic<detail::plan_node*> latest_{nullptr};
-  mutable std::mutex mutex_;
+  mutable detail::registry_mutex mutex_;
   std::vector<generation> retained_;  // sorted
   // Reused by every collection (under mutex_), so that collecting does not allocate once they
   // have grown: the plans closed for this collection, and the live set (filled by `live` in
