@@ -118,6 +118,12 @@ enum class epoch_fence : std::uint8_t {
   asymmetric,  ///< plain store on entry; membarrier in the reclaimer (Linux)
 };
 
+/// The global epoch word, alone on its cache line (epoch_domain::epoch_).
+struct alignas(64) epoch_line {
+  std::atomic<std::uint64_t> word{2};
+};
+static_assert(sizeof(epoch_line) == 64);
+
 /// What a retired object embeds so that retiring it neither allocates nor locks. `reclaim`
 /// frees the object (and with it the hook); the domain owns `next` and `epoch` from retire on.
 struct retired_hook {
@@ -210,7 +216,7 @@ class epoch_domain {
     // of this thread is active. The value feeds this branch alone (predicted), so the store the
     // previous guard's end made is not a dependency of this guard's work.
     if (announced.load(std::memory_order_relaxed) == 0) [[likely]] {
-      const std::uint64_t e = epoch_.load(std::memory_order_relaxed);
+      const std::uint64_t e = epoch_.word.load(std::memory_order_relaxed);
       if (state.asymmetric) [[likely]] {
         // (E1) relaxed store + compiler barrier; the reclaimer's membarrier (E4) is the fence.
         announced.store((e << 1) | 1, std::memory_order_relaxed);
@@ -424,7 +430,7 @@ class epoch_domain {
   }
 
   bool try_advance() noexcept {
-    std::uint64_t e = epoch_.load(std::memory_order_acquire);
+    std::uint64_t e = epoch_.word.load(std::memory_order_acquire);
     // (E6) after the heavy fence (E4): no slot at or above this mark can hold an announcement
     // that matters.
     const std::size_t used = slots_used_.load(std::memory_order_acquire);
@@ -434,7 +440,7 @@ class epoch_domain {
       if ((a & 1) != 0 && (a >> 1) != e) return false;
     }
     // (E5) acq_rel: only the reclaimer (under the mutex) moves the epoch.
-    return epoch_.compare_exchange_strong(e, e + 1, std::memory_order_acq_rel);
+    return epoch_.word.compare_exchange_strong(e, e + 1, std::memory_order_acq_rel);
   }
 
   void reclaim_locked() noexcept {
@@ -442,7 +448,7 @@ class epoch_domain {
     // (E8) acquire: every object taken here was unlinked before its retire (E7).
     retired_hook* fresh = retired_head_.exchange(nullptr, std::memory_order_acquire);
     heavy_fence();  // (E4)
-    const std::uint64_t stamp = epoch_.load(std::memory_order_acquire);
+    const std::uint64_t stamp = epoch_.word.load(std::memory_order_acquire);
     std::size_t taken = 0;
     while (fresh != nullptr) {
       retired_hook* next = fresh->next;
@@ -457,7 +463,7 @@ class epoch_domain {
     for (int i = 0; i < 2 && retired_ != nullptr; ++i) {
       if (!try_advance()) break;
     }
-    const std::uint64_t e = epoch_.load(std::memory_order_acquire);
+    const std::uint64_t e = epoch_.word.load(std::memory_order_acquire);
     std::uint64_t freed = 0;
     retired_hook** link = &retired_;
     while (*link != nullptr) {
@@ -480,10 +486,11 @@ class epoch_domain {
     freed_.fetch_add(freed, std::memory_order_relaxed);
   }
 
-  // Read by every pin, on a line of its own that only an epoch advance writes. Static (there is
-  // one domain per process, asserted in claim_slot), so a pin reaches it with one
-  // address-relative load instead of through the domain's pointer.
-  alignas(64) static inline constinit std::atomic<std::uint64_t> epoch_{2};
+  // Read by every pin, on a line of its own (padded to the whole line, so no other global
+  // shares it) that only an epoch advance writes. Static (there is one domain per process,
+  // asserted in claim_slot), so a pin reaches it with one address-relative load instead of
+  // through the domain's pointer.
+  static inline constinit epoch_line epoch_{};
   const epoch_fence fence_;
   alignas(64) std::atomic<std::size_t> slots_used_{0};  // (E6) every slot ever claimed is below it
   slot slots_[thread_slots_max];
