@@ -458,14 +458,17 @@ class basic_plan_registry {
   }
 
   /// Whether `p` (a plan this registry's find(gen) returned, under any guard) is still the plan
-  /// of generation `gen`: find(gen, guard) == p, without checking the generation again (a
-  /// node's generation never changes) or branching on an empty slot. For a reader that kept
-  /// `p` from an earlier guard (memory_store's read cache) and must know, inside this guard,
-  /// that it was not collected since. Wait-free: one acquire load (R2) and a compare.
+  /// of generation `gen`: find(gen, guard) == p. For a reader that kept `p` from an earlier
+  /// guard (memory_store's read cache) and must know, inside this guard, that it was not
+  /// collected since. The address alone does not prove it: once `p`'s node is freed, its
+  /// storage may hold a later generation's node in the same slot (plan_node_spares hands the
+  /// freed storage to the next node this thread makes, and gen + capacity shares gen's slot),
+  /// so the node's generation is compared too. Wait-free: one acquire load (R2), one
+  /// dependent load and two compares.
   [[nodiscard]] bool holds(generation gen, const plan* p, const detail::epoch_guard& guard) const noexcept {
     PLANFENCE_ASSERT(guard.active());
     const detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
-    return node != nullptr && &node->content == p;
+    return node != nullptr && &node->content == p && node->content.gen() == gen;
   }
 
   /// The newest published generation (generation_none if none). Wait-free.
