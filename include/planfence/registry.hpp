@@ -172,6 +172,31 @@ template <class T>
 struct is_result : std::false_type {};
 template <class T>
 struct is_result<result<T>> : std::true_type {};
+
+/// Turns a live-set function of any of its four forms (filling or returning, each with or
+/// without a result) into one: fill `out` (empty on entry) or fail. So that collection reads
+/// the live set one way, whatever the caller gave it.
+template <class LiveGenerations>
+[[nodiscard]] result<void> fill_live_set(LiveGenerations& live, std::vector<generation>& out) {
+  if constexpr (fills_live_set<LiveGenerations>) {
+    using filled = std::invoke_result_t<LiveGenerations&, std::vector<generation>&>;
+    if constexpr (is_result<filled>::value) {
+      return live(out);  // into the caller's buffer: no allocation once it has grown
+    } else {
+      live(out);
+      return {};
+    }
+  } else {
+    auto got = live();
+    if constexpr (is_result<decltype(got)>::value) {
+      if (!got) return unexpected_error(std::move(got).error());
+      for (generation g : *got) out.push_back(g);
+    } else {
+      for (generation g : got) out.push_back(g);
+    }
+    return {};
+  }
+}
 }  // namespace detail
 
 template <collection_check Check>
@@ -616,22 +641,9 @@ class basic_plan_registry {
     constexpr bool check_live = Check == collection_check::full || Check == collection_check::ignore_pins;
     if constexpr (check_live) {
       live_sorted_.clear();
-      if constexpr (fills_live_set<LiveGenerations>) {
-        using filled = std::invoke_result_t<LiveGenerations&, std::vector<generation>&>;
-        if constexpr (detail::is_result<filled>::value) {
-          auto got = live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
-          if (!got) return reopen_all(report, std::move(got).error());
-        } else {
-          live(live_sorted_);  // into the registry's buffer: no allocation once it has grown
-        }
-      } else {
-        auto got = live();
-        if constexpr (detail::is_result<decltype(got)>::value) {
-          if (!got) return reopen_all(report, std::move(got).error());
-          for (generation g : *got) live_sorted_.push_back(g);
-        } else {
-          for (generation g : got) live_sorted_.push_back(g);
-        }
+      // Into the registry's buffer: no allocation once it has grown.
+      if (result<void> got = detail::fill_live_set(live, live_sorted_); !got) {
+        return reopen_all(report, got.error());
       }
       if (!std::is_sorted(live_sorted_.begin(), live_sorted_.end())) std::sort(live_sorted_.begin(), live_sorted_.end());
     }

@@ -182,6 +182,8 @@ TEST_CASE("S3: a live set that cannot be read collects nothing and reopens every
     auto report = registry.collect({.keep_newest = 1}, 0, unreadable_filling);
     CHECK(calls == 1);
     REQUIRE(report.live_unavailable.has_value());
+    CHECK(report.live_unavailable->code == errc::store_unavailable);
+    CHECK(report.live_unavailable->detail == "server down");
     CHECK(report.collected.empty());
     CHECK(registry.collect_one(generation{2}, unreadable_filling).error().code == errc::store_unavailable);
   }
