@@ -36,12 +36,12 @@ using namespace planfence;
 constexpr std::size_t endpoints = 100;
 constexpr int knsupdate_messages_per_process = 20;
 
-planfence_test::knot_server* server() {
-  static std::unique_ptr<planfence_test::knot_server> knot = [] {
-    std::unique_ptr<planfence_test::knot_server> out;
-    if (!planfence_test::knot_server::available() || std::system("command -v knsupdate >/dev/null 2>&1") != 0) return out;
-    auto started = planfence_test::knot_server::start({{"example.test.", ""}});
-    if (started) out = std::make_unique<planfence_test::knot_server>(std::move(*started));
+planfence_example::knot_server* server() {
+  static std::unique_ptr<planfence_example::knot_server> knot = [] {
+    std::unique_ptr<planfence_example::knot_server> out;
+    if (!planfence_example::knot_server::available() || std::system("command -v knsupdate >/dev/null 2>&1") != 0) return out;
+    auto started = planfence_example::knot_server::start({{"example.test.", ""}});
+    if (started) out = std::make_unique<planfence_example::knot_server>(std::move(*started));
     else std::fprintf(stderr, "rfc2136_bench: %s\n", started.error().message().c_str());
     return out;
   }();

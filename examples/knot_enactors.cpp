@@ -149,7 +149,7 @@ int run_enactor(const char* name, const std::string& uri, const std::string& zon
 }
 
 /// Runs one scenario in `zone`; returns the number of regressions the monitor saw.
-int scenario(const planfence_test::knot_server& knot, const std::string& zone, bool naive) {
+int scenario(const planfence_example::knot_server& knot, const std::string& zone, bool naive) {
   std::printf("\n%s: %s\n", zone.c_str(),
               naive ? "updates without prerequisites (the 2025 design)" : "planfence's RFC 2136 store (compare-and-swap by prerequisite)");
   const std::string uri = knot.uri(zone);
@@ -204,7 +204,7 @@ int scenario(const planfence_test::knot_server& knot, const std::string& zone, b
 }  // namespace
 
 int main() {
-  auto knot = planfence_test::knot_server::start({{"naive.test.", ""}, {"safe.test.", ""}});
+  auto knot = planfence_example::knot_server::start({{"naive.test.", ""}, {"safe.test.", ""}});
   if (!knot) {
     std::fprintf(stderr, "knot_enactors: %s\n", knot.error().message().c_str());
     return 2;

@@ -11,7 +11,7 @@
 // also when a test fails by an exception (Catch2's REQUIRE). knotd is started with
 // PR_SET_PDEATHSIG, so it dies with the test process even when the process crashes.
 //
-//   auto knot = planfence_test::knot_server::start({{"example.test.", "www 60 A 192.0.2.1\n"}});
+//   auto knot = planfence_example::knot_server::start({{"example.test.", "www 60 A 192.0.2.1\n"}});
 //   if (!knot) { FAIL(knot.error().message()); }              // says when knotd is missing
 //   knot->port();                                              // e.g. 40331
 //   knot->key_name(), knot->secret_base64();                   // the TSIG key
@@ -60,7 +60,7 @@
 #include <planfence/detail/socket.hpp>
 #include <planfence/result.hpp>
 
-namespace planfence_test {
+namespace planfence_example {
 
 /// One zone for knotd: its origin and the records after the generated SOA and NS.
 struct knot_zone {
@@ -384,4 +384,4 @@ class knot_server {
   pid_t pid_ = -1;
 };
 
-}  // namespace planfence_test
+}  // namespace planfence_example

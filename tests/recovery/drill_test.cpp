@@ -86,7 +86,7 @@ std::vector<std::string> sorted_lines(const std::string& text) {
 
 TEST_CASE("recovery drill: the runbook restores an emptied endpoint, a real DNS server serves it, automation resumes",
           "[recovery][drill][S6]") {
-  REQUIRE(planfence_test::knot_server::available());  // knot is a test package (tests/run_all.sh)
+  REQUIRE(planfence_example::knot_server::available());  // knot is a test package (tests/run_all.sh)
   temporary_directory dir;
   const std::string history_dir = (dir.path / "history").string();
   const std::string zones_dir = (dir.path / "zones").string();
@@ -119,7 +119,7 @@ TEST_CASE("recovery drill: the runbook restores an emptied endpoint, a real DNS 
   auto exported = run(ctl("export --dir " + history_dir + " --generation 6 --zone " + zone));
   REQUIRE(exported.status == 0);
   {
-    auto knot = planfence_test::knot_server::start({{zone, ""}});
+    auto knot = planfence_example::knot_server::start({{zone, ""}});
     REQUIRE(knot.has_value());
     {
       std::ofstream file(knot->zone_file(zone), std::ios::trunc);
@@ -188,7 +188,7 @@ TEST_CASE("recovery drill: the runbook restores an emptied endpoint, a real DNS 
 
 TEST_CASE("recovery drill from the naive enactor's own wreckage: the regional endpoint restored and served by knotd",
           "[recovery][drill][naive]") {
-  REQUIRE(planfence_test::knot_server::available());
+  REQUIRE(planfence_example::knot_server::available());
   // The 2025 race with the naive design: the regional endpoint ends empty and automation wedged.
   const planfence::sim::scripted_outcome naive =
       planfence::sim::replay_2025(planfence::sim::variant::naive, 3, /*keep_history=*/true);
@@ -220,7 +220,7 @@ TEST_CASE("recovery drill from the naive enactor's own wreckage: the regional en
   std::ifstream zone_text(files.zone_file(zone_name));
   std::stringstream zone_copy;
   zone_copy << zone_text.rdbuf();
-  auto knot = planfence_test::knot_server::start({{zone_name, ""}});
+  auto knot = planfence_example::knot_server::start({{zone_name, ""}});
   REQUIRE(knot.has_value());
   {
     std::ofstream file(knot->zone_file(zone_name), std::ios::trunc);
@@ -280,14 +280,14 @@ TEST_CASE("planfence-ctl: every command has --help, and bad input names what was
 
 TEST_CASE("planfence-ctl drives an RFC 2136 store: apply, diff, override and release against knotd",
           "[recovery][drill][rfc2136]") {
-  REQUIRE(planfence_test::knot_server::available());
+  REQUIRE(planfence_example::knot_server::available());
   temporary_directory dir;
   const std::string history_dir = (dir.path / "history").string();
   {
     auto history = planfence::durable_history::open(history_dir).value();
     for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(history->publish(plan_of(g)).has_value());
   }
-  auto knot = planfence_test::knot_server::start({{zone, ""}});
+  auto knot = planfence_example::knot_server::start({{zone, ""}});
   REQUIRE(knot.has_value());
   const std::string where = " --dir " + history_dir + " --store '" + knot->uri(zone) + "'";
   const std::string dig = "kdig @127.0.0.1 -p " + std::to_string(knot->port()) + " +short +timeout=2 +retry=1 ";

@@ -15,6 +15,8 @@
 
 namespace planfence_test {
 
+using planfence_example::knot_server;
+
 /// A knotd serving example.test. (fails the test loudly when it cannot start).
 inline knot_server start_knot() {
   auto knot = knot_server::start({{"example.test.", ""}});

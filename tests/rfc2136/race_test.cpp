@@ -42,7 +42,7 @@ struct verdict {
   std::size_t torn_endpoints = 0;       // records and stamp disagree at the end
 };
 
-verdict race(const planfence_test::knot_server& knot, bool broken) {
+verdict race(const planfence_example::knot_server& knot, bool broken) {
   const std::vector<std::string> names = {"www.example.test.", "db.example.test.", "api.example.test."};
   auto make_store = [&] {
     auto options = rfc2136_store::parse_uri(knot.uri("example.test.")).value();

@@ -23,7 +23,7 @@ using namespace planfence::detail;
 
 namespace {
 
-std::string with_secret(const planfence_test::knot_server& knot, const std::string& key_name, const std::string& secret) {
+std::string with_secret(const planfence_example::knot_server& knot, const std::string& key_name, const std::string& secret) {
   return "rfc2136://127.0.0.1:" + std::to_string(knot.port()) + "/example.test.?tsig=hmac-sha256:" + key_name + ":" + secret;
 }
 

@@ -160,7 +160,7 @@ TEST_CASE("tsig: keys from ALGORITHM:NAME:SECRET, base64 both ways", "[tsig]") {
 }
 
 TEST_CASE("tsig: knsupdate and kdig interoperate with the store through knotd", "[tsig][knotd]") {
-  auto knot = planfence_test::knot_server::start({{"example.test.", ""}});
+  auto knot = planfence_example::knot_server::start({{"example.test.", ""}});
   REQUIRE(knot);
   const std::string port = std::to_string(knot->port());
   // knsupdate (signed by Knot's own TSIG code) writes a stamp and a record...
