@@ -229,9 +229,9 @@ class durable_history {
   [[nodiscard]] const plan* find(generation gen, const detail::epoch_guard& guard) const noexcept {
     return registry_.find(gen, guard);
   }
-  /// As plan_registry::holds. Wait-free, no I/O.
-  [[nodiscard]] bool holds(generation gen, const plan* p, const detail::epoch_guard& guard) const noexcept {
-    return registry_.holds(gen, p, guard);
+  /// As plan_registry::retains. Wait-free, no I/O.
+  [[nodiscard]] bool retains(generation gen, const detail::epoch_guard& guard) const noexcept {
+    return registry_.retains(gen, guard);
   }
   /// The newest loaded generation. Wait-free.
   [[nodiscard]] generation latest() const noexcept { return registry_.latest(); }

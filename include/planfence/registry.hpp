@@ -50,6 +50,11 @@
 //       `closed`: nothing else writes a closed word with no pin (pins are refused, and there is
 //       none to release), so a plain store marks it. The variants that do not check pins use
 //       an acq_rel fetch_or instead and leave the retire to the last unpin when a pin is held.
+//  (R7) a slot's generation word: publish stores it (relaxed) before linking the node (R1),
+//       collection clears it (relaxed) before the release store that unlinks the node, so that
+//       a reader inside a guard that reads gen there read it before the unlink, exactly as a
+//       reader that loaded the node pointer before the unlink (E4 protects both); retains()
+//       reads it with an acquire load.
 #pragma once
 
 #include <algorithm>
@@ -396,7 +401,8 @@ class basic_plan_registry {
 
   /// `capacity`: retained plans at most (a power of two). A generation g lives in slot
   /// g mod capacity, so the retained generations must span less than `capacity`.
-  explicit basic_plan_registry(std::size_t capacity = capacity_default) : slots_(capacity), slot_mask_(capacity - 1) {
+  explicit basic_plan_registry(std::size_t capacity = capacity_default)
+      : slots_(capacity), linked_gens_(capacity), slot_mask_(capacity - 1) {
     PLANFENCE_ASSERT(capacity >= 2);
     PLANFENCE_ASSERT((capacity & (capacity - 1)) == 0);
   }
@@ -444,7 +450,8 @@ class basic_plan_registry {
     }
     auto* node = detail::plan_node::make(std::move(p));
     node->pins.store(1, std::memory_order_relaxed);  // the caller's pin
-    s.store(node, std::memory_order_release);        // (R1)
+    linked_gen_of(gen).store(gen.value(), std::memory_order_relaxed);  // (R7) before (R1)
+    s.store(node, std::memory_order_release);                          // (R1)
     if (retained_.empty() || retained_.back() < gen) {
       retained_.push_back(gen);  // the usual case: generations are published in order
     } else {
@@ -482,18 +489,17 @@ class basic_plan_registry {
     return node == nullptr ? nullptr : &node->content;
   }
 
-  /// Whether `p` (a plan this registry's find(gen) returned, under any guard) is still the plan
-  /// of generation `gen`: find(gen, guard) == p. For a reader that kept `p` from an earlier
-  /// guard (memory_store's read cache) and must know, inside this guard, that it was not
-  /// collected since. The address alone does not prove it: once `p`'s node is freed, its
-  /// storage may hold a later generation's node in the same slot (plan_node_spares hands the
-  /// freed storage to the next node this thread makes, and gen + capacity shares gen's slot),
-  /// so the node's generation is compared too. Wait-free: one acquire load (R2), one
-  /// dependent load and two compares.
-  [[nodiscard]] bool holds(generation gen, const plan* p, const detail::epoch_guard& guard) const noexcept {
+  /// Whether generation `gen` is still linked, so that a plan a reader found for `gen` under an
+  /// earlier guard (memory_store's read cache) is still `gen`'s plan and may be used under this
+  /// one: a generation has one plan for the registry's life (S5; a collected generation is
+  /// never published again), and a plan seen linked inside a guard is not freed before the
+  /// guard ends. Reads the slot's generation word, not the node: the node's address does not
+  /// tell it from a later generation's node built in its freed storage in the same slot
+  /// (plan_node_spares), and reading the node's own generation would be a load that waits
+  /// for the slot's. Wait-free: one acquire load (R7) and a compare.
+  [[nodiscard]] bool retains(generation gen, const detail::epoch_guard& guard) const noexcept {
     PLANFENCE_ASSERT(guard.active());
-    const detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
-    return node != nullptr && &node->content == p && node->content.gen() == gen;
+    return linked_gen_of(gen).load(std::memory_order_acquire) == gen.value();  // (R7)
   }
 
   /// The newest published generation (generation_none if none). Wait-free.
@@ -591,6 +597,10 @@ class basic_plan_registry {
 
   slot& slot_of(generation gen) noexcept { return slots_[gen.value() & slot_mask_]; }
   const slot& slot_of(generation gen) const noexcept { return slots_[gen.value() & slot_mask_]; }
+  std::atomic<std::uint64_t>& linked_gen_of(generation gen) noexcept { return linked_gens_[gen.value() & slot_mask_]; }
+  const std::atomic<std::uint64_t>& linked_gen_of(generation gen) const noexcept {
+    return linked_gens_[gen.value() & slot_mask_];
+  }
 
   detail::plan_node* find_node(generation gen) const noexcept {
     detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);  // (R2)
@@ -658,6 +668,7 @@ class basic_plan_registry {
         }
       }
       // Unlink, then retire: readers inside a guard may still hold it (E4 orders the two).
+      linked_gen_of(gen).store(0, std::memory_order_relaxed);  // (R7): the release below orders it
       slot_of(gen).store(nullptr, std::memory_order_release);
       latest_collected = latest_collected || latest_.load(std::memory_order_relaxed) == node;
       collected_high_water_ = std::max(collected_high_water_, gen);
@@ -700,6 +711,9 @@ class basic_plan_registry {
   }
 
   std::vector<slot> slots_;
+  // Beside each slot, the generation of the node it links (0: none); written only under mutex_,
+  // before the node is linked and before it is unlinked (R7). Read by retains().
+  std::vector<std::atomic<std::uint64_t>> linked_gens_;
   const std::uint64_t slot_mask_;  // slots_.size() - 1 (a power of two less one)
   std::atomic<detail::plan_node*> latest_{nullptr};
   mutable detail::registry_mutex mutex_;

@@ -43,30 +43,36 @@ TEST_CASE("publish, latest, pin and find see what was published", "[registry]") 
   CHECK(registry.find(generation{4}, guard) == nullptr);
 }
 
-TEST_CASE("holds says whether a plan found earlier is still its generation's plan", "[registry]") {
-  plan_registry registry;
+TEST_CASE("retains says whether a generation found earlier is still linked", "[registry]") {
+  // A registry of 4 slots, so that generation 5 takes generation 1's slot once 1 is collected:
+  // retains(1) must then be false, though the slot links a node again (possibly at the freed
+  // node's address, plan_node_spares).
+  plan_registry registry{4};
   auto p1 = registry.publish(generation_plan(1, two));
   auto p2 = registry.publish(generation_plan(2, two));
   auto p3 = registry.publish(generation_plan(3, two));
   REQUIRE((p1 && p2 && p3));
-  const plan* first = nullptr;
-  const plan* second = nullptr;
   {
     auto guard = detail::epoch_domain::pin();
-    first = registry.find(generation{1}, guard);
-    second = registry.find(generation{2}, guard);
-    REQUIRE((first != nullptr && second != nullptr));
-    CHECK(registry.holds(generation{1}, first, guard));
-    CHECK_FALSE(registry.holds(generation{1}, second, guard));  // another generation's plan
-    CHECK_FALSE(registry.holds(generation{2}, first, guard));
-    CHECK_FALSE(registry.holds(generation{4}, first, guard));   // an empty slot
+    CHECK(registry.retains(generation{1}, guard));
+    CHECK(registry.retains(generation{2}, guard));
+    CHECK_FALSE(registry.retains(generation{4}, guard));  // an empty slot
+    CHECK_FALSE(registry.retains(generation{5}, guard));  // generation 1's slot, another generation
   }
   p1->reset();
   const collection_report report = registry.collect(retention_policy{.keep_newest = 2}, 0, no_live);
-  REQUIRE(report.collected.size() == 1);
+  REQUIRE(report.collected == std::vector<generation>{generation{1}});
+  {
+    auto guard = detail::epoch_domain::pin();
+    CHECK_FALSE(registry.retains(generation{1}, guard));  // collected: its slot is empty
+    CHECK(registry.retains(generation{2}, guard));
+  }
+  detail::epoch_domain::global().reclaim();
+  REQUIRE(registry.publish(generation_plan(5, two)));  // into generation 1's slot
   auto guard = detail::epoch_domain::pin();
-  CHECK_FALSE(registry.holds(generation{1}, first, guard));  // collected: its slot is empty
-  CHECK(registry.holds(generation{2}, second, guard));
+  CHECK(registry.retains(generation{5}, guard));
+  CHECK_FALSE(registry.retains(generation{1}, guard));  // the slot links generation 5, not 1
+  CHECK(registry.find(generation{1}, guard) == nullptr);
 }
 
 TEST_CASE("S5: a used generation refuses different content and accepts the same again", "[registry][S5]") {

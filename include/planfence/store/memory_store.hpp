@@ -167,12 +167,11 @@ static_assert(sizeof(store_index_slot) == 16);
 /// things: store ids are never reused (read_cache_next_store_id), a store reads one registry for
 /// its whole life, and a registry holds one plan per generation forever (S5; a collected
 /// generation is never published again). So the entry is valid whenever the registry still has
-/// plan `gen`: read() checks, inside its epoch guard, that the registry's find(gen) still returns
-/// `source` before it uses the entry.
-struct read_cache_entry {
+/// plan `gen`: read() checks, inside its epoch guard, that the registry still retains `gen`
+/// (plan_registry::retains) before it uses the entry.
+struct alignas(32) read_cache_entry {
   std::uint64_t key = 0;  // store_id << read_cache_handle_bits | handle; 0: empty (ids start at 1)
   std::uint64_t gen = 0;
-  const plan* source = nullptr;         // plan `gen`, as the registry's find returned it
   const record_set* records = nullptr;  // null: plan `gen` does not name the endpoint
 };
 static_assert(sizeof(read_cache_entry) == 32, "two entries a cache line, none across two");
@@ -423,10 +422,10 @@ class basic_memory_store {
   /// Cost: an epoch guard and the stamp (M2). The endpoint's records come from the calling
   /// thread's read cache when this thread read the same endpoint under the same generation
   /// before (detail::read_cache, 64 entries per thread, direct-mapped by handle): then one load of
-  /// the registry's slot for that generation (R2, holds()) proves the entry's plan is still
-  /// there. Otherwise (out of line, read_uncached) the registry's lookup and the plan's index
-  /// probe and name compare, which then fill the entry (four plain stores to thread-local
-  /// memory: no shared line is written).
+  /// the registry's generation word for that slot (R7, retains()) proves the entry's plan is
+  /// still there. Otherwise (out of line, read_uncached) the registry's lookup and the plan's
+  /// index probe and name compare, which then fill the entry (three plain stores to
+  /// thread-local memory: no shared line is written).
   [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::pin();
     const std::uint64_t current = word(h).load(std::memory_order_acquire);  // (M2)
@@ -434,7 +433,7 @@ class basic_memory_store {
     // The hit: the registry lookup starts from the entry's generation, not from the stamp's, so
     // that it need not wait for the stamp load; the compare then says whether they agree.
     if (cached.key == (store_key_ | h.index()) && cached.gen == (current >> fence_bits) &&
-        registry_->holds(generation{cached.gen}, cached.source, guard)) [[likely]] {
+        registry_->retains(generation{cached.gen}, guard)) [[likely]] {
       // The registry still holds the entry's plan, so the entry is still true (see its key).
       return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached.records);
     }
@@ -534,7 +533,7 @@ class basic_memory_store {
         const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
         const record_set* records = entry == nullptr ? nullptr : &entry->records;
         detail::read_cache[h.index() & (detail::read_cache_entries - 1)] =
-            detail::read_cache_entry{store_key_ | h.index(), gen.value(), p, records};
+            detail::read_cache_entry{store_key_ | h.index(), gen.value(), records};
         return {current, records};
       }
       // The plan is gone. If the endpoint still names it, it really serves nothing (only a
