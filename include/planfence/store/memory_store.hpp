@@ -22,9 +22,9 @@
 //  - a read: an epoch guard (two plain stores on Linux, where the reclaimer pays with
 //    membarrier; one exchange elsewhere: detail/epoch.hpp), one acquire load (M2), and either a
 //    hit in the calling thread's read cache (an endpoint this thread read before under the same
-//    generation), checked with one load of the registry's slot, or, out of line, a registry
-//    lookup and one probe of the plan's index (again only if the endpoint moved and its old plan
-//    was collected during the read);
+//    generation), checked with one load of the registry's word for that slot (retains), or, out
+//    of line, a registry lookup and one probe of the plan's index (again only if the endpoint
+//    moved and its old plan was collected during the read);
 //  - resolve: the store's own name hash (8 bytes a step) and one 16-byte index slot per probe,
 //    plus one compare of the name bytes when the slot's hash tag matches;
 //  - 8 bytes of stamp state per endpoint, plus its name once.
@@ -443,7 +443,7 @@ class basic_memory_store {
     return endpoint_snapshot(std::move(guard), packed_stamp::unpack(found.word), found.records);
   }
 
-  /// Distinct generations served now, ascending (for S3 collection).  /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
+  /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
   /// endpoints and d runs of endpoints (in handle order) serving the same generation; allocates.
   [[nodiscard]] std::vector<generation> live_generations() const {
     std::vector<generation> out;
