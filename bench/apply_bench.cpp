@@ -6,8 +6,10 @@
 // anyone recomputing the ratios from Google Benchmark's JSON look them up by name. Every
 // benchmark reports items per second; an item is one operation of the kind its name says (one
 // load, one commit, one snapshot read, one plan published and collected). The multi-threaded
-// ones run with ->Threads(1)->Threads(2)->UseRealTime(), and their items per second is the
-// aggregate over all threads divided by wall-clock time.
+// ones run with ->UseRealTime() at 1 and 2 threads, and at more where the machine has them
+// (powers of two, then its CPU count: machine_threads below; PLANFENCE_BENCH_MAX_THREADS=N
+// sets the top instead), and their items per second is the aggregate over all threads divided
+// by wall-clock time.
 //
 // Rules kept throughout, so that the numbers flatter nobody:
 //  - a baseline does the same useful work as the planfence benchmark it is compared with, written
@@ -181,6 +183,13 @@ std::pair<std::size_t, std::size_t> thread_slice(const benchmark::State& state, 
   return {total * index / threads, total * (index + 1) / threads};
 }
 
+/// The thread counts of a multi-threaded benchmark: 1 and 2 everywhere, and more where the
+/// machine has them (planfence_bench::thread_counts, up to planfence_bench::max_threads).
+void machine_threads(benchmark::internal::Benchmark* b) {
+  const unsigned machine = std::thread::hardware_concurrency();
+  for (const int n : planfence_bench::thread_counts(planfence_bench::max_threads(machine))) b->Threads(n);
+}
+
 pf::stamp next_stamp(const pf::stamp& s) {
   return pf::stamp{pf::generation{s.gen.value() + 1}, store_world::fence, 0};
 }
@@ -203,7 +212,7 @@ void BM_Baseline_AtomicLoadAcquire(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Baseline_AtomicLoadAcquire)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Baseline_AtomicLoadAcquire)->Apply(machine_threads)->UseRealTime();
 
 /// One successful, uncontended 64-bit compare-and-swap (acq_rel, as the store's commit). The
 /// expected value comes from a counter, not from the previous CAS, so that consecutive CASes do
@@ -259,7 +268,7 @@ void BM_Baseline_MutexMapApply(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["endpoints"] = static_cast<double>(world.names.size());
 }
-BENCHMARK(BM_Baseline_MutexMapApply)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Baseline_MutexMapApply)->Apply(machine_threads)->UseRealTime();
 
 /// The same design with every thread committing newer plans to one endpoint.
 void BM_Baseline_MutexMapApplyHot(benchmark::State& state) {
@@ -275,7 +284,7 @@ void BM_Baseline_MutexMapApplyHot(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Baseline_MutexMapApplyHot)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Baseline_MutexMapApplyHot)->Apply(machine_threads)->UseRealTime();
 
 /// What DESIGN section 6 warns against on read paths: std::atomic<std::shared_ptr> (a lock in
 /// libstdc++ 12) loaded by every reader, then one field of the records read.
@@ -293,7 +302,7 @@ void BM_Baseline_AtomicSharedPtrRead(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Baseline_AtomicSharedPtrRead)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_Baseline_AtomicSharedPtrRead)->Apply(machine_threads)->UseRealTime();
 
 /// Allocate and free an object the size of a small plan (a registry node holding a plan).
 void BM_Baseline_NewDelete(benchmark::State& state) {
@@ -336,7 +345,7 @@ void BM_RejectStale(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RejectStale)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_RejectStale)->Apply(machine_threads)->UseRealTime();
 
 /// The stamp an endpoint has after generation `gen` was committed under the benchmarks' fence.
 pf::stamp stamp_of(std::uint64_t gen) { return pf::stamp{pf::generation{gen}, store_world::fence, 0}; }
@@ -392,7 +401,7 @@ void BM_ApplyByName(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
   state.counters["endpoints"] = static_cast<double>(world.names.size());
 }
-BENCHMARK(BM_ApplyByName)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ApplyByName)->Apply(machine_threads)->UseRealTime();
 
 
 /// Every thread commits newer plans to one endpoint, as an enactor does: read the stamp, commit
@@ -428,7 +437,7 @@ void apply_hot_endpoint(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(retries), benchmark::Counter::kAvgIterations);
 }
 void BM_ApplyHotEndpoint(benchmark::State& state) { apply_hot_endpoint<false>(state); }
-BENCHMARK(BM_ApplyHotEndpoint)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ApplyHotEndpoint)->Apply(machine_threads)->UseRealTime();
 
 /// A reader getting an endpoint's current records and reading one: epoch guard (two plain stores
 /// with membarrier, detail/epoch.hpp; one exchange in the fallback), stamp load, the thread's
@@ -455,7 +464,7 @@ void BM_SnapshotRead(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SnapshotRead)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_SnapshotRead)->Apply(machine_threads)->UseRealTime();
 
 /// BM_SnapshotRead without the read cache's help: each read is of the next of 16,384 endpoints
 /// (threads on disjoint slices), so the thread's 64-entry cache never holds the one asked for and
@@ -479,7 +488,7 @@ void BM_SnapshotReadManyEndpoints(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_SnapshotReadManyEndpoints)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_SnapshotReadManyEndpoints)->Apply(machine_threads)->UseRealTime();
 
 /// Builds `count` small plans (one endpoint, shared with `base`) for generations
 /// first, first + 1, ..., in reverse order so that pop_back yields them in publication order.
@@ -582,7 +591,7 @@ void BM_ReadStamp(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_ReadStamp)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ReadStamp)->Apply(machine_threads)->UseRealTime();
 
 /// resolve(name) alone: the name hash and one probe, what BM_ApplyByName adds to a commit.
 void BM_ResolveName(benchmark::State& state) {
@@ -628,11 +637,11 @@ void BM_EpochGuard(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_EpochGuard)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_EpochGuard)->Apply(machine_threads)->UseRealTime();
 
 /// BM_ApplyHotEndpoint with a name lookup before every attempt (apply_hot_endpoint).
 void BM_ApplyHotEndpointByName(benchmark::State& state) { apply_hot_endpoint<true>(state); }
-BENCHMARK(BM_ApplyHotEndpointByName)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_ApplyHotEndpointByName)->Apply(machine_threads)->UseRealTime();
 
 
 /// BM_RetireReclaim while another thread reads snapshots of the endpoint without pause, so that

@@ -6,8 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "planfence/planfence.hpp"
 
@@ -32,6 +35,39 @@ inline planfence::record_set weighted_records(std::size_t i, std::uint32_t varia
       planfence::make_record(planfence::record_type::a, 60, address(2), std::uint8_t{20}).value(),
   });
   return std::move(set).value();
+}
+
+/// The thread counts of every multi-threaded benchmark: 1 and 2 (issue 4 states its targets at
+/// these), then the powers of two below `machine_threads`, then `machine_threads` itself, never
+/// more than threads_cap. So a 2-CPU machine runs 1 and 2, a 12-CPU one 1, 2, 4, 8 and 12.
+/// The cap keeps each thread's slice of BM_SnapshotReadManyEndpoints' 16,384 endpoints larger
+/// than the 64-entry read cache (at 256 threads a slice of 64 would fit it, and every read would
+/// hit), and far below the epoch domain's 512 thread slots.
+inline constexpr unsigned threads_cap = 128;
+inline std::vector<int> thread_counts(unsigned machine_threads) {
+  const unsigned top = machine_threads < threads_cap ? machine_threads : threads_cap;
+  std::vector<int> out{1, 2};
+  for (unsigned n = 4; n < top; n *= 2) out.push_back(static_cast<int>(n));
+  if (top > 2) out.push_back(static_cast<int>(top));
+  return out;
+}
+
+/// How many threads the multi-threaded benchmarks go up to: the environment variable
+/// PLANFENCE_BENCH_MAX_THREADS when set (a positive integer; above the machine's CPUs to see
+/// oversubscription, below them to keep a run short), else `machine_threads` (the caller passes
+/// std::thread::hardware_concurrency(), or 2 when that is unknown). A value that is not a positive
+/// integer stops the program with a message: a benchmark run must not quietly measure something
+/// other than what was asked.
+inline unsigned max_threads(unsigned machine_threads) {
+  const char* text = std::getenv("PLANFENCE_BENCH_MAX_THREADS");
+  if (text == nullptr || *text == '\0') return machine_threads == 0 ? 2 : machine_threads;
+  char* end = nullptr;
+  const unsigned long value = std::strtoul(text, &end, 10);
+  if (*end != '\0' || value == 0 || value > threads_cap || std::string_view(text).find('-') != std::string_view::npos) {
+    std::fprintf(stderr, "PLANFENCE_BENCH_MAX_THREADS must be an integer from 1 to %u, not \"%s\"\n", threads_cap, text);
+    std::exit(2);
+  }
+  return static_cast<unsigned>(value);
 }
 
 }  // namespace planfence_bench

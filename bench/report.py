@@ -432,6 +432,20 @@ def generated_markdown(results: dict[str, Measured], verdicts: list[Verdict], fa
                      "run two busy threads at full speed (see the notes below the results), and every "
                      "2-thread ratio on this page must be read with that in mind.")
         lines.append("")
+    beyond = []  # a machine with more CPUs runs more threads (bench/apply_bench.cpp: machine_threads)
+    for name, m in results.items():
+        match = re.fullmatch(r"(.+)/real_time/threads:(\d+)", name)
+        one = results.get(run_name(match.group(1), 1)) if match else None
+        if match and int(match.group(2)) > 2 and one:
+            beyond.append((match.group(1), int(match.group(2)), m.items_per_second / one.items_per_second))
+    if beyond:
+        bases = list(dict.fromkeys(base for base, _, _ in beyond))
+        lines.append("### More than two threads")
+        lines.append("")
+        lines.append("Items/s at more than two threads over 1 thread: " + "; ".join(
+            f"`{base}` " + ", ".join(f"{ratio:.2f}x at {n}" for b, n, ratio in beyond if b == base)
+            for base in bases) + ". No target is stated at these counts.")
+        lines.append("")
     lines.append("### Every benchmark (median of the repetitions)")
     lines.append("")
     lines.append("Time per item is 1e9 / items_per_second: for a multi-threaded run, the wall time per "
