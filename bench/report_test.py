@@ -13,7 +13,9 @@ What it proves, each case failing if the script breaks it:
   - the report rewrites only what lies between its markers in docs/benchmarks.md (the prose
     around them is kept), names every benchmark in its table, and writes an SVG that parses;
   - thread counts beyond 2 (a machine with more CPUs) are reported beside the 1- and 2-thread
-    runs without disturbing the targets.
+    runs without disturbing the targets;
+  - the machine named is the one recorded with the run (benchmarks-run.json), or what the JSON's
+    own context says, never the machine that derives the report.
 
 Run by hand: python3 bench/report_test.py -v
 """
@@ -118,7 +120,7 @@ def synthetic_json(directory: Path, extra: list[dict] | None = None) -> list[Pat
     apply_runs.append(iteration("BM_Baseline_Cas64", 1.0, 3, error=True))
     apply_runs += extra or []
     context = {"date": "2026-12-02T00:00:00+00:00", "mhz_per_cpu": 1000, "library_build_type": "release",
-               "load_avg": [0.0, 0.0, 0.0]}
+               "load_avg": [0.0, 0.0, 0.0], "num_cpus": 96}
     paths = []
     for binary, runs in (("apply_bench", apply_runs), ("scale_bench", scale_runs)):
         path = directory / f"benchmarks-{binary.removesuffix('_bench')}.json"
@@ -198,6 +200,30 @@ class Output(unittest.TestCase):
             self.assertIn("1 thread: `BM_SnapshotRead` 6.40x at 8", text)
             root = ElementTree.parse(docs / "benchmarks.svg").getroot()
             self.assertTrue(root.tag.endswith("svg"))
+            # No benchmarks-run.json beside the JSON: the machine is what the JSON says, never the
+            # machine deriving the report.
+            self.assertIn("- CPU: not recorded, 96 CPUs at 1000 MHz", text)
+            self.assertIn("- Compiler: not recorded", text)
+            self.assertNotIn("Compile command of", text)
+
+    def test_report_names_the_machine_recorded_beside_the_json(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            docs = Path(tmp)
+            paths = synthetic_json(docs)
+            (docs / "benchmarks-run.json").write_text(json.dumps({
+                "apply_bench": {"wall_seconds": 10.0, "own_cpu_seconds": 9.0, "other_cpu_share": 0.01},
+                "machine": {"cpu": "Example CPU 9000", "cpus": "96", "hypervisor": "none reported",
+                            "kernel": "6.1.0", "compiler": "g++ (Example) 14.1",
+                            "benchmark_library": "Google Benchmark 1.7.1-1 (Debian libbenchmark-dev)",
+                            "compile_commands": {"apply_bench.cpp": "c++ -O3 example.cpp"}}}))
+            subprocess.run([sys.executable, str(HERE / "report.py"), "--from-json", *map(str, paths),
+                            "--docs", str(docs)], capture_output=True, text=True, check=True)
+            text = (docs / "benchmarks.md").read_text()
+            self.assertIn("- CPU: Example CPU 9000, 96 CPUs at 1000 MHz (hypervisor: none reported), Linux 6.1.0", text)
+            self.assertIn("- Compiler: g++ (Example) 14.1", text)
+            self.assertIn("- Compile command of `bench/apply_bench.cpp` (from compile_commands.json): "
+                          "`c++ -O3 example.cpp`", text)
+            self.assertIn("- While `apply_bench` ran (10 s), other processes used 1.0%", text)
 
 
 if __name__ == "__main__":
