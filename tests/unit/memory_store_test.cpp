@@ -275,6 +275,28 @@ TEST_CASE("a thread's read cache serves only what its key proves", "[memory_stor
     CHECK(served_address(store, db) == expected_address(2, 0));
     CHECK(served_address(store, db) == expected_address(2, 0));  // and again, from the cache
   }
+  SECTION("emptied on purpose, or not named by its plan: the same answer from the cache") {
+    // The entry keeps the records' address and count, and whether the plan names the endpoint:
+    // an empty set the plan means is served as empty, an endpoint the plan lacks as missing.
+    plan_registry registry;
+    auto store = memory_store::make(registry, names).value();
+    const endpoint_handle db = store.resolve("db.example.").value();
+    const endpoint_handle api = store.resolve("api.example.").value();
+    plan_builder builder{generation{1}, 1'761'200'000'000};
+    REQUIRE(builder.set("db.example.", record_set::make({}, true).value()));
+    auto p1 = registry.publish(std::move(builder).build().value()).value();
+    REQUIRE(p1->find("api.example.") == nullptr);
+    REQUIRE(store.commit(db, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    REQUIRE(store.commit(api, stamp{}, at(1, 1), p1->find("db.example.")->records));
+    for (int round = 0; round < 2; ++round) {  // round 0 fills the entries, round 1 hits them
+      const endpoint_snapshot emptied = store.read(db);
+      CHECK(emptied.records().empty());
+      CHECK_FALSE(emptied.plan_missing());
+      const endpoint_snapshot unnamed = store.read(api);
+      CHECK(unnamed.records().empty());
+      CHECK(unnamed.plan_missing());
+    }
+  }
   SECTION("two stores on one registry: the same handle names different endpoints") {
     plan_registry registry;
     auto forward = memory_store::make(registry, {"db.example.", "api.example."}).value();

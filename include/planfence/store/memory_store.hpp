@@ -169,12 +169,21 @@ static_assert(sizeof(store_index_slot) == 16);
 /// generation is never published again). So the entry is valid whenever the registry still has
 /// plan `gen`: read() checks, inside its epoch guard, that the registry still retains `gen`
 /// (plan_registry::retains) before it uses the entry.
+///
+/// It keeps the records' address and count rather than the record_set, so that a hit reads them
+/// from the entry's own line instead of through two more dependent loads (the set, then its
+/// vector's bounds) and a division by sizeof(record).
 struct alignas(32) read_cache_entry {
   std::uint64_t key = 0;  // store_id << read_cache_handle_bits | handle; 0: empty (ids start at 1)
   std::uint64_t gen = 0;
-  const record_set* records = nullptr;  // null: plan `gen` does not name the endpoint
+  const record* data = nullptr;  // the records of plan `gen` for the endpoint
+  std::uint32_t size = 0;
+  bool named = false;  // false: plan `gen` does not name the endpoint (data null, size 0)
 };
 static_assert(sizeof(read_cache_entry) == 32, "two entries a cache line, none across two");
+/// What read() returns when no plan answers: the endpoint was never written, or its plan is gone.
+inline constexpr read_cache_entry read_cache_nothing{};
+static_assert(records_per_set_max <= UINT32_MAX, "a record count fits the entry's size");
 /// Handles are below 2^26 (basic_memory_store::endpoints_max); store ids use the other 38 bits.
 inline constexpr unsigned read_cache_handle_bits = 26;
 /// Entries per thread (a power of two): 2 KiB, direct-mapped by handle (stores share entries:
@@ -227,23 +236,23 @@ class endpoint_snapshot {
   PLANFENCE_ALWAYS_INLINE ~endpoint_snapshot() = default;
 
   /// The records served; empty when the endpoint was never written or its plan is gone.
-  [[nodiscard]] std::span<const record> records() const noexcept {
-    return records_ == nullptr ? std::span<const record>{} : records_->records();
-  }
+  [[nodiscard]] std::span<const record> records() const noexcept { return {data_, size_}; }
   [[nodiscard]] generation gen() const noexcept { return stamp_.gen; }
   [[nodiscard]] fence_token fence() const noexcept { return stamp_.fence; }
   /// The stamp names a plan the registry no longer has (or that lacks this endpoint): the
   /// endpoint serves nothing. Under S3 this never happens to a written endpoint.
-  [[nodiscard]] bool plan_missing() const noexcept { return stamp_.gen != generation_none && records_ == nullptr; }
+  [[nodiscard]] bool plan_missing() const noexcept { return stamp_.gen != generation_none && !named_; }
 
  private:
   template <class, commit_rule>
   friend class basic_memory_store;
-  endpoint_snapshot(detail::epoch_guard guard, stamp s, const record_set* records) noexcept
-      : guard_(std::move(guard)), stamp_(s), records_(records) {}
+  endpoint_snapshot(detail::epoch_guard guard, stamp s, const detail::read_cache_entry& found) noexcept
+      : guard_(std::move(guard)), stamp_(s), data_(found.data), size_(found.size), named_(found.named) {}
   detail::epoch_guard guard_;
   stamp stamp_;
-  const record_set* records_;
+  const record* data_;  // the plan's records for the endpoint (valid while guard_ is)
+  std::uint32_t size_;
+  bool named_;  // the stamp's plan was found and names the endpoint
 };
 
 /// The in-memory store. `memory_store` (the conditional rule) is the one to embed.
@@ -424,8 +433,8 @@ class basic_memory_store {
   /// before (detail::read_cache, 64 entries per thread, direct-mapped by handle): then one load of
   /// the registry's generation word for that slot (R7, retains()) proves the entry's plan is
   /// still there. Otherwise (out of line, read_uncached) the registry's lookup and the plan's
-  /// index probe and name compare, which then fill the entry (three plain stores to
-  /// thread-local memory: no shared line is written).
+  /// index probe and name compare, which then fill the entry (plain stores to thread-local
+  /// memory: no shared line is written).
   [[nodiscard]] PLANFENCE_ALWAYS_INLINE endpoint_snapshot read(endpoint_handle h) const noexcept {
     detail::epoch_guard guard = detail::epoch_domain::pin();
     const std::uint64_t current = word(h).load(std::memory_order_acquire);  // (M2)
@@ -435,12 +444,13 @@ class basic_memory_store {
     if (cached.key == (store_key_ | h.index()) && cached.gen == (current >> fence_bits) &&
         registry_->retains(generation{cached.gen}, guard)) [[likely]] {
       // The registry still holds the entry's plan, so the entry is still true (see its key).
-      return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached.records);
+      return endpoint_snapshot(std::move(guard), packed_stamp::unpack(current), cached);
     }
     // Out of line, so that the hit is one straight run of code; what it finds comes back in
-    // two registers, so the guard never leaves them on either path.
+    // two registers (the word and the entry filled, or read_cache_nothing), so the guard never
+    // leaves them on either path.
     const uncached found = read_uncached(h, current);
-    return endpoint_snapshot(std::move(guard), packed_stamp::unpack(found.word), found.records);
+    return endpoint_snapshot(std::move(guard), packed_stamp::unpack(found.word), *found.entry);
   }
 
   /// Distinct generations served now, ascending (for S3 collection). O(n + d log d) for n
@@ -514,11 +524,11 @@ class basic_memory_store {
     PLANFENCE_ASSERT(h.index() < size_);
     return stamps()[h.index()];
   }
-  /// What read() past its cache found: the stamp word the records belong to, and the records
-  /// (null: the endpoint serves nothing).
+  /// What read() past its cache found: the stamp word the records belong to, and the entry that
+  /// says what it serves (the thread's cache entry just filled, or read_cache_nothing).
   struct uncached {
     std::uint64_t word;
-    const record_set* records;
+    const detail::read_cache_entry* entry;
   };
   /// read() past its cache: the plan's index, then the entry filled. Called inside read()'s
   /// guard with the stamp word `current` it loaded; the guard taken here is nested in that one
@@ -528,18 +538,20 @@ class basic_memory_store {
     const std::atomic<std::uint64_t>& target = word(h);
     for (;;) {
       const generation gen{current >> fence_bits};
-      if (gen == generation_none) return {current, nullptr};
+      if (gen == generation_none) return {current, &detail::read_cache_nothing};
       if (const plan* p = registry_->find(gen, guard)) {
         const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
-        const record_set* records = entry == nullptr ? nullptr : &entry->records;
-        detail::read_cache[h.index() & (detail::read_cache_entries - 1)] =
-            detail::read_cache_entry{store_key_ | h.index(), gen.value(), records};
-        return {current, records};
+        detail::read_cache_entry& slot = detail::read_cache[h.index() & (detail::read_cache_entries - 1)];
+        slot = entry == nullptr ? detail::read_cache_entry{store_key_ | h.index(), gen.value(), nullptr, 0, false}
+                                : detail::read_cache_entry{store_key_ | h.index(), gen.value(),
+                                                           entry->records.records().data(),
+                                                           static_cast<std::uint32_t>(entry->records.size()), true};
+        return {current, &slot};
       }
       // The plan is gone. If the endpoint still names it, it really serves nothing (only a
       // broken collection does that: S3). Otherwise it moved on while we looked: read again.
       const std::uint64_t again = target.load(std::memory_order_acquire);  // (M2)
-      if (again == current) return {current, nullptr};
+      if (again == current) return {current, &detail::read_cache_nothing};
       current = again;
     }
   }
