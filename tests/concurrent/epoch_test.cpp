@@ -153,6 +153,35 @@ TEST_CASE("epoch: a retired object is never freed while a reader may hold it, an
   the_graveyard = nullptr;
 }
 
+TEST_CASE("epoch: a thread's slot is given back when it exits, so more threads than slots read in turn",
+          "[epoch]") {
+  // A thread claims one of thread_slots_max slots on its first guard and gives it back at exit
+  // (thread_release). Were a slot kept, the thread after the last free slot would stop the
+  // program on claim_slot's assertion; were an exiting thread's announcement left behind,
+  // nothing retired afterwards could be reclaimed.
+  graveyard yard;
+  the_graveyard = &yard;
+  epoch_domain& domain = epoch_domain::global();
+  constexpr std::size_t threads = epoch_domain::thread_slots_max + 16;
+  std::size_t guarded = 0;
+  for (std::size_t i = 0; i < threads; ++i) {
+    bool active = false;
+    std::thread reader([&] {
+      const auto guard = epoch_domain::pin();
+      active = guard.active();
+    });
+    reader.join();
+    guarded += active ? 1 : 0;
+  }
+  CHECK(guarded == threads);
+  node* n = new node{};
+  n->hook.reclaim = &free_by_hook;
+  domain.retire(&n->hook);
+  domain.reclaim();
+  CHECK(yard.freed.load() == 1);
+  the_graveyard = nullptr;
+}
+
 TEST_CASE("epoch: a reader inside a guard holds back reclamation; leaving releases it", "[epoch][S3]") {
   graveyard yard;
   the_graveyard = &yard;

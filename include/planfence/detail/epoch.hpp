@@ -139,8 +139,7 @@ struct retired_hook {
 /// thread-pointer-relative access with no initialisation check; the slot is released at thread
 /// exit by a separate object. `announced` is null until the slot is claimed.
 struct epoch_thread_state {
-  epoch_domain* domain = nullptr;
-  std::atomic<std::uint64_t>* announced = nullptr;
+  std::atomic<std::uint64_t>* announced = nullptr;  // the claimed slot's word (of global())
   std::size_t slot = 0;
   /// Guards active beyond the first (the first is the announcement itself). Touched only when
   /// guards nest, so the common guard is not a read-modify-write of thread-local memory: a depth
@@ -316,9 +315,9 @@ class epoch_domain {
   struct thread_release {
     ~thread_release() {
       epoch_thread_state& state = tls_state_;
-      if (state.domain != nullptr) {
+      if (state.announced != nullptr) {
         PLANFENCE_ASSERT(state.nested == 0 && state.announced->load(std::memory_order_relaxed) == 0);
-        state.domain->slots_[state.slot].owned.store(false, std::memory_order_release);
+        global().slots_[state.slot].owned.store(false, std::memory_order_release);
         state = epoch_thread_state{};
       }
     }
@@ -394,7 +393,8 @@ class epoch_domain {
   }
 
   void claim_slot(epoch_thread_state& state) noexcept {
-    PLANFENCE_ASSERT(state.domain == nullptr);  // one domain per process
+    // Only global() exists (the constructor is private), so a claimed slot is always its slot.
+    PLANFENCE_ASSERT(this == &global() && state.announced == nullptr);
     thread_local thread_release release;  // registers the release at thread exit
     static_cast<void>(release);
     for (std::size_t i = 0; i < thread_slots_max; ++i) {
@@ -410,7 +410,6 @@ class epoch_domain {
         state.slot = i;
         state.asymmetric = fence_ == epoch_fence::asymmetric;
         state.nested = 0;
-        state.domain = this;
         state.announced = &slots_[i].announced;
         return;
       }
