@@ -53,11 +53,11 @@ inline std::vector<int> thread_counts(unsigned machine_threads) {
 }
 
 /// How many threads the multi-threaded benchmarks go up to: the environment variable
-/// PLANFENCE_BENCH_MAX_THREADS when set (a positive integer; above the machine's CPUs to see
-/// oversubscription, below them to keep a run short), else `machine_threads` (the caller passes
-/// std::thread::hardware_concurrency(), or 2 when that is unknown). A value that is not a positive
-/// integer stops the program with a message: a benchmark run must not quietly measure something
-/// other than what was asked.
+/// PLANFENCE_BENCH_MAX_THREADS when set (above the machine's CPUs to see
+/// oversubscription, below them to keep a run short), else `machine_threads`
+/// (std::thread::hardware_concurrency(); 0, which means unknown, counts as 2). A value that is
+/// not an integer from 1 to threads_cap stops the program with a message: a benchmark run must
+/// not quietly measure something other than what was asked.
 inline unsigned max_threads(unsigned machine_threads) {
   const char* text = std::getenv("PLANFENCE_BENCH_MAX_THREADS");
   if (text == nullptr || *text == '\0') return machine_threads == 0 ? 2 : machine_threads;
