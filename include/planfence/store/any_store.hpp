@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../detail/uri.hpp"
 #include "../ids.hpp"
 #include "../record.hpp"
 #include "../result.hpp"
@@ -154,7 +155,7 @@ struct store_scheme {
   const std::size_t colon = uri.find("://");
   if (colon == std::string_view::npos || colon == 0) {
     return fail_at(errc::parse_error, 1, 1, "expected a store URI such as 'zonefile:///absolute/dir', got '" +
-                                                std::string(uri) + "'");
+                                                detail::redact_uri(uri) + "'");
   }
   const std::string_view scheme = uri.substr(0, colon);
   std::string known;
@@ -163,7 +164,7 @@ struct store_scheme {
     known += known.empty() ? "" : ", ";
     known += std::string(entry.example);
   }
-  return fail(errc::not_found, "no store handles the scheme '" + std::string(scheme) + "' (known: " + known + ")");
+  return fail(errc::not_found, "no store handles the scheme '" + detail::redact_uri(scheme) + "' (known: " + known + ")");
 }
 
 }  // namespace v1

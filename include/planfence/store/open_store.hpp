@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../detail/uri.hpp"
 #include "any_store.hpp"
 #include "etcd_store.hpp"
 #include "rfc2136_store.hpp"
@@ -25,16 +26,17 @@ namespace planfence {
 inline namespace v1 {
 
 namespace detail {
-/// Opens `uri` with Store::open_uri and wraps the store, named by its URI.
+/// Opens `uri` with Store::open_uri and wraps the store, named by its URI with the secrets taken
+/// out (detail/uri.hpp): the name ends up in messages.
 template <class Store>
 [[nodiscard]] result<any_store> open_as(std::string_view uri, std::span<const std::string>) {
-  return make_any_store(Store::open_uri(uri), std::string(uri));
+  return make_any_store(Store::open_uri(uri), redact_uri(uri));
 }
 /// As open_as, for a store that serves the endpoints it is given at open.
 template <class Store>
 [[nodiscard]] result<any_store> open_with_endpoints(std::string_view uri, std::span<const std::string> endpoints) {
   return make_any_store(Store::open_uri(uri, std::vector<std::string>(endpoints.begin(), endpoints.end())),
-                        std::string(uri));
+                        redact_uri(uri));
 }
 }  // namespace detail
 

@@ -1,0 +1,116 @@
+// planfence/detail/uri.hpp: store URIs as they may be printed, with every secret taken out.
+//
+// What it is for: a store URI can carry a secret (`rfc2136://...?tsig=hmac-sha256:NAME:SECRET`,
+// `etcd://user:password@host/...`), and URIs end up in messages, events and errors that operators
+// paste into tickets. Every message of the library and of planfence-ctl that names a store names
+// it through `redact_uri`, never the URI as given.
+//
+// The rule is a whitelist, so that a parameter nobody thought of (or a misspelt one) is hidden
+// rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
+// only (`user:(redacted)@`); a query parameter keeps its value only when its name is one of
+// `public_parameters` (paths to key files, fence modes, timeouts: nothing secret); one of
+// `secret_parameters` keeps its name and hides its value (`tsig` also keeps its algorithm and key
+// name); any other parameter (a misspelt name may be a secret typed in the wrong place), a
+// parameter without '=', and a fragment become "(redacted)" whole. The function never fails and never allocates more than the
+// output; it is meant for any text, well-formed or not.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <string_view>
+
+namespace planfence {
+inline namespace v1 {
+namespace detail {
+
+/// Query parameter names whose values are never secret.
+inline constexpr std::array<std::string_view, 10> public_parameters = {
+    "tsig-file", "fence", "timeout-ms", "attempts", "password-file", "user", "ca-file",
+    "cert-file", "key-file", "mode"};
+
+/// Query parameter names whose values are secret: the name is shown, the value hidden.
+inline constexpr std::array<std::string_view, 3> secret_parameters = {"tsig", "password", "token"};
+
+inline constexpr std::string_view redacted_text = "(redacted)";
+
+[[nodiscard]] inline std::string redact_query_pair(std::string_view pair) {
+  const std::size_t eq = pair.find('=');
+  if (eq == std::string_view::npos) return std::string(redacted_text);
+  const std::string_view name = pair.substr(0, eq);
+  const std::string_view value = pair.substr(eq + 1);
+  for (std::string_view known : public_parameters) {
+    if (name == known) return std::string(pair);
+  }
+  // A name on neither list may itself be a secret typed in the wrong place: hide the pair.
+  if (std::find(secret_parameters.begin(), secret_parameters.end(), name) == secret_parameters.end()) {
+    return std::string(redacted_text);
+  }
+  std::string out(name);
+  out += '=';
+  if (name == "tsig") {
+    // ALG:NAME:SECRET: the algorithm and key name help an operator; the secret follows the last
+    // colon (a key name holds none), and everything after it is hidden.
+    const std::size_t last_colon = value.rfind(':');
+    if (last_colon != std::string_view::npos && value.find(':') != last_colon) {
+      out += value.substr(0, last_colon + 1);
+    }
+  }
+  out += redacted_text;
+  return out;
+}
+
+/// `uri` with its secrets replaced by "(redacted)" (see the header comment).
+[[nodiscard]] inline std::string redact_uri(std::string_view uri) {
+  std::string out;
+  out.reserve(uri.size() + 16);
+  std::string_view rest = uri;
+  const std::size_t hash = rest.find('#');
+  if (hash != std::string_view::npos) rest = rest.substr(0, hash);
+  std::string_view query;
+  bool has_query = false;
+  if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    has_query = true;
+  }
+  // The userinfo is whatever precedes the last '@' of the authority (before the first '/').
+  const std::size_t scheme_end = rest.find("://");
+  const std::size_t authority_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const std::size_t authority_end = std::min(rest.find('/', authority_begin), rest.size());
+  const std::string_view authority = rest.substr(authority_begin, authority_end - authority_begin);
+  if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = authority.substr(0, at);
+    out += rest.substr(0, authority_begin);
+    const std::size_t colon = userinfo.find(':');
+    out += userinfo.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      out += ':';
+      out += redacted_text;
+    }
+    out += rest.substr(authority_begin + at);
+  } else {
+    out += rest;
+  }
+  if (has_query) {
+    out += '?';
+    bool first = true;
+    while (true) {
+      const std::size_t amp = query.find('&');
+      if (!first) out += '&';
+      first = false;
+      out += redact_query_pair(query.substr(0, amp));
+      if (amp == std::string_view::npos) break;
+      query = query.substr(amp + 1);
+    }
+  }
+  if (hash != std::string_view::npos) {
+    out += '#';
+    out += redacted_text;
+  }
+  return out;
+}
+
+}  // namespace detail
+}  // namespace v1
+}  // namespace planfence
