@@ -8,11 +8,18 @@
 // docs/planfence-ctl.md lists every command and option. Run `planfence-ctl --help`, or
 // `planfence-ctl COMMAND --help`.
 //
+// The rule every command keeps (docs/planfence-ctl.md, "What the exit status promises"): exit 0
+// only when what the command says happened happened and was verified, by reading the store back
+// where the store allows it; every failure prints its cause in the store's own words and what the
+// operator can do; the output is checked (a report or zone that could not be written is an error,
+// and a zone or plan written to a file is never left torn). Store URIs are printed redacted
+// (detail/uri.hpp): no secret reaches any output. SIGINT and SIGTERM stop a long command between
+// two endpoints, with a report of what was done, and temporary files are removed.
+//
 // Exit status: 0 success (diff: the store agrees with the plan); 1 the operation ran and found or
-// left something wrong (diff: drift; apply: an endpoint not applied; history: a file that does not
-// load); 2 bad usage or an error before anything was done. Nothing is half-written: export builds
-// the whole zone before it prints anything, and every store write is one atomic commit per endpoint,
-// listed in the report.
+// left something wrong (diff: drift; apply: an endpoint not verified; history: a file that does not
+// load; release: no hold); 2 bad usage or an error before anything was done; 3 the command ran but
+// its output could not be written; 130 / 143 interrupted by SIGINT / SIGTERM.
 #include <planfence/etcd/registry.hpp>
 #include <planfence/history.hpp>
 #include <planfence/plan.hpp>
@@ -21,12 +28,19 @@
 #include <planfence/store/open_store.hpp>
 #include <planfence/zonefile.hpp>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>  // mkdtemp
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -43,6 +57,70 @@ namespace pf = planfence;
 constexpr int exit_ok = 0;
 constexpr int exit_found = 1;
 constexpr int exit_usage = 2;
+constexpr int exit_output = 3;
+
+// --- interruption --------------------------------------------------------------------------------
+
+// SIGINT and SIGTERM set these; long loops read them between two endpoints and stop with a report.
+// A second signal takes the default action at once (SA_RESETHAND).
+std::atomic<bool> stop_requested{false};
+std::atomic<int> stop_signal{0};
+
+extern "C" void on_stop_signal(int signal_number) {
+  stop_signal.store(signal_number, std::memory_order_relaxed);
+  stop_requested.store(true, std::memory_order_relaxed);
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = &on_stop_signal;
+  action.sa_flags = SA_RESETHAND;  // no SA_RESTART: a blocking wait returns early and is retried
+  sigemptyset(&action.sa_mask);
+  ::sigaction(SIGINT, &action, nullptr);
+  ::sigaction(SIGTERM, &action, nullptr);
+}
+
+[[nodiscard]] bool interrupted() { return stop_requested.load(std::memory_order_relaxed); }
+
+int interrupted_status() {
+  const int number = stop_signal.load(std::memory_order_relaxed);
+  return 128 + (number == 0 ? SIGINT : number);
+}
+
+const char* signal_name() { return stop_signal.load(std::memory_order_relaxed) == SIGTERM ? "SIGTERM" : "SIGINT"; }
+
+// --- output --------------------------------------------------------------------------------------
+
+// Where standard output started when it is a regular file: a document (plan, zone) that cannot
+// be written whole is cut back to it, so no torn zone is ever left for a server to load.
+struct output_origin {
+  bool regular = false;
+  off_t offset = 0;
+};
+output_origin stdout_origin() {
+  struct stat info {};
+  output_origin out;
+  if (::fstat(STDOUT_FILENO, &info) == 0 && S_ISREG(info.st_mode)) {
+    const off_t at = ::lseek(STDOUT_FILENO, 0, SEEK_CUR);
+    out.regular = at >= 0;
+    out.offset = at < 0 ? 0 : at;
+  }
+  return out;
+}
+
+/// Writes all of `text` to `fd`; errno on failure, 0 on success.
+int write_all(int fd, std::string_view text) {
+  while (!text.empty()) {
+    const ssize_t n = ::write(fd, text.data(), text.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    text.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return 0;
+}
 
 // --- options --------------------------------------------------------------------------------
 
@@ -63,58 +141,76 @@ struct command_spec {
 const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd://HOST:PORT[,...]/PREFIX (read only)"};
 const option_spec generation_option{"--generation", "N", "a retained generation, or 'latest'"};
 const option_spec store_option{"--store", "URI", "the record store, e.g. zonefile:///var/lib/planfence/zones"};
+const option_spec plan_bytes_option{"--plan-bytes-max", "BYTES",
+                                    "refuse plan files larger than this (default 268435456, 256 MiB)"};
 
 const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> all = {
       {"history", "list the retained generations: times, digests, endpoint counts",
-       "planfence-ctl history --dir DIR",
-       {dir_option},
+       "planfence-ctl history --dir DIR [--plan-bytes-max BYTES]",
+       {dir_option, plan_bytes_option},
        "Lists every plan file of the history, oldest first, and every file that does not load\n"
        "(file, line, column, what is wrong). A file that does not load is never applied (S7).\n"
        "Exit status 1 when such a file exists. Reads only."},
-      {"show", "print one generation in the plan text form", "planfence-ctl show --dir DIR --generation N",
-       {dir_option, generation_option},
-       "Prints the plan exactly as stored (format_plan; its digest line is checked on load). Reads only."},
+      {"show", "print one generation in the plan text form", "planfence-ctl show --dir DIR --generation N [--plan-bytes-max BYTES]",
+       {dir_option, generation_option, plan_bytes_option},
+       "Prints the plan exactly as stored (format_plan; its digest line is checked on load). Reads only.\n"
+       "When standard output is a file that cannot be written whole, the file is cut back to what it held\n"
+       "before, and the exit status is 3."},
       {"export", "print one generation as an RFC 1035 zone file",
-       "planfence-ctl export --dir DIR --generation N --zone ZONE [--skip-outside] [--name-server NAME]",
+       "planfence-ctl export --dir DIR --generation N --zone ZONE [--output FILE] [--skip-outside] "
+       "[--name-server NAME] [--plan-bytes-max BYTES]",
        {dir_option, generation_option, {"--zone", "ZONE", "the zone's name, e.g. us-east-1.example."},
+        {"--output", "FILE", "write the zone to FILE atomically (temp file, fsync, rename) instead of stdout"},
         {"--skip-outside", "", "leave out endpoints outside ZONE (default: refuse them)"},
-        {"--name-server", "NAME", "an NS name for the SOA and NS records (default ns1.ZONE, glue 127.0.0.1)"}},
+        {"--name-server", "NAME", "an NS name for the SOA and NS records (default ns1.ZONE, glue 127.0.0.1)"},
+        plan_bytes_option},
        "Writes a complete zone (SOA with the serial derived from the generation, NS, every endpoint's\n"
-       "records, the _planfence stamps, weights in _weight._planfence TXT records) to standard output,\n"
-       "only once all of it is built. Load it with any authoritative server (knotd, named, nsd)."},
+       "records, the _planfence stamps, weights in _weight._planfence TXT records), only once all of it\n"
+       "is built. Load it with any authoritative server (knotd, named, nsd). With --output the file\n"
+       "appears whole or not at all. On standard output, a file that cannot be written whole is cut back\n"
+       "to what it held before, and the exit status is 3: never load a zone from a failed export."},
       {"diff", "compare what a store serves with a generation",
-       "planfence-ctl diff --dir DIR --generation N --store URI",
-       {dir_option, generation_option, store_option},
+       "planfence-ctl diff --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
+       {dir_option, generation_option, store_option, plan_bytes_option},
        "For every endpoint the store holds or the plan names: the records the plan has that the store\n"
-       "does not serve ('missing', marked -), and the records the store serves that the plan does not\n"
-       "('extra', marked +), with the store's stamp. Exit status 0 only when they agree. Reads only."},
+       "does not serve ('missing', marked -), the records the store serves that the plan does not\n"
+       "('extra', marked +), and the store's stamp, which must name generation N for every endpoint of\n"
+       "the plan (the next apply decides from the stamp). Exit status 0 only when records and stamps\n"
+       "agree. Reads only: writes nothing to the store or the history."},
       {"apply", "apply one generation through the enactor's commit rules",
-       "planfence-ctl apply --dir DIR --generation N --store URI [--fence F]",
+       "planfence-ctl apply --dir DIR --generation N --store URI [--fence F] [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option,
-        {"--fence", "F", "the fence token to commit with (default: the store's current fence floor)"}},
+        {"--fence", "F", "the fence token to commit with (default: the store's current fence floor)"},
+        plan_bytes_option},
        "Runs the fixed enactor once, for generation N only: raises the store's fence to F, then for each\n"
        "endpoint reads its stamp and commits conditionally (S1: an endpoint serving N or newer is left\n"
        "alone; S2: a larger fence refuses the whole apply; S4: an endpoint is never emptied unless the\n"
-       "plan says intent=empty; S7: the digest is checked). Does not keep automation out: see override."},
+       "plan says intent=empty; S7: the digest is checked). Each endpoint's outcome is printed as it is\n"
+       "decided, with progress on standard error. Then every endpoint is read back: exit status 0 only\n"
+       "when each serves N or newer, with N's records. Does not keep automation out: see override."},
       {"override", "fence automation out with an operator fence, then apply a generation",
-       "planfence-ctl override --dir DIR --generation N --store URI",
-       {dir_option, generation_option, store_option},
+       "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
+       {dir_option, generation_option, store_option, plan_bytes_option},
        "Raises the store's fence to an operator fence (the next multiple of 1024 above the store's\n"
-       "floor), so that every commit automation makes with its older token is refused (S2), then\n"
-       "applies N as apply does. Automation stays out until release: its lease authority, wrapped in\n"
-       "fence_floor_authority, refuses to grant while the floor is an operator fence."},
+       "floor) and reads the floor back, so that every commit automation makes with its older token is\n"
+       "refused (S2), then applies N as apply does (read back included). Automation stays out until\n"
+       "release: its lease authority, wrapped in fence_floor_authority, refuses to grant while the\n"
+       "floor is an operator fence. When the fence cannot be raised, nothing is applied (exit 2)."},
       {"release", "hand control back to automation after override", "planfence-ctl release --store URI",
        {store_option},
-       "Raises the store's fence once more, to the operator fence + 1: automation (fence_floor_authority)\n"
-       "then grants tokens above it and resumes. The operator's own fence is refused from then on.\n"
-       "Exit status 1 when there is no operator hold to release."},
+       "Raises the store's fence once more, to the operator fence + 1, and reads the floor back:\n"
+       "automation (fence_floor_authority) then grants tokens above it and resumes. The operator's own\n"
+       "fence is refused from then on. Exit status 1 when there is no operator hold to release (then\n"
+       "nothing is written)."},
       {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
-       "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G]",
+       "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G] "
+       "[--plan-bytes-max BYTES]",
        {dir_option, {"--generation", "N", "the generation the other endpoints serve (default: latest)"}, store_option,
         {"--zone", "ZONE", "the zone to create in the store, e.g. us-east-1.amazonaws.com."},
         {"--endpoint", "NAME", "the endpoint to leave empty, as the 2025 enactors left it"},
-        {"--stamp", "G", "the generation the emptied endpoint's stamp names (default: the oldest retained)"}},
+        {"--stamp", "G", "the generation the emptied endpoint's stamp names (default: the oldest retained)"},
+        plan_bytes_option},
        "For drills (docs/runbook.md, 'Rehearse it'): creates ZONE in a zone-file store that serves\n"
        "nothing yet, makes every endpoint of generation N serve N, except NAME, which is left with no\n"
        "records under the stamp of an older generation (--stamp): what a delayed enactor's unconditional\n"
@@ -142,7 +238,8 @@ void print_main_help() {
   std::printf("\nStores are named by URI:\n");
   for (const pf::store_scheme& s : pf::known_store_schemes()) std::printf("  %s\n", std::string(s.example).c_str());
   std::printf(
-      "\nExit status: 0 success (diff: agreement); 1 something found or not applied; 2 usage or error.\n");
+      "\nExit status: 0 success, verified (diff: agreement); 1 something found or not applied; 2 usage, or an\n"
+      "error before anything was done; 3 the output could not be written; 130/143 interrupted (SIGINT/SIGTERM).\n");
 }
 
 void print_command_help(const command_spec& c) {
@@ -218,8 +315,11 @@ std::optional<std::uint64_t> parse_number(std::string_view text) {
 
 // --- shared steps ---------------------------------------------------------------------------
 
-/// Prints a library error as "planfence-ctl CMD: what" and returns exit_usage.
+/// Prints a library error as "planfence-ctl CMD: context: what" and returns exit_usage. Store
+/// errors never carry a secret (the stores redact their URIs), and `context` names stores by
+/// their redacted URI.
 int report_error(const command_spec& c, const std::string& context, const pf::error& e) {
+  std::fflush(stdout);
   std::fprintf(stderr, "planfence-ctl %s: %s%s%s\n", std::string(c.name).c_str(), context.c_str(),
                context.empty() ? "" : ": ", e.message().c_str());
   return exit_usage;
@@ -235,13 +335,26 @@ std::string describe_problem(const pf::history_problem& p) {
   return out;
 }
 
-// What --dir names, for messages: the directory, or the etcd URI a snapshot was taken from.
+// What --dir names, for messages: the directory, or the redacted etcd URI a snapshot was taken from.
 std::string history_label;
+// Plans of an etcd history that did not load (problems() of a directory history lists its own).
+std::vector<pf::history_problem> snapshot_problems;
+
+std::size_t plan_bytes_max(const command_spec& c, const arguments& args) {
+  if (!args.has("--plan-bytes-max")) return pf::history_options{}.plan_bytes_max;
+  std::uint64_t value = 0;
+  if (!pf::detail::parse_decimal(args.get("--plan-bytes-max"), value) || value == 0 ||
+      value > (std::uint64_t{1} << 40)) {
+    usage_error(&c, "--plan-bytes-max: expected a byte count from 1 to 2^40, got '" + args.get("--plan-bytes-max") + "'");
+  }
+  return static_cast<std::size_t>(value);
+}
 
 // A plan history kept in etcd (--dir etcd://HOST:PORT/PREFIX, docs/etcd.md) is read into a
 // private temporary directory, one plan file per retained generation, and opened from there like
 // any other history: every plan is digest-checked on the way in (S7), and nothing is written to
-// etcd. The snapshot is removed when the program exits.
+// etcd. The snapshot is removed when the program exits, also after SIGINT or SIGTERM (the loop
+// stops between two plans and the program exits normally).
 struct etcd_history_snapshot {
   std::filesystem::path directory;
   ~etcd_history_snapshot() {
@@ -252,39 +365,68 @@ struct etcd_history_snapshot {
 
 std::string snapshot_etcd_history(const command_spec& c, const std::string& uri) {
   static etcd_history_snapshot snapshot;
+  const std::string label = "--dir " + pf::detail::redact_uri(uri);
   auto registry = pf::etcd::etcd_plan_registry::open_uri(uri);
-  if (!registry) std::exit(report_error(c, "--dir " + uri, registry.error()));
+  if (!registry) std::exit(report_error(c, label, registry.error()));
   auto retained = registry->retained();
-  if (!retained) std::exit(report_error(c, "--dir " + uri, retained.error()));
+  if (!retained) std::exit(report_error(c, label, retained.error()));
   std::string pattern = (std::filesystem::temp_directory_path() / "planfence-ctl-etcd-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    std::exit(report_error(c, "--dir " + uri, pf::error{pf::errc::io_error, 0, 0, "cannot make a temporary directory"}));
+    std::exit(report_error(c, label, pf::error{pf::errc::io_error, 0, 0, "cannot make a temporary directory: " +
+                                                                              std::string(std::strerror(errno))}));
   }
   snapshot.directory = pattern;
   auto history = pf::durable_history::open(snapshot.directory);
-  if (!history) std::exit(report_error(c, "--dir " + uri, history.error()));
+  if (!history) std::exit(report_error(c, label, history.error()));
   for (pf::generation g : *retained) {
+    if (interrupted()) {
+      std::fprintf(stderr, "planfence-ctl %s: interrupted by %s while reading the history; nothing was done\n",
+                   std::string(c.name).c_str(), signal_name());
+      std::exit(interrupted_status());
+    }
     auto p = registry->lookup(g);
     if (!p) {
       if (p.error().code == pf::errc::not_found) continue;  // collected while we listed
-      std::fprintf(stderr, "planfence-ctl %s: warning: %s generation %llu: %s (not loaded, never applied)\n",
-                   std::string(c.name).c_str(), uri.c_str(), static_cast<unsigned long long>(g.value()),
-                   p.error().message().c_str());
+      snapshot_problems.push_back({pf::detail::redact_uri(uri) + " generation " + std::to_string(g.value()), p.error()});
       continue;
     }
     auto published = (*history)->publish(std::move(*p));
-    if (!published) std::exit(report_error(c, "--dir " + uri, published.error()));
+    if (!published) std::exit(report_error(c, label, published.error()));
   }
   return pattern;
 }
 
+/// Every plan of the history that does not load: the directory's and the etcd snapshot's.
+std::vector<pf::history_problem> all_problems(const pf::durable_history& history) {
+  std::vector<pf::history_problem> out = history.problems();
+  out.insert(out.end(), snapshot_problems.begin(), snapshot_problems.end());
+  return out;
+}
+
+/// The generation a problem names, when it names one (a plan file's name, or an etcd snapshot's).
+std::optional<pf::generation> generation_of_problem(const pf::history_problem& p) {
+  if (auto named = pf::durable_history::generation_of_file_name(std::filesystem::path(p.file).filename().string())) {
+    return named;
+  }
+  const std::size_t at = p.file.rfind(" generation ");
+  std::uint64_t value = 0;
+  if (at != std::string::npos && pf::detail::parse_decimal(std::string_view(p.file).substr(at + 12), value)) {
+    return pf::generation{value};
+  }
+  return std::nullopt;
+}
+
 std::unique_ptr<pf::durable_history> open_history(const command_spec& c, const arguments& args, bool warn = true) {
   const std::string& given = args.get("--dir");
-  history_label = given;
-  const std::string dir = given.starts_with("etcd://") ? snapshot_etcd_history(c, given) : given;
-  auto history = pf::durable_history::open(dir, {.read_only = true});
-  if (!history) std::exit(report_error(c, "--dir " + dir, history.error()));
-  for (const pf::history_problem& p : warn ? (*history)->problems() : std::vector<pf::history_problem>{}) {
+  const bool in_etcd = given.starts_with("etcd://");
+  history_label = in_etcd ? pf::detail::redact_uri(given) : given;
+  const std::string dir = in_etcd ? snapshot_etcd_history(c, given) : given;
+  pf::history_options options;
+  options.read_only = true;
+  options.plan_bytes_max = plan_bytes_max(c, args);
+  auto history = pf::durable_history::open(dir, options);
+  if (!history) std::exit(report_error(c, "--dir " + history_label, history.error()));
+  for (const pf::history_problem& p : warn ? all_problems(**history) : std::vector<pf::history_problem>{}) {
     std::fprintf(stderr, "planfence-ctl %s: warning: %s (not loaded, never applied)\n", std::string(c.name).c_str(),
                  describe_problem(p).c_str());
   }
@@ -296,8 +438,31 @@ pf::pinned_plan pin_generation(const command_spec& c, const arguments& args, con
   pf::generation gen = history.latest();
   if (text != "latest") {
     const auto number = parse_number(text);
-    if (!number || *number == 0) usage_error(&c, "--generation: expected a generation number or 'latest', got '" + text + "'");
+    if (!number || *number == 0 || *number > pf::generation_max.value()) {
+      usage_error(&c, "--generation: expected a generation number from 1 to 2^40-1 or 'latest', got '" + text + "'");
+    }
     gen = pf::generation{*number};
+  } else {
+    // 'latest' means the newest plan of the history, not the newest that loads: an operator who
+    // asks for the latest must not silently get an older one.
+    const std::vector<pf::history_problem> problems = all_problems(history);
+    const pf::history_problem* newest_broken = nullptr;
+    pf::generation broken_gen = gen;
+    for (const pf::history_problem& p : problems) {
+      const auto broken = generation_of_problem(p);
+      if (broken && *broken > broken_gen) {
+        broken_gen = *broken;
+        newest_broken = &p;
+      }
+    }
+    if (newest_broken != nullptr) {
+      std::fprintf(stderr,
+                   "planfence-ctl %s: the newest generation, %llu, does not load: %s\n"
+                   "Name a generation (--generation N) to use an older one; 'planfence-ctl history' lists them.\n",
+                   std::string(c.name).c_str(), static_cast<unsigned long long>(broken_gen.value()),
+                   describe_problem(*newest_broken).c_str());
+      std::exit(exit_usage);
+    }
   }
   auto pinned = history.pin(gen);
   if (gen == pf::generation_none || !pinned) {
@@ -318,8 +483,32 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
     for (const auto& e : p->endpoints()) names.push_back(e->name);
   }
   auto store = pf::open_store(uri, pf::known_store_schemes(), names);
-  if (!store) std::exit(report_error(c, "--store " + uri, store.error()));
+  if (!store) std::exit(report_error(c, "--store " + pf::detail::redact_uri(uri), store.error()));
   return std::move(*store);
+}
+
+/// apply and override commit with planfence-ctl's own token, which is no etcd holder key: an etcd
+/// store in holder-key mode would refuse every commit as fenced. Say so before anything is done.
+void require_operator_fencing(const command_spec& c, pf::any_store& store) {
+  if (auto* etcd = store.get_if<pf::etcd::etcd_store>(); etcd != nullptr && etcd->mode() != pf::etcd::fence_mode::floor_only) {
+    usage_error(&c, "--store " + store.description() +
+                        ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
+                        "token is not the create revision of a live holder key; planfence-ctl holds none. Add\n"
+                        "?fence=floor to the URI: the operator fence then works through the store's fence floor,\n"
+                        "which automation's holder-key commits compare too (docs/etcd.md)");
+  }
+}
+
+/// Reads the store's fence floor back after raising it to `wanted`; an error when it is lower.
+pf::result<pf::fence_token> raise_and_verify(pf::any_store& store, pf::fence_token wanted) {
+  if (auto raised = store.raise_fence(wanted); !raised) return pf::unexpected_error(std::move(raised).error());
+  auto floor = pf::store_fence_floor(store);
+  if (!floor) return floor;
+  if (*floor < wanted) {
+    return pf::fail(pf::errc::store_unavailable, "the store accepted the fence " + std::to_string(wanted.value()) +
+                                                     " but its floor reads back as " + std::to_string(floor->value()));
+  }
+  return floor;
 }
 
 std::string utc_time(std::uint64_t unix_ms) {
@@ -343,40 +532,95 @@ std::string describe_stamp(const pf::stamp& s) {
   return "serves g" + std::to_string(s.gen.value()) + ", fence " + std::to_string(s.fence.value());
 }
 
-std::string_view describe_outcome(pf::event_kind kind) {
-  switch (kind) {
+std::string describe_outcome(const pf::endpoint_outcome& o) {
+  const std::string because = o.detail.empty() ? std::string{} : ": " + o.detail;
+  switch (o.outcome) {
     case pf::event_kind::applied: return "applied";
     case pf::event_kind::stale: return "left alone: already serves this generation or a newer one (S1)";
     case pf::event_kind::refused_blast_radius: return "REFUSED: would empty the endpoint or change too much (S4)";
-    case pf::event_kind::unknown_endpoint: return "REFUSED: the store has no such endpoint";
-    case pf::event_kind::conflict: return "NOT APPLIED: its stamp kept moving (another writer); run again";
-    case pf::event_kind::store_error: return "NOT APPLIED: the store failed; run again";
-    default: return pf::to_string(kind);
+    case pf::event_kind::unknown_endpoint: return "NOT APPLIED: the store has no such endpoint" + because;
+    case pf::event_kind::conflict:
+      return "NOT APPLIED: its stamp kept moving (another writer is active; run again once it has stopped)";
+    case pf::event_kind::fenced: return "FENCED (S2): the store holds a larger token" + because;
+    case pf::event_kind::store_error: return "NOT APPLIED: the store failed" + because;
+    default: return std::string(pf::to_string(o.outcome));
   }
 }
 
-/// Prints an apply report and returns the exit status.
-int print_apply_report(const pf::apply_report& report, const pf::any_store& store) {
-  std::printf("Applying generation %llu to %s with fence %llu:\n", static_cast<unsigned long long>(report.gen.value()),
-              store.description().c_str(), static_cast<unsigned long long>(report.fence.value()));
-  for (const pf::endpoint_outcome& o : report.endpoints) {
-    std::printf("  %-44s %s\n", o.name.c_str(), std::string(describe_outcome(o.outcome)).c_str());
+/// Standard-error progress for long commands: at most one line every two seconds.
+class progress_meter {
+ public:
+  progress_meter(const command_spec& c, std::string what) : command_(c.name), what_(std::move(what)) {}
+  void operator()(std::size_t done, std::size_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_ < std::chrono::seconds(2) && done != total) return;
+    if (done == total && !shown_) return;  // a short run needs no progress line
+    last_ = now;
+    shown_ = true;
+    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
+    std::fprintf(stderr, "planfence-ctl %s: %s %zu of %zu endpoints (%zu%%), %llds\n", std::string(command_).c_str(),
+                 what_.c_str(), done, total, total == 0 ? 100 : done * 100 / total, static_cast<long long>(seconds));
   }
-  if (report.invalid) {
+
+ private:
+  std::string_view command_;
+  std::string what_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_ = started_;
+  bool shown_ = false;
+};
+
+/// Runs apply_plan, printing each endpoint's outcome as soon as it is final, then the summary.
+/// Returns the exit status.
+int apply_and_report(const command_spec& c, pf::any_store& store, const pf::durable_history& history, pf::generation gen,
+                     pf::fence_token fence) {
+  std::printf("Applying generation %llu to %s with fence %llu:\n", static_cast<unsigned long long>(gen.value()),
+              store.description().c_str(), static_cast<unsigned long long>(fence.value()));
+  std::fflush(stdout);
+  progress_meter meter(c, "decided");
+  pf::recovery_hooks hooks;
+  hooks.stop = &stop_requested;
+  hooks.on_endpoint = [](const pf::endpoint_outcome& o) {
+    std::printf("  %-44s %s\n", o.name.c_str(), describe_outcome(o).c_str());
+    std::fflush(stdout);
+  };
+  hooks.progress = [&](std::size_t done, std::size_t total) { meter(done, total); };
+  auto report = pf::apply_plan(store, history, gen, fence, hooks);
+  if (!report) return report_error(c, store.description(), report.error());
+  const auto count = [&](pf::event_kind kind) {
+    return static_cast<std::size_t>(std::count_if(report->endpoints.begin(), report->endpoints.end(),
+                                                  [&](const pf::endpoint_outcome& o) { return o.outcome == kind; }));
+  };
+  for (const std::string& e : report->store_errors) std::printf("Store error: %s\n", e.c_str());
+  if (report->invalid) {
     std::printf("Not applied: the plan does not match its digest (S7).\n");
     return exit_found;
   }
-  if (report.fenced) {
-    std::printf("Stopped: the store has accepted a fence larger than %llu (S2): someone else holds control.\n",
-                static_cast<unsigned long long>(report.fence.value()));
+  if (report->interrupted) {
+    std::printf("Interrupted by %s after %zu endpoints were decided (%zu applied); the others were not touched.\n"
+                "Every commit is atomic: run the same command again to finish.\n",
+                signal_name(), report->endpoints.size(), count(pf::event_kind::applied));
+    return interrupted_status();
+  }
+  if (report->fenced) {
+    std::printf("Stopped: the store refused fence %llu because it has accepted a larger token (S2). Someone took\n"
+                "control after this command raised its fence: run 'planfence-ctl diff' to see the store's state.\n",
+                static_cast<unsigned long long>(fence.value()));
     return exit_found;
   }
-  if (!report.complete) {
-    std::printf("Incomplete: some endpoints do not serve generation %llu or newer (see above).\n",
-                static_cast<unsigned long long>(report.gen.value()));
+  if (!report->unverified.empty()) {
+    std::printf("Not done: read back, %zu endpoint%s of generation %llu do%s not serve it or a newer one:\n",
+                report->unverified.size(), report->unverified.size() == 1 ? "" : "s",
+                static_cast<unsigned long long>(gen.value()), report->unverified.size() == 1 ? "es" : "");
+    for (const pf::endpoint_unverified& u : report->unverified) std::printf("  %-44s %s\n", u.name.c_str(), u.why.c_str());
     return exit_found;
   }
-  std::printf("Every endpoint serves generation %llu or newer.\n", static_cast<unsigned long long>(report.gen.value()));
+  if (!report->complete) {
+    std::printf("Not done: the run ended before every endpoint was decided (see the store errors above).\n");
+    return exit_found;
+  }
+  std::printf("Verified by reading the store back: every endpoint of generation %llu serves it or a newer one.\n",
+              static_cast<unsigned long long>(gen.value()));
   return exit_ok;
 }
 
@@ -384,6 +628,56 @@ std::optional<std::string> canonical_or_usage(const command_spec& c, std::string
   auto canonical = pf::canonical_name(name);
   if (!canonical) usage_error(&c, std::string(option) + ": " + canonical.error().message());
   return *canonical;
+}
+
+/// Writes a document (a plan or a zone) to standard output whole, or not at all: when the write
+/// fails and standard output is a regular file, the file is cut back to what it held before.
+int write_document(const command_spec& c, std::string_view text, const output_origin& origin) {
+  std::fflush(stdout);
+  int error_number = write_all(STDOUT_FILENO, text);
+  if (error_number == 0 && origin.regular && ::fsync(STDOUT_FILENO) != 0 && errno != EINVAL) error_number = errno;
+  if (error_number == 0) return exit_ok;
+  std::string outcome = "standard output holds part of it: do not use it";
+  if (origin.regular) {
+    outcome = ::ftruncate(STDOUT_FILENO, origin.offset) == 0
+                  ? "the output file was cut back to what it held before"
+                  : "cutting the output file back failed too (" + std::string(std::strerror(errno)) + "): delete it";
+  }
+  std::fprintf(stderr, "planfence-ctl %s: cannot write standard output: %s; %s\n", std::string(c.name).c_str(),
+               std::strerror(error_number), outcome.c_str());
+  return exit_output;
+}
+
+/// Writes `text` to `path` atomically and durably: a temporary file beside it, fsync, rename,
+/// fsync the directory. On any failure the temporary file is removed and `path` is untouched.
+int write_file_atomically(const command_spec& c, const std::filesystem::path& path, std::string_view text) {
+  const std::filesystem::path directory = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  std::string temp = (directory / ("." + path.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(temp.data());
+  auto fail_with = [&](const std::string& what, int error_number) {
+    std::fprintf(stderr, "planfence-ctl %s: %s: %s: %s; %s was not written\n", std::string(c.name).c_str(),
+                 what.c_str(), temp.c_str(), std::strerror(error_number), path.string().c_str());
+    return exit_output;
+  };
+  if (fd < 0) return fail_with("cannot create a temporary file", errno);
+  int error_number = write_all(fd, text);
+  if (error_number == 0 && ::fchmod(fd, 0644) != 0) error_number = errno;
+  if (error_number == 0 && ::fsync(fd) != 0) error_number = errno;
+  if (::close(fd) != 0 && error_number == 0) error_number = errno;
+  if (error_number == 0 && ::rename(temp.c_str(), path.c_str()) != 0) error_number = errno;
+  if (error_number != 0) {
+    ::unlink(temp.c_str());
+    return fail_with("cannot write", error_number);
+  }
+  const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (directory_fd < 0 || ::fsync(directory_fd) != 0) {
+    std::fprintf(stderr, "planfence-ctl %s: %s was written but its directory could not be fsynced: %s\n",
+                 std::string(c.name).c_str(), path.string().c_str(), std::strerror(errno));
+    if (directory_fd >= 0) ::close(directory_fd);
+    return exit_output;
+  }
+  ::close(directory_fd);
+  return exit_ok;
 }
 
 // --- commands -------------------------------------------------------------------------------
@@ -409,9 +703,9 @@ int run_history(const command_spec& c, const arguments& args) {
                 utc_time((*p)->created_unix_ms()).c_str(), (*p)->size(), records, (*p)->digest_hex().c_str(),
                 (*p)->bulk_change_intended() ? "  (intent bulk-change)" : "");
   }
-  const auto problems = history->problems();
+  const auto problems = all_problems(*history);
   if (!problems.empty()) {
-    std::printf("\n%zu file%s not load and %s never applied (S7):\n", problems.size(),
+    std::printf("\n%zu plan%s not load and %s never applied (S7):\n", problems.size(),
                 problems.size() == 1 ? " does" : "s do", problems.size() == 1 ? "is" : "are");
     for (const pf::history_problem& p : problems) std::printf("  %s\n", describe_problem(p).c_str());
     return exit_found;
@@ -419,15 +713,13 @@ int run_history(const command_spec& c, const arguments& args) {
   return exit_ok;
 }
 
-int run_show(const command_spec& c, const arguments& args) {
+int run_show(const command_spec& c, const arguments& args, const output_origin& origin) {
   auto history = open_history(c, args);
   auto p = pin_generation(c, args, *history);
-  const std::string text = pf::format_plan(*p);
-  std::fwrite(text.data(), 1, text.size(), stdout);
-  return exit_ok;
+  return write_document(c, pf::format_plan(*p), origin);
 }
 
-int run_export(const command_spec& c, const arguments& args) {
+int run_export(const command_spec& c, const arguments& args, const output_origin& origin) {
   auto history = open_history(c, args);
   auto p = pin_generation(c, args, *history);
   pf::zone_export_options options;
@@ -442,21 +734,30 @@ int run_export(const command_spec& c, const arguments& args) {
     }
     return status;
   }
-  std::fwrite(zone->data(), 1, zone->size(), stdout);
-  return std::fflush(stdout) == 0 ? exit_ok : exit_usage;
+  if (args.has("--output")) return write_file_atomically(c, args.get("--output"), *zone);
+  return write_document(c, *zone, origin);
 }
 
 int run_diff(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
   auto p = pin_generation(c, args, *history);
   pf::any_store store = open_store(c, args, p.get());
-  auto drift = pf::diff_store(store, *p);
+  progress_meter meter(c, "compared");
+  pf::recovery_hooks hooks;
+  hooks.stop = &stop_requested;
+  hooks.progress = [&](std::size_t done, std::size_t total) { meter(done, total); };
+  auto drift = pf::diff_store(store, *p, hooks);
   if (!drift) return report_error(c, store.description(), drift.error());
+  const unsigned long long gen = p->gen().value();
   for (const pf::endpoint_drift& d : drift->drifted) {
     const pf::endpoint_entry* planned = p->find(d.name);
     const std::size_t served = (planned ? planned->records.size() : 0) - d.missing.size() + d.extra.size();
     std::printf("%s (store: %s%s%s)\n", d.name.c_str(), describe_stamp(d.served_stamp).c_str(),
                 served == 0 ? ", SERVES NO RECORDS" : "", d.in_plan ? "" : "; the plan does not name it");
+    if (d.stamp_differs) {
+      std::printf("  stamp: generation %llu, not %llu   (an apply of %llu decides from the stamp)\n",
+                  static_cast<unsigned long long>(d.served_stamp.gen.value()), gen, gen);
+    }
     for (const pf::record& r : d.missing) std::printf("  - %s   (in the plan, not served)\n", describe_record(r).c_str());
     for (const pf::record& r : d.extra) std::printf("  + %s   (served, not in the plan)\n", describe_record(r).c_str());
   }
@@ -465,9 +766,14 @@ int run_diff(const command_spec& c, const arguments& args) {
     for (const std::string& n : drift->unmanaged) names += " " + n;
     std::printf("Not managed by planfence (no stamp, not in the plan), not compared:%s\n", names.c_str());
   }
+  if (drift->interrupted) {
+    std::printf("Interrupted by %s after %zu endpoints agreed and %zu differed; the rest were not compared.\n",
+                signal_name(), drift->endpoints_agreeing, drift->drifted.size());
+    return interrupted_status();
+  }
   std::printf("%s %s generation %llu: %zu endpoint%s agree, %zu differ.\n", store.description().c_str(),
-              drift->agrees() ? "agrees with" : "differs from", static_cast<unsigned long long>(p->gen().value()),
-              drift->endpoints_agreeing, drift->endpoints_agreeing == 1 ? "" : "s", drift->drifted.size());
+              drift->agrees() ? "agrees with" : "differs from", gen, drift->endpoints_agreeing,
+              drift->endpoints_agreeing == 1 ? "" : "s", drift->drifted.size());
   return drift->agrees() ? exit_ok : exit_found;
 }
 
@@ -476,6 +782,7 @@ int run_apply(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
+  require_operator_fencing(c, store);
   pf::fence_token fence{};
   if (args.has("--fence")) {
     const auto number = parse_number(args.get("--fence"));
@@ -485,12 +792,10 @@ int run_apply(const command_spec& c, const arguments& args) {
     fence = pf::fence_token{*number};
   } else {
     auto floor = pf::store_fence_floor(store);
-    if (!floor) return report_error(c, store.description(), floor.error());
+    if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
     fence = pf::fence_token{std::max<std::uint64_t>(floor->value(), 1)};
   }
-  auto report = pf::apply_plan(store, *history, gen, fence);
-  if (!report) return report_error(c, store.description(), report.error());
-  return print_apply_report(*report, store);
+  return apply_and_report(c, store, *history, gen, fence);
 }
 
 int run_override(const command_spec& c, const arguments& args) {
@@ -498,35 +803,47 @@ int run_override(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
+  require_operator_fencing(c, store);
   auto floor = pf::store_fence_floor(store);
-  if (!floor) return report_error(c, store.description(), floor.error());
+  if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   auto fence = pf::next_operator_fence(*floor);
   if (!fence) return report_error(c, store.description(), fence.error());
-  std::printf("Operator fence %llu (the store's floor was %llu%s): from now on the store refuses every commit\n"
-              "carrying an older token, so automation is fenced out until 'planfence-ctl release'.\n",
+  auto raised = raise_and_verify(store, *fence);
+  if (!raised) {
+    report_error(c, store.description() + ": raising the fence to the operator fence " + std::to_string(fence->value()),
+                 raised.error());
+    std::fprintf(stderr, "Nothing was applied, and automation is NOT fenced out. Fix the cause and run again.\n");
+    return exit_usage;
+  }
+  std::printf("Operator fence %llu is in place (read back; the floor was %llu%s): from now on the store refuses\n"
+              "every commit carrying an older token, so automation is fenced out until 'planfence-ctl release'.\n",
               static_cast<unsigned long long>(fence->value()), static_cast<unsigned long long>(floor->value()),
               pf::is_operator_fence(*floor) ? ", already an operator fence" : "");
-  auto report = pf::apply_plan(store, *history, gen, *fence);
-  if (!report) return report_error(c, store.description(), report.error());
-  return print_apply_report(*report, store);
+  return apply_and_report(c, store, *history, gen, *fence);
 }
 
 int run_release(const command_spec& c, const arguments& args) {
   pf::any_store store = open_store(c, args);
   auto floor = pf::store_fence_floor(store);
-  if (!floor) return report_error(c, store.description(), floor.error());
+  if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   if (!pf::is_operator_fence(*floor)) {
     std::printf("No operator hold on %s (its fence floor %llu is not an operator fence): nothing to release.\n",
                 store.description().c_str(), static_cast<unsigned long long>(floor->value()));
     return exit_found;
   }
   const pf::fence_token released{floor->value() + 1};
-  if (auto raised = store.raise_fence(released); !raised) return report_error(c, store.description(), raised.error());
-  std::printf("Released the operator hold at fence %llu on %s: its floor is now %llu.\n"
+  auto raised = raise_and_verify(store, released);
+  if (!raised) {
+    report_error(c, store.description() + ": raising the fence to " + std::to_string(released.value()), raised.error());
+    std::fprintf(stderr, "The operator hold at fence %llu is still in place. Fix the cause and run again.\n",
+                 static_cast<unsigned long long>(floor->value()));
+    return exit_usage;
+  }
+  std::printf("Released the operator hold at fence %llu on %s: its floor reads back as %llu.\n"
               "Automation whose lease authority is wrapped in fence_floor_authority acquires its next lease\n"
               "above %llu and resumes; the operator fence %llu is refused from now on.\n",
               static_cast<unsigned long long>(floor->value()), store.description().c_str(),
-              static_cast<unsigned long long>(released.value()), static_cast<unsigned long long>(released.value()),
+              static_cast<unsigned long long>(raised->value()), static_cast<unsigned long long>(raised->value()),
               static_cast<unsigned long long>(floor->value()));
   return exit_ok;
 }
@@ -540,7 +857,9 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   pf::generation old_gen = retained.front();
   if (args.has("--stamp")) {
     const auto number = parse_number(args.get("--stamp"));
-    if (!number || *number == 0) usage_error(&c, "--stamp: expected a generation number, got '" + args.get("--stamp") + "'");
+    if (!number || *number == 0 || *number > pf::generation_max.value()) {
+      usage_error(&c, "--stamp: expected a generation number, got '" + args.get("--stamp") + "'");
+    }
     old_gen = pf::generation{*number};
   }
   if (old_gen >= newest->gen()) usage_error(&c, "the history needs a generation older than " + std::to_string(newest->gen().value()));
@@ -550,14 +869,17 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   pf::any_store store = open_store(c, args, newest.get());
   auto* files = store.get_if<pf::zonefile_store>();
   if (files == nullptr) usage_error(&c, "--store: rehearse only writes zone-file stores (zonefile:///dir)");
-  if (auto names = store.endpoint_names(); names) {
-    for (const std::string& name : *names) {
-      auto h = store.resolve(name);
-      if (h && store.read_stamp(*h) && store.read_stamp(*h)->gen != pf::generation_none) {
-        std::fprintf(stderr, "planfence-ctl rehearse: %s already serves plans (%s): rehearse only fresh stores\n",
-                     store.description().c_str(), name.c_str());
-        return exit_usage;
-      }
+  auto names = store.endpoint_names();
+  if (!names) return report_error(c, store.description(), names.error());
+  for (const std::string& name : *names) {
+    auto h = store.resolve(name);
+    if (!h) return report_error(c, name, h.error());
+    auto seen = store.read_stamp(*h);
+    if (!seen) return report_error(c, name, seen.error());
+    if (seen->gen != pf::generation_none) {
+      std::fprintf(stderr, "planfence-ctl rehearse: %s already serves plans (%s): rehearse only fresh stores\n",
+                   store.description().c_str(), name.c_str());
+      return exit_usage;
     }
   }
   const auto zones = files->zones();
@@ -566,6 +888,11 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   }
   const pf::fence_token fence{1};
   for (const auto& e : newest->endpoints()) {
+    if (interrupted()) {
+      std::printf("Interrupted by %s: the store holds part of the rehearsal state; delete it and start again.\n",
+                  signal_name());
+      return interrupted_status();
+    }
     auto h = store.resolve(e->name);
     if (!h) return report_error(c, e->name, h.error());
     auto seen = store.read_stamp(*h);
@@ -583,6 +910,17 @@ int run_rehearse(const command_spec& c, const arguments& args) {
   return exit_ok;
 }
 
+int run_command(std::string_view name, const command_spec& c, const arguments& args, const output_origin& origin) {
+  if (name == "history") return run_history(c, args);
+  if (name == "show") return run_show(c, args, origin);
+  if (name == "export") return run_export(c, args, origin);
+  if (name == "diff") return run_diff(c, args);
+  if (name == "apply") return run_apply(c, args);
+  if (name == "override") return run_override(c, args);
+  if (name == "rehearse") return run_rehearse(c, args);
+  return run_release(c, args);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -593,17 +931,20 @@ int main(int argc, char** argv) {
   const std::string_view name = argv[1];
   if (name == "--help" || name == "-h" || name == "help") {
     print_main_help();
-    return exit_ok;
+    return std::fflush(stdout) == 0 && !std::ferror(stdout) ? exit_ok : exit_output;
   }
   const command_spec* c = find_command(name);
   if (c == nullptr) usage_error(nullptr, "unknown command '" + std::string(name) + "'");
   const arguments args = parse_arguments(*c, argc - 2, argv + 2);
-  if (name == "history") return run_history(*c, args);
-  if (name == "show") return run_show(*c, args);
-  if (name == "export") return run_export(*c, args);
-  if (name == "diff") return run_diff(*c, args);
-  if (name == "apply") return run_apply(*c, args);
-  if (name == "override") return run_override(*c, args);
-  if (name == "rehearse") return run_rehearse(*c, args);
-  return run_release(*c, args);
+  install_stop_handlers();
+  const output_origin origin = stdout_origin();
+  const int status = run_command(name, *c, args, origin);
+  // The report is part of what the command promises: one that could not be written is an error.
+  if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    std::fprintf(stderr, "planfence-ctl %s: cannot write the report to standard output: %s (the command itself %s)\n",
+                 std::string(c->name).c_str(), std::strerror(errno),
+                 status == exit_ok ? "succeeded" : ("ended with status " + std::to_string(status)).c_str());
+    return status == exit_ok ? exit_output : status;
+  }
+  return status;
 }

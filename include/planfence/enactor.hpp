@@ -206,9 +206,9 @@ class enactor {
   [[nodiscard]] std::chrono::nanoseconds now_ns() const noexcept {
     return std::chrono::duration_cast<std::chrono::nanoseconds>(clock_->now().time_since_epoch());
   }
-  void emit(event_kind kind, generation gen, std::string_view endpoint = {}) {
+  void emit(event_kind kind, generation gen, std::string_view endpoint = {}, std::string_view detail = {}) {
     counters_.count(kind);
-    sink_(event{kind, gen, lease_ ? lease_->fence : fence_token{}, endpoint, now_ns(), config_.name});
+    sink_(event{kind, gen, lease_ ? lease_->fence : fence_token{}, endpoint, now_ns(), config_.name, detail});
   }
   void lose_lease() {
     emit(event_kind::lease_lost, applying_generation());
@@ -233,7 +233,7 @@ class enactor {
 
   step_result step_raise_fence() {
     auto raised = store_->raise_fence(lease_->fence);
-    if (!raised) return store_trouble(enactor_state::raise_fence);
+    if (!raised) return store_trouble(enactor_state::raise_fence, raised.error());
     fence_raised_ = true;
     store_attempts_ = 0;
     state_ = enactor_state::pin_plan;
@@ -279,11 +279,11 @@ class enactor {
     const endpoint_entry& entry = current_entry();
     auto handle = store_->resolve(entry.name);
     if (!handle) {
-      emit(event_kind::unknown_endpoint, plan_->gen(), entry.name);
+      emit(event_kind::unknown_endpoint, plan_->gen(), entry.name, handle.error().detail.view());
       return next_endpoint();
     }
     auto seen = store_->read_stamp(*handle);
-    if (!seen) return store_trouble(enactor_state::read_stamp);
+    if (!seen) return store_trouble(enactor_state::read_stamp, seen.error());
     store_attempts_ = 0;
     handle_ = *handle;
     seen_ = *seen;
@@ -317,7 +317,7 @@ class enactor {
         emit(event_kind::stale, plan_->gen(), entry.name);
         return next_endpoint();
       case errc::fenced:
-        emit(event_kind::fenced, plan_->gen(), entry.name);
+        emit(event_kind::fenced, plan_->gen(), entry.name, committed.error().detail.view());
         lose_lease();
         return {};
       case errc::conflict:
@@ -329,11 +329,13 @@ class enactor {
         state_ = enactor_state::read_stamp;
         return {};
       case errc::store_unavailable:
-        return store_trouble(enactor_state::commit);
-      default:
-        emit(event_kind::store_error, plan_->gen(), entry.name);
+        return store_trouble(enactor_state::commit, committed.error());
+      default: {
+        const std::string message = committed.error().message();
+        emit(event_kind::store_error, plan_->gen(), entry.name, message);
         run_complete_ = false;
         return next_endpoint();
+      }
     }
   }
 
@@ -386,9 +388,11 @@ class enactor {
     return config_.collect && run_complete_ ? enactor_state::collect : enactor_state::idle;
   }
 
-  step_result store_trouble(enactor_state retry_in) {
+  step_result store_trouble(enactor_state retry_in, const error& cause) {
+    // Formatting the cause allocates: this is the store's error path, never the apply path's.
+    const std::string message = cause.message();
     emit(event_kind::store_error, applying_generation(),
-         plan_ && cursor_ < plan_->size() ? std::string_view(current_entry().name) : std::string_view{});
+         plan_ && cursor_ < plan_->size() ? std::string_view(current_entry().name) : std::string_view{}, message);
     if (++store_attempts_ > config_.store_retries_max) {
       store_attempts_ = 0;
       if (plan_) {

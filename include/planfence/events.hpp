@@ -12,7 +12,7 @@
 //
 // A sink is called on the enactor's own thread, synchronously, on the apply path: it must not
 // block for long, and the enactor's "never allocates" promise holds only if the sink keeps it.
-// Event fields that are views (`endpoint`) are valid only during the call.
+// Event fields that are views (`endpoint`, `holder`, `detail`) are valid only during the call.
 #pragma once
 
 #include <array>
@@ -75,6 +75,9 @@ struct event {
   std::string_view endpoint{};
   std::chrono::nanoseconds time{};
   std::string_view holder{};  ///< the enactor's name
+  /// What the store said, in its own words (file and errno, DNS RCODE, etcd's error), for
+  /// store_error, unknown_endpoint and fenced when the store gave a reason; empty otherwise.
+  std::string_view detail{};
 };
 
 /// Anything callable with a const event&.

@@ -92,6 +92,10 @@ struct history_options {
   bool create = true;
   /// Retained plans at most; a power of two (basic_plan_registry's capacity).
   std::size_t capacity = plan_registry::capacity_default;
+  /// Bound on a plan file's size: a larger file is not loaded (listed in problems(),
+  /// errc::capacity_exceeded) and never read into memory. 256 MiB holds a plan of about two
+  /// million endpoints of two records (docs/planfence-ctl.md, "Bounds").
+  std::size_t plan_bytes_max = std::size_t{256} << 20;
 };
 
 /// A file in the history directory that could not be loaded (S7: never applied).
@@ -124,12 +128,19 @@ class durable_history {
     if (!options.read_only && options.create) std::filesystem::create_directories(history->directory_, ec);
     if (ec) return fail(errc::io_error, "cannot create " + history->directory_.string() + ": " + ec.message());
     if (!std::filesystem::is_directory(history->directory_, ec)) {
-      return fail(errc::io_error, history->directory_.string() + " is not a directory");
+      const bool exists = std::filesystem::exists(history->directory_, ec);
+      return fail(errc::io_error, history->directory_.string() + (exists ? " is not a directory" : " does not exist"));
     }
     if (!options.read_only) {
       const std::filesystem::path lock_path = history->directory_ / lock_file_name;
-      history->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      // O_NOFOLLOW and O_NONBLOCK: a symlink or a FIFO planted under the lock's name is refused
+      // rather than followed or blocked on.
+      history->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
       if (history->lock_fd_ < 0) return fail(errc::io_error, "cannot open " + lock_path.string() + ": " + std::strerror(errno));
+      struct stat info {};
+      if (::fstat(history->lock_fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
+        return fail(errc::io_error, lock_path.string() + ": not a regular file");
+      }
     }
     std::lock_guard guard(history->mutex_);
     auto locked = history->lock_directory();
@@ -200,7 +211,7 @@ class durable_history {
         return fail(errc::io_error, "cannot link " + temporary.string() + " to " + final_path.string() + ": " +
                                         std::strerror(link_errno));
       }
-      auto theirs = load_file(final_path);
+      auto theirs = load_file(final_path, options_.plan_bytes_max);
       if (!theirs) {
         return unexpected_error(error{theirs.error().code, theirs.error().line, theirs.error().column,
                                       final_path.string() + " exists but does not load: " + theirs.error().message()});
@@ -296,13 +307,20 @@ class durable_history {
     return ok();
   }
 
-  /// Reads and checks one plan file (S7): the text must parse, carry a digest that matches, and
-  /// name the generation its file name says (when the name is a generation's). Blocking.
-  [[nodiscard]] static result<plan> load_file(const std::filesystem::path& path) {
-    auto text = read_file(path);
+  /// Reads and checks one plan file (S7): a regular file of at most `bytes_max` bytes whose text
+  /// parses, carries a digest that matches, is exactly the canonical text publish writes (no
+  /// comments or padding: nothing but publish writes these files), and names the generation its
+  /// file name says (when the name is a generation's). Blocking.
+  [[nodiscard]] static result<plan> load_file(const std::filesystem::path& path,
+                                              std::size_t bytes_max = history_options{}.plan_bytes_max) {
+    auto text = read_file(path, bytes_max);
     if (!text) return unexpected_error(text.error());
     auto parsed = parse_plan(*text);
     if (!parsed) return parsed;
+    if (format_plan(*parsed) != *text) {
+      return fail(errc::invalid_plan, "not the text publish writes (comments, blank lines or spacing were added): "
+                                      "history files are written only by planfence");
+    }
     if (auto named = generation_of_file_name(path.filename().string()); named && *named != parsed->gen()) {
       return fail(errc::invalid_plan, "the file name says generation " + std::to_string(named->value()) +
                                           " but the plan is generation " + std::to_string(parsed->gen().value()));
@@ -380,7 +398,7 @@ class durable_history {
       if (!gen || registry_.pin(*gen)) continue;
       auto known_problem = std::find_if(problems_.begin(), problems_.end(),
                                         [&](const history_problem& x) { return x.file == path.string(); });
-      auto plan_read = load_file(path);
+      auto plan_read = load_file(path, options_.plan_bytes_max);
       if (!plan_read) {
         if (known_problem == problems_.end()) problems_.push_back({path.string(), plan_read.error()});
         continue;
@@ -419,7 +437,7 @@ class durable_history {
 
   [[nodiscard]] result<generation> read_high_water() const {
     const std::filesystem::path path = directory_ / high_water_file_name;
-    auto text = read_file(path);
+    auto text = read_file(path, 64);
     if (!text) {
       if (text.error().code == errc::not_found) return generation_none;
       return unexpected_error(text.error());
@@ -427,7 +445,7 @@ class durable_history {
     std::string_view digits = *text;
     while (!digits.empty() && (digits.back() == '\n' || digits.back() == ' ')) digits.remove_suffix(1);
     std::uint64_t value = 0;
-    if (!detail::parse_decimal(digits, value)) {
+    if (!detail::parse_decimal(digits, value) || value > generation_max.value()) {
       return fail_at(errc::parse_error, 1, 1, path.string() + ": expected the decimal generation last collected");
     }
     return generation{value};
@@ -439,15 +457,32 @@ class durable_history {
                          std::to_string(sequence.fetch_add(1, std::memory_order_relaxed)) + ".tmp");
   }
 
-  [[nodiscard]] static result<std::string> read_file(const std::filesystem::path& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  /// The file's whole text. Only a regular file of at most `bytes_max` bytes is read: a FIFO,
+  /// a device (a symlink to /dev/zero) or a larger file is refused before any read, so nothing
+  /// blocks and nothing unbounded is allocated. Errors: not_found, io_error, capacity_exceeded.
+  [[nodiscard]] static result<std::string> read_file(const std::filesystem::path& path, std::size_t bytes_max) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
       if (errno == ENOENT) return fail(errc::not_found, path.string() + ": no such file");
       return fail(errc::io_error, "cannot open " + path.string() + ": " + std::strerror(errno));
     }
+    struct stat info {};
+    if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+      ::close(fd);
+      return fail(errc::io_error, path.string() + ": not a regular file (a FIFO, device or directory is never read)");
+    }
+    if (static_cast<std::uint64_t>(info.st_size) > bytes_max) {
+      ::close(fd);
+      return fail(errc::capacity_exceeded, path.string() + ": " + std::to_string(info.st_size) +
+                                               " bytes, more than the bound of " + std::to_string(bytes_max));
+    }
     std::string text;
     char buffer[8192];
     for (;;) {
+      if (text.size() > bytes_max) {  // the file grew while being read
+        ::close(fd);
+        return fail(errc::capacity_exceeded, path.string() + ": more than the bound of " + std::to_string(bytes_max) + " bytes");
+      }
       const ssize_t n = ::read(fd, buffer, sizeof buffer);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {

@@ -32,9 +32,11 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <concepts>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -81,7 +83,16 @@ template <inspectable_store Store>
     if (!handle) return unexpected_error(std::move(handle).error());
     auto seen = store.read_stamp(*handle);
     if (!seen) return unexpected_error(std::move(seen).error());
+    if (seen->fence > fence_max) {
+      // Stores refuse such stamps themselves; a store that does not must not move the floor.
+      return fail(errc::store_unavailable, name + ": its stamp names fence " + std::to_string(seen->fence.value()) +
+                                               ", beyond the largest token " + std::to_string(fence_max.value()));
+    }
     floor = std::max(floor, seen->fence);
+  }
+  if (floor > fence_max) {
+    return fail(errc::store_unavailable, "the store's fence floor " + std::to_string(floor.value()) +
+                                             " is beyond the largest token " + std::to_string(fence_max.value()));
   }
   return floor;
 }
@@ -99,12 +110,31 @@ template <inspectable_store Store>
   return fence_token{next};
 }
 
+// --- progress and interruption ----------------------------------------------------------------
+
+struct endpoint_outcome;
+
+/// What an operator's tool can watch and stop. Every hook is optional.
+struct recovery_hooks {
+  /// Read between two endpoints (apply: between two enactor steps); once true, the operation
+  /// stops and reports how far it got (`interrupted`). A signal handler may set it.
+  const std::atomic<bool>* stop = nullptr;
+  /// Called after each endpoint with (endpoints done, endpoints in all).
+  std::function<void(std::size_t, std::size_t)> progress{};
+  /// apply_plan: called with each endpoint's outcome once it is final (before `progress`).
+  std::function<void(const endpoint_outcome&)> on_endpoint{};
+  [[nodiscard]] bool stopped() const noexcept { return stop != nullptr && stop->load(std::memory_order_relaxed); }
+};
+
 // --- drift -----------------------------------------------------------------------------------
 
 /// One endpoint on which a store and a plan disagree.
 struct endpoint_drift {
   std::string name;
   stamp served_stamp{};                  ///< the store's stamp (gen 0: never written, or unknown)
+  /// The plan names the endpoint and the store's stamp names another generation: the records
+  /// may agree, but the next apply decides from the stamp (S1), so this is drift.
+  bool stamp_differs = false;
   bool in_plan = false;                  ///< the plan names the endpoint
   bool in_store = false;                 ///< the store holds records or a stamp for it
   std::vector<record> missing{};         ///< in the plan, not served
@@ -119,7 +149,8 @@ struct drift_report {
   /// Names the store serves that planfence never wrote (no stamp) and the plan does not name:
   /// a zone's name servers and glue, say. Listed, not counted as drift.
   std::vector<std::string> unmanaged;
-  [[nodiscard]] bool agrees() const noexcept { return drifted.empty(); }
+  bool interrupted = false;  ///< stopped by recovery_hooks::stop before every endpoint was compared
+  [[nodiscard]] bool agrees() const noexcept { return drifted.empty() && !interrupted; }
 };
 
 /// Whether a served record is the plan's record. Weights are compared only when the store reports
@@ -130,10 +161,11 @@ struct drift_report {
 }
 
 /// Compares every endpoint the plan names or the store holds a stamp for (names the store serves
-/// without a stamp and the plan does not name are listed as unmanaged). Errors: those of the store.
-/// Blocking, allocates; O(endpoints x records per endpoint).
+/// without a stamp and the plan does not name are listed as unmanaged): records both ways, and
+/// the stamp (an endpoint of the plan must be stamped with the plan's generation). Errors: those
+/// of the store. Blocking, allocates; O(endpoints x records per endpoint) plus the store's reads.
 template <inspectable_store Store>
-[[nodiscard]] result<drift_report> diff_store(const Store& store, const plan& p) {
+[[nodiscard]] result<drift_report> diff_store(const Store& store, const plan& p, const recovery_hooks& hooks = {}) {
   drift_report report;
   report.plan_gen = p.gen();
   auto names = store.endpoint_names();
@@ -142,7 +174,14 @@ template <inspectable_store Store>
   for (const auto& entry : p.endpoints()) all.push_back(entry->name);
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::size_t done = 0;
   for (const std::string& name : all) {
+    if (hooks.stopped()) {
+      report.interrupted = true;
+      break;
+    }
+    if (hooks.progress && done > 0) hooks.progress(done, all.size());
+    ++done;
     endpoint_drift drift;
     drift.name = name;
     drift.in_store = std::binary_search(names->begin(), names->end(), name) ||
@@ -177,12 +216,14 @@ template <inspectable_store Store>
       report.unmanaged.push_back(name);
       continue;
     }
-    if (drift.missing.empty() && drift.extra.empty() && (drift.in_plan || served.empty())) {
+    drift.stamp_differs = drift.in_plan && drift.served_stamp.gen != p.gen();
+    if (drift.missing.empty() && drift.extra.empty() && !drift.stamp_differs && (drift.in_plan || served.empty())) {
       ++report.endpoints_agreeing;
     } else {
       report.drifted.push_back(std::move(drift));
     }
   }
+  if (hooks.progress && !report.interrupted) hooks.progress(all.size(), all.size());
   return report;
 }
 
@@ -192,16 +233,29 @@ template <inspectable_store Store>
 struct endpoint_outcome {
   std::string name;
   event_kind outcome{};  ///< applied, stale, refused_blast_radius, unknown_endpoint, conflict, ...
+  std::string detail{};  ///< the store's own words, for store_error, unknown_endpoint and fenced
+};
+
+/// An endpoint of the plan that, read back after the run, does not serve the plan (or newer).
+struct endpoint_unverified {
+  std::string name;
+  std::string why;  ///< "serves g2", "serves other records than the plan", the store's error...
 };
 
 /// What apply_plan did.
 struct apply_report {
   generation gen{};
   fence_token fence{};
-  bool complete = false;  ///< every endpoint serves `gen` or newer (plan_applied)
-  bool fenced = false;    ///< the store accepted a larger token: someone superseded this fence
-  bool invalid = false;   ///< the plan failed its digest check (S7)
-  std::vector<endpoint_outcome> endpoints;
+  /// Verified by reading back: every endpoint of the plan serves `gen` or newer, and those on
+  /// `gen` serve exactly its records. Never true when something was refused, not reached,
+  /// unknown to the store, or the run was interrupted.
+  bool complete = false;
+  bool fenced = false;       ///< the store accepted a larger token: someone superseded this fence
+  bool invalid = false;      ///< the plan failed its digest check (S7)
+  bool interrupted = false;  ///< recovery_hooks::stop ended the run early
+  std::vector<endpoint_outcome> endpoints;    ///< in plan order, each endpoint's last word
+  std::vector<endpoint_unverified> unverified;  ///< the read-back's findings (plan order)
+  std::vector<std::string> store_errors;      ///< errors not tied to one endpoint (raising the fence)
 };
 
 namespace detail {
@@ -251,54 +305,142 @@ class single_token_authority {
   fence_token token_;
 };
 
+/// Collects the operator enactor's events into an apply_report: one outcome per endpoint, its
+/// last word (a conflict followed by a retry reports the endpoint again), handed to
+/// `hooks.progress` when the enactor moves on to the next endpoint.
+class apply_report_sink {
+ public:
+  apply_report_sink(apply_report& report, const recovery_hooks& hooks, std::size_t endpoint_count) noexcept
+      : report_(&report), hooks_(&hooks), endpoint_count_(endpoint_count) {}
+
+  void operator()(const event& e) {
+    switch (e.kind) {
+      case event_kind::applied:
+      case event_kind::stale:
+      case event_kind::refused_blast_radius:
+      case event_kind::unknown_endpoint:
+      case event_kind::conflict:
+      case event_kind::fenced:
+      case event_kind::store_error:
+        if (e.endpoint.empty()) {
+          if (e.kind == event_kind::store_error) report_->store_errors.emplace_back(e.detail);
+        } else {
+          record(e);
+        }
+        if (e.kind == event_kind::fenced) report_->fenced = true;
+        break;
+      case event_kind::plan_invalid: report_->invalid = true; break;
+      case event_kind::plan_applied: finish(); break;
+      default: break;
+    }
+  }
+  /// The last endpoint's word is final too.
+  void finish() {
+    if (!open_) return;
+    open_ = false;
+    if (hooks_->on_endpoint) hooks_->on_endpoint(report_->endpoints.back());
+    if (hooks_->progress) hooks_->progress(report_->endpoints.size(), endpoint_count_);
+  }
+
+ private:
+  void record(const event& e) {
+    std::vector<endpoint_outcome>& all = report_->endpoints;
+    if (open_ && all.back().name == e.endpoint) {
+      all.back().outcome = e.kind;
+      all.back().detail = std::string(e.detail);
+      return;
+    }
+    finish();
+    all.push_back({std::string(e.endpoint), e.kind, std::string(e.detail)});
+    open_ = true;
+  }
+  apply_report* report_;
+  const recovery_hooks* hooks_;
+  std::size_t endpoint_count_;
+  bool open_ = false;
+};
+
+/// Reads every endpoint of `p` back from the store after an apply (see apply_report::complete).
+template <record_store Store>
+[[nodiscard]] std::vector<endpoint_unverified> read_back(const Store& store, const plan& p, const recovery_hooks& hooks) {
+  std::vector<endpoint_unverified> out;
+  for (const auto& entry : p.endpoints()) {
+    if (hooks.stopped()) {
+      out.push_back({entry->name, "not read back: interrupted"});
+      continue;
+    }
+    auto handle = store.resolve(entry->name);
+    if (!handle) {
+      out.push_back({entry->name, "the store has no such endpoint: " + std::string(handle.error().detail.view())});
+      continue;
+    }
+    auto seen = store.read_stamp(*handle);
+    if (!seen) {
+      out.push_back({entry->name, "cannot read its stamp back: " + seen.error().message()});
+      continue;
+    }
+    if (seen->gen < p.gen()) {
+      out.push_back({entry->name, seen->gen == generation_none
+                                      ? std::string("never written")
+                                      : "serves generation " + std::to_string(seen->gen.value())});
+      continue;
+    }
+    if constexpr (inspectable_store<Store>) {
+      if (seen->gen != p.gen()) continue;  // newer: not this plan's records to compare
+      auto served = store.served(*handle);
+      if (!served) {
+        out.push_back({entry->name, "cannot read its records back: " + served.error().message()});
+        continue;
+      }
+      const auto& planned = entry->records.records();
+      std::vector<bool> matched(served->size(), false);
+      bool same = served->size() == planned.size();
+      for (std::size_t i = 0; same && i < planned.size(); ++i) {
+        bool found = false;
+        for (std::size_t j = 0; j < served->size() && !found; ++j) {
+          if (!matched[j] && same_record(planned[i], (*served)[j])) matched[j] = found = true;
+        }
+        same = found;
+      }
+      if (!same) {
+        out.push_back({entry->name, "stamped generation " + std::to_string(p.gen().value()) +
+                                        " but serves other records than the plan"});
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace detail
 
 /// Applies retained generation `gen` of `history` to `store` with fence `fence`, through the
-/// fixed enactor (see the header comment). `fence` must be at least the store's floor (else the
-/// whole apply is fenced). Errors: errc::not_found (no such retained generation). Refusals per
-/// endpoint are in the report, not errors. Blocking, allocates.
+/// fixed enactor (see the header comment), then reads every endpoint back (apply_report::complete
+/// is the read-back's verdict, never the enactor's word alone). The fence is raised first, on
+/// its own: when that fails, nothing is applied and the store's error is returned. `fence` must
+/// be at least the store's floor (else the whole apply is fenced). Errors: errc::not_found (no
+/// such retained generation), the store's errors raising the fence. Refusals per endpoint are in
+/// the report, not errors. Blocking, allocates; stops between two steps once `hooks.stop` is set.
 template <record_store Store>
 [[nodiscard]] result<apply_report> apply_plan(Store& store, const durable_history& history, generation gen,
-                                              fence_token fence) {
+                                              fence_token fence, const recovery_hooks& hooks = {}) {
   auto chosen = history.pin(gen);
   if (!chosen) {
     return fail(errc::not_found, "generation " + std::to_string(gen.value()) + " is not in the history at " +
                                      history.directory().string());
   }
+  if (auto raised = store.raise_fence(fence); !raised) return unexpected_error(std::move(raised).error());
   const std::size_t endpoint_count = (*chosen)->size();
-  chosen->reset();
   apply_report report;
   report.gen = gen;
   report.fence = fence;
   steady_clock clock;
   detail::one_generation_registry registry{history, gen};
   detail::single_token_authority<steady_clock> authority{clock, fence};
-  auto sink = [&report](const event& e) {
-    switch (e.kind) {
-      case event_kind::applied:
-      case event_kind::stale:
-      case event_kind::refused_blast_radius:
-      case event_kind::unknown_endpoint:
-      case event_kind::store_error:
-        if (!e.endpoint.empty()) {
-          // A conflict followed by a retry reports the endpoint again: keep the last word.
-          auto same = std::find_if(report.endpoints.begin(), report.endpoints.end(),
-                                   [&](const endpoint_outcome& o) { return o.name == e.endpoint; });
-          if (same != report.endpoints.end()) same->outcome = e.kind;
-          else report.endpoints.push_back({std::string(e.endpoint), e.kind});
-        }
-        break;
-      case event_kind::conflict:
-        if (std::none_of(report.endpoints.begin(), report.endpoints.end(),
-                         [&](const endpoint_outcome& o) { return o.name == e.endpoint; })) {
-          report.endpoints.push_back({std::string(e.endpoint), e.kind});
-        }
-        break;
-      case event_kind::fenced: report.fenced = true; break;
-      case event_kind::plan_invalid: report.invalid = true; break;
-      case event_kind::plan_applied: report.complete = true; break;
-      default: break;
-    }
+  detail::apply_report_sink sink{report, hooks, endpoint_count};
+  bool plan_applied = false;
+  auto forward = [&](const event& e) {
+    if (e.kind == event_kind::plan_applied) plan_applied = true;
+    sink(e);
   };
   enactor_config config;
   config.name = "operator";
@@ -307,24 +449,33 @@ template <record_store Store>
   config.renew_margin = std::chrono::milliseconds{60'000};
   config.store_backoff = std::chrono::milliseconds{20};
   enactor<Store, detail::single_token_authority<steady_clock>, detail::one_generation_registry, steady_clock,
-          decltype(sink)>
-      operator_enactor{store, authority, registry, clock, config, sink};
+          decltype(forward)>
+      operator_enactor{store, authority, registry, clock, config, forward};
   // One run: acquire, raise the fence, pin, then read and commit each endpoint (with bounded
   // retries), then idle. The bound is generous; a run that reaches it is reported incomplete.
   const std::size_t steps_max =
       16 + endpoint_count * 2 * (config.conflict_retries_max + config.store_retries_max + 2);
   bool pinned = false;
   for (std::size_t i = 0; i < steps_max; ++i) {
+    if (hooks.stopped()) {
+      report.interrupted = true;
+      break;
+    }
     const step_result r = operator_enactor.step();
     if (operator_enactor.state() == enactor_state::read_stamp || operator_enactor.state() == enactor_state::commit) {
       pinned = true;
     }
     if (report.fenced || report.invalid) break;
-    if (operator_enactor.state() == enactor_state::idle && (pinned || report.complete)) break;
+    if (operator_enactor.state() == enactor_state::idle && (pinned || plan_applied)) break;
     if (!r.progressed && r.wait.count() > 0 && operator_enactor.state() != enactor_state::idle) {
       std::this_thread::sleep_for(r.wait);
     }
   }
+  sink.finish();
+  // After an interrupt the operator wants out: the outcomes say what was written.
+  if (!report.invalid && !report.interrupted) report.unverified = detail::read_back(store, **chosen, hooks);
+  report.complete = plan_applied && !report.interrupted && !report.fenced && !report.invalid &&
+                    report.unverified.empty();
   return report;
 }
 

@@ -253,7 +253,7 @@ TEST_CASE("planfence-ctl: every command has --help, and bad input names what was
   CHECK(missing.output.find("missing --generation N") != std::string::npos);
   auto bad_generation = run(ctl("show --dir /tmp --generation seven"));
   CHECK(bad_generation.status == 2);
-  CHECK(bad_generation.output.find("expected a generation number or 'latest', got 'seven'") != std::string::npos);
+  CHECK(bad_generation.output.find("expected a generation number from 1 to 2^40-1 or 'latest', got 'seven'") != std::string::npos);
 
   // A corrupt plan file: history names the file, line and column, and exits 1.
   temporary_directory dir;
@@ -310,11 +310,11 @@ TEST_CASE("planfence-ctl drives an RFC 2136 store: apply, diff, override and rel
   }
   auto refused = run(ctl("apply" + where + " --generation 4 --fence 5"));
   CHECK(refused.status == 1);
-  CHECK(refused.output.find("Stopped: the store has accepted a fence larger than 5") != std::string::npos);
+  CHECK(refused.output.find("Stopped: the store refused fence 5 because it has accepted a larger token (S2)") != std::string::npos);
   CHECK(run(ctl("diff" + where + " --generation 3")).status == 0);
   auto released = run(ctl("release" + where.substr(where.find(" --store"))));
   CHECK(released.status == 0);
-  CHECK(released.output.find("its floor is now 1025") != std::string::npos);
+  CHECK(released.output.find("its floor reads back as 1025") != std::string::npos);
 }
 
 #endif  // PLANFENCE_CTL_PATH

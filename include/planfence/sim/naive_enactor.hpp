@@ -156,7 +156,7 @@ class naive_enactor {
   }
   void emit(event_kind kind, generation gen, std::string_view endpoint = {}) {
     counters_.count(kind);
-    sink_(event{kind, gen, fence_token{}, endpoint, now_ns(), config_.name});
+    sink_(event{kind, gen, fence_token{}, endpoint, now_ns(), config_.name, {}});
   }
 
   step_result step_pick() {
