@@ -101,7 +101,9 @@ output_origin stdout_origin() {
   struct stat info {};
   output_origin out;
   if (::fstat(STDOUT_FILENO, &info) == 0 && S_ISREG(info.st_mode)) {
-    const off_t at = ::lseek(STDOUT_FILENO, 0, SEEK_CUR);
+    // Opened for appending (>>), writes start at the end whatever the offset says now.
+    const int flags = ::fcntl(STDOUT_FILENO, F_GETFL);
+    const off_t at = flags >= 0 && (flags & O_APPEND) != 0 ? info.st_size : ::lseek(STDOUT_FILENO, 0, SEEK_CUR);
     out.regular = at >= 0;
     out.offset = at < 0 ? 0 : at;
   }
