@@ -185,3 +185,87 @@ TEST_CASE("open_store names the scheme it does not know", "[recovery][any_store]
   REQUIRE_FALSE(no_scheme.has_value());
   CHECK(no_scheme.error().code == errc::parse_error);
 }
+
+namespace {
+
+/// A store that lies: commits to `silent` report success and write nothing, and raise_fence
+/// fails while `fence_broken` is set. Everything else is the memory store's.
+struct lying_store {
+  history_store* inner;
+  std::string silent;
+  bool fence_broken = false;
+  [[nodiscard]] planfence::result<planfence::endpoint_handle> resolve(std::string_view name) const { return inner->resolve(name); }
+  [[nodiscard]] planfence::result<planfence::stamp> read_stamp(planfence::endpoint_handle h) const { return inner->read_stamp(h); }
+  [[nodiscard]] planfence::result<planfence::stamp> commit(planfence::endpoint_handle h, const planfence::stamp& expected,
+                                                           const planfence::stamp& desired, const planfence::record_set& r) {
+    if (auto lie = inner->resolve(silent); lie && *lie == h) return desired;
+    return inner->commit(h, expected, desired, r);
+  }
+  [[nodiscard]] planfence::result<void> raise_fence(fence_token f) {
+    if (fence_broken) return planfence::fail(errc::store_unavailable, "/zones/planfence.floor: No space left on device");
+    return inner->raise_fence(f);
+  }
+  [[nodiscard]] planfence::result<std::vector<generation>> live_generations() const {
+    std::vector<generation> out;
+    inner->live_generations(out);
+    return out;
+  }
+  [[nodiscard]] planfence::result<std::vector<planfence::record>> served(planfence::endpoint_handle h) const {
+    return inner->served(h);
+  }
+  [[nodiscard]] planfence::result<std::vector<std::string>> endpoint_names() const { return inner->endpoint_names(); }
+};
+static_assert(planfence::inspectable_store<lying_store>);
+
+}  // namespace
+
+TEST_CASE("apply_plan's verdict is the store read back, not the commits' word", "[recovery][apply]") {
+  // What it proves: a commit that reports success but wrote nothing leaves apply_plan incomplete,
+  // with that endpoint listed and why; a fence that cannot be raised fails the whole apply before
+  // any commit (the store's words in the error). Reporting complete from the enactor's events
+  // alone, or raising the fence inside the run only, fails this test.
+  temporary_directory dir;
+  auto history = planfence::durable_history::open(dir.path).value();
+  for (std::uint64_t g = 1; g <= 2; ++g) REQUIRE(history->publish(plan_of(g)).has_value());
+  auto inner = history_store::make(*history, names).value();
+  lying_store store{&inner, "db.example."};
+
+  auto report = planfence::apply_plan(store, *history, generation{2}, fence_token{3}).value();
+  CHECK_FALSE(report.complete);
+  REQUIRE(report.unverified.size() == 1);
+  CHECK(report.unverified[0].name == "db.example.");
+  CHECK(report.unverified[0].why == "never written");
+  REQUIRE(report.endpoints.size() == 2);
+  CHECK(report.endpoints[1].outcome == planfence::event_kind::applied);  // what the store claimed
+
+  store.silent = "none.example.";
+  store.fence_broken = true;
+  auto refused = planfence::apply_plan(store, *history, generation{2}, fence_token{4});
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().message().find("No space left on device") != std::string::npos);
+  CHECK(inner.read_stamp(inner.resolve("db.example.").value()).value().gen == planfence::generation_none);
+
+  store.fence_broken = false;
+  auto repaired = planfence::apply_plan(store, *history, generation{2}, fence_token{4}).value();
+  CHECK(repaired.complete);
+  CHECK(repaired.unverified.empty());
+}
+
+TEST_CASE("diff_store reports a stamp that names another generation, even when the records agree", "[recovery][drift]") {
+  // The next apply decides from the stamp (S1): records of generation 3 under a stamp of 1 would
+  // be overwritten by an apply of 2. Comparing records only calls this agreement.
+  temporary_directory dir;
+  auto history = planfence::durable_history::open(dir.path).value();
+  for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(history->publish(plan_of(g)).has_value());
+  auto store = history_store::make(*history, names).value();
+  const auto p3 = history->pin(generation{3}).value();
+  force(store, "api.example.", 3, 1, p3->find("api.example.")->records);
+  force(store, "db.example.", 1, 1, p3->find("db.example.")->records);
+  auto drift = planfence::diff_store(store, *p3).value();
+  CHECK_FALSE(drift.agrees());
+  REQUIRE(drift.drifted.size() == 1);
+  CHECK(drift.drifted[0].name == "db.example.");
+  CHECK(drift.drifted[0].stamp_differs);
+  CHECK(drift.drifted[0].missing.empty());
+  CHECK(drift.drifted[0].extra.empty());
+}
