@@ -251,7 +251,7 @@ TEST_CASE("apply_plan's verdict is the store read back, not the commits' word", 
   CHECK(repaired.unverified.empty());
 }
 
-TEST_CASE("diff_store reports a stamp that names another generation, even when the records agree", "[recovery][drift]") {
+TEST_CASE("diff_store reports a stamp that names another generation", "[recovery][drift]") {
   // The next apply decides from the stamp (S1): records of generation 3 under a stamp of 1 would
   // be overwritten by an apply of 2. Comparing records only calls this agreement.
   temporary_directory dir;
@@ -266,6 +266,7 @@ TEST_CASE("diff_store reports a stamp that names another generation, even when t
   REQUIRE(drift.drifted.size() == 1);
   CHECK(drift.drifted[0].name == "db.example.");
   CHECK(drift.drifted[0].stamp_differs);
-  CHECK(drift.drifted[0].missing.empty());
-  CHECK(drift.drifted[0].extra.empty());
+  CHECK(drift.drifted[0].served_stamp.gen == generation{1});
+  // (A memory store serves the records of the generation its stamp names, so here the records
+  // differ too; tests/recovery/ctl_truth_test.cpp edits a zone file's stamp alone.)
 }
