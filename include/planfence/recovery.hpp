@@ -1,11 +1,15 @@
 // planfence/recovery.hpp: the manual recovery operations: drift, apply, operator override.
 //
 // What it is: the library half of planfence-ctl (examples/planfence_ctl.cpp, docs/runbook.md).
-//  - `diff_store(store, plan)`: what a store serves that a plan does not, and the reverse (drift).
+//  - `diff_store(store, plan)`: what a store serves that a plan does not, and the reverse, and
+//    the endpoints whose stamp names another generation than the plan's (drift).
 //  - `apply_plan(store, history, gen, fence)`: applies one retained generation through the fixed
 //    enactor itself (not a copy of its rules): the store's conditional commit (S1), the fence
-//    raised before the first commit (S2), the endpoint guard (S4: an endpoint is never emptied
-//    unless the plan says intent=empty), the digest check (S7). It reports every endpoint.
+//    raised before the first commit (S2: a raise that fails is an error, nothing is applied), the
+//    endpoint guard (S4: an endpoint is never emptied unless the plan says intent=empty), the
+//    digest check (S7). It reports every endpoint, with the store's own words for a failure, then
+//    reads every endpoint back: `complete` is the read-back's verdict, never the commits' word.
+//  - `recovery_hooks`: progress and a stop flag (a signal handler's) for diff_store and apply_plan.
 //  - operator fences: an operator takes control by raising the store's fence to an *operator
 //    fence*, a multiple of `operator_fence_stride` above everything automation was granted, so
 //    every automation commit is refused from then on (S2), however late it wakes up; it hands

@@ -373,4 +373,15 @@ TEST_CASE("ctl: a TSIG secret in the store URI appears in no output (real knotd)
   CHECK(run(ctl("diff" + on + good + "'")).status == 0);
 }
 
+TEST_CASE("ctl: docs/planfence-ctl.md shows every command's --help exactly as the binary prints it", "[recovery][ctl][docs]") {
+  const std::filesystem::path doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/planfence-ctl.md";
+  const std::string text = read_all(doc);
+  REQUIRE_FALSE(text.empty());
+  CHECK(contains(text, run(ctl("--help")).output));
+  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse"}) {
+    INFO(command);
+    CHECK(contains(text, "```\n" + run(ctl(std::string(command) + " --help")).output + "```"));
+  }
+}
+
 #endif  // PLANFENCE_CTL_PATH
