@@ -549,14 +549,20 @@ std::string describe_outcome(const pf::endpoint_outcome& o) {
   }
 }
 
-/// Standard-error progress for long commands: at most one line every two seconds.
+/// Standard-error progress for long commands: at most one line every two seconds, or every
+/// PLANFENCE_CTL_PROGRESS_MS milliseconds when that is set (0: a line per endpoint).
 class progress_meter {
  public:
-  progress_meter(const command_spec& c, std::string what) : command_(c.name), what_(std::move(what)) {}
+  progress_meter(const command_spec& c, std::string what) : command_(c.name), what_(std::move(what)) {
+    std::uint64_t ms = 0;
+    if (const char* text = std::getenv("PLANFENCE_CTL_PROGRESS_MS"); text != nullptr && pf::detail::parse_decimal(text, ms)) {
+      interval_ = std::chrono::milliseconds(std::min<std::uint64_t>(ms, 3'600'000));
+    }
+  }
   void operator()(std::size_t done, std::size_t total) {
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_ < std::chrono::seconds(2) && done != total) return;
-    if (done == total && !shown_) return;  // a short run needs no progress line
+    if (now - last_ < interval_ && done != total) return;
+    if (done == total && !shown_ && interval_.count() != 0) return;  // a short run needs no progress line
     last_ = now;
     shown_ = true;
     const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
@@ -568,6 +574,7 @@ class progress_meter {
   std::string_view command_;
   std::string what_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::milliseconds interval_{2000};
   std::chrono::steady_clock::time_point last_ = started_;
   bool shown_ = false;
 };
