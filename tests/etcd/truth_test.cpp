@@ -415,7 +415,8 @@ TEST_CASE("etcd holder-key mode: a commit without a live holder key says why, an
   auto refused = store.commit(db, stamp{}, stamp{generation{1}, fence_token{1024}, 0}, a_records({"192.0.2.1"}));
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == errc::fenced);
-  CHECK(mentions(refused.error(), "holder-key mode: the commit's token 1024 is not the create revision of a live holder key under " + prefix));
+  CHECK(mentions(refused.error(),
+                 "holder-key mode: the commit's token 1024 is not the create revision of a live holder key under " + prefix));
   CHECK(mentions(refused.error(), prefix + "/holder does not exist"));
   CHECK(mentions(refused.error(), "?fence=floor"));
   CHECK(refused.error().message().find("someone else") == std::string::npos);

@@ -505,11 +505,16 @@ class client {
     // expires: retrying elsewhere is harmless.
     auto doc = call("/v3/lease/grant", "{\"TTL\":\"" + std::to_string(ttl_seconds) + "\"}", true);
     if (!doc) return unexpected_error(doc.error());
-    if (!doc->string_of("error").empty()) return fail(errc::store_unavailable, "lease grant: etcd says \"" + std::string(doc->string_of("error")) + "\"");
+    if (!doc->string_of("error").empty()) {
+      return fail(errc::store_unavailable, "lease grant: etcd says \"" + std::string(doc->string_of("error")) + "\"");
+    }
     auto id = doc->int64_of("ID");
     auto ttl = doc->int64_of("TTL");
     if (!id || !ttl) return fail(errc::parse_error, "lease grant: bad ID or TTL");
-    if (*id == 0 || *ttl <= 0) return fail(errc::store_unavailable, "lease grant refused: etcd answered ID " + std::to_string(*id) + ", TTL " + std::to_string(*ttl));
+    if (*id == 0 || *ttl <= 0) {
+      return fail(errc::store_unavailable,
+                  "lease grant refused: etcd answered ID " + std::to_string(*id) + ", TTL " + std::to_string(*ttl));
+    }
     return lease_grant{*id, *ttl};
   }
 

@@ -15,9 +15,14 @@
 //     compare  mod_revision(P/endpoints/<name>) == expected.version   (create_revision == 0 when
 //                                                                      the endpoint was never written)
 //              value(P/fence-floor)            <  pad(desired.fence + 1)      i.e. floor <= fence
+//              value(P/fence-floor)            >  19 zeros           (no value sorting below pad(0))
 //              create_revision(P/holder)       == desired.fence       (fence_mode::holder_key only)
 //     success  put P/endpoints/<name> = the new value
 //     failure  range the three keys, to say why (stale, fenced or conflict)
+//
+// A failed commit reads the floor and refuses one that is not 20 digits with an error naming the
+// key and the value; the two value compares keep a garbage floor from admitting a commit, except
+// a value that starts with 19 zeros and sorts below pad(desired.fence + 1).
 //
 // The floor key is created by the first write that needs it, never by opening or reading: while
 // it is missing (a floor of 0, which admits every token) the commit compares
@@ -42,8 +47,9 @@
 // that are holder-key create revisions (use fence_mode::floor_only for other authorities).
 //
 // Cost: opening is one read-only transaction; read_stamp is one linearizable range (a round trip
-// to the leader); commit is one transaction (two the first time on a prefix without a floor key) (a round trip and a raft commit with a disk sync); raise_fence is one read and one
-// transaction. Every operation blocks up to the client's request timeout per member and
+// to the leader); commit is one transaction (a round trip and a raft commit with a disk sync; two
+// when another writer created or deleted the floor key since this store last saw it);
+// raise_fence is one read and one transaction. Every operation blocks up to the client's request timeout per member and
 // allocates. Thread safety: every member may be called concurrently (the client serialises).
 //
 // Limits: generations up to 2^40 - 1 (generation_max, as every planfence store); fence tokens up
@@ -51,8 +57,9 @@
 // not use the etcd lease authority's tokens with a memory store; planfence-ctl's operator fences
 // stay below 2^24, so a floor raised beyond that by the lease authority leaves it no operator
 // fence, which fence_floor() lets it see). Every value read back (an endpoint's stamp, the floor)
-// is checked against these ranges, and a refusal names the key and the value; values up to the client's body limit
-// (16 MiB) and etcd's request limit (1.5 MiB by default: about 20,000 records an endpoint).
+// is checked against these ranges, and a refusal names the key and the value. Values up to the
+// client's body limit (16 MiB) and etcd's request limit (1.5 MiB by default: about 20,000 records
+// an endpoint).
 #pragma once
 
 #include <algorithm>
@@ -354,6 +361,10 @@ class etcd_store {
       std::vector<op> success = {op::put(key, value)};
       if (floor_exists) {
         compares.push_back(compare::value_is(keys_.fence_floor(), padded(desired.fence.value() + 1), compare::relation::less));
+        // And not below 19 zeros: a value that sorts before every padded number (empty, '-1',
+        // ' 5') is refused rather than read as a floor that admits everything.
+        compares.push_back(
+            compare::value_is(keys_.fence_floor(), std::string(padded_digits - 1, '0'), compare::relation::greater));
       } else {
         // No floor key: a floor of 0, which admits every token. Create it in the same step.
         compares.push_back(compare::create_revision(keys_.fence_floor(), 0));
