@@ -420,4 +420,12 @@ TEST_CASE("etcd holder-key mode: a commit without a live holder key says why, an
   CHECK(mentions(refused.error(), prefix + "/holder does not exist"));
   CHECK(mentions(refused.error(), "?fence=floor"));
   CHECK(refused.error().message().find("someone else") == std::string::npos);
+
+  // A tool can tell the mode before it opens anything, and refuse it up front.
+  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p").value() == etcd::fence_mode::holder_key);
+  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=holder").value() == etcd::fence_mode::holder_key);
+  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=floor").value() == etcd::fence_mode::floor_only);
+  auto unknown = etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?token=s3cr3t-Pa55");
+  REQUIRE_FALSE(unknown);
+  CHECK(unknown.error().message().find("s3cr3t-Pa55") == std::string::npos);
 }

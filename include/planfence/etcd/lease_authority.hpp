@@ -160,7 +160,11 @@ class etcd_lease_authority {
     auto got = state_->calls.range(state_->keys.holder());
     if (!got) return etcd_failure("reading " + state_->keys.holder(), got.error());
     if (got->kvs.empty()) return fail(errc::lease_lapsed, "the holder key is gone");
-    if (static_cast<std::uint64_t>(got->kvs[0].create_revision) != held.fence.value()) return fail(errc::lease_superseded);
+    if (static_cast<std::uint64_t>(got->kvs[0].create_revision) != held.fence.value()) {
+      return fail(errc::lease_superseded, state_->keys.holder() + " was created at revision " +
+                                              std::to_string(got->kvs[0].create_revision) + ", not at this grant's token " +
+                                              std::to_string(held.fence.value()));
+    }
     return ok();
   }
 

@@ -196,7 +196,7 @@ class basic_etcd_plan_registry {
   [[nodiscard]] result<plan> latest() const {
     auto gen = latest_generation();
     if (!gen) return unexpected_error(gen.error());
-    if (*gen == generation_none) return fail(errc::not_found);
+    if (*gen == generation_none) return fail(errc::not_found, "no plan under " + keys_.plans());
     return lookup(*gen);
   }
 

@@ -260,20 +260,10 @@ class etcd_store {
   /// instead of reading an empty store. Errors: errc::parse_error (naming the URI redacted,
   /// never the option as given) and those of make().
   [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri, open_options options = {}) {
-    fence_mode mode = fence_mode::holder_key;
     const std::string_view given = uri;
-    if (const std::size_t query = uri.find('?'); query != std::string_view::npos) {
-      const std::string_view option = uri.substr(query + 1);
-      if (option == "fence=holder") {
-        mode = fence_mode::holder_key;
-      } else if (option == "fence=floor") {
-        mode = fence_mode::floor_only;
-      } else {
-        return fail(errc::parse_error, "unknown etcd store URI option in " + detail::redact_uri(given) +
-                                           ": the only option is fence=holder or fence=floor");
-      }
-      uri = uri.substr(0, query);
-    }
+    auto mode = mode_of_uri(uri);
+    if (!mode) return unexpected_error(mode.error());
+    uri = uri.substr(0, uri.find('?'));
     auto where = parse_uri(uri);
     if (!where) {
       // parse_uri named the URI without its query: name the whole URI, redacted, instead.
@@ -281,7 +271,22 @@ class etcd_store {
       if (const std::size_t in = why.rfind(" (in etcd://"); in != std::string::npos) why.resize(in);
       return fail(errc::parse_error, why + " (in " + detail::redact_uri(given) + ")");
     }
-    return make(std::move(where->config), std::move(where->prefix), {}, mode, options);
+    return make(std::move(where->config), std::move(where->prefix), {}, *mode, options);
+  }
+
+  /// The fence mode an etcd store URI asks for (`?fence=holder`, the default, or `?fence=floor`),
+  /// without opening anything: no I/O. For tools that must refuse holder-key mode before they
+  /// commit with tokens that are not holder-key revisions (planfence-ctl's apply and override);
+  /// on an open store, mode() says the same. Errors: errc::parse_error (any other query, the URI
+  /// named redacted, never the option as given).
+  [[nodiscard]] static result<fence_mode> mode_of_uri(std::string_view uri) {
+    const std::size_t query = uri.find('?');
+    if (query == std::string_view::npos) return fence_mode::holder_key;
+    const std::string_view option = uri.substr(query + 1);
+    if (option == "fence=holder") return fence_mode::holder_key;
+    if (option == "fence=floor") return fence_mode::floor_only;
+    return fail(errc::parse_error, "unknown etcd store URI option in " + detail::redact_uri(uri) +
+                                       ": the only option is fence=holder or fence=floor");
   }
 
   /// Whether the prefix holds any key planfence keeps (endpoints, the floor, plans, pins, the
@@ -305,7 +310,7 @@ class etcd_store {
   [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const {
     std::lock_guard lock(index_->mutex);
     if (auto it = index_->by_name.find(std::string(name)); it != index_->by_name.end()) return endpoint_handle{it->second};
-    if (fixed_) return fail(errc::unknown_endpoint);
+    if (fixed_) return fail(errc::unknown_endpoint, "not among the endpoints this store was opened with");
     auto canonical = canonical_name(name);
     if (!canonical || *canonical != name) return fail(errc::unknown_endpoint, "not a canonical endpoint name");
     if (index_->names.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^20 endpoints resolved");
@@ -341,7 +346,10 @@ class etcd_store {
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records) {
     PLANFENCE_ASSERT(desired.gen != generation_none);
-    if (desired.gen > generation_max || desired.fence.value() > fence_value_max) return fail(errc::capacity_exceeded);
+    if (desired.gen > generation_max || desired.fence.value() > fence_value_max) {
+      return fail(errc::capacity_exceeded, "generation " + std::to_string(desired.gen.value()) + " or fence " +
+                                               std::to_string(desired.fence.value()) + " beyond the store's range");
+    }
     // Refusals that the expected stamp already proves: generations and fences never decrease.
     if (expected.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
     const std::string endpoint_name = name(h);
@@ -537,7 +545,9 @@ class etcd_store {
     if (!endpoint.kvs.empty()) {
       auto current = decode(key, std::string_view(key).substr(keys_.endpoints().size()), endpoint.kvs[0].value);
       if (!current) return unexpected_error(current.error());
-      if (current->gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
+      if (current->gen >= desired.gen) {
+        return fail(errc::stale, key + " already serves generation " + std::to_string(current->gen.value()));
+      }
       if (current->fence > desired.fence) {
         return fail(errc::fenced, key + " carries fence " + std::to_string(current->fence.value()) +
                                       ", above the commit's token " + std::to_string(desired.fence.value()));
@@ -570,7 +580,7 @@ class etcd_store {
       index_->floor_exists.store(!floor.kvs.empty(), std::memory_order_relaxed);
       return std::nullopt;
     }
-    return result<stamp>(unexpect, errc::conflict);
+    return fail(errc::conflict, key + " changed since its stamp was read: read it again and decide again");
   }
 
   std::unique_ptr<client> client_;
