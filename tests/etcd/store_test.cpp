@@ -104,7 +104,7 @@ TEST_CASE("etcd store: etcd itself refuses a writer whose holder key is gone or 
                                  a_records({"192.0.2.2"}));
   REQUIRE_FALSE(superseded);
   CHECK(superseded.error().code == errc::fenced);
-  CHECK(store.fence_floor() == fence_token{0});  // nobody raised the floor: etcd refused by itself
+  CHECK(store.fence_floor().value() == fence_token{0});  // nobody raised the floor: etcd refused by itself
   CHECK(store.read_stamp(www).value() == after_first);
 
   // Teeth: without the holder-key compare (floor-only fencing, floor not raised) etcd would have

@@ -51,6 +51,7 @@
 #include "../config.hpp"
 #include "../detail/http.hpp"
 #include "../detail/json.hpp"
+#include "../detail/uri.hpp"
 #include "../result.hpp"
 
 namespace planfence {
@@ -115,23 +116,50 @@ struct location {
 };
 
 /// Parses an etcd URI. The prefix is required ("etcd://127.0.0.1:2379/planfence/prod"); a final
-/// '/' is dropped. Errors: errc::parse_error.
+/// '/' is dropped. No user name or password (etcd authentication is not supported yet), no query
+/// (etcd_store::open_uri takes its `fence` option off before calling this) and no fragment.
+/// Every error names the URI through detail::redact_uri, never as given: a password typed into
+/// it never reaches a message. Errors: errc::parse_error.
 [[nodiscard]] inline result<location> parse_uri(std::string_view uri) {
+  const std::string_view given = uri;
+  auto refuse = [given](std::string_view why) {
+    return fail(errc::parse_error, std::string(why) + " (in " + detail::redact_uri(given) + ")");
+  };
   constexpr std::string_view scheme = "etcd://";
-  if (uri.substr(0, scheme.size()) != scheme) return fail(errc::parse_error, "an etcd URI starts with etcd://");
+  if (uri.substr(0, scheme.size()) != scheme) return refuse("an etcd URI starts with etcd://");
   uri.remove_prefix(scheme.size());
+  if (uri.find_first_of("?#") != std::string_view::npos) {
+    return refuse("this etcd URI takes no query or fragment (only an etcd store takes ?fence=holder or ?fence=floor)");
+  }
   const std::size_t slash = uri.find('/');
-  if (slash == std::string_view::npos) return fail(errc::parse_error, "an etcd URI needs a key prefix: etcd://HOST:PORT/PREFIX");
+  if (uri.substr(0, slash).find('@') != std::string_view::npos) {
+    return refuse("an etcd URI takes no user name or password: etcd authentication is not supported yet");
+  }
+  if (slash == std::string_view::npos) return refuse("an etcd URI needs a key prefix: etcd://HOST:PORT/PREFIX");
   auto config = parse_endpoints(uri.substr(0, slash));
-  if (!config) return unexpected_error(config.error());
+  if (!config) return refuse(config.error().detail.view());
   std::string prefix(uri.substr(slash));
   while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
-  if (prefix.size() < 2) return fail(errc::parse_error, "an etcd URI needs a non-empty key prefix: etcd://HOST:PORT/PREFIX");
-  if (prefix.size() > 512) return fail(errc::parse_error, "etcd key prefix longer than 512 bytes");
+  if (prefix.size() < 2) return refuse("an etcd URI needs a non-empty key prefix: etcd://HOST:PORT/PREFIX");
+  if (prefix.size() > 512) return refuse("etcd key prefix longer than 512 bytes");
   for (const char c : prefix) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return fail(errc::parse_error, "control character or space in the etcd key prefix");
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return refuse("control character or space in the etcd key prefix");
   }
   return location{std::move(*config), std::move(prefix)};
+}
+
+/// A failed etcd call as the etcd components report it: errc::store_unavailable, what was being
+/// done, and the client's error in full (etcd's own words: the member, the HTTP status, the
+/// gateway's error message and gRPC code, or the socket error).
+[[nodiscard]] inline unexpected_error etcd_failure(std::string_view what, const error& e) {
+  std::string detail(what);
+  detail += ": ";
+  if (e.code != errc::store_unavailable) {
+    detail += to_string(e.code);
+    detail += ": ";
+  }
+  detail += e.detail.view();
+  return fail(errc::store_unavailable, detail);
 }
 
 /// One key as etcd holds it.
@@ -196,15 +224,17 @@ struct op {
   std::string value;
   std::int64_t lease = 0;
   std::int64_t limit = 0;
+  bool keys_only = false;
 
-  [[nodiscard]] static op range(std::string key, std::string range_end = {}, std::int64_t limit = 0) {
-    return op{kind::range, std::move(key), std::move(range_end), {}, 0, limit};
+  [[nodiscard]] static op range(std::string key, std::string range_end = {}, std::int64_t limit = 0,
+                                bool keys_only = false) {
+    return op{kind::range, std::move(key), std::move(range_end), {}, 0, limit, keys_only};
   }
   [[nodiscard]] static op put(std::string key, std::string value, std::int64_t lease = 0) {
-    return op{kind::put, std::move(key), {}, std::move(value), lease, 0};
+    return op{kind::put, std::move(key), {}, std::move(value), lease, 0, false};
   }
   [[nodiscard]] static op remove(std::string key, std::string range_end = {}) {
-    return op{kind::delete_range, std::move(key), std::move(range_end), {}, 0, 0};
+    return op{kind::delete_range, std::move(key), std::move(range_end), {}, 0, 0, false};
   }
 };
 
@@ -301,7 +331,7 @@ inline std::string op_json(const op& o) {
   switch (o.what) {
     case op::kind::range:
       field(out, first, "request_range");
-      out += range_json(o.key, range_options{o.range_end, o.limit, false, false});
+      out += range_json(o.key, range_options{o.range_end, o.limit, o.keys_only, false});
       break;
     case op::kind::put: {
       field(out, first, "request_put");
@@ -475,11 +505,16 @@ class client {
     // expires: retrying elsewhere is harmless.
     auto doc = call("/v3/lease/grant", "{\"TTL\":\"" + std::to_string(ttl_seconds) + "\"}", true);
     if (!doc) return unexpected_error(doc.error());
-    if (!doc->string_of("error").empty()) return fail(errc::store_unavailable, std::string(doc->string_of("error")));
+    if (!doc->string_of("error").empty()) {
+      return fail(errc::store_unavailable, "lease grant: etcd says \"" + std::string(doc->string_of("error")) + "\"");
+    }
     auto id = doc->int64_of("ID");
     auto ttl = doc->int64_of("TTL");
     if (!id || !ttl) return fail(errc::parse_error, "lease grant: bad ID or TTL");
-    if (*id == 0 || *ttl <= 0) return fail(errc::store_unavailable, "lease grant refused");
+    if (*id == 0 || *ttl <= 0) {
+      return fail(errc::store_unavailable,
+                  "lease grant refused: etcd answered ID " + std::to_string(*id) + ", TTL " + std::to_string(*ttl));
+    }
     return lease_grant{*id, *ttl};
   }
 
@@ -556,14 +591,18 @@ class client {
       auto doc = detail::json_parse(response->body);
       if (!doc) {
         c.close();
-        return fail(errc::parse_error, who + ": response is not JSON: " + doc.error().message());
+        return fail(errc::parse_error, who + ": HTTP " + std::to_string(response->status) + " with a body that is not JSON (" +
+                                           doc.error().message() + "): " + printable_excerpt(response->body));
       }
       if (response->status == 200) return std::move(*doc);
-      // An error in gRPC terms: {"error": "...", "message": "...", "code": N}.
-      const std::string message(doc->string_of("message"));
+      // An error in gRPC terms: {"error": "...", "message": "...", "code": N}; quoted whole.
+      std::string message(doc->string_of("message"));
+      if (message.empty()) message = std::string(doc->string_of("error"));
+      if (message.empty()) message = "(no error message) " + printable_excerpt(response->body);
       auto code = doc->int64_of("code");
       const std::int64_t grpc_code = code ? *code : 0;
-      last_error = who + ": HTTP " + std::to_string(response->status) + ": " + message;
+      last_error = who + ": HTTP " + std::to_string(response->status) + ": etcd says \"" + message + "\"" +
+                   (grpc_code != 0 ? " (gRPC code " + std::to_string(grpc_code) + ")" : std::string());
       if (grpc_code == 5) return fail(errc::not_found, last_error);
       // 14 Unavailable (no leader, member stopping) and 4 deadline exceeded: another member may
       // answer. The request was refused before it was applied only for "no leader"; otherwise
@@ -579,6 +618,14 @@ class client {
   }
 
   void next_member() noexcept { current_ = (current_ + 1) % connections_.size(); }
+
+  /// At most 200 bytes of a response body, non-printable bytes as '?', for error messages.
+  static std::string printable_excerpt(std::string_view body) {
+    std::string out;
+    for (const char c : body.substr(0, 200)) out += (c >= 0x20 && c < 0x7F) ? c : '?';
+    if (body.size() > 200) out += "...";
+    return out.empty() ? std::string("(empty body)") : out;
+  }
 
   client_config config_;
   mutable std::mutex mutex_;

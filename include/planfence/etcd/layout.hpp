@@ -16,6 +16,10 @@
 // byte-wise VALUE comparison orders them as numbers: "value(P/fence-floor) < pad(f + 1)" is the
 // server-side test "floor <= f". Plans are keyed by padded generation so that a range sorted by
 // key, descending, limit 1, is "the newest plan".
+//
+// P/fence-floor and P/plans-collected are created by the first write that needs them (a commit,
+// raise_fence, publish or collect), inside that write's transaction; opening and reading never
+// write anything, so a read-only tool leaves the cluster's revision where it found it.
 #pragma once
 
 #include <charconv>
@@ -25,6 +29,7 @@
 #include <string_view>
 
 #include "../config.hpp"
+#include "../result.hpp"
 
 namespace planfence {
 inline namespace v1 {
@@ -51,6 +56,38 @@ inline constexpr std::size_t padded_digits = 20;
   return out;
 }
 
+/// A value read from etcd as it may appear in a message: quoted when short and printable (these
+/// keys hold numbers and plan text, never secrets), else only its size.
+[[nodiscard]] inline std::string describe_value(std::string_view value) {
+  bool printable = value.size() <= 40;
+  for (const char c : value) printable = printable && c >= 0x20 && c < 0x7F;
+  if (!printable) return "a value of " + std::to_string(value.size()) + " bytes that is not a number";
+  return "'" + std::string(value) + "'";
+}
+
+/// Reads a number planfence writes padded (P/fence-floor, P/plans-collected): exactly 20 decimal
+/// digits, at most `max`. Anything else is refused, because etcd compares these values as bytes
+/// inside transactions and would order a non-padded value wrongly. The error names the key and
+/// the value and says what to do. Errors: errc::store_unavailable (the store cannot be used until
+/// the key is repaired).
+[[nodiscard]] inline result<std::uint64_t> read_padded_value(std::string_view key, std::string_view value,
+                                                             std::uint64_t max) {
+  if (value.size() == padded_digits) {
+    if (auto n = read_decimal(value); n && *n <= max) return *n;
+  }
+  return fail(errc::store_unavailable, "corrupt value: " + std::string(key) + " holds " + describe_value(value) +
+                                           ", not 20 decimal digits of a number from 0 to " + std::to_string(max) +
+                                           " (planfence writes it so); repair or delete the key with etcdctl");
+}
+
+/// How an etcd store or plan history is opened.
+struct open_options {
+  /// Fail with errc::not_found when the prefix holds none of the keys planfence keeps (a mistyped
+  /// prefix, or one never used), rather than open it as an empty store or history. For read-only
+  /// tools, which must not report "nothing there" when they are looking in the wrong place.
+  bool must_exist = false;
+};
+
 /// The keys under one prefix.
 struct layout {
   std::string prefix;  ///< "/planfence/prod": starts with '/', no final '/'
@@ -63,7 +100,8 @@ struct layout {
   [[nodiscard]] std::string plans() const { return prefix + "/plans/"; }
   [[nodiscard]] std::string plan(std::uint64_t gen) const { return plans() + padded(gen); }
   [[nodiscard]] std::string plans_collected() const { return prefix + "/plans-collected"; }
-  [[nodiscard]] std::string pins(std::uint64_t gen) const { return prefix + "/pins/" + padded(gen) + "/"; }
+  [[nodiscard]] std::string all_pins() const { return prefix + "/pins/"; }
+  [[nodiscard]] std::string pins(std::uint64_t gen) const { return all_pins() + padded(gen) + "/"; }
   [[nodiscard]] std::string pin(std::uint64_t gen, std::string_view holder_name) const {
     return pins(gen) + std::string(holder_name);
   }

@@ -112,7 +112,7 @@ class etcd_lease_authority {
       std::string who = "held";
       if (!taken->responses.empty() && !taken->responses[0].kvs.empty()) {
         const key_value& kv = taken->responses[0].kvs[0];
-        who = "held by " + kv.value.substr(0, kv.value.find('\n')) + " with fence " + std::to_string(kv.create_revision);
+        who = "held by " + describe_value(kv.value.substr(0, kv.value.find('\n'))) + " with fence " + std::to_string(kv.create_revision);
       }
       return fail(errc::lease_held, who);
     }
@@ -158,9 +158,13 @@ class etcd_lease_authority {
   [[nodiscard]] result<void> check(const lease& held) const {
     if (auto current = current_grant(held); !current) return current;
     auto got = state_->calls.range(state_->keys.holder());
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + state_->keys.holder(), got.error());
     if (got->kvs.empty()) return fail(errc::lease_lapsed, "the holder key is gone");
-    if (static_cast<std::uint64_t>(got->kvs[0].create_revision) != held.fence.value()) return fail(errc::lease_superseded);
+    if (static_cast<std::uint64_t>(got->kvs[0].create_revision) != held.fence.value()) {
+      return fail(errc::lease_superseded, state_->keys.holder() + " was created at revision " +
+                                              std::to_string(got->kvs[0].create_revision) + ", not at this grant's token " +
+                                              std::to_string(held.fence.value()));
+    }
     return ok();
   }
 

@@ -17,6 +17,11 @@
 //    is given, the collector still holds the lease (create_revision(P/holder) == fence); it also
 //    raises P/plans-collected to max(mark, gen) against the mark it read. So the
 //    live set the decision rests on is the live set at the moment of the delete.
+//  - P/plans-collected is created by the first publish or collect, inside its transaction (while
+//    it is missing, those compare create_revision == 0 instead of its value: etcd fails a VALUE
+//    compare on a missing key); opening and reading write nothing.
+//  - every key and value read back is checked: plan keys are 20-digit generations in
+//    1..generation_max, P/plans-collected 20 digits; a refusal names the key and the value.
 //  - pins: an enactor applying plan g holds P/pins/<g>/<holder>, attached to its etcd lease, so a
 //    pin ends with its holder (a crash, a pause past the lease) and never blocks collection
 //    forever; it is created only if the plan still exists (the same transaction).
@@ -38,6 +43,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -77,18 +83,36 @@ class basic_etcd_plan_registry {
   /// Attempts of one plan's collection when endpoints keep changing under it.
   static constexpr int collect_attempts_max = 4;
 
-  [[nodiscard]] static result<basic_etcd_plan_registry> make(client_config config, std::string prefix) {
+  /// Attempts of one publish when P/plans-collected appears or vanishes between them.
+  static constexpr int publish_attempts_max = 4;
+
+  /// The history under `prefix`. Writes nothing: one read-only transaction checks that etcd
+  /// answers and what the prefix holds. Errors: errc::store_unavailable, errc::not_found (nothing
+  /// planfence keeps under the prefix, with `options.must_exist`: a mistyped prefix).
+  [[nodiscard]] static result<basic_etcd_plan_registry> make(client_config config, std::string prefix,
+                                                             open_options options = {}) {
     basic_etcd_plan_registry out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
-    // The collected high-water mark must exist: etcd fails a VALUE compare on a missing key.
-    auto created = out.client_->txn({compare::create_revision(out.keys_.plans_collected(), 0)},
-                                    {op::put(out.keys_.plans_collected(), padded(0))}, {});
-    if (!created) return unexpected_error(created.error());
+    auto state = read_prefix_state(*out.client_, out.keys_);
+    if (!state) return unexpected_error(state.error());
+    if (options.must_exist && !state->anything) return nothing_under(out.keys_, out.client_->config());
+    out.collected_exists_->store(state->plans_collected, std::memory_order_relaxed);
     return out;
   }
-  [[nodiscard]] static result<basic_etcd_plan_registry> open_uri(std::string_view uri) {
+  /// The same from `etcd://HOST:PORT[,...]/PREFIX` (no options). Read-only tools pass
+  /// `{.must_exist = true}`. Errors: errc::parse_error (the URI named redacted) and make()'s.
+  [[nodiscard]] static result<basic_etcd_plan_registry> open_uri(std::string_view uri, open_options options = {}) {
     auto where = parse_uri(uri);
     if (!where) return unexpected_error(where.error());
-    return make(std::move(where->config), std::move(where->prefix));
+    return make(std::move(where->config), std::move(where->prefix), options);
+  }
+
+  /// Whether the prefix holds any key planfence keeps (plans, the collected mark, endpoints, ...):
+  /// false for a mistyped or unused prefix. One read-only transaction. Errors:
+  /// errc::store_unavailable.
+  [[nodiscard]] result<bool> exists() const {
+    auto state = read_prefix_state(*client_, keys_);
+    if (!state) return unexpected_error(state.error());
+    return state->anything;
   }
 
   [[nodiscard]] const layout& keys() const noexcept { return keys_; }
@@ -102,42 +126,69 @@ class basic_etcd_plan_registry {
   [[nodiscard]] result<void> publish(const plan& p) {
     const std::uint64_t gen = p.gen().value();
     const std::string key = keys_.plan(gen);
-    auto done = client_->txn({compare::create_revision(key, 0),
-                              compare::value_is(keys_.plans_collected(), padded(gen), compare::relation::less)},
-                             {op::put(key, format_plan(p))}, {op::range(key), op::range(keys_.plans_collected())});
-    if (!done) return fail(errc::store_unavailable, done.error().message());
-    if (done->succeeded) return ok();
-    if (done->responses.size() != 2) return fail(errc::store_unavailable, "unexpected transaction response");
-    if (!done->responses[0].kvs.empty()) {
-      auto existing = parse_plan(done->responses[0].kvs[0].value);
-      if (existing && existing->digest() == p.digest()) return ok();  // the same content again
-      return fail(errc::equivocation, "generation " + std::to_string(gen) + " is already " +
-                                          (existing ? "sha256:" + existing->digest_hex() : std::string("taken")) +
-                                          ", refusing sha256:" + p.digest_hex());
+    const std::string text = format_plan(p);
+    const std::string mark_key = keys_.plans_collected();
+    for (int attempt = 0; attempt < publish_attempts_max; ++attempt) {
+      const bool mark_exists = collected_exists_->load(std::memory_order_relaxed);
+      std::vector<compare> compares = {compare::create_revision(key, 0)};
+      std::vector<op> success = {op::put(key, text)};
+      if (mark_exists) {
+        compares.push_back(compare::value_is(mark_key, padded(gen), compare::relation::less));
+      } else {
+        // No mark yet: nothing was ever collected. Create it in the same step.
+        compares.push_back(compare::create_revision(mark_key, 0));
+        success.push_back(op::put(mark_key, padded(0)));
+      }
+      auto done = client_->txn(compares, success, {op::range(key), op::range(mark_key)});
+      if (!done) return etcd_failure("publishing " + key, done.error());
+      if (done->succeeded) {
+        collected_exists_->store(true, std::memory_order_relaxed);
+        return ok();
+      }
+      if (done->responses.size() != 2) return fail(errc::store_unavailable, "publishing " + key + ": unexpected transaction response");
+      if (!done->responses[0].kvs.empty()) {
+        auto existing = parse_plan(done->responses[0].kvs[0].value);
+        if (existing && existing->digest() == p.digest()) return ok();  // the same content again
+        return fail(errc::equivocation, "generation " + std::to_string(gen) + " is already " +
+                                            (existing ? "sha256:" + existing->digest_hex() : std::string("taken")) +
+                                            ", refusing sha256:" + p.digest_hex());
+      }
+      const range_result& mark = done->responses[1];
+      if (!mark.kvs.empty()) {
+        auto collected = read_padded_value(mark_key, mark.kvs[0].value, generation_max.value());
+        if (!collected) return unexpected_error(collected.error());
+        if (*collected >= gen) return fail(errc::collected, "generation " + std::to_string(gen) + " was already collected");
+      }
+      collected_exists_->store(!mark.kvs.empty(), std::memory_order_relaxed);  // send the other form
     }
-    return fail(errc::collected, "generation " + std::to_string(gen) + " was already collected");
+    return fail(errc::conflict, mark_key + " kept appearing and vanishing while " + key + " was published");
   }
 
   /// The newest generation published (generation_none if none). One keys-only range.
   [[nodiscard]] result<generation> latest_generation() const {
     auto got = client_->range(keys_.plans(), range_options{.range_end = prefix_end(keys_.plans()), .limit = 1,
                                                            .keys_only = true, .descending = true});
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + keys_.plans(), got.error());
     if (got->kvs.empty()) return generation_none;
-    auto gen = read_decimal(std::string_view(got->kvs[0].key).substr(keys_.plans().size()));
-    if (!gen) return fail(errc::store_unavailable, "unexpected key " + got->kvs[0].key);
-    return generation{*gen};
+    return generation_of(got->kvs[0].key);
   }
 
   /// The plan of `gen`, digest checked (S7). Errors: errc::not_found, errc::digest_mismatch,
   /// errc::parse_error (a corrupt plan), errc::store_unavailable.
   [[nodiscard]] result<plan> lookup(generation gen) const {
-    auto got = client_->range(keys_.plan(gen.value()));
-    if (!got) return fail(errc::store_unavailable, got.error().message());
-    if (got->kvs.empty()) return fail(errc::not_found);
+    const std::string key = keys_.plan(gen.value());
+    auto got = client_->range(key);
+    if (!got) return etcd_failure("reading " + key, got.error());
+    if (got->kvs.empty()) return fail(errc::not_found, "no plan at " + key);
     auto parsed = parse_plan(got->kvs[0].value);
-    if (!parsed) return unexpected_error(parsed.error());
-    if (parsed->gen() != gen) return fail(errc::invalid_plan, "the plan stored under generation " + std::to_string(gen.value()) + " is another generation");
+    if (!parsed) {
+      error e = std::move(parsed).error();
+      e.detail = key + ": " + std::string(e.detail.view());
+      return unexpected_error(std::move(e));
+    }
+    if (parsed->gen() != gen) {
+      return fail(errc::invalid_plan, key + " holds the plan of generation " + std::to_string(parsed->gen().value()));
+    }
     return parsed;
   }
 
@@ -145,17 +196,19 @@ class basic_etcd_plan_registry {
   [[nodiscard]] result<plan> latest() const {
     auto gen = latest_generation();
     if (!gen) return unexpected_error(gen.error());
-    if (*gen == generation_none) return fail(errc::not_found);
+    if (*gen == generation_none) return fail(errc::not_found, "no plan under " + keys_.plans());
     return lookup(*gen);
   }
 
   /// Retained generations, oldest first.
   [[nodiscard]] result<std::vector<generation>> retained() const {
     auto got = client_->range(keys_.plans(), range_options{.range_end = prefix_end(keys_.plans()), .keys_only = true});
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + keys_.plans(), got.error());
     std::vector<generation> out;
     for (const key_value& kv : got->kvs) {
-      if (auto g = read_decimal(std::string_view(kv.key).substr(keys_.plans().size()))) out.push_back(generation{*g});
+      auto g = generation_of(kv.key);
+      if (!g) return unexpected_error(g.error());
+      out.push_back(*g);
     }
     return out;
   }
@@ -169,7 +222,7 @@ class basic_etcd_plan_registry {
     if (previous != generation_none && previous != gen) ops.push_back(op::remove(keys_.pin(previous.value(), holder)));
     ops.push_back(op::put(keys_.pin(gen.value(), holder), std::string(holder) + "\n", etcd_lease));
     auto done = client_->txn({compare::create_revision(keys_.plan(gen.value()), 0, compare::relation::greater)}, ops, {});
-    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (!done) return etcd_failure("pinning " + keys_.plan(gen.value()), done.error());
     if (!done->succeeded) return fail(errc::not_found, "plan " + std::to_string(gen.value()) + " is gone");
     return ok();
   }
@@ -177,7 +230,7 @@ class basic_etcd_plan_registry {
   /// Drops `holder`'s pin of `gen`.
   [[nodiscard]] result<void> unpin(generation gen, std::string_view holder) {
     auto done = client_->delete_range(keys_.pin(gen.value(), holder));
-    if (!done) return fail(errc::store_unavailable, done.error().message());
+    if (!done) return etcd_failure("unpinning " + keys_.pin(gen.value(), holder), done.error());
     return ok();
   }
 
@@ -237,7 +290,20 @@ class basic_etcd_plan_registry {
  private:
   enum class outcome_kind : std::uint8_t { collected, pinned, gone, endpoints_moved };
 
-  basic_etcd_plan_registry(std::unique_ptr<client> c, layout keys) : client_(std::move(c)), keys_(std::move(keys)) {}
+  basic_etcd_plan_registry(std::unique_ptr<client> c, layout keys)
+      : client_(std::move(c)), keys_(std::move(keys)), collected_exists_(std::make_unique<std::atomic<bool>>(false)) {}
+
+  /// The generation a key under P/plans/ names: 20 digits, 1..generation_max. Errors:
+  /// errc::store_unavailable naming the key.
+  result<generation> generation_of(std::string_view key) const {
+    const std::string_view tail = key.substr(std::min(key.size(), keys_.plans().size()));
+    if (tail.size() == padded_digits) {
+      if (auto g = read_decimal(tail); g && *g != 0 && *g <= generation_max.value()) return generation{*g};
+    }
+    return fail(errc::store_unavailable, "unexpected key " + describe_value(key) + " in the plan history: plans are "
+                                         "kept under " + keys_.plans() + " followed by a 20-digit generation from 1 to " +
+                                         std::to_string(generation_max.value()) + "; move or delete it with etcdctl");
+  }
 
   static bool serves(const etcd_store::snapshot& s, generation gen) {
     return std::any_of(s.endpoints.begin(), s.endpoints.end(), [gen](const auto& e) { return e.value.gen == gen; });
@@ -249,16 +315,22 @@ class basic_etcd_plan_registry {
     const std::string pins = keys_.pins(gen.value());
     // The high-water mark only rises: the transaction writes max(mark, gen), against the mark
     // read here (a concurrent change fails the compare and the caller decides again).
+    // A missing mark (nothing collected yet) is created by this transaction.
     auto mark = client_->range(keys_.plans_collected());
-    if (!mark) return fail(errc::store_unavailable, mark.error().message());
-    if (mark->kvs.empty()) return fail(errc::store_unavailable, keys_.plans_collected() + " is missing: reopen the registry");
-    const std::string mark_value = mark->kvs[0].value;
-    const std::uint64_t high_water = std::max(read_decimal(mark_value).value_or(0), gen.value());
+    if (!mark) return etcd_failure("reading " + keys_.plans_collected(), mark.error());
+    std::uint64_t high_water = gen.value();
     std::vector<compare> compares = {
         compare::create_revision(key, 0, compare::relation::greater),
         compare{pins, prefix_end(pins), compare::target::create, compare::relation::equal, 0, {}},
-        compare::value_is(keys_.plans_collected(), mark_value),
     };
+    if (mark->kvs.empty()) {
+      compares.push_back(compare::create_revision(keys_.plans_collected(), 0));
+    } else {
+      auto read = read_padded_value(keys_.plans_collected(), mark->kvs[0].value, generation_max.value());
+      if (!read) return unexpected_error(read.error());
+      high_water = std::max(*read, gen.value());
+      compares.push_back(compare::value_is(keys_.plans_collected(), mark->kvs[0].value));
+    }
     if constexpr (Check == collection_check::full) {
       // The S3 compare: no endpoint key modified or created since the live set was read.
       const std::string endpoints = keys_.endpoints();
@@ -271,8 +343,11 @@ class basic_etcd_plan_registry {
       why.push_back(op::range(keys_.holder()));
     }
     auto done = client_->txn(compares, {op::remove(key), op::put(keys_.plans_collected(), padded(high_water))}, why);
-    if (!done) return fail(errc::store_unavailable, done.error().message());
-    if (done->succeeded) return outcome_kind::collected;
+    if (!done) return etcd_failure("collecting " + key, done.error());
+    if (done->succeeded) {
+      collected_exists_->store(true, std::memory_order_relaxed);
+      return outcome_kind::collected;
+    }
     if (done->responses.size() != why.size()) return fail(errc::store_unavailable, "unexpected transaction response");
     if (!done->responses[0].kvs.empty()) return outcome_kind::pinned;
     if (done->responses[1].kvs.empty()) return outcome_kind::gone;
@@ -287,6 +362,8 @@ class basic_etcd_plan_registry {
 
   std::unique_ptr<client> client_;
   layout keys_;
+  /// Whether P/plans-collected existed when last seen: which form of publish to send first.
+  std::unique_ptr<std::atomic<bool>> collected_exists_;
   std::function<void(generation)> collect_hook_;
 };
 

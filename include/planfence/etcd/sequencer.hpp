@@ -58,7 +58,7 @@ class etcd_sequencer {
       const auto [last, revision] = *now;
       if (last >= generation_max.value()) return fail(errc::capacity_exceeded, "generation space (2^40 - 1) exhausted");
       auto moved = client_->txn({unchanged(revision)}, {op::put(keys_.sequence(), std::to_string(last + 1))}, {});
-      if (!moved) return fail(errc::store_unavailable, moved.error().message());
+      if (!moved) return etcd_failure("advancing " + keys_.sequence(), moved.error());
       if (moved->succeeded) return generation{last + 1};
     }
     return fail(errc::conflict, "lost 64 races for the sequence counter in a row");
@@ -80,7 +80,7 @@ class etcd_sequencer {
       if (!now) return unexpected_error(now.error());
       if (now->first >= seen.value()) return ok();
       auto moved = client_->txn({unchanged(now->second)}, {op::put(keys_.sequence(), std::to_string(seen.value()))}, {});
-      if (!moved) return fail(errc::store_unavailable, moved.error().message());
+      if (!moved) return etcd_failure("advancing " + keys_.sequence(), moved.error());
       if (moved->succeeded) return ok();
     }
     return fail(errc::conflict, "lost 64 races for the sequence counter in a row");
@@ -94,10 +94,15 @@ class etcd_sequencer {
   /// (last issued, mod revision of the counter; 0 when it does not exist yet).
   result<std::pair<std::uint64_t, std::int64_t>> read() {
     auto got = client_->range(keys_.sequence());
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + keys_.sequence(), got.error());
     if (got->kvs.empty()) return std::pair<std::uint64_t, std::int64_t>{0, 0};
     auto last = read_decimal(got->kvs[0].value);
-    if (!last) return fail(errc::store_unavailable, "corrupt value at " + keys_.sequence());
+    if (!last || *last > generation_max.value()) {
+      return fail(errc::store_unavailable, "corrupt value: " + keys_.sequence() + " holds " +
+                                               describe_value(got->kvs[0].value) + ", not a generation from 0 to " +
+                                               std::to_string(generation_max.value()) +
+                                               "; repair it with etcdctl (to the newest generation issued)");
+    }
     return std::pair<std::uint64_t, std::int64_t>{*last, got->kvs[0].mod_revision};
   }
   compare unchanged(std::int64_t revision) const {

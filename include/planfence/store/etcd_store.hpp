@@ -15,9 +15,23 @@
 //     compare  mod_revision(P/endpoints/<name>) == expected.version   (create_revision == 0 when
 //                                                                      the endpoint was never written)
 //              value(P/fence-floor)            <  pad(desired.fence + 1)      i.e. floor <= fence
+//              value(P/fence-floor)            >  19 zeros           (no value sorting below pad(0))
 //              create_revision(P/holder)       == desired.fence       (fence_mode::holder_key only)
 //     success  put P/endpoints/<name> = the new value
 //     failure  range the three keys, to say why (stale, fenced or conflict)
+//
+// A failed commit reads the floor and refuses one that is not 20 digits with an error naming the
+// key and the value; the two value compares keep a garbage floor from admitting a commit, except
+// a value that starts with 19 zeros and sorts below pad(desired.fence + 1).
+//
+// The floor key is created by the first write that needs it, never by opening or reading: while
+// it is missing (a floor of 0, which admits every token) the commit compares
+// create_revision(P/fence-floor) == 0 instead (etcd fails a VALUE compare on a missing key) and
+// also puts P/fence-floor = pad(0) in its success branch. The store remembers which form to send
+// from what it last saw; a failure branch that shows the other state (someone created the key,
+// or deleted it) sends the commit again in the other form, at most commit_attempts_max times.
+// Opening a store is one read-only transaction (nothing is written; it also tells whether the
+// prefix holds anything: exists(), open_options::must_exist).
 //
 // so the check and the write are one step at the server (S1), and etcd itself refuses a writer
 // whose lease is gone or was superseded (S2): its holder key no longer has the create revision
@@ -32,21 +46,28 @@
 // mirror the store into a memory store for that); without a lease authority issuing tokens
 // that are holder-key create revisions (use fence_mode::floor_only for other authorities).
 //
-// Cost: read_stamp is one linearizable range (a round trip to the leader); commit is one
-// transaction (a round trip and a raft commit with a disk sync); raise_fence is one read and one
-// transaction. Every operation blocks up to the client's request timeout per member and
+// Cost: opening is one read-only transaction; read_stamp is one linearizable range (a round trip
+// to the leader); commit is one transaction (a round trip and a raft commit with a disk sync; two
+// when another writer created or deleted the floor key since this store last saw it);
+// raise_fence is one read and one transaction. Every operation blocks up to the client's request timeout per member and
 // allocates. Thread safety: every member may be called concurrently (the client serialises).
 //
 // Limits: generations up to 2^40 - 1 (generation_max, as every planfence store); fence tokens up
-// to 2^63 - 1 (etcd revisions: these do not fit the memory store's 24 bits, so do not use the
-// etcd lease authority's tokens with a memory store); values up to the client's body limit
-// (16 MiB) and etcd's request limit (1.5 MiB by default: about 20,000 records an endpoint).
+// to 2^63 - 2 (fence_value_max: etcd revisions, which do not fit the memory store's 24 bits, so do
+// not use the etcd lease authority's tokens with a memory store; planfence-ctl's operator fences
+// stay below 2^24, so a floor raised beyond that by the lease authority leaves it no operator
+// fence, which fence_floor() lets it see). Every value read back (an endpoint's stamp, the floor)
+// is checked against these ranges, and a refusal names the key and the value. Values up to the
+// client's body limit (16 MiB) and etcd's request limit (1.5 MiB by default: about 20,000 records
+// an endpoint).
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -54,6 +75,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../detail/uri.hpp"
 #include "../etcd/client.hpp"
 #include "../etcd/layout.hpp"
 #include "../generation.hpp"
@@ -82,6 +104,7 @@ struct endpoint_value {
   generation gen{};
   fence_token fence{};
   record_set records;
+  std::string name;  ///< the endpoint the block names (the key's name, unless the value is corrupt)
 };
 
 /// The value stored for an endpoint (see the header comment).
@@ -111,7 +134,8 @@ struct endpoint_value {
   return out;
 }
 
-/// Decodes an endpoint value; the records are validated by the plan text parser. Errors:
+/// Decodes an endpoint value; the records are validated by the plan text parser; the generation
+/// must be in 1..generation_max and the fence in 0..2^63 - 2 (etcd_store::fence_value_max). Errors:
 /// errc::parse_error (with the line in the value).
 [[nodiscard]] inline result<endpoint_value> parse_endpoint_value(std::string_view text) {
   auto take_line = [&text](std::string_view& line) {
@@ -133,7 +157,13 @@ struct endpoint_value {
     if (!n) return fail_at(errc::parse_error, static_cast<std::uint32_t>(i + 2), static_cast<std::uint32_t>(keywords[i].size() + 1), "expected a number");
     numbers[i] = *n;
   }
-  if (numbers[0] == 0 || numbers[0] > generation_max.value()) return fail_at(errc::parse_error, 2, 12, "generation out of range");
+  if (numbers[0] == 0 || numbers[0] > generation_max.value()) {
+    return fail_at(errc::parse_error, 2, 12, "generation " + std::to_string(numbers[0]) + " out of range 1.." +
+                                                 std::to_string(generation_max.value()));
+  }
+  if (numbers[1] > (std::uint64_t{1} << 63) - 2) {
+    return fail_at(errc::parse_error, 3, 7, "fence " + std::to_string(numbers[1]) + " out of range 0..2^63-2");
+  }
   // The rest is an endpoint block of the plan text form: let the plan parser validate it.
   std::string as_plan = "planfence-plan 1\ngeneration " + std::to_string(numbers[0]) + "\ncreated-unix-ms 0\n";
   as_plan += text;
@@ -141,7 +171,49 @@ struct endpoint_value {
   // Lines 4.. of that text are lines 4.. of the value, so the parser's line numbers hold.
   if (!parsed) return unexpected_error(std::move(parsed).error());
   if (parsed->size() != 1) return fail(errc::parse_error, "an endpoint value holds exactly one endpoint block");
-  return endpoint_value{generation{numbers[0]}, fence_token{numbers[1]}, parsed->endpoints()[0]->records};
+  return endpoint_value{generation{numbers[0]}, fence_token{numbers[1]}, parsed->endpoints()[0]->records,
+                        parsed->endpoints()[0]->name};
+}
+
+/// What the keys planfence keeps under a prefix look like, read in one read-only transaction
+/// (no revision is created). Opening a store or a history reads it.
+struct prefix_state {
+  bool anything = false;        ///< any key planfence keeps is there (endpoints, plans, pins, floor, ...)
+  bool fence_floor = false;     ///< P/fence-floor exists
+  bool plans_collected = false; ///< P/plans-collected exists
+  std::int64_t revision = 0;    ///< the revision it was read at
+};
+
+/// Reads the prefix_state of `keys` (one read-only transaction of keys-only ranges, limit 1).
+/// Errors: errc::store_unavailable (with etcd's words).
+[[nodiscard]] inline result<prefix_state> read_prefix_state(client& c, const layout& keys) {
+  auto under = [](const std::string& from) { return op::range(from, prefix_end(from), 1, true); };
+  auto one = [](const std::string& key) { return op::range(key, {}, 0, true); };
+  auto got = c.txn({}, {under(keys.endpoints()), under(keys.plans()), under(keys.all_pins()), one(keys.fence_floor()),
+                        one(keys.plans_collected()), one(keys.sequence()), one(keys.holder())},
+                   {});
+  if (!got) return etcd_failure("reading what is under " + keys.prefix, got.error());
+  if (!got->succeeded || got->responses.size() != 7) {
+    return fail(errc::store_unavailable, "reading what is under " + keys.prefix + ": unexpected transaction response");
+  }
+  prefix_state out;
+  out.revision = got->revision;
+  for (const range_result& r : got->responses) out.anything = out.anything || !r.kvs.empty();
+  out.fence_floor = !got->responses[3].kvs.empty();
+  out.plans_collected = !got->responses[4].kvs.empty();
+  return out;
+}
+
+/// The errc::not_found of open_options::must_exist, naming the prefix and the members asked.
+[[nodiscard]] inline unexpected_error nothing_under(const layout& keys, const client_config& config) {
+  std::string members;
+  for (const member_address& m : config.members) {
+    members += members.empty() ? "" : ",";
+    members += m.host.find(':') != std::string::npos ? "[" + m.host + "]" : m.host;
+    members += ":" + std::to_string(m.port);
+  }
+  return fail(errc::not_found, "nothing under " + keys.prefix + " at etcd " + members +
+                                   ": no endpoint, plan, pin, fence floor, sequence or holder key; check the prefix");
 }
 
 /// The etcd record store. See the header comment.
@@ -151,14 +223,17 @@ class etcd_store {
   static constexpr std::size_t endpoints_max = std::size_t{1} << 20;
   /// Attempts of raise_fence's read-then-transaction loop before it reports a conflict.
   static constexpr int raise_attempts_max = 16;
+  /// Sends of one commit when the fence floor key appears or vanishes between them.
+  static constexpr int commit_attempts_max = 4;
 
   /// A store under `prefix` (layout.hpp) in the cluster `config` names. `names`: the endpoints
   /// it resolves; empty: every canonical name (endpoints come into being at their first
-  /// commit). Creates the fence floor key if it is missing. Errors: errc::invalid_name,
-  /// errc::store_unavailable.
+  /// commit). Writes nothing: one read-only transaction checks that etcd answers and what the
+  /// prefix holds. Errors: errc::invalid_name, errc::store_unavailable, errc::not_found (nothing
+  /// under the prefix, with `options.must_exist`).
   [[nodiscard]] static result<etcd_store> make(client_config config, std::string prefix,
                                                const std::vector<std::string>& names = {},
-                                               fence_mode mode = fence_mode::holder_key) {
+                                               fence_mode mode = fence_mode::holder_key, open_options options = {}) {
     etcd_store out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)}, mode);
     out.fixed_ = !names.empty();
     for (const std::string& n : names) {
@@ -169,10 +244,10 @@ class etcd_store {
       out.index_->by_name.emplace(*canonical, static_cast<std::uint32_t>(out.index_->names.size()));
       out.index_->names.push_back(std::move(*canonical));
     }
-    // The floor key must exist: etcd fails a VALUE compare on a missing key.
-    auto created = out.client_->txn({compare::create_revision(out.keys_.fence_floor(), 0)},
-                                    {op::put(out.keys_.fence_floor(), padded(0))}, {});
-    if (!created) return unexpected_error(created.error());
+    auto state = read_prefix_state(*out.client_, out.keys_);
+    if (!state) return unexpected_error(state.error());
+    if (options.must_exist && !state->anything) return nothing_under(out.keys_, out.client_->config());
+    out.index_->floor_exists.store(state->fence_floor, std::memory_order_relaxed);
     return out;
   }
 
@@ -181,24 +256,46 @@ class etcd_store {
   /// lease authority's tokens; `fence=floor` is fence_mode::floor_only, for tools whose tokens are
   /// not holder-key revisions, such as planfence-ctl's apply and override (the operator's fence
   /// then protects the store through the fence floor, which holder-key commits also compare).
-  /// Errors: errc::parse_error (naming the bad option) and those of make().
-  [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri) {
-    fence_mode mode = fence_mode::holder_key;
-    if (const std::size_t query = uri.find('?'); query != std::string_view::npos) {
-      const std::string_view option = uri.substr(query + 1);
-      if (option == "fence=holder") {
-        mode = fence_mode::holder_key;
-      } else if (option == "fence=floor") {
-        mode = fence_mode::floor_only;
-      } else {
-        return fail_at(errc::parse_error, 1, static_cast<std::uint32_t>(query + 2),
-                       "unknown etcd URI option '" + std::string(option) + "': expected fence=holder or fence=floor");
-      }
-      uri = uri.substr(0, query);
-    }
+  /// Read-only tools pass `{.must_exist = true}` to be told of a mistyped prefix (errc::not_found)
+  /// instead of reading an empty store. Errors: errc::parse_error (naming the URI redacted,
+  /// never the option as given) and those of make().
+  [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri, open_options options = {}) {
+    const std::string_view given = uri;
+    auto mode = mode_of_uri(uri);
+    if (!mode) return unexpected_error(mode.error());
+    uri = uri.substr(0, uri.find('?'));
     auto where = parse_uri(uri);
-    if (!where) return unexpected_error(where.error());
-    return make(std::move(where->config), std::move(where->prefix), {}, mode);
+    if (!where) {
+      // parse_uri named the URI without its query: name the whole URI, redacted, instead.
+      std::string why(where.error().detail.view());
+      if (const std::size_t in = why.rfind(" (in etcd://"); in != std::string::npos) why.resize(in);
+      return fail(errc::parse_error, why + " (in " + detail::redact_uri(given) + ")");
+    }
+    return make(std::move(where->config), std::move(where->prefix), {}, *mode, options);
+  }
+
+  /// The fence mode an etcd store URI asks for (`?fence=holder`, the default, or `?fence=floor`),
+  /// without opening anything: no I/O. For tools that must refuse holder-key mode before they
+  /// commit with tokens that are not holder-key revisions (planfence-ctl's apply and override);
+  /// on an open store, mode() says the same. Errors: errc::parse_error (any other query, the URI
+  /// named redacted, never the option as given).
+  [[nodiscard]] static result<fence_mode> mode_of_uri(std::string_view uri) {
+    const std::size_t query = uri.find('?');
+    if (query == std::string_view::npos) return fence_mode::holder_key;
+    const std::string_view option = uri.substr(query + 1);
+    if (option == "fence=holder") return fence_mode::holder_key;
+    if (option == "fence=floor") return fence_mode::floor_only;
+    return fail(errc::parse_error, "unknown etcd store URI option in " + detail::redact_uri(uri) +
+                                       ": the only option is fence=holder or fence=floor");
+  }
+
+  /// Whether the prefix holds any key planfence keeps (endpoints, the floor, plans, pins, the
+  /// sequence or the holder key): false for a mistyped or unused prefix, where every read finds
+  /// nothing. One read-only transaction. Errors: errc::store_unavailable.
+  [[nodiscard]] result<bool> exists() const {
+    auto state = read_prefix_state(*client_, keys_);
+    if (!state) return unexpected_error(state.error());
+    return state->anything;
   }
 
   etcd_store(etcd_store&&) noexcept = default;
@@ -213,7 +310,7 @@ class etcd_store {
   [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const {
     std::lock_guard lock(index_->mutex);
     if (auto it = index_->by_name.find(std::string(name)); it != index_->by_name.end()) return endpoint_handle{it->second};
-    if (fixed_) return fail(errc::unknown_endpoint);
+    if (fixed_) return fail(errc::unknown_endpoint, "not among the endpoints this store was opened with");
     auto canonical = canonical_name(name);
     if (!canonical || *canonical != name) return fail(errc::unknown_endpoint, "not a canonical endpoint name");
     if (index_->names.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^20 endpoints resolved");
@@ -233,12 +330,13 @@ class etcd_store {
   /// The endpoint's stamp: one linearizable range. Errors: errc::store_unavailable (etcd
   /// unreachable, or the value is not an endpoint value: the detail says which key).
   [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const {
-    const std::string key = keys_.endpoint(name(h));
+    const std::string endpoint_name = name(h);
+    const std::string key = keys_.endpoint(endpoint_name);
     auto got = client_->range(key);
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + key, got.error());
     if (got->kvs.empty()) return stamp{};
-    auto value = parse_endpoint_value(got->kvs[0].value);
-    if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
+    auto value = decode(key, endpoint_name, got->kvs[0].value);
+    if (!value) return unexpected_error(value.error());
     return stamp{value->gen, value->fence, static_cast<std::uint64_t>(got->kvs[0].mod_revision)};
   }
 
@@ -248,57 +346,99 @@ class etcd_store {
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records) {
     PLANFENCE_ASSERT(desired.gen != generation_none);
-    if (desired.gen > generation_max || desired.fence.value() > fence_value_max) return fail(errc::capacity_exceeded);
+    if (desired.gen > generation_max || desired.fence.value() > fence_value_max) {
+      return fail(errc::capacity_exceeded, "generation " + std::to_string(desired.gen.value()) + " or fence " +
+                                               std::to_string(desired.fence.value()) + " beyond the store's range");
+    }
     // Refusals that the expected stamp already proves: generations and fences never decrease.
     if (expected.gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
-    if (expected.fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
     const std::string endpoint_name = name(h);
     const std::string key = keys_.endpoint(endpoint_name);
-    std::vector<compare> compares;
-    compares.push_back(expected.version == 0 ? compare::create_revision(key, 0)
-                                             : compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
-    compares.push_back(compare::value_is(keys_.fence_floor(), padded(desired.fence.value() + 1), compare::relation::less));
-    if (mode_ == fence_mode::holder_key) {
-      compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
+    if (expected.fence > desired.fence) {
+      return fail(errc::fenced, key + " carries fence " + std::to_string(expected.fence.value()) +
+                                    ", above the commit's token " + std::to_string(desired.fence.value()));
     }
+    const std::string value = format_endpoint_value(endpoint_name, desired.gen, desired.fence, records);
     std::vector<op> why = {op::range(key), op::range(keys_.fence_floor())};
     if (mode_ == fence_mode::holder_key) why.push_back(op::range(keys_.holder()));
-    auto done = client_->txn(compares, {op::put(key, format_endpoint_value(endpoint_name, desired.gen, desired.fence, records))},
-                             why);
-    if (!done) return fail(errc::store_unavailable, done.error().message());
-    if (done->succeeded) {
-      return stamp{desired.gen, desired.fence, static_cast<std::uint64_t>(done->revision)};
+    for (int attempt = 0; attempt < commit_attempts_max; ++attempt) {
+      const bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
+      std::vector<compare> compares;
+      compares.push_back(expected.version == 0 ? compare::create_revision(key, 0)
+                                               : compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
+      std::vector<op> success = {op::put(key, value)};
+      if (floor_exists) {
+        compares.push_back(compare::value_is(keys_.fence_floor(), padded(desired.fence.value() + 1), compare::relation::less));
+        // And not below 19 zeros: a value that sorts before every padded number (empty, '-1',
+        // ' 5') is refused rather than read as a floor that admits everything.
+        compares.push_back(
+            compare::value_is(keys_.fence_floor(), std::string(padded_digits - 1, '0'), compare::relation::greater));
+      } else {
+        // No floor key: a floor of 0, which admits every token. Create it in the same step.
+        compares.push_back(compare::create_revision(keys_.fence_floor(), 0));
+        success.push_back(op::put(keys_.fence_floor(), padded(0)));
+      }
+      if (mode_ == fence_mode::holder_key) {
+        compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
+      }
+      auto done = client_->txn(compares, success, why);
+      if (!done) return etcd_failure("commit to " + key, done.error());
+      if (done->succeeded) {
+        index_->floor_exists.store(true, std::memory_order_relaxed);
+        return stamp{desired.gen, desired.fence, static_cast<std::uint64_t>(done->revision)};
+      }
+      auto refusal = classify_refusal(*done, key, desired, floor_exists);
+      if (refusal) return std::move(*refusal);
+      // The floor key's existence was not what the compare assumed: send the other form.
     }
-    return classify_refusal(*done, key, desired);
+    return fail(errc::conflict, keys_.fence_floor() + " kept appearing and vanishing during the commit to " + key);
   }
 
   /// After this returns, etcd refuses every commit with a smaller token (the floor is compared
   /// inside each commit's transaction, so no commit can straddle the raise). Never lowers it.
   /// Errors: errc::store_unavailable, errc::conflict (the floor kept moving), capacity_exceeded.
+  /// A floor that is not 20 decimal digits up to fence_value_max is refused (errc::store_unavailable
+  /// naming the key and the value), never overwritten or taken as 0. A floor already at or above
+  /// `token` is left alone (success: the guarantee holds; read fence_floor() to know whether the
+  /// caller's own token still passes). Errors: errc::store_unavailable, errc::conflict (the floor
+  /// kept moving), capacity_exceeded.
   [[nodiscard]] result<void> raise_fence(fence_token token) {
-    if (token.value() > fence_value_max) return fail(errc::capacity_exceeded);
-    for (int attempt = 0; attempt < raise_attempts_max; ++attempt) {
-      auto got = client_->range(keys_.fence_floor());
-      if (!got) return fail(errc::store_unavailable, got.error().message());
-      compare unchanged = compare::create_revision(keys_.fence_floor(), 0);
-      if (!got->kvs.empty()) {
-        auto floor = read_decimal(got->kvs[0].value);
-        if (!floor) return fail(errc::store_unavailable, "corrupt value at " + keys_.fence_floor());
-        if (*floor >= token.value()) return ok();
-        unchanged = compare::mod_revision(keys_.fence_floor(), got->kvs[0].mod_revision);
-      }
-      auto raised = client_->txn({unchanged}, {op::put(keys_.fence_floor(), padded(token.value()))}, {});
-      if (!raised) return fail(errc::store_unavailable, raised.error().message());
-      if (raised->succeeded) return ok();
+    if (token.value() > fence_value_max) {
+      return fail(errc::capacity_exceeded, "fence token " + std::to_string(token.value()) + " beyond 2^63-2");
     }
-    return fail(errc::conflict, "the fence floor kept moving");
+    const std::string key = keys_.fence_floor();
+    for (int attempt = 0; attempt < raise_attempts_max; ++attempt) {
+      auto got = client_->range(key);
+      if (!got) return etcd_failure("reading " + key, got.error());
+      compare unchanged = compare::create_revision(key, 0);
+      if (got->kvs.empty()) {
+        if (token.value() == 0) return ok();  // a missing floor is 0 already
+      } else {
+        index_->floor_exists.store(true, std::memory_order_relaxed);
+        auto floor = read_padded_value(key, got->kvs[0].value, fence_value_max);
+        if (!floor) return unexpected_error(floor.error());
+        if (*floor >= token.value()) return ok();
+        unchanged = compare::mod_revision(key, got->kvs[0].mod_revision);
+      }
+      auto raised = client_->txn({unchanged}, {op::put(key, padded(token.value()))}, {});
+      if (!raised) return etcd_failure("raising " + key + " to " + std::to_string(token.value()), raised.error());
+      if (raised->succeeded) {
+        index_->floor_exists.store(true, std::memory_order_relaxed);
+        return ok();
+      }
+    }
+    return fail(errc::conflict, key + " kept moving while it was raised");
   }
 
-  /// The store's fence floor (0 when unreadable).
-  [[nodiscard]] fence_token fence_floor() const {
+  /// The store's fence floor: one linearizable range; 0 when the key does not exist yet.
+  /// Errors: errc::store_unavailable (etcd's words, or a corrupt value: the key and the value).
+  [[nodiscard]] result<fence_token> fence_floor() const {
     auto got = client_->range(keys_.fence_floor());
-    if (!got || got->kvs.empty()) return fence_token{};
-    return fence_token{read_decimal(got->kvs[0].value).value_or(0)};
+    if (!got) return etcd_failure("reading " + keys_.fence_floor(), got.error());
+    if (got->kvs.empty()) return fence_token{};
+    auto floor = read_padded_value(keys_.fence_floor(), got->kvs[0].value, fence_value_max);
+    if (!floor) return unexpected_error(floor.error());
+    return fence_token{*floor};
   }
 
   /// Every endpoint key under the prefix read at one revision: (name, decoded value, mod
@@ -315,13 +455,14 @@ class etcd_store {
   [[nodiscard]] result<snapshot> read_all() const {
     const std::string from = keys_.endpoints();
     auto got = client_->range(from, range_options{.range_end = prefix_end(from)});
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + from, got.error());
     snapshot out;
     out.revision = got->revision;
     for (key_value& kv : got->kvs) {
-      auto value = parse_endpoint_value(kv.value);
-      if (!value) return fail(errc::store_unavailable, "corrupt value at " + kv.key + ": " + value.error().message());
-      out.endpoints.push_back(snapshot_entry{kv.key.substr(from.size()), std::move(*value), kv.mod_revision});
+      const std::string endpoint_name = kv.key.substr(from.size());
+      auto value = decode(kv.key, endpoint_name, kv.value);
+      if (!value) return unexpected_error(value.error());
+      out.endpoints.push_back(snapshot_entry{endpoint_name, std::move(*value), kv.mod_revision});
     }
     return out;
   }
@@ -343,12 +484,13 @@ class etcd_store {
 
   /// The records the endpoint serves now (inspectable_store). Errors: errc::store_unavailable.
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const {
-    const std::string key = keys_.endpoint(name(h));
+    const std::string endpoint_name = name(h);
+    const std::string key = keys_.endpoint(endpoint_name);
     auto got = client_->range(key);
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + key, got.error());
     if (got->kvs.empty()) return std::vector<record>{};
-    auto value = parse_endpoint_value(got->kvs[0].value);
-    if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
+    auto value = decode(key, endpoint_name, got->kvs[0].value);
+    if (!value) return unexpected_error(value.error());
     return std::vector<record>(value->records.records().begin(), value->records.records().end());
   }
 
@@ -356,7 +498,7 @@ class etcd_store {
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const {
     const std::string from = keys_.endpoints();
     auto got = client_->range(from, range_options{.range_end = prefix_end(from), .keys_only = true});
-    if (!got) return fail(errc::store_unavailable, got.error().message());
+    if (!got) return etcd_failure("reading " + from, got.error());
     std::vector<std::string> out;
     for (const key_value& kv : got->kvs) out.push_back(kv.key.substr(from.size()));
     return out;
@@ -370,36 +512,75 @@ class etcd_store {
     std::mutex mutex;
     std::unordered_map<std::string, std::uint32_t> by_name;
     std::vector<std::string> names;
+    /// Whether P/fence-floor existed when last seen: which form of the commit to send first.
+    std::atomic<bool> floor_exists{false};
   };
+
+  /// An endpoint value read at `key`, for endpoint `endpoint_name`. Errors: errc::store_unavailable
+  /// naming the key (a value that is not an endpoint value, or the block of another endpoint).
+  static result<endpoint_value> decode(const std::string& key, std::string_view endpoint_name, std::string_view text) {
+    auto value = parse_endpoint_value(text);
+    if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
+    if (value->name != endpoint_name) {
+      return fail(errc::store_unavailable, "corrupt value at " + key + ": it holds the block of endpoint " + value->name);
+    }
+    return value;
+  }
 
   etcd_store(std::unique_ptr<client> c, layout keys, fence_mode mode)
       : client_(std::move(c)), keys_(std::move(keys)), mode_(mode), index_(std::make_unique<name_index>()) {}
 
-  /// Why a commit transaction failed, from the state its failure branch read (one revision).
-  result<stamp> classify_refusal(const txn_result& done, const std::string& key, const stamp& desired) const {
+  /// Why a commit transaction failed, from the state its failure branch read (one revision);
+  /// nullopt when the only reason was the form of the floor compare (`floor_exists` was wrong):
+  /// the caller sends the other form.
+  std::optional<result<stamp>> classify_refusal(const txn_result& done, const std::string& key, const stamp& desired,
+                                                bool floor_exists) const {
     const std::size_t expected_responses = mode_ == fence_mode::holder_key ? 3 : 2;
-    if (done.responses.size() != expected_responses) return fail(errc::store_unavailable, "unexpected transaction response");
+    if (done.responses.size() != expected_responses) {
+      return fail(errc::store_unavailable, "commit to " + key + ": unexpected transaction response (" +
+                                               std::to_string(done.responses.size()) + " ranges)");
+    }
     const range_result& endpoint = done.responses[0];
     const range_result& floor = done.responses[1];
     if (!endpoint.kvs.empty()) {
-      auto current = parse_endpoint_value(endpoint.kvs[0].value);
-      if (!current) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + current.error().message());
-      if (current->gen >= desired.gen) return result<stamp>(unexpect, errc::stale);
-      if (current->fence > desired.fence) return result<stamp>(unexpect, errc::fenced);
+      auto current = decode(key, std::string_view(key).substr(keys_.endpoints().size()), endpoint.kvs[0].value);
+      if (!current) return unexpected_error(current.error());
+      if (current->gen >= desired.gen) {
+        return fail(errc::stale, key + " already serves generation " + std::to_string(current->gen.value()));
+      }
+      if (current->fence > desired.fence) {
+        return fail(errc::fenced, key + " carries fence " + std::to_string(current->fence.value()) +
+                                      ", above the commit's token " + std::to_string(desired.fence.value()));
+      }
     }
-    if (floor.kvs.empty()) return fail(errc::store_unavailable, keys_.fence_floor() + " is missing: reopen the store");
-    const auto floor_value = read_decimal(floor.kvs[0].value);
-    if (!floor_value) return fail(errc::store_unavailable, "corrupt value at " + keys_.fence_floor());
-    if (*floor_value > desired.fence.value()) return result<stamp>(unexpect, errc::fenced);
+    std::uint64_t floor_value = 0;
+    if (!floor.kvs.empty()) {
+      auto read = read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
+      if (!read) return unexpected_error(read.error());
+      floor_value = *read;
+    }
+    if (floor_value > desired.fence.value()) {
+      return fail(errc::fenced, "the fence floor " + keys_.fence_floor() + " is " + std::to_string(floor_value) +
+                                    ", above the commit's token " + std::to_string(desired.fence.value()));
+    }
     if (mode_ == fence_mode::holder_key) {
       const range_result& holder = done.responses[2];
       if (holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != desired.fence.value()) {
-        return fail(errc::fenced, holder.kvs.empty() ? "no lease holder: the committer's lease is gone"
-                                                     : "the holder key belongs to fence " +
-                                                           std::to_string(holder.kvs[0].create_revision));
+        return fail(errc::fenced,
+                    "holder-key mode: the commit's token " + std::to_string(desired.fence.value()) +
+                        " is not the create revision of a live holder key under " + keys_.prefix + " (" +
+                        (holder.kvs.empty() ? keys_.holder() + " does not exist: no etcd lease holds it"
+                                            : keys_.holder() + " was created at revision " +
+                                                  std::to_string(holder.kvs[0].create_revision)) +
+                        "); only holders of the etcd lease authority's tokens commit in this mode: tools like "
+                        "planfence-ctl must open the store with ?fence=floor");
       }
     }
-    return result<stamp>(unexpect, errc::conflict);
+    if (floor.kvs.empty() == floor_exists) {
+      index_->floor_exists.store(!floor.kvs.empty(), std::memory_order_relaxed);
+      return std::nullopt;
+    }
+    return fail(errc::conflict, key + " changed since its stamp was read: read it again and decide again");
   }
 
   std::unique_ptr<client> client_;
