@@ -368,7 +368,8 @@ struct etcd_history_snapshot {
 std::string snapshot_etcd_history(const command_spec& c, const std::string& uri) {
   static etcd_history_snapshot snapshot;
   const std::string label = "--dir " + pf::detail::redact_uri(uri);
-  auto registry = pf::etcd::etcd_plan_registry::open_uri(uri);
+  // must_exist: a mistyped prefix is an error naming it, not an empty history.
+  auto registry = pf::etcd::etcd_plan_registry::open_uri(uri, {.must_exist = true});
   if (!registry) std::exit(report_error(c, label, registry.error()));
   auto retained = registry->retained();
   if (!retained) std::exit(report_error(c, label, retained.error()));
@@ -389,7 +390,7 @@ std::string snapshot_etcd_history(const command_spec& c, const std::string& uri)
     auto p = registry->lookup(g);
     if (!p) {
       if (p.error().code == pf::errc::not_found) continue;  // collected while we listed
-      snapshot_problems.push_back({pf::detail::redact_uri(uri) + " generation " + std::to_string(g.value()), p.error()});
+      snapshot_problems.push_back({registry->keys().plan(g.value()), p.error()});  // named by its key
       continue;
     }
     auto published = (*history)->publish(std::move(*p));
@@ -405,14 +406,13 @@ std::vector<pf::history_problem> all_problems(const pf::durable_history& history
   return out;
 }
 
-/// The generation a problem names, when it names one (a plan file's name, or an etcd snapshot's).
+/// The generation a problem names, when it names one: a plan file's name, or an etcd plan key's
+/// last component (PREFIX/plans/NNNNNNNNNNNNNNNNNNNN).
 std::optional<pf::generation> generation_of_problem(const pf::history_problem& p) {
-  if (auto named = pf::durable_history::generation_of_file_name(std::filesystem::path(p.file).filename().string())) {
-    return named;
-  }
-  const std::size_t at = p.file.rfind(" generation ");
+  const std::string last = std::filesystem::path(p.file).filename().string();
+  if (auto named = pf::durable_history::generation_of_file_name(last)) return named;
   std::uint64_t value = 0;
-  if (at != std::string::npos && pf::detail::parse_decimal(std::string_view(p.file).substr(at + 12), value)) {
+  if (!last.empty() && pf::detail::parse_decimal(last, value) && value != 0 && value <= pf::generation_max.value()) {
     return pf::generation{value};
   }
   return std::nullopt;
@@ -477,14 +477,21 @@ pf::pinned_plan pin_generation(const command_spec& c, const arguments& args, con
   return std::move(*pinned);
 }
 
-/// Opens --store; `p` (when given) names the endpoints for stores that cannot list their own.
-pf::any_store open_store(const command_spec& c, const arguments& args, const pf::plan* p = nullptr) {
+enum class store_use { read, write };
+
+/// Opens --store; `p` (when given) names the endpoints for stores that cannot list their own. A
+/// store only read (diff, release's check) must exist: an etcd prefix holding nothing is a
+/// mistyped prefix, an error naming it, rather than a store that differs from everything.
+pf::any_store open_store(const command_spec& c, const arguments& args, const pf::plan* p = nullptr,
+                         store_use use = store_use::write) {
   const std::string& uri = args.get("--store");
   std::vector<std::string> names;
   if (p != nullptr) {
     for (const auto& e : p->endpoints()) names.push_back(e->name);
   }
-  auto store = pf::open_store(uri, pf::known_store_schemes(), names);
+  auto store = use == store_use::read && uri.starts_with("etcd://")
+                   ? pf::make_any_store(pf::etcd::etcd_store::open_uri(uri, {.must_exist = true}), pf::detail::redact_uri(uri))
+                   : pf::open_store(uri, pf::known_store_schemes(), names);
   if (!store) std::exit(report_error(c, "--store " + pf::detail::redact_uri(uri), store.error()));
   return std::move(*store);
 }
@@ -750,7 +757,7 @@ int run_export(const command_spec& c, const arguments& args, const output_origin
 int run_diff(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
   auto p = pin_generation(c, args, *history);
-  pf::any_store store = open_store(c, args, p.get());
+  pf::any_store store = open_store(c, args, p.get(), store_use::read);
   progress_meter meter(c, "compared");
   pf::recovery_hooks hooks;
   hooks.stop = &stop_requested;
@@ -832,7 +839,7 @@ int run_override(const command_spec& c, const arguments& args) {
 }
 
 int run_release(const command_spec& c, const arguments& args) {
-  pf::any_store store = open_store(c, args);
+  pf::any_store store = open_store(c, args, nullptr, store_use::read);
   auto floor = pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   if (!pf::is_operator_fence(*floor)) {
