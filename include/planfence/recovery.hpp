@@ -71,7 +71,8 @@ static_assert(operator_fence_stride < fence_max.value() / 1024, "room for many o
 
 /// The store's fence floor: the larger of the floor the store keeps itself (a `fence_floor()`
 /// member, as the zone-file store and any_store have) and the largest fence in any endpoint's
-/// stamp (0 when none). Blocking, allocates.
+/// stamp (0 when none). Each store range-checks what it reads (a zone file's or a DNS server's
+/// stamps hold 24-bit tokens; etcd's holder-key tokens are revisions, wider). Blocking, allocates.
 template <inspectable_store Store>
 [[nodiscard]] result<fence_token> store_fence_floor(const Store& store) {
   fence_token floor{};
@@ -87,16 +88,7 @@ template <inspectable_store Store>
     if (!handle) return unexpected_error(std::move(handle).error());
     auto seen = store.read_stamp(*handle);
     if (!seen) return unexpected_error(std::move(seen).error());
-    if (seen->fence > fence_max) {
-      // Stores refuse such stamps themselves; a store that does not must not move the floor.
-      return fail(errc::store_unavailable, name + ": its stamp names fence " + std::to_string(seen->fence.value()) +
-                                               ", beyond the largest token " + std::to_string(fence_max.value()));
-    }
     floor = std::max(floor, seen->fence);
-  }
-  if (floor > fence_max) {
-    return fail(errc::store_unavailable, "the store's fence floor " + std::to_string(floor.value()) +
-                                             " is beyond the largest token " + std::to_string(fence_max.value()));
   }
   return floor;
 }
