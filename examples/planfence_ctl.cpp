@@ -163,7 +163,8 @@ const std::vector<command_spec>& commands() {
        "planfence-ctl export --dir DIR --generation N --zone ZONE [--output FILE] [--skip-outside] "
        "[--name-server NAME] [--plan-bytes-max BYTES]",
        {dir_option, generation_option, {"--zone", "ZONE", "the zone's name, e.g. us-east-1.example."},
-        {"--output", "FILE", "write the zone to FILE atomically (temp file, fsync, rename) instead of stdout"},
+        {"--output", "FILE", "write the zone to FILE atomically (temp file, fsync, rename; a symlink is followed,\n"
+         "                         owner and mode kept) instead of standard output"},
         {"--skip-outside", "", "leave out endpoints outside ZONE (default: refuse them)"},
         {"--name-server", "NAME", "an NS name for the SOA and NS records (default ns1.ZONE, glue 127.0.0.1)"},
         plan_bytes_option},
@@ -665,8 +666,28 @@ int write_document(const command_spec& c, std::string_view text, const output_or
 }
 
 /// Writes `text` to `path` atomically and durably: a temporary file beside it, fsync, rename,
-/// fsync the directory. On any failure the temporary file is removed and `path` is untouched.
-int write_file_atomically(const command_spec& c, const std::filesystem::path& path, std::string_view text) {
+/// fsync the directory. On any failure the temporary file is removed and `path` is untouched. A
+/// symlink is followed (the file a server loads through it is the one replaced, and the link
+/// stays), and an existing file keeps its owner, group and mode; when they cannot be kept,
+/// nothing is written.
+int write_file_atomically(const command_spec& c, std::filesystem::path path, std::string_view text) {
+  std::error_code ec;
+  if (std::filesystem::is_symlink(path, ec)) {
+    const std::filesystem::path target = std::filesystem::weakly_canonical(path, ec);
+    if (ec) {
+      std::fprintf(stderr, "planfence-ctl %s: %s: cannot follow the symlink: %s; nothing was written\n",
+                   std::string(c.name).c_str(), path.string().c_str(), ec.message().c_str());
+      return exit_output;
+    }
+    path = target;
+  }
+  struct stat existing {};
+  const bool replaces = ::stat(path.c_str(), &existing) == 0;
+  if (replaces && !S_ISREG(existing.st_mode)) {
+    std::fprintf(stderr, "planfence-ctl %s: %s is not a regular file; nothing was written\n", std::string(c.name).c_str(),
+                 path.string().c_str());
+    return exit_output;
+  }
   const std::filesystem::path directory = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
   std::string temp = (directory / ("." + path.filename().string() + ".XXXXXX")).string();
   const int fd = ::mkstemp(temp.data());
@@ -677,13 +698,14 @@ int write_file_atomically(const command_spec& c, const std::filesystem::path& pa
   };
   if (fd < 0) return fail_with("cannot create a temporary file", errno);
   int error_number = write_all(fd, text);
-  if (error_number == 0 && ::fchmod(fd, 0644) != 0) error_number = errno;
+  if (error_number == 0 && ::fchmod(fd, replaces ? existing.st_mode & 07777 : 0644) != 0) error_number = errno;
+  if (error_number == 0 && replaces && ::fchown(fd, existing.st_uid, existing.st_gid) != 0) error_number = errno;
   if (error_number == 0 && ::fsync(fd) != 0) error_number = errno;
   if (::close(fd) != 0 && error_number == 0) error_number = errno;
   if (error_number == 0 && ::rename(temp.c_str(), path.c_str()) != 0) error_number = errno;
   if (error_number != 0) {
     ::unlink(temp.c_str());
-    return fail_with("cannot write", error_number);
+    return fail_with("cannot write, or keep the owner and mode of the file it replaces", error_number);
   }
   const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (directory_fd < 0 || ::fsync(directory_fd) != 0) {

@@ -196,10 +196,23 @@ TEST_CASE("ctl: output that cannot be written is an error, and never a torn zone
     CHECK(atomic.status == 3);
     CHECK_FALSE(std::filesystem::exists(disk.path / "out.zone"));
   }
-  SECTION("--output writes the whole zone") {
+  SECTION("--output writes the whole zone, through a symlink, keeping owner and mode") {
     auto written = run(export_zone + " --output " + (dir.path / "out.zone").string());
     CHECK(written.status == 0);
     CHECK(read_all(dir.path / "out.zone") == run(export_zone).output);
+    // The server reads served/zone through a link; the file behind it is replaced, the link kept.
+    std::filesystem::create_directories(dir.path / "served");
+    std::ofstream(dir.path / "served" / "zone") << "; old\n";
+    REQUIRE(::chmod((dir.path / "served" / "zone").c_str(), 0640) == 0);
+    if (::geteuid() == 0) REQUIRE(::chown((dir.path / "served" / "zone").c_str(), 65534, 65534) == 0);
+    std::filesystem::create_symlink(dir.path / "served" / "zone", dir.path / "link.zone");
+    CHECK(run(export_zone + " --output " + (dir.path / "link.zone").string()).status == 0);
+    CHECK(std::filesystem::is_symlink(dir.path / "link.zone"));
+    CHECK(read_all(dir.path / "served" / "zone") == run(export_zone).output);
+    struct stat info {};
+    REQUIRE(::stat((dir.path / "served" / "zone").c_str(), &info) == 0);
+    CHECK((info.st_mode & 07777) == 0640);
+    if (::geteuid() == 0) CHECK((info.st_uid == 65534 && info.st_gid == 65534));
   }
 }
 
