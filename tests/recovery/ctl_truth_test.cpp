@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "../support/fixtures.hpp"
+#include "../support/shell.hpp"
 #include "../support/temporary_directory.hpp"
 #include "examples/support/knot_server.hpp"
 
@@ -50,28 +51,11 @@ namespace {
 
 using planfence_test::temporary_directory;
 
-struct command_result {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-/// Runs a shell command line (bounded by `timeout`, so a hang fails instead of blocking the suite).
-command_result run(const std::string& command, int timeout_seconds = 60) {
-  command_result out;
-  const std::string line = "timeout -s KILL " + std::to_string(timeout_seconds) + " " + command + " 2>&1";
-  FILE* pipe = ::popen(line.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  UNSCOPED_INFO("$ " << command << "\n" << out.output << "(exit " << out.status << ")");
-  return out;
-}
+using planfence_test::command_result;
+using planfence_test::contains;
+using planfence_test::run;
 
 std::string ctl(const std::string& arguments) { return std::string(PLANFENCE_CTL_PATH) + " " + arguments; }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string read_all(const std::filesystem::path& path) {
   std::ifstream file(path);

@@ -31,6 +31,7 @@
 
 #include "../support/fixtures.hpp"
 #include "examples/support/knot_server.hpp"
+#include "../support/shell.hpp"
 #include "../support/temporary_directory.hpp"
 
 #if defined(PLANFENCE_CTL_PATH)
@@ -41,23 +42,8 @@ using planfence::generation;
 
 using planfence_test::temporary_directory;
 
-struct command_result {
-  int status = -1;
-  std::string output;  // stdout and stderr
-};
-
-/// Runs a shell command line and returns its exit status and output.
-command_result run(const std::string& command) {
-  command_result out;
-  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  for (std::size_t n; (n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.output.append(buffer, n);
-  const int status = ::pclose(pipe);
-  out.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  UNSCOPED_INFO("$ " << command << "\n" << out.output << "(exit " << out.status << ")");
-  return out;
-}
+using planfence_test::command_result;
+using planfence_test::run;
 
 std::string ctl(const std::string& arguments) { return std::string(PLANFENCE_CTL_PATH) + " " + arguments; }
 
