@@ -133,7 +133,7 @@ tsig_key fake_key() { return make_tsig_key("fake-test-key.", "AAECAwQFBgcICQoLDA
 
 }  // namespace
 
-TEST_CASE("security: knotd refuses a wrong key, an unknown key and no key; nothing is written",
+TEST_CASE("security: knotd refuses a wrong key, an unknown key and no key, and nothing is written",
           "[security][knotd]") {
   auto knot = planfence_test::start_knot();
   const std::vector<std::string> names = {"www.example.test."};
