@@ -61,6 +61,10 @@ TEST_CASE("uri: an unbracketed IPv6 host is refused with the bracketed form to w
   auto no_port = rfc2136_store::parse_uri("rfc2136://2001:db8::53/example.test.");
   REQUIRE(!no_port);
   CHECK(no_port.error().message().find("[2001:db8::53]") != std::string::npos);
+  auto bare = rfc2136_store::parse_uri("rfc2136://::1/example.test.");  // not "[:]:1"
+  REQUIRE(!bare);
+  CHECK(bare.error().message().find("write [::1] for that address on port 53") != std::string::npos);
+  CHECK(bare.error().message().find("[:]") == std::string::npos);
   auto bracketed = rfc2136_store::parse_uri("rfc2136://[::1]:15397/example.test.");
   REQUIRE(bracketed);
   CHECK(bracketed->host == "::1");

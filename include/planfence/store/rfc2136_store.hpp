@@ -58,7 +58,9 @@
 // ids; only hmac-sha256.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -228,16 +230,17 @@ class rfc2136_store {
       if (colon != std::string_view::npos && authority.find(':') != colon) {
         // Several colons: an IPv6 address, which is ambiguous with a port unless bracketed
         // (RFC 3986 section 3.2.2). "::1:15397" could be [::1]:15397 or the address ::1:15397.
-        const std::string_view address = authority.substr(0, colon);
-        const std::string_view port = authority.substr(colon + 1);
+        const std::string address(authority.substr(0, colon));
+        const std::string port(authority.substr(colon + 1));
+        const std::string whole(authority);
         std::uint16_t ignored = 0;
-        if (parse_port(port, ignored)) {
-          const std::string p(port);
-          return bad("an IPv6 address must be in brackets: write [" + std::string(address) + "]:" + p + " for port " +
-                     p + ", or [" + std::string(authority) + "] for that address on port 53");
-        }
-        return bad("an IPv6 address must be in brackets: write [" + std::string(authority) + "] or [" +
-                   std::string(authority) + "]:PORT");
+        const bool split = parse_port(port, ignored) && is_ipv6(address);
+        std::string why = "an IPv6 address must be in brackets: write ";
+        if (split) why += "[" + address + "]:" + port + " for port " + port;
+        if (split && is_ipv6(whole)) why += ", or ";
+        if (is_ipv6(whole)) why += "[" + whole + "] for that address on port 53 ([" + whole + "]:PORT for another)";
+        if (!split && !is_ipv6(whole)) why += "[ADDRESS]:PORT";
+        return bad(why);
       }
       options.host = std::string(authority.substr(0, colon));
       if (colon != std::string_view::npos && !parse_port(authority.substr(colon + 1), options.port)) {
@@ -525,7 +528,10 @@ class rfc2136_store {
     std::optional<std::string> text;
     for (const detail::dns_record& rr : answer->answers) {
       if (rr.name != state_->floor_name || rr.type != detail::dns_type::txt) continue;
-      if (text) return fail(errc::store_unavailable, "malformed fence floor: several TXT records at " + state_->floor_name);
+      if (text) {
+        return fail(errc::store_unavailable, "malformed fence floor: several TXT records at " + state_->floor_name +
+                                                 " (planfence writes one): delete the extra records on the server");
+      }
       auto strings = detail::decode_txt_strings(rr.rdata);
       if (!strings || strings->size() != 1) {
         return fail(errc::parse_error, "malformed fence floor at " + state_->floor_name + " TXT: expected one string");
@@ -645,6 +651,10 @@ class rfc2136_store {
     out = static_cast<Unsigned>(v);
     return true;
   }
+  [[nodiscard]] static bool is_ipv6(const std::string& text) {
+    in6_addr ignored{};
+    return ::inet_pton(AF_INET6, text.c_str(), &ignored) == 1;
+  }
   [[nodiscard]] static bool parse_port(std::string_view text, std::uint16_t& port) {
     unsigned v = 0;
     if (!parse_unsigned(text, v) || v == 0 || v > 65535) return false;
@@ -687,7 +697,10 @@ class rfc2136_store {
     std::optional<stamp> found;
     for (const detail::dns_record& rr : answer.answers) {
       if (rr.name != owner || rr.type != detail::dns_type::txt) continue;
-      if (found) return fail(errc::store_unavailable, "malformed stamp: several TXT records at " + owner);
+      if (found) {
+        return fail(errc::store_unavailable, "malformed stamp: several TXT records at " + owner +
+                                                 " (planfence writes one): delete the extra records on the server");
+      }
       auto strings = detail::decode_txt_strings(rr.rdata);
       if (!strings || strings->size() != 1) {
         return fail(errc::parse_error, "malformed stamp at " + owner + " TXT: expected one string \"gen=G fence=F\"");
@@ -1025,8 +1038,11 @@ class rfc2136_store {
         auto verified = detail::tsig_verify_response(*raw, *decoded, *o.key, request_mac, detail::unix_seconds_now(),
                                                      o.tsig_fudge_seconds);
         if (!verified) {
-          return fail(errc::authentication_failed,
-                      std::string(what) + " (" + endpoint_text() + "): " + verified.error().detail);
+          // The RCODE, unless the TSIG error's message already names it.
+          const bool named = verified.error().detail.view().find("server answered") != std::string_view::npos;
+          return fail(errc::authentication_failed, std::string(what) + " (" + endpoint_text() +
+                                                       (named ? "" : ", answered " + detail::rcode_text(rcode)) +
+                                                       "): " + verified.error().detail);
         }
         decoded->additional.pop_back();  // the TSIG record, verified
       }
