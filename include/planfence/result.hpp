@@ -63,6 +63,7 @@ enum class errc : std::uint8_t {
   blast_radius,      ///< refused by the S4 guard: the plan does not mark the change as intended
   io_error,          ///< a file or socket operation failed
   authentication_failed, ///< TSIG: the server refused our signature (BADSIG, BADKEY, BADTIME) or its answer was unsigned or badly signed
+  not_authoritative, ///< the server does not serve the zone the store names (wrong zone or server)
 };
 
 /// The stable name of a code, e.g. "stale".
@@ -91,6 +92,7 @@ enum class errc : std::uint8_t {
     case errc::blast_radius: return "blast_radius";
     case errc::io_error: return "io_error";
     case errc::authentication_failed: return "authentication_failed";
+    case errc::not_authoritative: return "not_authoritative";
   }
   return "unknown";
 }

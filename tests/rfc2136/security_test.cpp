@@ -12,6 +12,8 @@
 #include <planfence/detail/socket.hpp>
 #include <planfence/detail/tsig.hpp>
 
+#include <sys/stat.h>
+
 #include <atomic>
 #include <functional>
 #include <thread>
@@ -131,7 +133,7 @@ tsig_key fake_key() { return make_tsig_key("fake-test-key.", "AAECAwQFBgcICQoLDA
 
 }  // namespace
 
-TEST_CASE("security: knotd refuses a wrong key, an unknown key and no key; nothing is written",
+TEST_CASE("security: knotd refuses a wrong key, an unknown key and no key, and nothing is written",
           "[security][knotd]") {
   auto knot = planfence_test::start_knot();
   const std::vector<std::string> names = {"www.example.test."};
@@ -215,6 +217,7 @@ TEST_CASE("security: URIs: bad ones are explained, secrets come from files and t
 
   const std::string path = "/tmp/planfence-rfc2136-key-test";
   { std::ofstream(path) << "hmac-sha256:file-key.:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n"; }
+  ::chmod(path.c_str(), 0600);  // a key file others may read is refused (key_file_test.cpp)
   auto from_file = rfc2136_store::parse_uri("rfc2136://127.0.0.1/example.test.?tsig-file=" + path);
   REQUIRE(from_file);
   CHECK(from_file->key->name == "file-key.");

@@ -139,6 +139,9 @@ TEST_CASE("tsig: the server's TSIG errors are reported by name", "[tsig]") {
     REQUIRE(!result);
     CHECK(result.error().code == errc::authentication_failed);
     CHECK(result.error().message().find(name) != std::string::npos);
+    // The RCODE of the answer and the TSIG error, each by name.
+    CHECK(result.error().message().find(rcode_text(decode_message(answer)->rcode()) + " with TSIG error " + name) !=
+          std::string::npos);
   }
 }
 

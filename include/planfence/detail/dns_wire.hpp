@@ -125,6 +125,12 @@ inline constexpr std::uint16_t badtrunc = 22;
   }
 }
 
+/// rcode_name, or "RCODE n" for a code without a mnemonic (for messages).
+[[nodiscard]] inline std::string rcode_text(std::uint16_t rcode) {
+  const std::string_view name = rcode_name(rcode);
+  return name == "RCODE?" ? "RCODE " + std::to_string(rcode) : std::string(name);
+}
+
 /// Header flag bits (the second 16-bit word of the header).
 namespace dns_flag {
 inline constexpr std::uint16_t qr = 0x8000;

@@ -13,7 +13,8 @@
 //   ... send it, receive `raw` ...
 //   auto answer = decode_message(raw).value();
 //   if (auto checked = tsig_verify_response(raw, answer, key, request_mac, unix_seconds_now()); !checked)
-//     report(checked.error().message());    // "authentication_failed: TSIG: server answered BADSIG ..."
+//     report(checked.error().message());
+//     // "authentication_failed: TSIG: server answered NOTAUTH with TSIG error BADSIG: ..."
 //
 // What is digested (RFC 8945 section 4.3): for a request, the message as it was before the TSIG
 // record was added, then the "TSIG variables" (key name and algorithm name in canonical wire
@@ -25,9 +26,10 @@
 // the reason:
 //  - it has exactly one TSIG record, the last of the additional section;
 //  - key name and algorithm are ours (else "answer signed with another key");
-//  - a TSIG error from the server is reported by name: BADSIG (the server could not verify our
-//    MAC: the secret differs), BADKEY (the server does not know the key name), BADTIME (our
-//    clock and the server's differ by more than the fudge; the server's time is quoted);
+//  - a TSIG error from the server is reported by name, with the answer's RCODE and what to check:
+//    BADSIG (the server could not verify our MAC: the secret differs), BADKEY (the server does
+//    not know the key name, or its ACL does not name it), BADTIME (our clock and the server's
+//    differ by more than the fudge; the server's time is quoted);
 //  - the MAC is the full 32 octets (truncated MACs, RFC 8945 section 5.2.2.1, are refused) and
 //    equal to ours, compared in constant time;
 //  - the time signed is within the fudge of our clock (a replayed old answer is refused).
@@ -42,6 +44,7 @@
 // question checks are what tie an answer to its request.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -83,8 +86,9 @@ struct tsig_key {
 }
 
 /// A key from "ALGORITHM:NAME:BASE64SECRET" (the form of `knsupdate -y`); ALGORITHM must be
-/// hmac-sha256 (any case, with or without "hmac-" prefix spelled out). Errors: errc::parse_error,
-/// errc::invalid_name.
+/// hmac-sha256 (any case). Errors: errc::parse_error, errc::invalid_name; they never quote the
+/// secret, nor the algorithm field unless it is a known algorithm's name (a key written in the
+/// wrong order would put the secret there).
 [[nodiscard]] inline result<tsig_key> parse_tsig_key(std::string_view spec) {
   const std::size_t first = spec.find(':');
   const std::size_t second = first == std::string_view::npos ? first : spec.find(':', first + 1);
@@ -94,7 +98,15 @@ struct tsig_key {
   std::string algorithm(spec.substr(0, first));
   for (char& c : algorithm) c = to_lower(c);
   if (algorithm != "hmac-sha256") {
-    return fail(errc::parse_error, "TSIG algorithm '" + algorithm + "' is not supported (only hmac-sha256)");
+    // Name the algorithm only when it is one: a key written in the wrong order would otherwise
+    // put its secret in the message.
+    static constexpr std::array<std::string_view, 6> known = {"hmac-md5", "hmac-sha1", "hmac-sha224",
+                                                              "hmac-sha384", "hmac-sha512", "gss-tsig"};
+    const bool named = std::find(known.begin(), known.end(), algorithm) != known.end() ||
+                       algorithm == "hmac-md5.sig-alg.reg.int";
+    return fail(errc::parse_error, (named ? "TSIG algorithm '" + algorithm + "'" : std::string("the TSIG algorithm (the "
+                                    "text before the first ':', not shown)")) +
+                                       " is not supported: only hmac-sha256, as ALGORITHM:NAME:BASE64SECRET");
   }
   return make_tsig_key(spec.substr(first + 1, second - first - 1), spec.substr(second + 1));
 }
@@ -243,8 +255,7 @@ namespace tsig_internal {
   for (const dns_record& rr : decoded.answers) tsig_count += rr.type == dns_type::tsig ? 1 : 0;
   for (const dns_record& rr : decoded.authority) tsig_count += rr.type == dns_type::tsig ? 1 : 0;
   if (tsig_count == 0) {
-    return refused(std::string("unsigned answer (") + std::string(rcode_name(decoded.rcode())) +
-                   ") to a signed request refused");
+    return refused("unsigned answer (" + rcode_text(decoded.rcode()) + ") to a signed request refused");
   }
   if (tsig_count > 1 || decoded.additional.empty() || decoded.additional.back().type != dns_type::tsig) {
     return refused("the TSIG record must be the only one and the last of the answer");
@@ -254,24 +265,31 @@ namespace tsig_internal {
   if (!fields) return refused("malformed TSIG record: " + fields.error().detail);
   if (rr.klass != dns_class::any || rr.ttl != 0) return refused("TSIG record with a class other than ANY or a TTL");
   // Errors the server reports about our request come first: they explain why it is unsigned.
-  switch (fields->error) {
-    case 0: break;
-    case dns_rcode::badsig:
-      return refused("server answered BADSIG: it could not verify our signature (is the secret of key " + key.name +
-                     " the server's?)");
-    case dns_rcode::badkey:
-      return refused("server answered BADKEY: it does not know key " + key.name + " with algorithm hmac-sha256");
-    case dns_rcode::badtime: {
-      std::string server_time;
-      if (fields->other.size() == 6) {
-        std::uint64_t t = 0;
-        for (std::uint8_t b : fields->other) t = t << 8 | b;
-        server_time = "; server time " + std::to_string(t) + ", ours " + std::to_string(now);
+  // Each names the RCODE and the TSIG error, and what to check.
+  if (fields->error != 0) {
+    const std::string said = "server answered " + rcode_text(decoded.rcode()) + " with TSIG error " +
+                             rcode_text(fields->error);
+    switch (fields->error) {
+      case dns_rcode::badsig:
+        return refused(said + ": it could not verify our signature: the secret of key " + key.name +
+                       " differs from the server's (copy the key again from the server's configuration)");
+      case dns_rcode::badkey:
+        return refused(said + ": it does not know key " + key.name +
+                       " with algorithm hmac-sha256 for this zone (check the key name, and that the server's "
+                       "update ACL names that key)");
+      case dns_rcode::badtime: {
+        std::string server_time;
+        if (fields->other.size() == 6) {
+          std::uint64_t t = 0;
+          for (std::uint8_t b : fields->other) t = t << 8 | b;
+          server_time = "; server time " + std::to_string(t) + ", ours " + std::to_string(now);
+        }
+        return refused(said + ": our clock and the server's differ by more than the fudge (" + std::to_string(fudge) +
+                       " s)" + server_time + " (synchronise both clocks, e.g. with NTP)");
       }
-      return refused("server answered BADTIME: our clock and the server's differ by more than the fudge" + server_time);
+      case dns_rcode::badtrunc: return refused(said + ": the server refuses truncated MACs");
+      default: return refused(said);
     }
-    case dns_rcode::badtrunc: return refused("server answered BADTRUNC");
-    default: return refused("server answered TSIG error " + std::to_string(fields->error));
   }
   if (rr.name != key.name) return refused("answer signed with another key (" + rr.name + ")");
   if (fields->algorithm != tsig_algorithm_hmac_sha256) return refused("answer signed with algorithm " + fields->algorithm);

@@ -24,8 +24,13 @@
 // floor read again right after); errc::store_unavailable (no answer in time, SERVFAIL, a
 // malformed answer: nothing was written, or the commit landed and a retry sees it as stale);
 // errc::authentication_failed (the server refused our TSIG key, REFUSED or NOTAUTH, or its
-// answer was unsigned or badly signed); errc::capacity_exceeded (the message would exceed 64 KiB,
-// or records DNS cannot hold: several CNAMEs); errc::invalid_rdata.
+// answer was unsigned or badly signed); errc::not_authoritative (the server does not serve the
+// zone: told apart from a key problem by one unsigned SOA query, used only for the message);
+// errc::parse_error (a stamp or floor on the server that is malformed or outside generation
+// 1..2^40-1, fence 0..2^24-1: never taken as a value); errc::capacity_exceeded (the message would
+// exceed 64 KiB, records DNS cannot hold: several CNAMEs, or a stamp out of those ranges);
+// errc::invalid_rdata. Every error names the request, the RCODE and the TSIG error the server
+// answered, and what the operator can do (docs/rfc2136.md, "Errors").
 //
 // raise_fence(token) replaces the floor RRset by "floor=token" with a prerequisite on the
 // floor read, so it never lowers it. Every commit pins the floor it believes in, so a commit
@@ -53,13 +58,22 @@
 // ids; only hmac-sha256.
 #pragma once
 
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,8 +88,10 @@
 #include "../detail/dns_wire.hpp"
 #include "../detail/socket.hpp"
 #include "../detail/tsig.hpp"
+#include "../detail/uri.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"
+#include "../lease.hpp"
 #include "../record.hpp"
 #include "../result.hpp"
 #include "../store.hpp"
@@ -125,7 +141,8 @@ class rfc2136_store {
   /// A store over `endpoints` (names in `options.zone`). Reads the fence floor once. Errors:
   /// errc::invalid_name (a name outside the zone, too long for its stamp name, or reserved),
   /// errc::invalid_plan (a name given twice), errc::io_error (host), and whatever reading the
-  /// floor reports (errc::store_unavailable, errc::authentication_failed).
+  /// floor reports (errc::store_unavailable, errc::authentication_failed, errc::not_authoritative,
+  /// errc::parse_error for a malformed or out-of-range floor).
   [[nodiscard]] static result<rfc2136_store> open(rfc2136_options options, const std::vector<std::string>& endpoints) {
     if (options.attempts == 0 || options.attempts > attempts_max) {
       return fail(errc::capacity_exceeded, "attempts must be 1 to 10");
@@ -164,6 +181,7 @@ class rfc2136_store {
   /// A store from `rfc2136://HOST[:PORT]/ZONE[?PARAMETERS]` (docs/rfc2136.md), parameters:
   ///   tsig=hmac-sha256:KEYNAME:BASE64SECRET   the key inline (visible in process lists)
   ///   tsig-file=PATH                          a file holding ALGORITHM:KEYNAME:BASE64SECRET
+  ///                                           (owner-only, regular, small: read_key_file)
   ///   tsig-env=VARIABLE                       an environment variable holding the same
   ///   timeout-ms=N, attempts=N, tcp=1         per-attempt timeout, attempts, TCP-only queries
   /// Errors: errc::parse_error with what is wrong, then whatever open() reports.
@@ -173,14 +191,19 @@ class rfc2136_store {
     return open(std::move(*options), endpoints);
   }
 
-  /// The options a URI stands for (open_uri without connecting).
+  /// The options a URI stands for (open_uri without connecting). Errors (errc::parse_error) name
+  /// the URI through detail::redact_uri and never quote a query value, an unknown parameter's
+  /// name (a misspelt `tsig` may carry the secret) or a key file's content.
   [[nodiscard]] static result<rfc2136_options> parse_uri(std::string_view uri) {
     auto bad = [&](std::string why) {
-      return fail(errc::parse_error, "rfc2136 URI '" + redact(uri) + "': " + std::move(why));
+      return fail(errc::parse_error, "rfc2136 URI '" + detail::redact_uri(uri) + "': " + std::move(why));
     };
     constexpr std::string_view scheme = "rfc2136://";
     if (!uri.starts_with(scheme)) return bad("must start with rfc2136://");
     std::string_view rest = uri.substr(scheme.size());
+    if (const std::size_t hash = rest.find('#'); hash != std::string_view::npos) {
+      return bad("a fragment ('#...') is not allowed (a '#' in a value must be written %23)");
+    }
     const std::size_t slash = rest.find('/');
     if (slash == std::string_view::npos) return bad("missing /ZONE after the host");
     std::string_view authority = rest.substr(0, slash);
@@ -191,6 +214,9 @@ class rfc2136_store {
       rest = rest.substr(0, q);
     }
     rfc2136_options options;
+    if (authority.find('@') != std::string_view::npos) {
+      return bad("a user name or password before '@' is not supported: give the TSIG key with tsig-file=PATH");
+    }
     if (authority.starts_with('[')) {
       const std::size_t close = authority.find(']');
       if (close == std::string_view::npos) return bad("unclosed [ in the host");
@@ -198,10 +224,24 @@ class rfc2136_store {
       authority = authority.substr(close + 1);
       if (!authority.empty() && authority.front() != ':') return bad("expected :PORT after ]");
       if (!authority.empty()) authority.remove_prefix(1);
-      else authority = {};
-      if (!authority.empty() && !parse_port(authority, options.port)) return bad("bad port");
+      if (!authority.empty() && !parse_port(authority, options.port)) return bad("bad port (1 to 65535)");
     } else {
       const std::size_t colon = authority.rfind(':');
+      if (colon != std::string_view::npos && authority.find(':') != colon) {
+        // Several colons: an IPv6 address, which is ambiguous with a port unless bracketed
+        // (RFC 3986 section 3.2.2). "::1:15397" could be [::1]:15397 or the address ::1:15397.
+        const std::string address(authority.substr(0, colon));
+        const std::string port(authority.substr(colon + 1));
+        const std::string whole(authority);
+        std::uint16_t ignored = 0;
+        const bool split = parse_port(port, ignored) && is_ipv6(address);
+        std::string why = "an IPv6 address must be in brackets: write ";
+        if (split) why += "[" + address + "]:" + port + " for port " + port;
+        if (split && is_ipv6(whole)) why += ", or ";
+        if (is_ipv6(whole)) why += "[" + whole + "] for that address on port 53 ([" + whole + "]:PORT for another)";
+        if (!split && !is_ipv6(whole)) why += "[ADDRESS]:PORT";
+        return bad(why);
+      }
       options.host = std::string(authority.substr(0, colon));
       if (colon != std::string_view::npos && !parse_port(authority.substr(colon + 1), options.port)) {
         return bad("bad port (1 to 65535)");
@@ -212,25 +252,47 @@ class rfc2136_store {
     if (!zone || zone->empty()) return bad("missing or badly escaped zone");
     options.zone = *zone;
     int key_sources = 0;
-    while (!query.empty()) {
+    for (unsigned position = 1; !query.empty(); ++position) {
       const std::size_t amp = query.find('&');
       const std::string_view pair = query.substr(0, amp);
       query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+      // The pair itself is never quoted: it may be a secret typed in the wrong place.
+      const std::string where = "query parameter " + std::to_string(position);
       const std::size_t eq = pair.find('=');
-      if (eq == std::string_view::npos) return bad("parameter without '=': " + std::string(pair));
+      if (eq == std::string_view::npos) return bad(where + " has no '=' (expected NAME=VALUE; not shown)");
       const std::string_view name = pair.substr(0, eq);
+      static constexpr std::array<std::string_view, 6> known = {"tsig", "tsig-file", "tsig-env",
+                                                                "timeout-ms", "attempts", "tcp"};
+      if (std::find(known.begin(), known.end(), name) == known.end()) {
+        return bad(where + " has a name planfence does not know (not shown: a misspelt name may come with a "
+                           "secret); known: tsig, tsig-file, tsig-env, timeout-ms, attempts, tcp");
+      }
       auto value = percent_decode(pair.substr(eq + 1));
-      if (!value) return bad("badly escaped value of " + std::string(name));
+      if (!value) {
+        return bad("badly escaped value of " + std::string(name) + " (a % must be followed by two hex digits)");
+      }
       std::string spec;
       if (name == "tsig") {
         spec = *value;
       } else if (name == "tsig-file") {
-        std::ifstream file(*value);
-        if (!file) return bad("cannot read tsig-file " + *value);
-        std::getline(file, spec);
+        auto text = read_key_file(*value);
+        if (!text) return bad(text.error().detail);
+        spec = std::move(*text);
       } else if (name == "tsig-env") {
+        // Quote the variable's name only when it looks like one: the key itself is often
+        // pasted here by mistake.
+        const bool shown = !value->empty() && value->size() <= 64 &&
+                           std::all_of(value->begin(), value->end(), [](char c) {
+                             return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+                           });
+        const std::string variable =
+            shown ? "environment variable " + *value : "the environment variable (name not shown)";
+        if (value->find(':') != std::string::npos) {
+          return bad("tsig-env takes the NAME of an environment variable holding ALGORITHM:NAME:BASE64SECRET, "
+                     "not the key itself");
+        }
         const char* text = std::getenv(value->c_str());
-        if (text == nullptr) return bad("environment variable " + *value + " (tsig-env) is not set");
+        if (text == nullptr) return bad(variable + " (tsig-env) is not set");
         spec = text;
       } else if (name == "timeout-ms") {
         unsigned ms = 0;
@@ -242,19 +304,80 @@ class rfc2136_store {
           return bad("attempts must be 1 to 10");
         }
         continue;
-      } else if (name == "tcp") {
+      } else {  // tcp
+        if (*value != "0" && *value != "1" && *value != "true" && *value != "false") return bad("tcp must be 0 or 1");
         options.udp_queries = *value != "1" && *value != "true";
         continue;
-      } else {
-        return bad("unknown parameter " + std::string(name));
       }
       if (++key_sources > 1) return bad("give the key once (tsig, tsig-file or tsig-env)");
       while (!spec.empty() && (spec.back() == '\n' || spec.back() == '\r' || spec.back() == ' ')) spec.pop_back();
       auto key = detail::parse_tsig_key(spec);
-      if (!key) return bad(std::string(name) + ": " + key.error().detail);
+      if (!key) {
+        std::string from = std::string(name);
+        if (name == "tsig-file") from += " " + *value;
+        return bad(from + ": " + key.error().detail);
+      }
       options.key = std::move(*key);
     }
     return options;
+  }
+
+  /// The largest key file read_key_file accepts: ALGORITHM:NAME:SECRET is at most about 1 KiB.
+  static constexpr std::size_t key_file_size_max = 4096;
+
+  /// The first line of the key file at `path`, which must be a regular file (a FIFO or a device
+  /// is refused, never waited on: it is opened with O_NONBLOCK, then checked with fstat) of at
+  /// most key_file_size_max octets, readable by its owner only: the secret signs updates to the
+  /// zone, so a file the group or others may read (or write) is refused (chmod 600). Errors
+  /// (errc::io_error, errc::parse_error) name the file, never its content.
+  [[nodiscard]] static result<std::string> read_key_file(const std::string& path) {
+    const std::string named = "tsig-file " + path;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+      const int e = errno;
+      return fail(errc::io_error, "cannot open " + named + ": " + std::strerror(e));
+    }
+    detail::unique_fd file(fd);
+    struct ::stat info {};
+    if (::fstat(fd, &info) != 0) {
+      const int e = errno;
+      return fail(errc::io_error, "cannot stat " + named + ": " + std::strerror(e));
+    }
+    if (!S_ISREG(info.st_mode)) {
+      return fail(errc::io_error, named + " is not a regular file (a FIFO, device or directory is refused)");
+    }
+    if ((info.st_mode & 077) != 0) {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(info.st_mode & 07777));
+      return fail(errc::io_error, named + " has mode " + mode +
+                                      ": its group or others may use it, and the secret in it signs updates to the "
+                                      "zone; make it readable by its owner only (chmod 600 " + path + ")");
+    }
+    if (info.st_size < 0 || static_cast<std::uintmax_t>(info.st_size) > key_file_size_max) {
+      return fail(errc::io_error, named + " is larger than " + std::to_string(key_file_size_max) +
+                                      " octets: not a key file of the form ALGORITHM:NAME:BASE64SECRET");
+    }
+    std::string text(key_file_size_max + 1, '\0');
+    std::size_t got = 0;
+    while (got < text.size()) {
+      const ::ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int e = errno;
+        return fail(errc::io_error, "cannot read " + named + ": " + std::strerror(e));
+      }
+      if (n == 0) break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (got > key_file_size_max) {
+      return fail(errc::io_error, named + " grew beyond " + std::to_string(key_file_size_max) + " octets");
+    }
+    text.resize(got);
+    if (const std::size_t newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
+    if (text.empty()) {
+      return fail(errc::parse_error, named + " is empty (expected ALGORITHM:NAME:BASE64SECRET on its first line)");
+    }
+    return text;
   }
 
   rfc2136_store(rfc2136_store&&) noexcept = default;
@@ -268,7 +391,8 @@ class rfc2136_store {
   }
 
   /// The endpoint's stamp, queried from the primary now (one signed TXT query). Errors:
-  /// errc::store_unavailable, errc::authentication_failed.
+  /// errc::store_unavailable, errc::authentication_failed, errc::not_authoritative,
+  /// errc::parse_error (a malformed or out-of-range stamp, naming the record and the value).
   [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const {
     PLANFENCE_ASSERT(h.index() < state_->names.size());
     auto answer = query(stamp_name(h), detail::dns_type::txt);
@@ -298,6 +422,15 @@ class rfc2136_store {
       item.refused.reset();
       item.found.reset();
     }
+    for (const batch_item& item : items) {
+      // A stamp this store would refuse to read back is never written.
+      if (item.desired.gen > generation_max || item.desired.fence > fence_max) {
+        return fail(errc::capacity_exceeded, state_->names[item.endpoint.index()] + ": stamp gen " +
+                                                 std::to_string(item.desired.gen.value()) + " fence " +
+                                                 std::to_string(item.desired.fence.value()) +
+                                                 " is outside generation 1..2^40-1, fence 0..2^24-1");
+      }
+    }
     for (std::size_t i = 0; i < items.size(); ++i) {
       for (std::size_t j = i + 1; j < items.size(); ++j) {
         if (items[i].endpoint == items[j].endpoint) return fail(errc::invalid_plan, "endpoint twice in one batch");
@@ -319,11 +452,13 @@ class rfc2136_store {
       auto request = build_update(items, cached_floor());
       if (!request) return unexpected_error(request.error());
       // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
-      auto answer = exchange(std::move(*request), /*use_tcp=*/!state_->options.udp_queries, &sent_before);
+      auto answer = exchange(std::move(*request), /*use_tcp=*/!state_->options.udp_queries, &sent_before, "the update");
       if (!answer) return unexpected_error(answer.error());
       const std::uint16_t rcode = answer->rcode();
       if (rcode == detail::dns_rcode::noerror) return ok();
-      if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) return update_failure(rcode);
+      if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) {
+        return update_failure(rcode, "the update");
+      }
       // A prerequisite failed: read the floor and the stamps again and decide from them.
       auto floor = read_floor();
       if (!floor) return unexpected_error(floor.error());
@@ -358,6 +493,10 @@ class rfc2136_store {
   /// meanwhile). Errors: errc::store_unavailable, errc::authentication_failed, errc::conflict
   /// (the floor kept moving: try again).
   [[nodiscard]] result<void> raise_fence(fence_token token) {
+    if (token > fence_max) {
+      return fail(errc::capacity_exceeded, "fence " + std::to_string(token.value()) + " is outside 0.." +
+                                               std::to_string(fence_max.value()) + " (2^24 - 1)");
+    }
     for (unsigned round = 0; round < floor_retries_max; ++round) {
       auto floor = read_floor();
       if (!floor) return unexpected_error(floor.error());
@@ -368,17 +507,18 @@ class rfc2136_store {
       b.update_delete_rrset(state_->floor_name, detail::dns_type::txt);
       b.update_add(state_->floor_name, detail::dns_type::txt, state_->options.ttl_stamp,
                    detail::txt_rdata("floor=" + std::to_string(token.value())));
-      auto answer = exchange(std::move(b).finish(), /*use_tcp=*/true, nullptr);
+      auto answer = exchange(std::move(b).finish(), /*use_tcp=*/true, nullptr, "the update of the fence floor");
       if (!answer) return unexpected_error(answer.error());
       if (answer->rcode() == detail::dns_rcode::noerror) {
         store_floor(token.value());
         return ok();
       }
       if (answer->rcode() != detail::dns_rcode::nxrrset && answer->rcode() != detail::dns_rcode::yxrrset) {
-        return update_failure(answer->rcode());
+        return update_failure(answer->rcode(), "the update of the fence floor");
       }
     }
-    return fail(errc::conflict, "the fence floor kept moving");
+    return fail(errc::conflict, "the fence floor kept moving (" + std::to_string(floor_retries_max) +
+                                    " prerequisite failures in a row): another writer raises it; try again");
   }
 
   /// The floor as the server has it now (empty when never raised). Errors as read_stamp.
@@ -388,9 +528,14 @@ class rfc2136_store {
     std::optional<std::string> text;
     for (const detail::dns_record& rr : answer->answers) {
       if (rr.name != state_->floor_name || rr.type != detail::dns_type::txt) continue;
-      if (text) return fail(errc::store_unavailable, "malformed fence floor: several TXT records at " + state_->floor_name);
+      if (text) {
+        return fail(errc::store_unavailable, "malformed fence floor: several TXT records at " + state_->floor_name +
+                                                 " (planfence writes one): delete the extra records on the server");
+      }
       auto strings = detail::decode_txt_strings(rr.rdata);
-      if (!strings || strings->size() != 1) return fail(errc::store_unavailable, "malformed fence floor at " + state_->floor_name);
+      if (!strings || strings->size() != 1) {
+        return fail(errc::parse_error, "malformed fence floor at " + state_->floor_name + " TXT: expected one string");
+      }
       text = (*strings)[0];
     }
     if (!text) {
@@ -398,8 +543,18 @@ class rfc2136_store {
       return std::optional<std::uint64_t>{};
     }
     std::uint64_t value = 0;
-    if (!text->starts_with("floor=") || !parse_u64(std::string_view(*text).substr(6), value)) {
-      return fail(errc::store_unavailable, "malformed fence floor \"" + *text + "\" at " + state_->floor_name);
+    const std::string record = state_->floor_name + " TXT \"" + printable(*text) + "\"";
+    const number_status status =
+        text->starts_with("floor=") ? parse_bounded(std::string_view(*text).substr(6), fence_max.value(), value)
+                                    : number_status::malformed;
+    if (status == number_status::malformed) {
+      return fail(errc::parse_error, "malformed fence floor " + record + ": expected \"floor=F\" in decimal");
+    }
+    if (status == number_status::too_large) {
+      return fail(errc::parse_error, "fence floor " + record + ": " + text->substr(6) + " is outside 0.." +
+                                         std::to_string(fence_max.value()) +
+                                         " (2^24 - 1), the fence tokens planfence represents; it was not written by "
+                                         "planfence: delete or correct the record on the server");
     }
     store_floor(value);
     return std::optional<std::uint64_t>{value};
@@ -496,6 +651,10 @@ class rfc2136_store {
     out = static_cast<Unsigned>(v);
     return true;
   }
+  [[nodiscard]] static bool is_ipv6(const std::string& text) {
+    in6_addr ignored{};
+    return ::inet_pton(AF_INET6, text.c_str(), &ignored) == 1;
+  }
   [[nodiscard]] static bool parse_port(std::string_view text, std::uint16_t& port) {
     unsigned v = 0;
     if (!parse_unsigned(text, v) || v == 0 || v > 65535) return false;
@@ -518,37 +677,82 @@ class rfc2136_store {
     }
     return out;
   }
-  /// The URI with any inline secret replaced, for error messages.
-  [[nodiscard]] static std::string redact(std::string_view uri) {
-    std::string out(uri);
-    const std::size_t at = out.find("tsig=");
-    if (at == std::string::npos) return out;
-    const std::size_t last_colon = out.find(':', out.find(':', at) + 1);
-    const std::size_t end = out.find('&', at);
-    if (last_colon == std::string::npos || (end != std::string::npos && last_colon > end)) return out;
-    out.replace(last_colon + 1, (end == std::string::npos ? out.size() : end) - last_colon - 1, "(secret)");
-    return out;
+  /// A decimal number as the store writes it (no sign, no leading zero); `too_large` when it
+  /// has only digits but exceeds `max`.
+  enum class number_status { ok, malformed, too_large };
+  [[nodiscard]] static number_status parse_bounded(std::string_view text, std::uint64_t max, std::uint64_t& out) {
+    if (text.empty() || (text.size() > 1 && text[0] == '0')) return number_status::malformed;
+    if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return number_status::malformed;
+    }
+    if (!parse_u64(text, out)) return number_status::too_large;  // digits only: beyond 2^64 - 1
+    return out > max ? number_status::too_large : number_status::ok;
   }
 
+  /// The stamp in `answer` at `owner`. Every value is checked against what planfence represents
+  /// (generation 1..generation_max, fence 0..fence_max): a stamp outside would wedge the endpoint
+  /// (a generation no plan can exceed) or the fence. Errors: errc::parse_error naming the record,
+  /// the value and the range; errc::store_unavailable for several TXT records.
   [[nodiscard]] result<stamp> parse_stamp(const detail::dns_message& answer, const std::string& owner) const {
     std::optional<stamp> found;
     for (const detail::dns_record& rr : answer.answers) {
       if (rr.name != owner || rr.type != detail::dns_type::txt) continue;
-      if (found) return fail(errc::store_unavailable, "malformed stamp: several TXT records at " + owner);
+      if (found) {
+        return fail(errc::store_unavailable, "malformed stamp: several TXT records at " + owner +
+                                                 " (planfence writes one): delete the extra records on the server");
+      }
       auto strings = detail::decode_txt_strings(rr.rdata);
-      if (!strings || strings->size() != 1) return fail(errc::store_unavailable, "malformed stamp at " + owner);
+      if (!strings || strings->size() != 1) {
+        return fail(errc::parse_error, "malformed stamp at " + owner + " TXT: expected one string \"gen=G fence=F\"");
+      }
       const std::string& text = (*strings)[0];
+      const std::string record = owner + " TXT \"" + printable(text) + "\"";
       const std::size_t space = text.find(' ');
-      std::uint64_t gen = 0, fence = 0;
       if (!text.starts_with("gen=") || space == std::string::npos ||
-          !parse_u64(std::string_view(text).substr(4, space - 4), gen) ||
-          !std::string_view(text).substr(space + 1).starts_with("fence=") ||
-          !parse_u64(std::string_view(text).substr(space + 7), fence) || gen == 0) {
-        return fail(errc::store_unavailable, "malformed stamp \"" + text + "\" at " + owner);
+          !std::string_view(text).substr(space + 1).starts_with("fence=")) {
+        return fail(errc::parse_error, "malformed stamp " + record + ": expected \"gen=G fence=F\"");
+      }
+      const std::string_view gen_text = std::string_view(text).substr(4, space - 4);
+      const std::string_view fence_text = std::string_view(text).substr(space + 7);
+      std::uint64_t gen = 0, fence = 0;
+      const number_status g = parse_bounded(gen_text, generation_max.value(), gen);
+      const number_status f = parse_bounded(fence_text, fence_max.value(), fence);
+      if (g == number_status::malformed || f == number_status::malformed) {
+        return fail(errc::parse_error, "malformed stamp " + record + ": expected \"gen=G fence=F\" in decimal");
+      }
+      if (g == number_status::too_large || gen == 0) {
+        return fail(errc::parse_error, "stamp " + record + ": generation " + std::string(gen_text) +
+                                           " is outside 1.." + std::to_string(generation_max.value()) +
+                                           " (2^40 - 1), the generations planfence represents; it was not written by "
+                                           "planfence: delete or correct the record on the server");
+      }
+      if (f == number_status::too_large) {
+        return fail(errc::parse_error, "stamp " + record + ": fence " + std::string(fence_text) + " is outside 0.." +
+                                           std::to_string(fence_max.value()) +
+                                           " (2^24 - 1), the fence tokens planfence represents; it was not written by "
+                                           "planfence: delete or correct the record on the server");
       }
       found = stamp{generation{gen}, fence_token{fence}, 0};
     }
     return found.value_or(stamp{});
+  }
+
+  /// `text` as it may be quoted in a message: non-printable octets as \DDD, quotes escaped, and
+  /// cut at 80 octets (a TXT string from the server is at most 255).
+  [[nodiscard]] static std::string printable(std::string_view text) {
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < 80; ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\%03u", static_cast<unsigned>(c));
+        out += escaped;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    if (text.size() > 80) out += "...";
+    return out;
   }
 
   /// The concept's decision for one endpoint, from its stamp `now` when known (else from
@@ -586,19 +790,104 @@ class rfc2136_store {
     return fail(errc::conflict);
   }
 
-  [[nodiscard]] result<void> update_failure(std::uint16_t rcode) const {
-    const std::string code(detail::rcode_name(rcode));
-    const std::string key = state_->options.key ? "key " + state_->options.key->name : "no TSIG key";
+  /// The error for an UPDATE answered (and, with a key, correctly signed) with `rcode`, which
+  /// is neither NOERROR nor a failed prerequisite: the RCODE, its meaning, what to do.
+  [[nodiscard]] result<void> update_failure(std::uint16_t rcode, std::string_view what) const {
+    const std::string code = detail::rcode_text(rcode);
     switch (rcode) {
       case detail::dns_rcode::refused:
       case detail::dns_rcode::notauth:
-        return fail(errc::authentication_failed, "server refused the update (" + code + "): is " + key +
-                                                     " allowed to update zone " + state_->options.zone + "?");
+        return unexpected_error(refusal(rcode, what, /*is_update=*/true, state_->options.key.has_value()));
       case detail::dns_rcode::notzone:
-        return fail(errc::store_unavailable, "server answered NOTZONE: it is not primary for " + state_->options.zone);
+        return fail(errc::not_authoritative, "the server answered " + std::string(what) + " with NOTZONE: a name in it "
+                                             "is not in zone " + state_->options.zone + " as the server has it (a "
+                                             "delegation or another zone below it?): check the endpoints and the zone");
+      case detail::dns_rcode::servfail:
+        return fail(errc::store_unavailable, "the server answered " + std::string(what) + " with SERVFAIL: it failed "
+                                             "to apply it (see its log); nothing was written; try again later");
+      case detail::dns_rcode::formerr:
+      case detail::dns_rcode::notimp:
+        return fail(errc::store_unavailable, "the server answered " + std::string(what) + " with " + code +
+                                                 ": it does not accept RFC 2136 updates as planfence sends them "
+                                                 "(is dynamic update enabled for " + state_->options.zone + "?)");
       default:
-        return fail(errc::store_unavailable, "server answered " + code + " to the update");
+        return fail(errc::store_unavailable, "the server answered " + std::string(what) + " with " + code +
+                                                 "; nothing was written");
     }
+  }
+
+  /// Whether the server serves the zone, asked with one unsigned SOA query over UDP; only to
+  /// choose the message of a refusal (an unsigned answer is never believed for anything else).
+  enum class zone_service { serves, does_not_serve, unknown };
+  struct zone_probe {
+    zone_service service = zone_service::unknown;
+    std::string said;  ///< what the server answered, for the message
+  };
+  [[nodiscard]] zone_probe probe_zone() const {
+    const std::string& zone = state_->options.zone;
+    const std::string question = "an SOA query for " + zone;
+    auto raw = detail::exchange_udp(state_->server, detail::make_query(next_id(), zone, detail::dns_type::soa),
+                                    detail::deadline_after(state_->options.timeout));
+    if (!raw) return {zone_service::unknown, question + " got no answer (" + raw.error().message() + ")"};
+    auto answer = detail::decode_message(*raw);
+    if (!answer || !answer->is_response()) return {zone_service::unknown, question + " got a malformed answer"};
+    const std::string code = detail::rcode_text(answer->rcode());
+    if (answer->rcode() == detail::dns_rcode::refused || answer->rcode() == detail::dns_rcode::notauth) {
+      return {zone_service::does_not_serve, question + " was answered " + code};
+    }
+    for (const detail::dns_record& rr : answer->authority) {
+      if (rr.type == detail::dns_type::soa && rr.name != zone) {
+        return {zone_service::does_not_serve, question + " was answered " + code + " from zone " + rr.name};
+      }
+    }
+    if (!answer->authoritative()) return {zone_service::does_not_serve, question + " was answered without authority"};
+    for (const detail::dns_record& rr : answer->answers) {
+      if (rr.type == detail::dns_type::soa && rr.name == zone && answer->rcode() == detail::dns_rcode::noerror) {
+        return {zone_service::serves, question + " was answered with its SOA"};
+      }
+    }
+    return {zone_service::unknown, question + " was answered " + code + " without an SOA"};
+  }
+
+  /// The error for a request (`what`) the server refused with REFUSED or NOTAUTH: a zone it does
+  /// not serve (errc::not_authoritative, told apart by probe_zone) or a key it refuses
+  /// (errc::authentication_failed), each with what to check.
+  [[nodiscard]] error refusal(std::uint16_t rcode, std::string_view what, bool is_update, bool signed_answer) const {
+    const rfc2136_options& o = state_->options;
+    const std::string code = detail::rcode_text(rcode);
+    const std::string server = "the server at " + endpoint_text();
+    const zone_probe probe = probe_zone();
+    if (probe.service == zone_service::does_not_serve) {
+      return error{errc::not_authoritative, 0, 0,
+                   server + " is not authoritative for " + o.zone + ": it answered " + std::string(what) + " with " +
+                       code + ", and " + probe.said +
+                       ": check the zone and the host in the store URI (they must name the zone's primary)"};
+    }
+    const std::string checked = probe.service == zone_service::serves ? " (it serves " + o.zone + ": " + probe.said + ")"
+                                                                      : " (" + probe.said + ")";
+    const std::string verb = is_update ? "update" : "query";
+    if (!o.key) {
+      return error{errc::authentication_failed, 0, 0,
+                   server + " refused " + std::string(what) + " with " + code + checked + "; no TSIG key was given, "
+                   "and the server requires one allowed to " + verb + " " + o.zone +
+                   ": give it with tsig-file=PATH (ALGORITHM:NAME:BASE64SECRET)"};
+    }
+    if (!signed_answer) {
+      return error{errc::authentication_failed, 0, 0,
+                   server + " refused " + std::string(what) + " with " + code + " without signing its answer" + checked +
+                       ": the key name (" + o.key->name + ") or its secret is wrong, or the key is not allowed to "
+                       "update " + o.zone + ": check the key against the server's configuration"};
+    }
+    return error{errc::authentication_failed, 0, 0,
+                 server + " refused " + std::string(what) + " with " + code + " in an answer signed with key " +
+                     o.key->name + checked + ": the key is right but not allowed to update " + o.zone +
+                     ": check the server's update ACL or policy for that key"};
+  }
+
+  [[nodiscard]] std::string endpoint_text() const {
+    const std::string& host = state_->options.host;
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(state_->options.port);
   }
 
   [[nodiscard]] std::optional<std::uint64_t> cached_floor() const noexcept {
@@ -663,22 +952,41 @@ class rfc2136_store {
   }
 
   [[nodiscard]] result<detail::dns_message> query(const std::string& name, std::uint16_t type) const {
-    auto answer = exchange(detail::make_query(next_id(), name, type), !state_->options.udp_queries, nullptr);
+    const std::string what = "the query for " + name;
+    auto answer = exchange(detail::make_query(next_id(), name, type), !state_->options.udp_queries, nullptr, what);
     if (!answer) return answer;
-    if (answer->questions.size() != 1 || answer->questions[0].name != name || answer->questions[0].type != type) {
-      return fail(errc::store_unavailable, "answer does not echo the question for " + name);
-    }
     const std::uint16_t rcode = answer->rcode();
+    const std::string code = detail::rcode_text(rcode);
+    if (answer->questions.size() != 1 || answer->questions[0].name != name || answer->questions[0].type != type) {
+      return fail(errc::store_unavailable, "the answer (" + code + ") to " + what + " does not echo the question");
+    }
     if (rcode == detail::dns_rcode::refused || rcode == detail::dns_rcode::notauth) {
-      return fail(errc::authentication_failed, "server refused the query for " + name + " (" +
-                                                   std::string(detail::rcode_name(rcode)) + ")");
+      return unexpected_error(refusal(rcode, what, /*is_update=*/false, state_->options.key.has_value()));
     }
     if (rcode != detail::dns_rcode::noerror && rcode != detail::dns_rcode::nxdomain) {
-      return fail(errc::store_unavailable, "server answered " + std::string(detail::rcode_name(rcode)) + " for " + name);
+      return fail(errc::store_unavailable, "the server answered " + what + " with " + code +
+                                               " (see its log: did the zone load?); try again later");
     }
     if (!answer->authoritative()) {
-      return fail(errc::store_unavailable, "answer for " + name + " is not authoritative: is this the primary for " +
-                                               state_->options.zone + "?");
+      return fail(errc::not_authoritative, "the server at " + endpoint_text() + " answered " + what + " (" + code +
+                                               ") without authority: it is not authoritative for " +
+                                               state_->options.zone + "; check the zone and the host in the store URI");
+    }
+    // An authoritative NXDOMAIN or NODATA carries the SOA of the zone the name is in (RFC 2308):
+    // another zone's means the server answers from a parent (it does not serve ours) or a child.
+    for (const detail::dns_record& rr : answer->authority) {
+      if (rr.type == detail::dns_type::soa && rr.name != state_->options.zone) {
+        const std::string& zone = state_->options.zone;
+        if (in_zone(rr.name, zone)) {
+          return fail(errc::not_authoritative, "the server at " + endpoint_text() + " answered " + what + " (" + code +
+                                                   ") from zone " + rr.name + ", below " + zone +
+                                                   ": the name is in another zone; planfence writes in one zone "
+                                                   "only: check the endpoints and the zone in the store URI");
+        }
+        return fail(errc::not_authoritative, "the server at " + endpoint_text() + " is not authoritative for " + zone +
+                                                 ": it answered " + what + " (" + code + ") from zone " + rr.name +
+                                                 "; check the zone and the host in the store URI");
+      }
     }
     return answer;
   }
@@ -686,7 +994,8 @@ class rfc2136_store {
   /// Signs `request` (when a key is configured), sends it (UDP first unless `use_tcp`, TCP on
   /// truncation), verifies and decodes the answer; retries up to `attempts` on transport
   /// failures. `sent` is set once a request may have reached the server.
-  [[nodiscard]] result<detail::dns_message> exchange(std::vector<std::uint8_t> request, bool use_tcp, bool* sent) const {
+  [[nodiscard]] result<detail::dns_message> exchange(std::vector<std::uint8_t> request, bool use_tcp, bool* sent,
+                                                     std::string_view what) const {
     const rfc2136_options& o = state_->options;
     error last{errc::store_unavailable, 0, 0, "no attempt made"};
     for (unsigned attempt = 0; attempt < o.attempts; ++attempt) {
@@ -706,21 +1015,45 @@ class rfc2136_store {
       }
       if (tcp) raw = exchange_pooled(wire, deadline, sent);
       if (!raw) {
-        last = error{errc::store_unavailable, 0, 0, o.host + ":" + std::to_string(o.port) + ": " + raw.error().message()};
+        last = error{errc::store_unavailable, 0, 0,
+                     "no answer to " + std::string(what) + " from " + endpoint_text() + " after " +
+                         std::to_string(attempt + 1) + " attempt(s) (last: " + raw.error().message() +
+                         "): is the server running and reachable there? (timeout-ms and attempts in the URI)"};
         continue;
       }
       auto decoded = detail::decode_message(*raw);
-      if (!decoded) return fail(errc::store_unavailable, "malformed answer: " + decoded.error().detail);
-      if (!decoded->is_response()) return fail(errc::store_unavailable, "answer is not a response");
+      if (!decoded) {
+        return fail(errc::store_unavailable, "malformed answer to " + std::string(what) + ": " + decoded.error().detail);
+      }
+      if (!decoded->is_response()) {
+        return fail(errc::store_unavailable, "the answer to " + std::string(what) + " is not a response");
+      }
+      const std::uint16_t rcode = decoded->rcode();
+      if (o.key && !has_tsig(*decoded) && (rcode == detail::dns_rcode::refused || rcode == detail::dns_rcode::notauth)) {
+        // Refused without a signature (PowerDNS and Knot answer so to a key they refuse, or for
+        // a zone they do not serve): not believed, but explained.
+        return unexpected_error(refusal(rcode, what, decoded->opcode() == detail::dns_opcode::update, false));
+      }
       if (o.key) {
         auto verified = detail::tsig_verify_response(*raw, *decoded, *o.key, request_mac, detail::unix_seconds_now(),
                                                      o.tsig_fudge_seconds);
-        if (!verified) return unexpected_error(verified.error());
+        if (!verified) {
+          // The RCODE, unless the TSIG error's message already names it.
+          const bool named = verified.error().detail.view().find("server answered") != std::string_view::npos;
+          return fail(errc::authentication_failed, std::string(what) + " (" + endpoint_text() +
+                                                       (named ? "" : ", answered " + detail::rcode_text(rcode)) +
+                                                       "): " + verified.error().detail);
+        }
         decoded->additional.pop_back();  // the TSIG record, verified
       }
       return decoded;
     }
     return unexpected_error(std::move(last));
+  }
+
+  [[nodiscard]] static bool has_tsig(const detail::dns_message& m) noexcept {
+    return std::any_of(m.additional.begin(), m.additional.end(),
+                       [](const detail::dns_record& rr) { return rr.type == detail::dns_type::tsig; });
   }
 
   [[nodiscard]] result<std::vector<std::uint8_t>> exchange_pooled(std::span<const std::uint8_t> wire,
