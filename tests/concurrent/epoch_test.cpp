@@ -182,7 +182,7 @@ TEST_CASE("epoch: a thread's slot is given back when it exits, so more threads t
   the_graveyard = nullptr;
 }
 
-TEST_CASE("epoch: a reader inside a guard holds back reclamation; leaving releases it", "[epoch][S3]") {
+TEST_CASE("epoch: a reader inside a guard holds back reclamation, and leaving releases it", "[epoch][S3]") {
   graveyard yard;
   the_graveyard = &yard;
   epoch_domain& domain = epoch_domain::global();

@@ -116,7 +116,7 @@ TEST_CASE("apply_plan keeps S1, S2 and S4, and repairs an emptied endpoint", "[r
   }
 }
 
-TEST_CASE("override fences automation out; release lets fence_floor_authority back in (S2, S6)", "[recovery][override]") {
+TEST_CASE("override fences automation out, and release lets fence_floor_authority back in (S2, S6)", "[recovery][override]") {
   temporary_directory dir;
   auto history = planfence::durable_history::open(dir.path).value();
   REQUIRE(history->publish(plan_of(1)).has_value());

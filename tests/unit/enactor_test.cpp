@@ -297,7 +297,7 @@ TEST_CASE("S7: a plan whose content does not match its digest is never applied",
   CHECK(w.served("a.example.") == generation{2});
 }
 
-TEST_CASE("only one enactor holds the lease; the other takes over when it lapses", "[enactor][lease]") {
+TEST_CASE("only one enactor holds the lease, and the other takes over when it lapses", "[enactor][lease]") {
   world w;
   std::vector<recorded_event> a_events, b_events;
   auto a = w.make_enactor(a_events, {.name = "a", .lease_ttl = 1'000ms, .renew_margin = 500ms});

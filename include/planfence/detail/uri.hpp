@@ -9,10 +9,10 @@
 // rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
 // only (`user:(redacted)@`); a query parameter keeps its value only when its name is one of
 // `public_parameters` (paths to key files, fence modes, timeouts: nothing secret); one of
-// `secret_parameters` keeps its name and hides its value (`tsig` also keeps its algorithm and key
-// name); any other parameter (a misspelt name may be a secret typed in the wrong place), a
-// parameter without '=', and a fragment become "(redacted)" whole. The function never fails and never allocates more than the
-// output; it is meant for any text, well-formed or not.
+// `secret_parameters` keeps its name and hides its value (`tsig` also keeps a known algorithm
+// name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
+// typed in the wrong place), a parameter without '=', and a fragment become "(redacted)" whole.
+// The function never fails; it is meant for any text, well-formed or not.
 #pragma once
 
 #include <algorithm>
@@ -34,6 +34,10 @@ inline constexpr std::array<std::string_view, 3> secret_parameters = {"tsig", "p
 
 inline constexpr std::string_view redacted_text = "(redacted)";
 
+/// TSIG algorithm names (RFC 8945) shown in front of a redacted `tsig=` value.
+inline constexpr std::array<std::string_view, 6> tsig_algorithms = {
+    "hmac-sha256", "hmac-sha1", "hmac-sha224", "hmac-sha384", "hmac-sha512", "hmac-md5"};
+
 [[nodiscard]] inline std::string redact_query_pair(std::string_view pair) {
   const std::size_t eq = pair.find('=');
   if (eq == std::string_view::npos) return std::string(redacted_text);
@@ -49,11 +53,14 @@ inline constexpr std::string_view redacted_text = "(redacted)";
   std::string out(name);
   out += '=';
   if (name == "tsig") {
-    // ALG:NAME:SECRET: the algorithm and key name help an operator; the secret follows the last
-    // colon (a key name holds none), and everything after it is hidden.
-    const std::size_t last_colon = value.rfind(':');
-    if (last_colon != std::string_view::npos && value.find(':') != last_colon) {
-      out += value.substr(0, last_colon + 1);
+    // ALG:NAME:SECRET: the algorithm helps an operator and is shown when it is one; the rest is
+    // hidden whole, since fields given in the wrong order would put the secret anywhere.
+    const std::size_t colon = value.find(':');
+    const std::string_view algorithm = value.substr(0, colon);
+    if (colon != std::string_view::npos &&
+        std::find(tsig_algorithms.begin(), tsig_algorithms.end(), algorithm) != tsig_algorithms.end()) {
+      out += algorithm;
+      out += ':';
     }
   }
   out += redacted_text;
