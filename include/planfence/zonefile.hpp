@@ -197,8 +197,9 @@ struct zone_export_options {
 /// The same as records (SOA first), for callers that want to add to them before writing.
 [[nodiscard]] inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options);
 
-/// The rules that make DNS servers refuse to load a zone (Knot's kzonecheck and BIND's
-/// named-checkzone both refuse each one), checked on records about to be written: by the
+/// The rules that make DNS servers refuse to load a zone (Knot's kzonecheck refuses each one;
+/// BIND's named-checkzone each but the DNAME and delegation-glue rules, which it only logs),
+/// checked on records about to be written: by the
 /// zone-file store before every write and by zone_records_of / format_zone. Refused:
 ///  - a CNAME beside any other data at its owner (RFC 1034 section 3.6.2, RFC 2181 section 10.1),
 ///    the SOA and NS of the apex included (so no CNAME at the apex); RRSIG and NSEC are allowed;

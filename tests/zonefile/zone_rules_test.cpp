@@ -1,13 +1,13 @@
 // The zone-file store and format_zone never write a zone that a DNS server refuses to load
 // (check_zone_loadable, include/planfence/zonefile.hpp). How it is proved:
-//  - a table of zones, each breaking one rule: kzonecheck (Knot) refuses every one, and
-//    check_zone_loadable refuses it too, naming the owner and the types; the same zones without
-//    the fault pass both;
+//  - a table of zones, each breaking one rule: kzonecheck (Knot) refuses every one (and BIND's
+//    named-checkzone every one but data below a DNAME and a delegation without glue), and check_zone_loadable refuses it too,
+//    naming the owner and the types; the same zones without the fault pass all three;
 //  - the store refuses commits that would produce such a zone (a CNAME endpoint beside an MX, at
 //    the apex, at the zone's name server, below a DNAME, a zone that already holds two CNAMEs) with
 //    errc::invalid_plan, leaving the file byte for byte as it was; format_zone refuses such plans;
 //  - in the normal cases (a CNAME endpoint with other data at other names, MX and SRV beside
-//    address endpoints) the store's file passes kzonecheck.
+//    address endpoints) the store's file passes kzonecheck and named-checkzone.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -16,6 +16,7 @@
 
 using namespace planfence;
 using planfence_zonefile_test::kzonecheck;
+using planfence_zonefile_test::named_checkzone;
 using planfence_zonefile_test::open_with_zone;
 using planfence_zonefile_test::read_text;
 using planfence_zonefile_test::temp_directory;
@@ -39,7 +40,13 @@ record_set cname_to(const std::string& target) {
 std::optional<bool> loads(const std::string& text) {
   auto [status, output] = kzonecheck(text, "example.test.");
   if (status == -1) return std::nullopt;
-  INFO(output);
+  return status == 0;
+}
+
+/// named-checkzone's verdict (BIND): true when it loads; nullopt without it.
+std::optional<bool> bind_loads(const std::string& text) {
+  auto [status, output] = named_checkzone(text, "example.test.");
+  if (status == -1) return std::nullopt;
   return status == 0;
 }
 
@@ -52,6 +59,7 @@ TEST_CASE("check_zone_loadable refuses exactly what kzonecheck refuses, naming t
     bool with_glue;
     std::string says;  // in check_zone_loadable's detail
     std::string good;  // the same zone without the fault
+    bool bind_refuses = true;  // named-checkzone refuses it too (BIND logs, but loads, the two marked false)
   };
   const rule_case cases[] = {
       {"CNAME beside MX", "www 60 IN CNAME lb.example.net.\nwww 60 IN MX 10 mail.example.net.\n", true,
@@ -64,13 +72,13 @@ TEST_CASE("check_zone_loadable refuses exactly what kzonecheck refuses, naming t
       {"a CNAME at a delegation", "sub 60 IN NS ns.example.net.\nsub 60 IN CNAME a.example.net.\n", true,
        "sub.example.test.: a CNAME", "sub 60 IN NS ns.example.net.\n"},
       {"data below a DNAME", "www 60 IN DNAME a.example.net.\n_planfence.www 0 IN TXT \"gen=1 fence=1\"\n", true,
-       "below the DNAME at www.example.test.", "www 60 IN DNAME a.example.net.\n"},
+       "below the DNAME at www.example.test.", "www 60 IN DNAME a.example.net.\n", false},
       {"the name server a CNAME", "ns1 60 IN CNAME a.example.net.\n", false, "is a CNAME, so it has no A or AAAA record",
        "ns1 60 IN AAAA 2001:db8::53\n"},
       {"the name server without an address", "ns1 60 IN TXT \"x\"\n", false, "NS ns1.example.test. (line 3): the name server is inside the zone",
        "ns1 60 IN A 192.0.2.53\n"},
       {"a delegation without glue", "sub 60 IN NS ns.sub\n", true, "sub.example.test. NS ns.sub.example.test.",
-       "sub 60 IN NS ns.sub\nns.sub 60 IN A 192.0.2.54\n"},
+       "sub 60 IN NS ns.sub\nns.sub 60 IN A 192.0.2.54\n", false},
   };
   for (const rule_case& c : cases) {
     INFO(c.what);
@@ -88,7 +96,13 @@ TEST_CASE("check_zone_loadable refuses exactly what kzonecheck refuses, naming t
       CHECK_FALSE(*verdict);
       CHECK(*loads(good));
     } else {
-      WARN("kzonecheck not found: the table is not checked against a real server");
+      WARN("kzonecheck not found: the table is not checked against Knot");
+    }
+    if (auto verdict = bind_loads(bad)) {
+      CHECK(*verdict == !c.bind_refuses);
+      CHECK(*bind_loads(good));
+    } else {
+      WARN("named-checkzone not found: the table is not checked against BIND");
     }
   }
   // RRSIG and NSEC may stand beside a CNAME (RFC 4035).
@@ -171,14 +185,16 @@ TEST_CASE("zonefile store: zones written in the normal cases load in kzonecheck"
   commit("www.example.test.", planfence_test::a_records({"192.0.2.80"}));   // CNAME back to addresses
   commit("api.example.test.", cname_to("lb2.example.net."));
   REQUIRE(store.raise_fence(fence_token{2}));
-  auto [status, output] = kzonecheck(read_text(file), "example.test.");
-  if (status == -1) {
-    WARN("not checked with kzonecheck: " << output);
-    return;
-  }
   INFO(read_text(file));
-  INFO(output);
-  CHECK(status == 0);
+  for (const auto& check : {kzonecheck, named_checkzone}) {
+    auto [status, output] = check(read_text(file), "example.test.");
+    if (status == -1) {
+      WARN("not checked: " << output);
+      continue;
+    }
+    INFO(output);
+    CHECK(status == 0);
+  }
 }
 
 TEST_CASE("format_zone refuses a plan whose zone DNS servers would refuse", "[export][rules]") {

@@ -70,6 +70,18 @@ inline std::pair<int, std::string> kzonecheck(const std::string& text, const std
   return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
 }
 
+/// The same with BIND's named-checkzone (optional at configure time). -1: not found.
+inline std::pair<int, std::string> named_checkzone(const std::string& text, const std::string& zone) {
+  const std::string tool = PLANFENCE_NAMED_CHECKZONE;
+  if (tool.empty()) return {-1, "named-checkzone was not found at configure time"};
+  temp_directory dir;
+  write_text(dir.path() / "zone", text);
+  const std::string output = (dir.path() / "out").string();
+  const std::string command = tool + " " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
+}
+
 /// Files in a directory, names only, sorted.
 inline std::vector<std::string> files_in(const std::filesystem::path& directory) {
   std::vector<std::string> out;
