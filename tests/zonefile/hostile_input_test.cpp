@@ -8,7 +8,9 @@
 //  - a FIFO in place of a zone file, planfence.floor, a lock file or the temp file: every
 //    operation returns (each one runs in a forked child under alarm(), so a regression that blocks
 //    fails the test instead of hanging it), the FIFO is refused by name, and a FIFO planted as the
-//    temp file is removed, never written through.
+//    temp file is removed, never written through;
+//  - a link to /dev/zero in place of a zone file is never opened; planfence.floor above 64 bytes
+//    and a zone file above zone_bytes_max are refused by name.
 #include <catch2/catch.hpp>
 
 #include <signal.h>
@@ -218,5 +220,38 @@ TEST_CASE("zonefile store: a FIFO in place of any file it reads or writes is ref
     CHECK(read_text(victim) == "keep me\n");
     CHECK(contains(read_text(file), "gen=2 fence=1"));
     CHECK_FALSE(std::filesystem::exists(std::filesystem::symlink_status(temp)));
+  }
+}
+
+TEST_CASE("zonefile store: devices and oversize files are refused by name, within their bounds", "[zonefile][bounds]") {
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  const std::filesystem::path file = store.zone_file("example.test.");
+  const std::filesystem::path floor = dir.path() / "planfence.floor";
+
+  SECTION("a zone file that is a link to /dev/zero is never opened") {
+    std::filesystem::remove(file);
+    std::filesystem::create_symlink("/dev/zero", file);
+    auto refused = store.read_stamp(www);
+    REQUIRE_FALSE(refused);
+    CHECK(contains(refused.error().detail, file.string() + ": is a character device, not a regular file"));
+    CHECK(contains(zonefile_store::open(dir.path()).error().detail, "a character device"));
+  }
+  SECTION("planfence.floor above its 64-byte bound") {
+    write_text(floor, "floor=1" + std::string(100, ' ') + "\n");
+    auto refused = store.fence_floor();
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == errc::capacity_exceeded);
+    CHECK(contains(refused.error().detail, floor.string() + ": larger than 64 bytes"));
+  }
+  SECTION("a zone file above zone_bytes_max") {
+    zonefile_options small;
+    small.zone_bytes_max = 256;
+    write_text(file, read_text(file) + std::string(300, ';') + "\n");
+    auto refused = zonefile_store::open(dir.path(), small);
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().code == errc::capacity_exceeded);
+    CHECK(contains(refused.error().detail, file.string() + ": larger than 256 bytes"));
   }
 }
