@@ -4,6 +4,7 @@
 //    the DNS server reads, gets the new content and the link stays a link;
 //  - owner, group and mode are kept across a commit and a raise_fence (checked as root, with the
 //    file chowned to nobody:nogroup 0640 first; without root the test says so and skips that part);
+//    a writer running as nobody, which cannot chown the new file back to root, writes nothing;
 //  - a zone file with several hard links is refused with nothing written (a rename would leave the
 //    other names with the old content);
 //  - raise_fence on a full file system (a 64 KiB tmpfs, as root) and with a zone that cannot be
@@ -15,9 +16,11 @@
 #include <pwd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -138,6 +141,44 @@ TEST_CASE("zonefile store: commits and raise_fence keep the files' owner, group 
   CHECK(contains(read_text(file), "gen=1 fence=1"));
   CHECK(contains(read_text(file), "\"floor=3\""));
   CHECK(read_text(floor) == "floor=3\n");
+}
+
+TEST_CASE("zonefile store: a writer that cannot give the file its owner back writes nothing", "[zonefile][identity]") {
+  if (::geteuid() != 0) {
+    WARN("not root: cannot run a writer as another user; the refusal is not checked");
+    return;
+  }
+  const struct passwd* nobody = ::getpwnam("nobody");
+  REQUIRE(nobody != nullptr);
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const std::filesystem::path file = store.zone_file("example.test.");
+  // The directory and lock file open to the other user, the zone file root's and only readable.
+  REQUIRE(::chmod(dir.path().c_str(), 0777) == 0);
+  write_text(file.string() + ".lock", "");
+  REQUIRE(::chmod((file.string() + ".lock").c_str(), 0666) == 0);
+  const std::string before = read_text(file);
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    ::alarm(10);
+    if (::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) ::_exit(3);
+    const endpoint_handle www = store.resolve("www.example.test.").value();
+    auto refused = store.commit(www, stamp{}, stamp_at(1, 1), planfence_test::a_records({"192.0.2.1"}));
+    if (refused) ::_exit(1);
+    const std::string message = refused.error().message();
+    std::fprintf(stderr, "%s\n", message.c_str());
+    const bool says = contains(message, "cannot give the temp file the owner 0:0 of " + file.string()) &&
+                      contains(message, "nothing was written");
+    ::_exit(says ? 0 : 2);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(read_text(file) == before);
+  CHECK(stat_of(file).st_uid == 0);
+  CHECK_FALSE(std::filesystem::exists(file.string() + ".tmp"));
 }
 
 TEST_CASE("zonefile store: a zone file with several hard links is refused, nothing written", "[zonefile][identity]") {
