@@ -188,10 +188,12 @@ class zonefile_store {
                                      const record_set& records);
 
   /// After it returns, every commit with a token below `token` is refused in every zone of the
-  /// directory, including zones created later. Never lowers a floor. Errors: store_unavailable
-  /// (then the floor may be raised in some zones only; planfence.floor, written first, already
-  /// refuses smaller tokens if it was written: the detail says which), capacity_exceeded (a
-  /// token above fence_max).
+  /// directory, including zones created later. Never lowers a floor. Errors: the cause's code,
+  /// with its line and column if any (store_unavailable for a file that cannot be read, locked or
+  /// written; what open() reports for a new zone file found by the rescan; capacity_exceeded,
+  /// also for a token above fence_max). Then the floor may be raised in some zones only;
+  /// planfence.floor, written first, already refuses smaller tokens if it was written: the detail
+  /// begins "raise_fence to N: FAILED: " and says which.
   [[nodiscard]] result<void> raise_fence(fence_token token);
 
   /// Distinct generations the endpoints serve now, ascending, read from the files at the call.
@@ -838,7 +840,7 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
   // refuses smaller tokens in every zone) and the zones listed.
   const std::filesystem::path floor_file = state_->directory / floor_file_name;
   auto failed = [&](const error& cause, bool floor_written, const std::vector<std::string>& done) {
-    std::string detail = raising + "FAILED: " + cause.message() + "; ";
+    std::string detail = raising + "FAILED: " + cause.detail.str() + "; ";
     if (!floor_written) {
       detail += "the floor was not raised (this call wrote nothing)";
     } else {
@@ -851,7 +853,7 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
       }
       detail += ": run raise_fence again";
     }
-    return fail(cause.code == errc::invalid_plan ? errc::invalid_plan : errc::store_unavailable, std::move(detail));
+    return fail_at(cause.code, cause.line, cause.column, std::move(detail));  // the cause's code and position
   };
   auto directory_lock = detail::zonefile::lock_exclusive(state_->directory / directory_lock_name, state_->options.lock_timeout_ms);
   if (!directory_lock) return failed(directory_lock.error(), false, {});
