@@ -207,7 +207,9 @@ struct zone_export_options {
 ///  - any record below a DNAME's owner (RFC 6672 section 2.4);
 ///  - an NS record naming a host inside the zone that has no A or AAAA record there (missing
 ///    glue; a host that is a CNAME has none);
-///  - a TTL above 2147483647 (RFC 2181 section 8).
+///  - a TTL above 2147483647 (RFC 2181 section 8);
+///  - an owner name longer than 255 octets on the wire (an endpoint within 11 characters of the
+///    limit has a stamp owner `_planfence.<endpoint>` beyond it).
 /// Not checked: what both servers load anyway (data below a delegation, MX or SRV targets that are
 /// CNAMEs: warnings only), and the syntax of opaque types (kept as written). Cost: O(records)
 /// expected time, allocating a hash table of owners. Errors: errc::invalid_plan naming the owner,
@@ -1132,6 +1134,15 @@ inline result<void> check_zone_loadable(std::span<const zone_record> records, st
   owners.reserve(records.size());
   bool any_dname = false;
   for (const zone_record& r : records) {
+    // An endpoint near the name length limit gets stamp and weight owners beyond it: such a zone
+    // would be refused by the servers and by parse_zone (the store could never read it again).
+    if (r.owner.size() > name_text_length_max + 1) {
+      return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": the owner is longer than " +
+                                          std::to_string(name_text_length_max) +
+                                          " characters (255 octets on the wire, RFC 1035 section 2.3.4); "
+                                          "DNS servers refuse the zone (planfence adds _planfence. and "
+                                          "_weight._planfence. to an endpoint's name for its stamp and weights)");
+    }
     if (r.ttl > ttl_max) {
       return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": TTL " + std::to_string(r.ttl) +
                                           " is above 2147483647 (RFC 2181 section 8): DNS servers refuse the zone");

@@ -158,6 +158,12 @@ TEST_CASE("zonefile store: a commit that would make a zone DNS servers refuse wr
     write_text(file, read_text(file) + "alias.example.test. 300 IN DNAME example.net.\n");
     refuses("x.alias.example.test.", planfence_test::a_records({"192.0.2.9"}), {"below the DNAME at alias.example.test."});
   }
+  SECTION("an endpoint so long that its stamp's owner would exceed 255 octets") {
+    const std::string label(60, 'a');
+    const std::string name = label + "." + label + "." + label + "." + std::string(50, 'b') + ".example.test.";
+    REQUIRE(name.size() == 247);  // a valid name: 253 characters at most without the final dot
+    refuses(name, planfence_test::a_records({"192.0.2.9"}), {"_planfence." + name, "longer than 253 characters"});
+  }
   SECTION("a zone that already breaks a rule elsewhere is named, not made worse") {
     write_text(file, read_text(file) + "old.example.test. 300 IN CNAME a.example.net.\nold.example.test. 300 IN CNAME b.example.net.\n");
     refuses("www.example.test.", planfence_test::a_records({"192.0.2.2"}), {"old.example.test.: 2 CNAME records"});
