@@ -189,7 +189,8 @@ struct zone_export_options {
 /// fence=F"`, and one `_weight._planfence.<endpoint>` TXT "TYPE rdata weight" per weighted record
 /// (DNS has no weights: servers answer every record of the set; the weights are kept beside so
 /// that reading the zone back gives the plan's records exactly). Errors: errc::invalid_name,
-/// errc::invalid_plan (an endpoint outside the zone, one with a `_planfence` label, or a zone a DNS
+/// errc::capacity_exceeded (options.fence above fence_max), errc::invalid_plan (an endpoint
+/// outside the zone, one with a `_planfence` label, or a zone a DNS
 /// server would refuse to load: check_zone_loadable, e.g. a CNAME endpoint at the apex or at the
 /// name of an in-zone name server).
 [[nodiscard]] inline result<std::string> format_zone(const plan& p, const zone_export_options& options);
@@ -1202,6 +1203,11 @@ inline result<void> check_zone_loadable(std::span<const zone_record> records, st
 inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options) {
   auto zone = detail::zone::zone_name(options.zone);
   if (!zone) return unexpected_error(std::move(zone).error());
+  // Stamps are read back range-checked: never write one that could not be read.
+  if (std::string why = detail::zone::fence_range_problem(options.fence.value(), "zone_export_options::fence");
+      !why.empty()) {
+    return fail(errc::capacity_exceeded, std::move(why));
+  }
   auto out = detail::zone::apex_records(*zone, options.soa, soa_serial(p.gen(), options.serial_base));
   if (!out) return out;
   for (const auto& e : p.endpoints()) {

@@ -3,8 +3,9 @@
 // and never waited on:
 //  - a stamp whose generation is above generation_max (2^40 - 1) or whose fence is above fence_max
 //    (2^24 - 1), and a floor above fence_max, in a zone file or in planfence.floor: refused with
-//    the file, line, owner, value and range (before, such a stamp wedged the endpoint for good:
-//    every later commit was "stale"; such a fence raised the store's floor past every token);
+//    the file, line, owner, value and range, and never written by a commit or format_zone
+//    (before, such a stamp wedged the endpoint for good: every later commit was "stale"; such a
+//    fence raised the store's floor past every token);
 //  - a FIFO in place of a zone file, planfence.floor, a lock file or the temp file: every
 //    operation returns (each one runs in a forked child under alarm(), so a regression that blocks
 //    fails the test instead of hanging it), the FIFO is refused by name, and a FIFO planted as the
@@ -156,6 +157,33 @@ TEST_CASE("zonefile store: an out-of-range stamp or floor is refused, never take
     CHECK_FALSE(store.raise_fence(fence_token{2}));
     CHECK(read_text(file) == good);
   }
+}
+
+TEST_CASE("zonefile store and format_zone never write a stamp they would refuse to read", "[zonefile][range]") {
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  const std::string before = read_text(store.zone_file("example.test."));
+  for (const stamp& desired : {stamp_at(1, fence_max.value() + 1), stamp_at(generation_max.value() + 1, 1)}) {
+    auto refused = store.commit(www, stamp{}, desired, planfence_test::a_records({"192.0.2.1"}));
+    REQUIRE_FALSE(refused);
+    INFO(refused.error().message());
+    CHECK(refused.error().code == errc::capacity_exceeded);
+    CHECK(contains(refused.error().detail, "is out of range"));
+  }
+  CHECK(read_text(store.zone_file("example.test.")) == before);
+  CHECK(store.read_stamp(www).value() == stamp{});
+
+  plan_builder builder{generation{3}, 1'761'200'000'000};
+  REQUIRE(builder.set("www.example.test.", planfence_test::a_records({"192.0.2.1"})));
+  const plan p = std::move(builder).build().value();
+  zone_export_options options;
+  options.zone = "example.test.";
+  options.fence = fence_token{fence_max.value() + 1};
+  auto exported = format_zone(p, options);
+  REQUIRE_FALSE(exported);
+  CHECK(exported.error().code == errc::capacity_exceeded);
+  CHECK(contains(exported.error().detail, "zone_export_options::fence 16777216 is out of range"));
 }
 
 TEST_CASE("zonefile store: a FIFO in place of any file it reads or writes is refused, never blocked on", "[zonefile][fifo]") {

@@ -183,7 +183,8 @@ class zonefile_store {
   /// The conditional commit (header comment). `records` must be the endpoint's record set of plan
   /// `desired.gen`. Blocking; O(zone size) plus two fsyncs. Errors besides the outcomes:
   /// store_unavailable (a file unreadable, out of range, not regular, locked, or not writable),
-  /// capacity_exceeded, invalid_plan (the zone would not load in a DNS server).
+  /// capacity_exceeded (the record bound, or `desired` above generation_max or fence_max),
+  /// invalid_plan (the zone would not load in a DNS server).
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records);
 
@@ -787,6 +788,12 @@ inline result<stamp> zonefile_store::read_stamp(endpoint_handle h) const {
 inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                             const record_set& records) {
   PLANFENCE_ASSERT(desired.gen != generation_none);
+  // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
+  if (std::string why = planfence::detail::zone::generation_range_problem(desired.gen.value()) +
+                        planfence::detail::zone::fence_range_problem(desired.fence.value(), "fence");
+      !why.empty()) {
+    return fail(errc::capacity_exceeded, "the desired stamp: " + why + " (nothing was written)");
+  }
   zone_slot zone;
   auto e = slot(h, zone);
   if (!e) return unexpected_error(std::move(e).error());
