@@ -38,9 +38,16 @@
 // `records_max` records (default 2^20), `zone_entry_tokens_max` tokens per entry, RFC 1035 name
 // limits (labels of 63 octets, names of 255 on the wire), 255-octet TXT strings, 16 per record.
 //
+// Zone semantics: parse_zone reads what is written, sound or not. What planfence WRITES is checked
+// by check_zone_loadable (the rules that make kzonecheck and named-checkzone refuse a zone: CNAME
+// beside other data, several CNAMEs, data below a DNAME, in-zone name servers without glue), so
+// format_zone and the zone-file store never produce a zone a DNS server refuses to load.
+//
+// Stamps and floors read back are range-checked: a generation above generation_max (2^40 - 1) or
+// a fence or floor above fence_max (2^24 - 1) is refused with the line, owner and value.
+//
 // When not to use it: as a general DNS library. It keeps unknown types opaque instead of
-// validating them, refuses `$INCLUDE`, escaped names and classes other than IN, and does not
-// check zone semantics (glue, CNAME beside other data, delegations): kzonecheck does.
+// validating them, and refuses `$INCLUDE`, escaped names and classes other than IN.
 //
 // Cost: parsing is one pass, O(size of the text), allocating per record (1 to 3 µs per record
 // measured on the loaded reference machine; docs/zonefile.md). Formatting is O(records), sorting
@@ -56,12 +63,14 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "config.hpp"
 #include "generation.hpp"
 #include "ids.hpp"
+#include "lease.hpp"
 #include "plan.hpp"
 #include "record.hpp"
 #include "result.hpp"
@@ -180,11 +189,33 @@ struct zone_export_options {
 /// fence=F"`, and one `_weight._planfence.<endpoint>` TXT "TYPE rdata weight" per weighted record
 /// (DNS has no weights: servers answer every record of the set; the weights are kept beside so
 /// that reading the zone back gives the plan's records exactly). Errors: errc::invalid_name,
-/// errc::invalid_plan (an endpoint outside the zone, or one with a `_planfence` label).
+/// errc::capacity_exceeded (options.fence above fence_max), errc::invalid_plan (an endpoint
+/// outside the zone, one with a `_planfence` label, or a zone a DNS
+/// server would refuse to load: check_zone_loadable, e.g. a CNAME endpoint at the apex or at the
+/// name of an in-zone name server).
 [[nodiscard]] inline result<std::string> format_zone(const plan& p, const zone_export_options& options);
 
 /// The same as records (SOA first), for callers that want to add to them before writing.
 [[nodiscard]] inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options);
+
+/// The rules that make DNS servers refuse to load a zone (Knot's kzonecheck refuses each one;
+/// BIND's named-checkzone each but the DNAME and delegation-glue rules, which it only logs),
+/// checked on records about to be written: by the
+/// zone-file store before every write and by zone_records_of / format_zone. Refused:
+///  - a CNAME beside any other data at its owner (RFC 1034 section 3.6.2, RFC 2181 section 10.1),
+///    the SOA and NS of the apex included (so no CNAME at the apex); RRSIG and NSEC are allowed;
+///  - several CNAME records at one owner;
+///  - any record below a DNAME's owner (RFC 6672 section 2.4);
+///  - an NS record naming a host inside the zone that has no A or AAAA record there (missing
+///    glue; a host that is a CNAME has none);
+///  - a TTL above 2147483647 (RFC 2181 section 8);
+///  - an owner name longer than 255 octets on the wire (an endpoint within 11 characters of the
+///    limit has a stamp owner `_planfence.<endpoint>` beyond it).
+/// Not checked: what both servers load anyway (data below a delegation, MX or SRV targets that are
+/// CNAMEs: warnings only), and the syntax of opaque types (kept as written). Cost: O(records)
+/// expected time, allocating a hash table of owners. Errors: errc::invalid_plan naming the owner,
+/// the types involved and the rule; a record read from a file gives its line.
+[[nodiscard]] inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone);
 
 /// One endpoint of a zone as planfence reads it back.
 struct zone_endpoint {
@@ -205,10 +236,13 @@ struct zone_contents {
 
 /// Decodes parsed records of zone `zone` (canonical): exactly one SOA, owned by the zone apex and
 /// first; every owner inside the zone; well-formed stamps, weights and floor; weights only for
-/// records that exist. Errors: errc::parse_error with the line (column 1) and what was expected.
+/// records that exist; stamps' generations 1..generation_max, fences and the floor 0..fence_max.
+/// Errors: errc::parse_error with the line (column 1) and what was expected (for a value out of
+/// range: the owner, the value and the range).
 [[nodiscard]] inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone);
 
-/// "gen=G fence=F" and "floor=N" (inside the TXT quotes).
+/// "gen=G fence=F" and "floor=N" (inside the TXT quotes). parse_stamp_text gives nullopt for text
+/// that is malformed or out of range (generation above generation_max, fence above fence_max).
 [[nodiscard]] inline std::string format_stamp_text(generation gen, fence_token fence);
 [[nodiscard]] inline std::optional<stamp> parse_stamp_text(std::string_view text);
 
@@ -909,14 +943,36 @@ inline std::string format_stamp_text(generation gen, fence_token fence) {
   return "gen=" + std::to_string(gen.value()) + " fence=" + std::to_string(fence.value());
 }
 
-inline std::optional<stamp> parse_stamp_text(std::string_view text) {
-  if (text.substr(0, 4) != "gen=") return std::nullopt;
+namespace detail::zone {
+
+/// The two numbers of "gen=G fence=F", unchecked against the library's ranges (any 64-bit value):
+/// the callers say which one is out of range.
+[[nodiscard]] inline bool stamp_numbers(std::string_view text, std::uint64_t& gen, std::uint64_t& fence) noexcept {
+  if (text.substr(0, 4) != "gen=") return false;
   const std::size_t space = text.find(' ');
-  if (space == std::string_view::npos || text.substr(space, 7) != " fence=") return std::nullopt;
-  std::uint64_t gen = 0, fence = 0;
+  if (space == std::string_view::npos || text.substr(space, 7) != " fence=") return false;
   constexpr std::uint64_t any = ~std::uint64_t{0};
-  if (!detail::zone::decimal(text.substr(4, space - 4), any, false, gen)) return std::nullopt;
-  if (!detail::zone::decimal(text.substr(space + 7), any, false, fence)) return std::nullopt;
+  return decimal(text.substr(4, space - 4), any, false, gen) && decimal(text.substr(space + 7), any, false, fence);
+}
+
+/// The range refusals shared by stamps and floors: empty when the value fits.
+[[nodiscard]] inline std::string generation_range_problem(std::uint64_t gen) {
+  if (gen <= generation_max.value()) return {};
+  return "generation " + std::to_string(gen) + " is out of range: expected 1 to " +
+         std::to_string(generation_max.value()) + " (2^40 - 1, the largest generation planfence represents)";
+}
+[[nodiscard]] inline std::string fence_range_problem(std::uint64_t fence, const char* what) {
+  if (fence <= fence_max.value()) return {};
+  return std::string(what) + " " + std::to_string(fence) + " is out of range: expected 0 to " +
+         std::to_string(fence_max.value()) + " (2^24 - 1, the largest fence token a lease authority issues)";
+}
+
+}  // namespace detail::zone
+
+inline std::optional<stamp> parse_stamp_text(std::string_view text) {
+  std::uint64_t gen = 0, fence = 0;
+  if (!detail::zone::stamp_numbers(text, gen, fence)) return std::nullopt;
+  if (gen > generation_max.value() || fence > fence_max.value()) return std::nullopt;
   return stamp{generation{gen}, fence_token{fence}, 0};
 }
 
@@ -1064,9 +1120,94 @@ inline void sort_records(std::vector<zone_record>& records, std::string_view zon
 
 }  // namespace detail::zone
 
+inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
+  struct owner_data {
+    std::size_t cnames = 0;
+    const zone_record* cname = nullptr;
+    const zone_record* other = nullptr;  // the first record beside which a CNAME may not stand
+    bool address = false;
+    bool dname = false;
+  };
+  auto where = [](const zone_record& r) {
+    return r.line != 0 ? " (line " + std::to_string(r.line) + ")" : std::string{};
+  };
+  std::unordered_map<std::string_view, owner_data> owners;
+  owners.reserve(records.size());
+  bool any_dname = false;
+  for (const zone_record& r : records) {
+    // An endpoint near the name length limit gets stamp and weight owners beyond it: such a zone
+    // would be refused by the servers and by parse_zone (the store could never read it again).
+    if (r.owner.size() > name_text_length_max + 1) {
+      return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": the owner is longer than " +
+                                          std::to_string(name_text_length_max) +
+                                          " characters (255 octets on the wire, RFC 1035 section 2.3.4); "
+                                          "DNS servers refuse the zone (planfence adds _planfence. and "
+                                          "_weight._planfence. to an endpoint's name for its stamp and weights)");
+    }
+    if (r.ttl > ttl_max) {
+      return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": TTL " + std::to_string(r.ttl) +
+                                          " is above 2147483647 (RFC 2181 section 8): DNS servers refuse the zone");
+    }
+    owner_data& o = owners[r.owner];
+    if (r.type == "CNAME") {
+      ++o.cnames;
+      if (o.cname == nullptr) o.cname = &r;
+    } else if (r.type != "RRSIG" && r.type != "NSEC") {
+      if (o.other == nullptr) o.other = &r;
+    }
+    if (r.type == "A" || r.type == "AAAA") o.address = true;
+    if (r.type == "DNAME") o.dname = any_dname = true;
+  }
+  for (const zone_record& r : records) {
+    const owner_data& o = owners[r.owner];
+    if (o.cnames > 1) {
+      return fail(errc::invalid_plan, r.owner + ": " + std::to_string(o.cnames) +
+                                          " CNAME records: a name has at most one (RFC 1034 section 3.6.2); "
+                                          "DNS servers refuse the zone");
+    }
+    if (o.cname != nullptr && o.other != nullptr) {
+      return fail(errc::invalid_plan, r.owner + ": a CNAME" + where(*o.cname) + " beside " + o.other->type + " data" +
+                                          where(*o.other) +
+                                          ": a CNAME cannot have other data at its name (RFC 1034 section 3.6.2, "
+                                          "RFC 2181 section 10.1); DNS servers refuse the zone");
+    }
+    if (any_dname) {
+      // Every proper ancestor of the owner, inside the zone.
+      std::string_view up = r.owner;
+      while (up.size() > zone.size()) {
+        const std::size_t dot = up.find('.');
+        if (dot == std::string_view::npos || dot + 1 >= up.size()) break;
+        up.remove_prefix(dot + 1);
+        auto it = owners.find(up);
+        if (it != owners.end() && it->second.dname) {
+          return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": a record below the DNAME at " +
+                                              std::string(up) + " (RFC 6672 section 2.4: no data below a DNAME); " +
+                                              "DNS servers refuse the zone");
+        }
+      }
+    }
+    if (r.type == "NS" && detail::zone::inside(r.rdata, zone)) {
+      auto it = owners.find(r.rdata);
+      if (it == owners.end() || !it->second.address) {
+        const bool alias = it != owners.end() && it->second.cname != nullptr;
+        return fail(errc::invalid_plan, r.owner + " NS " + r.rdata + where(r) +
+                                            ": the name server is inside the zone but " +
+                                            (alias ? "is a CNAME, so it has" : "has") +
+                                            " no A or AAAA record (glue) there; DNS servers refuse the zone");
+      }
+    }
+  }
+  return ok();
+}
+
 inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options) {
   auto zone = detail::zone::zone_name(options.zone);
   if (!zone) return unexpected_error(std::move(zone).error());
+  // Stamps are read back range-checked: never write one that could not be read.
+  if (std::string why = detail::zone::fence_range_problem(options.fence.value(), "zone_export_options::fence");
+      !why.empty()) {
+    return fail(errc::capacity_exceeded, std::move(why));
+  }
   auto out = detail::zone::apex_records(*zone, options.soa, soa_serial(p.gen(), options.serial_base));
   if (!out) return out;
   for (const auto& e : p.endpoints()) {
@@ -1078,6 +1219,10 @@ inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zon
       return fail(errc::invalid_plan, "endpoint " + e->name + " has a _planfence label, which planfence reserves for stamps");
     }
     detail::zone::endpoint_records(*out, e->name, e->records.records(), p.gen(), options.fence);
+  }
+  if (auto loadable = check_zone_loadable(*out, *zone); !loadable) {
+    return fail(errc::invalid_plan, "zone " + *zone + " of generation " + std::to_string(p.gen().value()) + ": " +
+                                        loadable.error().detail);
   }
   detail::zone::sort_records(*out, *zone);
   return out;
@@ -1152,16 +1297,29 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
       return bad(r, "unexpected name " + r.owner + ": expected one _planfence label, for an endpoint without one");
     }
     if (position == 0) {
-      auto s = parse_stamp_text(*text);
-      if (!s) return bad(r, "a malformed stamp \"" + *text + "\": expected \"gen=N fence=N\"");
+      std::uint64_t gen = 0, fence = 0;
+      if (!stamp_numbers(*text, gen, fence)) {
+        return bad(r, "a malformed stamp \"" + *text + "\": expected \"gen=N fence=N\"");
+      }
+      // A stamp beyond the ranges would wedge the endpoint (every later generation "stale") or
+      // raise its fence past every token a lease authority can issue: refused, never clamped.
+      if (std::string why = generation_range_problem(gen); !why.empty()) {
+        return bad(r, "the stamp of " + rest + " at " + r.owner + " \"" + *text + "\": " + why);
+      }
+      if (std::string why = fence_range_problem(fence, "fence"); !why.empty()) {
+        return bad(r, "the stamp of " + rest + " at " + r.owner + " \"" + *text + "\": " + why);
+      }
       zone_endpoint& e = endpoint_at(rest, r.line);
       if (e.stamped) return bad(r, "a second stamp for " + rest + ": expected one");
-      if (s->gen == generation_none) return bad(r, "a stamp with generation 0: expected a written generation");
-      e.stamped = *s;
+      if (gen == 0) return bad(r, "a stamp with generation 0: expected a written generation");
+      e.stamped = stamp{generation{gen}, fence_token{fence}, 0};
     } else if (position == 1 && l[0] == fence_label && r.owner == floor_name) {
       std::uint64_t floor = 0;
       if (text->substr(0, 6) != "floor=" || !decimal(std::string_view(*text).substr(6), ~std::uint64_t{0}, false, floor)) {
         return bad(r, "a malformed fence floor \"" + *text + "\": expected \"floor=N\"");
+      }
+      if (std::string why = fence_range_problem(floor, "floor"); !why.empty()) {
+        return bad(r, "the fence floor at " + r.owner + " \"" + *text + "\": " + why);
       }
       if (floor_seen) return bad(r, "a second fence floor: expected one");
       floor_seen = true;

@@ -10,6 +10,7 @@
 #include "zonefile_fixture.hpp"
 
 using namespace planfence;
+using planfence_zonefile_test::kzonecheck;
 using planfence_zonefile_test::read_text;
 using planfence_zonefile_test::temp_directory;
 using planfence_zonefile_test::write_text;
@@ -31,18 +32,6 @@ plan weighted_plan(std::uint64_t gen) {
                             make_record(record_type::txt, 60, "\"quote \\\" and \\\\ and \\255\" \"two\"").value()});
   set("old.example.test.", {}, true);
   return std::move(builder).build().value();
-}
-
-/// Runs kzonecheck on `text` as zone `zone`; returns its exit status and output. -1: no kzonecheck.
-std::pair<int, std::string> kzonecheck(const std::string& text, const std::string& zone) {
-  const std::string tool = PLANFENCE_KZONECHECK;
-  if (tool.empty()) return {-1, "kzonecheck was not found at configure time"};
-  temp_directory dir;
-  write_text(dir.path() / "zone", text);
-  const std::string output = (dir.path() / "out").string();
-  const std::string command = tool + " -o " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
 }
 
 void check_loads(const std::string& text, const std::string& zone) {

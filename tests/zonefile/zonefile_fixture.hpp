@@ -9,6 +9,8 @@
 #include <planfence/store/zonefile_store.hpp>
 #include <planfence/zonefile.hpp>
 
+#include <sys/wait.h>
+
 #include <cstdlib>
 #include <deque>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <iterator>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../support/store_fixtures.hpp"
@@ -52,6 +55,31 @@ inline std::string read_text(const std::filesystem::path& path) {
 inline void write_text(const std::filesystem::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
+}
+
+/// Runs kzonecheck (found at configure time) on `text` as zone `zone`; returns its exit status and
+/// output. -1: no kzonecheck.
+inline std::pair<int, std::string> kzonecheck(const std::string& text, const std::string& zone) {
+  const std::string tool = PLANFENCE_KZONECHECK;
+  if (tool.empty()) return {-1, "kzonecheck was not found at configure time"};
+  temp_directory dir;
+  write_text(dir.path() / "zone", text);
+  const std::string output = (dir.path() / "out").string();
+  const std::string command = tool + " -o " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
+}
+
+/// The same with BIND's named-checkzone (optional at configure time). -1: not found.
+inline std::pair<int, std::string> named_checkzone(const std::string& text, const std::string& zone) {
+  const std::string tool = PLANFENCE_NAMED_CHECKZONE;
+  if (tool.empty()) return {-1, "named-checkzone was not found at configure time"};
+  temp_directory dir;
+  write_text(dir.path() / "zone", text);
+  const std::string output = (dir.path() / "out").string();
+  const std::string command = tool + " " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
 }
 
 /// Files in a directory, names only, sorted.

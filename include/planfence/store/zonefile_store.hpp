@@ -25,7 +25,21 @@
 // file or the new one, never a mix; the fsyncs make a commit that returned success survive a crash
 // (a lost rename would roll an endpoint back: S1 across power loss). The SOA serial advances by one
 // (RFC 1982 addition) on every file written. A commit that fails writes nothing: the temp file is
-// removed on every error path before the rename.
+// removed on every error path before the rename. Before writing, the whole new zone is checked
+// against the rules that make DNS servers refuse a zone (check_zone_loadable in zonefile.hpp: a
+// CNAME beside other data, at the apex or at an in-zone name server, several CNAMEs, data below a
+// DNAME): such a commit is refused with errc::invalid_plan, nothing written.
+//
+// Files are kept as the DNS server and the operator see them (replace_file below): a zone file or
+// planfence.floor that is a symbolic link is followed (its target is replaced, the link stays); a
+// file with several hard links is refused; owner, group and mode are kept (a process that cannot
+// chown the new file back, not root, refuses with nothing written). Every file is opened only
+// when it is a regular file, with O_NONBLOCK, and read with a size bound (zone_bytes_max; 64 bytes
+// for planfence.floor): a FIFO, device or directory in place of a zone file, planfence.floor, a
+// lock file or the temp file is refused by name and never waited on; a stale temp file is removed,
+// never opened, and the new one is created with O_EXCL | O_NOFOLLOW. Stamps and floors read back
+// are range-checked (generation 1..2^40-1, fence and floor 0..2^24-1) and refused with the file,
+// line, owner and value otherwise.
 //
 // Meaning (docs/concepts.md): every outcome of `record_store` and `inspectable_store`:
 //  - stale: the endpoint serves desired.gen or newer (S1);
@@ -36,15 +50,19 @@
 //    new file is in place but may not survive a crash: retrying is idempotent, it reads the new
 //    stamp and reports stale). The error names the file, and for a file that does not parse the
 //    line and column and what was expected;
-//  - capacity_exceeded: the zone would exceed `zonefile_options::records_max` records.
+//  - capacity_exceeded: the zone would exceed `zonefile_options::records_max` records;
+//  - invalid_plan: the new zone would be one a DNS server refuses to load (above); retrying cannot
+//    help, the plan or the zone's other data must change, so it is not store_unavailable.
 // A stamp's fence, as read_stamp reports it and commit compares it, is the larger of the fence
 // written in the stamp and the floor: `raise_fence` then needs to rewrite no stamp.
 //
 // raise_fence(token), under the directory lock `<dir>/planfence.lock`: writes planfence.floor
-// first (from then on every commit, which reads it under its zone lock, refuses smaller tokens),
-// then takes each zone's lock in turn (waiting out commits in flight) and writes the zone's floor
-// record. After it returns no commit with a smaller token can land in any zone, including zones
-// created later (create_zone inherits the floor under the same lock).
+// first and reads it back (from then on every commit, which reads it under its zone lock, refuses
+// smaller tokens), then takes each zone's lock in turn (waiting out commits in flight) and writes
+// the zone's floor record. A failure says "raise_fence to N: FAILED", the cause (file and errno),
+// and what was raised: nothing, or planfence.floor and which zones. After it returns no commit
+// with a smaller token can land in any zone, including zones created later (create_zone inherits
+// the floor under the same lock).
 //
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
 // dominate on a real disk (docs/zonefile.md gives measured latencies). read_stamp and served read
@@ -130,7 +148,8 @@ class zonefile_store {
 
   /// Opens the store over `directory`, reading and checking every `*.zone` file in it (each must
   /// parse and decode: its SOA owned by the zone the file is named after). Errors: io_error (no
-  /// such directory, unreadable file), parse_error (a zone file that does not parse, with line,
+  /// such directory, unreadable file, a `*.zone` that is not a regular file or a link to one),
+  /// parse_error (a zone file that does not parse, with line,
   /// column and the file's name in the detail), invalid_name (a file name that is not a zone),
   /// capacity_exceeded.
   [[nodiscard]] static result<zonefile_store> open(std::filesystem::path directory, zonefile_options options = {});
@@ -141,7 +160,8 @@ class zonefile_store {
 
   /// Creates `<directory>/<zone>.zone` holding only the SOA (serial 1), the NS (and glue) records
   /// and the fence floor, under the directory lock; the floor is the directory's (planfence.floor).
-  /// Errors: invalid_name, io_error (the file exists, or cannot be written), store_unavailable.
+  /// Errors: invalid_name, io_error (the file exists, or cannot be written), store_unavailable,
+  /// invalid_plan (an in-zone name server without glue: the zone would not load).
   [[nodiscard]] static result<void> create_zone(const std::filesystem::path& directory, std::string_view zone,
                                                 const zone_soa_options& soa = {}, zonefile_options options = {});
   /// As above, in this store's directory; the store serves the new zone at once.
@@ -161,14 +181,20 @@ class zonefile_store {
   [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const;
 
   /// The conditional commit (header comment). `records` must be the endpoint's record set of plan
-  /// `desired.gen`. Blocking; O(zone size) plus two fsyncs.
+  /// `desired.gen`. Blocking; O(zone size) plus two fsyncs. Errors besides the outcomes:
+  /// store_unavailable (a file unreadable, out of range, not regular, locked, or not writable),
+  /// capacity_exceeded (the record bound, or `desired` above generation_max or fence_max),
+  /// invalid_plan (the zone would not load in a DNS server).
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records);
 
   /// After it returns, every commit with a token below `token` is refused in every zone of the
-  /// directory, including zones created later. Never lowers a floor. Errors: store_unavailable
-  /// (then the floor may be raised in some zones only; planfence.floor, written first, already
-  /// refuses smaller tokens if it was written).
+  /// directory, including zones created later. Never lowers a floor. Errors: the cause's code,
+  /// with its line and column if any (store_unavailable for a file that cannot be read, locked or
+  /// written; what open() reports for a new zone file found by the rescan; capacity_exceeded,
+  /// also for a token above fence_max). Then the floor may be raised in some zones only;
+  /// planfence.floor, written first, already refuses smaller tokens if it was written: the detail
+  /// begins "raise_fence to N: FAILED: " and says which.
   [[nodiscard]] result<void> raise_fence(fence_token token);
 
   /// Distinct generations the endpoints serve now, ascending, read from the files at the call.
@@ -243,6 +269,18 @@ namespace detail::zonefile {
   return fail(errc::store_unavailable, std::move(detail));
 }
 
+/// What a non-regular file is, for error messages ("a FIFO").
+[[nodiscard]] inline std::string file_kind(mode_t mode) {
+  if (S_ISREG(mode)) return "a regular file";
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
 /// A file descriptor closed on destruction.
 class file_descriptor {
  public:
@@ -280,8 +318,20 @@ class file_descriptor {
 /// file description, so two threads of one process that each open the file exclude each other
 /// just as two processes do.
 [[nodiscard]] inline result<file_descriptor> lock_exclusive(const std::filesystem::path& path, std::uint32_t timeout_ms) {
-  file_descriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  // A lock file is never followed through a symbolic link nor opened when it is not a regular
+  // file (opening a device can act on it; O_NONBLOCK keeps a FIFO from blocking the open).
+  struct stat before {};
+  if (::lstat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) {
+    return unavailable(path, "the lock file is " + file_kind(before.st_mode) +
+                                 ", not a regular file: remove it (the store creates an empty one)");
+  }
+  file_descriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644));
   if (!fd.valid()) return unavailable(path, "cannot open the lock file", errno);
+  struct stat info {};
+  if (::fstat(fd.get(), &info) != 0) return unavailable(path, "cannot stat the lock file", errno);
+  if (!S_ISREG(info.st_mode)) {
+    return unavailable(path, "the lock file is " + file_kind(info.st_mode) + ", not a regular file: remove it");
+  }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
   for (;;) {
@@ -300,7 +350,13 @@ class file_descriptor {
 /// file does not exist and `missing` is not null.
 [[nodiscard]] inline result<std::string> read_file(const std::filesystem::path& path, std::size_t bytes_max,
                                                    bool* missing = nullptr) {
-  file_descriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Never opened when it is not a regular file (a device's open can act on it), and opened with
+  // O_NONBLOCK so that a FIFO swapped in between the stat and the open cannot block; fstat decides.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode)) {
+    return unavailable(path, "is " + file_kind(before.st_mode) + ", not a regular file: refused, never read");
+  }
+  file_descriptor fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT && missing != nullptr) {
       *missing = true;
@@ -311,7 +367,9 @@ class file_descriptor {
   if (missing != nullptr) *missing = false;
   struct stat info {};
   if (::fstat(fd.get(), &info) != 0) return unavailable(path, "cannot stat", errno);
-  if (!S_ISREG(info.st_mode)) return unavailable(path, "not a regular file");
+  if (!S_ISREG(info.st_mode)) {
+    return unavailable(path, "is " + file_kind(info.st_mode) + ", not a regular file: refused, never read");
+  }
   if (static_cast<std::uint64_t>(info.st_size) > bytes_max) {
     return fail(errc::capacity_exceeded, path.string() + ": larger than " + std::to_string(bytes_max) + " bytes");
   }
@@ -340,25 +398,80 @@ class file_descriptor {
   return ok();
 }
 
-/// Replaces `path` by `content` atomically and durably: write `path`.tmp, fsync it, rename it over
-/// `path`, fsync the directory. Keeps the mode of the file it replaces. On every failure before
-/// the rename the temp file is removed and `path` is untouched; `renamed` tells the caller whether
-/// a failure came after the rename (only the directory fsync).
+/// Replaces `path` by `content` atomically and durably, keeping the file's identity as the DNS
+/// server and the operator see it:
+///  - a symbolic link is FOLLOWED (to its final target): the target, which the server reads, is
+///    replaced, and the link stays a link; a dangling link is refused;
+///  - a file with several hard links is REFUSED: a rename would leave the other names with the
+///    old content while the commit reports success;
+///  - the owner, group and mode are kept (fchown, fchmod on the temp file before the rename); a
+///    process that cannot give the file its owner back (not root, file owned by another user) is
+///    refused with nothing written. ACLs, extended attributes and SELinux labels are not copied;
+///  - anything but a regular file at `path` (a FIFO, a device, a directory) is refused, never opened.
+/// Steps: remove a stale `<target>.tmp` (left by a crash; removed, not opened, so a FIFO or a
+/// link planted there is never written through), create it with O_EXCL | O_NOFOLLOW, write, fsync,
+/// rename over the target, fsync the target's directory. On every failure before the rename the
+/// temp file is removed and the target is untouched; `renamed` tells the caller whether a failure
+/// came after the rename (only the directory fsync). Every error names the file and errno.
 [[nodiscard]] inline result<void> replace_file(const std::filesystem::path& path, std::string_view content,
                                                bool* renamed = nullptr) {
   if (renamed != nullptr) *renamed = false;
-  const std::filesystem::path temp = path.string() + std::string(zonefile_store::temp_suffix);
-  mode_t mode = 0644;
+  std::filesystem::path target = path;
   struct stat info {};
-  if (::stat(path.c_str(), &info) == 0) mode = info.st_mode & 07777;
-  // O_TRUNC: a temp file left by a writer that crashed under the same lock is overwritten.
-  file_descriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd.valid()) return unavailable(temp, "cannot create the temp file", errno);
+  bool exists = false;
+  if (::lstat(path.c_str(), &info) == 0) {
+    exists = true;
+    if (S_ISLNK(info.st_mode)) {
+      std::error_code ec;
+      target = std::filesystem::canonical(path, ec);
+      if (ec) {
+        return unavailable(path, "is a symbolic link whose target cannot be resolved (nothing was written): " +
+                                     ec.message());
+      }
+      if (::lstat(target.c_str(), &info) != 0) {
+        return unavailable(target, "the target of the symbolic link " + path.string() +
+                                       " cannot be read (nothing was written)",
+                           errno);
+      }
+    }
+    if (!S_ISREG(info.st_mode)) {
+      return unavailable(target, "is " + file_kind(info.st_mode) +
+                                     ", not a regular file: refused (nothing was written)");
+    }
+    if (info.st_nlink > 1) {
+      return unavailable(target, "has " + std::to_string(info.st_nlink) +
+                                     " hard links: replacing it would leave the other names with the old content; "
+                                     "make it a single file (a symbolic link is followed) (nothing was written)");
+    }
+  } else if (errno != ENOENT) {
+    return unavailable(path, "cannot stat (nothing was written)", errno);
+  }
+  const std::filesystem::path temp = target.string() + std::string(zonefile_store::temp_suffix);
+  if (::unlink(temp.c_str()) != 0 && errno != ENOENT) {
+    return unavailable(temp,
+                       "cannot create the temp file: a stale file of that name cannot be removed "
+                       "(nothing was written)",
+                       errno);
+  }
+  file_descriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+  if (!fd.valid()) return unavailable(temp, "cannot create the temp file (nothing was written)", errno);
   auto abandon = [&](std::string what, int error_number) {
     fd.reset();
     ::unlink(temp.c_str());
-    return unavailable(temp, std::move(what) + " (nothing was written)", error_number);
+    return unavailable(temp, std::move(what) + " (nothing was written to " + target.string() + ")", error_number);
   };
+  if (exists) {
+    struct stat mine {};
+    if (::fstat(fd.get(), &mine) != 0) return abandon("cannot stat the temp file", errno);
+    const bool other_owner = mine.st_uid != info.st_uid || mine.st_gid != info.st_gid;
+    if (other_owner && ::fchown(fd.get(), info.st_uid, info.st_gid) != 0) {
+      return abandon("cannot give the temp file the owner " + std::to_string(info.st_uid) + ":" +
+                         std::to_string(info.st_gid) + " of " + target.string() + " (run as that user or as root)",
+                     errno);
+    }
+  }
+  // After fchown, which may clear set-user-ID bits.
+  const mode_t mode = exists ? (info.st_mode & 07777) : 0644;
   if (::fchmod(fd.get(), mode) != 0) return abandon("cannot set the mode", errno);
   std::size_t done = 0;
   while (done < content.size()) {
@@ -373,21 +486,23 @@ class file_descriptor {
   // an empty or partial zone file under the real name.
   if (::fsync(fd.get()) != 0) return abandon("cannot fsync", errno);
   if (fd.close() != 0) {
-    ::unlink(temp.c_str());
-    return unavailable(temp, "cannot close (nothing was written)", errno);
-  }
-  // (2) rename: readers see the old file or the new one, never a mix.
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
     const int error_number = errno;
     ::unlink(temp.c_str());
-    return unavailable(path, "cannot rename the temp file over it (nothing was written)", error_number);
+    return unavailable(temp, "cannot close (nothing was written to " + target.string() + ")", error_number);
+  }
+  // (2) rename: readers see the old file or the new one, never a mix.
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    const int error_number = errno;
+    ::unlink(temp.c_str());
+    return unavailable(target, "cannot rename the temp file over it (nothing was written)", error_number);
   }
   if (renamed != nullptr) *renamed = true;
   // (3) fsync the directory: the rename is a change of the directory; without this a crash could
   // bring the old file back, and with it an older generation (S1 across power loss).
-  auto synced = fsync_directory(path.parent_path());
+  auto synced = fsync_directory(target.parent_path());
   if (!synced) {
-    return unavailable(path, "written and renamed, but the directory fsync failed: the commit may not survive a crash");
+    return unavailable(target, "written and renamed, but the directory fsync failed: the commit may not survive "
+                               "a crash: " + synced.error().detail);
   }
   return ok();
 }
@@ -404,6 +519,11 @@ class file_descriptor {
   std::uint64_t floor = 0;
   if (body.substr(0, 6) != "floor=" || !planfence::detail::zone::decimal(body.substr(6), ~std::uint64_t{0}, false, floor)) {
     return fail_at(errc::store_unavailable, 1, 1, path.string() + ": expected \"floor=N\"");
+  }
+  // Out of range: refused, never clamped (a floor above fence_max would fence out every writer
+  // for good).
+  if (std::string why = planfence::detail::zone::fence_range_problem(floor, "floor"); !why.empty()) {
+    return fail_at(errc::store_unavailable, 1, 1, path.string() + ": \"" + std::string(body) + "\": " + why);
   }
   return fence_token{floor};
 }
@@ -483,7 +603,15 @@ inline result<void> zonefile_store::scan(state& s) {
   for (const auto& entry : it) {
     const std::string file = entry.path().filename().string();
     if (file.size() <= zone_suffix.size() || !file.ends_with(zone_suffix)) continue;
-    if (!entry.is_regular_file(ec)) continue;
+    // A FIFO, device or directory named like a zone is refused (never opened, so never blocked
+    // on): skipping it would make its endpoints silently unknown. A link to a regular file is fine.
+    if (!entry.is_regular_file(ec)) {
+      struct stat info {};
+      const std::string kind = ::stat(entry.path().c_str(), &info) == 0 ? detail::zonefile::file_kind(info.st_mode)
+                                                                         : std::string("a dangling symbolic link");
+      return fail(errc::io_error, entry.path().string() + ": named like a zone file but is " + kind +
+                                      ", not a regular file: remove or rename it");
+    }
     auto zone = planfence::detail::zone::zone_name(file.substr(0, file.size() - zone_suffix.size()));
     if (!zone) return fail(errc::invalid_name, entry.path().string() + ": the file name is not <zone>.zone: " + zone.error().detail);
     found.push_back(zone_slot{std::move(*zone), entry.path()});
@@ -564,6 +692,9 @@ inline result<void> zonefile_store::create_zone(const std::filesystem::path& dir
   // but a hand-made lock holder (an operator's script) is respected.
   auto zone_lock = detail::zonefile::lock_exclusive(file.string() + std::string(lock_suffix), options.lock_timeout_ms);
   if (!zone_lock) return unexpected_error(std::move(zone_lock).error());
+  if (auto loadable = check_zone_loadable(*records, *name); !loadable) {
+    return fail(errc::invalid_plan, file.string() + ": not created: " + loadable.error().detail);
+  }
   return detail::zonefile::write_zone(file, *name, std::move(*records), nullptr);
 }
 
@@ -657,6 +788,12 @@ inline result<stamp> zonefile_store::read_stamp(endpoint_handle h) const {
 inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                             const record_set& records) {
   PLANFENCE_ASSERT(desired.gen != generation_none);
+  // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
+  if (std::string why = planfence::detail::zone::generation_range_problem(desired.gen.value()) +
+                        planfence::detail::zone::fence_range_problem(desired.fence.value(), "fence");
+      !why.empty()) {
+    return fail(errc::capacity_exceeded, "the desired stamp: " + why + " (nothing was written)");
+  }
   zone_slot zone;
   auto e = slot(h, zone);
   if (!e) return unexpected_error(std::move(e).error());
@@ -687,6 +824,13 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
     return fail(errc::capacity_exceeded, zone.file.string() + ": the commit would make more than " +
                                              std::to_string(state_->options.records_max) + " records");
   }
+  // Never write a zone the DNS server would refuse to load (a CNAME beside other data, say): the
+  // commit would report success while the server keeps serving the old zone, or nothing.
+  if (auto loadable = check_zone_loadable(zone_records, zone.name); !loadable) {
+    return fail(errc::invalid_plan, zone.file.string() + ": the commit of " + e->name + " at generation " +
+                                        std::to_string(desired.gen.value()) + " is refused, nothing was written: " +
+                                        loadable.error().detail);
+  }
   detail::zonefile::advance_serial(zone_records);
   bool renamed = false;
   auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(zone_records), &renamed);
@@ -695,33 +839,65 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
 }
 
 inline result<void> zonefile_store::raise_fence(fence_token token) {
+  const std::string raising = "raise_fence to " + std::to_string(token.value()) + ": ";
+  if (token > fence_max) {
+    return fail(errc::capacity_exceeded, raising + planfence::detail::zone::fence_range_problem(token.value(), "token"));
+  }
+  // Every failure says what was raised before it: nothing, or planfence.floor (which already
+  // refuses smaller tokens in every zone) and the zones listed.
+  const std::filesystem::path floor_file = state_->directory / floor_file_name;
+  auto failed = [&](const error& cause, bool floor_written, const std::vector<std::string>& done) {
+    std::string detail = raising + "FAILED: " + cause.detail.str() + "; ";
+    if (!floor_written) {
+      detail += "the floor was not raised (this call wrote nothing)";
+    } else {
+      detail += floor_file.string() + " says floor=" + std::to_string(token.value()) +
+                " (every commit with a smaller token is refused), but not every zone's floor record was written";
+      if (!done.empty()) {
+        detail += " (written:";
+        for (const std::string& z : done) detail += " " + z;
+        detail += ")";
+      }
+      detail += ": run raise_fence again";
+    }
+    return fail_at(cause.code, cause.line, cause.column, std::move(detail));  // the cause's code and position
+  };
   auto directory_lock = detail::zonefile::lock_exclusive(state_->directory / directory_lock_name, state_->options.lock_timeout_ms);
-  if (!directory_lock) return unexpected_error(std::move(directory_lock).error());
+  if (!directory_lock) return failed(directory_lock.error(), false, {});
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
-  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
-  if (*directory_floor < token) {
-    auto written = detail::zonefile::replace_file(state_->directory / floor_file_name,
-                                                  "floor=" + std::to_string(token.value()) + "\n");
-    if (!written) return written;
+  if (!directory_floor) return failed(directory_floor.error(), false, {});
+  const bool floor_written = *directory_floor >= token;
+  if (!floor_written) {
+    auto written = detail::zonefile::replace_file(floor_file, "floor=" + std::to_string(token.value()) + "\n");
+    if (!written) return failed(written.error(), false, {});
+    // Read back: success is reported only for what the file now says.
+    auto check = detail::zonefile::read_directory_floor(state_->directory);
+    if (!check) return failed(check.error(), true, {});
+    if (*check < token) {
+      const std::string read_back = floor_file.string() + ": reads back floor=" + std::to_string(check->value());
+      return failed(error{errc::store_unavailable, 0, 0, read_back}, false, {});
+    }
   }
   std::vector<zone_slot> zones;
   {
     std::lock_guard guard(state_->mutex);
-    if (auto scanned = scan(*state_); !scanned) return unexpected_error(std::move(scanned).error());
+    if (auto scanned = scan(*state_); !scanned) return failed(scanned.error(), true, {});
     zones = state_->zones;
   }
+  std::vector<std::string> done;
   for (const zone_slot& zone : zones) {
     // Always take the lock, even when the zone's floor is high enough: waiting for it is what
     // waits out a commit that read the old floor and has not written yet.
     auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
-    if (!lock) return unexpected_error(std::move(lock).error());
+    if (!lock) return failed(lock.error(), true, done);
     auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
-    if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (!loaded) return failed(loaded.error(), true, done);
     if (loaded->second.floor >= token) continue;
     detail::zonefile::set_floor(loaded->first, zone.name, token);
     detail::zonefile::advance_serial(loaded->first);
     auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
-    if (!written) return written;
+    if (!written) return failed(written.error(), true, done);
+    done.push_back(zone.name);
   }
   return ok();
 }
