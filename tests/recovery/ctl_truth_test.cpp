@@ -200,6 +200,42 @@ TEST_CASE("ctl: output that cannot be written is an error, and never a torn zone
   }
 }
 
+TEST_CASE("ctl: a commit the store refuses says why, and is not reported as done", "[recovery][ctl][truth]") {
+  // www is an MX owner in the zone (a hand-made record planfence keeps); generation 2 makes www a
+  // CNAME, which no DNS server loads beside other data. The zone-file store refuses that commit
+  // (nothing written), and the tool must say so in the store's words and exit 1.
+  temporary_directory dir;
+  const std::string history = (dir.path / "history").string();
+  {
+    auto h = planfence::durable_history::open(history).value();
+    REQUIRE(h->publish(plan_of(1)).has_value());
+    planfence::plan_builder builder{planfence::generation{2}, 1'761'200'000'002};
+    const planfence::plan first = plan_of(1);
+    for (const auto& e : first.endpoints()) {
+      if (e->name != "www.example.test.") REQUIRE(builder.set(e->name, e->records).has_value());
+    }
+    auto cname = planfence::make_record(planfence::record_type::cname, 60, "api.example.test.").value();
+    REQUIRE(builder.set("www.example.test.", planfence::record_set::make({cname}).value()).has_value());
+    REQUIRE(h->publish(std::move(builder).build().value()).has_value());
+  }
+  const std::string zones = (dir.path / "zones").string();
+  std::filesystem::create_directories(zones);
+  REQUIRE(planfence::zonefile_store::open(zones).value().create_zone(zone).has_value());
+  const std::string where = " --dir " + history + " --store zonefile://" + zones;
+  REQUIRE(run(ctl("apply" + where + " --generation 1")).status == 0);
+  {
+    std::ofstream file(std::filesystem::path(zones) / "example.test.zone", std::ios::app);
+    file << "www.example.test. 60 IN MX 10 mail.example.test.\n";
+  }
+  auto r = run(ctl("apply" + where + " --generation 2"));
+  CHECK(r.status == 1);
+  CHECK(contains(r.output, "www.example.test.                            NOT APPLIED: the store failed: invalid_plan"));
+  CHECK(contains(r.output, "CNAME"));
+  CHECK_FALSE(contains(r.output, "run again"));
+  CHECK(contains(r.output, "Not done: read back, 1 endpoint of generation 2 does not serve it"));
+  CHECK(run(ctl("diff" + where + " --generation 2")).status == 1);
+}
+
 TEST_CASE("ctl: diff compares stamps, not only records", "[recovery][ctl][truth]") {
   temporary_directory dir;
   const std::string history = (dir.path / "history").string();
