@@ -1,8 +1,8 @@
 // bench/apply_bench.cpp: the apply and read paths against the baselines they must beat, all in
 // one binary and one run, so that every claim in docs/benchmarks.md is a ratio of two numbers
-// measured side by side on the same machine (DESIGN section 6).
+// measured side by side on the same machine (docs/benchmarks.md).
 //
-// The benchmark names below are a contract (issue 4): the report script (bench/report.py) and
+// The benchmark names below are a contract (docs/benchmarks.md, "Targets"): the report script (bench/report.py) and
 // anyone recomputing the ratios from Google Benchmark's JSON look them up by name. Every
 // benchmark reports items per second; an item is one operation of the kind its name says (one
 // load, one commit, one snapshot read, one plan published and collected). The multi-threaded
@@ -202,7 +202,7 @@ padded_word baseline_load_word;
 padded_word baseline_cas_word;
 
 // ---------------------------------------------------------------------------------------------
-// Baselines (DESIGN section 6).
+// Baselines (docs/benchmarks.md).
 
 /// One acquire load of a 64-bit atomic: the floor for every read-only path.
 void BM_Baseline_AtomicLoadAcquire(benchmark::State& state) {
@@ -286,7 +286,7 @@ void BM_Baseline_MutexMapApplyHot(benchmark::State& state) {
 }
 BENCHMARK(BM_Baseline_MutexMapApplyHot)->Apply(machine_threads)->UseRealTime();
 
-/// What DESIGN section 6 warns against on read paths: std::atomic<std::shared_ptr> (a lock in
+/// What docs/benchmarks.md warns against on read paths: std::atomic<std::shared_ptr> (a lock in
 /// libstdc++ 12) loaded by every reader, then one field of the records read.
 void BM_Baseline_AtomicSharedPtrRead(benchmark::State& state) {
   static std::atomic<std::shared_ptr<const pf::record_set>> current{

@@ -37,7 +37,7 @@ inline planfence::record_set weighted_records(std::size_t i, std::uint32_t varia
   return std::move(set).value();
 }
 
-/// The thread counts of every multi-threaded benchmark: 1 and 2 (issue 4 states its targets at
+/// The thread counts of every multi-threaded benchmark: 1 and 2 (the targets are stated at
 /// these), then the powers of two below `machine_threads`, then `machine_threads` itself, never
 /// more than threads_cap. So a 2-CPU machine runs 1 and 2, a 12-CPU one 1, 2, 4, 8 and 12.
 /// The cap keeps each thread's slice of BM_SnapshotReadManyEndpoints' 16,384 endpoints larger

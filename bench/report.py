@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""bench/report.py: run the planfence benchmark suite and check the issue 4 targets.
+"""bench/report.py: run the planfence benchmark suite and check the benchmark targets.
 
 What it does, in order:
   1. configures and builds the benchmarks (CMake, Release) unless --no-build;
   2. runs bench/apply_bench and bench/scale_bench with --benchmark_repetitions, writing Google
      Benchmark's own JSON (kept unmodified beside the report: docs/benchmarks-*.json);
   3. reads that JSON, takes the median of the repetitions of every benchmark, and computes each
-     target of issue 4 as a ratio of two benchmarks of the same run;
+     benchmark target as a ratio of two benchmarks of the same run;
   4. prints every target with its measured ratio and whether it holds, and rewrites the
      generated part of docs/benchmarks.md (between the `report:begin` and `report:end`
      markers; the prose around them is kept) and docs/benchmarks.svg.
@@ -254,7 +254,7 @@ def load_results(paths: list[Path]) -> tuple[dict[str, Measured], dict, dict[str
 
 
 # ------------------------------------------------------------------------------------------------
-# Targets (issue 4). Each is a ratio of two measurements of the same run.
+# Targets. Each is a ratio of two measurements of the same run.
 
 
 @dataclass
@@ -426,7 +426,7 @@ def generated_markdown(results: dict[str, Measured], verdicts: list[Verdict], fa
     held = sum(1 for v in verdicts if v.holds)
     lines.append(f"Run of {facts['date']}: **{held} of {len(verdicts)} targets held**.")
     lines.append("")
-    lines.append("### Targets (issue 4)")
+    lines.append("### Targets")
     lines.append("")
     lines.append("| target | measured | limit | verdict | from (medians) |")
     lines.append("|---|---:|---:|---|---|")
@@ -547,7 +547,7 @@ def svg_chart(results: dict[str, Measured], verdicts: list[Verdict], facts: dict
     # Panel 1: each target as measured / limit on a log scale; the target line is at 1, the good
     # side is left for "at most" targets and right for "at least" ones. Drawn as "headroom":
     # limit / measured for <=, measured / limit for >=, so that > 1 is always good.
-    text(20, 30, "planfence: issue 4 targets, headroom = how far inside the target (log scale, > 1 holds)",
+    text(20, 30, "planfence: benchmark targets, headroom = how far inside the target (log scale, > 1 holds)",
          15, weight="bold")
     lo, hi = 1 / 100, 100.0
 

@@ -14,7 +14,7 @@
 // sequencer backed by a consensus store (the etcd sequencer) instead.
 //
 // Cost: `next()` is one relaxed fetch-add when nothing is near the limit, about the cost of a CAS
-// (DESIGN section 6). Progress: wait-free. Never allocates.
+// (docs/benchmarks.md). Progress: wait-free. Never allocates.
 //
 // Limits: generations are capped at `generation_max` (2^40 - 1), the width the memory store packs
 // into its 64-bit stamp word; `next()` refuses with errc::capacity_exceeded instead of wrapping.
@@ -33,7 +33,7 @@ namespace planfence {
 inline namespace v1 {
 
 /// Number of bits a generation may use. The memory store packs a generation and a fence token
-/// into one 64-bit word (DESIGN section 6): 40 bits of generation, 24 of fence.
+/// into one 64-bit word (docs/benchmarks.md): 40 bits of generation, 24 of fence.
 inline constexpr unsigned generation_bits = 40;
 /// The largest generation any component accepts.
 inline constexpr generation generation_max{(std::uint64_t{1} << generation_bits) - 1};

@@ -45,7 +45,7 @@ using fence_token = strong_id<fence_token_tag>;
 using lease_id = strong_id<lease_id_tag>;
 
 /// A store's pre-resolved reference to one endpoint: looking a name up costs more than the
-/// commit itself (DESIGN section 6), so hot loops resolve once and keep the handle. Only valid
+/// commit itself (docs/benchmarks.md), so hot loops resolve once and keep the handle. Only valid
 /// with the store that issued it.
 class endpoint_handle {
  public:

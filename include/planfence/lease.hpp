@@ -16,7 +16,7 @@
 // several hosts need a lease from a consensus system (the etcd lease authority).
 //
 // Cost: every operation is one acquire load and, when it changes state, one CAS (about 6 ns
-// uncontended, DESIGN section 6). Progress: lock-free (a CAS loop that retries only when another
+// uncontended, docs/benchmarks.md). Progress: lock-free (a CAS loop that retries only when another
 // thread changed the lease). Never allocates, never blocks.
 //
 // Limits: the whole lease is one 64-bit word: 24 bits of fence token (16,777,215 grants; renewals

@@ -1,5 +1,5 @@
 /*
- * naive.pml: the 2025 DNS automation (DESIGN.md sections 1 and 5), as rebuilt on purpose by
+ * naive.pml: the 2025 DNS automation (README; docs/model.md), as rebuilt on purpose by
  * include/planfence/sim/naive_enactor.hpp over basic_memory_store<..., unconditional> and
  * basic_plan_registry<collection_check::none>. Spin must find a counterexample here.
  *

@@ -1,7 +1,7 @@
 // planfence/detail/sha256.hpp: SHA-256 (FIPS 180-4), the hash behind plan digests.
 //
 // What it is for. A plan carries the SHA-256 digest of its canonical encoding, and an enactor
-// refuses a plan whose content does not hash to that digest (S7, DESIGN section 2). The same
+// refuses a plan whose content does not hash to that digest (S7, README "The guarantees"). The same
 // digest names a generation's content, so publishing other content under a used generation can be
 // detected (S5). HMAC-SHA256 (hmac.hpp) is built on it for TSIG-signed DNS UPDATE (RFC 8945).
 // planfence carries its own copy because the runtime depends on nothing but the standard library.

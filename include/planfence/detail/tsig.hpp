@@ -38,7 +38,7 @@
 // What it costs: two HMAC-SHA256 computations per exchange (about 3 us each for a 300-octet
 // message, hmac.hpp), one copy of the message for the answer's digest. No global state.
 //
-// Limits: only hmac-sha256 (the algorithm DESIGN section 4 names); no TSIG on multi-message
+// Limits: only hmac-sha256 (the one Knot, BIND and PowerDNS all accept, docs/rfc2136.md); no TSIG on multi-message
 // (AXFR) streams; the replay window is the fudge (300 s by default), as RFC 8945 allows: within
 // it, the same signed answer may be replayed to this client, and the store's request IDs and
 // question checks are what tie an answer to its request.

@@ -3,7 +3,7 @@
 // What it is: the handful of etcd v3 calls planfence needs, spoken as JSON over HTTP/1.1 to the
 // gateway every etcd member serves on its client port: /v3/kv/range, /v3/kv/put, /v3/kv/txn,
 // /v3/kv/deleterange, /v3/lease/grant, /v3/lease/keepalive, /v3/lease/revoke. The gateway's
-// encoding (DESIGN section 4, checked against etcd 3.4.23): every `bytes` field is base64, every
+// encoding (docs/etcd.md, checked against etcd 3.4.23): every `bytes` field is base64, every
 // int64 is a JSON string, and fields with zero values are omitted (a missing `succeeded` is
 // false, a missing `kvs` is empty, a missing `TTL` in a keep-alive answer is 0: the lease is
 // gone). The JSON is read by detail/json.hpp and the HTTP by detail/http.hpp, so nothing but the

@@ -14,7 +14,7 @@
 // It also keeps the ledger the S2 oracle reads: the largest fence token the store has accepted
 // (through raise_fence or an accepted commit). A commit accepted with a smaller token than one the
 // store had already accepted is recorded as an S2 violation: "a commit carrying fence token f fails
-// once the target has accepted a token f' > f" (DESIGN section 2), the target being the store.
+// once the target has accepted a token f' > f" (S2, docs/design.md), the target being the store.
 //
 //     auto inner = planfence::memory_store::make(registry, names).value();
 //     planfence::sim::fault_store store{std::move(inner), fault_seed};

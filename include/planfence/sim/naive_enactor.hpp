@@ -2,7 +2,7 @@
 // simulator and the tests can watch it fail. Never embed it; use planfence::enactor (enactor.hpp).
 //
 // What it is: a faithful model of the DNS Enactor described in the provider's post-event summary
-// of the October 2025 us-east-1 outage (DESIGN section 1 and 5), written as an explicit step
+// of the October 2025 us-east-1 outage (README; docs/simulator.md), written as an explicit step
 // machine with the same step() shape as the fixed enactor, so that one scheduler drives both:
 //  - a ONE-TIME freshness check at the start of a run: the plan must be newer than the plan the
 //    store says was applied (the generation its first endpoint serves), and is never checked

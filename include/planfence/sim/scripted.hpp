@@ -1,6 +1,6 @@
 // planfence/sim/scripted.hpp: the October 2025 interleaving, replayed step by step.
 //
-// What it is: the race from the provider's post-event summary (DESIGN section 1), scripted on top
+// What it is: the race from the provider's post-event summary (README; docs/simulator.md), scripted on top
 // of the simulator so that exactly the same sequence of actor steps runs twice: once with the
 // naive 2025 enactor and once with the fixed planfence::enactor. Three enactors (az1..az3, one
 // per availability zone), a planner, and three endpoints of which the regional endpoint

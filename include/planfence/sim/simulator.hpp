@@ -1,4 +1,4 @@
-// planfence/sim/simulator.hpp: the deterministic simulator (DESIGN section 5).
+// planfence/sim/simulator.hpp: the deterministic simulator (docs/simulator.md).
 //
 // What it is: a single-threaded world in which a planner, K enactors and one memory store (behind
 // a fault_store) interact one step at a time, with every source of nondeterminism owned by the
@@ -188,7 +188,7 @@ struct sim_options {
 /// Everything a simulated world is and does that does not depend on the store, registry and
 /// enactor types: the clocks, the scheduler's state, the planner, the oracle's bookkeeping and
 /// every sentence the timeline and the reports contain. Kept out of the class template so that
-/// each variant compiles only what is really its own (DESIGN: one simulator, seven variants).
+/// each variant compiles only what is really its own (one simulator, seven variants: docs/simulator.md).
 class simulation_base {
  public:
   static constexpr std::uint32_t planner_lane = 0;

@@ -1,7 +1,7 @@
 // planfence/sim/trace.hpp: what a simulated run reports: violations, the trace hash, the timeline.
 //
 // What it is: the vocabulary the simulator, the demo and the tests share.
-//  - `guarantee` names S1..S7 (DESIGN section 2); `violation` is the first breach of one, with
+//  - `guarantee` names S1..S7 (README "The guarantees", docs/design.md); `violation` is the first breach of one, with
 //    the step, the virtual time, the actor whose step revealed it and a sentence saying what
 //    happened.
 //  - `run_report` is the outcome of one run: the violations, how many of each, whether the
@@ -36,7 +36,7 @@ namespace planfence {
 inline namespace v1 {
 namespace sim {
 
-/// The guarantees of DESIGN section 2.
+/// The guarantees S1..S7 (README "The guarantees", docs/design.md).
 enum class guarantee : std::uint8_t { s1, s2, s3, s4, s5, s6, s7 };
 inline constexpr std::size_t guarantee_count = 7;
 

@@ -2,7 +2,7 @@
 //
 // What it is: the store for control planes that serve DNS answers from memory, for tests and for
 // the simulator. Each endpoint is one 64-bit atomic word, its stamp: 40 bits of generation and 24
-// bits of fence token (DESIGN section 6: a 16-byte atomic is a locked read-modify-write under
+// bits of fence token (docs/benchmarks.md: a 16-byte atomic is a locked read-modify-write under
 // GCC 12, even to load). An endpoint keeps no copy of its records: it serves the record set of
 // the plan whose generation its stamp names, looked up in the plan registry, just as the 2025
 // enactors' endpoints referred to plan-owned records. That is what makes S3 meaningful here:

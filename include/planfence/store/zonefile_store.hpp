@@ -16,7 +16,7 @@
 //     auto seen = store.read_stamp(www).value();
 //     auto applied = store.commit(www, seen, {plan_gen, my_fence}, records);   // or stale/fenced/conflict
 //
-// The commit protocol (per zone, DESIGN section 4): take an exclusive flock on
+// The commit protocol (per zone, docs/zonefile.md): take an exclusive flock on
 // `<dir>/<zone>.zone.lock`; RE-READ the zone file and the directory floor and decide from what is
 // on disk (never from a cache); write the whole new zone to `<dir>/<zone>.zone.tmp`, fsync it,
 // rename it over the zone file, fsync the directory; release the lock. The lock makes the check
