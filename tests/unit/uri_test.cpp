@@ -29,6 +29,11 @@ TEST_CASE("redact_uri hides secrets and keeps what names the store", "[uri]") {
     CHECK(redact_uri("etcd://root:" + secret + "@127.0.0.1:2379/pf") == "etcd://root:(redacted)@127.0.0.1:2379/pf");
     CHECK(redact_uri("etcd://a:" + secret + "@h1:1,h2:2/pf?fence=floor") == "etcd://a:(redacted)@h1:1,h2:2/pf?fence=floor");
   }
+  SECTION("a port that is not a number is hidden: a password whose '@' is missing") {
+    CHECK(redact_uri("etcd://root:" + secret + "/pf") == "etcd://root:(redacted)/pf");
+    CHECK(redact_uri("etcd://h1:2379,root:" + secret + "/pf") == "etcd://h1:2379,root:(redacted)/pf");
+    CHECK(redact_uri("rfc2136://[::1]:5300/z") == "rfc2136://[::1]:5300/z");
+  }
   SECTION("public parameters are kept, unknown or misspelt ones hidden") {
     CHECK(redact_uri("rfc2136://h/z?tsig-file=/etc/key&tsigg=" + secret) == "rfc2136://h/z?tsig-file=/etc/key&(redacted)");
     CHECK(redact_uri("etcd://h:1/p?password=" + secret) == "etcd://h:1/p?password=(redacted)");
@@ -47,7 +52,7 @@ TEST_CASE("redact_uri hides secrets and keeps what names the store", "[uri]") {
   SECTION("the secret never survives, whatever surrounds it") {
     for (const std::string& uri :
          {"etcd://u:" + secret + "@h/p", "rfc2136://h/z?tsig=x:y:" + secret + "&tsig-file=/k", "x?tsig=" + secret, "rfc2136://h/z?" + secret + "=x",
-          "rfc2136://h/z?tsig=hmac-sha256:" + secret, "rfc2136://h/z?tsig=" + secret + ":k:hmac-sha256", "e://u:" + secret + "@@h/p", "rfc2136://h/z?tsig=a:b:" + secret + "#f"}) {
+          "rfc2136://h/z?tsig=hmac-sha256:" + secret, "rfc2136://h/z?tsig=" + secret + ":k:hmac-sha256", "e://u:" + secret + "@@h/p", "etcd://u:" + secret + "/p", "etcd://u:" + secret, "rfc2136://h/z?tsig=a:b:" + secret + "#f"}) {
       INFO(uri);
       CHECK(redact_uri(uri).find(secret) == std::string::npos);
     }

@@ -7,7 +7,8 @@
 //
 // The rule is a whitelist, so that a parameter nobody thought of (or a misspelt one) is hidden
 // rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
-// only (`user:(redacted)@`); a query parameter keeps its value only when its name is one of
+// only (`user:(redacted)@`), and a port that is not a number is hidden (a password whose '@' is
+// missing); a query parameter keeps its value only when its name is one of
 // `public_parameters` (paths to key files, fence modes, timeouts: nothing secret); one of
 // `secret_parameters` keeps its name and hides its value (`tsig` also keeps a known algorithm
 // name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
@@ -97,7 +98,28 @@ inline constexpr std::array<std::string_view, 6> tsig_algorithms = {
     }
     out += rest.substr(authority_begin + at);
   } else {
-    out += rest;
+    // No '@': a port that is not a number may be a password whose '@' is missing
+    // (`etcd://user:password/prefix`); hide it.
+    out += rest.substr(0, authority_begin);
+    std::string_view hosts = authority;
+    for (bool first = true;; first = false) {
+      const std::size_t comma = hosts.find(',');
+      const std::string_view host = hosts.substr(0, comma);
+      if (!first) out += ',';
+      const std::size_t colon = host.rfind(':');
+      const std::size_t bracket = host.rfind(']');
+      const bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
+      const std::string_view port = has_port ? host.substr(colon + 1) : std::string_view{};
+      if (has_port && port.find_first_not_of("0123456789") != std::string_view::npos) {
+        out += host.substr(0, colon + 1);
+        out += redacted_text;
+      } else {
+        out += host;
+      }
+      if (comma == std::string_view::npos) break;
+      hosts = hosts.substr(comma + 1);
+    }
+    out += rest.substr(authority_end);
   }
   if (has_query) {
     out += '?';
