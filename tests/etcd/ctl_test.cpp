@@ -199,7 +199,10 @@ TEST_CASE("planfence-ctl refuses a holder-key etcd store for apply, and prints n
   for (const std::string& bad : {"etcd://root:" + secret + "@" + address + prefix,
                                  "etcd://" + address + prefix + "?password=" + secret,
                                  "etcd://" + address + prefix + "?" + secret}) {
-    for (const std::string& run : {"history --dir '" + bad + "'", "diff --dir '" + uri + "' --generation 1 --store '" + bad + "'",
+    for (const std::string& run : {"history --dir '" + bad + "'", "show --dir '" + bad + "' --generation 1",
+                                   "export --dir '" + bad + "' --generation 1 --zone example.test.",
+                                   "diff --dir '" + uri + "' --generation 1 --store '" + bad + "'",
+                                   "apply --dir '" + uri + "' --generation 1 --store '" + bad + "'",
                                    "release --store '" + bad + "'"}) {
       const ctl_run r = ctl(run);
       INFO(run << "\n" << r.output);

@@ -406,6 +406,16 @@ TEST_CASE("ctl: a TSIG secret in the store URI appears in no output (real knotd)
   CHECK(run(ctl("diff" + on + good + "'")).status == 0);
 }
 
+TEST_CASE("README: the second quick-start command runs without sudo (a fresh container has none)", "[recovery][docs]") {
+  const std::string readme = read_all(std::filesystem::path(__FILE__).parent_path() / "../../README.md");
+  const std::size_t start = readme.find("## Quick start");
+  REQUIRE(start != std::string::npos);
+  const std::size_t block = readme.find("```sh\n", start);
+  REQUIRE(block != std::string::npos);
+  const std::size_t second = readme.find('\n', block + 6) + 1;
+  CHECK(readme.substr(second, readme.find('\n', second) - second) == "tests/run_all.sh");
+}
+
 TEST_CASE("ctl: docs/planfence-ctl.md shows every command's --help exactly as the binary prints it", "[recovery][ctl][docs]") {
   const std::filesystem::path doc = std::filesystem::path(__FILE__).parent_path() / "../../docs/planfence-ctl.md";
   const std::string text = read_all(doc);
