@@ -33,6 +33,9 @@
 // Costs: starting takes about 50 to 200 ms (knotd start, then a SOA query per zone until each
 // answers); stopping about 10 to 50 ms. Start one per TEST_CASE, not per SECTION, when you can.
 //
+// The process plumbing (spawn, stop, free port, readiness query, log tail) is in
+// loopback_process.hpp, shared with pdns_server.hpp and etcd_member.hpp.
+//
 // Not thread-safe: one thread owns a knot_server (the one that started it should also be the one
 // that lives longest: PR_SET_PDEATHSIG fires when the *thread* that forked exits).
 #pragma once

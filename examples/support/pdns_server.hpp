@@ -25,6 +25,8 @@
 // Costs: starting takes about 0.5 to 1.5 s (four pdnsutil runs, then pdns_server until the zone
 // answers a SOA query); stopping about 10 to 100 ms. Start one per TEST_CASE.
 //
+// The process plumbing it shares with knot_server.hpp is in loopback_process.hpp.
+//
 // Not thread-safe: one thread owns a pdns_server (the thread that started it should live longest:
 // PR_SET_PDEATHSIG fires when the thread that forked exits).
 #pragma once
