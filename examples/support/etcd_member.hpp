@@ -6,7 +6,8 @@
 // SIGSTOP while its clock does not notice, so that only etcd's fencing stops it. An installed
 // example cannot include test headers, so those pieces live here, beside the example;
 // tests/support/etcd_server.hpp builds its `etcd_member` and `etcd_cluster` on them (retries,
-// exceptions, faults, clusters, clean-up).
+// exceptions, faults, clusters, clean-up). free_loopback_port() and the process spawning come
+// from loopback_process.hpp, which the DNS server launchers share.
 //
 //   const planfence_example::etcd_member_spec member{.binary = "/usr/bin/etcd", .name = "m0",
 //       .directory = dir, .client_port = free_loopback_port().value(), .peer_port = free_loopback_port().value()};
@@ -20,12 +21,7 @@
 // Linux only (PR_SET_PDEATHSIG).
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,11 +30,13 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
-#include <planfence/detail/socket.hpp>
 #include <planfence/etcd/client.hpp>
 #include <planfence/result.hpp>
+
+#include "loopback_process.hpp"
 
 namespace planfence_example {
 
@@ -78,16 +76,6 @@ class stall_blind_clock {
   std::thread ticker_;
 };
 
-/// A free TCP port on 127.0.0.1: bound, read and closed again, so another program may take it
-/// before etcd binds it (etcd then exits at start; a caller may retry with fresh ports).
-[[nodiscard]] inline planfence::result<std::uint16_t> free_loopback_port() {
-  auto address = planfence::detail::resolve_address("127.0.0.1", 0);
-  if (!address) return planfence::unexpected_error(address.error());
-  auto fd = planfence::detail::bind_socket(*address, SOCK_STREAM);
-  if (!fd) return planfence::unexpected_error(fd.error());
-  return planfence::detail::local_port(fd->get());
-}
-
 /// One etcd member on loopback: which binary, where it listens, where it keeps its data
 /// (`directory`/<name>.etcd) and its log (`directory`/<name>.log), and the cluster it joins.
 struct etcd_member_spec {
@@ -126,24 +114,7 @@ struct etcd_member_spec {
                                    "--heartbeat-interval", "50",
                                    "--election-timeout", "500",
                                    "--log-level", "error"};
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const std::string log = spec.log_path().string();
-  const pid_t parent = ::getpid();
-  const pid_t child = ::fork();
-  if (child == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    ::execv(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return child;  // -1 when fork failed
+  return spawn_logged(std::move(args), spec.log_path().string());  // -1 when fork failed
 }
 
 /// How a member's start ended: it answers reads, its process exited (reaped), or it stayed silent.
@@ -161,11 +132,7 @@ enum class etcd_readiness { answers, exited, silent };
   const auto until = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < until) {
     if (probe.range("/planfence-probe")) return etcd_readiness::answers;
-    int status = 0;
-    if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
-      pid = -1;
-      return etcd_readiness::exited;
-    }
+    if (reap_if_exited(pid)) return etcd_readiness::exited;
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   }
   return etcd_readiness::silent;

@@ -33,32 +33,27 @@
 // Costs: starting takes about 50 to 200 ms (knotd start, then a SOA query per zone until each
 // answers); stopping about 10 to 50 ms. Start one per TEST_CASE, not per SECTION, when you can.
 //
+// The process plumbing (spawn, stop, free port, readiness query, log tail) is in
+// loopback_process.hpp, shared with pdns_server.hpp and etcd_member.hpp.
+//
 // Not thread-safe: one thread owns a knot_server (the one that started it should also be the one
 // that lives longest: PR_SET_PDEATHSIG fires when the *thread* that forked exits).
 #pragma once
 
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <fcntl.h>
-#include <unistd.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include <planfence/detail/socket.hpp>
 #include <planfence/result.hpp>
+
+#include "loopback_process.hpp"
 
 namespace planfence_example {
 
@@ -105,11 +100,11 @@ class knot_server {
       if (zone.origin.back() != '.') zone.origin += '.';
     }
     out.options_ = std::move(options);
-    out.secret_base64_ = random_secret_base64();
+    out.secret_base64_ = random_secret_base64(32);
+    auto directory = make_temp_directory("planfence-knot-", "knot_server");
+    if (!directory) return planfence::unexpected_error(directory.error());
+    out.directory_ = std::move(*directory);
     std::error_code ec;
-    std::string pattern = (std::filesystem::temp_directory_path(ec) / "planfence-knot-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) return fail(errc::io_error, "knot_server: mkdtemp failed");
-    out.directory_ = pattern;
     std::filesystem::create_directories(out.directory_ / "zones", ec);
     std::filesystem::create_directories(out.directory_ / "db", ec);
     if (ec) return fail(errc::io_error, "knot_server: cannot create " + out.directory_.string());
@@ -126,7 +121,7 @@ class knot_server {
     // then knotd is not ready in time and we try another port.
     std::string last_failure;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      auto port = pick_free_port();
+      auto port = free_dns_port("knot_server");
       if (!port) return planfence::unexpected_error(port.error());
       out.port_ = *port;
       if (auto written = out.write_config(); !written) return planfence::unexpected_error(written.error());
@@ -175,32 +170,11 @@ class knot_server {
   }
   [[nodiscard]] std::string log_path() const { return (directory_ / "knotd.log").string(); }
   /// The last lines of knotd's log (for failure messages).
-  [[nodiscard]] std::string log_tail(std::size_t lines = 20) const {
-    std::ifstream file(log_path());
-    std::vector<std::string> all;
-    for (std::string line; std::getline(file, line);) all.push_back(line);
-    std::string out;
-    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += all[i] + "\n";
-    return out;
-  }
+  [[nodiscard]] std::string log_tail(std::size_t lines = 20) const { return log_tail_of(log_path(), lines); }
   [[nodiscard]] bool running() const noexcept { return pid_ > 0; }
 
   /// Stops knotd (SIGTERM, SIGKILL after 5 s). The directory stays until destruction.
-  void stop() noexcept {
-    if (pid_ <= 0) return;
-    static_cast<void>(::kill(pid_, SIGTERM));
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > give_up) {
-        static_cast<void>(::kill(pid_, SIGKILL));
-        static_cast<void>(::waitpid(pid_, &status, 0));
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-  }
+  void stop() noexcept { stop_process(pid_); }
 
   /// Stops and starts knotd again on the same port and directory (zones keep their updates).
   [[nodiscard]] planfence::result<void> restart() {
@@ -212,65 +186,13 @@ class knot_server {
   /// or -1 when knotc is missing.
   [[nodiscard]] int knotc(const std::string& args) const {
     if (knotc_.empty()) return -1;
-    const std::string command = knotc_ + " -c '" + config_path() + "' " + args + " >>'" + log_path() + "' 2>&1";
-    const int status = std::system(command.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run_logged(knotc_ + " -c '" + config_path() + "' " + args, log_path());
   }
 
   [[nodiscard]] std::string config_path() const { return (directory_ / "knot.conf").string(); }
 
  private:
   knot_server() = default;
-
-  [[nodiscard]] static std::string find_binary(const char* environment, const std::string& name) {
-    if (const char* given = std::getenv(environment); given != nullptr && *given != '\0') {
-      return ::access(given, X_OK) == 0 ? std::string(given) : std::string();
-    }
-    for (const std::string dir : {"/usr/sbin/", "/usr/local/sbin/", "/usr/bin/", "/usr/local/bin/", "/sbin/"}) {
-      if (::access((dir + name).c_str(), X_OK) == 0) return dir + name;
-    }
-    if (const char* path = std::getenv("PATH"); path != nullptr) {
-      std::stringstream stream(path);
-      for (std::string dir; std::getline(stream, dir, ':');) {
-        if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return dir + "/" + name;
-      }
-    }
-    return {};
-  }
-
-  [[nodiscard]] static std::string random_secret_base64() {
-    std::random_device device;
-    std::array<std::uint8_t, 32> secret{};
-    for (std::uint8_t& b : secret) b = static_cast<std::uint8_t>(device() & 0xff);
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    for (std::size_t i = 0; i < secret.size(); i += 3) {
-      const unsigned n = static_cast<unsigned>(secret[i]) << 16 |
-                         (i + 1 < secret.size() ? static_cast<unsigned>(secret[i + 1]) << 8 : 0u) |
-                         (i + 2 < secret.size() ? static_cast<unsigned>(secret[i + 2]) : 0u);
-      out += alphabet[n >> 18 & 63];
-      out += alphabet[n >> 12 & 63];
-      out += i + 1 < secret.size() ? alphabet[n >> 6 & 63] : '=';
-      out += i + 2 < secret.size() ? alphabet[n & 63] : '=';
-    }
-    return out;
-  }
-
-  [[nodiscard]] static planfence::result<std::uint16_t> pick_free_port() {
-    using namespace planfence::detail;
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      auto any = resolve_address("127.0.0.1", 0);
-      if (!any) return planfence::unexpected_error(any.error());
-      auto tcp = bind_socket(*any, SOCK_STREAM);
-      if (!tcp) return planfence::unexpected_error(tcp.error());
-      auto port = local_port(tcp->get());
-      if (!port) return planfence::unexpected_error(port.error());
-      auto same = resolve_address("127.0.0.1", *port);
-      if (!same) continue;
-      if (auto udp = bind_socket(*same, SOCK_DGRAM); udp) return *port;
-    }
-    return planfence::fail(planfence::errc::io_error, "knot_server: no free port found");
-  }
 
   [[nodiscard]] planfence::result<void> write_config() const {
     std::ofstream file(config_path());
@@ -296,32 +218,14 @@ class knot_server {
 
   /// Forks knotd and waits until every zone answers a SOA query over TCP.
   [[nodiscard]] planfence::result<void> launch() {
-    const std::string config = config_path();
-    const std::string log = log_path();
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
+    const pid_t child = spawn_logged({knotd_, "-c", config_path()}, log_path());
     if (child < 0) return planfence::fail(planfence::errc::io_error, "knot_server: fork failed");
-    if (child == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      static_cast<void>(::prctl(PR_SET_PDEATHSIG, SIGKILL));
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd >= 0) {
-        static_cast<void>(::dup2(fd, 1));
-        static_cast<void>(::dup2(fd, 2));
-      }
-      const char* argv[] = {knotd_.c_str(), "-c", config.c_str(), nullptr};
-      ::execv(knotd_.c_str(), const_cast<char* const*>(argv));
-      ::_exit(127);
-    }
     pid_ = child;
     const auto give_up = std::chrono::steady_clock::now() + options_.ready_timeout;
     for (const knot_zone& zone : options_.zones) {
       for (;;) {
-        if (soa_answers(zone.origin)) break;
-        int status = 0;
-        if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-          pid_ = -1;
+        if (soa_answers(port_, zone.origin, 0x1234)) break;
+        if (reap_if_exited(pid_)) {
           return planfence::fail(planfence::errc::io_error, "knotd exited at start; knotd.log:\n" + log_tail());
         }
         if (std::chrono::steady_clock::now() > give_up) {
@@ -334,45 +238,9 @@ class knot_server {
     return planfence::ok();
   }
 
-  /// Whether knotd answers an authoritative NOERROR to a SOA query for `origin` over TCP. A raw
-  /// query built here, so the harness does not depend on the DNS code it helps to test.
-  [[nodiscard]] bool soa_answers(const std::string& origin) const {
-    using namespace planfence::detail;
-    std::vector<std::uint8_t> query = {0, 0, 0x12, 0x34, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-    std::size_t start = 0;
-    while (start < origin.size()) {
-      const std::size_t dot = origin.find('.', start);
-      const std::size_t end = dot == std::string::npos ? origin.size() : dot;
-      query.push_back(static_cast<std::uint8_t>(end - start));
-      for (std::size_t i = start; i < end; ++i) query.push_back(static_cast<std::uint8_t>(origin[i]));
-      start = end + 1;
-    }
-    query.insert(query.end(), {0, 0, 6, 0, 1});
-    const std::size_t length = query.size() - 2;
-    query[0] = static_cast<std::uint8_t>(length >> 8);
-    query[1] = static_cast<std::uint8_t>(length & 0xff);
-    const socket_deadline deadline = deadline_after(std::chrono::milliseconds(500));
-    auto fd = tcp_connect("127.0.0.1", port_, deadline);
-    if (!fd) return false;
-    if (!send_all(fd->get(), query, deadline)) return false;
-    std::array<std::uint8_t, 14> head{};
-    if (!receive_exactly(fd->get(), head, deadline)) return false;
-    const bool authoritative = (head[4] & 0x04) != 0;
-    const unsigned rcode = head[5] & 0x0f;
-    const unsigned answers = static_cast<unsigned>(head[8]) << 8 | head[9];
-    return head[2] == 0x12 && head[3] == 0x34 && authoritative && rcode == 0 && answers > 0;
-  }
-
   void cleanup() noexcept {
     stop();
-    if (directory_.empty()) return;
-    if (const char* keep = std::getenv("PLANFENCE_KEEP_KNOT_DIR"); keep != nullptr && *keep != '\0' && *keep != '0') {
-      std::fprintf(stderr, "knot_server: kept %s\n", directory_.c_str());
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(directory_, ec);
-    }
-    directory_.clear();
+    remove_directory_unless_kept(directory_, "PLANFENCE_KEEP_KNOT_DIR", "knot_server");
   }
 
   knot_server_options options_{};

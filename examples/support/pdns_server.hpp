@@ -25,31 +25,24 @@
 // Costs: starting takes about 0.5 to 1.5 s (four pdnsutil runs, then pdns_server until the zone
 // answers a SOA query); stopping about 10 to 100 ms. Start one per TEST_CASE.
 //
+// The process plumbing it shares with knot_server.hpp is in loopback_process.hpp.
+//
 // Not thread-safe: one thread owns a pdns_server (the thread that started it should live longest:
 // PR_SET_PDEATHSIG fires when the thread that forked exits).
 #pragma once
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <random>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
-#include <vector>
 
-#include <planfence/detail/socket.hpp>
 #include <planfence/result.hpp>
+
+#include "loopback_process.hpp"
 
 namespace planfence_example {
 
@@ -84,18 +77,17 @@ class pdns_server {
     if (zone.back() != '.') zone += '.';
     out.zone_ = std::move(zone);
     out.key_name_ = std::move(key_name);
-    out.secret_base64_ = random_secret_base64();
-    std::error_code ec;
-    std::string pattern = (std::filesystem::temp_directory_path(ec) / "planfence-pdns-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) return fail(errc::io_error, "pdns_server: mkdtemp failed");
-    out.directory_ = pattern;
+    out.secret_base64_ = random_secret_base64(33);  // a multiple of 3: no padding, no '=' on the command line
+    auto directory = make_temp_directory("planfence-pdns-", "pdns_server");
+    if (!directory) return planfence::unexpected_error(directory.error());
+    out.directory_ = std::move(*directory);
     const std::string database = (out.directory_ / "pdns.db").string();
     if (out.run(sqlite3 + " '" + database + "' < " + schema_path) != 0) {
       return fail(errc::io_error, "pdns_server: creating the SQLite database failed:\n" + out.log_tail());
     }
     std::string last_failure;
     for (int attempt = 0; attempt < 5; ++attempt) {
-      auto port = pick_free_port();
+      auto port = free_dns_port("pdns_server");
       if (!port) return planfence::unexpected_error(port.error());
       out.port_ = *port;
       if (auto written = out.write_config(database); !written) return planfence::unexpected_error(written.error());
@@ -151,31 +143,10 @@ class pdns_server {
   [[nodiscard]] const std::filesystem::path& directory() const noexcept { return directory_; }
   [[nodiscard]] std::string log_path() const { return (directory_ / "pdns.log").string(); }
   /// The last lines of the log (pdns_server's, sqlite3's and pdnsutil's output).
-  [[nodiscard]] std::string log_tail(std::size_t lines = 20) const {
-    std::ifstream file(log_path());
-    std::vector<std::string> all;
-    for (std::string line; std::getline(file, line);) all.push_back(line);
-    std::string out;
-    for (std::size_t i = all.size() > lines ? all.size() - lines : 0; i < all.size(); ++i) out += all[i] + "\n";
-    return out;
-  }
+  [[nodiscard]] std::string log_tail(std::size_t lines = 20) const { return log_tail_of(log_path(), lines); }
 
   /// Stops pdns_server (SIGTERM, SIGKILL after 5 s). The directory stays until destruction.
-  void stop() noexcept {
-    if (pid_ <= 0) return;
-    static_cast<void>(::kill(pid_, SIGTERM));
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > give_up) {
-        static_cast<void>(::kill(pid_, SIGKILL));
-        static_cast<void>(::waitpid(pid_, &status, 0));
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    pid_ = -1;
-  }
+  void stop() noexcept { stop_process(pid_); }
 
   /// Runs `pdnsutil --config-dir DIR ARGS` (output to the log); its exit status, -1 if it did not run.
   [[nodiscard]] int pdnsutil(const std::string& args) const {
@@ -185,57 +156,7 @@ class pdns_server {
  private:
   pdns_server() = default;
 
-  [[nodiscard]] int run(const std::string& command) const {
-    const std::string line = command + " >>'" + log_path() + "' 2>&1";
-    const int status = std::system(line.c_str());
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-
-  [[nodiscard]] static std::string find_binary(const char* environment, const std::string& name) {
-    if (const char* given = std::getenv(environment); given != nullptr && *given != '\0') {
-      return ::access(given, X_OK) == 0 ? std::string(given) : std::string();
-    }
-    for (const std::string dir : {"/usr/sbin/", "/usr/local/sbin/", "/usr/bin/", "/usr/local/bin/", "/sbin/"}) {
-      if (::access((dir + name).c_str(), X_OK) == 0) return dir + name;
-    }
-    if (const char* path = std::getenv("PATH"); path != nullptr) {
-      std::stringstream stream(path);
-      for (std::string dir; std::getline(stream, dir, ':');) {
-        if (!dir.empty() && ::access((dir + "/" + name).c_str(), X_OK) == 0) return dir + "/" + name;
-      }
-    }
-    return {};
-  }
-
-  [[nodiscard]] static std::string random_secret_base64() {
-    std::random_device device;
-    std::array<std::uint8_t, 33> secret{};  // a multiple of 3: no padding, no '=' on the command line
-    for (std::uint8_t& b : secret) b = static_cast<std::uint8_t>(device() & 0xff);
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    for (std::size_t i = 0; i < secret.size(); i += 3) {
-      const unsigned n = static_cast<unsigned>(secret[i]) << 16 | static_cast<unsigned>(secret[i + 1]) << 8 |
-                         static_cast<unsigned>(secret[i + 2]);
-      for (int shift = 18; shift >= 0; shift -= 6) out += alphabet[n >> shift & 63];
-    }
-    return out;
-  }
-
-  [[nodiscard]] static planfence::result<std::uint16_t> pick_free_port() {
-    using namespace planfence::detail;
-    for (int attempt = 0; attempt < 20; ++attempt) {
-      auto any = resolve_address("127.0.0.1", 0);
-      if (!any) return planfence::unexpected_error(any.error());
-      auto tcp = bind_socket(*any, SOCK_STREAM);
-      if (!tcp) return planfence::unexpected_error(tcp.error());
-      auto port = local_port(tcp->get());
-      if (!port) return planfence::unexpected_error(port.error());
-      auto same = resolve_address("127.0.0.1", *port);
-      if (!same) continue;
-      if (auto udp = bind_socket(*same, SOCK_DGRAM); udp) return *port;
-    }
-    return planfence::fail(planfence::errc::io_error, "pdns_server: no free port found");
-  }
+  [[nodiscard]] int run(const std::string& command) const { return run_logged(command, log_path()); }
 
   [[nodiscard]] planfence::result<void> write_config(const std::string& database) const {
     const std::string path = (directory_ / "pdns.conf").string();
@@ -253,30 +174,12 @@ class pdns_server {
 
   /// Forks pdns_server and waits until the zone answers a SOA query over TCP.
   [[nodiscard]] planfence::result<void> launch() {
-    const std::string config_dir = "--config-dir=" + directory_.string();
-    const std::string log = log_path();
-    const pid_t parent = ::getpid();
-    const pid_t child = ::fork();
+    const pid_t child = spawn_logged({server_, "--config-dir=" + directory_.string()}, log_path());
     if (child < 0) return planfence::fail(planfence::errc::io_error, "pdns_server: fork failed");
-    if (child == 0) {
-      // Only async-signal-safe calls between fork and exec.
-      static_cast<void>(::prctl(PR_SET_PDEATHSIG, SIGKILL));
-      if (::getppid() != parent) ::_exit(127);
-      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      if (fd >= 0) {
-        static_cast<void>(::dup2(fd, 1));
-        static_cast<void>(::dup2(fd, 2));
-      }
-      const char* argv[] = {server_.c_str(), config_dir.c_str(), nullptr};
-      ::execv(server_.c_str(), const_cast<char* const*>(argv));
-      ::_exit(127);
-    }
     pid_ = child;
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (!soa_answers()) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
+    while (!soa_answers(port_, zone_, 0x4321)) {
+      if (reap_if_exited(pid_)) {
         return planfence::fail(planfence::errc::io_error, "pdns_server exited at start; pdns.log:\n" + log_tail());
       }
       if (std::chrono::steady_clock::now() > give_up) {
@@ -287,45 +190,9 @@ class pdns_server {
     return planfence::ok();
   }
 
-  /// Whether the server answers an authoritative NOERROR with an answer to a SOA query for the
-  /// zone over TCP (a raw query, as knot_server does: the harness does not use the code it tests).
-  [[nodiscard]] bool soa_answers() const {
-    using namespace planfence::detail;
-    std::vector<std::uint8_t> query = {0, 0, 0x43, 0x21, 0x00, 0x00, 0, 1, 0, 0, 0, 0, 0, 0};
-    std::size_t start = 0;
-    while (start < zone_.size()) {
-      const std::size_t dot = zone_.find('.', start);
-      const std::size_t end = dot == std::string::npos ? zone_.size() : dot;
-      query.push_back(static_cast<std::uint8_t>(end - start));
-      for (std::size_t i = start; i < end; ++i) query.push_back(static_cast<std::uint8_t>(zone_[i]));
-      start = end + 1;
-    }
-    query.insert(query.end(), {0, 0, 6, 0, 1});
-    const std::size_t length = query.size() - 2;
-    query[0] = static_cast<std::uint8_t>(length >> 8);
-    query[1] = static_cast<std::uint8_t>(length & 0xff);
-    const socket_deadline deadline = deadline_after(std::chrono::milliseconds(500));
-    auto fd = tcp_connect("127.0.0.1", port_, deadline);
-    if (!fd) return false;
-    if (!send_all(fd->get(), query, deadline)) return false;
-    std::array<std::uint8_t, 14> head{};
-    if (!receive_exactly(fd->get(), head, deadline)) return false;
-    const bool authoritative = (head[4] & 0x04) != 0;
-    const unsigned rcode = head[5] & 0x0f;
-    const unsigned answers = static_cast<unsigned>(head[8]) << 8 | head[9];
-    return head[2] == 0x43 && head[3] == 0x21 && authoritative && rcode == 0 && answers > 0;
-  }
-
   void cleanup() noexcept {
     stop();
-    if (directory_.empty()) return;
-    if (const char* keep = std::getenv("PLANFENCE_KEEP_PDNS_DIR"); keep != nullptr && *keep != '\0' && *keep != '0') {
-      std::fprintf(stderr, "pdns_server: kept %s\n", directory_.c_str());
-    } else {
-      std::error_code ec;
-      std::filesystem::remove_all(directory_, ec);
-    }
-    directory_.clear();
+    remove_directory_unless_kept(directory_, "PLANFENCE_KEEP_PDNS_DIR", "pdns_server");
   }
 
   std::string server_{};

@@ -24,18 +24,15 @@
 #include <vector>
 
 #include "knot_fixture.hpp"
+#include "refusal_checks.hpp"
 
 using namespace planfence;
 using namespace planfence::detail;
+using namespace planfence_rfc2136_test;
 
 namespace {
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-std::string store_uri(std::uint16_t port, const std::string& zone, const std::string& key = {}) {
-  return "rfc2136://127.0.0.1:" + std::to_string(port) + "/" + zone + "?attempts=1&timeout-ms=1000" +
-         (key.empty() ? std::string() : "&tsig=" + key);
-}
+constexpr int timeout_ms = 1000;
 
 /// Answers as PowerDNS does to a key it does not accept: NOTAUTH without TSIG to every signed
 /// request; an unsigned SOA query for example.test. gets the zone's SOA, authoritatively. UDP only.
@@ -93,36 +90,31 @@ TEST_CASE("messages: knotd's refusals of keys name the RCODE, the TSIG error and
   const std::vector<std::string> names = {"www.example.test."};
 
   SECTION("a key name the server does not know") {
-    auto store = rfc2136_store::open_uri(
-        store_uri(knot.port(), "example.test.", "hmac-sha256:nobody.:" + knot.secret_base64()), names);
-    REQUIRE(!store);
-    INFO(store.error().message());
-    CHECK(store.error().code == errc::authentication_failed);
-    CHECK(contains(store.error().message(), "NOTAUTH with TSIG error BADKEY"));
-    CHECK(contains(store.error().message(), "nobody."));
-    CHECK(contains(store.error().message(), "update ACL"));
+    const std::string message = open_refused(
+        store_uri(knot.port(), "example.test.", timeout_ms, "hmac-sha256:nobody.:" + knot.secret_base64()), names,
+        errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "NOTAUTH with TSIG error BADKEY"));
+    CHECK(contains(message, "nobody."));
+    CHECK(contains(message, "update ACL"));
   }
   SECTION("the right key name with another secret") {
-    auto store = rfc2136_store::open_uri(
-        store_uri(knot.port(), "example.test.", "hmac-sha256:" + knot.key_name() + ":c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"),
-        names);
-    REQUIRE(!store);
-    INFO(store.error().message());
-    CHECK(store.error().code == errc::authentication_failed);
-    CHECK(contains(store.error().message(), "NOTAUTH with TSIG error BADSIG"));
-    CHECK(contains(store.error().message(), "secret of key " + knot.key_name()));
+    const std::string message = open_refused(
+        store_uri(knot.port(), "example.test.", timeout_ms,
+                  "hmac-sha256:" + knot.key_name() + ":c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"),
+        names, errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "NOTAUTH with TSIG error BADSIG"));
+    CHECK(contains(message, "secret of key " + knot.key_name()));
   }
   SECTION("no key: the update is refused, and the message says a key is needed") {
-    auto store = rfc2136_store::open_uri(store_uri(knot.port(), "example.test."), names);
+    auto store = rfc2136_store::open_uri(store_uri(knot.port(), "example.test.", timeout_ms), names);
     REQUIRE(store);
-    auto done = store->commit(store->resolve("www.example.test.").value(), stamp{},
-                              stamp{generation{1}, fence_token{1}, 0}, planfence_test::a_records({"192.0.2.1"}));
-    REQUIRE(!done);
-    INFO(done.error().message());
-    CHECK(done.error().code == errc::authentication_failed);
-    CHECK(contains(done.error().message(), "NOTAUTH"));
-    CHECK(contains(done.error().message(), "no TSIG key"));
-    CHECK(contains(done.error().message(), "tsig-file"));
+    const std::string message = first_commit_refused(*store, errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "NOTAUTH"));
+    CHECK(contains(message, "no TSIG key"));
+    CHECK(contains(message, "tsig-file"));
     auto raised = store->raise_fence(fence_token{3});
     REQUIRE(!raised);
     CHECK(raised.error().code == errc::authentication_failed);
@@ -136,28 +128,24 @@ TEST_CASE("messages: a zone knotd does not serve is not_authoritative, with a ke
   for (const std::string zone : {"other.test.", "sub.example.test."}) {
     for (const bool with_key : {true, false}) {
       INFO(zone << (with_key ? " with the right key" : " without a key"));
-      const std::string uri = store_uri(knot.port(), zone, with_key ? knot.key_argument() : std::string());
-      auto store = rfc2136_store::open_uri(uri, {"www." + zone});
-      REQUIRE(!store);
-      INFO(store.error().message());
-      CHECK(store.error().code == errc::not_authoritative);
-      CHECK(contains(store.error().message(), "not authoritative for " + zone));
-      CHECK(!contains(store.error().message(), "authentication"));
+      const std::string uri = store_uri(knot.port(), zone, timeout_ms, with_key ? knot.key_argument() : std::string());
+      const std::string message = open_refused(uri, {"www." + zone}, errc::not_authoritative);
+      INFO(message);
+      CHECK(contains(message, "not authoritative for " + zone));
+      CHECK(!contains(message, "authentication"));
     }
   }
 }
 
 TEST_CASE("messages: an unsigned NOTAUTH to a signed request names the key problem", "[messages]") {
   unsigned_notauth_responder responder;
-  auto store = rfc2136_store::open_uri(
-      store_uri(responder.port(), "example.test.",
+  const std::string message = open_refused(
+      store_uri(responder.port(), "example.test.", timeout_ms,
                 "hmac-sha256:planfence-key.:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-      {"www.example.test."});
-  REQUIRE(!store);
-  INFO(store.error().message());
-  CHECK(store.error().code == errc::authentication_failed);
-  CHECK(contains(store.error().message(), "NOTAUTH"));
-  CHECK(contains(store.error().message(), "without signing its answer"));
-  CHECK(contains(store.error().message(), "the key name (planfence-key.) or its secret is wrong"));
-  CHECK(contains(store.error().message(), "not allowed to"));
+      {"www.example.test."}, errc::authentication_failed);
+  INFO(message);
+  CHECK(contains(message, "NOTAUTH"));
+  CHECK(contains(message, "without signing its answer"));
+  CHECK(contains(message, "the key name (planfence-key.) or its secret is wrong"));
+  CHECK(contains(message, "not allowed to"));
 }

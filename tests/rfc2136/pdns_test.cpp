@@ -16,14 +16,14 @@
 #include <vector>
 
 #include "examples/support/pdns_server.hpp"
+#include "refusal_checks.hpp"
 #include "support/store_fixtures.hpp"
 
 using namespace planfence;
 using planfence_example::pdns_server;
+using namespace planfence_rfc2136_test;
 
 namespace {
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 pdns_server start_pdns() {
   auto pdns = pdns_server::start("example.test.");
@@ -33,8 +33,7 @@ pdns_server start_pdns() {
 }
 
 std::string uri_with(const pdns_server& pdns, const std::string& zone, const std::string& key) {
-  return "rfc2136://127.0.0.1:" + std::to_string(pdns.port()) + "/" + zone + "?attempts=1&timeout-ms=2000" +
-         (key.empty() ? std::string() : "&tsig=" + key);
+  return store_uri(pdns.port(), zone, 2000, key);
 }
 
 }  // namespace
@@ -56,40 +55,33 @@ TEST_CASE("pdns: the right key commits, and a wrong key is named as the cause of
     CHECK(seen->gen == generation{1});
   }
   SECTION("the right key name with another secret") {
-    auto store = rfc2136_store::open_uri(
-        uri_with(pdns, "example.test.", "hmac-sha256:" + pdns.key_name() + ":c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"), names);
-    REQUIRE(!store);
-    INFO(store.error().message());
-    CHECK(store.error().code == errc::authentication_failed);
-    CHECK(contains(store.error().message(), "NOTAUTH without signing its answer"));
-    CHECK(contains(store.error().message(), "the key name (" + pdns.key_name() + ") or its secret is wrong"));
-    CHECK(contains(store.error().message(), "not allowed to update example.test."));
+    const std::string message = open_refused(
+        uri_with(pdns, "example.test.", "hmac-sha256:" + pdns.key_name() + ":c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"), names,
+        errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "NOTAUTH without signing its answer"));
+    CHECK(contains(message, "the key name (" + pdns.key_name() + ") or its secret is wrong"));
+    CHECK(contains(message, "not allowed to update example.test."));
   }
   SECTION("a key name PowerDNS does not know") {
-    auto store = rfc2136_store::open_uri(
-        uri_with(pdns, "example.test.", "hmac-sha256:nobody.:" + pdns.secret_base64()), names);
-    REQUIRE(!store);
-    INFO(store.error().message());
-    CHECK(store.error().code == errc::authentication_failed);
-    CHECK(contains(store.error().message(), "without signing its answer"));
-    CHECK(contains(store.error().message(), "the key name (nobody.) or its secret is wrong"));
+    const std::string message = open_refused(uri_with(pdns, "example.test.", "hmac-sha256:nobody.:" + pdns.secret_base64()),
+                                             names, errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "without signing its answer"));
+    CHECK(contains(message, "the key name (nobody.) or its secret is wrong"));
   }
   SECTION("no key: the update is refused, and the message says to give one") {
     auto store = rfc2136_store::open_uri(uri_with(pdns, "example.test.", ""), names);
     REQUIRE(store);
-    auto done = store->commit(store->resolve("www.example.test.").value(), stamp{},
-                              stamp{generation{1}, fence_token{1}, 0}, planfence_test::a_records({"192.0.2.1"}));
-    REQUIRE(!done);
-    INFO(done.error().message());
-    CHECK(done.error().code == errc::authentication_failed);
-    CHECK(contains(done.error().message(), "REFUSED"));
-    CHECK(contains(done.error().message(), "no TSIG key was given"));
+    const std::string message = first_commit_refused(*store, errc::authentication_failed);
+    INFO(message);
+    CHECK(contains(message, "REFUSED"));
+    CHECK(contains(message, "no TSIG key was given"));
   }
   SECTION("a zone PowerDNS does not serve") {
-    auto store = rfc2136_store::open_uri(uri_with(pdns, "other.test.", pdns.key_argument()), {"www.other.test."});
-    REQUIRE(!store);
-    INFO(store.error().message());
-    CHECK(store.error().code == errc::not_authoritative);
-    CHECK(contains(store.error().message(), "not authoritative for other.test."));
+    const std::string message =
+        open_refused(uri_with(pdns, "other.test.", pdns.key_argument()), {"www.other.test."}, errc::not_authoritative);
+    INFO(message);
+    CHECK(contains(message, "not authoritative for other.test."));
   }
 }

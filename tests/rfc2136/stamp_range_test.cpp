@@ -16,32 +16,23 @@
 #include <vector>
 
 #include "knot_fixture.hpp"
+#include "refusal_checks.hpp"
 
 using namespace planfence;
+using planfence_rfc2136_test::command_output;
+using planfence_rfc2136_test::contains;
 
 namespace {
-
-std::string run(const std::string& command) {
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    std::array<char, 512> buffer{};
-    while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) out += buffer.data();
-    ::pclose(pipe);
-  }
-  return out;
-}
 
 /// Replaces the TXT RRset at `owner` by one string `text`, with knsupdate and the server's key.
 void write_txt(const planfence_example::knot_server& knot, const std::string& owner, const std::string& text) {
   const std::string script = "server 127.0.0.1 " + std::to_string(knot.port()) + "\nzone example.test.\n" +
                              "update delete " + owner + " TXT\n" + "update add " + owner + " 0 TXT \"" + text +
                              "\"\nsend\nanswer\n";
-  const std::string out = run("printf '%s' '" + script + "' | knsupdate -y " + knot.key_argument() + " 2>&1");
+  const std::string out = command_output("printf '%s' '" + script + "' | knsupdate -y " + knot.key_argument() + " 2>&1");
   INFO(out);
   REQUIRE(out.find("NOERROR") != std::string::npos);
 }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 

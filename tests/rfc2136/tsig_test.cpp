@@ -14,9 +14,11 @@
 #include <vector>
 
 #include "examples/support/knot_server.hpp"
+#include "refusal_checks.hpp"
 
 using namespace planfence;
 using namespace planfence::detail;
+using planfence_rfc2136_test::command_output;
 
 namespace {
 
@@ -36,16 +38,6 @@ std::vector<std::uint8_t> zone_update(std::uint16_t id, bool response) {
   dns_message_builder b(id, dns_opcode::update, response ? dns_flag::qr : 0);
   b.question("example.test.", dns_type::soa);
   return std::move(b).finish();
-}
-
-std::string run(const std::string& command) {
-  std::string out;
-  if (FILE* pipe = ::popen(command.c_str(), "r")) {
-    std::array<char, 512> buffer{};
-    while (std::fgets(buffer.data(), static_cast<int>(buffer.size()), pipe) != nullptr) out += buffer.data();
-    ::pclose(pipe);
-  }
-  return out;
 }
 
 }  // namespace
@@ -171,7 +163,7 @@ TEST_CASE("tsig: knsupdate and kdig interoperate with the store through knotd", 
                              "prereq nxrrset _planfence.www.example.test. TXT\n"
                              "update add www.example.test. 60 A 192.0.2.7\n"
                              "update add _planfence.www.example.test. 0 TXT \"gen=7 fence=2\"\nsend\nanswer\n";
-  const std::string out = run("printf '%s' '" + script + "' | knsupdate -y " + knot->key_argument() + " 2>&1");
+  const std::string out = command_output("printf '%s' '" + script + "' | knsupdate -y " + knot->key_argument() + " 2>&1");
   REQUIRE(out.find("NOERROR") != std::string::npos);
   // ...which the store reads through signed answers it verified...
   auto store = rfc2136_store::open_uri(knot->uri("example.test."), {"www.example.test."});
@@ -183,7 +175,7 @@ TEST_CASE("tsig: knsupdate and kdig interoperate with the store through knotd", 
   // ...and commits on top of; kdig, verifying Knot's TSIG with the same key, reads it back.
   auto records = record_set::make({make_record(record_type::a, 60, "192.0.2.8").value()}).value();
   REQUIRE(store->commit(www, seen, stamp{generation{8}, fence_token{2}, 0}, records));
-  const std::string dig = run("kdig @127.0.0.1 -p " + port + " -y " + knot->key_argument() +
+  const std::string dig = command_output("kdig @127.0.0.1 -p " + port + " -y " + knot->key_argument() +
                               " TXT _planfence.www.example.test. 2>&1");
   CHECK(dig.find("\"gen=8 fence=2\"") != std::string::npos);
   CHECK(dig.find("NOERROR") != std::string::npos);

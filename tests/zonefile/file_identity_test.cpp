@@ -28,16 +28,9 @@
 #include "zonefile_fixture.hpp"
 
 using namespace planfence;
-using planfence_zonefile_test::open_with_zone;
-using planfence_zonefile_test::read_text;
-using planfence_zonefile_test::temp_directory;
-using planfence_zonefile_test::write_text;
+using namespace planfence_zonefile_test;
 
 namespace {
-
-stamp stamp_at(std::uint64_t gen, std::uint64_t fence) { return stamp{generation{gen}, fence_token{fence}, 0}; }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 struct stat stat_of(const std::filesystem::path& path) {
   struct stat info {};

@@ -25,20 +25,13 @@
 #include "zonefile_fixture.hpp"
 
 using namespace planfence;
-using planfence_zonefile_test::open_with_zone;
-using planfence_zonefile_test::read_text;
-using planfence_zonefile_test::temp_directory;
-using planfence_zonefile_test::write_text;
+using namespace planfence_zonefile_test;
 
 namespace {
-
-stamp stamp_at(std::uint64_t gen, std::uint64_t fence) { return stamp{generation{gen}, fence_token{fence}, 0}; }
 
 const std::string zone_head =
     "$ORIGIN example.test.\n@ 3600 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 3600 IN NS ns1\nns1 3600 IN A 127.0.0.1\n"
     "www 60 IN A 192.0.2.1\n";
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 /// Runs `body` in a forked child under alarm(`seconds`). Returns the child's exit status (what
 /// `body` returned), or -SIGNAL if it was killed (SIGALRM: it blocked).

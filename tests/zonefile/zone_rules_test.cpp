@@ -15,18 +15,9 @@
 #include "zonefile_fixture.hpp"
 
 using namespace planfence;
-using planfence_zonefile_test::kzonecheck;
-using planfence_zonefile_test::named_checkzone;
-using planfence_zonefile_test::open_with_zone;
-using planfence_zonefile_test::read_text;
-using planfence_zonefile_test::temp_directory;
-using planfence_zonefile_test::write_text;
+using namespace planfence_zonefile_test;
 
 namespace {
-
-stamp stamp_at(std::uint64_t gen, std::uint64_t fence) { return stamp{generation{gen}, fence_token{fence}, 0}; }
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 const std::string head =
     "$ORIGIN example.test.\n@ 3600 IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ 3600 IN NS ns1\n";

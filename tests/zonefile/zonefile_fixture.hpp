@@ -3,7 +3,8 @@
 //
 // A temp_directory is made with mkdtemp under $TMPDIR (or /tmp) and removed with everything in
 // it when the object dies. The fixture creates the zone example.test. in it and opens a store;
-// the conformance suite's names are all inside that zone.
+// the conformance suite's names are all inside that zone. The zone-file tests also share here
+// what each of them would otherwise repeat: stamp_at, contains, file helpers, the zone checkers.
 #pragma once
 
 #include <planfence/store/zonefile_store.hpp>
@@ -47,6 +48,14 @@ class temp_directory {
   std::filesystem::path path_;
 };
 
+/// A stamp with no flags: generation `gen`, fence `fence`.
+inline planfence::stamp stamp_at(std::uint64_t gen, std::uint64_t fence) {
+  return planfence::stamp{planfence::generation{gen}, planfence::fence_token{fence}, 0};
+}
+
+/// Whether `text` has `part` in it (error details, file contents).
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 inline std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -57,29 +66,31 @@ inline void write_text(const std::filesystem::path& path, const std::string& tex
   out << text;
 }
 
+/// Runs `TOOL ARGUMENTS FILE` with `text` in FILE (a fresh directory's); returns its exit status
+/// (128 when it did not exit normally) and output.
+inline std::pair<int, std::string> run_zone_checker(const std::string& tool, const std::string& arguments,
+                                                    const std::string& text) {
+  temp_directory dir;
+  write_text(dir.path() / "zone", text);
+  const std::string output = (dir.path() / "out").string();
+  const std::string command = tool + " " + arguments + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
+  const int status = std::system(command.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
+}
+
 /// Runs kzonecheck (found at configure time) on `text` as zone `zone`; returns its exit status and
 /// output. -1: no kzonecheck.
 inline std::pair<int, std::string> kzonecheck(const std::string& text, const std::string& zone) {
   const std::string tool = PLANFENCE_KZONECHECK;
   if (tool.empty()) return {-1, "kzonecheck was not found at configure time"};
-  temp_directory dir;
-  write_text(dir.path() / "zone", text);
-  const std::string output = (dir.path() / "out").string();
-  const std::string command = tool + " -o " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
+  return run_zone_checker(tool, "-o " + zone, text);
 }
 
 /// The same with BIND's named-checkzone (optional at configure time). -1: not found.
 inline std::pair<int, std::string> named_checkzone(const std::string& text, const std::string& zone) {
   const std::string tool = PLANFENCE_NAMED_CHECKZONE;
   if (tool.empty()) return {-1, "named-checkzone was not found at configure time"};
-  temp_directory dir;
-  write_text(dir.path() / "zone", text);
-  const std::string output = (dir.path() / "out").string();
-  const std::string command = tool + " " + zone + " " + (dir.path() / "zone").string() + " > " + output + " 2>&1";
-  const int status = std::system(command.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, read_text(output)};
+  return run_zone_checker(tool, zone, text);
 }
 
 /// Files in a directory, names only, sorted.
