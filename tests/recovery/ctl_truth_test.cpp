@@ -387,6 +387,11 @@ TEST_CASE("ctl: a TSIG secret in the store URI appears in no output (real knotd)
       "rfc2136://127.0.0.1:" + port + "/" + zone + "?tsig=hmac-md5:" + knot->key_name() + ":" + secret,
       "rfc2137://127.0.0.1:" + port + "/" + zone + "?tsig=" + knot->key_argument(),
       "rfc2136://::1:" + port + "/" + zone + "?tsig=" + knot->key_argument(),
+      // Secrets typed into URIs of other stores, or into --store with no scheme at all.
+      "zonefile:///tmp?tsig=" + knot->key_argument(),
+      "zonefile://admin:" + secret + "@/tmp",
+      secret,
+      "etcd://admin:" + secret + "@127.0.0.1:1/planfence",
   };
   const std::string on = " --dir " + history + " --generation 3 --store '";
   for (const std::string& store : stores) {

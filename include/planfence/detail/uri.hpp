@@ -13,7 +13,8 @@
 // `secret_parameters` keeps its name and hides its value (`tsig` also keeps a known algorithm
 // name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
 // typed in the wrong place), a parameter without '=', and a fragment become "(redacted)" whole.
-// The function never fails; it is meant for any text, well-formed or not.
+// Text without "://" is hidden whole (it may be a secret pasted into the wrong option). The
+// function never fails; it is meant for any text, well-formed or not.
 #pragma once
 
 #include <algorithm>
@@ -70,6 +71,8 @@ inline constexpr std::array<std::string_view, 6> tsig_algorithms = {
 
 /// `uri` with its secrets replaced by "(redacted)" (see the header comment).
 [[nodiscard]] inline std::string redact_uri(std::string_view uri) {
+  // Text without a scheme is no URI: it may be a secret pasted into the wrong option.
+  if (!uri.empty() && uri.find("://") == std::string_view::npos) return std::string(redacted_text);
   std::string out;
   out.reserve(uri.size() + 16);
   std::string_view rest = uri;

@@ -154,8 +154,9 @@ struct store_scheme {
                                                   std::span<const std::string> endpoints = {}) {
   const std::size_t colon = uri.find("://");
   if (colon == std::string_view::npos || colon == 0) {
-    return fail_at(errc::parse_error, 1, 1, "expected a store URI such as 'zonefile:///absolute/dir', got '" +
-                                                detail::redact_uri(uri) + "'");
+    // Not echoed: text without a scheme may be a secret pasted into the wrong option.
+    return fail_at(errc::parse_error, 1, 1,
+                   "expected a store URI such as 'zonefile:///absolute/dir' (SCHEME://...); what was given has no '://'");
   }
   const std::string_view scheme = uri.substr(0, colon);
   std::string known;
@@ -164,7 +165,13 @@ struct store_scheme {
     known += known.empty() ? "" : ", ";
     known += std::string(entry.example);
   }
-  return fail(errc::not_found, "no store handles the scheme '" + detail::redact_uri(scheme) + "' (known: " + known + ")");
+  // A scheme is letters, digits, '+', '-' and '.' (RFC 3986 section 3.1); anything else is not
+  // echoed (it may be a secret pasted into the wrong option).
+  const bool plausible = scheme.size() <= 32 && scheme.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
+                                                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.") ==
+                                                      std::string_view::npos;
+  return fail(errc::not_found, "no store handles the scheme '" + (plausible ? std::string(scheme) : "(redacted)") +
+                                   "' (known: " + known + ")");
 }
 
 }  // namespace v1

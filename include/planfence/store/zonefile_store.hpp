@@ -109,6 +109,7 @@
 #include <vector>
 
 #include "../config.hpp"
+#include "../detail/uri.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"
 #include "../record.hpp"
@@ -646,7 +647,7 @@ inline result<zonefile_store> zonefile_store::open_uri(std::string_view uri, zon
   constexpr std::string_view scheme = "zonefile://";
   auto bad = [&](std::size_t at, std::string what) {
     return fail_at(errc::parse_error, 1, static_cast<std::uint32_t>(at + 1),
-                   "store URI '" + std::string(uri) + "': " + std::move(what));
+                   "store URI '" + detail::redact_uri(uri) + "': " + std::move(what));
   };
   if (uri.substr(0, scheme.size()) != scheme) return bad(0, "expected zonefile:///absolute/directory");
   const std::string_view rest = uri.substr(scheme.size());
