@@ -93,8 +93,8 @@ struct history_options {
   /// Retained plans at most; a power of two (basic_plan_registry's capacity).
   std::size_t capacity = plan_registry::capacity_default;
   /// Bound on a plan file's size: a larger file is not loaded (listed in problems(),
-  /// errc::capacity_exceeded) and never read into memory. 256 MiB holds a plan of about two
-  /// million endpoints of two records (docs/planfence-ctl.md, "Bounds").
+  /// errc::capacity_exceeded) and never read into memory. 256 MiB holds millions of endpoints:
+  /// 1,000 endpoints of one A record each make 45 KB (docs/planfence-ctl.md, "Bounds").
   std::size_t plan_bytes_max = std::size_t{256} << 20;
 };
 
