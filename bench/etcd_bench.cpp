@@ -13,9 +13,9 @@
 // (so the bench-smoke test passes where etcd-server is not installed).
 #include <benchmark/benchmark.h>
 
-#include <planfence/detail/json.hpp>
+#include <planfence/etcd/json.hpp>
 #include <planfence/detail/socket.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 #include <array>
 #include <cstdio>
@@ -33,7 +33,7 @@ std::string endpoint_name(int thread) { return "bench" + std::to_string(thread) 
 
 void BM_EtcdStoreCommit(benchmark::State& state) {
   const std::string prefix = "/bench/store-" + std::to_string(state.threads()) + "-" + std::to_string(state.thread_index());
-  auto store = planfence::etcd::etcd_store::make(server->config(), prefix, {endpoint_name(state.thread_index())},
+  auto store = planfence::etcd_store::make(server->config(), prefix, {endpoint_name(state.thread_index())},
                                                  planfence::etcd::fence_mode::floor_only)
                    .value();
   const auto h = store.resolve(endpoint_name(state.thread_index())).value();

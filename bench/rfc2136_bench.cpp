@@ -17,7 +17,7 @@
 // skipped with a message (SkipWithError), so the bench-smoke test still passes cleanly.
 #include <benchmark/benchmark.h>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <chrono>
 #include <cstdio>

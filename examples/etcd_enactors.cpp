@@ -116,7 +116,7 @@ int run_enactor(const std::string& name, const std::string& endpoints, const std
   auto config = etcd::parse_endpoints(endpoints).value();
   config.request_timeout = 1000ms;
   stall_blind_clock clock;
-  auto store = etcd::etcd_store::make(config, prefix);
+  auto store = etcd_store::make(config, prefix);
   auto history = etcd::etcd_plan_registry::make(config, prefix);
   if (!store || !history) return 2;
   auto authority = etcd::etcd_lease_authority<stall_blind_clock>::make(config, prefix, clock, {.holder_name = name}).value();
@@ -140,7 +140,7 @@ int run_enactor(const std::string& name, const std::string& endpoints, const std
       default: break;
     }
   };
-  enactor<etcd::etcd_store, etcd::etcd_lease_authority<stall_blind_clock>, etcd::etcd_enactor_registry<stall_blind_clock>,
+  enactor<etcd_store, etcd::etcd_lease_authority<stall_blind_clock>, etcd::etcd_enactor_registry<stall_blind_clock>,
           stall_blind_clock, decltype(sink)>
       e{*store, authority, registry, clock,
         enactor_config{.name = name, .lease_ttl = 2000ms, .renew_margin = 1000ms, .poll_interval = 50ms,
@@ -235,7 +235,7 @@ int orchestrate(int argc, char** argv) {
   std::atomic<bool> monitor_stop{false};
   std::atomic<int> backwards{0};
   std::thread monitor{[&] {
-    auto store = etcd::etcd_store::make(config, prefix, endpoint_set, etcd::fence_mode::floor_only).value();
+    auto store = etcd_store::make(config, prefix, endpoint_set, etcd::fence_mode::floor_only).value();
     std::map<std::string, stamp> last;
     while (!monitor_stop.load()) {
       if (auto all = store.read_all()) {
@@ -295,7 +295,7 @@ int orchestrate(int argc, char** argv) {
   say("planner", "done");
   auto history = etcd::etcd_plan_registry::make(config, prefix).value();
   const generation newest = history.latest_generation().value();
-  auto reader = etcd::etcd_store::make(config, prefix, endpoint_set, etcd::fence_mode::floor_only).value();
+  auto reader = etcd_store::make(config, prefix, endpoint_set, etcd::fence_mode::floor_only).value();
   bool converged = false;
   for (int i = 0; i < 300 && !converged; ++i) {
     auto all = reader.read_all();

@@ -25,7 +25,7 @@
 // Needs knotd (Debian: apt-get install knot). Fencing (S2) is not part of this demo: all
 // enactors use fence token 1; see tests/rfc2136/race_test.cpp for the fence floor under a race.
 #include <planfence/planfence.hpp>
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -26,7 +26,7 @@
 #include <planfence/recovery.hpp>
 #include <planfence/store/any_store.hpp>
 #include <planfence/store/open_store.hpp>
-#include <planfence/zonefile.hpp>
+#include <planfence/zonefile/zone.hpp>
 
 #include <fcntl.h>
 #include <signal.h>
@@ -491,7 +491,7 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
     for (const auto& e : p->endpoints()) names.push_back(e->name);
   }
   auto store = use == store_use::read && uri.starts_with("etcd://")
-                   ? pf::make_any_store(pf::etcd::etcd_store::open_uri(uri, {.must_exist = true}), pf::detail::redact_uri(uri))
+                   ? pf::make_any_store(pf::etcd_store::open_uri(uri, {.must_exist = true}), pf::detail::redact_uri(uri))
                    : pf::open_store(uri, pf::known_store_schemes(), names);
   if (!store) std::exit(report_error(c, "--store " + pf::detail::redact_uri(uri), store.error()));
   return std::move(*store);
@@ -500,7 +500,7 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
 /// apply and override commit with planfence-ctl's own token, which is no etcd holder key: an etcd
 /// store in holder-key mode would refuse every commit as fenced. Say so before anything is done.
 void require_operator_fencing(const command_spec& c, pf::any_store& store) {
-  if (auto* etcd = store.get_if<pf::etcd::etcd_store>(); etcd != nullptr && etcd->mode() != pf::etcd::fence_mode::floor_only) {
+  if (auto* etcd = store.get_if<pf::etcd_store>(); etcd != nullptr && etcd->mode() != pf::etcd::fence_mode::floor_only) {
     usage_error(&c, "--store " + store.description() +
                         ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
                         "token is not the create revision of a live holder key; planfence-ctl holds none. Add\n"

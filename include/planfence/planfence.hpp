@@ -11,17 +11,17 @@
 //   plan.hpp         immutable plans, digests, the text form and its parser
 //   registry.hpp     publish, pin, look up and collect plans (S3, S5)
 //   store.hpp        stamps and the record_store concept
-//   store/memory_store.hpp   the lock-free in-memory store
+//   memory_store.hpp   the lock-free in-memory store
 //   events.hpp       events, sinks and counters
 //   enactor.hpp      the fixed enactor step machine (S1 to S7)
 //
 // Not included here, because they do file or network I/O through POSIX (include the one you use):
-//   zonefile.hpp                 RFC 1035 zone files: parser, writer, plan export
+//   zonefile/zone.hpp                 RFC 1035 zone files: parser, writer, plan export
 //   history.hpp                  durable plan history in a directory (crash-safe)
 //   recovery.hpp                 drift, one-generation apply, operator fences (planfence-ctl)
-//   store/zonefile_store.hpp     one master file per zone, flock + fsync + rename
-//   store/rfc2136_store.hpp      DNS UPDATE with TSIG against an authoritative server
-//   store/etcd_store.hpp         one etcd key per endpoint, fenced by etcd transactions
+//   zonefile/store.hpp     one master file per zone, flock + fsync + rename
+//   rfc2136/store.hpp      DNS UPDATE with TSIG against an authoritative server
+//   etcd/store.hpp         one etcd key per endpoint, fenced by etcd transactions
 //   etcd/lease_authority.hpp, etcd/sequencer.hpp, etcd/registry.hpp   leases, generations and
 //                                plan history on etcd
 //   store/any_store.hpp, store/open_store.hpp   type-erased stores opened by URI (tools only)
@@ -39,4 +39,4 @@
 #include "registry.hpp"
 #include "result.hpp"
 #include "store.hpp"
-#include "store/memory_store.hpp"
+#include "memory_store.hpp"

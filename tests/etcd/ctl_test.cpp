@@ -9,7 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <planfence/etcd/registry.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 #include <cstdio>
 #include <cstdlib>
@@ -82,7 +82,7 @@ TEST_CASE("planfence-ctl reads a plan history in etcd and applies it to an etcd 
   CHECK(after.status == 0);
 
   // Automation's old token is fenced out by the operator fence (S2), read back from etcd.
-  auto store = etcd::etcd_store::open_uri(store_uri);
+  auto store = etcd_store::open_uri(store_uri);
   REQUIRE(store);
   const auto www = store->resolve("www.example.test.").value();
   const stamp now = store->read_stamp(www).value();
@@ -117,7 +117,7 @@ TEST_CASE("planfence-ctl's read-only commands write nothing to etcd, at a used p
     auto registry = etcd::etcd_plan_registry::open_uri(history_uri).value();
     REQUIRE(registry.publish(planfence_test::generation_plan(1, names)));
     REQUIRE(registry.publish(planfence_test::generation_plan(2, names)));
-    auto store = etcd::etcd_store::open_uri(store_uri).value();
+    auto store = etcd_store::open_uri(store_uri).value();
     const auto www = store.resolve("www.example.test.").value();
     REQUIRE(store.commit(www, stamp{}, stamp{generation{2}, fence_token{5}, 0},
                          planfence_test::generation_plan(2, names).find("www.example.test.")->records));

@@ -63,11 +63,11 @@ extern "C" void on_term(int) { child_stop.store(true); }
   auto config = etcd::parse_endpoints(endpoints).value();
   config.request_timeout = 1000ms;
   stall_blind_clock clock;
-  auto store = etcd::etcd_store::make(config, prefix);
+  auto store = etcd_store::make(config, prefix);
   auto history = etcd::etcd_plan_registry::make(config, prefix);
   for (int i = 0; (!store || !history) && i < 50; ++i) {
     std::this_thread::sleep_for(100ms);
-    store = etcd::etcd_store::make(config, prefix);
+    store = etcd_store::make(config, prefix);
     history = etcd::etcd_plan_registry::make(config, prefix);
   }
   if (!store || !history) ::_exit(4);
@@ -78,7 +78,7 @@ extern "C" void on_term(int) { child_stop.store(true); }
                  static_cast<unsigned long long>(e.fence.value()), static_cast<int>(e.endpoint.size()), e.endpoint.data());
     std::fflush(log);
   };
-  enactor<etcd::etcd_store, etcd::etcd_lease_authority<stall_blind_clock>, etcd::etcd_enactor_registry<stall_blind_clock>,
+  enactor<etcd_store, etcd::etcd_lease_authority<stall_blind_clock>, etcd::etcd_enactor_registry<stall_blind_clock>,
           stall_blind_clock, decltype(sink)>
       e{*store, authority, registry, clock,
         enactor_config{.name = name, .lease_ttl = 2000ms, .renew_margin = 1000ms, .store_retries_max = 3,
@@ -138,7 +138,7 @@ TEST_CASE("etcd faults: leader killed, holder paused past its lease, holder kill
   config.request_timeout = 1000ms;
   auto history = etcd::etcd_plan_registry::make(config, prefix).value();
   auto sequencer = etcd::etcd_sequencer::make(config, prefix).value();
-  auto reader = etcd::etcd_store::make(config, prefix, names, etcd::fence_mode::floor_only).value();
+  auto reader = etcd_store::make(config, prefix, names, etcd::fence_mode::floor_only).value();
   etcd::client holder_reader{config};
 
   // The monitor: S1 and S2 on every endpoint, throughout.
@@ -147,7 +147,7 @@ TEST_CASE("etcd faults: leader killed, holder paused past its lease, holder kill
   std::atomic<int> fence_regressions{0};
   std::atomic<int> empties{0};
   std::thread monitor{[&] {
-    auto mon = etcd::etcd_store::make(config, prefix, names, etcd::fence_mode::floor_only).value();
+    auto mon = etcd_store::make(config, prefix, names, etcd::fence_mode::floor_only).value();
     std::map<std::string, stamp> last;
     while (!monitor_stop.load()) {
       auto all = mon.read_all();

@@ -1,14 +1,14 @@
-// The etcd client's parsers without a server: JSON (detail/json.hpp), base64, HTTP responses
-// (detail/http.hpp), etcd URIs and endpoint values. Each case feeds well-formed input the gateway
+// The etcd client's parsers without a server: JSON (etcd/json.hpp), base64, HTTP responses
+// (etcd/http.hpp), etcd URIs and endpoint values. Each case feeds well-formed input the gateway
 // really sends (copied from etcd 3.4.23) and hostile input that must be refused with an error,
 // never a crash or a silent misreading; the fuzz target tests/fuzz/etcd_response_fuzz.cpp drives
 // the same parsers with random input under the sanitizers.
 #include <catch2/catch.hpp>
 
-#include <planfence/detail/http.hpp>
-#include <planfence/detail/json.hpp>
+#include <planfence/etcd/http.hpp>
+#include <planfence/etcd/json.hpp>
 #include <planfence/etcd/client.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 #include <string>
 

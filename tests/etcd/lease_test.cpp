@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include <planfence/etcd/lease_authority.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -79,7 +79,7 @@ TEST_CASE("etcd lease: a revoked lease is noticed promptly, and its holder is fe
   auto authority = etcd::etcd_lease_authority<>::make(shared_etcd().config(), prefix, clock,
                                                       {.holder_name = "az1", .on_lost = [&] { ++lost_calls; }})
                        .value();
-  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, {"www.example.test."}).value();
+  auto store = etcd_store::make(shared_etcd().config(), prefix, {"www.example.test."}).value();
   const auto www = store.resolve("www.example.test.").value();
   auto held = authority.acquire(3s).value();
   REQUIRE(store.raise_fence(held.fence));

@@ -106,7 +106,7 @@ TEST_CASE("etcd registry: collection keeps live, pinned and newest plans, decide
   const std::string prefix = unique_prefix();
   const std::vector<std::string> names = {"www.example.test.", "db.example.test."};
   auto history = etcd::etcd_plan_registry::make(shared_etcd().config(), prefix).value();
-  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, names, etcd::fence_mode::floor_only).value();
+  auto store = etcd_store::make(shared_etcd().config(), prefix, names, etcd::fence_mode::floor_only).value();
   for (std::uint64_t g = 1; g <= 6; ++g) REQUIRE(history.publish(generation_plan(g, names)));
   // www serves 2, db serves 3; an apply of 4 is in flight (pinned under a lease); 6 is newest.
   const plan two = history.lookup(generation{2}).value();
@@ -160,17 +160,17 @@ TEST_CASE("etcd: the enactor, unchanged, applies plans through the etcd store, a
 
   struct zone {
     zone(const etcd::client_config& cfg, const std::string& p, etcd::etcd_plan_registry& h, steady_clock& c, std::string name)
-        : store(etcd::etcd_store::make(cfg, p).value()),
+        : store(etcd_store::make(cfg, p).value()),
           authority(etcd::etcd_lease_authority<>::make(cfg, p, c, {.holder_name = name}).value()),
           registry(h, store, authority, name),
           zone_enactor(store, authority, registry, c,
                   enactor_config{.name = name, .lease_ttl = 2000ms, .renew_margin = 1200ms, .poll_interval = 20ms,
                                  .zone_change_share_max = 1.0,  // every plan here changes every endpoint
                                  .retention = {.keep_newest = 2}}) {}
-    etcd::etcd_store store;
+    etcd_store store;
     etcd::etcd_lease_authority<> authority;
     etcd::etcd_enactor_registry<> registry;
-    enactor<etcd::etcd_store, etcd::etcd_lease_authority<>, etcd::etcd_enactor_registry<>, steady_clock> zone_enactor;
+    enactor<etcd_store, etcd::etcd_lease_authority<>, etcd::etcd_enactor_registry<>, steady_clock> zone_enactor;
   };
   zone az1{config, prefix, history, clock, "az1"};
   zone az2{config, prefix, history, clock, "az2"};
@@ -183,7 +183,7 @@ TEST_CASE("etcd: the enactor, unchanged, applies plans through the etcd store, a
     REQUIRE(history.publish(generation_plan(newest.value(), names)));
     std::this_thread::sleep_for(150ms);
   }
-  auto reader = etcd::etcd_store::make(config, prefix, names).value();
+  auto reader = etcd_store::make(config, prefix, names).value();
   const auto until = std::chrono::steady_clock::now() + 20s;
   bool converged = false;
   while (!converged && std::chrono::steady_clock::now() < until) {
@@ -219,7 +219,7 @@ std::pair<std::vector<generation>, generation> collect_while_an_enactor_commits(
   const std::string prefix = unique_prefix();
   const std::vector<std::string> names = {"www.example.test."};
   auto history = Registry::make(shared_etcd().config(), prefix).value();
-  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, names, etcd::fence_mode::floor_only).value();
+  auto store = etcd_store::make(shared_etcd().config(), prefix, names, etcd::fence_mode::floor_only).value();
   for (std::uint64_t g = 1; g <= 3; ++g) REQUIRE(history.publish(generation_plan(g, names)));
   const auto www = store.resolve("www.example.test.").value();
   REQUIRE(store.commit(www, stamp{}, stamp{generation{1}, fence_token{1}, 0}, history.lookup(generation{1})->find(names[0])->records));

@@ -4,7 +4,7 @@
 // etcdctl, and the inspectable_store half.
 #include <catch2/catch.hpp>
 
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 #include <cstdio>
 #include <deque>
@@ -27,11 +27,11 @@ struct etcd_store_fixture {
   static constexpr const char* name = "etcd";
 
   explicit etcd_store_fixture(const std::vector<std::string>& names)
-      : store(planfence::etcd::etcd_store::make(shared_etcd().config(), unique_prefix(), names,
+      : store(planfence::etcd_store::make(shared_etcd().config(), unique_prefix(), names,
                                                 planfence::etcd::fence_mode::floor_only)
                   .value()) {}
 
-  planfence::etcd::etcd_store store;
+  planfence::etcd_store store;
 
   const planfence::record_set& records(planfence::generation gen, const std::string& endpoint) {
     std::lock_guard lock(mutex_);
@@ -81,7 +81,7 @@ TEST_CASE("etcd store: etcd itself refuses a writer whose holder key is gone or 
   // compares the holder key's create revision with the committer's token, so a writer whose
   // lease was revoked (or expired) is refused, and so is one whose key was taken over, even
   // though the floor still admits its token.
-  auto store = etcd::etcd_store::make(shared_etcd().config(), unique_prefix(), {"www.example.test."}).value();
+  auto store = etcd_store::make(shared_etcd().config(), unique_prefix(), {"www.example.test."}).value();
   etcd::client& c = store.connection();
   const auto www = store.resolve("www.example.test.").value();
   const auto [first_lease, first_fence] = take_holder(c, store.keys(), "az1");
@@ -109,7 +109,7 @@ TEST_CASE("etcd store: etcd itself refuses a writer whose holder key is gone or 
 
   // Teeth: without the holder-key compare (floor-only fencing, floor not raised) etcd would have
   // accepted the superseded writer.
-  auto floor_only = etcd::etcd_store::make(shared_etcd().config(), store.keys().prefix, {"www.example.test."},
+  auto floor_only = etcd_store::make(shared_etcd().config(), store.keys().prefix, {"www.example.test."},
                                            etcd::fence_mode::floor_only)
                         .value();
   CHECK(floor_only.commit(www, after_first, stamp{generation{2}, fence_token{static_cast<std::uint64_t>(first_fence)}, 0},
@@ -128,7 +128,7 @@ TEST_CASE("etcd store: values read by etcdctl are the legible endpoint block", "
   // Proves what an operator sees: etcdctl get of an endpoint key prints the stamp and the
   // records in the plan text form.
   const std::string prefix = unique_prefix();
-  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, {"db.example.test."}, etcd::fence_mode::floor_only).value();
+  auto store = etcd_store::make(shared_etcd().config(), prefix, {"db.example.test."}, etcd::fence_mode::floor_only).value();
   const auto db = store.resolve("db.example.test.").value();
   REQUIRE(store.commit(db, stamp{}, stamp{generation{7}, fence_token{3}, 0}, a_records({"192.0.2.7", "192.0.2.8"})));
   const std::string command = "ETCDCTL_API=3 etcdctl --endpoints=" + shared_etcd().client_address() +
@@ -144,7 +144,7 @@ TEST_CASE("etcd store: values read by etcdctl are the legible endpoint block", "
 
 TEST_CASE("etcd store: inspection lists what etcd holds, and an open store resolves any canonical name", "[etcd][store]") {
   const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix();
-  auto store = etcd::etcd_store::open_uri(uri);
+  auto store = etcd_store::open_uri(uri);
   REQUIRE(store);
   CHECK(store->mode() == etcd::fence_mode::holder_key);
   CHECK(store->endpoint_names().value().empty());
@@ -157,12 +157,12 @@ TEST_CASE("etcd store: inspection lists what etcd holds, and an open store resol
   CHECK(store->commit(a, stamp{}, stamp{generation{1}, fence_token{1}, 0}, a_records({"192.0.2.1"})).error().code == errc::fenced);
   CHECK(store->endpoint_names().value().empty());
   CHECK(store->live_generations().value().empty());
-  CHECK(etcd::etcd_store::open_uri("etcd://127.0.0.1:1/x").error().code == errc::store_unavailable);
+  CHECK(etcd_store::open_uri("etcd://127.0.0.1:1/x").error().code == errc::store_unavailable);
 }
 
 TEST_CASE("etcd store: ?fence=floor opens floor-only fencing for tools without a holder key", "[etcd][store][S2]") {
   const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix();
-  auto store = etcd::etcd_store::open_uri(uri + "?fence=floor");
+  auto store = etcd_store::open_uri(uri + "?fence=floor");
   REQUIRE(store);
   CHECK(store->mode() == etcd::fence_mode::floor_only);
   const auto a = store->resolve("a.example.test.").value();
@@ -172,9 +172,9 @@ TEST_CASE("etcd store: ?fence=floor opens floor-only fencing for tools without a
   CHECK(store->commit(a, now, stamp{generation{2}, fence_token{1}, 0}, a_records({"192.0.2.2"})).error().code == errc::fenced);
   REQUIRE(store->commit(a, now, stamp{generation{2}, fence_token{1024}, 0}, a_records({"192.0.2.2"})));
   CHECK(store->served(a).value().at(0).rdata == "192.0.2.2");
-  auto bad = etcd::etcd_store::open_uri(uri + "?fence=none");
+  auto bad = etcd_store::open_uri(uri + "?fence=none");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().code == errc::parse_error);
   CHECK(bad.error().message().find("fence=holder or fence=floor") != std::string::npos);
-  CHECK(etcd::etcd_store::open_uri(uri + "?fence=holder")->mode() == etcd::fence_mode::holder_key);
+  CHECK(etcd_store::open_uri(uri + "?fence=holder")->mode() == etcd::fence_mode::holder_key);
 }

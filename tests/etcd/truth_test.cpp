@@ -24,7 +24,7 @@
 #include <planfence/etcd/registry.hpp>
 #include <planfence/etcd/sequencer.hpp>
 #include <planfence/recovery.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 #include <planfence/store/open_store.hpp>
 
 #include <atomic>
@@ -57,7 +57,7 @@ const std::vector<std::string> names = {"db.example.test.", "www.example.test."}
 /// Every read-only member of a store opened at `uri`, twice over (both fence modes).
 void read_everything_from_store(const std::string& uri) {
   for (const std::string& suffix : {std::string(), std::string("?fence=floor")}) {
-    auto store = etcd::etcd_store::open_uri(uri + suffix);
+    auto store = etcd_store::open_uri(uri + suffix);
     REQUIRE(store);
     CHECK(store->exists());
     for (const std::string& n : names) {
@@ -171,13 +171,13 @@ TEST_CASE("etcd read paths: opening and reading a store and a history leave the 
     read_everything_from_history(base + prefix);
     CHECK(cluster_revision(c) == before);
     CHECK(keys_under(c, prefix) == 0);
-    CHECK_FALSE(etcd::etcd_store::open_uri(base + prefix)->exists().value());
+    CHECK_FALSE(etcd_store::open_uri(base + prefix)->exists().value());
     CHECK_FALSE(etcd::etcd_plan_registry::open_uri(base + prefix)->exists().value());
     auto must = etcd::etcd_plan_registry::open_uri(base + prefix, {.must_exist = true});
     REQUIRE_FALSE(must);
     CHECK(must.error().code == errc::not_found);
     CHECK(mentions(must.error(), "nothing under " + prefix + " at etcd " + shared_etcd().client_address()));
-    auto must_store = etcd::etcd_store::open_uri(base + prefix + "?fence=floor", {.must_exist = true});
+    auto must_store = etcd_store::open_uri(base + prefix + "?fence=floor", {.must_exist = true});
     REQUIRE_FALSE(must_store);
     CHECK(must_store.error().code == errc::not_found);
     CHECK(cluster_revision(c) == before);
@@ -189,7 +189,7 @@ TEST_CASE("etcd read paths: opening and reading a store and a history leave the 
       auto history = etcd::etcd_plan_registry::open_uri(base + prefix).value();
       REQUIRE(history.publish(generation_plan(1, names)));
       REQUIRE(history.publish(generation_plan(2, names)));
-      auto store = etcd::etcd_store::open_uri(base + prefix + "?fence=floor").value();
+      auto store = etcd_store::open_uri(base + prefix + "?fence=floor").value();
       const auto www = store.resolve("www.example.test.").value();
       REQUIRE(store.commit(www, stamp{}, stamp{generation{2}, fence_token{3}, 0}, a_records({"192.0.2.2"})));
     }
@@ -197,7 +197,7 @@ TEST_CASE("etcd read paths: opening and reading a store and a history leave the 
     read_everything_from_store(base + prefix);
     read_everything_from_history(base + prefix);
     CHECK(etcd::etcd_plan_registry::open_uri(base + prefix, {.must_exist = true}));
-    CHECK(etcd::etcd_store::open_uri(base + prefix, {.must_exist = true}));
+    CHECK(etcd_store::open_uri(base + prefix, {.must_exist = true}));
     // A parent or a sibling of the prefix is not taken for it.
     CHECK_FALSE(etcd::etcd_plan_registry::open_uri(base + prefix + "x", {.must_exist = true}));
     CHECK_FALSE(etcd::etcd_plan_registry::open_uri(base + prefix.substr(0, prefix.rfind('/')), {.must_exist = true}));
@@ -210,8 +210,8 @@ TEST_CASE("etcd writes create the floor and the collected mark in their own tran
   etcd::client c(shared_etcd().config());
   const std::string prefix = unique_prefix();
   const etcd::layout keys{prefix};
-  auto early = etcd::etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
-  auto other = etcd::etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
+  auto early = etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
+  auto other = etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
   const auto db = early.resolve("db.example.test.").value();
 
   // The first commit creates the floor (as 0) in its own transaction: one revision for both keys.
@@ -226,7 +226,7 @@ TEST_CASE("etcd writes create the floor and the collected mark in their own tran
   // fenced, and the refusal names the floor; a newer token passes.
   SECTION("a floor created and raised by another writer fences an older token") {
     REQUIRE(c.delete_range(keys.fence_floor()).value() == 1);  // back to "no floor key"
-    auto fresh = etcd::etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
+    auto fresh = etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
     const auto www = fresh.resolve("www.example.test.").value();
     REQUIRE(other.raise_fence(fence_token{10}));
     auto refused = fresh.commit(www, stamp{}, stamp{generation{1}, fence_token{4}, 0}, a_records({"192.0.2.1"}));
@@ -270,7 +270,7 @@ TEST_CASE("etcd values that are not what planfence writes are refused, naming th
   etcd::client c(shared_etcd().config());
   const std::string prefix = unique_prefix();
   const etcd::layout keys{prefix};
-  auto store = etcd::etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
+  auto store = etcd_store::make(shared_etcd().config(), prefix, {}, etcd::fence_mode::floor_only).value();
   const auto db = store.resolve("db.example.test.").value();
 
   for (const char* raw : {"banana", "5", "99999999999999999999", "09223372036854775807", "-0000000000000000001"}) {
@@ -360,7 +360,7 @@ TEST_CASE("etcd URI errors never show a password, token or unknown option", "[et
   for (const std::string& uri : uris) {
     INFO(detail::redact_uri(uri));
     std::vector<error> errors;
-    if (auto s = etcd::etcd_store::open_uri(uri); !s) errors.push_back(s.error());
+    if (auto s = etcd_store::open_uri(uri); !s) errors.push_back(s.error());
     if (auto r = etcd::etcd_plan_registry::open_uri(uri); !r) errors.push_back(r.error());
     if (auto a = etcd::etcd_lease_authority<>::open_uri(uri, clock); !a) errors.push_back(a.error());
     if (auto q = etcd::etcd_sequencer::open_uri(uri); !q) errors.push_back(q.error());
@@ -381,7 +381,7 @@ TEST_CASE("etcd URI errors never show a password, token or unknown option", "[et
 TEST_CASE("etcd failures carry the server's own words", "[etcd][errors]") {
   SECTION("an HTTP error whose body is not JSON: the status and the body") {
     fake_member member(http_response(503, "Service Unavailable", "text/plain", "upstream connect error"));
-    auto store = etcd::etcd_store::make(member.config(), "/p");
+    auto store = etcd_store::make(member.config(), "/p");
     REQUIRE_FALSE(store);
     CHECK(mentions(store.error(), "HTTP 503"));
     CHECK(mentions(store.error(), "upstream connect error"));
@@ -409,7 +409,7 @@ TEST_CASE("etcd failures carry the server's own words", "[etcd][errors]") {
 TEST_CASE("etcd holder-key mode: a commit without a live holder key says why, and names ?fence=floor",
           "[etcd][S2][errors]") {
   const std::string prefix = unique_prefix();
-  auto store = etcd::etcd_store::open_uri("etcd://" + shared_etcd().client_address() + prefix).value();
+  auto store = etcd_store::open_uri("etcd://" + shared_etcd().client_address() + prefix).value();
   REQUIRE(store.mode() == etcd::fence_mode::holder_key);
   const auto db = store.resolve("db.example.test.").value();
   auto refused = store.commit(db, stamp{}, stamp{generation{1}, fence_token{1024}, 0}, a_records({"192.0.2.1"}));
@@ -422,10 +422,10 @@ TEST_CASE("etcd holder-key mode: a commit without a live holder key says why, an
   CHECK(refused.error().message().find("someone else") == std::string::npos);
 
   // A tool can tell the mode before it opens anything, and refuse it up front.
-  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p").value() == etcd::fence_mode::holder_key);
-  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=holder").value() == etcd::fence_mode::holder_key);
-  CHECK(etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=floor").value() == etcd::fence_mode::floor_only);
-  auto unknown = etcd::etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?token=s3cr3t-Pa55");
+  CHECK(etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p").value() == etcd::fence_mode::holder_key);
+  CHECK(etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=holder").value() == etcd::fence_mode::holder_key);
+  CHECK(etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?fence=floor").value() == etcd::fence_mode::floor_only);
+  auto unknown = etcd_store::mode_of_uri("etcd://127.0.0.1:2379/p?token=s3cr3t-Pa55");
   REQUIRE_FALSE(unknown);
   CHECK(unknown.error().message().find("s3cr3t-Pa55") == std::string::npos);
 }

@@ -1,5 +1,5 @@
-// A libFuzzer target for the DNS answer decoder and the TSIG verifier (detail/dns_wire.hpp,
-// detail/tsig.hpp): the code the RFC 2136 store runs on bytes from the network. It proves, for
+// A libFuzzer target for the DNS answer decoder and the TSIG verifier (rfc2136/wire.hpp,
+// rfc2136/tsig.hpp): the code the RFC 2136 store runs on bytes from the network. It proves, for
 // every input the fuzzer finds, what tests/rfc2136/dns_wire_test.cpp proves for chosen ones:
 //  - decode_message never crashes, asserts or reads out of bounds, whatever the bytes (so no
 //    compression loop, length or count can take it outside the message);
@@ -29,8 +29,8 @@
 #include <span>
 
 #include "fuzz_support.hpp"
-#include <planfence/detail/dns_wire.hpp>
-#include <planfence/detail/tsig.hpp>
+#include <planfence/rfc2136/wire.hpp>
+#include <planfence/rfc2136/tsig.hpp>
 
 namespace {
 

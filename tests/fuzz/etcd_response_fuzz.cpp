@@ -1,5 +1,5 @@
 // A libFuzzer target for what the etcd client reads from the network: the JSON reader
-// (detail/json.hpp), base64, the HTTP/1.1 response parser (detail/http.hpp), the gateway
+// (etcd/json.hpp), base64, the HTTP/1.1 response parser (etcd/http.hpp), the gateway
 // response readers (etcd::read_range, etcd::read_txn) and the endpoint values of the etcd store.
 // It proves, for every input the fuzzer finds:
 //  - no parser crashes, asserts, reads out of bounds or exceeds its bounds, whatever the bytes;
@@ -25,10 +25,10 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
-#include <planfence/detail/http.hpp>
-#include <planfence/detail/json.hpp>
+#include <planfence/etcd/http.hpp>
+#include <planfence/etcd/json.hpp>
 #include <planfence/etcd/client.hpp>
-#include <planfence/store/etcd_store.hpp>
+#include <planfence/etcd/store.hpp>
 
 namespace {
 

@@ -1,4 +1,4 @@
-// A libFuzzer target for the zone-file parser and writer (zonefile.hpp). It proves, for every
+// A libFuzzer target for the zone-file parser and writer (zonefile/zone.hpp). It proves, for every
 // input the fuzzer finds, what tests/zonefile/parser_test.cpp proves for chosen ones:
 //  - parse_zone never crashes, asserts, hangs or reads out of bounds, whatever the bytes;
 //  - every error is errc::parse_error with a line >= 1 and a column >= 1 inside the input (or
@@ -27,7 +27,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
-#include <planfence/zonefile.hpp>
+#include <planfence/zonefile/zone.hpp>
 
 namespace {
 

@@ -22,7 +22,7 @@
 
 #include <planfence/history.hpp>
 #include <planfence/planfence.hpp>
-#include <planfence/store/zonefile_store.hpp>
+#include <planfence/zonefile/store.hpp>
 
 #include <fcntl.h>
 #include <signal.h>

@@ -17,7 +17,7 @@
 #include <planfence/planfence.hpp>
 #include <planfence/recovery.hpp>
 #include <planfence/sim/scripted.hpp>
-#include <planfence/store/zonefile_store.hpp>
+#include <planfence/zonefile/store.hpp>
 
 #include <sys/wait.h>
 

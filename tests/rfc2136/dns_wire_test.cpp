@@ -5,7 +5,7 @@
 // CI, and tests/fuzz/dns_response_fuzz.cpp explores further).
 #include <catch2/catch.hpp>
 
-#include <planfence/detail/dns_wire.hpp>
+#include <planfence/rfc2136/wire.hpp>
 
 #include <cstdint>
 #include <string>

@@ -6,7 +6,7 @@
 // are refused, each message naming the file. No server is needed.
 #include <catch2/catch.hpp>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -2,7 +2,7 @@
 // suite's fixture (tests/support/store_conformance.inc) and for the other knotd tests.
 #pragma once
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <deque>
 #include <map>

@@ -14,7 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include <planfence/detail/socket.hpp>
-#include <planfence/detail/tsig.hpp>
+#include <planfence/rfc2136/tsig.hpp>
 
 #include <poll.h>
 

@@ -10,7 +10,7 @@
 // Tagged [pdns]; registered only where pdns_server, pdnsutil and sqlite3 are installed.
 #include <catch2/catch.hpp>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <string>
 #include <vector>

@@ -11,7 +11,7 @@
 
 #include <catch2/catch.hpp>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <array>
 #include <cstdint>

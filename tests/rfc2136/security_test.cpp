@@ -10,7 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <planfence/detail/socket.hpp>
-#include <planfence/detail/tsig.hpp>
+#include <planfence/rfc2136/tsig.hpp>
 
 #include <sys/stat.h>
 

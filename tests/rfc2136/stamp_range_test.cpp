@@ -8,7 +8,7 @@
 // store itself refuses to write a stamp or a floor it would refuse to read back.
 #include <catch2/catch.hpp>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <array>
 #include <cstdio>

@@ -5,8 +5,8 @@
 // knsupdate and kdig (-y, the same key) and the store interoperate in both directions.
 #include <catch2/catch.hpp>
 
-#include <planfence/detail/tsig.hpp>
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/tsig.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <array>
 #include <cstdio>

@@ -6,7 +6,7 @@
 // ::1:15397) is refused with a message saying how to write it. No server is needed.
 #include <catch2/catch.hpp>
 
-#include <planfence/store/rfc2136_store.hpp>
+#include <planfence/rfc2136/store.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -1,7 +1,7 @@
 /*
  * fixed.pml: planfence's commit and collection protocol, as implemented by
  * include/planfence/enactor.hpp (the step machine), registry.hpp (pins, close, collect),
- * store/memory_store.hpp (stamp words, fence floor) and lease.hpp (fenced leases).
+ * memory_store.hpp (stamp words, fence floor) and lease.hpp (fenced leases).
  * Spin must verify it EXHAUSTIVELY. docs/model.md maps every step to the C++ code.
  *
  * Granularity. A step of the model is one access to shared state (one load, one CAS), or a

@@ -1,4 +1,4 @@
-// format_zone (include/planfence/zonefile.hpp): a plan exported as a zone file is one that a real
+// format_zone (include/planfence/zonefile/zone.hpp): a plan exported as a zone file is one that a real
 // DNS server loads (kzonecheck, from Knot, accepts it), and reading it back gives the plan's
 // records exactly, weights included, with a stamp naming the plan's generation on every endpoint.
 // The zone files the store writes pass kzonecheck too, and so do the fuzz seed corpus's zones.

@@ -1,5 +1,5 @@
-// Hostile input to the zone-file store (include/planfence/store/zonefile_store.hpp) and the zone
-// decoder (include/planfence/zonefile.hpp) is refused with an error that names it, never taken in
+// Hostile input to the zone-file store (include/planfence/zonefile/store.hpp) and the zone
+// decoder (include/planfence/zonefile/zone.hpp) is refused with an error that names it, never taken in
 // and never waited on:
 //  - a stamp whose generation is above generation_max (2^40 - 1) or whose fence is above fence_max
 //    (2^24 - 1), and a floor above fence_max, in a zone file or in planfence.floor: refused with

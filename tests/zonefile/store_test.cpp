@@ -1,4 +1,4 @@
-// The zone-file store (include/planfence/store/zonefile_store.hpp): the conformance suite every
+// The zone-file store (include/planfence/zonefile/store.hpp): the conformance suite every
 // store runs, then what is particular to files: errors that name the file, line and what was
 // expected; a failed commit that writes nothing and leaves no temp file; the lock, its timeout and
 // the SOA serial; several processes (fork) committing to one directory concurrently, with S1

@@ -1,5 +1,5 @@
 // The zone-file store and format_zone never write a zone that a DNS server refuses to load
-// (check_zone_loadable, include/planfence/zonefile.hpp). How it is proved:
+// (check_zone_loadable, include/planfence/zonefile/zone.hpp). How it is proved:
 //  - a table of zones, each breaking one rule: kzonecheck (Knot) refuses every one (and BIND's
 //    named-checkzone every one but data below a DNAME and a delegation without glue), and check_zone_loadable refuses it too,
 //    naming the owner and the types; the same zones without the fault pass all three;

@@ -7,8 +7,8 @@
 // what each of them would otherwise repeat: stamp_at, contains, file helpers, the zone checkers.
 #pragma once
 
-#include <planfence/store/zonefile_store.hpp>
-#include <planfence/zonefile.hpp>
+#include <planfence/zonefile/store.hpp>
+#include <planfence/zonefile/zone.hpp>
 
 #include <sys/wait.h>
 

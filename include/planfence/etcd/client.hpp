@@ -6,7 +6,7 @@
 // encoding (docs/etcd.md, checked against etcd 3.4.23): every `bytes` field is base64, every
 // int64 is a JSON string, and fields with zero values are omitted (a missing `succeeded` is
 // false, a missing `kvs` is empty, a missing `TTL` in a keep-alive answer is 0: the lease is
-// gone). The JSON is read by detail/json.hpp and the HTTP by detail/http.hpp, so nothing but the
+// gone). The JSON is read by etcd/json.hpp and the HTTP by etcd/http.hpp, so nothing but the
 // standard library and POSIX is needed.
 //
 //     auto config = planfence::etcd::parse_endpoints("127.0.0.1:2379,127.0.0.1:22379").value();
@@ -49,8 +49,8 @@
 #include <vector>
 
 #include "../config.hpp"
-#include "../detail/http.hpp"
-#include "../detail/json.hpp"
+#include "http.hpp"
+#include "json.hpp"
 #include "../detail/uri.hpp"
 #include "../result.hpp"
 

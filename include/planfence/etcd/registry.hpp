@@ -62,7 +62,7 @@
 #include "../plan.hpp"
 #include "../registry.hpp"
 #include "../result.hpp"
-#include "../store/etcd_store.hpp"
+#include "store.hpp"
 #include "client.hpp"
 #include "layout.hpp"
 #include "lease_authority.hpp"

@@ -66,7 +66,7 @@
 #include "../registry.hpp"
 #include "../result.hpp"
 #include "../store.hpp"
-#include "../store/memory_store.hpp"
+#include "../memory_store.hpp"
 #include "checked_build.hpp"
 #include "corrupt_plan.hpp"
 #include "fault_store.hpp"

@@ -1,4 +1,4 @@
-// planfence/store/etcd_store.hpp: a record store kept in etcd, fenced by etcd itself.
+// planfence/etcd/store.hpp: a record store kept in etcd, fenced by etcd itself.
 //
 // What it is: the record store for enactors on several hosts. Each endpoint is one etcd key,
 // P/endpoints/<name>, whose value is legible with `etcdctl get`:
@@ -37,7 +37,7 @@
 // whose lease is gone or was superseded (S2): its holder key no longer has the create revision
 // that is its token, however late the writer wakes up. docs/etcd.md gives the full argument.
 //
-//     auto store = planfence::etcd::etcd_store::open_uri("etcd://127.0.0.1:2379/planfence/prod").value();
+//     auto store = planfence::etcd_store::open_uri("etcd://127.0.0.1:2379/planfence/prod").value();
 //     auto www = store.resolve("www.example.").value();
 //     auto seen = store.read_stamp(www).value();
 //     auto done = store.commit(www, seen, {plan_gen, lease.fence, 0}, records);   // one txn
@@ -76,8 +76,8 @@
 
 #include "../config.hpp"
 #include "../detail/uri.hpp"
-#include "../etcd/client.hpp"
-#include "../etcd/layout.hpp"
+#include "client.hpp"
+#include "layout.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"
 #include "../plan.hpp"
@@ -216,6 +216,8 @@ struct prefix_state {
                                    ": no endpoint, plan, pin, fence floor, sequence or holder key; check the prefix");
 }
 
+}  // namespace etcd
+
 /// The etcd record store. See the header comment.
 class etcd_store {
  public:
@@ -226,15 +228,15 @@ class etcd_store {
   /// Sends of one commit when the fence floor key appears or vanishes between them.
   static constexpr int commit_attempts_max = 4;
 
-  /// A store under `prefix` (layout.hpp) in the cluster `config` names. `names`: the endpoints
+  /// A store under `prefix` (etcd::layout.hpp) in the cluster `config` names. `names`: the endpoints
   /// it resolves; empty: every canonical name (endpoints come into being at their first
   /// commit). Writes nothing: one read-only transaction checks that etcd answers and what the
   /// prefix holds. Errors: errc::invalid_name, errc::store_unavailable, errc::not_found (nothing
   /// under the prefix, with `options.must_exist`).
-  [[nodiscard]] static result<etcd_store> make(client_config config, std::string prefix,
+  [[nodiscard]] static result<etcd_store> make(etcd::client_config config, std::string prefix,
                                                const std::vector<std::string>& names = {},
-                                               fence_mode mode = fence_mode::holder_key, open_options options = {}) {
-    etcd_store out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)}, mode);
+                                               etcd::fence_mode mode = etcd::fence_mode::holder_key, etcd::open_options options = {}) {
+    etcd_store out(std::make_unique<etcd::client>(std::move(config)), etcd::layout{std::move(prefix)}, mode);
     out.fixed_ = !names.empty();
     for (const std::string& n : names) {
       auto canonical = canonical_name(n);
@@ -244,29 +246,29 @@ class etcd_store {
       out.index_->by_name.emplace(*canonical, static_cast<std::uint32_t>(out.index_->names.size()));
       out.index_->names.push_back(std::move(*canonical));
     }
-    auto state = read_prefix_state(*out.client_, out.keys_);
+    auto state = etcd::read_prefix_state(*out.client_, out.keys_);
     if (!state) return unexpected_error(state.error());
-    if (options.must_exist && !state->anything) return nothing_under(out.keys_, out.client_->config());
+    if (options.must_exist && !state->anything) return etcd::nothing_under(out.keys_, out.client_->config());
     out.index_->floor_exists.store(state->fence_floor, std::memory_order_relaxed);
     return out;
   }
 
   /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?fence=holder|floor]` (every canonical name
   /// resolves). `fence=holder` (the default) is holder-key fencing, for enactors holding the etcd
-  /// lease authority's tokens; `fence=floor` is fence_mode::floor_only, for tools whose tokens are
+  /// lease authority's tokens; `fence=floor` is etcd::fence_mode::floor_only, for tools whose tokens are
   /// not holder-key revisions, such as planfence-ctl's apply and override (the operator's fence
-  /// then protects the store through the fence floor, which holder-key commits also compare).
+  /// then protects the store through the fence floor, which holder-key commits also etcd::compare).
   /// Read-only tools pass `{.must_exist = true}` to be told of a mistyped prefix (errc::not_found)
   /// instead of reading an empty store. Errors: errc::parse_error (naming the URI redacted,
   /// never the option as given) and those of make().
-  [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri, open_options options = {}) {
+  [[nodiscard]] static result<etcd_store> open_uri(std::string_view uri, etcd::open_options options = {}) {
     const std::string_view given = uri;
     auto mode = mode_of_uri(uri);
     if (!mode) return unexpected_error(mode.error());
     uri = uri.substr(0, uri.find('?'));
-    auto where = parse_uri(uri);
+    auto where = etcd::parse_uri(uri);
     if (!where) {
-      // parse_uri named the URI without its query: name the whole URI, redacted, instead.
+      // etcd::parse_uri named the URI without its query: name the whole URI, redacted, instead.
       std::string why(where.error().detail.view());
       if (const std::size_t in = why.rfind(" (in etcd://"); in != std::string::npos) why.resize(in);
       return fail(errc::parse_error, why + " (in " + detail::redact_uri(given) + ")");
@@ -279,12 +281,12 @@ class etcd_store {
   /// commit with tokens that are not holder-key revisions (planfence-ctl's apply and override);
   /// on an open store, mode() says the same. Errors: errc::parse_error (any other query, the URI
   /// named redacted, never the option as given).
-  [[nodiscard]] static result<fence_mode> mode_of_uri(std::string_view uri) {
+  [[nodiscard]] static result<etcd::fence_mode> mode_of_uri(std::string_view uri) {
     const std::size_t query = uri.find('?');
-    if (query == std::string_view::npos) return fence_mode::holder_key;
+    if (query == std::string_view::npos) return etcd::fence_mode::holder_key;
     const std::string_view option = uri.substr(query + 1);
-    if (option == "fence=holder") return fence_mode::holder_key;
-    if (option == "fence=floor") return fence_mode::floor_only;
+    if (option == "fence=holder") return etcd::fence_mode::holder_key;
+    if (option == "fence=floor") return etcd::fence_mode::floor_only;
     return fail(errc::parse_error, "unknown etcd store URI option in " + detail::redact_uri(uri) +
                                        ": the only option is fence=holder or fence=floor");
   }
@@ -293,7 +295,7 @@ class etcd_store {
   /// sequence or the holder key): false for a mistyped or unused prefix, where every read finds
   /// nothing. One read-only transaction. Errors: errc::store_unavailable.
   [[nodiscard]] result<bool> exists() const {
-    auto state = read_prefix_state(*client_, keys_);
+    auto state = etcd::read_prefix_state(*client_, keys_);
     if (!state) return unexpected_error(state.error());
     return state->anything;
   }
@@ -301,9 +303,9 @@ class etcd_store {
   etcd_store(etcd_store&&) noexcept = default;
   etcd_store& operator=(etcd_store&&) noexcept = default;
 
-  [[nodiscard]] const layout& keys() const noexcept { return keys_; }
-  [[nodiscard]] fence_mode mode() const noexcept { return mode_; }
-  [[nodiscard]] client& connection() const noexcept { return *client_; }
+  [[nodiscard]] const etcd::layout& keys() const noexcept { return keys_; }
+  [[nodiscard]] etcd::fence_mode mode() const noexcept { return mode_; }
+  [[nodiscard]] etcd::client& connection() const noexcept { return *client_; }
 
   /// The handle of a canonical name. No I/O; takes a mutex. Errors: errc::unknown_endpoint (not
   /// in a fixed set, or not a valid canonical name), errc::capacity_exceeded.
@@ -333,7 +335,7 @@ class etcd_store {
     const std::string endpoint_name = name(h);
     const std::string key = keys_.endpoint(endpoint_name);
     auto got = client_->range(key);
-    if (!got) return etcd_failure("reading " + key, got.error());
+    if (!got) return etcd::etcd_failure("reading " + key, got.error());
     if (got->kvs.empty()) return stamp{};
     auto value = decode(key, endpoint_name, got->kvs[0].value);
     if (!value) return unexpected_error(value.error());
@@ -358,38 +360,38 @@ class etcd_store {
       return fail(errc::fenced, key + " carries fence " + std::to_string(expected.fence.value()) +
                                     ", above the commit's token " + std::to_string(desired.fence.value()));
     }
-    const std::string value = format_endpoint_value(endpoint_name, desired.gen, desired.fence, records);
-    std::vector<op> why = {op::range(key), op::range(keys_.fence_floor())};
-    if (mode_ == fence_mode::holder_key) why.push_back(op::range(keys_.holder()));
+    const std::string value = etcd::format_endpoint_value(endpoint_name, desired.gen, desired.fence, records);
+    std::vector<etcd::op> why = {etcd::op::range(key), etcd::op::range(keys_.fence_floor())};
+    if (mode_ == etcd::fence_mode::holder_key) why.push_back(etcd::op::range(keys_.holder()));
     for (int attempt = 0; attempt < commit_attempts_max; ++attempt) {
       const bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
-      std::vector<compare> compares;
-      compares.push_back(expected.version == 0 ? compare::create_revision(key, 0)
-                                               : compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
-      std::vector<op> success = {op::put(key, value)};
+      std::vector<etcd::compare> compares;
+      compares.push_back(expected.version == 0 ? etcd::compare::create_revision(key, 0)
+                                               : etcd::compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
+      std::vector<etcd::op> success = {etcd::op::put(key, value)};
       if (floor_exists) {
-        compares.push_back(compare::value_is(keys_.fence_floor(), padded(desired.fence.value() + 1), compare::relation::less));
-        // And not below 19 zeros: a value that sorts before every padded number (empty, '-1',
+        compares.push_back(etcd::compare::value_is(keys_.fence_floor(), etcd::padded(desired.fence.value() + 1), etcd::compare::relation::less));
+        // And not below 19 zeros: a value that sorts before every etcd::padded number (empty, '-1',
         // ' 5') is refused rather than read as a floor that admits everything.
         compares.push_back(
-            compare::value_is(keys_.fence_floor(), std::string(padded_digits - 1, '0'), compare::relation::greater));
+            etcd::compare::value_is(keys_.fence_floor(), std::string(etcd::padded_digits - 1, '0'), etcd::compare::relation::greater));
       } else {
         // No floor key: a floor of 0, which admits every token. Create it in the same step.
-        compares.push_back(compare::create_revision(keys_.fence_floor(), 0));
-        success.push_back(op::put(keys_.fence_floor(), padded(0)));
+        compares.push_back(etcd::compare::create_revision(keys_.fence_floor(), 0));
+        success.push_back(etcd::op::put(keys_.fence_floor(), etcd::padded(0)));
       }
-      if (mode_ == fence_mode::holder_key) {
-        compares.push_back(compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
+      if (mode_ == etcd::fence_mode::holder_key) {
+        compares.push_back(etcd::compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
       }
       auto done = client_->txn(compares, success, why);
-      if (!done) return etcd_failure("commit to " + key, done.error());
+      if (!done) return etcd::etcd_failure("commit to " + key, done.error());
       if (done->succeeded) {
         index_->floor_exists.store(true, std::memory_order_relaxed);
         return stamp{desired.gen, desired.fence, static_cast<std::uint64_t>(done->revision)};
       }
       auto refusal = classify_refusal(*done, key, desired, floor_exists);
       if (refusal) return std::move(*refusal);
-      // The floor key's existence was not what the compare assumed: send the other form.
+      // The floor key's existence was not what the etcd::compare assumed: send the other form.
     }
     return fail(errc::conflict, keys_.fence_floor() + " kept appearing and vanishing during the commit to " + key);
   }
@@ -409,19 +411,19 @@ class etcd_store {
     const std::string key = keys_.fence_floor();
     for (int attempt = 0; attempt < raise_attempts_max; ++attempt) {
       auto got = client_->range(key);
-      if (!got) return etcd_failure("reading " + key, got.error());
-      compare unchanged = compare::create_revision(key, 0);
+      if (!got) return etcd::etcd_failure("reading " + key, got.error());
+      etcd::compare unchanged = etcd::compare::create_revision(key, 0);
       if (got->kvs.empty()) {
         if (token.value() == 0) return ok();  // a missing floor is 0 already
       } else {
         index_->floor_exists.store(true, std::memory_order_relaxed);
-        auto floor = read_padded_value(key, got->kvs[0].value, fence_value_max);
+        auto floor = etcd::read_padded_value(key, got->kvs[0].value, fence_value_max);
         if (!floor) return unexpected_error(floor.error());
         if (*floor >= token.value()) return ok();
-        unchanged = compare::mod_revision(key, got->kvs[0].mod_revision);
+        unchanged = etcd::compare::mod_revision(key, got->kvs[0].mod_revision);
       }
-      auto raised = client_->txn({unchanged}, {op::put(key, padded(token.value()))}, {});
-      if (!raised) return etcd_failure("raising " + key + " to " + std::to_string(token.value()), raised.error());
+      auto raised = client_->txn({unchanged}, {etcd::op::put(key, etcd::padded(token.value()))}, {});
+      if (!raised) return etcd::etcd_failure("raising " + key + " to " + std::to_string(token.value()), raised.error());
       if (raised->succeeded) {
         index_->floor_exists.store(true, std::memory_order_relaxed);
         return ok();
@@ -434,9 +436,9 @@ class etcd_store {
   /// Errors: errc::store_unavailable (etcd's words, or a corrupt value: the key and the value).
   [[nodiscard]] result<fence_token> fence_floor() const {
     auto got = client_->range(keys_.fence_floor());
-    if (!got) return etcd_failure("reading " + keys_.fence_floor(), got.error());
+    if (!got) return etcd::etcd_failure("reading " + keys_.fence_floor(), got.error());
     if (got->kvs.empty()) return fence_token{};
-    auto floor = read_padded_value(keys_.fence_floor(), got->kvs[0].value, fence_value_max);
+    auto floor = etcd::read_padded_value(keys_.fence_floor(), got->kvs[0].value, fence_value_max);
     if (!floor) return unexpected_error(floor.error());
     return fence_token{*floor};
   }
@@ -445,7 +447,7 @@ class etcd_store {
   /// revision), and that revision. What the S3 check of the etcd registry builds on.
   struct snapshot_entry {
     std::string name;
-    endpoint_value value;
+    etcd::endpoint_value value;
     std::int64_t mod_revision = 0;
   };
   struct snapshot {
@@ -454,11 +456,11 @@ class etcd_store {
   };
   [[nodiscard]] result<snapshot> read_all() const {
     const std::string from = keys_.endpoints();
-    auto got = client_->range(from, range_options{.range_end = prefix_end(from)});
-    if (!got) return etcd_failure("reading " + from, got.error());
+    auto got = client_->range(from, etcd::range_options{.range_end = etcd::prefix_end(from)});
+    if (!got) return etcd::etcd_failure("reading " + from, got.error());
     snapshot out;
     out.revision = got->revision;
-    for (key_value& kv : got->kvs) {
+    for (etcd::key_value& kv : got->kvs) {
       const std::string endpoint_name = kv.key.substr(from.size());
       auto value = decode(kv.key, endpoint_name, kv.value);
       if (!value) return unexpected_error(value.error());
@@ -487,7 +489,7 @@ class etcd_store {
     const std::string endpoint_name = name(h);
     const std::string key = keys_.endpoint(endpoint_name);
     auto got = client_->range(key);
-    if (!got) return etcd_failure("reading " + key, got.error());
+    if (!got) return etcd::etcd_failure("reading " + key, got.error());
     if (got->kvs.empty()) return std::vector<record>{};
     auto value = decode(key, endpoint_name, got->kvs[0].value);
     if (!value) return unexpected_error(value.error());
@@ -497,10 +499,10 @@ class etcd_store {
   /// Every endpoint etcd holds a key for under the prefix, sorted (inspectable_store).
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const {
     const std::string from = keys_.endpoints();
-    auto got = client_->range(from, range_options{.range_end = prefix_end(from), .keys_only = true});
-    if (!got) return etcd_failure("reading " + from, got.error());
+    auto got = client_->range(from, etcd::range_options{.range_end = etcd::prefix_end(from), .keys_only = true});
+    if (!got) return etcd::etcd_failure("reading " + from, got.error());
     std::vector<std::string> out;
-    for (const key_value& kv : got->kvs) out.push_back(kv.key.substr(from.size()));
+    for (const etcd::key_value& kv : got->kvs) out.push_back(kv.key.substr(from.size()));
     return out;
   }
 
@@ -518,8 +520,8 @@ class etcd_store {
 
   /// An endpoint value read at `key`, for endpoint `endpoint_name`. Errors: errc::store_unavailable
   /// naming the key (a value that is not an endpoint value, or the block of another endpoint).
-  static result<endpoint_value> decode(const std::string& key, std::string_view endpoint_name, std::string_view text) {
-    auto value = parse_endpoint_value(text);
+  static result<etcd::endpoint_value> decode(const std::string& key, std::string_view endpoint_name, std::string_view text) {
+    auto value = etcd::parse_endpoint_value(text);
     if (!value) return fail(errc::store_unavailable, "corrupt value at " + key + ": " + value.error().message());
     if (value->name != endpoint_name) {
       return fail(errc::store_unavailable, "corrupt value at " + key + ": it holds the block of endpoint " + value->name);
@@ -527,21 +529,21 @@ class etcd_store {
     return value;
   }
 
-  etcd_store(std::unique_ptr<client> c, layout keys, fence_mode mode)
+  etcd_store(std::unique_ptr<etcd::client> c, etcd::layout keys, etcd::fence_mode mode)
       : client_(std::move(c)), keys_(std::move(keys)), mode_(mode), index_(std::make_unique<name_index>()) {}
 
   /// Why a commit transaction failed, from the state its failure branch read (one revision);
-  /// nullopt when the only reason was the form of the floor compare (`floor_exists` was wrong):
+  /// nullopt when the only reason was the form of the floor etcd::compare (`floor_exists` was wrong):
   /// the caller sends the other form.
-  std::optional<result<stamp>> classify_refusal(const txn_result& done, const std::string& key, const stamp& desired,
+  std::optional<result<stamp>> classify_refusal(const etcd::txn_result& done, const std::string& key, const stamp& desired,
                                                 bool floor_exists) const {
-    const std::size_t expected_responses = mode_ == fence_mode::holder_key ? 3 : 2;
+    const std::size_t expected_responses = mode_ == etcd::fence_mode::holder_key ? 3 : 2;
     if (done.responses.size() != expected_responses) {
       return fail(errc::store_unavailable, "commit to " + key + ": unexpected transaction response (" +
                                                std::to_string(done.responses.size()) + " ranges)");
     }
-    const range_result& endpoint = done.responses[0];
-    const range_result& floor = done.responses[1];
+    const etcd::range_result& endpoint = done.responses[0];
+    const etcd::range_result& floor = done.responses[1];
     if (!endpoint.kvs.empty()) {
       auto current = decode(key, std::string_view(key).substr(keys_.endpoints().size()), endpoint.kvs[0].value);
       if (!current) return unexpected_error(current.error());
@@ -555,7 +557,7 @@ class etcd_store {
     }
     std::uint64_t floor_value = 0;
     if (!floor.kvs.empty()) {
-      auto read = read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
+      auto read = etcd::read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
       if (!read) return unexpected_error(read.error());
       floor_value = *read;
     }
@@ -563,8 +565,8 @@ class etcd_store {
       return fail(errc::fenced, "the fence floor " + keys_.fence_floor() + " is " + std::to_string(floor_value) +
                                     ", above the commit's token " + std::to_string(desired.fence.value()));
     }
-    if (mode_ == fence_mode::holder_key) {
-      const range_result& holder = done.responses[2];
+    if (mode_ == etcd::fence_mode::holder_key) {
+      const etcd::range_result& holder = done.responses[2];
       if (holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != desired.fence.value()) {
         return fail(errc::fenced,
                     "holder-key mode: the commit's token " + std::to_string(desired.fence.value()) +
@@ -583,9 +585,9 @@ class etcd_store {
     return fail(errc::conflict, key + " changed since its stamp was read: read it again and decide again");
   }
 
-  std::unique_ptr<client> client_;
-  layout keys_;
-  fence_mode mode_ = fence_mode::holder_key;
+  std::unique_ptr<etcd::client> client_;
+  etcd::layout keys_;
+  etcd::fence_mode mode_ = etcd::fence_mode::holder_key;
   bool fixed_ = false;
   std::unique_ptr<name_index> index_;
 };
@@ -593,6 +595,5 @@ class etcd_store {
 static_assert(record_store<etcd_store>);
 static_assert(inspectable_store<etcd_store>);
 
-}  // namespace etcd
-}  // namespace v1
+}  // namespace etcd::v1
 }  // namespace planfence

@@ -1,4 +1,4 @@
-// planfence/store/rfc2136_store.hpp: a record store on an authoritative DNS server, written
+// planfence/rfc2136/store.hpp: a record store on an authoritative DNS server, written
 // with RFC 2136 UPDATE messages signed with TSIG (RFC 8945), compare-and-swap by prerequisite.
 //
 // What it is. The store for control planes that drive a real DNS server (Knot, BIND, PowerDNS):
@@ -85,9 +85,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../detail/dns_wire.hpp"
+#include "transport.hpp"
+#include "wire.hpp"
 #include "../detail/socket.hpp"
-#include "../detail/tsig.hpp"
+#include "tsig.hpp"
 #include "../detail/uri.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"

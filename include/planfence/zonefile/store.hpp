@@ -1,4 +1,4 @@
-// planfence/store/zonefile_store.hpp: a record store kept in RFC 1035 zone files.
+// planfence/zonefile/store.hpp: a record store kept in RFC 1035 zone files.
 //
 // What it is: the store for DNS servers that load zone files from a directory (Knot, BIND, NSD,
 // PowerDNS's bind backend), and for recovery: `planfence-ctl` names it `zonefile:///absolute/dir`.
@@ -26,7 +26,7 @@
 // (a lost rename would roll an endpoint back: S1 across power loss). The SOA serial advances by one
 // (RFC 1982 addition) on every file written. A commit that fails writes nothing: the temp file is
 // removed on every error path before the rename. Before writing, the whole new zone is checked
-// against the rules that make DNS servers refuse a zone (check_zone_loadable in zonefile.hpp: a
+// against the rules that make DNS servers refuse a zone (check_zone_loadable in zonefile/zone.hpp: a
 // CNAME beside other data, at the apex or at an in-zone name server, several CNAMEs, data below a
 // DNAME): such a commit is refused with errc::invalid_plan, nothing written.
 //
@@ -73,7 +73,7 @@
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
 // tools other than planfence edit the zone files while planfence runs: they do not take the lock,
 // and the store rewrites files whole in its canonical layout (comments and formatting are not
-// kept; records of other types are kept, see zonefile.hpp). The directory must be on a local
+// kept; records of other types are kept, see zonefile/zone.hpp). The directory must be on a local
 // file system that honours flock and rename (not NFS).
 //
 // Progress: every operation is blocking (file I/O; commit and raise_fence also wait for locks, at
@@ -115,7 +115,7 @@
 #include "../record.hpp"
 #include "../result.hpp"
 #include "../store.hpp"
-#include "../zonefile.hpp"
+#include "zone.hpp"
 
 namespace planfence {
 inline namespace v1 {
@@ -554,7 +554,7 @@ class file_descriptor {
 
 [[nodiscard]] inline std::string header(std::string_view zone) {
   return "zone " + std::string(zone) +
-         ", written by planfence's zone-file store (include/planfence/store/zonefile_store.hpp).\n"
+         ", written by planfence's zone-file store (include/planfence/zonefile/store.hpp).\n"
          "Edit only under the lock " + std::string(zone.substr(0, zone.size() - 1)) +
          ".zone.lock: every commit rewrites this file whole.\n"
          "_planfence.<endpoint> TXT \"gen=G fence=F\" is an endpoint's stamp; _weight._planfence.<endpoint> its weights;\n"

@@ -1,4 +1,4 @@
-// planfence/detail/http.hpp: a bounded HTTP/1.1 client for request/response JSON APIs.
+// planfence/etcd/http.hpp: a bounded HTTP/1.1 client for request/response JSON APIs.
 //
 // What it is: just enough HTTP/1.1 (RFC 9112) for the etcd JSON gateway: POST a body, read one
 // response with a Content-Length body, a chunked body (trailers skipped) or a body delimited by
@@ -40,7 +40,7 @@
 
 #include "../config.hpp"
 #include "../result.hpp"
-#include "socket.hpp"
+#include "../detail/socket.hpp"
 
 namespace planfence {
 inline namespace v1 {

@@ -1,8 +1,8 @@
-// planfence/zonefile.hpp: RFC 1035 master files (zone files): a parser, a writer, and the export
+// planfence/zonefile/zone.hpp: RFC 1035 master files (zone files): a parser, a writer, and the export
 // of a plan as a zone that real DNS servers load.
 //
 // What it is: the text format of DNS zones (RFC 1035 section 5), read and written the way
-// planfence's zone-file store (store/zonefile_store.hpp) and recovery tools (`planfence-ctl
+// planfence's zone-file store (zonefile/store.hpp) and recovery tools (`planfence-ctl
 // export`) need it. `parse_zone` reads what real zone files contain; `format_records` writes
 // records back so that they parse to the same records; `format_zone` turns a plan into a complete
 // zone (SOA, NS, the plan's records, and the `_planfence` stamps) that Knot's kzonecheck accepts
@@ -67,14 +67,14 @@
 #include <utility>
 #include <vector>
 
-#include "config.hpp"
-#include "generation.hpp"
-#include "ids.hpp"
-#include "lease.hpp"
-#include "plan.hpp"
-#include "record.hpp"
-#include "result.hpp"
-#include "store.hpp"
+#include "../config.hpp"
+#include "../generation.hpp"
+#include "../ids.hpp"
+#include "../lease.hpp"
+#include "../plan.hpp"
+#include "../record.hpp"
+#include "../result.hpp"
+#include "../store.hpp"
 
 namespace planfence {
 inline namespace v1 {

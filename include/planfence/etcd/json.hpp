@@ -1,4 +1,4 @@
-// planfence/detail/json.hpp: a bounded JSON reader and writer for the etcd gateway (base64 is in
+// planfence/etcd/json.hpp: a bounded JSON reader and writer for the etcd gateway (base64 is in
 // detail/base64.hpp).
 //
 // What it is: the small part of JSON (RFC 8259) that etcd's v3 JSON gateway speaks, read into a
@@ -32,7 +32,7 @@
 
 #include "../config.hpp"
 #include "../result.hpp"
-#include "base64.hpp"
+#include "../detail/base64.hpp"
 
 namespace planfence {
 inline namespace v1 {

@@ -1,4 +1,4 @@
-// planfence/detail/tsig.hpp: TSIG (RFC 8945) with HMAC-SHA256, for signing DNS UPDATE and
+// planfence/rfc2136/tsig.hpp: TSIG (RFC 8945) with HMAC-SHA256, for signing DNS UPDATE and
 // query messages and verifying the server's answers.
 //
 // What it is for. An authoritative server accepts an UPDATE only when it carries a valid TSIG
@@ -56,9 +56,9 @@
 
 #include "../record.hpp"
 #include "../result.hpp"
-#include "base64.hpp"
-#include "dns_wire.hpp"
-#include "hmac.hpp"
+#include "../detail/base64.hpp"
+#include "wire.hpp"
+#include "../detail/hmac.hpp"
 
 namespace planfence {
 inline namespace v1 {

@@ -1,4 +1,4 @@
-// planfence/store/memory_store.hpp: a lock-free in-memory record store.
+// planfence/memory_store.hpp: a lock-free in-memory record store.
 //
 // What it is: the store for control planes that serve DNS answers from memory, for tests and for
 // the simulator. Each endpoint is one 64-bit atomic word, its stamp: 40 bits of generation and 24
@@ -63,16 +63,16 @@
 #include <thread>
 #include <vector>
 
-#include "../config.hpp"
-#include "../detail/epoch.hpp"
-#include "../generation.hpp"
-#include "../ids.hpp"
-#include "../lease.hpp"
-#include "../plan.hpp"
-#include "../record.hpp"
-#include "../registry.hpp"
-#include "../result.hpp"
-#include "../store.hpp"
+#include "config.hpp"
+#include "detail/epoch.hpp"
+#include "generation.hpp"
+#include "ids.hpp"
+#include "lease.hpp"
+#include "plan.hpp"
+#include "record.hpp"
+#include "registry.hpp"
+#include "result.hpp"
+#include "store.hpp"
 
 namespace planfence {
 inline namespace v1 {

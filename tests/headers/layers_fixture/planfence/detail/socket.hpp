@@ -1,0 +1,3 @@
+#pragma once
+#include "../result.hpp"
+#include "../plan.hpp"

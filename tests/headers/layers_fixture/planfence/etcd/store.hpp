@@ -1,0 +1,3 @@
+#pragma once
+#include "../plan.hpp"
+#include "../rfc2136/wire.hpp"
