@@ -207,7 +207,7 @@ class rfc2136_store {
     }
     const std::size_t slash = rest.find('/');
     if (slash == std::string_view::npos) return bad("missing /ZONE after the host");
-    std::string_view authority = rest.substr(0, slash);
+    const std::string_view authority = rest.substr(0, slash);
     rest = rest.substr(slash + 1);
     std::string_view query;
     if (const std::size_t q = rest.find('?'); q != std::string_view::npos) {
@@ -215,40 +215,7 @@ class rfc2136_store {
       rest = rest.substr(0, q);
     }
     rfc2136_options options;
-    if (authority.find('@') != std::string_view::npos) {
-      return bad("a user name or password before '@' is not supported: give the TSIG key with tsig-file=PATH");
-    }
-    if (authority.starts_with('[')) {
-      const std::size_t close = authority.find(']');
-      if (close == std::string_view::npos) return bad("unclosed [ in the host");
-      options.host = std::string(authority.substr(1, close - 1));
-      authority = authority.substr(close + 1);
-      if (!authority.empty() && authority.front() != ':') return bad("expected :PORT after ]");
-      if (!authority.empty()) authority.remove_prefix(1);
-      if (!authority.empty() && !parse_port(authority, options.port)) return bad("bad port (1 to 65535)");
-    } else {
-      const std::size_t colon = authority.rfind(':');
-      if (colon != std::string_view::npos && authority.find(':') != colon) {
-        // Several colons: an IPv6 address, which is ambiguous with a port unless bracketed
-        // (RFC 3986 section 3.2.2). "::1:15397" could be [::1]:15397 or the address ::1:15397.
-        const std::string address(authority.substr(0, colon));
-        const std::string port(authority.substr(colon + 1));
-        const std::string whole(authority);
-        std::uint16_t ignored = 0;
-        const bool split = parse_port(port, ignored) && is_ipv6(address);
-        std::string why = "an IPv6 address must be in brackets: write ";
-        if (split) why += "[" + address + "]:" + port + " for port " + port;
-        if (split && is_ipv6(whole)) why += ", or ";
-        if (is_ipv6(whole)) why += "[" + whole + "] for that address on port 53 ([" + whole + "]:PORT for another)";
-        if (!split && !is_ipv6(whole)) why += "[ADDRESS]:PORT";
-        return bad(why);
-      }
-      options.host = std::string(authority.substr(0, colon));
-      if (colon != std::string_view::npos && !parse_port(authority.substr(colon + 1), options.port)) {
-        return bad("bad port (1 to 65535)");
-      }
-    }
-    if (options.host.empty()) return bad("missing host");
+    if (auto why = parse_authority(authority, options)) return bad(std::move(*why));
     auto zone = percent_decode(rest);
     if (!zone || zone->empty()) return bad("missing or badly escaped zone");
     options.zone = *zone;
@@ -257,72 +224,121 @@ class rfc2136_store {
       const std::size_t amp = query.find('&');
       const std::string_view pair = query.substr(0, amp);
       query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-      // The pair itself is never quoted: it may be a secret typed in the wrong place.
-      const std::string where = "query parameter " + std::to_string(position);
-      const std::size_t eq = pair.find('=');
-      if (eq == std::string_view::npos) return bad(where + " has no '=' (expected NAME=VALUE; not shown)");
-      const std::string_view name = pair.substr(0, eq);
-      static constexpr std::array<std::string_view, 6> known = {"tsig", "tsig-file", "tsig-env",
-                                                                "timeout-ms", "attempts", "tcp"};
-      if (std::find(known.begin(), known.end(), name) == known.end()) {
-        return bad(where + " has a name planfence does not know (not shown: a misspelt name may come with a "
-                           "secret); known: tsig, tsig-file, tsig-env, timeout-ms, attempts, tcp");
-      }
-      auto value = percent_decode(pair.substr(eq + 1));
-      if (!value) {
-        return bad("badly escaped value of " + std::string(name) + " (a % must be followed by two hex digits)");
-      }
-      std::string spec;
-      if (name == "tsig") {
-        spec = *value;
-      } else if (name == "tsig-file") {
-        auto text = read_key_file(*value);
-        if (!text) return bad(text.error().detail);
-        spec = std::move(*text);
-      } else if (name == "tsig-env") {
-        // Quote the variable's name only when it looks like one: the key itself is often
-        // pasted here by mistake.
-        const bool shown = !value->empty() && value->size() <= 64 &&
-                           std::all_of(value->begin(), value->end(), [](char c) {
-                             return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-                           });
-        const std::string variable =
-            shown ? "environment variable " + *value : "the environment variable (name not shown)";
-        if (value->find(':') != std::string::npos) {
-          return bad("tsig-env takes the NAME of an environment variable holding ALGORITHM:NAME:BASE64SECRET, "
-                     "not the key itself");
-        }
-        const char* text = std::getenv(value->c_str());
-        if (text == nullptr) return bad(variable + " (tsig-env) is not set");
-        spec = text;
-      } else if (name == "timeout-ms") {
-        unsigned ms = 0;
-        if (!parse_unsigned(*value, ms) || ms == 0 || ms > 600'000) return bad("timeout-ms must be 1 to 600000");
-        options.timeout = std::chrono::milliseconds(ms);
-        continue;
-      } else if (name == "attempts") {
-        if (!parse_unsigned(*value, options.attempts) || options.attempts == 0 || options.attempts > attempts_max) {
-          return bad("attempts must be 1 to 10");
-        }
-        continue;
-      } else {  // tcp
-        if (*value != "0" && *value != "1" && *value != "true" && *value != "false") return bad("tcp must be 0 or 1");
-        options.udp_queries = *value != "1" && *value != "true";
-        continue;
-      }
-      if (++key_sources > 1) return bad("give the key once (tsig, tsig-file or tsig-env)");
-      while (!spec.empty() && (spec.back() == '\n' || spec.back() == '\r' || spec.back() == ' ')) spec.pop_back();
-      auto key = detail::parse_tsig_key(spec);
-      if (!key) {
-        std::string from = std::string(name);
-        if (name == "tsig-file") from += " " + *value;
-        return bad(from + ": " + key.error().detail);
-      }
-      options.key = std::move(*key);
+      if (auto why = parse_parameter(pair, position, options, key_sources)) return bad(std::move(*why));
     }
     return options;
   }
 
+ private:
+  /// HOST[:PORT] of an rfc2136 URI into `options`; what is wrong, or nothing.
+  [[nodiscard]] static std::optional<std::string> parse_authority(std::string_view authority, rfc2136_options& options) {
+    if (authority.find('@') != std::string_view::npos) {
+      return "a user name or password before '@' is not supported: give the TSIG key with tsig-file=PATH";
+    }
+    if (authority.starts_with('[')) {
+      const std::size_t close = authority.find(']');
+      if (close == std::string_view::npos) return "unclosed [ in the host";
+      options.host = std::string(authority.substr(1, close - 1));
+      authority = authority.substr(close + 1);
+      if (!authority.empty() && authority.front() != ':') return "expected :PORT after ]";
+      if (!authority.empty()) authority.remove_prefix(1);
+      if (!authority.empty() && !parse_port(authority, options.port)) return "bad port (1 to 65535)";
+    } else {
+      const std::size_t colon = authority.rfind(':');
+      if (colon != std::string_view::npos && authority.find(':') != colon) return unbracketed_ipv6(authority, colon);
+      options.host = std::string(authority.substr(0, colon));
+      if (colon != std::string_view::npos && !parse_port(authority.substr(colon + 1), options.port)) {
+        return "bad port (1 to 65535)";
+      }
+    }
+    if (options.host.empty()) return "missing host";
+    return std::nullopt;
+  }
+
+  /// Several colons: an IPv6 address, which is ambiguous with a port unless bracketed (RFC 3986
+  /// section 3.2.2). "::1:15397" could be [::1]:15397 or the address ::1:15397: say both.
+  [[nodiscard]] static std::string unbracketed_ipv6(std::string_view authority, std::size_t colon) {
+    const std::string address(authority.substr(0, colon));
+    const std::string port(authority.substr(colon + 1));
+    const std::string whole(authority);
+    std::uint16_t ignored = 0;
+    const bool split = parse_port(port, ignored) && is_ipv6(address);
+    std::string why = "an IPv6 address must be in brackets: write ";
+    if (split) why += "[" + address + "]:" + port + " for port " + port;
+    if (split && is_ipv6(whole)) why += ", or ";
+    if (is_ipv6(whole)) why += "[" + whole + "] for that address on port 53 ([" + whole + "]:PORT for another)";
+    if (!split && !is_ipv6(whole)) why += "[ADDRESS]:PORT";
+    return why;
+  }
+
+  /// One NAME=VALUE of the query into `options`; what is wrong, or nothing. The pair itself is
+  /// never quoted: it may be a secret typed in the wrong place.
+  [[nodiscard]] static std::optional<std::string> parse_parameter(std::string_view pair, unsigned position,
+                                                                  rfc2136_options& options, int& key_sources) {
+    const std::string where = "query parameter " + std::to_string(position);
+    const std::size_t eq = pair.find('=');
+    if (eq == std::string_view::npos) return where + " has no '=' (expected NAME=VALUE; not shown)";
+    const std::string_view name = pair.substr(0, eq);
+    static constexpr std::array<std::string_view, 6> known = {"tsig", "tsig-file", "tsig-env",
+                                                              "timeout-ms", "attempts", "tcp"};
+    if (std::find(known.begin(), known.end(), name) == known.end()) {
+      return where + " has a name planfence does not know (not shown: a misspelt name may come with a "
+                     "secret); known: tsig, tsig-file, tsig-env, timeout-ms, attempts, tcp";
+    }
+    auto value = percent_decode(pair.substr(eq + 1));
+    if (!value) return "badly escaped value of " + std::string(name) + " (a % must be followed by two hex digits)";
+    if (name == "timeout-ms") {
+      unsigned ms = 0;
+      if (!parse_unsigned(*value, ms) || ms == 0 || ms > 600'000) return "timeout-ms must be 1 to 600000";
+      options.timeout = std::chrono::milliseconds(ms);
+      return std::nullopt;
+    }
+    if (name == "attempts") {
+      if (!parse_unsigned(*value, options.attempts) || options.attempts == 0 || options.attempts > attempts_max) {
+        return "attempts must be 1 to 10";
+      }
+      return std::nullopt;
+    }
+    if (name == "tcp") {
+      if (*value != "0" && *value != "1" && *value != "true" && *value != "false") return "tcp must be 0 or 1";
+      options.udp_queries = *value != "1" && *value != "true";
+      return std::nullopt;
+    }
+    auto spec = key_spec(name, *value);
+    if (!spec) return spec.error().detail;
+    if (++key_sources > 1) return "give the key once (tsig, tsig-file or tsig-env)";
+    while (!spec->empty() && (spec->back() == '\n' || spec->back() == '\r' || spec->back() == ' ')) spec->pop_back();
+    auto key = detail::parse_tsig_key(*spec);
+    if (!key) {
+      std::string from = std::string(name);
+      if (name == "tsig-file") from += " " + *value;
+      return from + ": " + key.error().detail;
+    }
+    options.key = std::move(*key);
+    return std::nullopt;
+  }
+
+  /// The ALGORITHM:KEYNAME:SECRET text a tsig, tsig-file or tsig-env parameter gives. Errors
+  /// (errc::parse_error) whose detail is the reason, without the secret.
+  [[nodiscard]] static result<std::string> key_spec(std::string_view name, const std::string& value) {
+    if (name == "tsig") return value;
+    if (name == "tsig-file") return read_key_file(value);
+    // tsig-env. Quote the variable's name only when it looks like one: the key itself is often
+    // pasted here by mistake.
+    const bool shown = !value.empty() && value.size() <= 64 && std::all_of(value.begin(), value.end(), [](char c) {
+      return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    });
+    const std::string variable = shown ? "environment variable " + value : "the environment variable (name not shown)";
+    if (value.find(':') != std::string::npos) {
+      return fail(errc::parse_error, "tsig-env takes the NAME of an environment variable holding "
+                                     "ALGORITHM:NAME:BASE64SECRET, not the key itself");
+    }
+    const char* text = std::getenv(value.c_str());
+    if (text == nullptr) return fail(errc::parse_error, variable + " (tsig-env) is not set");
+    return std::string(text);
+  }
+
+ public:
   /// The largest key file read_key_file accepts: ALGORITHM:NAME:SECRET is at most about 1 KiB.
   static constexpr std::size_t key_file_size_max = 4096;
 
