@@ -388,6 +388,15 @@ class basic_memory_store {
     }
   }
 
+  /// The stamps of several endpoints: one acquire load each (M2). Never allocates.
+  [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const noexcept {
+    return read_each(*this, handles, out);
+  }
+
+  /// Every item as `commit` would, one CAS each (a memory store gains nothing from grouping).
+  /// Lock-free; never allocates.
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) noexcept { return commit_each(*this, items); }
+
   /// After this returns, every commit with a token below `token` is refused (S2), including a
   /// commit that passed its floor check (M1) before this call and had not yet swapped: the floor
   /// alone cannot stop that one, so every endpoint's stamp is raised to the token too (M5), which
@@ -577,6 +586,7 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && std::atomic<std::uint64
 /// The store to embed.
 using memory_store = basic_memory_store<plan_registry, commit_rule::conditional>;
 static_assert(record_store<memory_store>);
+static_assert(batched_store<memory_store>);
 static_assert(inspectable_store<memory_store>);
 
 }  // namespace v1

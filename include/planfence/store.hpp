@@ -23,6 +23,21 @@
 //                          (collection then collects nothing)
 //   resolve(name)          an endpoint_handle for a canonical name, or errc::unknown_endpoint
 //
+// batched_store adds the same two operations for many endpoints in one store call, so that a
+// remote store pays one round trip (one UPDATE, one transaction, one rewrite of a zone file) for
+// many endpoints instead of one each:
+//
+//   read_stamps(handles, out)   the stamps of several endpoints (out[i] for handles[i])
+//   commit_batch(items)         each item committed under its own condition, exactly as `commit`
+//                               would; its outcome written into the item
+//
+// Each item of a batch is decided by its own expected stamp and the store's fence floor (S1,
+// S2), never by the other items. A store may split a batch into units it applies atomically (a
+// DNS message, an etcd transaction, one rewrite of a zone); when an item of a unit fails its
+// condition, the store marks it refused and submits the rest of the unit again, so the outcome
+// of one item never depends on another's. On an error return, items still `pending` are not
+// known to be written (read them again); items already decided keep their outcome.
+//
 // inspectable_store adds what recovery tools need to compare a store with a plan (drift):
 //   served(endpoint)       the records the endpoint serves now
 //   endpoint_names()       every endpoint the store holds records or a stamp for
@@ -30,10 +45,12 @@
 
 #include <concepts>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config.hpp"
 #include "ids.hpp"
 #include "record.hpp"
 #include "result.hpp"
@@ -47,6 +64,40 @@ struct stamp {
   fence_token fence{};     ///< largest token accepted for this endpoint
   std::uint64_t version = 0;  ///< store-specific (the packed word, an etcd mod revision, ...)
   friend constexpr bool operator==(const stamp&, const stamp&) noexcept = default;
+};
+
+/// What became of one item of a batched commit.
+enum class commit_outcome : std::uint8_t {
+  pending,   ///< not decided: the batch ended with an error before it (read the stamp again)
+  written,   ///< the records and the desired stamp are stored; `now` is the stamp stored
+  stale,     ///< refused: the endpoint serves desired.gen or newer (S1)
+  fenced,    ///< refused: the endpoint or store accepted a larger fence token (S2)
+  conflict,  ///< refused: the stamp moved otherwise; read again and decide again
+};
+
+[[nodiscard]] constexpr std::string_view to_string(commit_outcome o) noexcept {
+  switch (o) {
+    case commit_outcome::pending: return "pending";
+    case commit_outcome::written: return "written";
+    case commit_outcome::stale: return "stale";
+    case commit_outcome::fenced: return "fenced";
+    case commit_outcome::conflict: return "conflict";
+  }
+  return "?";
+}
+
+/// One endpoint of a batched commit. The caller fills the first four fields; the store fills
+/// `outcome` and `now`. `records` must outlive the call. An endpoint appears at most once in a
+/// batch (a programmer error otherwise).
+struct commit_item {
+  endpoint_handle endpoint{};
+  stamp expected{};
+  stamp desired{};
+  const record_set* records = nullptr;
+  commit_outcome outcome = commit_outcome::pending;
+  /// written: the stamp now stored (with the store's version). Refused: the stamp the store
+  /// found, when it read one (else the expected stamp).
+  stamp now{};
 };
 
 /// What live_generations() may return: the set, or, for a store whose reads can fail, the set
@@ -64,6 +115,53 @@ concept record_store = requires(S& s, const S& cs, endpoint_handle h, std::strin
   { s.raise_fence(f) } -> std::same_as<result<void>>;
   { cs.live_generations() } -> live_set_result;
 };
+
+/// A record store that reads and commits many endpoints per call (the header comment and
+/// docs/concepts.md). `read_stamps` fills `out` (same size as the handles) or fails as a whole;
+/// `commit_batch` decides every item as `commit` would and returns an error only when the store
+/// itself failed (store_unavailable, capacity_exceeded, ...), leaving undecided items `pending`.
+template <class S>
+concept batched_store = record_store<S> && requires(S& s, const S& cs, std::span<const endpoint_handle> handles,
+                                                    std::span<stamp> out, std::span<commit_item> items) {
+  { cs.read_stamps(handles, out) } -> std::same_as<result<void>>;
+  { s.commit_batch(items) } -> std::same_as<result<void>>;
+};
+
+/// commit_batch for a store whose commits are cheap and independent (the memory store: one CAS
+/// each): every item through the store's own `commit`, in order. Stops at the first error that
+/// is not a refusal, leaving the rest `pending`.
+template <record_store S>
+[[nodiscard]] result<void> commit_each(S& store, std::span<commit_item> items) {
+  for (commit_item& item : items) {
+    PLANFENCE_ASSERT(item.records != nullptr);
+    auto done = store.commit(item.endpoint, item.expected, item.desired, *item.records);
+    if (done) {
+      item.outcome = commit_outcome::written;
+      item.now = *done;
+      continue;
+    }
+    item.now = item.expected;
+    switch (done.error().code) {
+      case errc::stale: item.outcome = commit_outcome::stale; break;
+      case errc::fenced: item.outcome = commit_outcome::fenced; break;
+      case errc::conflict: item.outcome = commit_outcome::conflict; break;
+      default: item.outcome = commit_outcome::pending; return unexpected_error(done.error());
+    }
+  }
+  return ok();
+}
+
+/// read_stamps for a store whose reads are cheap: every handle through `read_stamp`.
+template <record_store S>
+[[nodiscard]] result<void> read_each(const S& store, std::span<const endpoint_handle> handles, std::span<stamp> out) {
+  PLANFENCE_ASSERT(handles.size() == out.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    auto seen = store.read_stamp(handles[i]);
+    if (!seen) return unexpected_error(seen.error());
+    out[i] = *seen;
+  }
+  return ok();
+}
 
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.
