@@ -573,9 +573,11 @@ class progress_meter {
     if (done == total && !shown_ && interval_.count() != 0) return;  // a short run needs no progress line
     last_ = now;
     shown_ = true;
-    const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now - started_).count();
-    std::fprintf(stderr, "planfence-ctl %s: %s %zu of %zu endpoints (%zu%%), %llds\n", std::string(command_).c_str(),
-                 what_.c_str(), done, total, total == 0 ? 100 : done * 100 / total, static_cast<long long>(seconds));
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done) * 1000.0 / static_cast<double>(elapsed) : 0.0;
+    std::fprintf(stderr, "planfence-ctl %s: %s %zu of %zu endpoints (%zu%%), %llds, %.0f endpoints/s\n",
+                 std::string(command_).c_str(), what_.c_str(), done, total, total == 0 ? 100 : done * 100 / total,
+                 static_cast<long long>(elapsed / 1000), rate);
   }
 
  private:

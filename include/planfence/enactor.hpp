@@ -22,18 +22,26 @@
 //     std::atomic<bool> stop{false};
 //     std::thread t{[&] { e.run_until(stop); }};
 //
+// Batches: endpoints go to the store enactor_config::batch_max at a time, one read_stamps and one
+// commit_batch per batch (a store that is not a batched_store gets one read and one commit per
+// endpoint). Every endpoint of a batch is still decided on its own: S1 and S2 by the store's
+// per-item conditions, S4 by the endpoint guard before the batch is sent.
+//
 // Cost: one step is one store, lease or registry operation plus bookkeeping; the apply path
-// (read_stamp and commit steps) never allocates, never throws and never blocks; collection
-// allocates and takes the registry's mutex.
+// (read_stamp and commit steps) never allocates (the batch's arrays are sized at construction),
+// never throws, and blocks only as long as the store's call; collection allocates and takes the
+// registry's mutex.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "clock.hpp"
 #include "config.hpp"
@@ -54,7 +62,12 @@ struct enactor_config {
   std::chrono::milliseconds lease_ttl{10'000};
   /// Renew when less than this remains (must be below lease_ttl).
   std::chrono::milliseconds renew_margin{5'000};
-  /// Re-reads of one endpoint after conflicts before the run leaves it for the next run.
+  /// Endpoints read and committed per store call (read_stamps, commit_batch). A remote store
+  /// pays one round trip per batch instead of one per endpoint, and splits a batch further to
+  /// fit its own limits. 1 gives the one-endpoint-per-step machine of the simulator's scripted
+  /// replays. Memory: about 100 bytes per slot, allocated once, at construction.
+  std::uint32_t batch_max = 64;
+  /// Re-reads of one batch's conflicting endpoints before the run leaves them for the next run.
   std::uint32_t conflict_retries_max = 8;
   /// Attempts of one store call that reports store_unavailable before the run ends early.
   std::uint32_t store_retries_max = 3;
@@ -80,8 +93,8 @@ enum class enactor_state : std::uint8_t {
   acquire_lease,  ///< next step asks for a lease
   raise_fence,    ///< next step raises the store's fence floor to our token
   pin_plan,       ///< next step pins the newest plan
-  read_stamp,     ///< next step reads the current endpoint's stamp
-  commit,         ///< next step commits the current endpoint
+  read_stamp,     ///< next step reads the stamps of the current batch of endpoints
+  commit,         ///< next step commits the current batch
   collect,        ///< next step collects old plans
   idle,           ///< waiting for a newer plan (or for the lease to be free)
 };
@@ -115,6 +128,8 @@ class enactor {
   /// The S4 zone guard reads the plans between the last applied one and a new one, at most this
   /// many (beyond it the chain is unknown and the change is not refused for that reason).
   static constexpr std::uint64_t zone_guard_scan_max = 1024;
+  /// The largest enactor_config::batch_max.
+  static constexpr std::uint32_t batch_max_limit = 4096;
 
   enactor(Store& store, Authority& authority, Registry& registry, const Clock& clock, enactor_config config = {},
           Sink sink = {})
@@ -124,9 +139,15 @@ class enactor {
     PLANFENCE_ASSERT(config_.endpoint_change_share_max > 0.0 && config_.endpoint_change_share_max <= 1.0);
     PLANFENCE_ASSERT(config_.zone_change_share_max > 0.0 && config_.zone_change_share_max <= 1.0);
     PLANFENCE_ASSERT(config_.retention.keep_newest >= 1);
+    PLANFENCE_ASSERT(config_.batch_max >= 1 && config_.batch_max <= batch_max_limit);
+    batch_.resize(config_.batch_max);
+    handles_.resize(config_.batch_max);
+    seen_.resize(config_.batch_max);
+    items_.resize(config_.batch_max);
   }
 
-  /// Performs the next step. Never throws; allocates only in the collect step.
+  /// Performs the next step. Never throws; allocates only in the collect step and on a store's
+  /// error path.
   step_result step() {
     // Lease upkeep comes first and is a step of its own.
     if (lease_ && state_ != enactor_state::acquire_lease) {
@@ -179,6 +200,7 @@ class enactor {
     if (lease_) static_cast<void>(authority_->release(*lease_));
     lease_.reset();
     fence_raised_ = false;
+    batch_size_ = 0;
     state_ = enactor_state::acquire_lease;
   }
 
@@ -187,6 +209,7 @@ class enactor {
     plan_.reset();
     lease_.reset();
     fence_raised_ = false;
+    batch_size_ = 0;
     state_ = enactor_state::acquire_lease;
     applied_ = generation_none;
     refused_ = generation_none;
@@ -215,6 +238,7 @@ class enactor {
     plan_.reset();
     lease_.reset();
     fence_raised_ = false;
+    batch_size_ = 0;
     state_ = enactor_state::acquire_lease;
   }
 
@@ -263,80 +287,142 @@ class enactor {
     emit(event_kind::plan_pinned, gen);
     cursor_ = 0;
     position_ = plan_->endpoints().begin();
+    batch_size_ = 0;
     conflicts_ = 0;
     run_complete_ = true;
     state_ = plan_->size() == 0 ? finish_run() : enactor_state::read_stamp;
     return {};
   }
 
-  const endpoint_entry& current_entry() const noexcept {
-    PLANFENCE_ASSERT(plan_);
-    PLANFENCE_ASSERT(cursor_ < plan_->size());
-    return **position_;
+  /// Takes the next endpoints of the plan into the batch, up to batch_max, resolving each name
+  /// (a name the store does not know is reported and skipped). Local: no store round trip.
+  void gather() {
+    PLANFENCE_ASSERT(batch_size_ == 0);
+    const std::size_t total = plan_->size();
+    while (cursor_ < total && batch_size_ < config_.batch_max) {
+      const endpoint_entry& entry = **position_;
+      ++position_;
+      ++cursor_;
+      auto handle = store_->resolve(entry.name);
+      if (!handle) {
+        emit(event_kind::unknown_endpoint, plan_->gen(), entry.name, handle.error().detail.view());
+        continue;
+      }
+      batch_[batch_size_] = &entry;
+      handles_[batch_size_] = *handle;
+      ++batch_size_;
+    }
+    conflicts_ = 0;
   }
 
+  /// One store call: the stamps of the batch. Decides each endpoint as a single read would:
+  /// stale (S1), fenced (S2, the lease is lost), refused by the endpoint guard (S4), or to commit.
   step_result step_read() {
-    const endpoint_entry& entry = current_entry();
-    auto handle = store_->resolve(entry.name);
-    if (!handle) {
-      emit(event_kind::unknown_endpoint, plan_->gen(), entry.name, handle.error().detail.view());
-      return next_endpoint();
-    }
-    auto seen = store_->read_stamp(*handle);
-    if (!seen) return store_trouble(enactor_state::read_stamp, seen.error());
+    if (batch_size_ == 0) gather();
+    if (batch_size_ == 0) return end_of_batch();
+    const std::span<const endpoint_handle> handles(handles_.data(), batch_size_);
+    const std::span<stamp> seen(seen_.data(), batch_size_);
+    result<void> read = [&] {
+      if constexpr (batched_store<Store>) {
+        return store_->read_stamps(handles, seen);
+      } else {
+        return read_each(*store_, handles, seen);
+      }
+    }();
+    if (!read) return store_trouble(enactor_state::read_stamp, read.error());
     store_attempts_ = 0;
-    handle_ = *handle;
-    seen_ = *seen;
-    if (seen_.gen >= plan_->gen()) {
-      emit(event_kind::stale, plan_->gen(), entry.name);  // S1: never move an endpoint backwards
-      return next_endpoint();
+    const generation gen = plan_->gen();
+    items_size_ = 0;
+    for (std::size_t i = 0; i < batch_size_; ++i) {
+      const endpoint_entry& entry = *batch_[i];
+      if (seen[i].gen >= gen) {
+        emit(event_kind::stale, gen, entry.name);  // S1: never move an endpoint backwards
+        continue;
+      }
+      if (seen[i].fence > lease_->fence) {
+        emit(event_kind::fenced, gen, entry.name);  // S2: someone newer holds the lease
+        lose_lease();
+        return {};
+      }
+      if (!endpoint_change_allowed(entry, seen[i].gen)) {
+        emit(event_kind::refused_blast_radius, gen, entry.name);
+        run_complete_ = false;
+        continue;
+      }
+      items_[items_size_] = commit_item{handles_[i], seen[i], stamp{gen, lease_->fence, 0}, &entry.records};
+      batch_[items_size_] = &entry;  // the batch now lists the items' entries, in item order
+      ++items_size_;
     }
-    if (seen_.fence > lease_->fence) {
-      emit(event_kind::fenced, plan_->gen(), entry.name);  // S2: someone newer holds the lease
-      lose_lease();
-      return {};
-    }
+    batch_size_ = items_size_;
+    if (items_size_ == 0) return end_of_batch();
     state_ = enactor_state::commit;
     return {};
   }
 
+  /// One store call: the batch committed, each item under its own condition. Conflicting items
+  /// are read again (bounded by conflict_retries_max per batch), items left pending by a store
+  /// error are retried with backoff (store_retries_max).
   step_result step_commit() {
-    const endpoint_entry& entry = current_entry();
-    if (!endpoint_change_allowed(entry)) {
-      emit(event_kind::refused_blast_radius, plan_->gen(), entry.name);
-      run_complete_ = false;
-      return next_endpoint();
-    }
-    auto committed = store_->commit(handle_, seen_, stamp{plan_->gen(), lease_->fence, 0}, entry.records);
-    if (committed) {
-      emit(event_kind::applied, plan_->gen(), entry.name);
-      return next_endpoint();
-    }
-    switch (committed.error().code) {
-      case errc::stale:
-        emit(event_kind::stale, plan_->gen(), entry.name);
-        return next_endpoint();
-      case errc::fenced:
-        emit(event_kind::fenced, plan_->gen(), entry.name, committed.error().detail.view());
-        lose_lease();
-        return {};
-      case errc::conflict:
-        emit(event_kind::conflict, plan_->gen(), entry.name);
-        if (++conflicts_ > config_.conflict_retries_max) {
-          run_complete_ = false;  // leave it to the next run
-          return next_endpoint();
-        }
-        state_ = enactor_state::read_stamp;
-        return {};
-      case errc::store_unavailable:
-        return store_trouble(enactor_state::commit, committed.error());
-      default: {
-        const std::string message = committed.error().message();
-        emit(event_kind::store_error, plan_->gen(), entry.name, message);
-        run_complete_ = false;
-        return next_endpoint();
+    const std::span<commit_item> items(items_.data(), items_size_);
+    result<void> done = [&] {
+      if constexpr (batched_store<Store>) {
+        return store_->commit_batch(items);
+      } else {
+        return commit_each(*store_, items);
       }
+    }();
+    const generation gen = plan_->gen();
+    std::size_t again = 0;  // the batch's next working set: conflicting and pending items
+    bool fenced = false, conflicted = false;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      const endpoint_entry& entry = *batch_[i];
+      switch (items[i].outcome) {
+        case commit_outcome::written: emit(event_kind::applied, gen, entry.name); continue;
+        case commit_outcome::stale: emit(event_kind::stale, gen, entry.name); continue;
+        case commit_outcome::fenced:
+          emit(event_kind::fenced, gen, entry.name);
+          fenced = true;
+          continue;
+        case commit_outcome::conflict: emit(event_kind::conflict, gen, entry.name); conflicted = true; break;
+        case commit_outcome::pending: break;
+      }
+      batch_[again] = &entry;
+      handles_[again] = items[i].endpoint;
+      ++again;
     }
+    if (fenced) {
+      lose_lease();
+      return {};
+    }
+    batch_size_ = again;
+    if (!done) {
+      if (done.error().code == errc::store_unavailable) return store_trouble(enactor_state::read_stamp, done.error());
+      // Any other failure (a value the store cannot hold, a malformed answer): the items it
+      // left undecided wait for the next run; the run is incomplete.
+      const std::string message = done.error().message();
+      emit(event_kind::store_error, gen, batch_size_ > 0 ? std::string_view(batch_[0]->name) : std::string_view{},
+           message);
+      run_complete_ = false;
+      batch_size_ = 0;
+      return end_of_batch();
+    }
+    store_attempts_ = 0;
+    if (conflicted && ++conflicts_ > config_.conflict_retries_max) {
+      run_complete_ = false;  // leave them to the next run
+      batch_size_ = 0;
+    }
+    return end_of_batch();
+  }
+
+  /// After a read or commit step: the batch's working set next, else the next batch, else the
+  /// end of the run.
+  step_result end_of_batch() {
+    if (batch_size_ == 0 && cursor_ >= plan_->size()) {
+      state_ = finish_run();
+      return {};
+    }
+    state_ = enactor_state::read_stamp;
+    return {};
   }
 
   step_result step_collect() {
@@ -366,18 +452,6 @@ class enactor {
     return {};
   }
 
-  step_result next_endpoint() {
-    store_attempts_ = 0;
-    conflicts_ = 0;
-    ++position_;
-    if (++cursor_ < plan_->size()) {
-      state_ = enactor_state::read_stamp;
-      return {};
-    }
-    state_ = finish_run();
-    return {};
-  }
-
   enactor_state finish_run() {
     const generation gen = plan_->gen();
     if (run_complete_) {
@@ -392,12 +466,13 @@ class enactor {
     // Formatting the cause allocates: this is the store's error path, never the apply path's.
     const std::string message = cause.message();
     emit(event_kind::store_error, applying_generation(),
-         plan_ && cursor_ < plan_->size() ? std::string_view(current_entry().name) : std::string_view{}, message);
+         plan_ && batch_size_ > 0 ? std::string_view(batch_[0]->name) : std::string_view{}, message);
     if (++store_attempts_ > config_.store_retries_max) {
       store_attempts_ = 0;
       if (plan_) {
         plan_.reset();  // end the run; the next one starts over with the newest plan
       }
+      batch_size_ = 0;
       state_ = enactor_state::idle;
       return {false, config_.poll_interval};
     }
@@ -446,11 +521,11 @@ class enactor {
   }
 
   /// S4 endpoint guard: never empty an endpoint by accident; bound the share of records removed.
-  bool endpoint_change_allowed(const endpoint_entry& entry) const {
+  bool endpoint_change_allowed(const endpoint_entry& entry, generation serving) const {
     if (entry.records.empty()) return entry.records.intended_empty();
-    if (config_.endpoint_change_share_max >= 1.0 || seen_.gen == generation_none) return true;
+    if (config_.endpoint_change_share_max >= 1.0 || serving == generation_none) return true;
     detail::epoch_guard guard = detail::epoch_domain::pin();
-    const plan* before = registry_->find(seen_.gen, guard);
+    const plan* before = registry_->find(serving, guard);
     const endpoint_entry* old = before == nullptr ? nullptr : before->find(entry.name, entry.name_hash);
     if (old == nullptr || old->records.empty()) return true;
     const std::size_t removed = records_removed(old->records, entry.records);
@@ -469,10 +544,16 @@ class enactor {
   std::optional<lease> lease_;
   bool fence_raised_ = false;  // the store accepted lease_->fence as its floor
   pinned_plan plan_;
-  std::size_t cursor_ = 0;                // the endpoint of plan_ being applied, by position
-  detail::endpoint_iterator position_{};  // and by iterator (O(1) per step, no tree descent)
-  endpoint_handle handle_{};
-  stamp seen_{};
+  std::size_t cursor_ = 0;                // the next endpoint of plan_ to gather, by position
+  detail::endpoint_iterator position_{};  // and by iterator (O(1) per endpoint, no tree descent)
+  // The batch (sized batch_max at construction; never reallocated): its endpoints, their
+  // handles, the stamps read, and the commit items built from them.
+  std::vector<const endpoint_entry*> batch_;
+  std::vector<endpoint_handle> handles_;
+  std::vector<stamp> seen_;
+  std::vector<commit_item> items_;
+  std::size_t batch_size_ = 0;
+  std::size_t items_size_ = 0;
   std::uint32_t conflicts_ = 0;
   std::uint32_t store_attempts_ = 0;
   bool run_complete_ = true;

@@ -45,6 +45,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -302,8 +303,10 @@ class single_token_authority {
 };
 
 /// Collects the operator enactor's events into an apply_report: one outcome per endpoint, its
-/// last word (a conflict followed by a retry reports the endpoint again), handed to
-/// `hooks.progress` when the enactor moves on to the next endpoint.
+/// last word (a conflict followed by a retry reports the endpoint once, with the retry's word).
+/// The enactor works in batches, so an endpoint's events need not be contiguous: each endpoint
+/// is found by name. `hooks.on_endpoint` and `hooks.progress` hear of an endpoint when its word
+/// is final (anything but a conflict, which is read again). `finish` puts the report in plan order.
 class apply_report_sink {
  public:
   apply_report_sink(apply_report& report, const recovery_hooks& hooks, std::size_t endpoint_count) noexcept
@@ -326,34 +329,40 @@ class apply_report_sink {
         if (e.kind == event_kind::fenced) report_->fenced = true;
         break;
       case event_kind::plan_invalid: report_->invalid = true; break;
-      case event_kind::plan_applied: finish(); break;
       default: break;
     }
   }
-  /// The last endpoint's word is final too.
-  void finish() {
-    if (!open_) return;
-    open_ = false;
-    if (hooks_->on_endpoint) hooks_->on_endpoint(report_->endpoints.back());
-    if (hooks_->progress) hooks_->progress(report_->endpoints.size(), endpoint_count_);
+
+  /// The report's endpoints in the order of `p` (those the enactor reported on).
+  void finish(const plan& p) {
+    std::vector<endpoint_outcome> ordered;
+    ordered.reserve(report_->endpoints.size());
+    for (const endpoint_entry* entry : p.endpoints()) {
+      const auto it = index_.find(entry->name);
+      if (it != index_.end()) ordered.push_back(std::move(report_->endpoints[it->second]));
+    }
+    report_->endpoints = std::move(ordered);
+    index_.clear();
   }
 
  private:
   void record(const event& e) {
     std::vector<endpoint_outcome>& all = report_->endpoints;
-    if (open_ && all.back().name == e.endpoint) {
-      all.back().outcome = e.kind;
-      all.back().detail = std::string(e.detail);
-      return;
-    }
-    finish();
-    all.push_back({std::string(e.endpoint), e.kind, std::string(e.detail)});
-    open_ = true;
+    auto [it, added] = index_.try_emplace(std::string(e.endpoint), all.size());
+    if (added) all.push_back({std::string(e.endpoint), e.kind, std::string(e.detail)});
+    endpoint_outcome& outcome = all[it->second];
+    outcome.outcome = e.kind;
+    outcome.detail = std::string(e.detail);
+    if (e.kind == event_kind::conflict) return;  // read again: not its last word
+    ++final_;
+    if (hooks_->on_endpoint) hooks_->on_endpoint(outcome);
+    if (hooks_->progress) hooks_->progress(final_, endpoint_count_);
   }
   apply_report* report_;
   const recovery_hooks* hooks_;
   std::size_t endpoint_count_;
-  bool open_ = false;
+  std::size_t final_ = 0;
+  std::unordered_map<std::string, std::size_t> index_;
 };
 
 /// Reads every endpoint of `p` back from the store after an apply (see apply_report::complete).
@@ -467,7 +476,7 @@ template <record_store Store>
       std::this_thread::sleep_for(r.wait);
     }
   }
-  sink.finish();
+  sink.finish(**chosen);
   // After an interrupt the operator wants out: the outcomes say what was written.
   if (!report.invalid && !report.interrupted) report.unverified = detail::read_back(store, **chosen, hooks);
   report.complete = plan_applied && !report.interrupted && !report.fenced && !report.invalid &&

@@ -82,6 +82,9 @@ struct scenario {
   milliseconds store_backoff{20};
   std::uint32_t store_retries_max = 3;
   std::uint32_t conflict_retries_max = 8;
+  /// Fixed enactor: endpoints per store call (enactor_config::batch_max). 1 in half the seeds,
+  /// so that interleavings endpoint by endpoint stay as likely as before batches existed.
+  std::uint32_t batch_max = 1;
   /// Fixed enactor: the retention policy keeps the newest `keep_newest`. Naive enactor: the
   /// clean-up deletes plans more than `keep_newest` generations older than the one it applied.
   std::uint32_t keep_newest = 3;
@@ -211,6 +214,8 @@ inline std::string format_share(per_million p) {
   if (switched_on(200)) f.corrupt_in_memory = share(50'000, 300'000);
   if (switched_on(200)) f.corrupt_in_transit = share(50'000, 500'000);
   if (switched_on(200)) f.equivocation = share(50'000, 500'000);
+  // Drawn last, so that every earlier draw (and so every seed's scenario before batches) is kept.
+  if (switched_on(500)) s.batch_max = static_cast<std::uint32_t>(rng.between(2, 8));
   if (overrides.no_faults) {
     f = fault_mix{};
     for (auto& p : s.enactors) {
@@ -233,7 +238,7 @@ inline std::string scenario::describe() const {
                     format_ms(publish_interval_min) + ".." + format_ms(publish_interval_max) + "\n";
   out += "  lease ttl " + format_ms(lease_ttl) + ", renew margin " + format_ms(renew_margin) + ", poll " +
          format_ms(poll_interval) + ", store retries " + std::to_string(store_retries_max) + ", keep newest " +
-         std::to_string(keep_newest) + "\n";
+         std::to_string(keep_newest) + ", batches of " + std::to_string(batch_max) + "\n";
   for (const enactor_profile& p : enactors) {
     if (p.clock_offset.count() == 0 && p.clock_rate_per_mille == 1'000 && p.jitter_max.count() == 0) continue;
     out += "  " + p.name + ": clock offset " +

@@ -894,6 +894,7 @@ class simulation final : public simulation_base {
         c.lease_ttl = scenario_.lease_ttl;
         c.renew_margin = scenario_.renew_margin;
         c.conflict_retries_max = scenario_.conflict_retries_max;
+        c.batch_max = scenario_.batch_max;
         c.store_retries_max = scenario_.store_retries_max;
         c.store_backoff = scenario_.store_backoff;
         c.poll_interval = scenario_.poll_interval;

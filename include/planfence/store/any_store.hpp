@@ -59,6 +59,12 @@ class any_store {
                                      const record_set& records) {
     return self_->commit(h, expected, desired, records);
   }
+  /// Batched as the wrapped store batches (one call per batch), or one call per endpoint for a
+  /// store that is not a batched_store.
+  [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
+    return self_->read_stamps(handles, out);
+  }
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) { return self_->commit_batch(items); }
   [[nodiscard]] result<void> raise_fence(fence_token token) { return self_->raise_fence(token); }
   /// The wrapped store's live set, or its error (a store that cannot fail never reports one).
   [[nodiscard]] result<std::vector<generation>> live_generations() const { return self_->live_generations(); }
@@ -85,6 +91,8 @@ class any_store {
     virtual result<stamp> read_stamp(endpoint_handle h) const = 0;
     virtual result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                  const record_set& records) = 0;
+    virtual result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const = 0;
+    virtual result<void> commit_batch(std::span<commit_item> items) = 0;
     virtual result<void> raise_fence(fence_token token) = 0;
     virtual result<std::vector<generation>> live_generations() const = 0;
     virtual result<std::vector<record>> served(endpoint_handle h) const = 0;
@@ -100,6 +108,20 @@ class any_store {
     result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                          const record_set& records) override {
       return store->commit(h, expected, desired, records);
+    }
+    result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const override {
+      if constexpr (batched_store<Store>) {
+        return store->read_stamps(handles, out);
+      } else {
+        return read_each(*store, handles, out);
+      }
+    }
+    result<void> commit_batch(std::span<commit_item> items) override {
+      if constexpr (batched_store<Store>) {
+        return store->commit_batch(items);
+      } else {
+        return commit_each(*store, items);
+      }
     }
     result<void> raise_fence(fence_token token) override { return store->raise_fence(token); }
     result<std::vector<generation>> live_generations() const override { return store->live_generations(); }
@@ -126,6 +148,7 @@ class any_store {
 };
 
 static_assert(inspectable_store<any_store>);
+static_assert(batched_store<any_store>);
 
 /// Wraps what a store's `open_uri` returned (a store by value or by unique_ptr) as an any_store.
 template <class Opened>
