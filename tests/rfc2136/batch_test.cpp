@@ -27,10 +27,12 @@ TEST_CASE("rfc2136 batch: all or nothing, each item with its own outcome", "[bat
   std::vector<rfc2136_store::batch_item> items;
   for (std::uint32_t i = 0; i < 3; ++i) items.push_back({endpoint_handle{i}, stamp{}, stamp{generation{1}, fence_token{1}, 0}, &v1});
 
-  // The UPDATE has one prerequisite per endpoint and one for the floor.
+  // The UPDATE has one prerequisite per endpoint and one for each floor owner (the canonical and
+  // the legacy one, dns/zone_layout.hpp).
   const auto preview = detail::decode_message(store.preview_update(items).value()).value();
-  CHECK(preview.answers.size() == 4);
-  CHECK(preview.authority.size() == 3 * (4 + 1 + 2));  // 4 RRset deletes, 1 add, stamp delete + add
+  CHECK(preview.answers.size() == 3 + 2);
+  // 4 RRset deletes, 1 add, the weights' delete (no adds: unweighted), stamp delete + add
+  CHECK(preview.authority.size() == 3 * (4 + 1 + 1 + 2));
   REQUIRE(store.commit_batch(items));
   for (std::uint32_t i = 0; i < 3; ++i) {
     CHECK(store.read_stamp(endpoint_handle{i})->gen == generation{1});

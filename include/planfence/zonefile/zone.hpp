@@ -368,6 +368,14 @@ struct zone_decoder {
     return fail_at(errc::parse_error, r.line, 1, std::move(what));
   }
 
+  /// A layout parser's refusal of the text at `r`: "a malformed ... at OWNER" or "WHOSE at OWNER
+  /// "text": ... is out of range ...".
+  [[nodiscard]] static unexpected_error refused(const zone_record& r, const std::string& whose, const error& e) {
+    const std::string_view detail = e.detail.view();
+    if (detail.substr(0, 9) == "malformed") return bad(r, "a " + std::string(detail) + " (at " + r.owner + ")");
+    return bad(r, whose + " at " + r.owner + " " + std::string(detail));
+  }
+
   zone_endpoint& endpoint_at(const std::string& name, std::uint32_t line) {
     zone_endpoint& e = endpoints[name];
     if (e.name.empty()) {
@@ -391,7 +399,7 @@ struct zone_decoder {
   /// A floor record (canonical or legacy owner), range-checked.
   [[nodiscard]] result<void> floor_record(const zone_record& r, const std::string& text, std::optional<fence_token>& slot) {
     auto value = dns::parse_floor(text);
-    if (!value) return bad(r, "the fence floor at " + r.owner + " " + value.error().detail);
+    if (!value) return refused(r, "the fence floor", value.error());
     if (slot) return bad(r, "a second fence floor at " + r.owner + ": expected one");
     slot = *value;
     return ok();
@@ -416,14 +424,14 @@ struct zone_decoder {
     }
     if (stamp) {
       auto s = dns::parse_stamp(*text);
-      if (!s) return bad(r, "the stamp of " + rest + " at " + r.owner + " " + s.error().detail);
+      if (!s) return refused(r, "the stamp of " + rest, s.error());
       zone_endpoint& e = endpoint_at(rest, r.line);
       if (e.stamped) return bad(r, "a second stamp for " + rest + ": expected one");
       e.stamped = *s;
       return ok();
     }
     auto w = dns::parse_weight(*text, r.ttl, r.line);
-    if (!w) return bad(r, "at " + r.owner + ": a " + w.error().detail);
+    if (!w) return refused(r, "the weight of " + rest, w.error());
     weights[rest].push_back(std::move(*w));
     endpoint_at(rest, r.line);
     return ok();
