@@ -121,7 +121,7 @@ void BM_KnsupdateCommit(benchmark::State& state) {
     state.PauseTiming();
     std::string script = "server 127.0.0.1 " + std::to_string(knot->port()) + "\nzone example.test.\n";
     for (int m = 0; m < knsupdate_messages_per_process; ++m, ++gen) {
-      script += "prereq nxrrset _planfence-floor.example.test. TXT\n";
+      script += "prereq nxrrset _fence._planfence.example.test. TXT\nprereq nxrrset _planfence-floor.example.test. TXT\n";
       std::vector<std::size_t> chosen;
       for (std::size_t k = 0; k < batch; ++k) chosen.push_back(next++ % endpoints);
       for (std::size_t i : chosen) {
@@ -132,6 +132,7 @@ void BM_KnsupdateCommit(benchmark::State& state) {
       for (std::size_t i : chosen) {
         for (const char* type : {"A", "AAAA", "CNAME", "TXT"}) script += "update delete " + all[i] + " " + type + "\n";
         for (const record& r : records_of(gen).records()) script += "update add " + all[i] + " 60 A " + r.rdata + "\n";
+        script += "update delete _weight._planfence." + all[i] + " TXT\n";
         script += "update delete _planfence." + all[i] + " TXT\n";
         script += "update add _planfence." + all[i] + " 0 TXT \"gen=" + std::to_string(gen) + " fence=1\"\n";
         current[i] = gen;

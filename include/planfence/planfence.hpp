@@ -16,7 +16,9 @@
 //   enactor.hpp      the fixed enactor step machine (S1 to S7)
 //
 // Not included here, because they do file or network I/O through POSIX (include the one you use):
-//   zonefile/zone.hpp                 RFC 1035 zone files: parser, writer, plan export
+//   zonefile/syntax.hpp          RFC 1035 zone files: parser, writer
+//   zonefile/zone.hpp            a plan as a zone (export), a zone read back as endpoints
+//   dns/zone_layout.hpp          planfence's records in a DNS zone, shared by the two DNS stores
 //   history.hpp                  durable plan history in a directory (crash-safe)
 //   recovery.hpp                 drift, one-generation apply, operator fences (planfence-ctl)
 //   zonefile/store.hpp     one master file per zone, flock + fsync + rename

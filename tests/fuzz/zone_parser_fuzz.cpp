@@ -1,5 +1,5 @@
-// A libFuzzer target for the zone-file parser and writer (zonefile/zone.hpp). It proves, for every
-// input the fuzzer finds, what tests/zonefile/parser_test.cpp proves for chosen ones:
+// A libFuzzer target for the zone-file parser and writer (zonefile/syntax.hpp) and the decoder
+// (zonefile/zone.hpp). It proves, for every input the fuzzer finds, what tests/zonefile/parser_test.cpp proves for chosen ones:
 //  - parse_zone never crashes, asserts, hangs or reads out of bounds, whatever the bytes;
 //  - every error is errc::parse_error with a line >= 1 and a column >= 1 inside the input (or
 //    one past the end of a line, or on the line just past the last one);
@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "fuzz_support.hpp"
+#include <planfence/zonefile/syntax.hpp>
 #include <planfence/zonefile/zone.hpp>
 
 namespace {

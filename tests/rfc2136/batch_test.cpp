@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "knot_fixture.hpp"
+#include "refusal_checks.hpp"
 
 using namespace planfence;
 
@@ -26,10 +27,12 @@ TEST_CASE("rfc2136 batch: all or nothing, each item with its own outcome", "[bat
   std::vector<rfc2136_store::batch_item> items;
   for (std::uint32_t i = 0; i < 3; ++i) items.push_back({endpoint_handle{i}, stamp{}, stamp{generation{1}, fence_token{1}, 0}, &v1});
 
-  // The UPDATE has one prerequisite per endpoint and one for the floor.
+  // The UPDATE has one prerequisite per endpoint and one for each floor owner (the canonical and
+  // the legacy one, dns/zone_layout.hpp).
   const auto preview = detail::decode_message(store.preview_update(items).value()).value();
-  CHECK(preview.answers.size() == 4);
-  CHECK(preview.authority.size() == 3 * (4 + 1 + 2));  // 4 RRset deletes, 1 add, stamp delete + add
+  CHECK(preview.answers.size() == 3 + 2);
+  // 4 RRset deletes, 1 add, the weights' delete (no adds: unweighted), stamp delete + add
+  CHECK(preview.authority.size() == 3 * (4 + 1 + 1 + 2));
   REQUIRE(store.commit_batch(items));
   for (std::uint32_t i = 0; i < 3; ++i) {
     CHECK(store.read_stamp(endpoint_handle{i})->gen == generation{1});
@@ -84,20 +87,28 @@ TEST_CASE("rfc2136 records: A, AAAA, TXT and CNAME are written and read back as 
   REQUIRE(store.commit(www, stamp{}, stamp{generation{1}, fence_token{1}, 0}, mixed));
   auto served = store.served(www).value();
   REQUIRE(served.size() == 3);
-  // What knotd answers: the same records, without the weight (DNS has no place for one).
+  // What knotd answers, with the weight kept beside it in _weight._planfence.www (DNS has no
+  // place for one in the record itself): the same records, weights included.
   for (std::size_t i = 0; i < served.size(); ++i) {
     CHECK(served[i].type == mixed.records()[i].type);
     CHECK(served[i].rdata == mixed.records()[i].rdata);
     CHECK(served[i].ttl == mixed.records()[i].ttl);
-    CHECK(!served[i].weight);
+    CHECK(served[i].weight == mixed.records()[i].weight);
   }
-  // A CNAME replaces everything (the deletes come first in the same UPDATE).
+  CHECK(served[0].weight == std::optional<std::uint8_t>{10});
+  const std::string weights = planfence_rfc2136_test::command_output(
+      "kdig @127.0.0.1 -p " + std::to_string(knot.port()) + " -y " + knot.key_argument() + " +short TXT _weight._planfence.www.example.test. 2>&1");
+  INFO(weights);
+  CHECK(weights.find("\"A 192.0.2.1 10\"") != std::string::npos);
+  // A CNAME replaces everything (the deletes come first in the same UPDATE), the weights too: a
+  // weight left for A 192.0.2.1 would make served() refuse the endpoint.
   auto alias = record_set::make({make_record(record_type::cname, 60, "lb.example.test.").value()}).value();
   REQUIRE(store.commit(www, store.read_stamp(www).value(), stamp{generation{2}, fence_token{1}, 0}, alias));
   served = store.served(www).value();
   REQUIRE(served.size() == 1);
   CHECK(served[0].type == record_type::cname);
   CHECK(served[0].rdata == "lb.example.test.");
+  CHECK(!served[0].weight);
   // Several (weighted) CNAMEs cannot exist in DNS: refused before sending, nothing written.
   auto weighted = record_set::make({make_record(record_type::cname, 60, "a.example.test.", std::uint8_t{1}).value(),
                                     make_record(record_type::cname, 60, "b.example.test.", std::uint8_t{2}).value()})

@@ -52,7 +52,7 @@ TEST_CASE("dns wire: an UPDATE has zone, prerequisite and update sections (RFC 2
   dns_message_builder b(7, dns_opcode::update);
   b.question("example.test.", dns_type::soa);
   b.prerequisite_rrset_equals("_planfence.www.example.test.", dns_type::txt, txt_rdata("gen=1 fence=1"));
-  b.prerequisite_rrset_absent("_planfence-floor.example.test.", dns_type::txt);
+  b.prerequisite_rrset_absent("_fence._planfence.example.test.", dns_type::txt);
   b.update_delete_rrset("www.example.test.", dns_type::a);
   b.update_add("www.example.test.", dns_type::a, 60, bytes({10, 0, 0, 1}));
   const auto wire = std::move(b).finish();

@@ -98,8 +98,8 @@ TEST_CASE("decode_zone refuses stamps and floors outside the ranges planfence re
   REQUIRE(decoded);
   CHECK(decoded->floor == fence_max);
   CHECK(decoded->endpoints.back().stamped == stamp_at(generation_max.value(), fence_max.value()));
-  CHECK_FALSE(parse_stamp_text("gen=1099511627776 fence=1").has_value());
-  CHECK_FALSE(parse_stamp_text("gen=1 fence=16777216").has_value());
+  CHECK_FALSE(dns::parse_stamp("gen=1099511627776 fence=1").has_value());
+  CHECK_FALSE(dns::parse_stamp("gen=1 fence=16777216").has_value());
 }
 
 TEST_CASE("zonefile store: an out-of-range stamp or floor is refused, never taken as the endpoint's or store's", "[zonefile][range]") {

@@ -1,10 +1,11 @@
-// The zone-file parser (include/planfence/zonefile/zone.hpp): what real zone files contain is read
+// The zone-file parser (include/planfence/zonefile/syntax.hpp): what real zone files contain is read
 // into canonical records, and every bad input is refused with the line and column of the fault
 // and what was expected. The error table is the heart of it: each row is a small bad zone, the
 // position the error must name, and a phrase its detail must contain.
 #include <catch2/catch.hpp>
 
-#include <planfence/zonefile/zone.hpp>
+#include <planfence/zonefile/syntax.hpp>
+#include <planfence/zonefile/zone.hpp>  // decode_zone
 
 #include <string>
 #include <vector>

@@ -432,3 +432,52 @@ TEST_CASE("zonefile store: raise_fence in one process fences a writer in another
   CHECK(store.commit(api, now, at(now.gen.value() + 1, 8), addresses({"192.0.2.8"})).error().code == errc::fenced);
   CHECK(store.commit(api, now, at(now.gen.value() + 1, 9), addresses({"192.0.2.9"})).has_value());
 }
+
+TEST_CASE("zonefile store: a zone with the legacy floor owner _planfence-floor is read and migrated", "[zonefile][layout]") {
+  // The owner where the RFC 2136 store kept the floor before both stores shared
+  // dns/zone_layout.hpp: still read (the larger floor counts), removed by the next floor write.
+  temp_directory dir;
+  write_text(dir.path() / "example.test.zone",
+             "$ORIGIN example.test.\n"
+             "@ 3600 IN SOA ns1 hostmaster 5 3600 600 604800 60\n"
+             "@ 3600 IN NS ns1\n"
+             "ns1 3600 IN A 127.0.0.1\n"
+             "_planfence-floor 0 IN TXT \"floor=9\"\n");
+  auto store = zonefile_store::open(dir.path()).value();
+  CHECK(store.fence_floor().value() == fence_token{9});
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  CHECK(store.read_stamp(www).value() == at(0, 9));
+  const std::string before = read_text(store.zone_file("example.test."));
+  auto refused = store.commit(www, store.read_stamp(www).value(), at(1, 5), planfence_test::a_records({"192.0.2.1"}));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::fenced);
+  CHECK(read_text(store.zone_file("example.test.")) == before);
+
+  REQUIRE(store.raise_fence(fence_token{12}));
+  const std::string after = read_text(store.zone_file("example.test."));
+  INFO(after);
+  CHECK(after.find("_planfence-floor") == std::string::npos);
+  CHECK(after.find("_fence._planfence.example.test. 0 IN TXT \"floor=12\"") != std::string::npos);
+  CHECK(store.fence_floor().value() == fence_token{12});
+  // Only the canonical owner, once: the decoder refuses a second floor at one owner.
+  auto records = parse_zone(after, zone_parse_options{"example.test."}).value();
+  CHECK(std::count_if(records.begin(), records.end(), [](const zone_record& r) { return r.owner.find("floor") != std::string::npos || r.owner.starts_with("_fence."); }) == 1);
+  CHECK(decode_zone(records, "example.test.").value().legacy_floor == false);
+  // And a commit at the new floor lands.
+  CHECK(store.commit(www, store.read_stamp(www).value(), at(1, 12), planfence_test::a_records({"192.0.2.1"})));
+}
+
+TEST_CASE("zonefile store: the larger of the canonical and the legacy floor counts", "[zonefile][layout]") {
+  temp_directory dir;
+  write_text(dir.path() / "example.test.zone",
+             "$ORIGIN example.test.\n@ 3600 IN SOA ns1 hostmaster 5 3600 600 604800 60\n@ 3600 IN NS ns1\n"
+             "ns1 3600 IN A 127.0.0.1\n_fence._planfence 0 IN TXT \"floor=4\"\n_planfence-floor 0 IN TXT \"floor=7\"\n");
+  auto store = zonefile_store::open(dir.path()).value();
+  CHECK(store.fence_floor().value() == fence_token{7});
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  auto refused = store.commit(www, stamp{}, at(1, 6), planfence_test::a_records({"192.0.2.1"}));
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == errc::fenced);
+  // A name with a label beginning with _planfence is reserved.
+  CHECK(store.resolve("_planfence-floor.www.example.test.").error().code == errc::invalid_name);
+}

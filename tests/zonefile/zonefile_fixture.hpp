@@ -7,7 +7,9 @@
 // what each of them would otherwise repeat: stamp_at, contains, file helpers, the zone checkers.
 #pragma once
 
+#include <planfence/dns/zone_layout.hpp>
 #include <planfence/zonefile/store.hpp>
+#include <planfence/zonefile/syntax.hpp>
 #include <planfence/zonefile/zone.hpp>
 
 #include <sys/wait.h>

@@ -3,12 +3,18 @@
 //
 // What it is. The store for control planes that drive a real DNS server (Knot, BIND, PowerDNS):
 // endpoints are names in one zone of the primary; their records are the server's A, AAAA, CNAME
-// and TXT RRsets; each endpoint's stamp is the TXT RRset `_planfence.<endpoint>` holding one
-// string "gen=G fence=F"; the store's fence floor is the TXT RRset `_planfence-floor.<zone>`
-// holding "floor=F" (absent: no floor). A commit is ONE UPDATE message whose prerequisites are
+// and TXT RRsets. planfence's own records are those of dns/zone_layout.hpp, the layout the
+// zone-file store writes too (docs/zone-layout.md), so a zone file written by that store can be
+// loaded into the server and continued here: each endpoint's stamp is the TXT RRset
+// `_planfence.<endpoint>` holding one string "gen=G fence=F"; its weights the TXT RRset
+// `_weight._planfence.<endpoint>`, one "TYPE rdata W" per weighted record; the store's fence
+// floor the TXT RRset `_fence._planfence.<zone>` holding "floor=F" (absent: no floor). The legacy
+// floor owner `_planfence-floor.<zone>` (where this store kept the floor before) is read too: the
+// floor in effect is the larger of the two, and raise_fence removes the legacy owner in the
+// UPDATE that writes the canonical one. A commit is ONE UPDATE message whose prerequisites are
 // the exact stamp read (a value-dependent "RRset exists" on the TXT rdata, or "RRset does not
-// exist" for a first commit) and the exact floor read, and whose updates delete the endpoint's
-// RRsets, add its new records and replace its stamp. The server checks the prerequisites and
+// exist" for a first commit) and both floor owners exactly as read, and whose updates delete the
+// endpoint's RRsets, add its new records, replace its weights and its stamp. The server checks the prerequisites and
 // applies the updates as one atomic step (RFC 2136 section 3.2 and 3.4): that is the
 // compare-and-swap. docs/rfc2136.md gives the exact messages.
 //
@@ -32,8 +38,8 @@
 // errc::invalid_rdata. Every error names the request, the RCODE and the TSIG error the server
 // answered, and what the operator can do (docs/rfc2136.md, "Errors").
 //
-// raise_fence(token) replaces the floor RRset by "floor=token" with a prerequisite on the
-// floor read, so it never lowers it. Every commit pins the floor it believes in, so a commit
+// raise_fence(token) replaces the floor RRset by "floor=token" (and deletes the legacy one) with
+// prerequisites on both floors as read, so it never lowers it. Every commit pins the floor it believes in, so a commit
 // whose UPDATE reaches the server after the raise fails its prerequisite and is then refused as
 // fenced: no commit with a smaller token lands after raise_fence returns (S2), including one
 // already in flight. Endpoint stamps are never touched by raise_fence.
@@ -44,7 +50,8 @@
 //
 // Costs (loopback, Knot 3.2: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP
 // round trip; commit one TCP round trip on a pooled connection, plus one read of the stamp and
-// floor when the prerequisite fails. Each message costs two HMAC-SHA256 (a few microseconds).
+// the two floor owners when the prerequisite fails; served() five queries (four types and the
+// weights); read_floor two. Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
 //
@@ -52,8 +59,10 @@
 // are pooled under a mutex; no other shared mutable state but atomics).
 //
 // Limits: one zone per store; endpoints are the names given at open (endpoint_names() lists
-// them; the store does not discover others); record weights are not representable in DNS and are
-// not stored (served() returns unweighted records); at most one CNAME per endpoint; no EDNS, so
+// them; the store does not discover others), at most 235 characters (room for the weight owner)
+// and without labels beginning with `_planfence`; DNS serves records without their weights (the
+// weights are kept beside, and served() puts them back); at most one CNAME per endpoint (the
+// zone-file store keeps several weighted CNAMEs in its weights; this store refuses them); no EDNS, so
 // UDP answers are at most 512 octets and larger ones are fetched again over TCP; no IPv6 scope
 // ids; only hmac-sha256.
 #pragma once
@@ -90,6 +99,7 @@
 #include "../detail/socket.hpp"
 #include "tsig.hpp"
 #include "../detail/uri.hpp"
+#include "../dns/zone_layout.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"
 #include "../lease.hpp"
@@ -124,8 +134,6 @@ class rfc2136_store {
   static constexpr unsigned attempts_max = 10;
   static constexpr unsigned floor_retries_max = 4;  // commits retried when only the floor moved
   static constexpr std::size_t connections_idle_max = 8;
-  static constexpr std::string_view stamp_label = "_planfence.";
-  static constexpr std::string_view floor_label = "_planfence-floor.";
 
   /// One endpoint of a batch. `refused` is set by commit_batch when the batch fails: the reason
   /// this endpoint would be refused (stale, fenced or conflict), or empty when its own
@@ -139,8 +147,8 @@ class rfc2136_store {
     std::optional<stamp> found{};  ///< the stamp read back after the server refused the batch
   };
 
-  /// A store over `endpoints` (names in `options.zone`). Reads the fence floor once. Errors:
-  /// errc::invalid_name (a name outside the zone, too long for its stamp name, or reserved),
+  /// A store over `endpoints` (names in `options.zone`). Reads the fence floor once (both owners).
+  /// Errors: errc::invalid_name (a name outside the zone, too long for its weight owner, or reserved),
   /// errc::invalid_plan (a name given twice), errc::io_error (host), and whatever reading the
   /// floor reports (errc::store_unavailable, errc::authentication_failed, errc::not_authoritative,
   /// errc::parse_error for a malformed or out-of-range floor).
@@ -157,8 +165,11 @@ class rfc2136_store {
     auto shared = std::make_unique<state>();
     shared->options = std::move(options);
     shared->server = std::move(*address);
-    shared->floor_name = std::string(floor_label) + shared->options.zone;
-    if (shared->floor_name.size() > name_text_length_max + 1) return fail(errc::invalid_name, "zone name too long for the floor record");
+    shared->floor_name = dns::floor_owner(shared->options.zone);
+    shared->legacy_floor_name = dns::legacy_floor_owner(shared->options.zone);
+    if (shared->floor_name.size() > name_text_length_max + 1 || shared->legacy_floor_name.size() > name_text_length_max + 1) {
+      return fail(errc::invalid_name, "zone name too long for the floor record " + shared->floor_name);
+    }
     shared->names.reserve(endpoints.size());
     for (const std::string& raw : endpoints) {
       auto name = canonical_name(raw);
@@ -166,10 +177,7 @@ class rfc2136_store {
       if (!in_zone(*name, shared->options.zone)) {
         return fail(errc::invalid_name, "endpoint " + *name + " is not in zone " + shared->options.zone);
       }
-      if (name->starts_with("_planfence")) return fail(errc::invalid_name, "endpoint " + *name + ": _planfence names are reserved");
-      if (name->size() + stamp_label.size() > name_text_length_max + 1) {
-        return fail(errc::invalid_name, "endpoint " + *name + " is too long for its stamp name _planfence." + *name);
-      }
+      if (std::string why = dns::endpoint_name_problem(*name); !why.empty()) return fail(errc::invalid_name, std::move(why));
       const auto index = static_cast<std::uint32_t>(shared->names.size());
       if (!shared->index.emplace(*name, index).second) return fail(errc::invalid_plan, "endpoint " + *name + " given twice");
       shared->names.push_back(*name);
@@ -454,10 +462,10 @@ class rfc2136_store {
       }
     }
     // Refusals the expected stamps and the known floor already decide: nothing is sent.
-    const std::optional<std::uint64_t> floor_known = cached_floor();
+    const std::uint64_t floor_known = cached_floor().effective();
     bool refused_locally = false;
     for (batch_item& item : items) {
-      item.refused = decide(item.expected, item.desired, floor_known.value_or(0), std::nullopt);
+      item.refused = decide(item.expected, item.desired, floor_known, std::nullopt);
       refused_locally = refused_locally || item.refused.has_value();
     }
     if (refused_locally) return first_refusal(items);
@@ -515,19 +523,22 @@ class rfc2136_store {
                                                std::to_string(fence_max.value()) + " (2^24 - 1)");
     }
     for (unsigned round = 0; round < floor_retries_max; ++round) {
-      auto floor = read_floor();
+      auto floor = read_floors();
       if (!floor) return unexpected_error(floor.error());
-      if (floor->has_value() && **floor >= token.value()) return ok();
+      if ((floor->canonical || floor->legacy) && floor->effective() >= token.value()) return ok();
+      // One UPDATE, pinning both owners as read: the canonical owner gets the new floor, the
+      // legacy owner goes (dns/zone_layout.hpp).
       detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
       b.question(state_->options.zone, detail::dns_type::soa);
       pin_floor(b, *floor);
+      b.update_delete_rrset(state_->legacy_floor_name, detail::dns_type::txt);
       b.update_delete_rrset(state_->floor_name, detail::dns_type::txt);
       b.update_add(state_->floor_name, detail::dns_type::txt, state_->options.ttl_stamp,
-                   detail::txt_rdata("floor=" + std::to_string(token.value())));
+                   detail::txt_rdata(dns::format_floor(token)));
       auto answer = exchange(std::move(b).finish(), /*use_tcp=*/true, nullptr, "the update of the fence floor");
       if (!answer) return unexpected_error(answer.error());
       if (answer->rcode() == detail::dns_rcode::noerror) {
-        store_floor(token.value());
+        store_floor(floors{token.value(), std::nullopt});
         return ok();
       }
       if (answer->rcode() != detail::dns_rcode::nxrrset && answer->rcode() != detail::dns_rcode::yxrrset) {
@@ -538,43 +549,13 @@ class rfc2136_store {
                                     " prerequisite failures in a row): another writer raises it; try again");
   }
 
-  /// The floor as the server has it now (empty when never raised). Errors as read_stamp.
+  /// The floor as the server has it now: the larger of the canonical and the legacy owner's
+  /// (empty when neither was ever written). Two signed TXT queries. Errors as read_stamp.
   [[nodiscard]] result<std::optional<std::uint64_t>> read_floor() const {
-    auto answer = query(state_->floor_name, detail::dns_type::txt);
-    if (!answer) return unexpected_error(answer.error());
-    std::optional<std::string> text;
-    for (const detail::dns_record& rr : answer->answers) {
-      if (rr.name != state_->floor_name || rr.type != detail::dns_type::txt) continue;
-      if (text) {
-        return fail(errc::store_unavailable, "malformed fence floor: several TXT records at " + state_->floor_name +
-                                                 " (planfence writes one): delete the extra records on the server");
-      }
-      auto strings = detail::decode_txt_strings(rr.rdata);
-      if (!strings || strings->size() != 1) {
-        return fail(errc::parse_error, "malformed fence floor at " + state_->floor_name + " TXT: expected one string");
-      }
-      text = (*strings)[0];
-    }
-    if (!text) {
-      store_floor(std::nullopt);
-      return std::optional<std::uint64_t>{};
-    }
-    std::uint64_t value = 0;
-    const std::string record = state_->floor_name + " TXT \"" + printable(*text) + "\"";
-    const number_status status =
-        text->starts_with("floor=") ? parse_bounded(std::string_view(*text).substr(6), fence_max.value(), value)
-                                    : number_status::malformed;
-    if (status == number_status::malformed) {
-      return fail(errc::parse_error, "malformed fence floor " + record + ": expected \"floor=F\" in decimal");
-    }
-    if (status == number_status::too_large) {
-      return fail(errc::parse_error, "fence floor " + record + ": " + text->substr(6) + " is outside 0.." +
-                                         std::to_string(fence_max.value()) +
-                                         " (2^24 - 1), the fence tokens planfence represents; it was not written by "
-                                         "planfence: delete or correct the record on the server");
-    }
-    store_floor(value);
-    return std::optional<std::uint64_t>{value};
+    auto floor = read_floors();
+    if (!floor) return unexpected_error(floor.error());
+    if (!floor->canonical && !floor->legacy) return std::optional<std::uint64_t>{};
+    return std::optional<std::uint64_t>{floor->effective()};
   }
 
   /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint, read at
@@ -595,8 +576,11 @@ class rfc2136_store {
     return out;
   }
 
-  /// What the server answers for the endpoint now: its A, AAAA, CNAME and TXT records (four
-  /// signed queries), sorted, without weights. Empty for an endpoint never written.
+  /// What the server answers for the endpoint now: its A, AAAA, CNAME and TXT records, with the
+  /// weights of `_weight._planfence.<endpoint>` put back (dns/zone_layout.hpp, as the zone-file
+  /// store reads them), sorted: five signed queries. Empty for an endpoint never written.
+  /// Errors as read_stamp; errc::parse_error for a malformed weight or one for a record the
+  /// endpoint does not serve.
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const {
     PLANFENCE_ASSERT(h.index() < state_->names.size());
     const std::string& name = state_->names[h.index()];
@@ -611,7 +595,11 @@ class rfc2136_store {
         out.push_back(std::move(*r));
       }
     }
-    std::sort(out.begin(), out.end());
+    auto weights = read_weights(name);
+    if (!weights) return unexpected_error(weights.error());
+    if (auto restored = dns::restore_weights(out, *weights, name); !restored) {
+      return fail(errc::parse_error, dns::weight_owner(name) + ": " + restored.error().detail);
+    }
     return out;
   }
 
@@ -634,10 +622,11 @@ class rfc2136_store {
   struct state {
     rfc2136_options options;
     detail::socket_address server;
-    std::string floor_name;
+    std::string floor_name;         // the canonical owner
+    std::string legacy_floor_name;  // read, and removed by every write of the floor
     std::vector<std::string> names;
     std::unordered_map<std::string, std::uint32_t> index;
-    std::atomic<std::uint64_t> floor_cache{0};           // 0: absent; else floor + 1
+    std::atomic<std::uint64_t> floor_cache{0};  // both floors as read: pack_floors
     std::mutex pool_mutex;
     std::vector<detail::unique_fd> idle;                  // pooled TCP connections
   };
@@ -650,12 +639,8 @@ class rfc2136_store {
     if (zone == ".") return true;
     return name.size() > zone.size() && name.ends_with(zone) && name[name.size() - zone.size() - 1] == '.';
   }
-  [[nodiscard]] std::string stamp_name(endpoint_handle h) const {
-    return std::string(stamp_label) + state_->names[h.index()];
-  }
-  [[nodiscard]] static std::string stamp_text(const stamp& s) {
-    return "gen=" + std::to_string(s.gen.value()) + " fence=" + std::to_string(s.fence.value());
-  }
+  [[nodiscard]] std::string stamp_name(endpoint_handle h) const { return dns::stamp_owner(state_->names[h.index()]); }
+  [[nodiscard]] static std::string stamp_text(const stamp& s) { return dns::format_stamp(s.gen, s.fence); }
   [[nodiscard]] static bool parse_u64(std::string_view text, std::uint64_t& out) {
     if (text.empty() || text.size() > 20 || (text.size() > 1 && text[0] == '0')) return false;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
@@ -694,81 +679,89 @@ class rfc2136_store {
     }
     return out;
   }
-  /// A decimal number as the store writes it (no sign, no leading zero); `too_large` when it
-  /// has only digits but exceeds `max`.
-  enum class number_status { ok, malformed, too_large };
-  [[nodiscard]] static number_status parse_bounded(std::string_view text, std::uint64_t max, std::uint64_t& out) {
-    if (text.empty() || (text.size() > 1 && text[0] == '0')) return number_status::malformed;
-    if (!std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return number_status::malformed;
-    }
-    if (!parse_u64(text, out)) return number_status::too_large;  // digits only: beyond 2^64 - 1
-    return out > max ? number_status::too_large : number_status::ok;
-  }
-
-  /// The stamp in `answer` at `owner`. Every value is checked against what planfence represents
-  /// (generation 1..generation_max, fence 0..fence_max): a stamp outside would wedge the endpoint
-  /// (a generation no plan can exceed) or the fence. Errors: errc::parse_error naming the record,
-  /// the value and the range; errc::store_unavailable for several TXT records.
-  [[nodiscard]] result<stamp> parse_stamp(const detail::dns_message& answer, const std::string& owner) const {
-    std::optional<stamp> found;
+  /// The one string of the one TXT record at `owner` in `answer`: empty when there is none.
+  /// Errors: errc::store_unavailable for several TXT records, errc::parse_error for several
+  /// strings (`what` names the record for the message).
+  [[nodiscard]] static result<std::optional<std::string>> single_txt(const detail::dns_message& answer,
+                                                                      const std::string& owner, const char* what) {
+    std::optional<std::string> text;
     for (const detail::dns_record& rr : answer.answers) {
       if (rr.name != owner || rr.type != detail::dns_type::txt) continue;
-      if (found) {
-        return fail(errc::store_unavailable, "malformed stamp: several TXT records at " + owner +
+      if (text) {
+        return fail(errc::store_unavailable, std::string("malformed ") + what + ": several TXT records at " + owner +
                                                  " (planfence writes one): delete the extra records on the server");
       }
       auto strings = detail::decode_txt_strings(rr.rdata);
       if (!strings || strings->size() != 1) {
-        return fail(errc::parse_error, "malformed stamp at " + owner + " TXT: expected one string \"gen=G fence=F\"");
+        return fail(errc::parse_error, std::string("malformed ") + what + " at " + owner + " TXT: expected one string");
       }
-      const std::string& text = (*strings)[0];
-      const std::string record = owner + " TXT \"" + printable(text) + "\"";
-      const std::size_t space = text.find(' ');
-      if (!text.starts_with("gen=") || space == std::string::npos ||
-          !std::string_view(text).substr(space + 1).starts_with("fence=")) {
-        return fail(errc::parse_error, "malformed stamp " + record + ": expected \"gen=G fence=F\"");
-      }
-      const std::string_view gen_text = std::string_view(text).substr(4, space - 4);
-      const std::string_view fence_text = std::string_view(text).substr(space + 7);
-      std::uint64_t gen = 0, fence = 0;
-      const number_status g = parse_bounded(gen_text, generation_max.value(), gen);
-      const number_status f = parse_bounded(fence_text, fence_max.value(), fence);
-      if (g == number_status::malformed || f == number_status::malformed) {
-        return fail(errc::parse_error, "malformed stamp " + record + ": expected \"gen=G fence=F\" in decimal");
-      }
-      if (g == number_status::too_large || gen == 0) {
-        return fail(errc::parse_error, "stamp " + record + ": generation " + std::string(gen_text) +
-                                           " is outside 1.." + std::to_string(generation_max.value()) +
-                                           " (2^40 - 1), the generations planfence represents; it was not written by "
-                                           "planfence: delete or correct the record on the server");
-      }
-      if (f == number_status::too_large) {
-        return fail(errc::parse_error, "stamp " + record + ": fence " + std::string(fence_text) + " is outside 0.." +
-                                           std::to_string(fence_max.value()) +
-                                           " (2^24 - 1), the fence tokens planfence represents; it was not written by "
-                                           "planfence: delete or correct the record on the server");
-      }
-      found = stamp{generation{gen}, fence_token{fence}, 0};
+      text = std::move((*strings)[0]);
     }
-    return found.value_or(stamp{});
+    return text;
   }
 
-  /// `text` as it may be quoted in a message: non-printable octets as \DDD, quotes escaped, and
-  /// cut at 80 octets (a TXT string from the server is at most 255).
-  [[nodiscard]] static std::string printable(std::string_view text) {
-    std::string out;
-    for (std::size_t i = 0; i < text.size() && i < 80; ++i) {
-      const auto c = static_cast<unsigned char>(text[i]);
-      if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') {
-        char escaped[8];
-        std::snprintf(escaped, sizeof escaped, "\\%03u", static_cast<unsigned>(c));
-        out += escaped;
-      } else {
-        out += static_cast<char>(c);
-      }
+  /// The stamp in `answer` at `owner`, range-checked (dns::parse_stamp): a stamp outside would
+  /// wedge the endpoint (a generation no plan can exceed) or the fence. Errors: errc::parse_error
+  /// naming the record, the value and the range; errc::store_unavailable for several TXT records.
+  [[nodiscard]] static result<stamp> parse_stamp(const detail::dns_message& answer, const std::string& owner) {
+    auto text = single_txt(answer, owner, "stamp");
+    if (!text) return unexpected_error(text.error());
+    if (!*text) return stamp{};
+    auto s = dns::parse_stamp(**text);
+    if (!s) {
+      return fail(errc::parse_error, "stamp " + owner + " TXT: " + s.error().detail +
+                                         "; it was not written by planfence: delete or correct the record on the server");
     }
-    if (text.size() > 80) out += "...";
+    return *s;
+  }
+
+  /// Both floors as read, and the one in effect.
+  struct floors {
+    std::optional<std::uint64_t> canonical;
+    std::optional<std::uint64_t> legacy;
+    [[nodiscard]] std::uint64_t effective() const noexcept { return std::max(canonical.value_or(0), legacy.value_or(0)); }
+  };
+
+  /// The floor at `owner` (empty when absent). One signed TXT query.
+  [[nodiscard]] result<std::optional<std::uint64_t>> read_floor_at(const std::string& owner) const {
+    auto answer = query(owner, detail::dns_type::txt);
+    if (!answer) return unexpected_error(answer.error());
+    auto text = single_txt(*answer, owner, "fence floor");
+    if (!text) return unexpected_error(text.error());
+    if (!*text) return std::optional<std::uint64_t>{};
+    auto floor = dns::parse_floor(**text);
+    if (!floor) {
+      return fail(errc::parse_error, "fence floor " + owner + " TXT: " + floor.error().detail +
+                                         "; it was not written by planfence: delete or correct the record on the server");
+    }
+    return std::optional<std::uint64_t>{floor->value()};
+  }
+
+  /// Both floors as the server has them now (two queries), remembered for the next commit.
+  [[nodiscard]] result<floors> read_floors() const {
+    auto canonical = read_floor_at(state_->floor_name);
+    if (!canonical) return unexpected_error(canonical.error());
+    auto legacy = read_floor_at(state_->legacy_floor_name);
+    if (!legacy) return unexpected_error(legacy.error());
+    const floors out{*canonical, *legacy};
+    store_floor(out);
+    return out;
+  }
+
+  /// The weights at `_weight._planfence.<name>` (one signed TXT query; none when absent).
+  [[nodiscard]] result<std::vector<dns::weight_entry>> read_weights(const std::string& name) const {
+    const std::string owner = dns::weight_owner(name);
+    auto answer = query(owner, detail::dns_type::txt);
+    if (!answer) return unexpected_error(answer.error());
+    std::vector<dns::weight_entry> out;
+    for (const detail::dns_record& rr : answer->answers) {
+      if (rr.name != owner || rr.type != detail::dns_type::txt) continue;
+      auto strings = detail::decode_txt_strings(rr.rdata);
+      if (!strings || strings->size() != 1) return fail(errc::parse_error, "malformed weight at " + owner + " TXT: expected one string");
+      auto w = dns::parse_weight((*strings)[0], rr.ttl);
+      if (!w) return fail(errc::parse_error, owner + " TXT: " + w.error().detail);
+      out.push_back(std::move(*w));
+    }
     return out;
   }
 
@@ -907,25 +900,35 @@ class rfc2136_store {
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(state_->options.port);
   }
 
-  [[nodiscard]] std::optional<std::uint64_t> cached_floor() const noexcept {
+  // Both floors in one atomic word, so that a commit pins a pair that was read together: each
+  // half is 0 when absent, else floor + 1 (floors are at most 2^24 - 1).
+  [[nodiscard]] floors cached_floor() const noexcept {
     const std::uint64_t v = state_->floor_cache.load(std::memory_order_acquire);
-    return v == 0 ? std::nullopt : std::optional<std::uint64_t>(v - 1);
+    const std::uint64_t canonical = v & 0xffffffffu, legacy = v >> 32;
+    return floors{canonical == 0 ? std::nullopt : std::optional<std::uint64_t>(canonical - 1),
+                  legacy == 0 ? std::nullopt : std::optional<std::uint64_t>(legacy - 1)};
   }
-  void store_floor(std::optional<std::uint64_t> floor) const noexcept {
-    state_->floor_cache.store(floor ? *floor + 1 : 0, std::memory_order_release);
+  void store_floor(const floors& f) const noexcept {
+    const std::uint64_t canonical = f.canonical ? *f.canonical + 1 : 0, legacy = f.legacy ? *f.legacy + 1 : 0;
+    state_->floor_cache.store(canonical | (legacy << 32), std::memory_order_release);
   }
 
-  void pin_floor(detail::dns_message_builder& b, std::optional<std::uint64_t> floor) const {
-    if (floor) {
-      b.prerequisite_rrset_equals(state_->floor_name, detail::dns_type::txt,
-                                  detail::txt_rdata("floor=" + std::to_string(*floor)));
-    } else {
-      b.prerequisite_rrset_absent(state_->floor_name, detail::dns_type::txt);
+  /// Prerequisites pinning both floor owners as read (dns/zone_layout.hpp): a floor written since,
+  /// at either owner, fails the UPDATE at the server.
+  void pin_floor(detail::dns_message_builder& b, const floors& f) const {
+    const std::pair<const std::string*, std::optional<std::uint64_t>> owners[] = {{&state_->floor_name, f.canonical},
+                                                                                  {&state_->legacy_floor_name, f.legacy}};
+    for (const auto& [owner, floor] : owners) {
+      if (floor) {
+        b.prerequisite_rrset_equals(*owner, detail::dns_type::txt, detail::txt_rdata(dns::format_floor(fence_token{*floor})));
+      } else {
+        b.prerequisite_rrset_absent(*owner, detail::dns_type::txt);
+      }
     }
   }
 
   [[nodiscard]] result<std::vector<std::uint8_t>> build_update(std::span<const batch_item> items,
-                                                               std::optional<std::uint64_t> floor) const {
+                                                               const floors& floor) const {
     detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
     b.question(state_->options.zone, detail::dns_type::soa);
     if (!state_->options.broken_omit_prerequisites) pin_floor(b, floor);
@@ -949,6 +952,12 @@ class rfc2136_store {
         auto rdata = detail::encode_rdata(r);
         if (!rdata) return unexpected_error(rdata.error());
         b.update_add(name, wire_type(r.type), r.ttl, *rdata);
+      }
+      // The weights beside the records (dns/zone_layout.hpp): replaced, none when unweighted.
+      const std::string weights = dns::weight_owner(name);
+      b.update_delete_rrset(weights, detail::dns_type::txt);
+      for (const record& r : item.records->records()) {
+        if (r.weight) b.update_add(weights, detail::dns_type::txt, r.ttl, detail::txt_rdata(dns::format_weight(r)));
       }
       b.update_delete_rrset(stamp_name(item.endpoint), detail::dns_type::txt);
       b.update_add(stamp_name(item.endpoint), detail::dns_type::txt, state_->options.ttl_stamp,

@@ -3,12 +3,15 @@
 // What it is: the store for DNS servers that load zone files from a directory (Knot, BIND, NSD,
 // PowerDNS's bind backend), and for recovery: `planfence-ctl` names it `zonefile:///absolute/dir`.
 // One master file per zone, `<dir>/<zone without the final dot>.zone` (e.g. `example.test.zone`).
-// Every endpoint inside one of the zones is an endpoint of the store. Its stamp is the TXT record
-// `_planfence.<endpoint> 0 IN TXT "gen=G fence=F"`; the zone's fence floor is
-// `_fence._planfence.<zone> 0 IN TXT "floor=N"`, and the store's floor is also kept in
-// `<dir>/planfence.floor` so that zones created (or copied in) later inherit it. Weighted records
-// keep their weights beside them, `_weight._planfence.<endpoint> TXT "A 192.0.2.10 10"`: DNS has no
-// weights, servers answer every record of the set (docs/zonefile.md).
+// Every endpoint inside one of the zones is an endpoint of the store. Its records in the zone are
+// those of dns/zone_layout.hpp, which the RFC 2136 store shares (docs/zone-layout.md), so a zone
+// written here can be loaded into a server and managed by RFC 2136, and back: the stamp
+// `_planfence.<endpoint> 0 IN TXT "gen=G fence=F"`; the zone's fence floor
+// `_fence._planfence.<zone> 0 IN TXT "floor=N"` (the legacy owner `_planfence-floor.<zone>` is read
+// too, the larger counts, and is removed when the floor is next written); weights beside the
+// records, `_weight._planfence.<endpoint> TXT "A 192.0.2.10 10"`: DNS has no weights, servers
+// answer every record of the set. The store's floor is also kept in `<dir>/planfence.floor` so
+// that zones created (or copied in) later inherit it.
 //
 //     auto store = planfence::zonefile_store::open_uri("zonefile:///var/lib/planfence/zones").value();
 //     store.create_zone("example.test.").value();                 // SOA + NS, once
@@ -73,7 +76,7 @@
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
 // tools other than planfence edit the zone files while planfence runs: they do not take the lock,
 // and the store rewrites files whole in its canonical layout (comments and formatting are not
-// kept; records of other types are kept, see zonefile/zone.hpp). The directory must be on a local
+// kept; records of other types are kept, see zonefile/syntax.hpp). The directory must be on a local
 // file system that honours flock and rename (not NFS).
 //
 // Progress: every operation is blocking (file I/O; commit and raise_fence also wait for locks, at
@@ -115,6 +118,8 @@
 #include "../record.hpp"
 #include "../result.hpp"
 #include "../store.hpp"
+#include "../dns/zone_layout.hpp"
+#include "syntax.hpp"
 #include "zone.hpp"
 
 namespace planfence {
@@ -517,16 +522,11 @@ class file_descriptor {
   if (missing) return fence_token{};
   std::string_view body = *text;
   if (!body.empty() && body.back() == '\n') body.remove_suffix(1);
-  std::uint64_t floor = 0;
-  if (body.substr(0, 6) != "floor=" || !planfence::detail::zone::decimal(body.substr(6), ~std::uint64_t{0}, false, floor)) {
-    return fail_at(errc::store_unavailable, 1, 1, path.string() + ": expected \"floor=N\"");
-  }
-  // Out of range: refused, never clamped (a floor above fence_max would fence out every writer
-  // for good).
-  if (std::string why = planfence::detail::zone::fence_range_problem(floor, "floor"); !why.empty()) {
-    return fail_at(errc::store_unavailable, 1, 1, path.string() + ": \"" + std::string(body) + "\": " + why);
-  }
-  return fence_token{floor};
+  // The same text as the zones' floor records. Out of range: refused, never clamped (a floor above
+  // fence_max would fence out every writer for good).
+  auto floor = dns::parse_floor(body);
+  if (!floor) return fail_at(errc::store_unavailable, 1, 1, path.string() + ": " + floor.error().detail);
+  return *floor;
 }
 
 /// Reads and decodes one zone file. `code` is the error code for a file that does not parse.
@@ -558,7 +558,7 @@ class file_descriptor {
          "Edit only under the lock " + std::string(zone.substr(0, zone.size() - 1)) +
          ".zone.lock: every commit rewrites this file whole.\n"
          "_planfence.<endpoint> TXT \"gen=G fence=F\" is an endpoint's stamp; _weight._planfence.<endpoint> its weights;\n"
-         "_fence._planfence.<zone> TXT \"floor=N\" the zone's fence floor.";
+         "_fence._planfence.<zone> TXT \"floor=N\" the zone's fence floor (docs/zone-layout.md).";
 }
 
 /// Writes records (SOA first, serial advanced by one under RFC 1982) to the zone file.
@@ -571,11 +571,13 @@ class file_descriptor {
   return replace_file(file, text, renamed);
 }
 
-/// Sets the zone's floor record and advances the serial.
+/// Sets the zone's floor record at the canonical owner and removes the legacy owner, in the same
+/// records (so in the same rewrite of the file: dns/zone_layout.hpp).
 inline void set_floor(std::vector<zone_record>& records, const std::string& zone, fence_token floor) {
-  const std::string owner = planfence::detail::zone::floor_owner(zone);
-  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
-  records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({"floor=" + std::to_string(floor.value())}), {}, 0});
+  const std::string owner = dns::floor_owner(zone);
+  const std::string legacy = dns::legacy_floor_owner(zone);
+  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner || r.owner == legacy; });
+  records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({dns::format_floor(floor)}), {}, 0});
 }
 
 inline void advance_serial(std::vector<zone_record>& records) {
@@ -583,7 +585,7 @@ inline void advance_serial(std::vector<zone_record>& records) {
   PLANFENCE_ASSERT(records[0].type == "SOA");
   auto soa = parse_soa(records[0].rdata);
   PLANFENCE_ASSERT(soa.has_value());
-  soa->serial = serial_add(soa->serial, 1);
+  soa->serial = dns::next_serial(soa->serial);
   records[0].rdata = format_soa(*soa);
 }
 
@@ -679,7 +681,7 @@ inline result<void> zonefile_store::create_zone(const std::filesystem::path& dir
   auto name = planfence::detail::zone::zone_name(zone);
   if (!name) return unexpected_error(std::move(name).error());
   if (*name == ".") return fail(errc::invalid_name, "the root zone is not supported");
-  auto records = planfence::detail::zone::apex_records(*name, soa, soa_serial_number{1});
+  auto records = planfence::detail::zone::apex_records(*name, soa, dns::initial_serial);
   if (!records) return unexpected_error(std::move(records).error());
   auto lock = detail::zonefile::lock_exclusive(directory / directory_lock_name, options.lock_timeout_ms);
   if (!lock) return unexpected_error(std::move(lock).error());
@@ -708,8 +710,8 @@ inline result<void> zonefile_store::create_zone(std::string_view zone, const zon
 inline result<endpoint_handle> zonefile_store::resolve(std::string_view name) const {
   auto canonical = canonical_name(name);
   if (!canonical) return fail(errc::invalid_name, "endpoint '" + std::string(name) + "': " + canonical.error().detail);
-  if (planfence::detail::zone::has_planfence_label(*canonical)) {
-    return fail(errc::invalid_name, "endpoint " + *canonical + ": the _planfence label is reserved for stamps");
+  if (dns::has_reserved_label(*canonical)) {
+    return fail(errc::invalid_name, "endpoint " + *canonical + ": labels beginning with _planfence are reserved for planfence's records");
   }
   std::lock_guard guard(state_->mutex);
   if (auto it = state_->index.find(*canonical); it != state_->index.end()) return endpoint_handle{it->second};
@@ -790,9 +792,7 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
                                             const record_set& records) {
   PLANFENCE_ASSERT(desired.gen != generation_none);
   // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
-  if (std::string why = planfence::detail::zone::generation_range_problem(desired.gen.value()) +
-                        planfence::detail::zone::fence_range_problem(desired.fence.value(), "fence");
-      !why.empty()) {
+  if (std::string why = dns::stamp_range_problem(desired.gen, desired.fence); !why.empty()) {
     return fail(errc::capacity_exceeded, "the desired stamp: " + why + " (nothing was written)");
   }
   zone_slot zone;
@@ -814,8 +814,8 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
   if (now.gen != expected.gen || now.fence != expected.fence) return fail(errc::conflict);
 
   std::vector<zone_record>& zone_records = loaded->first;
-  const std::string stamp_owner = planfence::detail::zone::stamp_owner(e->name);
-  const std::string weight_owner = planfence::detail::zone::weight_owner(e->name);
+  const std::string stamp_owner = dns::stamp_owner(e->name);
+  const std::string weight_owner = dns::weight_owner(e->name);
   std::erase_if(zone_records, [&](const zone_record& r) {
     return r.owner == stamp_owner || r.owner == weight_owner ||
            (r.owner == e->name && parse_record_type(r.type).has_value());
@@ -842,7 +842,7 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
 inline result<void> zonefile_store::raise_fence(fence_token token) {
   const std::string raising = "raise_fence to " + std::to_string(token.value()) + ": ";
   if (token > fence_max) {
-    return fail(errc::capacity_exceeded, raising + planfence::detail::zone::fence_range_problem(token.value(), "token"));
+    return fail(errc::capacity_exceeded, raising + dns::fence_range_problem(std::to_string(token.value()), "token"));
   }
   // Every failure says what was raised before it: nothing, or planfence.floor (which already
   // refuses smaller tokens in every zone) and the zones listed.
@@ -893,7 +893,7 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
     if (!lock) return failed(lock.error(), true, done);
     auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
     if (!loaded) return failed(loaded.error(), true, done);
-    if (loaded->second.floor >= token) continue;
+    if (loaded->second.floor >= token) continue;  // (a legacy floor owner stays until a floor is written)
     detail::zonefile::set_floor(loaded->first, zone.name, token);
     detail::zonefile::advance_serial(loaded->first);
     auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);

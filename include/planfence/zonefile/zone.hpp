@@ -1,162 +1,54 @@
-// planfence/zonefile/zone.hpp: RFC 1035 master files (zone files): a parser, a writer, and the export
-// of a plan as a zone that real DNS servers load.
+// planfence/zonefile/zone.hpp: a plan as a DNS zone, and a zone read back as planfence's endpoints.
 //
-// What it is: the text format of DNS zones (RFC 1035 section 5), read and written the way
-// planfence's zone-file store (zonefile/store.hpp) and recovery tools (`planfence-ctl
-// export`) need it. `parse_zone` reads what real zone files contain; `format_records` writes
-// records back so that they parse to the same records; `format_zone` turns a plan into a complete
-// zone (SOA, NS, the plan's records, and the `_planfence` stamps) that Knot's kzonecheck accepts
-// (tests/zonefile/ checks it).
+// What it is: the bridge between plans and zone files. `format_zone` / `zone_records_of` turn a
+// plan into a complete zone (SOA, NS and glue, the plan's records, and planfence's records beside
+// them: stamps, weights) that Knot's kzonecheck accepts (tests/zonefile/ checks it);
+// `decode_zone` reads parsed records back as endpoints with their stamps and weights, and the
+// zone's fence floor; `check_zone_loadable` refuses records a DNS server would refuse to load. The
+// zone-file store (zonefile/store.hpp) and `planfence-ctl export` use it. It is built on the
+// master-file syntax (zonefile/syntax.hpp) and on THE description of planfence's records in a
+// zone (dns/zone_layout.hpp, shared with the RFC 2136 store): no owner name or stamp, floor or
+// weight text is formatted or parsed here.
 //
-//     auto records = planfence::parse_zone(text, {.origin = "example.test."});
-//     if (!records) std::puts(records.error().message().c_str());  // "parse_error at 3:14: expected a TTL ..."
-//     for (const planfence::zone_record& r : *records) { r.owner; r.ttl; r.type; r.rdata; }
 //     std::string zone = planfence::format_zone(plan, {.zone = "example.test."}).value();
+//     auto contents = planfence::decode_zone(planfence::parse_zone(zone).value(), "example.test.").value();
+//     contents.floor; contents.endpoints[0].stamped; contents.endpoints[0].records;  // weights restored
 //
-// Accepted input (docs/zonefile.md has the full account):
-//  - comments (`;` to the end of the line), blank lines, `\r\n` line ends;
-//  - `$ORIGIN name` (relative names are taken relative to the current origin) and `$TTL ttl`;
-//    `$INCLUDE` is REFUSED with a clear error: the store rewrites a zone file whole, so an included
-//    file would be silently inlined or lost. `$GENERATE` and other directives are refused too;
-//  - parentheses spanning lines (not nested), quoted strings with `\"`, `\\`, `\X` and `\DDD`
-//    escapes (a quoted string ends on its line);
-//  - owner names absolute, relative, `@`, or omitted (the line starts with a blank: the previous
-//    owner); a leading `*` label (wildcards); letters, digits, `-` and `_` in labels; escapes in
-//    names are refused;
-//  - TTL and class in either order, each optional: the TTL defaults to `$TTL`, else to the last
-//    TTL given explicitly (RFC 1035 section 5.1); TTLs may use BIND's units (`1h30m`, `2d`, `1w`);
-//    only class IN;
-//  - record types: SOA, NS, A, AAAA, CNAME and TXT are validated and kept in canonical form
-//    (record.hpp rules: RFC 5952 IPv6, lower-case absolute names, TXT re-escaped). Other common
-//    types (MX, SRV, CAA, PTR, DNSSEC types, `TYPEnnn`, ... see `opaque_types`) are kept OPAQUELY:
-//    their data is preserved token for token as written, with the origin in effect, never
-//    interpreted; any other mnemonic is refused as an unknown type.
+// Reading: stamps and floors are range-checked (generation 1..2^40-1, fence and floor
+// 0..2^24-1) and refused with the line, owner and value otherwise. The fence floor is read from
+// `_fence._planfence.<zone>` and from the legacy owner `_planfence-floor.<zone>`; the larger
+// counts (docs/zone-layout.md).
 //
-// Errors: every error is errc::parse_error with the 1-based line and column of the offending
-// token (or just past the last token, when something is missing) and a detail that says what was
-// expected. Bounds: `zone_parse_options::line_length_max` per physical line (default 65535),
-// `records_max` records (default 2^20), `zone_entry_tokens_max` tokens per entry, RFC 1035 name
-// limits (labels of 63 octets, names of 255 on the wire), 255-octet TXT strings, 16 per record.
+// When not to use it: for zone files that are not planfence's business (parse them with
+// zonefile/syntax.hpp alone), or for a zone on a live server (rfc2136/store.hpp).
 //
-// Zone semantics: parse_zone reads what is written, sound or not. What planfence WRITES is checked
-// by check_zone_loadable (the rules that make kzonecheck and named-checkzone refuse a zone: CNAME
-// beside other data, several CNAMEs, data below a DNAME, in-zone name servers without glue), so
-// format_zone and the zone-file store never produce a zone a DNS server refuses to load.
-//
-// Stamps and floors read back are range-checked: a generation above generation_max (2^40 - 1) or
-// a fence or floor above fence_max (2^24 - 1) is refused with the line, owner and value.
-//
-// When not to use it: as a general DNS library. It keeps unknown types opaque instead of
-// validating them, and refuses `$INCLUDE`, escaped names and classes other than IN.
-//
-// Cost: parsing is one pass, O(size of the text), allocating per record (1 to 3 µs per record
-// measured on the loaded reference machine; docs/zonefile.md). Formatting is O(records), sorting
-// O(records log records). Nothing here does I/O.
+// Cost: decode_zone and check_zone_loadable are O(records) expected time, allocating maps of
+// owners; zone_records_of O(records log records) (it sorts). Nothing here does I/O.
 #pragma once
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <tuple>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include "../config.hpp"
+#include "../dns/zone_layout.hpp"
 #include "../generation.hpp"
 #include "../ids.hpp"
-#include "../lease.hpp"
 #include "../plan.hpp"
 #include "../record.hpp"
 #include "../result.hpp"
 #include "../store.hpp"
+#include "syntax.hpp"
 
 namespace planfence {
 inline namespace v1 {
-
-/// Default bound on one physical line of a zone file.
-inline constexpr std::size_t zone_line_length_max = 65535;
-/// Default bound on records per zone file.
-inline constexpr std::size_t zone_records_max = std::size_t{1} << 20;
-/// Bound on tokens of one entry (a record or directive, parentheses included).
-inline constexpr std::size_t zone_entry_tokens_max = 1024;
-/// Lines the writer keeps below: longer records are split over lines with parentheses.
-inline constexpr std::size_t zone_line_length_target = 4096;
-static_assert(zone_line_length_target < zone_line_length_max);
-static_assert(txt_string_length_max * 4 + 2 < zone_line_length_target,
-              "a TXT string written with \\DDD escapes must fit a line the writer produces");
-
-/// The labels planfence reserves in a zone: `_planfence.<endpoint>` holds an endpoint's stamp,
-/// `_weight._planfence.<endpoint>` its weights, `_fence._planfence.<zone>` the zone's fence floor.
-inline constexpr std::string_view planfence_label = "_planfence";
-inline constexpr std::string_view weight_label = "_weight";
-inline constexpr std::string_view fence_label = "_fence";
-
-/// Types kept opaquely (data preserved as written, never interpreted). `TYPEnnn` (RFC 3597) too.
-inline constexpr std::array<std::string_view, 36> opaque_types = {
-    "MX",     "SRV",   "CAA",        "PTR",     "DNAME",  "HINFO",      "RP",     "LOC",    "NAPTR",
-    "SPF",    "SSHFP", "TLSA",       "SMIMEA",  "OPENPGPKEY", "DS",     "DNSKEY", "RRSIG",  "NSEC",
-    "NSEC3",  "NSEC3PARAM", "CDS",   "CDNSKEY", "CSYNC",  "ZONEMD",     "HTTPS",  "SVCB",   "URI",
-    "CERT",   "KX",    "AFSDB",      "DHCID",   "IPSECKEY", "EUI48",    "EUI64",  "NID",    "L64"};
-
-/// One resource record as read from (or to be written to) a zone file.
-struct zone_record {
-  std::string owner;      ///< absolute, lower-case, with the final dot
-  std::uint32_t ttl = 0;  ///< 0..2147483647
-  std::string type;       ///< upper-case mnemonic: "SOA", "NS", "A", "AAAA", "CNAME", "TXT", or an opaque type
-  /// Canonical presentation data for SOA, NS, A, AAAA, CNAME and TXT (names absolute); for an
-  /// opaque type the tokens as written, joined by one space.
-  std::string rdata;
-  /// Opaque types only: the $ORIGIN in effect where the record was read, which relative names
-  /// inside its data refer to (the writer restores it). Empty for the other types.
-  std::string origin;
-  std::uint32_t line = 0;  ///< where it was read (0: built, not read); not compared
-
-  friend bool operator==(const zone_record& x, const zone_record& y) noexcept {
-    return x.owner == y.owner && x.ttl == y.ttl && x.type == y.type && x.rdata == y.rdata && x.origin == y.origin;
-  }
-};
-
-/// What parse_zone needs besides the text.
-struct zone_parse_options {
-  /// The initial $ORIGIN (any case, with or without the final dot); empty: relative names are
-  /// refused until a $ORIGIN directive.
-  std::string origin{};
-  std::size_t line_length_max = zone_line_length_max;
-  std::size_t records_max = zone_records_max;
-};
-
-/// The fields of an SOA record (RFC 1035 section 3.3.13).
-struct soa_fields {
-  std::string mname;  ///< primary name server, absolute
-  std::string rname;  ///< mailbox of the person responsible, absolute
-  soa_serial_number serial{};
-  std::uint32_t refresh = 3600;
-  std::uint32_t retry = 600;
-  std::uint32_t expire = 604800;
-  std::uint32_t minimum = 60;
-  friend bool operator==(const soa_fields&, const soa_fields&) = default;
-};
-
-/// Parses a zone file. Allocates; O(size of the text). Errors: errc::parse_error with line,
-/// column and what was expected.
-[[nodiscard]] inline result<std::vector<zone_record>> parse_zone(std::string_view text,
-                                                                 const zone_parse_options& options = {});
-
-/// Writes records as a zone file that parse_zone reads back to the same records: owner names
-/// absolute, TTL and class explicit, a `$ORIGIN` line wherever an opaque record needs its origin,
-/// long data split over lines with parentheses. `header` lines are written first as comments.
-[[nodiscard]] inline std::string format_records(std::span<const zone_record> records, std::string_view header = {});
-
-/// SOA data to and from its canonical presentation form ("mname rname serial refresh retry
-/// expire minimum", names absolute). Errors: errc::invalid_rdata.
-[[nodiscard]] inline result<soa_fields> parse_soa(std::string_view rdata);
-[[nodiscard]] inline std::string format_soa(const soa_fields& soa);
 
 /// How format_zone and the store write a zone's SOA and NS records.
 struct zone_soa_options {
@@ -188,7 +80,7 @@ struct zone_export_options {
 /// each endpoint inside the zone its records, the stamp `_planfence.<endpoint> 0 IN TXT "gen=G
 /// fence=F"`, and one `_weight._planfence.<endpoint>` TXT "TYPE rdata weight" per weighted record
 /// (DNS has no weights: servers answer every record of the set; the weights are kept beside so
-/// that reading the zone back gives the plan's records exactly). Errors: errc::invalid_name,
+/// that reading the zone back gives the plan's records exactly; dns/zone_layout.hpp). Errors: errc::invalid_name,
 /// errc::capacity_exceeded (options.fence above fence_max), errc::invalid_plan (an endpoint
 /// outside the zone, one with a `_planfence` label, or a zone a DNS
 /// server would refuse to load: check_zone_loadable, e.g. a CNAME endpoint at the apex or at the
@@ -210,7 +102,7 @@ struct zone_export_options {
 ///    glue; a host that is a CNAME has none);
 ///  - a TTL above 2147483647 (RFC 2181 section 8);
 ///  - an owner name longer than 255 octets on the wire (an endpoint within 11 characters of the
-///    limit has a stamp owner `_planfence.<endpoint>` beyond it).
+///    limit has a stamp owner `_planfence.<endpoint>` beyond it, within 19 a weight owner).
 /// Not checked: what both servers load anyway (data below a delegation, MX or SRV targets that are
 /// CNAMEs: warnings only), and the syntax of opaque types (kept as written). Cost: O(records)
 /// expected time, allocating a hash table of owners. Errors: errc::invalid_plan naming the owner,
@@ -230,769 +122,25 @@ struct zone_contents {
   std::string zone;               ///< the SOA owner
   soa_fields soa;
   std::uint32_t soa_line = 0;
-  fence_token floor{};            ///< from `_fence._planfence.<zone>` TXT "floor=N"; 0 if absent
+  /// The zone's fence floor: the larger of `_fence._planfence.<zone>` TXT "floor=N" and the legacy
+  /// `_planfence-floor.<zone>` (dns/zone_layout.hpp); 0 if both are absent.
+  fence_token floor{};
+  bool legacy_floor = false;      ///< the legacy floor owner is present (the next floor write removes it)
   std::vector<zone_endpoint> endpoints;  ///< sorted by name: every name with records or a stamp
 };
 
 /// Decodes parsed records of zone `zone` (canonical): exactly one SOA, owned by the zone apex and
-/// first; every owner inside the zone; well-formed stamps, weights and floor; weights only for
+/// first; every owner inside the zone; well-formed stamps, weights and floors (dns/zone_layout.hpp:
+/// no other name with a label beginning with `_planfence`); weights only for
 /// records that exist; stamps' generations 1..generation_max, fences and the floor 0..fence_max.
 /// Errors: errc::parse_error with the line (column 1) and what was expected (for a value out of
 /// range: the owner, the value and the range).
 [[nodiscard]] inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone);
 
-/// "gen=G fence=F" and "floor=N" (inside the TXT quotes). parse_stamp_text gives nullopt for text
-/// that is malformed or out of range (generation above generation_max, fence above fence_max).
-[[nodiscard]] inline std::string format_stamp_text(generation gen, fence_token fence);
-[[nodiscard]] inline std::optional<stamp> parse_stamp_text(std::string_view text);
-
 // ---------------------------------------------------------------------------------------------
 // Implementation.
 
 namespace detail::zone {
-
-struct token {
-  std::string_view raw;  // as written, quotes included
-  std::uint32_t line = 0;
-  std::uint32_t column = 0;
-  bool quoted = false;
-};
-
-struct entry {
-  std::vector<token> tokens;
-  bool owner_omitted = false;  // the entry's first line starts with a blank
-  std::uint32_t line = 0;      // where the entry starts
-  std::uint32_t end_line = 0;  // position just past its last token (for "expected ..." errors)
-  std::uint32_t end_column = 0;
-};
-
-[[nodiscard]] constexpr char upper(char c) noexcept { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; }
-
-[[nodiscard]] inline bool iequals(std::string_view a, std::string_view b) noexcept {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return upper(x) == upper(y); });
-}
-
-[[nodiscard]] inline std::string upper_string(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = upper(c);
-  return out;
-}
-
-/// Splits the text into entries (RFC 1035 section 5.1: a line, or several joined by
-/// parentheses), dropping comments. Calls `sink(entry&)` for each; stops at the first error the
-/// sink returns.
-class lexer {
- public:
-  lexer(std::string_view text, std::size_t line_length_max) noexcept : text_(text), line_length_max_(line_length_max) {}
-
-  /// The next entry, or an empty optional at the end of the text.
-  [[nodiscard]] result<std::optional<entry>> next() {
-    for (;;) {
-      if (pos_ >= text_.size()) return std::optional<entry>{};
-      entry e;
-      e.line = line_;
-      // An entry starts at the beginning of a physical line.
-      PLANFENCE_ASSERT(column() == 1);
-      e.owner_omitted = text_[pos_] == ' ' || text_[pos_] == '\t';
-      int depth = 0;
-      std::uint32_t open_line = 0, open_column = 0;
-      for (;;) {
-        if (auto checked = check_line_length(); !checked) return unexpected_error(std::move(checked).error());
-        if (pos_ >= text_.size()) {
-          if (depth > 0) return fail_at(errc::parse_error, open_line, open_column, "'(' is never closed: expected ')'");
-          break;
-        }
-        const char c = text_[pos_];
-        if (c == '\n') {
-          advance_line();
-          if (depth == 0) break;
-          continue;
-        }
-        if (c == ' ' || c == '\t' || c == '\r') { ++pos_; continue; }
-        if (c == ';') {
-          while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
-          continue;
-        }
-        if (c == '(') {
-          if (depth > 0) return fail_at(errc::parse_error, line_, column(), "nested '(': expected ')' first");
-          depth = 1;
-          open_line = line_;
-          open_column = column();
-          ++pos_;
-          continue;
-        }
-        if (c == ')') {
-          if (depth == 0) return fail_at(errc::parse_error, line_, column(), "')' without '('");
-          depth = 0;
-          ++pos_;
-          continue;
-        }
-        if (e.tokens.size() >= zone_entry_tokens_max) {
-          return fail_at(errc::parse_error, line_, column(), "more than 1024 tokens in one entry");
-        }
-        auto t = c == '"' ? quoted() : bare();
-        if (!t) return unexpected_error(std::move(t).error());
-        e.tokens.push_back(*t);
-        e.end_line = line_;
-        e.end_column = column();
-      }
-      if (e.tokens.empty()) continue;  // a blank or comment-only line
-      return std::optional<entry>{std::move(e)};
-    }
-  }
-
- private:
-  [[nodiscard]] std::uint32_t column() const noexcept { return static_cast<std::uint32_t>(pos_ - line_start_ + 1); }
-
-  void advance_line() noexcept {
-    ++pos_;
-    ++line_;
-    line_start_ = pos_;
-    checked_line_ = false;
-  }
-
-  // Checked once per physical line, when the lexer first stands on it.
-  [[nodiscard]] result<void> check_line_length() {
-    if (checked_line_) return ok();
-    checked_line_ = true;
-    const std::size_t end = text_.find('\n', line_start_);
-    const std::size_t length = (end == std::string_view::npos ? text_.size() : end) - line_start_;
-    if (length > line_length_max_) {
-      return fail_at(errc::parse_error, line_, static_cast<std::uint32_t>(line_length_max_ + 1),
-                     "line longer than " + std::to_string(line_length_max_) + " characters");
-    }
-    return ok();
-  }
-
-  [[nodiscard]] result<token> quoted() {
-    const std::size_t start = pos_;
-    const std::uint32_t col = column();
-    ++pos_;
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_];
-      if (c == '\n') break;
-      if (c == '"') {
-        ++pos_;
-        return token{text_.substr(start, pos_ - start), line_, col, true};
-      }
-      if (c == '\\') {
-        if (pos_ + 1 >= text_.size() || text_[pos_ + 1] == '\n') {
-          return fail_at(errc::parse_error, line_, column(), "an escape at the end of a line: expected a character after '\\'");
-        }
-        pos_ += 2;
-        continue;
-      }
-      if (c == '\0') return fail_at(errc::parse_error, line_, column(), "a NUL byte in a quoted string: write \\000");
-      ++pos_;
-    }
-    return fail_at(errc::parse_error, line_, col, "a quoted string without its closing '\"' on the same line");
-  }
-
-  [[nodiscard]] result<token> bare() {
-    const std::size_t start = pos_;
-    const std::uint32_t col = column();
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_];
-      if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' || c == '(' || c == ')' || c == '"') break;
-      const auto u = static_cast<unsigned char>(c);
-      if (u < 0x20 || u >= 0x7f) {
-        return fail_at(errc::parse_error, line_, column(), "a control or non-ASCII byte outside quotes: write \\DDD");
-      }
-      if (c == '\\') {
-        if (pos_ + 1 >= text_.size() || text_[pos_ + 1] == '\n' || text_[pos_ + 1] == '\r') {
-          return fail_at(errc::parse_error, line_, column(), "an escape at the end of a line: expected a character after '\\'");
-        }
-        const auto next = static_cast<unsigned char>(text_[pos_ + 1]);
-        if (next < 0x20 || next >= 0x7f) {
-          return fail_at(errc::parse_error, line_, column() + 1, "a control or non-ASCII byte outside quotes: write \\DDD");
-        }
-        pos_ += 2;
-        continue;
-      }
-      ++pos_;
-    }
-    PLANFENCE_ASSERT(pos_ > start);
-    return token{text_.substr(start, pos_ - start), line_, col, false};
-  }
-
-  std::string_view text_;
-  std::size_t line_length_max_;
-  std::size_t pos_ = 0;
-  std::size_t line_start_ = 0;
-  std::uint32_t line_ = 1;
-  bool checked_line_ = false;
-};
-
-/// Decodes the escapes of a token (quotes removed): a character-string (RFC 1035 section 5.1).
-[[nodiscard]] inline result<std::string> character_string(const token& t) {
-  std::string_view body = t.raw;
-  std::uint32_t column = t.column;
-  if (t.quoted) {
-    PLANFENCE_ASSERT(body.size() >= 2);
-    body = body.substr(1, body.size() - 2);
-    ++column;
-  }
-  std::string out;
-  for (std::size_t i = 0; i < body.size(); ++i) {
-    const char c = body[i];
-    if (c != '\\') {
-      out += c;
-      continue;
-    }
-    PLANFENCE_ASSERT(i + 1 < body.size());  // the lexer refused an escape at the end
-    const char e = body[i + 1];
-    if (e >= '0' && e <= '9') {
-      unsigned value = 0;
-      for (std::size_t k = 1; k <= 3; ++k) {
-        if (i + k >= body.size() || body[i + k] < '0' || body[i + k] > '9') {
-          return fail_at(errc::parse_error, t.line, column + static_cast<std::uint32_t>(i),
-                         "expected three decimal digits after '\\' (\\DDD)");
-        }
-        value = value * 10 + static_cast<unsigned>(body[i + k] - '0');
-      }
-      if (value > 255) {
-        return fail_at(errc::parse_error, t.line, column + static_cast<std::uint32_t>(i), "\\DDD escape above 255");
-      }
-      out += static_cast<char>(value);
-      i += 3;
-    } else {
-      out += e;
-      ++i;
-    }
-  }
-  return out;
-}
-
-/// A decimal number of at most 20 digits no larger than `max`; leading zeros only if `leading_zeros`.
-[[nodiscard]] inline bool decimal(std::string_view digits, std::uint64_t max, bool leading_zeros, std::uint64_t& out) noexcept {
-  if (digits.empty() || digits.size() > 20) return false;
-  if (!leading_zeros && digits.size() > 1 && digits[0] == '0') return false;
-  std::uint64_t value = 0;
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-    const auto d = static_cast<std::uint64_t>(c - '0');
-    if (value > (max - d) / 10) return false;
-    value = value * 10 + d;
-  }
-  out = value;
-  return true;
-}
-
-[[nodiscard]] inline bool is_label_char(char c) noexcept {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-/// Validates an absolute name or makes a relative one absolute under `origin`.
-[[nodiscard]] inline result<std::string> absolute_name(std::string_view text, std::string_view origin, std::string* why) {
-  auto bad = [&](std::string reason) -> result<std::string> {
-    *why = std::move(reason);
-    return fail(errc::invalid_name);
-  };
-  if (text == "@") {
-    if (origin.empty()) return bad("'@' needs an origin: expected a $ORIGIN directive before it");
-    return std::string(origin);
-  }
-  if (text.find('\\') != std::string_view::npos) return bad("escapes in names are not supported: expected letters, digits, '-' or '_'");
-  if (text == ".") return std::string(".");
-  std::string full;
-  if (text.back() == '.') {
-    full = text;
-  } else {
-    if (origin.empty()) return bad("relative name '" + std::string(text) + "' without an origin: expected a $ORIGIN directive or an absolute name");
-    full = std::string(text) + "." + (origin == "." ? std::string{} : std::string(origin));
-  }
-  // full ends with exactly one dot for the root label.
-  if (full.size() - 1 > name_text_length_max) return bad("name longer than 255 octets on the wire");
-  std::size_t label_start = 0;
-  for (std::size_t i = 0; i < full.size(); ++i) {
-    char& c = full[i];
-    if (c == '.') {
-      const std::size_t length = i - label_start;
-      if (length == 0) return bad("empty label in '" + std::string(text) + "'");
-      if (length > label_length_max) return bad("label longer than 63 octets");
-      label_start = i + 1;
-      continue;
-    }
-    if (c == '*') {
-      const bool alone = i == label_start && i + 1 < full.size() && full[i + 1] == '.';
-      if (!alone || label_start != 0) return bad("'*' is only allowed as the whole leftmost label (a wildcard)");
-      continue;
-    }
-    if (!is_label_char(c)) return bad(std::string("character '") + c + "' not allowed in a name");
-    c = to_lower(c);
-  }
-  return full;
-}
-
-/// Decimal or BIND-style units (s, m, h, d, w), at most ttl_max.
-[[nodiscard]] inline std::optional<std::uint32_t> parse_ttl(std::string_view text) noexcept {
-  if (text.empty() || text[0] < '0' || text[0] > '9') return std::nullopt;
-  std::uint64_t total = 0;
-  std::uint64_t number = 0;
-  bool digits = false;
-  bool units = false;
-  for (char raw : text) {
-    const char c = upper(raw);
-    if (c >= '0' && c <= '9') {
-      number = number * 10 + static_cast<std::uint64_t>(c - '0');
-      digits = true;
-      if (number > ttl_max) return std::nullopt;
-      continue;
-    }
-    if (!digits) return std::nullopt;
-    std::uint64_t scale = 0;
-    switch (c) {
-      case 'S': scale = 1; break;
-      case 'M': scale = 60; break;
-      case 'H': scale = 3600; break;
-      case 'D': scale = 86400; break;
-      case 'W': scale = 604800; break;
-      default: return std::nullopt;
-    }
-    total += number * scale;
-    if (total > ttl_max) return std::nullopt;
-    number = 0;
-    digits = false;
-    units = true;
-  }
-  if (digits) {
-    if (units) return std::nullopt;  // "1h30" is ambiguous: BIND refuses it too
-    total += number;
-  }
-  if (total > ttl_max) return std::nullopt;
-  return static_cast<std::uint32_t>(total);
-}
-
-[[nodiscard]] inline bool is_opaque_type(std::string_view upper_type) noexcept {
-  if (std::find(opaque_types.begin(), opaque_types.end(), upper_type) != opaque_types.end()) return true;
-  if (upper_type.size() > 4 && upper_type.substr(0, 4) == "TYPE" && upper_type.size() <= 9) {
-    unsigned value = 0;
-    for (char c : upper_type.substr(4)) {
-      if (c < '0' || c > '9') return false;
-      value = value * 10 + static_cast<unsigned>(c - '0');
-    }
-    return value <= 65535 && upper_type[4] != '0';
-  }
-  return false;
-}
-
-[[nodiscard]] inline bool is_known_type(std::string_view upper_type) noexcept {
-  return upper_type == "SOA" || upper_type == "NS" || upper_type == "A" || upper_type == "AAAA" ||
-         upper_type == "CNAME" || upper_type == "TXT";
-}
-
-[[nodiscard]] inline bool looks_like_class(std::string_view text) noexcept {
-  return iequals(text, "IN") || iequals(text, "CH") || iequals(text, "HS") || iequals(text, "CS") ||
-         (text.size() > 5 && iequals(text.substr(0, 5), "CLASS"));
-}
-
-/// Splits "a.b.c." into labels, leftmost first (root: none).
-[[nodiscard]] inline std::vector<std::string_view> labels(std::string_view name) {
-  std::vector<std::string_view> out;
-  if (name == ".") return out;
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (name[i] == '.') {
-      out.push_back(name.substr(start, i - start));
-      start = i + 1;
-    }
-  }
-  return out;
-}
-
-/// Whether `name` is `zone` or below it (both canonical).
-[[nodiscard]] inline bool inside(std::string_view name, std::string_view zone) noexcept {
-  if (zone == ".") return true;
-  if (name.size() < zone.size()) return false;
-  if (name.substr(name.size() - zone.size()) != zone) return false;
-  return name.size() == zone.size() || name[name.size() - zone.size() - 1] == '.';
-}
-
-[[nodiscard]] inline bool has_planfence_label(std::string_view name) {
-  for (std::string_view l : labels(name)) {
-    if (l == planfence_label) return true;
-  }
-  return false;
-}
-
-class parser {
- public:
-  parser(std::string_view text, const zone_parse_options& options) : lexer_(text, options.line_length_max), options_(options) {}
-
-  [[nodiscard]] result<std::vector<zone_record>> run() {
-    if (!options_.origin.empty()) {
-      std::string why;
-      auto origin = options_.origin.back() == '.' ? absolute_name(options_.origin, "", &why)
-                                                  : absolute_name(options_.origin + ".", "", &why);
-      if (!origin) return fail(errc::invalid_name, "zone_parse_options::origin: " + why);
-      origin_ = std::move(*origin);
-    }
-    for (;;) {
-      auto next = lexer_.next();
-      if (!next) return unexpected_error(std::move(next).error());
-      if (!next->has_value()) break;
-      const entry& e = **next;
-      if (!e.owner_omitted && e.tokens[0].raw[0] == '$' && !e.tokens[0].quoted) {
-        if (auto d = directive(e); !d) return unexpected_error(std::move(d).error());
-        continue;
-      }
-      if (records_.size() >= options_.records_max) {
-        return fail_at(errc::parse_error, e.tokens[0].line, e.tokens[0].column,
-                       "more than " + std::to_string(options_.records_max) + " records");
-      }
-      if (auto r = record_entry(e); !r) return unexpected_error(std::move(r).error());
-    }
-    return std::move(records_);
-  }
-
- private:
-  [[nodiscard]] static unexpected_error at(const token& t, std::string what) {
-    return fail_at(errc::parse_error, t.line, t.column, std::move(what));
-  }
-  [[nodiscard]] static unexpected_error at_end(const entry& e, std::string what) {
-    return fail_at(errc::parse_error, e.end_line, e.end_column, std::move(what));
-  }
-
-  [[nodiscard]] result<std::string> name(const token& t, const char* role) {
-    if (t.quoted) return at(t, std::string("expected ") + role + ", not a quoted string");
-    std::string why;
-    auto n = absolute_name(t.raw, origin_, &why);
-    if (!n) return at(t, std::string("bad ") + role + " '" + std::string(t.raw) + "': " + why);
-    return n;
-  }
-
-  [[nodiscard]] result<void> directive(const entry& e) {
-    const token& d = e.tokens[0];
-    if (iequals(d.raw, "$ORIGIN")) {
-      if (e.tokens.size() < 2) return at_end(e, "expected a domain name after $ORIGIN");
-      if (e.tokens.size() > 2) return at(e.tokens[2], "expected the end of the $ORIGIN line");
-      auto n = name(e.tokens[1], "an origin name");
-      if (!n) return unexpected_error(std::move(n).error());
-      origin_ = std::move(*n);
-      return ok();
-    }
-    if (iequals(d.raw, "$TTL")) {
-      if (e.tokens.size() < 2) return at_end(e, "expected a TTL after $TTL");
-      if (e.tokens.size() > 2) return at(e.tokens[2], "expected the end of the $TTL line");
-      auto ttl = e.tokens[1].quoted ? std::nullopt : parse_ttl(e.tokens[1].raw);
-      if (!ttl) return at(e.tokens[1], "expected a TTL (0 to 2147483647 seconds, or units like 1h30m)");
-      default_ttl_ = *ttl;
-      return ok();
-    }
-    if (iequals(d.raw, "$INCLUDE")) {
-      return at(d, "$INCLUDE is not supported: planfence rewrites a zone file whole, so every record must be in "
-                   "the one file (inline the included file)");
-    }
-    if (iequals(d.raw, "$GENERATE")) return at(d, "$GENERATE is not supported: expected the records written out");
-    return at(d, "unknown directive '" + std::string(d.raw) + "': expected $ORIGIN or $TTL");
-  }
-
-  [[nodiscard]] result<void> record_entry(const entry& e) {
-    std::size_t i = 0;
-    zone_record out;
-    out.line = e.line;
-    if (e.owner_omitted) {
-      if (last_owner_.empty()) {
-        return fail_at(errc::parse_error, e.line, 1, "no previous owner: expected an owner name at the start of the line");
-      }
-      out.owner = last_owner_;
-    } else {
-      auto owner = name(e.tokens[0], "owner name");
-      if (!owner) return unexpected_error(std::move(owner).error());
-      out.owner = std::move(*owner);
-      i = 1;
-    }
-    std::optional<std::uint32_t> ttl;
-    bool have_class = false;
-    for (; i < e.tokens.size(); ++i) {
-      const token& t = e.tokens[i];
-      if (t.quoted) return at(t, "expected a TTL, the class IN or a record type, not a quoted string");
-      if (!ttl && t.raw[0] >= '0' && t.raw[0] <= '9') {
-        ttl = parse_ttl(t.raw);
-        if (!ttl) return at(t, "expected a TTL (0 to 2147483647 seconds, or units like 1h30m)");
-        continue;
-      }
-      if (!have_class && looks_like_class(t.raw)) {
-        if (!iequals(t.raw, "IN")) return at(t, "only class IN is supported");
-        have_class = true;
-        continue;
-      }
-      break;
-    }
-    if (i >= e.tokens.size()) return at_end(e, "expected a record type (SOA, NS, A, AAAA, CNAME, TXT, ...)");
-    const token& type_token = e.tokens[i];
-    out.type = upper_string(type_token.raw);
-    const bool known = is_known_type(out.type);
-    if (!known && !is_opaque_type(out.type)) {
-      if (looks_like_class(type_token.raw)) return at(type_token, "the class given twice: expected a record type");
-      if (type_token.raw[0] >= '0' && type_token.raw[0] <= '9') return at(type_token, "the TTL given twice: expected a record type");
-      return at(type_token, "unknown record type '" + std::string(type_token.raw) +
-                                "': expected SOA, NS, A, AAAA, CNAME, TXT or a type kept opaquely (MX, SRV, CAA, ...)");
-    }
-    ++i;
-    if (ttl) {
-      out.ttl = *ttl;
-      last_explicit_ttl_ = *ttl;
-    } else if (default_ttl_) {
-      out.ttl = *default_ttl_;
-    } else if (last_explicit_ttl_) {
-      out.ttl = *last_explicit_ttl_;
-    } else {
-      return at(type_token, "no TTL: expected a TTL before the type, or a $TTL directive");
-    }
-    const std::span<const token> data(e.tokens.data() + i, e.tokens.size() - i);
-    auto rdata = record_data(e, type_token, out.type, data);
-    if (!rdata) return unexpected_error(std::move(rdata).error());
-    out.rdata = std::move(*rdata);
-    if (!known) out.origin = origin_;
-    last_owner_ = out.owner;
-    records_.push_back(std::move(out));
-    return ok();
-  }
-
-  [[nodiscard]] result<std::string> single(const entry& e, std::span<const token> data, const char* what) {
-    if (data.empty()) return at_end(e, std::string("expected ") + what);
-    if (data.size() > 1) return at(data[1], std::string("expected the end of the record after ") + what);
-    return std::string(data[0].raw);
-  }
-
-  [[nodiscard]] result<std::string> record_data(const entry& e, const token& type_token, const std::string& type,
-                                                std::span<const token> data) {
-    if (type == "A" || type == "AAAA") {
-      const bool v4 = type == "A";
-      auto text = single(e, data, v4 ? "an IPv4 address" : "an IPv6 address");
-      if (!text) return text;
-      if (data[0].quoted) return at(data[0], "expected an address, not a quoted string");
-      auto r = make_record(v4 ? record_type::a : record_type::aaaa, 0, *text);
-      if (!r) return at(data[0], (v4 ? "expected an IPv4 address: " : "expected an IPv6 address: ") + r.error().detail);
-      return std::move(r->rdata);
-    }
-    if (type == "CNAME" || type == "NS") {
-      auto text = single(e, data, "a domain name");
-      if (!text) return text;
-      auto target = name(data[0], type == "NS" ? "name server name" : "CNAME target");
-      if (!target || type == "NS") return target;
-      auto r = make_record(record_type::cname, 0, *target);
-      if (!r) return at(data[0], "expected a CNAME target: " + r.error().detail);
-      return std::move(r->rdata);
-    }
-    if (type == "TXT") {
-      if (data.empty()) return at_end(e, "expected one or more character-strings (\"...\")");
-      std::vector<std::string> strings;
-      for (const token& t : data) {
-        auto s = character_string(t);
-        if (!s) return unexpected_error(std::move(s).error());
-        if (s->size() > txt_string_length_max) return at(t, "a TXT character-string longer than 255 octets: split it into several strings");
-        if (strings.size() >= txt_strings_max) return at(t, "more than 16 TXT character-strings in one record");
-        strings.push_back(std::move(*s));
-      }
-      return planfence::detail::format_txt(strings);
-    }
-    if (type == "SOA") {
-      static constexpr const char* fields[] = {"the primary name server (MNAME)", "the responsible mailbox (RNAME)",
-                                               "a serial", "a refresh time", "a retry time", "an expire time",
-                                               "a minimum TTL"};
-      if (data.size() > 7) return at(data[7], "expected the end of the SOA record after its seven fields");
-      if (data.size() < 7) return at_end(e, std::string("expected ") + fields[data.size()] + " in the SOA record");
-      soa_fields soa;
-      auto mname = name(data[0], "SOA MNAME");
-      if (!mname) return unexpected_error(std::move(mname).error());
-      auto rname = name(data[1], "SOA RNAME");
-      if (!rname) return unexpected_error(std::move(rname).error());
-      soa.mname = std::move(*mname);
-      soa.rname = std::move(*rname);
-      std::uint64_t serial = 0;
-      if (data[2].quoted || !decimal(data[2].raw, 0xffffffffULL, true, serial)) {
-        return at(data[2], "expected a serial (a decimal number 0 to 4294967295)");
-      }
-      soa.serial = soa_serial_number{static_cast<std::uint32_t>(serial)};
-      std::uint32_t* timers[] = {&soa.refresh, &soa.retry, &soa.expire, &soa.minimum};
-      for (std::size_t k = 0; k < 4; ++k) {
-        auto v = data[3 + k].quoted ? std::nullopt : parse_ttl(data[3 + k].raw);
-        if (!v) return at(data[3 + k], std::string("expected ") + fields[3 + k] + " (seconds, or units like 1h)");
-        *timers[k] = *v;
-      }
-      return format_soa(soa);
-    }
-    static_cast<void>(type_token);
-    if (data.empty()) return at_end(e, "expected the record's data");
-    std::string out;
-    for (const token& t : data) {
-      if (!out.empty()) out += ' ';
-      out += t.raw;
-    }
-    return out;
-  }
-
-  lexer lexer_;
-  const zone_parse_options& options_;
-  std::string origin_;
-  std::string last_owner_;
-  std::optional<std::uint32_t> default_ttl_;
-  std::optional<std::uint32_t> last_explicit_ttl_;
-  std::vector<zone_record> records_;
-};
-
-/// Sort key: owners grouped by their labels from the root down (a name's `_planfence` records sit
-/// right after it), SOA first, then NS, then the other types.
-[[nodiscard]] inline int type_rank(std::string_view type) noexcept {
-  if (type == "SOA") return 0;
-  if (type == "NS") return 1;
-  return 2;
-}
-
-}  // namespace detail::zone
-
-inline result<std::vector<zone_record>> parse_zone(std::string_view text, const zone_parse_options& options) {
-  detail::zone::parser p(text, options);
-  return p.run();
-}
-
-inline std::string format_soa(const soa_fields& soa) {
-  return soa.mname + ' ' + soa.rname + ' ' + std::to_string(soa.serial.value) + ' ' + std::to_string(soa.refresh) + ' ' +
-         std::to_string(soa.retry) + ' ' + std::to_string(soa.expire) + ' ' + std::to_string(soa.minimum);
-}
-
-inline result<soa_fields> parse_soa(std::string_view rdata) {
-  std::vector<std::string_view> parts;
-  std::size_t start = 0;
-  while (start <= rdata.size()) {
-    const std::size_t space = rdata.find(' ', start);
-    parts.push_back(rdata.substr(start, space == std::string_view::npos ? std::string_view::npos : space - start));
-    if (space == std::string_view::npos) break;
-    start = space + 1;
-  }
-  if (parts.size() != 7) return fail(errc::invalid_rdata, "SOA data must have seven fields");
-  soa_fields soa;
-  std::string why;
-  auto mname = detail::zone::absolute_name(parts[0], "", &why);
-  if (!mname) return fail(errc::invalid_rdata, "SOA MNAME: " + why);
-  auto rname = detail::zone::absolute_name(parts[1], "", &why);
-  if (!rname) return fail(errc::invalid_rdata, "SOA RNAME: " + why);
-  soa.mname = std::move(*mname);
-  soa.rname = std::move(*rname);
-  std::uint64_t values[5] = {};
-  for (std::size_t k = 0; k < 5; ++k) {
-    if (!detail::zone::decimal(parts[2 + k], k == 0 ? 0xffffffffULL : std::uint64_t{ttl_max}, false, values[k])) {
-      return fail(errc::invalid_rdata, "SOA numbers must be decimal");
-    }
-  }
-  soa.serial = soa_serial_number{static_cast<std::uint32_t>(values[0])};
-  soa.refresh = static_cast<std::uint32_t>(values[1]);
-  soa.retry = static_cast<std::uint32_t>(values[2]);
-  soa.expire = static_cast<std::uint32_t>(values[3]);
-  soa.minimum = static_cast<std::uint32_t>(values[4]);
-  return soa;
-}
-
-inline std::string format_records(std::span<const zone_record> records, std::string_view header) {
-  std::string out;
-  std::size_t start = 0;
-  while (start < header.size()) {
-    const std::size_t end = header.find('\n', start);
-    const std::string_view line = header.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-    out += "; ";
-    out += line;
-    out += '\n';
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  auto write = [&](const zone_record& r) {
-    std::string head = r.owner + ' ' + std::to_string(r.ttl) + " IN " + r.type + ' ';
-    if (head.size() + r.rdata.size() <= zone_line_length_target) {
-      out += head;
-      out += r.rdata;
-      out += '\n';
-      return;
-    }
-    // Split the data at its tokens' boundaries: one token per line inside parentheses. Tokens
-    // never contain a line break and are no longer than the line they were read from.
-    out += head;
-    out += "(\n";
-    detail::zone::lexer split(r.rdata, r.rdata.size() + 1);
-    auto tokens = split.next();
-    if (!tokens || !tokens->has_value()) {  // data built by hand that does not lex: one line, as given
-      out.resize(out.size() - 2);
-      out += r.rdata;
-      out += '\n';
-      return;
-    }
-    for (const detail::zone::token& t : (**tokens).tokens) {
-      out += t.raw;
-      out += '\n';
-    }
-    out += ")\n";
-  };
-  // In the given order. An opaque record read without an origin can only precede the first
-  // $ORIGIN in text that parse_zone read (an origin, once set, is never unset), so writing in order
-  // restores every opaque record's origin; one built with an empty origin after others with one
-  // is written under the current origin.
-  std::string origin;
-  for (const zone_record& r : records) {
-    const bool opaque = !detail::zone::is_known_type(r.type);
-    if (opaque && !r.origin.empty() && r.origin != origin) {
-      origin = r.origin;
-      out += "$ORIGIN " + origin + '\n';
-    }
-    write(r);
-  }
-  return out;
-}
-
-inline std::string format_stamp_text(generation gen, fence_token fence) {
-  return "gen=" + std::to_string(gen.value()) + " fence=" + std::to_string(fence.value());
-}
-
-namespace detail::zone {
-
-/// The two numbers of "gen=G fence=F", unchecked against the library's ranges (any 64-bit value):
-/// the callers say which one is out of range.
-[[nodiscard]] inline bool stamp_numbers(std::string_view text, std::uint64_t& gen, std::uint64_t& fence) noexcept {
-  if (text.substr(0, 4) != "gen=") return false;
-  const std::size_t space = text.find(' ');
-  if (space == std::string_view::npos || text.substr(space, 7) != " fence=") return false;
-  constexpr std::uint64_t any = ~std::uint64_t{0};
-  return decimal(text.substr(4, space - 4), any, false, gen) && decimal(text.substr(space + 7), any, false, fence);
-}
-
-/// The range refusals shared by stamps and floors: empty when the value fits.
-[[nodiscard]] inline std::string generation_range_problem(std::uint64_t gen) {
-  if (gen <= generation_max.value()) return {};
-  return "generation " + std::to_string(gen) + " is out of range: expected 1 to " +
-         std::to_string(generation_max.value()) + " (2^40 - 1, the largest generation planfence represents)";
-}
-[[nodiscard]] inline std::string fence_range_problem(std::uint64_t fence, const char* what) {
-  if (fence <= fence_max.value()) return {};
-  return std::string(what) + " " + std::to_string(fence) + " is out of range: expected 0 to " +
-         std::to_string(fence_max.value()) + " (2^24 - 1, the largest fence token a lease authority issues)";
-}
-
-}  // namespace detail::zone
-
-inline std::optional<stamp> parse_stamp_text(std::string_view text) {
-  std::uint64_t gen = 0, fence = 0;
-  if (!detail::zone::stamp_numbers(text, gen, fence)) return std::nullopt;
-  if (gen > generation_max.value() || fence > fence_max.value()) return std::nullopt;
-  return stamp{generation{gen}, fence_token{fence}, 0};
-}
-
-namespace detail::zone {
-
-/// The single character-string of a canonical TXT rdata, or nullopt if it has several.
-[[nodiscard]] inline std::optional<std::string> single_txt(std::string_view rdata) {
-  auto strings = planfence::detail::parse_txt(rdata);
-  if (!strings || strings->size() != 1) return std::nullopt;
-  return std::move((*strings)[0]);
-}
-
-[[nodiscard]] inline result<std::string> zone_name(std::string_view zone) {
-  std::string why;
-  if (zone.empty()) return fail(errc::invalid_name, "empty zone name");
-  auto n = absolute_name(zone.back() == '.' ? std::string(zone) : std::string(zone) + ".", "", &why);
-  if (!n) return fail(errc::invalid_name, "zone '" + std::string(zone) + "': " + why);
-  if (n->find('*') != std::string::npos) return fail(errc::invalid_name, "zone '" + std::string(zone) + "': a wildcard");
-  return n;
-}
 
 /// SOA, NS and glue records of a new zone (serial given).
 [[nodiscard]] inline result<std::vector<zone_record>> apex_records(const std::string& zone, const zone_soa_options& o,
@@ -1050,90 +198,36 @@ namespace detail::zone {
   return out;
 }
 
-[[nodiscard]] inline std::string stamp_owner(std::string_view endpoint) { return std::string(planfence_label) + "." + std::string(endpoint); }
-[[nodiscard]] inline std::string weight_owner(std::string_view endpoint) {
-  return std::string(weight_label) + "." + std::string(planfence_label) + "." + std::string(endpoint);
-}
-[[nodiscard]] inline std::string floor_owner(std::string_view zone) {
-  return std::string(fence_label) + "." + std::string(planfence_label) + "." + std::string(zone);
-}
-
-/// Of several weighted CNAMEs, the one a zone can serve (DNS allows one CNAME per name): the
-/// heaviest, the first in canonical order on a tie.
-[[nodiscard]] inline const record* served_cname(std::span<const record> records) noexcept {
-  const record* best = nullptr;
-  for (const record& r : records) {
-    if (r.type != record_type::cname) continue;
-    if (best == nullptr || r.weight.value_or(0) > best->weight.value_or(0)) best = &r;
-  }
-  return best;
-}
-
 /// The zone records that make `endpoint` serve `records` with stamp (gen, fence).
 inline void endpoint_records(std::vector<zone_record>& out, const std::string& endpoint, std::span<const record> records,
                              generation gen, fence_token fence) {
-  const record* cname = served_cname(records);
-  for (const record& r : records) {
-    if (r.type == record_type::cname && &r != cname) continue;  // kept in the weights only
+  for (const record& r : dns::served_records(records)) {
     out.push_back(zone_record{endpoint, r.ttl, std::string(to_string(r.type)), r.rdata, {}, 0});
   }
   for (const record& r : records) {
     if (!r.weight) continue;
-    const std::string text = std::string(to_string(r.type)) + ' ' + r.rdata + ' ' + std::to_string(*r.weight);
-    out.push_back(zone_record{weight_owner(endpoint), r.ttl, "TXT", planfence::detail::format_txt({text}), {}, 0});
+    out.push_back(zone_record{dns::weight_owner(endpoint), r.ttl, "TXT",
+                              planfence::detail::format_txt({dns::format_weight(r)}), {}, 0});
   }
-  out.push_back(zone_record{stamp_owner(endpoint), 0, "TXT", planfence::detail::format_txt({format_stamp_text(gen, fence)}), {}, 0});
+  out.push_back(zone_record{dns::stamp_owner(endpoint), 0, "TXT", planfence::detail::format_txt({dns::format_stamp(gen, fence)}), {}, 0});
 }
 
-/// Orders records for writing: SOA first, then by owner from the root label down, then type.
-/// Keys are computed once per record (not per comparison): the labels from the root down joined by
-/// '\1', which sorts below every character a label may hold, so that comparing the strings
-/// compares the label sequences.
-inline void sort_records(std::vector<zone_record>& records, std::string_view zone) {
-  struct keyed {
-    bool not_soa;
-    std::string owner;
-    int rank;
-    std::size_t index;
-  };
-  std::vector<keyed> keys;
-  keys.reserve(records.size());
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const zone_record& r = records[i];
-    std::string owner;
-    owner.reserve(r.owner.size());
-    std::vector<std::string_view> l = labels(r.owner);
-    for (auto it = l.rbegin(); it != l.rend(); ++it) {
-      if (!owner.empty()) owner += '\1';
-      owner += *it;
-    }
-    keys.push_back(keyed{r.type != "SOA" || r.owner != zone, std::move(owner), type_rank(r.type), i});
-  }
-  std::stable_sort(keys.begin(), keys.end(), [&](const keyed& x, const keyed& y) {
-    return std::tie(x.not_soa, x.owner, x.rank, records[x.index].type) < std::tie(y.not_soa, y.owner, y.rank, records[y.index].type);
-  });
-  std::vector<zone_record> sorted;
-  sorted.reserve(records.size());
-  for (const keyed& k : keys) sorted.push_back(std::move(records[k.index]));
-  records = std::move(sorted);
+/// What check_zone_loadable knows of one owner's records.
+struct owner_data {
+  std::size_t cnames = 0;
+  const zone_record* cname = nullptr;
+  const zone_record* other = nullptr;  // the first record beside which a CNAME may not stand
+  bool address = false;
+  bool dname = false;
+};
+
+[[nodiscard]] inline std::string where(const zone_record& r) {
+  return r.line != 0 ? " (line " + std::to_string(r.line) + ")" : std::string{};
 }
 
-}  // namespace detail::zone
-
-inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
-  struct owner_data {
-    std::size_t cnames = 0;
-    const zone_record* cname = nullptr;
-    const zone_record* other = nullptr;  // the first record beside which a CNAME may not stand
-    bool address = false;
-    bool dname = false;
-  };
-  auto where = [](const zone_record& r) {
-    return r.line != 0 ? " (line " + std::to_string(r.line) + ")" : std::string{};
-  };
-  std::unordered_map<std::string_view, owner_data> owners;
-  owners.reserve(records.size());
-  bool any_dname = false;
+/// The per-record rules (owner length, TTL), and what each owner holds.
+[[nodiscard]] inline result<void> collect_owners(std::span<const zone_record> records,
+                                                 std::unordered_map<std::string_view, owner_data>& owners, bool& any_dname) {
   for (const zone_record& r : records) {
     // An endpoint near the name length limit gets stamp and weight owners beyond it: such a zone
     // would be refused by the servers and by parse_zone (the store could never read it again).
@@ -1158,44 +252,66 @@ inline result<void> check_zone_loadable(std::span<const zone_record> records, st
     if (r.type == "A" || r.type == "AAAA") o.address = true;
     if (r.type == "DNAME") o.dname = any_dname = true;
   }
-  for (const zone_record& r : records) {
-    const owner_data& o = owners[r.owner];
-    if (o.cnames > 1) {
-      return fail(errc::invalid_plan, r.owner + ": " + std::to_string(o.cnames) +
-                                          " CNAME records: a name has at most one (RFC 1034 section 3.6.2); "
+  return ok();
+}
+
+/// A record below a DNAME (RFC 6672 section 2.4): every proper ancestor of the owner in the zone.
+[[nodiscard]] inline result<void> check_below_dname(const zone_record& r, std::string_view zone,
+                                                    const std::unordered_map<std::string_view, owner_data>& owners) {
+  std::string_view up = r.owner;
+  while (up.size() > zone.size()) {
+    const std::size_t dot = up.find('.');
+    if (dot == std::string_view::npos || dot + 1 >= up.size()) break;
+    up.remove_prefix(dot + 1);
+    auto it = owners.find(up);
+    if (it != owners.end() && it->second.dname) {
+      return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": a record below the DNAME at " +
+                                          std::string(up) + " (RFC 6672 section 2.4: no data below a DNAME); " +
                                           "DNS servers refuse the zone");
     }
-    if (o.cname != nullptr && o.other != nullptr) {
-      return fail(errc::invalid_plan, r.owner + ": a CNAME" + where(*o.cname) + " beside " + o.other->type + " data" +
-                                          where(*o.other) +
-                                          ": a CNAME cannot have other data at its name (RFC 1034 section 3.6.2, "
-                                          "RFC 2181 section 10.1); DNS servers refuse the zone");
+  }
+  return ok();
+}
+
+/// The rules on one record given every owner's data: CNAMEs, DNAMEs, glue.
+[[nodiscard]] inline result<void> check_record(const zone_record& r, std::string_view zone,
+                                               const std::unordered_map<std::string_view, owner_data>& owners, bool any_dname) {
+  const owner_data& o = owners.at(r.owner);
+  if (o.cnames > 1) {
+    return fail(errc::invalid_plan, r.owner + ": " + std::to_string(o.cnames) +
+                                        " CNAME records: a name has at most one (RFC 1034 section 3.6.2); "
+                                        "DNS servers refuse the zone");
+  }
+  if (o.cname != nullptr && o.other != nullptr) {
+    return fail(errc::invalid_plan, r.owner + ": a CNAME" + where(*o.cname) + " beside " + o.other->type + " data" +
+                                        where(*o.other) +
+                                        ": a CNAME cannot have other data at its name (RFC 1034 section 3.6.2, "
+                                        "RFC 2181 section 10.1); DNS servers refuse the zone");
+  }
+  if (any_dname) {
+    if (auto below = check_below_dname(r, zone, owners); !below) return below;
+  }
+  if (r.type == "NS" && inside(r.rdata, zone)) {
+    auto it = owners.find(r.rdata);
+    if (it == owners.end() || !it->second.address) {
+      const bool alias = it != owners.end() && it->second.cname != nullptr;
+      return fail(errc::invalid_plan, r.owner + " NS " + r.rdata + where(r) + ": the name server is inside the zone but " +
+                                          (alias ? "is a CNAME, so it has" : "has") +
+                                          " no A or AAAA record (glue) there; DNS servers refuse the zone");
     }
-    if (any_dname) {
-      // Every proper ancestor of the owner, inside the zone.
-      std::string_view up = r.owner;
-      while (up.size() > zone.size()) {
-        const std::size_t dot = up.find('.');
-        if (dot == std::string_view::npos || dot + 1 >= up.size()) break;
-        up.remove_prefix(dot + 1);
-        auto it = owners.find(up);
-        if (it != owners.end() && it->second.dname) {
-          return fail(errc::invalid_plan, r.owner + " " + r.type + where(r) + ": a record below the DNAME at " +
-                                              std::string(up) + " (RFC 6672 section 2.4: no data below a DNAME); " +
-                                              "DNS servers refuse the zone");
-        }
-      }
-    }
-    if (r.type == "NS" && detail::zone::inside(r.rdata, zone)) {
-      auto it = owners.find(r.rdata);
-      if (it == owners.end() || !it->second.address) {
-        const bool alias = it != owners.end() && it->second.cname != nullptr;
-        return fail(errc::invalid_plan, r.owner + " NS " + r.rdata + where(r) +
-                                            ": the name server is inside the zone but " +
-                                            (alias ? "is a CNAME, so it has" : "has") +
-                                            " no A or AAAA record (glue) there; DNS servers refuse the zone");
-      }
-    }
+  }
+  return ok();
+}
+
+}  // namespace detail::zone
+
+inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
+  std::unordered_map<std::string_view, detail::zone::owner_data> owners;
+  owners.reserve(records.size());
+  bool any_dname = false;
+  if (auto collected = detail::zone::collect_owners(records, owners, any_dname); !collected) return collected;
+  for (const zone_record& r : records) {
+    if (auto checked = detail::zone::check_record(r, zone, owners, any_dname); !checked) return checked;
   }
   return ok();
 }
@@ -1204,9 +320,8 @@ inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zon
   auto zone = detail::zone::zone_name(options.zone);
   if (!zone) return unexpected_error(std::move(zone).error());
   // Stamps are read back range-checked: never write one that could not be read.
-  if (std::string why = detail::zone::fence_range_problem(options.fence.value(), "zone_export_options::fence");
-      !why.empty()) {
-    return fail(errc::capacity_exceeded, std::move(why));
+  if (options.fence > fence_max) {
+    return fail(errc::capacity_exceeded, dns::fence_range_problem(std::to_string(options.fence.value()), "zone_export_options::fence"));
   }
   auto out = detail::zone::apex_records(*zone, options.soa, soa_serial(p.gen(), options.serial_base));
   if (!out) return out;
@@ -1215,8 +330,8 @@ inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zon
       if (options.skip_outside) continue;
       return fail(errc::invalid_plan, "endpoint " + e->name + " is not inside the zone " + *zone);
     }
-    if (detail::zone::has_planfence_label(e->name)) {
-      return fail(errc::invalid_plan, "endpoint " + e->name + " has a _planfence label, which planfence reserves for stamps");
+    if (dns::has_reserved_label(e->name)) {
+      return fail(errc::invalid_plan, "endpoint " + e->name + " has a _planfence label, which planfence reserves for its own records");
     }
     detail::zone::endpoint_records(*out, e->name, e->records.records(), p.gen(), options.fence);
   }
@@ -1237,33 +352,92 @@ inline result<std::string> format_zone(const plan& p, const zone_export_options&
   return "$ORIGIN " + (*records)[0].owner + "\n" + format_records(*records, header);
 }
 
-inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone) {
-  using namespace detail::zone;
-  auto bad = [](const zone_record& r, std::string what) { return fail_at(errc::parse_error, r.line, 1, std::move(what)); };
-  zone_contents out;
-  out.zone = std::string(zone);
-  if (records.empty() || records[0].type != "SOA") {
-    return fail_at(errc::parse_error, records.empty() ? 1 : records[0].line, 1, "expected the zone's SOA record first");
-  }
-  const std::string floor_name = floor_owner(zone);
+namespace detail::zone {
+
+/// decode_zone's state: the endpoints and weights seen so far, the floors.
+struct zone_decoder {
+  std::string_view zone;
+  std::string floor_name;
+  std::string legacy_floor_name;
   std::map<std::string, zone_endpoint> endpoints;
-  struct weight_entry {
-    std::uint8_t weight;
-    std::uint32_t ttl;
-    std::uint32_t line;
-  };
-  std::map<std::string, std::map<std::pair<std::string, std::string>, weight_entry>> weights;
-  auto endpoint_at = [&](const std::string& name, std::uint32_t line) -> zone_endpoint& {
+  std::map<std::string, std::vector<dns::weight_entry>> weights;
+  std::optional<fence_token> floor;
+  std::optional<fence_token> legacy_floor;
+
+  [[nodiscard]] static unexpected_error bad(const zone_record& r, std::string what) {
+    return fail_at(errc::parse_error, r.line, 1, std::move(what));
+  }
+
+  /// A layout parser's refusal of the text at `r`: "a malformed ... at OWNER" or "WHOSE at OWNER
+  /// "text": ... is out of range ...".
+  [[nodiscard]] static unexpected_error refused(const zone_record& r, const std::string& whose, const error& e) {
+    const std::string_view detail = e.detail.view();
+    if (detail.substr(0, 9) == "malformed") return bad(r, "a " + std::string(detail) + " (at " + r.owner + ")");
+    return bad(r, whose + " at " + r.owner + " " + std::string(detail));
+  }
+
+  zone_endpoint& endpoint_at(const std::string& name, std::uint32_t line) {
     zone_endpoint& e = endpoints[name];
     if (e.name.empty()) {
       e.name = name;
       e.line = line;
     }
     return e;
-  };
-  bool floor_seen = false;
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const zone_record& r = records[i];
+  }
+
+  /// A record at a name without reserved labels: endpoint data, or the zone's own.
+  [[nodiscard]] result<void> data(const zone_record& r) {
+    auto type = parse_record_type(r.type);
+    if (!type) return ok();  // NS and opaque types are not endpoint data
+    if (r.owner.find('*') != std::string::npos) return ok();  // wildcards are zone data, not endpoints
+    auto rec = make_record(*type, r.ttl, r.rdata);  // parse_zone validated it; hand-built records may not be
+    if (!rec) return bad(r, "bad " + r.type + " data: " + rec.error().detail);
+    endpoint_at(r.owner, r.line).records.push_back(std::move(*rec));
+    return ok();
+  }
+
+  /// A floor record (canonical or legacy owner), range-checked.
+  [[nodiscard]] result<void> floor_record(const zone_record& r, const std::string& text, std::optional<fence_token>& slot) {
+    auto value = dns::parse_floor(text);
+    if (!value) return refused(r, "the fence floor", value.error());
+    if (slot) return bad(r, "a second fence floor at " + r.owner + ": expected one");
+    slot = *value;
+    return ok();
+  }
+
+  /// A record whose owner has a reserved label: a stamp, a weight or a floor, each a TXT with one
+  /// string (dns/zone_layout.hpp).
+  [[nodiscard]] result<void> reserved(const zone_record& r, const std::vector<std::string_view>& l) {
+    if (r.type != "TXT") return bad(r, "a " + r.type + " record under _planfence: expected only planfence's TXT records");
+    auto text = single_txt(r.rdata);
+    if (!text) return bad(r, "a _planfence TXT record with several strings: expected one");
+    if (r.owner == floor_name) return floor_record(r, *text, floor);
+    if (r.owner == legacy_floor_name) return floor_record(r, *text, legacy_floor);
+    const bool stamp = l.size() > 1 && l[0] == dns::planfence_label;
+    const bool weight = l.size() > 2 && l[0] == dns::weight_label && l[1] == dns::planfence_label;
+    const std::size_t prefix = stamp ? dns::planfence_label.size() + 1
+                                     : dns::weight_label.size() + dns::planfence_label.size() + 2;
+    const std::string rest = stamp || weight ? r.owner.substr(prefix) : std::string{};
+    if (rest.empty() || dns::has_reserved_label(rest) || rest.find('*') != std::string::npos) {
+      return bad(r, "unexpected name " + r.owner + ": expected _planfence.<endpoint>, _weight._planfence.<endpoint> or " +
+                        floor_name + ", for an endpoint without a _planfence label");
+    }
+    if (stamp) {
+      auto s = dns::parse_stamp(*text);
+      if (!s) return refused(r, "the stamp of " + rest, s.error());
+      zone_endpoint& e = endpoint_at(rest, r.line);
+      if (e.stamped) return bad(r, "a second stamp for " + rest + ": expected one");
+      e.stamped = *s;
+      return ok();
+    }
+    auto w = dns::parse_weight(*text, r.ttl, r.line);
+    if (!w) return refused(r, "the weight of " + rest, w.error());
+    weights[rest].push_back(std::move(*w));
+    endpoint_at(rest, r.line);
+    return ok();
+  }
+
+  [[nodiscard]] result<void> record(std::size_t i, const zone_record& r, zone_contents& out) {
     if (!inside(r.owner, zone)) return bad(r, "owner " + r.owner + " is outside the zone " + std::string(zone));
     if (r.type == "SOA") {
       if (i != 0) return bad(r, "a second SOA record: expected one per zone");
@@ -1272,111 +446,33 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
       if (!soa) return bad(r, "bad SOA data: " + soa.error().detail);
       out.soa = std::move(*soa);
       out.soa_line = r.line;
-      continue;
+      return ok();
     }
     const std::vector<std::string_view> l = labels(r.owner);
-    const auto reserved = std::find(l.begin(), l.end(), planfence_label);
-    if (reserved == l.end()) {
-      auto type = parse_record_type(r.type);
-      if (!type) continue;  // SOA handled, NS and opaque types are not endpoint data
-      if (r.owner.find('*') != std::string::npos) continue;  // wildcards are zone data, not endpoints
-      auto rec = make_record(*type, r.ttl, r.rdata);  // parse_zone validated it; hand-built records may not be
-      if (!rec) return bad(r, "bad " + r.type + " data: " + rec.error().detail);
-      endpoint_at(r.owner, r.line).records.push_back(std::move(*rec));
-      continue;
-    }
-    // Under _planfence: a stamp, a weight or the floor, each a TXT with one string.
-    if (r.type != "TXT") return bad(r, "a " + r.type + " record under _planfence: expected only planfence's TXT records");
-    auto text = single_txt(r.rdata);
-    if (!text) return bad(r, "a _planfence TXT record with several strings: expected one");
-    const std::size_t position = static_cast<std::size_t>(reserved - l.begin());
-    std::size_t offset = 0;
-    for (std::size_t k = 0; k <= position; ++k) offset += l[k].size() + 1;
-    const std::string rest = r.owner.substr(offset);
-    if (rest.empty() || has_planfence_label(rest) || rest.find('*') != std::string::npos) {
-      return bad(r, "unexpected name " + r.owner + ": expected one _planfence label, for an endpoint without one");
-    }
-    if (position == 0) {
-      std::uint64_t gen = 0, fence = 0;
-      if (!stamp_numbers(*text, gen, fence)) {
-        return bad(r, "a malformed stamp \"" + *text + "\": expected \"gen=N fence=N\"");
-      }
-      // A stamp beyond the ranges would wedge the endpoint (every later generation "stale") or
-      // raise its fence past every token a lease authority can issue: refused, never clamped.
-      if (std::string why = generation_range_problem(gen); !why.empty()) {
-        return bad(r, "the stamp of " + rest + " at " + r.owner + " \"" + *text + "\": " + why);
-      }
-      if (std::string why = fence_range_problem(fence, "fence"); !why.empty()) {
-        return bad(r, "the stamp of " + rest + " at " + r.owner + " \"" + *text + "\": " + why);
-      }
-      zone_endpoint& e = endpoint_at(rest, r.line);
-      if (e.stamped) return bad(r, "a second stamp for " + rest + ": expected one");
-      if (gen == 0) return bad(r, "a stamp with generation 0: expected a written generation");
-      e.stamped = stamp{generation{gen}, fence_token{fence}, 0};
-    } else if (position == 1 && l[0] == fence_label && r.owner == floor_name) {
-      std::uint64_t floor = 0;
-      if (text->substr(0, 6) != "floor=" || !decimal(std::string_view(*text).substr(6), ~std::uint64_t{0}, false, floor)) {
-        return bad(r, "a malformed fence floor \"" + *text + "\": expected \"floor=N\"");
-      }
-      if (std::string why = fence_range_problem(floor, "floor"); !why.empty()) {
-        return bad(r, "the fence floor at " + r.owner + " \"" + *text + "\": " + why);
-      }
-      if (floor_seen) return bad(r, "a second fence floor: expected one");
-      floor_seen = true;
-      out.floor = fence_token{floor};
-    } else if (position == 1 && l[0] == weight_label) {
-      // "TYPE rdata weight": rdata never contains a space for the weighted types.
-      const std::size_t first = text->find(' ');
-      const std::size_t last = text->rfind(' ');
-      std::uint64_t weight = 0;
-      if (first == std::string::npos || last == first ||
-          !decimal(std::string_view(*text).substr(last + 1), 255, false, weight)) {
-        return bad(r, "a malformed weight \"" + *text + "\": expected \"TYPE data weight\" with a weight 0 to 255");
-      }
-      auto entry = std::make_pair(text->substr(0, first), text->substr(first + 1, last - first - 1));
-      auto& map = weights[rest];
-      if (map.count(entry) != 0) return bad(r, "a second weight for " + entry.first + " " + entry.second);
-      map[entry] = weight_entry{static_cast<std::uint8_t>(weight), r.ttl, r.line};
-      endpoint_at(rest, r.line);
-    } else {
-      return bad(r, "unexpected name " + r.owner + ": expected _planfence.<endpoint>, _weight._planfence.<endpoint> or " +
-                        floor_name);
-    }
+    if (std::none_of(l.begin(), l.end(), dns::is_reserved_label)) return data(r);
+    return reserved(r, l);
   }
-  for (auto& weighted : weights) {
-    // No structured bindings here: Clang 14 cannot capture them in the lambdas below.
-    const std::string& name = weighted.first;
-    const auto& map = weighted.second;
-    zone_endpoint& e = endpoints[name];
-    // Several weighted CNAMEs: the zone serves one (served_cname), the weights keep them all.
-    const auto cnames = std::count_if(e.records.begin(), e.records.end(), [](const record& r) { return r.type == record_type::cname; });
-    const bool cname_kept = cnames == 1 && std::any_of(e.records.begin(), e.records.end(), [&](const record& r) {
-      return r.type == record_type::cname && map.count({"CNAME", r.rdata}) != 0;
-    });
-    std::vector<record> restored;
-    for (const auto& entry : map) {
-      const auto& key = entry.first;
-      const weight_entry& value = entry.second;
-      auto it = std::find_if(e.records.begin(), e.records.end(), [&](const record& r) {
-        return to_string(r.type) == key.first && r.rdata == key.second;
-      });
-      if (it != e.records.end() && it->type != record_type::txt) {
-        it->weight = value.weight;
-        continue;
-      }
-      if (it == e.records.end() && key.first == "CNAME" && cname_kept) {
-        auto target = make_record(record_type::cname, value.ttl, key.second, value.weight);
-        if (target) {
-          restored.push_back(std::move(*target));
-          continue;
-        }
-      }
-      return fail_at(errc::parse_error, value.line, 1,
-                     "a weight for " + key.first + " " + key.second + ", which " + name + " does not have (or cannot be weighted)");
-    }
-    for (record& r : restored) e.records.push_back(std::move(r));
+};
+
+}  // namespace detail::zone
+
+inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone) {
+  zone_contents out;
+  out.zone = std::string(zone);
+  if (records.empty() || records[0].type != "SOA") {
+    return fail_at(errc::parse_error, records.empty() ? 1 : records[0].line, 1, "expected the zone's SOA record first");
   }
-  for (auto& [name, e] : endpoints) {
+  detail::zone::zone_decoder d{zone, dns::floor_owner(zone), dns::legacy_floor_owner(zone), {}, {}, {}, {}};
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (auto done = d.record(i, records[i], out); !done) return unexpected_error(std::move(done).error());
+  }
+  for (auto& [name, weights] : d.weights) {
+    zone_endpoint& e = d.endpoints[name];
+    if (auto restored = dns::restore_weights(e.records, weights, name); !restored) return unexpected_error(std::move(restored).error());
+  }
+  out.floor = dns::effective_floor(d.floor, d.legacy_floor);
+  out.legacy_floor = d.legacy_floor.has_value();
+  for (auto& [name, e] : d.endpoints) {
     std::sort(e.records.begin(), e.records.end());
     out.endpoints.push_back(std::move(e));
   }
