@@ -23,6 +23,7 @@
 #include <planfence/etcd/registry.hpp>
 #include <planfence/history.hpp>
 #include <planfence/plan.hpp>
+#include <planfence/plan_text.hpp>
 #include <planfence/recovery.hpp>
 #include <planfence/store/any_store.hpp>
 #include <planfence/store/open_store.hpp>

@@ -45,6 +45,7 @@
 
 #include "clock.hpp"
 #include "config.hpp"
+#include "endpoint_sequence.hpp"
 #include "events.hpp"
 #include "ids.hpp"
 #include "lease.hpp"
@@ -118,11 +119,12 @@ struct step_result {
   std::chrono::nanoseconds wait{0};       ///< suggested pause before the next step
 };
 
-/// The fixed enactor.
+/// The fixed enactor. `Registry` is any enactor_registry (registry.hpp): plan_registry,
+/// durable_history, etcd::etcd_enactor_registry.
 ///
 /// Thread safety: one enactor is driven by one thread at a time; any number of enactors may
 /// share a store, an authority and a registry.
-template <record_store Store, lease_authority Authority, class Registry, clock Clock, event_sink Sink = null_sink>
+template <record_store Store, lease_authority Authority, enactor_registry Registry, clock Clock, event_sink Sink = null_sink>
 class enactor {
  public:
   /// The S4 zone guard reads the plans between the last applied one and a new one, at most this

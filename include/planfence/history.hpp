@@ -77,6 +77,7 @@
 #include "generation.hpp"
 #include "ids.hpp"
 #include "plan.hpp"
+#include "plan_text.hpp"
 #include "registry.hpp"
 #include "result.hpp"
 
@@ -544,6 +545,9 @@ class durable_history {
   std::vector<history_problem> problems_;
   generation collected_high_water_ = generation_none;
 };
+// An enactor applies plans straight from a history directory (pins and lookups are its
+// in-memory registry's; collect also deletes files).
+static_assert(enactor_registry<durable_history>);
 
 }  // namespace v1
 }  // namespace planfence

@@ -8,8 +8,10 @@
 //   clock.hpp        the clock concept, steady_clock, manual_clock
 //   lease.hpp        lease, the lease_authority concept, local_lease_authority
 //   record.hpp       records, record sets, name and rdata validation
-//   plan.hpp         immutable plans, digests, the text form and its parser
-//   registry.hpp     publish, pin, look up and collect plans (S3, S5)
+//   endpoint_index.hpp, endpoint_sequence.hpp   a plan's two persistent trees (plan.hpp's parts)
+//   plan.hpp         immutable plans, their builder and digests
+//   plan_text.hpp    the text form of a plan: format_plan, parse_plan
+//   registry.hpp     publish, pin, look up and collect plans (S3, S5); the enactor_registry concept
 //   store.hpp        stamps and the record_store concept
 //   memory_store.hpp   the lock-free in-memory store
 //   events.hpp       events, sinks and counters
@@ -37,6 +39,7 @@
 #include "ids.hpp"
 #include "lease.hpp"
 #include "plan.hpp"
+#include "plan_text.hpp"
 #include "record.hpp"
 #include "registry.hpp"
 #include "result.hpp"

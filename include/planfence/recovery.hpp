@@ -280,6 +280,7 @@ class one_generation_registry {
   const durable_history* history_;
   generation chosen_;
 };
+static_assert(enactor_registry<one_generation_registry>);
 
 /// A lease authority that grants one fixed token: the operator's (or apply's) fence.
 template <clock Clock>

@@ -12,6 +12,8 @@
 //    retained generations. Memory is reclaimed through epoch-based reclamation (detail/epoch.hpp),
 //    so no reader ever touches freed memory.
 //  - the backlog of collected-but-unreclaimed plans is bounded (`backlog_max`) and observable.
+// What the enactor needs of any registry is the concept `enactor_registry` (below; its meaning,
+// costs and thread safety per registry are in docs/concepts.md).
 //
 //     planfence::plan_registry registry;
 //     registry.publish(std::move(plan)).value();
@@ -387,6 +389,41 @@ class pinned_plan {
   detail::plan_node* node_ = nullptr;
 };
 
+namespace detail {
+/// Stand-ins for the live-set functions the enactor hands to collect (enactor_registry): the
+/// filling form when its store has one (the memory store), else one returning what the store's
+/// live_generations() returns (live_set_result). Only their types matter.
+struct live_set_filler {
+  void operator()(std::vector<generation>&) const noexcept {}
+};
+struct live_set_vector {
+  std::vector<generation> operator()() const { return {}; }
+};
+struct live_set_result_of {
+  result<std::vector<generation>> operator()() const { return std::vector<generation>{}; }
+};
+}  // namespace detail
+
+/// What planfence::enactor needs of a registry: exactly the calls it makes, on a non-const
+/// registry. docs/concepts.md says what each must mean (which guarantee the enactor builds on
+/// it), what it costs in each registry planfence ships, and its thread safety.
+///   pin_latest()                     the newest plan, pinned (S3), or an empty handle
+///   pin(gen)                         generation `gen`'s plan, pinned, or an error (S4 zone guard)
+///   find(gen, guard)                 generation `gen`'s plan for a reader inside an epoch
+///                                    guard, or nullptr (S4 endpoint guard); never allocates
+///   collect(policy, now_unix_ms, live)   collect old plans under S3, with `live` in the filling
+///                                    form or returning the store's live set
+template <class R>
+concept enactor_registry = requires(R& r, generation gen, detail::epoch_guard& guard, const retention_policy& policy,
+                                    std::uint64_t now_unix_ms) {
+  { r.pin_latest() } -> std::same_as<pinned_plan>;
+  { r.pin(gen) } -> std::same_as<result<pinned_plan>>;
+  { r.find(gen, guard) } -> std::same_as<const plan*>;
+  { r.collect(policy, now_unix_ms, detail::live_set_filler{}) } -> std::same_as<collection_report>;
+  { r.collect(policy, now_unix_ms, detail::live_set_vector{}) } -> std::same_as<collection_report>;
+  { r.collect(policy, now_unix_ms, detail::live_set_result_of{}) } -> std::same_as<collection_report>;
+};
+
 /// The plan registry. `plan_registry` (Check = full) is the one to embed.
 ///
 /// Thread safety: every member may be called concurrently.
@@ -728,6 +765,12 @@ class basic_plan_registry {
 
 /// The registry to embed: collection keeps S3.
 using plan_registry = basic_plan_registry<collection_check::full>;
+// Every variant plugs into the enactor: the broken ones too, so that the simulator and the S3
+// tests can run the enactor over them and watch it fail.
+static_assert(enactor_registry<basic_plan_registry<collection_check::full>>);
+static_assert(enactor_registry<basic_plan_registry<collection_check::ignore_live>>);
+static_assert(enactor_registry<basic_plan_registry<collection_check::ignore_pins>>);
+static_assert(enactor_registry<basic_plan_registry<collection_check::none>>);
 
 }  // namespace v1
 }  // namespace planfence

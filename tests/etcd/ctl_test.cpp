@@ -10,6 +10,7 @@
 
 #include <planfence/etcd/registry.hpp>
 #include <planfence/etcd/store.hpp>
+#include <planfence/plan_text.hpp>
 
 #include <cstdio>
 #include <cstdlib>

@@ -7,6 +7,7 @@
 #include <planfence/enactor.hpp>
 #include <planfence/etcd/registry.hpp>
 #include <planfence/etcd/sequencer.hpp>
+#include <planfence/plan_text.hpp>
 
 #include <algorithm>
 #include <atomic>

@@ -1,4 +1,4 @@
-// A libFuzzer target for the plan text parser and the record canonicalisers (plan.hpp,
+// A libFuzzer target for the plan text parser and the record canonicalisers (plan_text.hpp,
 // record.hpp). It proves, for every input the fuzzer finds, what the unit tests prove for chosen
 // ones:
 //  - parse_plan never crashes, asserts or reads out of bounds, whatever the bytes;
@@ -31,6 +31,7 @@
 
 #include "fuzz_support.hpp"
 #include <planfence/plan.hpp>
+#include <planfence/plan_text.hpp>
 
 namespace {
 

@@ -15,6 +15,7 @@
 
 #include <planfence/history.hpp>
 #include <planfence/planfence.hpp>
+#include <planfence/plan_text.hpp>
 #include <planfence/recovery.hpp>
 #include <planfence/sim/scripted.hpp>
 #include <planfence/zonefile/store.hpp>

@@ -10,6 +10,7 @@
 
 #include <planfence/history.hpp>
 #include <planfence/planfence.hpp>
+#include <planfence/plan_text.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>

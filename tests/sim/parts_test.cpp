@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <planfence/sim/sim.hpp>
+#include <planfence/plan_text.hpp>
 
 using namespace planfence;
 using namespace planfence::sim;

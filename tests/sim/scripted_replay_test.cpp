@@ -8,6 +8,7 @@
 #include <string>
 
 #include <planfence/sim/sim.hpp>
+#include <planfence/plan_text.hpp>
 
 using namespace planfence;
 using namespace planfence::sim;

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <planfence/plan.hpp>
+#include <planfence/plan_text.hpp>
 
 using namespace planfence;
 

@@ -1,4 +1,4 @@
-// Proves the plan text form (plan.hpp): it round-trips exactly both ways, tolerates exactly the
+// Proves the plan text form (plan_text.hpp): it round-trips exactly both ways, tolerates exactly the
 // non-canonical spellings it documents, and refuses everything else with the right code at the
 // right line and column.
 //  - format_plan(parse_plan(t)) == t for canonical texts t (one pinned to a SHA-256 computed
@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <planfence/plan.hpp>
+#include <planfence/plan_text.hpp>
 
 using namespace planfence;
 using Catch::Matchers::Contains;

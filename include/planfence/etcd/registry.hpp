@@ -60,6 +60,7 @@
 #include "../generation.hpp"
 #include "../ids.hpp"
 #include "../plan.hpp"
+#include "../plan_text.hpp"
 #include "../registry.hpp"
 #include "../result.hpp"
 #include "store.hpp"
@@ -453,6 +454,7 @@ class etcd_enactor_registry {
   generation pinned_in_etcd_ = generation_none;
   std::int64_t pinned_lease_ = 0;
 };
+static_assert(enactor_registry<etcd_enactor_registry<>>);
 
 }  // namespace etcd
 }  // namespace v1

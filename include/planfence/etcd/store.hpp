@@ -81,6 +81,7 @@
 #include "../generation.hpp"
 #include "../ids.hpp"
 #include "../plan.hpp"
+#include "../plan_text.hpp"
 #include "../record.hpp"
 #include "../result.hpp"
 #include "../store.hpp"

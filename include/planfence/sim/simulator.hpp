@@ -62,6 +62,7 @@
 #include "../ids.hpp"
 #include "../lease.hpp"
 #include "../plan.hpp"
+#include "../plan_text.hpp"
 #include "../record.hpp"
 #include "../registry.hpp"
 #include "../result.hpp"
