@@ -27,9 +27,9 @@ inline namespace v1 {
 namespace detail {
 
 /// Query parameter names whose values are never secret.
-inline constexpr std::array<std::string_view, 10> public_parameters = {
+inline constexpr std::array<std::string_view, 12> public_parameters = {
     "tsig-file", "fence", "timeout-ms", "attempts", "password-file", "user", "ca-file",
-    "cert-file", "key-file", "mode"};
+    "cert-file", "key-file", "mode", "max-txn-ops", "max-request-bytes"};
 
 /// Query parameter names whose values are secret: the name is shown, the value hidden.
 inline constexpr std::array<std::string_view, 3> secret_parameters = {"tsig", "password", "token"};
