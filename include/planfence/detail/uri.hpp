@@ -9,9 +9,9 @@
 // rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
 // only (`user:(redacted)@`), and a port that is not a number is hidden (a password whose '@' is
 // missing); a query parameter keeps its value only when its name is one of
-// `public_parameters` (paths to key files, fence modes, timeouts: nothing secret); one of
-// `secret_parameters` keeps its name and hides its value (`tsig` also keeps a known algorithm
-// name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
+// `public_parameters` (paths to key files, fence modes, timeouts, transaction limits: nothing
+// secret); one of `secret_parameters` keeps its name and hides its value (`tsig` also keeps a
+// known algorithm name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
 // typed in the wrong place), a parameter without '=', and a fragment become "(redacted)" whole.
 // Text without "://" is hidden whole (it may be a secret pasted into the wrong option). The
 // function never fails; it is meant for any text, well-formed or not.
