@@ -196,7 +196,8 @@ bool start_etcd(const std::filesystem::path& dir, pid_t& pid, std::string& addre
                                                    .directory = dir,
                                                    .client_port = planfence_example::free_loopback_port().value(),
                                                    .peer_port = planfence_example::free_loopback_port().value(),
-                                                   .initial_cluster = {}};  // a cluster of this member alone
+                                                   .initial_cluster = {},  // a cluster of this member alone
+                                                   .extra_args = {}};
   pid = planfence_example::launch_etcd_member(member);
   address = member.client_address();
   return pid > 0 && planfence_example::wait_until_etcd_answers(address, pid, 10000ms) == planfence_example::etcd_readiness::answers;

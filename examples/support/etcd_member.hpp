@@ -85,6 +85,7 @@ struct etcd_member_spec {
   std::uint16_t client_port = 0;
   std::uint16_t peer_port = 0;
   std::string initial_cluster;  // "m0=http://127.0.0.1:P0,m1=..."; empty: this member alone
+  std::vector<std::string> extra_args;  // appended to the command line, e.g. {"--max-txn-ops", "16"}
 
   [[nodiscard]] std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
   [[nodiscard]] std::string client_url() const { return "http://" + client_address(); }
@@ -114,6 +115,7 @@ struct etcd_member_spec {
                                    "--heartbeat-interval", "50",
                                    "--election-timeout", "500",
                                    "--log-level", "error"};
+  args.insert(args.end(), spec.extra_args.begin(), spec.extra_args.end());
   return spawn_logged(std::move(args), spec.log_path().string());  // -1 when fork failed
 }
 

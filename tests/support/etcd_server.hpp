@@ -1,7 +1,7 @@
 // tests/support/etcd_server.hpp: real etcd members on loopback, for tests and benchmarks.
 //
 // `etcd_member` starts one `etcd` process (the binary on PATH, or $PLANFENCE_ETCD) on free
-// loopback ports with a temporary data directory, waits until it answers, and stops it (SIGTERM,
+// loopback ports with a temporary data directory (and extra flags, e.g. --max-txn-ops 16), waits until it answers, and stops it (SIGTERM,
 // then SIGKILL) and removes the directory when it goes out of scope, so a failing test (Catch2
 // unwinds) leaves nothing behind. The child also gets PR_SET_PDEATHSIG, so etcd dies with the
 // test process even if that process is killed outright. (Linux sends that signal when the
@@ -107,7 +107,13 @@ class etcd_member {
   };
 
   /// A single-member cluster on free ports.
-  etcd_member() : etcd_member("m0", {free_port(), free_port()}, {}, make_temp_dir("planfence-etcd")) {
+  etcd_member() : etcd_member(std::vector<std::string>{}) {}
+
+  /// A single-member cluster on free ports, with `extra_args` on etcd's command line (kept for
+  /// restarts), e.g. {"--max-txn-ops", "16"}.
+  explicit etcd_member(std::vector<std::string> extra_args)
+      : etcd_member("m0", {free_port(), free_port()}, {}, make_temp_dir("planfence-etcd")) {
+    extra_args_ = std::move(extra_args);
     owns_dir_ = true;
     for (int attempt = 0;; ++attempt) {
       try {
@@ -159,7 +165,7 @@ class etcd_member {
     if (binary.empty()) throw std::runtime_error("no etcd binary (set PLANFENCE_ETCD or install etcd-server)");
     const pid_t child = planfence_example::launch_etcd_member(
         {.binary = binary, .name = name_, .directory = dir_, .client_port = ports_.client, .peer_port = ports_.peer,
-         .initial_cluster = initial_cluster_});
+         .initial_cluster = initial_cluster_, .extra_args = extra_args_});
     if (child < 0) throw std::runtime_error("fork failed");
     pid_ = child;
   }
@@ -229,6 +235,7 @@ class etcd_member {
   ports ports_;
   std::string initial_cluster_;
   std::filesystem::path dir_;
+  std::vector<std::string> extra_args_;
   bool owns_dir_ = false;
   pid_t pid_ = -1;
 };

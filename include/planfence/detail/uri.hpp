@@ -9,9 +9,9 @@
 // rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
 // only (`user:(redacted)@`), and a port that is not a number is hidden (a password whose '@' is
 // missing); a query parameter keeps its value only when its name is one of
-// `public_parameters` (paths to key files, fence modes, timeouts: nothing secret); one of
-// `secret_parameters` keeps its name and hides its value (`tsig` also keeps a known algorithm
-// name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
+// `public_parameters` (paths to key files, fence modes, timeouts, transaction limits: nothing
+// secret); one of `secret_parameters` keeps its name and hides its value (`tsig` also keeps a
+// known algorithm name, `tsig=hmac-sha256:(redacted)`); any other parameter (a misspelt name may be a secret
 // typed in the wrong place), a parameter without '=', and a fragment become "(redacted)" whole.
 // Text without "://" is hidden whole (it may be a secret pasted into the wrong option). The
 // function never fails; it is meant for any text, well-formed or not.
@@ -27,9 +27,9 @@ inline namespace v1 {
 namespace detail {
 
 /// Query parameter names whose values are never secret.
-inline constexpr std::array<std::string_view, 10> public_parameters = {
+inline constexpr std::array<std::string_view, 12> public_parameters = {
     "tsig-file", "fence", "timeout-ms", "attempts", "password-file", "user", "ca-file",
-    "cert-file", "key-file", "mode"};
+    "cert-file", "key-file", "mode", "max-txn-ops", "max-request-bytes"};
 
 /// Query parameter names whose values are secret: the name is shown, the value hidden.
 inline constexpr std::array<std::string_view, 3> secret_parameters = {"tsig", "password", "token"};

@@ -359,6 +359,27 @@ inline std::string op_json(const op& o) {
   return out;
 }
 
+/// The JSON body of a transaction: {"compare":[...],"success":[...],"failure":[...]}.
+inline std::string txn(const std::vector<compare>& compares, const std::vector<op>& success, const std::vector<op>& failure) {
+  std::string body = "{\"compare\":[";
+  for (std::size_t i = 0; i < compares.size(); ++i) {
+    if (i != 0) body += ',';
+    body += compare_json(compares[i]);
+  }
+  body += "],\"success\":[";
+  for (std::size_t i = 0; i < success.size(); ++i) {
+    if (i != 0) body += ',';
+    body += op_json(success[i]);
+  }
+  body += "],\"failure\":[";
+  for (std::size_t i = 0; i < failure.size(); ++i) {
+    if (i != 0) body += ',';
+    body += op_json(failure[i]);
+  }
+  body += "]}";
+  return body;
+}
+
 }  // namespace json_body
 
 /// Reads a RangeResponse object (also the response_range inside a txn).
@@ -473,26 +494,19 @@ class client {
   /// One transaction: if every compare holds, `success` runs, else `failure`; atomically.
   [[nodiscard]] result<txn_result> txn(const std::vector<compare>& compares, const std::vector<op>& success,
                                        const std::vector<op>& failure) {
-    std::string body = "{\"compare\":[";
-    for (std::size_t i = 0; i < compares.size(); ++i) {
-      if (i != 0) body += ',';
-      body += json_body::compare_json(compares[i]);
-    }
-    body += "],\"success\":[";
-    for (std::size_t i = 0; i < success.size(); ++i) {
-      if (i != 0) body += ',';
-      body += json_body::op_json(success[i]);
-    }
-    body += "],\"failure\":[";
-    for (std::size_t i = 0; i < failure.size(); ++i) {
-      if (i != 0) body += ',';
-      body += json_body::op_json(failure[i]);
-    }
-    body += "]}";
     // A transaction made only of reads may be retried anywhere.
     bool read_only = true;
     for (const op& o : success) read_only = read_only && o.what == op::kind::range;
     for (const op& o : failure) read_only = read_only && o.what == op::kind::range;
+    return txn_body(json_body::txn(compares, success, failure), read_only);
+  }
+
+  /// One transaction whose JSON body the caller assembled (json_body::txn, or the fragments of
+  /// json_body::compare_json and json_body::op_json joined the same way): for callers that must
+  /// know the exact size of what is sent (etcd's --max-request-bytes), or that send the same
+  /// fragments again. `read_only`: every operation is a range (the call may then be retried on
+  /// another member).
+  [[nodiscard]] result<txn_result> txn_body(const std::string& body, bool read_only) {
     auto doc = call("/v3/kv/txn", body, read_only);
     if (!doc) return unexpected_error(doc.error());
     return read_txn(*doc);
