@@ -83,6 +83,17 @@
  *                              instead of p < A                                        -> S3
  *   -DBROKEN_COLLECT_BELOW_B   collection deletes p < B instead of p < A               -> S3
  *   -DNO_INPUT_PINS            the protocol as first written: only T pinned            -> S3
+ *   -DBROKEN_A_NOT_MAX         step 6 writes A := T, not max(A, T): harmless with fences
+ *                              (verifies); with -DNO_FENCES                           -> S1
+ * Other variants
+ *   -DNO_FENCES                no fence checks (and no S2): writers fully concurrent; I, S1'
+ *                              and S3' must hold without fences (they do)
+ *   -DCOLLECT_BELOW_MIN_STAMP  collection deletes p < min g_e instead of p < A: safe (verifies),
+ *                              but it can delete plan A, which every later diff needs (a wedge)
+ *   -DNO_CRASH                 enactors never crash (only fences stop them)
+ *   -DGLOBAL_LTL               I and S3' also as an LTL invariant (never claim), checked at every
+ *                              step; -DNO_STEP_ASSERTS leaves only that to catch a violation
+ *   -DNO_SYMMETRY              every order of first grants
  */
 
 #ifndef G
@@ -109,6 +120,20 @@
 #endif
 #if E < 1 || E > 3
 #error "E must be 1..3 (extend PINNED)"
+#endif
+
+/* fences: -DNO_FENCES takes every fence check out (and S2 with it), so that enactors with any
+ * tokens write concurrently: I and S3' must then hold by B, A and the stamp CAS alone */
+#ifdef NO_FENCES
+#define BELOW_FLOOR      false
+#define STAMP_FENCED(x)  false
+#define CHECK_S2()       skip
+#define TOKEN(n)         1      /* tokens mean nothing: all alike, so they add no states */
+#else
+#define BELOW_FLOOR      (f < F)
+#define STAMP_FENCED(x)  ((x) > f)
+#define CHECK_S2()       assert(S2_fencing && f >= F)
+#define TOKEN(n)         (n)
 #endif
 
 #define CONTENT(h, e)  (((((e) == 0) -> (C0) : (C1)) >> (4 * (h))) & 15)
@@ -184,10 +209,20 @@ mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
 #define IN_D(e)       (DIFF(a0, T, e) || UNION_DIFF(e))
 #endif
 
+/* step 6's write */
+#ifdef BROKEN_A_NOT_MAX
+#define NEW_A          T
+#else
+#define NEW_A          MAX(A, T)
+#endif
+
 /* collection's rule */
 #if defined(BROKEN_COLLECT_BELOW_EFF)
 /* by stamps, as fixed.pml's live-set scan: no endpoint's g_e names p, p not the newest */
 #define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < G && g[0] != (p) && g[1] != (p))
+#elif defined(COLLECT_BELOW_MIN_STAMP)
+/* below every endpoint's stamp: safe (p < min g_e <= eff), but see docs/model.md */
+#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < g[0] && (p) < g[1])
 #elif defined(BROKEN_COLLECT_BELOW_B)
 #define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < B)
 #else
@@ -197,16 +232,22 @@ mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
 /* I and S3' for every endpoint: called in every step that changes A, g, rec or removed */
 inline check_inv()
 {
+#ifdef NO_STEP_ASSERTS
+  skip                  /* only the never claim (-DGLOBAL_LTL) is left to catch a violation */
+#else
   assert(I_records_match_eff && rec[0] == CONTENT(EFF(0), 0));
   assert(I_records_match_eff && rec[1] == CONTENT(EFF(1), 1));
   assert(S3_eff_not_deleted && !removed[EFF(0)]);
   assert(S3_eff_not_deleted && !removed[EFF(1)])
+#endif
 }
 
 #ifdef GLOBAL_LTL
-ltl inv_global { [] (I_records_match_eff && S3_eff_not_deleted &&
-                     rec[0] == CONTENT(EFF(0), 0) && rec[1] == CONTENT(EFF(1), 1) &&
-                     !removed[EFF(0)] && !removed[EFF(1)]) }
+/* the same, at every step (the LTL parser takes no conditional expressions: eff spelt out) */
+#define CONT(c, h)       (((c) >> (4 * (h))) & 15)
+#define OK_AT(e, c, h)   (rec[e] == CONT(c, h) && !removed[h])
+#define OK_E(e, c)       ((g[e] >= A && OK_AT(e, c, g[e])) || (g[e] < A && OK_AT(e, c, A)))
+ltl inv_global { [] (I_records_match_eff && S3_eff_not_deleted && OK_E(0, C0) && OK_E(1, C1)) }
 #endif
 
 /* end of an apply (done, nothing to do, stale): unpin, pick again with the same lease */
@@ -259,7 +300,7 @@ inline write_stamp()
 {
   printf("E%d commit: endpoint %d (%d,%d) -> (%d,%d), records %d -> %d\n",
          _pid, e, g[e], fe[e], T, f, rec[e], CONTENT(T, e));
-  assert(S2_fencing && f >= F);
+  CHECK_S2();
   assert(S1_eff_no_regression && MAX(T, A) >= EFF(e));
   assert(S3_inputs_present && !removed[T]);
   g[e] = T; fe[e] = f; rec[e] = CONTENT(T, e);
@@ -273,9 +314,9 @@ inline read_decide()
   rg = g[e]; rf = fe[e];
   if
   :: rg >= T -> todo = todo & (3 - (1 << e)); next_endpoint()     /* stale */
-  :: rg < T && rf > f ->
+  :: rg < T && STAMP_FENCED(rf) ->
      printf("E%d read: endpoint %d fence %d > mine %d: fenced\n", _pid, e, rf, f); stop()
-  :: rg < T && rf <= f -> st = cas
+  :: rg < T && !STAMP_FENCED(rf) -> st = cas
   fi
 }
 
@@ -295,8 +336,10 @@ active [E] proctype enactor()
 end_steps:
   do
   /* ---- crash: stop anywhere; coming back needs a new grant ---- */
+#ifndef NO_CRASH
   :: atomic { st != acquire ->
               printf("E%d crash\n", _pid); stop() }
+#endif
 
   /* ---- acquire: a new grant, token = last + 1 ---- */
   :: atomic { st == acquire && grants < MAX_GRANTS && (f != 0 || _pid == FIRST_OK) ->
@@ -304,7 +347,7 @@ end_steps:
               :: f == 0 -> started++
               :: else -> skip
               fi;
-              grants++; f = grants;
+              grants++; f = TOKEN(grants);
               printf("E%d acquire: token %d\n", _pid, f);
               st = raise_floor }
 
@@ -337,6 +380,7 @@ end_steps:
                  printf("E%d read: B %d > gen %d: stale\n", _pid, b0, T);
                  release(); st = pick
               :: T > a0 && b0 <= T ->
+                 printf("E%d read: A0 %d, B0 %d, gen %d\n", _pid, a0, b0, T);
 #ifdef NO_INPUT_PINS
                  st = begin
 #else
@@ -361,12 +405,12 @@ end_steps:
               compute_d()
 #else
               if
-              :: b0 < T && f < F ->
+              :: b0 < T && BELOW_FLOOR ->
                  printf("E%d begin: token %d < floor %d: fenced\n", _pid, f, F); stop()
-              :: b0 < T && f >= F && B != b0 ->
+              :: b0 < T && !BELOW_FLOOR && B != b0 ->
                  printf("E%d begin: B %d is no longer %d: read again\n", _pid, B, b0); st = read
-              :: b0 < T && f >= F && B == b0 ->
-                 assert(S2_fencing && f >= F);
+              :: b0 < T && !BELOW_FLOOR && B == b0 ->
+                 CHECK_S2();
                  printf("E%d begin: B %d -> %d\n", _pid, B, T);
                  B = T; compute_d()
               :: b0 == T -> compute_d()                      /* join a begun apply of T */
@@ -381,29 +425,28 @@ end_steps:
   /* ---- cas: the store's commit, one CAS of stamp and records ---- */
   :: atomic { st == cas ->
               if
-              :: f < F ->
+              :: BELOW_FLOOR ->
                  printf("E%d commit: endpoint %d token %d < floor %d: fenced\n", _pid, e, f, F); stop()
-              :: f >= F && g[e] >= T ->                      /* stale */
+              :: !BELOW_FLOOR && g[e] >= T ->                      /* stale */
                  todo = todo & (3 - (1 << e)); next_endpoint()
-              :: f >= F && g[e] < T && fe[e] > f ->
+              :: !BELOW_FLOOR && g[e] < T && STAMP_FENCED(fe[e]) ->
                  printf("E%d commit: endpoint %d fenced by %d\n", _pid, e, fe[e]); stop()
-              :: f >= F && g[e] < T && fe[e] <= f && !(g[e] == rg && fe[e] == rf) ->
+              :: !BELOW_FLOOR && g[e] < T && !STAMP_FENCED(fe[e]) && !(g[e] == rg && fe[e] == rf) ->
                  rg = 0; rf = 0; st = rd                      /* conflict: read again */
-              :: f >= F && g[e] == rg && fe[e] == rf -> write_stamp()
+              :: !BELOW_FLOOR && g[e] == rg && fe[e] == rf -> write_stamp()
               fi }
 
   /* ---- set_applied: step 6, A := max(A, T) ---- */
   :: atomic { st == set_applied ->
               if
-              :: f < F ->
+              :: BELOW_FLOOR ->
                  printf("E%d set_applied: token %d < floor %d: fenced\n", _pid, f, F); stop()
               :: else ->
-                 assert(S2_fencing && f >= F);
-                 printf("E%d set_applied: A %d -> %d\n", _pid, A, MAX(A, T));
-                 if
-                 :: A < T -> A = T
-                 :: else -> skip
-                 fi;
+                 CHECK_S2();
+                 printf("E%d set_applied: A %d -> %d\n", _pid, A, NEW_A);
+                 assert(S1_eff_no_regression && MAX(g[0], NEW_A) >= EFF(0));
+                 assert(S1_eff_no_regression && MAX(g[1], NEW_A) >= EFF(1));
+                 A = NEW_A;
                  check_inv();
 #ifdef BROKEN_A_BEFORE_WRITES
                  next_endpoint()

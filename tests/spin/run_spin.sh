@@ -3,7 +3,7 @@
 # with Spin, exhaustively, and say whether the outcome is the expected one.
 #
 # Usage: run_spin.sh MODEL EXPECT [-DNAME[=VALUE] ...] [--property S1|S2|S3|I]
-#   MODEL     naive | fixed | a path to a .pml file
+#   MODEL     naive | fixed | change | a path to a .pml file
 #   EXPECT    verified        exit 0 only if pan reports "errors: 0" AND the search was complete
 #                             (full state space, no bitstate hashing, no depth truncation, no
 #                             memory exhaustion)
@@ -55,7 +55,7 @@ fi
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case "$model_arg" in
-  naive|fixed) model_path="$script_dir/$model_arg.pml" ;;
+  naive|fixed|change) model_path="$script_dir/$model_arg.pml" ;;
   *) model_path=$model_arg ;;
 esac
 if [[ ! -f $model_path ]]; then
