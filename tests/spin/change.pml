@@ -23,7 +23,8 @@
  *             gen 0  gen 1  gen 2  gen 3
  *   e0          X      Y      X      X     (plan 1 is an intermediate plan that differs)
  *   e1          Z      Z      W      W     (unchanged 0->1 and 2->3; 2->3 changes nothing)
- * -DC0='TABLE(c0,c1,c2,c3,c4)' (and -DC1) give another table: c_h = content id at generation h.
+ * -DC0=... and -DC1=... give another table: a decimal number whose h-th digit from the right is
+ * the content id at generation h (default C0=10: e0 is 0,1,0,0 at generations 0..3; C1=1100).
  *
  * Actors
  *   enactor[E]   (st values)
@@ -106,14 +107,16 @@
 #ifndef MAX_GRANTS
 #define MAX_GRANTS 3    /* lease grants, i.e. tokens 1..MAX_GRANTS (bounds crashes/restarts)   */
 #endif
-/* content table: TABLE(c0, ..., c4) packs the content ids of generations 0..4, 4 bits each */
-#define TABLE(c0, c1, c2, c3, c4) ((c0) + ((c1) << 4) + ((c2) << 8) + ((c3) << 12) + ((c4) << 16))
+/* content table: digit h (from the right, decimal) = content id at generation h */
 #ifndef C0
-#define C0 TABLE(0, 1, 0, 0, 0) /* e0: gen 0 X(0), gen 1 Y(1), gen 2 X(0), gen 3 X(0)           */
+#define C0 10           /* e0: gen 0 X(0), gen 1 Y(1), gen 2 X(0), gen 3 X(0)                  */
 #endif
 #ifndef C1
-#define C1 TABLE(0, 0, 1, 1, 0) /* e1: gen 0 Z(0), gen 1 Z(0), gen 2 W(1), gen 3 W(1)           */
+#define C1 1100         /* e1: gen 0 Z(0), gen 1 Z(0), gen 2 W(1), gen 3 W(1)                  */
 #endif
+/* 10^h for h in 0..4, without a conditional expression (the LTL parser takes none) */
+#define P10(h)         (1 + 9 * ((h) >= 1) + 90 * ((h) >= 2) + 900 * ((h) >= 3) + 9000 * ((h) >= 4))
+#define CONT(c, h)     (((c) / P10(h)) % 10)
 
 #if G < 2 || G > 4
 #error "G must be 2..4 (extend the unrolled macros)"
@@ -136,7 +139,7 @@
 #define TOKEN(n)         (n)
 #endif
 
-#define CONTENT(h, e)  (((((e) == 0) -> (C0) : (C1)) >> (4 * (h))) & 15)
+#define CONTENT(h, e)  ((((e) == 0) -> CONT(C0, h) : CONT(C1, h)))
 #define MAX(a, b)      (((a) >= (b)) -> (a) : (b))
 #define EFF(e)         MAX(g[e], A)
 #define NOPIN          255
@@ -244,7 +247,6 @@ inline check_inv()
 
 #ifdef GLOBAL_LTL
 /* the same, at every step (the LTL parser takes no conditional expressions: eff spelt out) */
-#define CONT(c, h)       (((c) >> (4 * (h))) & 15)
 #define OK_AT(e, c, h)   (rec[e] == CONT(c, h) && !removed[h])
 #define OK_E(e, c)       ((g[e] >= A && OK_AT(e, c, g[e])) || (g[e] < A && OK_AT(e, c, A)))
 ltl inv_global { [] (I_records_match_eff && S3_eff_not_deleted && OK_E(0, C0) && OK_E(1, C1)) }
