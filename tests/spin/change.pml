@@ -35,7 +35,7 @@
  *                  an old plan: targets are nondeterministic).
  *     read         1. A0 = A, B0 = B (one read).
  *                  2. T <= A0: nothing to do. B0 > T: a newer plan has begun: stale, stop.
- *     pin          pin the plans the diff reads: every plan in [A0, T] (the pin is refused on
+ *     pin          2a. pin the plans the diff reads: every plan in [A0, T] (refused on
  *                  a deleted plan: back to read). THIS STEP IS THE FIX to the protocol as first
  *                  written, which pinned T only: between the read of A0 and the diff, A can
  *                  pass A0 and collection may delete A0 (-DNO_INPUT_PINS shows it, S3).

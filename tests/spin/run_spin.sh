@@ -24,7 +24,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,17p' "$0" >&2
+  sed -n '4,18p' "$0" >&2
   exit 2
 }
 
