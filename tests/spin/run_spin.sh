@@ -2,13 +2,14 @@
 # tests/spin/run_spin.sh: check one Promela model of planfence's commit and collection protocol
 # with Spin, exhaustively, and say whether the outcome is the expected one.
 #
-# Usage: run_spin.sh MODEL EXPECT [-DNAME[=VALUE] ...] [--property S1|S2|S3]
-#   MODEL     naive | fixed | a path to a .pml file
+# Usage: run_spin.sh MODEL EXPECT [-DNAME[=VALUE] ...] [--property S1|S2|S3|I]
+#   MODEL     naive | fixed | change | a path to a .pml file
 #   EXPECT    verified        exit 0 only if pan reports "errors: 0" AND the search was complete
 #                             (full state space, no bitstate hashing, no depth truncation, no
 #                             memory exhaustion)
 #             counterexample  exit 0 only if pan finds an error and the violated assertion names
 #                             the guarantee: S1 or S3 by default, or the one given by --property
+#                             (I: change.pml's records invariant, I_records_match_eff)
 #   -D...     model parameters and variants, passed to spin (see the model's header comment),
 #             e.g. -DE=4 -DG=6, -DBROKEN_COLLECT
 #
@@ -23,7 +24,7 @@
 set -euo pipefail
 
 usage() {
-  sed -n '4,17p' "$0" >&2
+  sed -n '4,18p' "$0" >&2
   exit 2
 }
 
@@ -47,14 +48,14 @@ while [[ $# -gt 0 ]]; do
   esac
   shift
 done
-if [[ -n $property && ! $property =~ ^S[1-7]$ ]]; then
-  echo "run_spin.sh: --property takes a guarantee id such as S1, not '$property'" >&2
+if [[ -n $property && ! $property =~ ^(S[1-7]|I)$ ]]; then
+  echo "run_spin.sh: --property takes a guarantee id such as S1 (or I), not '$property'" >&2
   exit 2
 fi
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 case "$model_arg" in
-  naive|fixed) model_path="$script_dir/$model_arg.pml" ;;
+  naive|fixed|change) model_path="$script_dir/$model_arg.pml" ;;
   *) model_path=$model_arg ;;
 esac
 if [[ ! -f $model_path ]]; then
@@ -156,8 +157,9 @@ if [[ -z $errors || $errors == 0 ]]; then
   exit 1
 fi
 violation=$(grep -m1 -E '^pan:[0-9]+: ' pan.out || true)
-# The assertion texts carry the guarantee id (S1_no_regression, S3_not_served_at_unlink, ...).
-violated=$(printf '%s\n' "$violation" | grep -oE 'S[1-7]_[A-Za-z_]*' | head -n 1 || true)
+# The assertion texts carry the guarantee id (S1_no_regression, S3_not_served_at_unlink, ...,
+# or I_records_match_eff), right after an opening parenthesis.
+violated=$(printf '%s\n' "$violation" | grep -oE '[(](S[1-7]|I)_[A-Za-z_]*' | head -n 1 | sed 's/^(//' || true)
 violated_id=${violated%%_*}
 echo "== violation: ${violation#pan:*: }"
 echo "== guarantee violated: ${violated:-none named} (${violated_id:-?})"

@@ -1,0 +1,486 @@
+/*
+ * change.pml: change-following apply. An enactor writes only the endpoints whose records differ
+ * between the plan the store has fully applied and its own plan (plus those any begun but
+ * unfinished apply may have touched); every other endpoint keeps its old stamp and is served
+ * at the store's applied generation. Spin must verify it EXHAUSTIVELY; docs/model.md
+ * ("Change-following apply") gives the results and the broken variants.
+ *
+ * Why the protocol is needed. If an enactor simply skipped unchanged endpoints, an enactor
+ * holding an intermediate plan would overwrite an endpoint that the newest plan left unchanged
+ * (its stamp stays old, so the stamp CAS does not refuse it) with that plan's older records
+ * (S1), and endpoints that never change would keep old stamps and pin old plans forever (S3).
+ *
+ * Store (one zone): per endpoint a stamp (g_e, f_e) and its records rec_e, changed together by
+ * one compare-and-swap; a fence floor F; and two words, each changed only by an atomic
+ * conditional write carrying the writer's token (refused when the token is below F):
+ *   B  the newest generation whose apply has BEGUN (monotonic)
+ *   A  the newest generation fully APPLIED (monotonic)
+ * An endpoint's EFFECTIVE generation is eff(e) = max(g_e, A).
+ *
+ * Records are modelled as content ids from a content table CONTENT(h, e) (the records plan h
+ * gives endpoint e; ids are per endpoint). Default table, generations 0..G = 0..3 (plan 0 is
+ * the one applied at the start, plans 1..G are published):
+ *             gen 0  gen 1  gen 2  gen 3
+ *   e0          X      Y      X      X     (plan 1 is an intermediate plan that differs)
+ *   e1          Z      Z      W      W     (unchanged 0->1 and 2->3; 2->3 changes nothing)
+ * -DC0=... and -DC1=... give another table: a decimal number whose h-th digit from the right is
+ * the content id at generation h (default C0=10: e0 is 0,1,0,0 at generations 0..3; C1=1100).
+ *
+ * Actors
+ *   enactor[E]   (st values)
+ *     acquire      a lease grant: token = last + 1 (possible at any moment; the previous
+ *                  holder is not told and may go on with its old token).
+ *     raise_floor  F = max(F, token).
+ *     pick         any published plan T that is not deleted, pinned (a delayed enactor holds
+ *                  an old plan: targets are nondeterministic).
+ *     read         1. A0 = A, B0 = B (one read).
+ *                  2. T <= A0: nothing to do. B0 > T: a newer plan has begun: stale, stop.
+ *     pin          2a. pin the plans the diff reads: every plan in [A0, T] (refused on
+ *                  a deleted plan: back to read). THIS STEP IS THE FIX to the protocol as first
+ *                  written, which pinned T only: between the read of A0 and the diff, A can
+ *                  pass A0 and collection may delete A0 (-DNO_INPUT_PINS shows it, S3).
+ *     begin        3. B0 < T: conditional write B := T, only if B is still B0 and token >= F
+ *                  (B changed: back to read; token < F: fenced, stop). B0 == T: another
+ *                  enactor began T (and may have crashed): join it.
+ *                  4. D = diff(A0, T) UNION diff(A0, h) for every h with A0 < h <= B0 (the
+ *                  endpoints a begun-but-unfinished apply may have touched).
+ *     rd, cas      5. for each e in D, in any order (nondeterministic), interleaved with
+ *                  everyone: read the stamp (g_e >= T: stale, done with e; f_e > token:
+ *                  fenced, stop), then CAS stamp and records to (T, token, CONTENT(T, e)),
+ *                  refused stale (g_e >= T), fenced (token < f_e or token < F), or conflict
+ *                  (the stamp changed otherwise: read it again).
+ *     set_applied  6. every e in D written or refused stale: conditional write
+ *                  A := max(A, T) (token >= F; else fenced, stop). Unpin, pick again.
+ *     crash        at any step an enactor may stop: its pins are dropped (its lease expires)
+ *                  and it may come back only with a new grant. Being fenced does the same.
+ *   collector    deletes any plan p with p < A that no enactor pins (one atomic step: A only
+ *                grows, and a pin is refused on a deleted plan, as the registry's close CAS
+ *                makes it). It may run at any moment, as often as it likes.
+ *
+ * Granularity: a step is one access to shared state (one read of A and B, one pin, one
+ * conditional write, one stamp read, one CAS, one deletion). The store's conditional writes are
+ * one step each (floor check and CAS together, as in fixed.pml's coarse model). Plans 1..G are
+ * all published at the start (a pick of any published plan covers every publish order).
+ *
+ * Symmetry: the enactors take their first grant in pid order (as in fixed.pml).
+ *
+ * Properties (assertion texts name the property; the variables they read change only in the
+ * steps that assert them, so they hold in every reachable state; -DGLOBAL_LTL checks them at
+ * every step with a never claim as well)
+ *   I    for every endpoint, rec_e == CONTENT(eff(e), e): every endpoint serves exactly the
+ *        records of its effective generation (checked at every commit, every A write).
+ *   S1'  eff(e) never decreases (at every commit and A write).
+ *   S2   no write with a token below the floor lands (commit, B, A).
+ *   S3'  no endpoint's eff(e) names a deleted plan (at every deletion, commit and A write);
+ *        and the plans an apply reads (A0, the begun plans it diffs, T) are present when it
+ *        computes D and commits (S3_inputs_present).
+ *
+ * Broken variants (each must give a counterexample)
+ *   -DBROKEN_NO_UNION          D = diff(A0, T) only                                    -> I
+ *   -DBROKEN_A_BEFORE_WRITES   A := T raised right after begin, before D is written     -> I
+ *   -DBROKEN_NO_BEGIN          step 3 skipped: B never raised                          -> I
+ *   -DBROKEN_COLLECT_BELOW_EFF collection decides by stamps, as fixed.pml's does: p is
+ *                              kept if some g_e == p (the newest published plan kept),
+ *                              instead of p < A                                        -> S3
+ *   -DBROKEN_COLLECT_BELOW_B   collection deletes p < B instead of p < A               -> S3
+ *   -DNO_INPUT_PINS            the protocol as first written: only T pinned            -> S3
+ *   -DBROKEN_A_NOT_MAX         step 6 writes A := T, not max(A, T): harmless with fences
+ *                              (verifies); with -DNO_FENCES                           -> S1
+ * Other variants
+ *   -DNO_FENCES                no fence checks (and no S2): writers fully concurrent; I, S1'
+ *                              and S3' must hold without fences (they do)
+ *   -DCOLLECT_BELOW_MIN_STAMP  collection deletes p < min g_e instead of p < A: safe (verifies),
+ *                              but it can delete plan A, which every later diff needs (a wedge)
+ *   -DNO_CRASH                 enactors never crash (only fences stop them)
+ *   -DGLOBAL_LTL               I and S3' also as an LTL invariant (never claim), checked at every
+ *                              step; -DNO_STEP_ASSERTS leaves only that to catch a violation
+ *   -DNO_SYMMETRY              every order of first grants
+ */
+
+#ifndef G
+#define G          3    /* plans 1..G published; plan 0 applied at the start (2..4)           */
+#endif
+#ifndef E
+#define E          3    /* enactors (1..3)                                                     */
+#endif
+#define N          2    /* endpoints: the content table is written for two                     */
+#ifndef MAX_GRANTS
+#define MAX_GRANTS 3    /* lease grants, i.e. tokens 1..MAX_GRANTS (bounds crashes/restarts)   */
+#endif
+/* content table: digit h (from the right, decimal) = content id at generation h */
+#ifndef C0
+#define C0 10           /* e0: gen 0 X(0), gen 1 Y(1), gen 2 X(0), gen 3 X(0)                  */
+#endif
+#ifndef C1
+#define C1 1100         /* e1: gen 0 Z(0), gen 1 Z(0), gen 2 W(1), gen 3 W(1)                  */
+#endif
+/* 10^h for h in 0..4, without a conditional expression (the LTL parser takes none) */
+#define P10(h)         (1 + 9 * ((h) >= 1) + 90 * ((h) >= 2) + 900 * ((h) >= 3) + 9000 * ((h) >= 4))
+#define CONT(c, h)     (((c) / P10(h)) % 10)
+
+#if G < 2 || G > 4
+#error "G must be 2..4 (extend the unrolled macros)"
+#endif
+#if E < 1 || E > 3
+#error "E must be 1..3 (extend PINNED)"
+#endif
+
+/* fences: -DNO_FENCES takes every fence check out (and S2 with it), so that enactors with any
+ * tokens write concurrently: I and S3' must then hold by B, A and the stamp CAS alone */
+#ifdef NO_FENCES
+#define BELOW_FLOOR      false
+#define STAMP_FENCED(x)  false
+#define CHECK_S2()       skip
+#define TOKEN(n)         1      /* tokens mean nothing: all alike, so they add no states */
+#else
+#define BELOW_FLOOR      (f < F)
+#define STAMP_FENCED(x)  ((x) > f)
+#define CHECK_S2()       assert(S2_fencing && f >= F)
+#define TOKEN(n)         (n)
+#endif
+
+#define CONTENT(h, e)  ((((e) == 0) -> CONT(C0, h) : CONT(C1, h)))
+#define MAX(a, b)      (((a) >= (b)) -> (a) : (b))
+#define EFF(e)         MAX(g[e], A)
+#define NOPIN          255
+
+/* Constant names that appear in the assertion texts (hidden: not part of the state vector). */
+hidden byte I_records_match_eff = 1;
+hidden byte S1_eff_no_regression = 1;
+hidden byte S2_fencing = 1;
+hidden byte S3_eff_not_deleted = 1;
+hidden byte S3_inputs_present = 1;
+
+/* store */
+byte A;                 /* newest generation fully applied                                    */
+byte B;                 /* newest generation whose apply has begun                            */
+byte F;                 /* fence floor                                                        */
+byte g[N];              /* stamp generation                                                   */
+byte fe[N];             /* stamp fence                                                        */
+byte rec[N];            /* records: content id (0 = CONTENT(0, e) in the default table)       */
+
+/* registry */
+bool removed[G + 1];    /* plan deleted                                                       */
+byte pin_lo[E] = NOPIN; /* enactor i pins every plan in [pin_lo[i], pin_hi[i]] (none: lo > hi) */
+byte pin_hi[E];
+
+/* lease authority */
+byte grants;            /* last token granted                                                 */
+
+/* symmetry: see fixed.pml (`started` is a function of the enactors' local states) */
+byte started;
+#ifdef NO_SYMMETRY
+#define FIRST_OK _pid
+#else
+#define FIRST_OK started
+#endif
+
+mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
+
+#define PIN_I(i, p)    (pin_lo[i] <= (p) && (p) <= pin_hi[i])
+#if E == 1
+#define PINNED(p)      (PIN_I(0, p))
+#elif E == 2
+#define PINNED(p)      (PIN_I(0, p) || PIN_I(1, p))
+#else
+#define PINNED(p)      (PIN_I(0, p) || PIN_I(1, p) || PIN_I(2, p))
+#endif
+
+/* any plan in [lo, hi] deleted */
+#define RM_IN(p, lo, hi) (removed[p] && (lo) <= (p) && (p) <= (hi))
+#if G == 2
+#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi))
+#elif G == 3
+#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi) || RM_IN(3, lo, hi))
+#else
+#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi) || RM_IN(3, lo, hi) || RM_IN(4, lo, hi))
+#endif
+
+/* endpoint e is in D: changed from A0 to T, or from A0 to a begun plan h, A0 < h <= B0 */
+#define DIFF(a, h, e)    (CONTENT(a, e) != CONTENT(h, e))
+#define BEGUN_DIFF(h, e) (a0 < (h) && (h) <= b0 && DIFF(a0, h, e))
+#if G == 2
+#define UNION_DIFF(e) (BEGUN_DIFF(1, e) || BEGUN_DIFF(2, e))
+#elif G == 3
+#define UNION_DIFF(e) (BEGUN_DIFF(1, e) || BEGUN_DIFF(2, e) || BEGUN_DIFF(3, e))
+#else
+#define UNION_DIFF(e) (BEGUN_DIFF(1, e) || BEGUN_DIFF(2, e) || BEGUN_DIFF(3, e) || BEGUN_DIFF(4, e))
+#endif
+#ifdef BROKEN_NO_UNION
+#define IN_D(e)       (DIFF(a0, T, e))
+#else
+#define IN_D(e)       (DIFF(a0, T, e) || UNION_DIFF(e))
+#endif
+
+/* step 6's write */
+#ifdef BROKEN_A_NOT_MAX
+#define NEW_A          T
+#else
+#define NEW_A          MAX(A, T)
+#endif
+
+/* collection's rule */
+#if defined(BROKEN_COLLECT_BELOW_EFF)
+/* by stamps, as fixed.pml's live-set scan: no endpoint's g_e names p, p not the newest */
+#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < G && g[0] != (p) && g[1] != (p))
+#elif defined(COLLECT_BELOW_MIN_STAMP)
+/* below every endpoint's stamp: safe (p < min g_e <= eff), but see docs/model.md */
+#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < g[0] && (p) < g[1])
+#elif defined(BROKEN_COLLECT_BELOW_B)
+#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < B)
+#else
+#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < A)
+#endif
+
+/* I and S3' for every endpoint: called in every step that changes A, g, rec or removed */
+inline check_inv()
+{
+#ifdef NO_STEP_ASSERTS
+  skip                  /* only the never claim (-DGLOBAL_LTL) is left to catch a violation */
+#else
+  assert(I_records_match_eff && rec[0] == CONTENT(EFF(0), 0));
+  assert(I_records_match_eff && rec[1] == CONTENT(EFF(1), 1));
+  assert(S3_eff_not_deleted && !removed[EFF(0)]);
+  assert(S3_eff_not_deleted && !removed[EFF(1)])
+#endif
+}
+
+#ifdef GLOBAL_LTL
+/* the same, at every step (the LTL parser takes no conditional expressions: eff spelt out) */
+#define OK_AT(e, c, h)   (rec[e] == CONT(c, h) && !removed[h])
+#define OK_E(e, c)       ((g[e] >= A && OK_AT(e, c, g[e])) || (g[e] < A && OK_AT(e, c, A)))
+ltl inv_global { [] (I_records_match_eff && S3_eff_not_deleted && OK_E(0, C0) && OK_E(1, C1)) }
+#endif
+
+/* end of an apply (done, nothing to do, stale): unpin, pick again with the same lease */
+inline release()
+{
+  pin_lo[_pid] = NOPIN; pin_hi[_pid] = 0;
+  T = 0; a0 = 0; b0 = 0; todo = 0; e = 0; rg = 0; rf = 0
+}
+
+/* crash or fenced: everything dropped, a new grant is needed (f is kept only for symmetry) */
+inline stop()
+{
+  release(); st = acquire
+}
+
+/* the apply's endpoint set is exhausted: raise A (or, A raised early, finish) */
+inline next_endpoint()
+{
+  rg = 0; rf = 0; e = 0;
+  if
+  :: todo != 0 -> st = rd
+#ifdef BROKEN_A_BEFORE_WRITES
+  :: todo == 0 -> printf("E%d done: gen %d\n", _pid, T); release(); st = pick
+#else
+  :: todo == 0 -> st = set_applied
+#endif
+  fi
+}
+
+/* the plans the diff reads, and T, are present */
+inline check_inputs()
+{
+  assert(S3_inputs_present && !RANGE_REMOVED(a0, b0) && !removed[T])
+}
+
+inline compute_d()
+{
+  check_inputs();
+  todo = (IN_D(0) -> 1 : 0) | (IN_D(1) -> 2 : 0);
+  printf("E%d D = %d (A0 %d, B0 %d, T %d)\n", _pid, todo, a0, b0, T);
+#ifdef BROKEN_A_BEFORE_WRITES
+  st = set_applied
+#else
+  next_endpoint()
+#endif
+}
+
+/* the successful commit CAS */
+inline write_stamp()
+{
+  printf("E%d commit: endpoint %d (%d,%d) -> (%d,%d), records %d -> %d\n",
+         _pid, e, g[e], fe[e], T, f, rec[e], CONTENT(T, e));
+  CHECK_S2();
+  assert(S1_eff_no_regression && MAX(T, A) >= EFF(e));
+  assert(S3_inputs_present && !removed[T]);
+  g[e] = T; fe[e] = f; rec[e] = CONTENT(T, e);
+  check_inv();
+  todo = todo & (3 - (1 << e));
+  next_endpoint()
+}
+
+inline read_decide()
+{
+  rg = g[e]; rf = fe[e];
+  if
+  :: rg >= T -> todo = todo & (3 - (1 << e)); next_endpoint()     /* stale */
+  :: rg < T && STAMP_FENCED(rf) ->
+     printf("E%d read: endpoint %d fence %d > mine %d: fenced\n", _pid, e, rf, f); stop()
+  :: rg < T && !STAMP_FENCED(rf) -> st = cas
+  fi
+}
+
+#define PICK(t) :: atomic { st == pick && !removed[t] -> T = t; pin_lo[_pid] = t; pin_hi[_pid] = t; \
+                           printf("E%d pick: gen %d\n", _pid, t); st = read }
+
+active [E] proctype enactor()
+{
+  mtype st = acquire;
+  byte f;                /* lease token                                                       */
+  byte T;                /* target plan (0: none)                                             */
+  byte a0, b0;           /* A and B as read                                                   */
+  byte todo;             /* D not yet done: bit e                                             */
+  byte e;                /* endpoint being written                                            */
+  byte rg, rf;           /* stamp read, expected by the CAS                                   */
+
+end_steps:
+  do
+  /* ---- crash: stop anywhere; coming back needs a new grant ---- */
+#ifndef NO_CRASH
+  :: atomic { st != acquire ->
+              printf("E%d crash\n", _pid); stop() }
+#endif
+
+  /* ---- acquire: a new grant, token = last + 1 ---- */
+  :: atomic { st == acquire && grants < MAX_GRANTS && (f != 0 || _pid == FIRST_OK) ->
+              if
+              :: f == 0 -> started++
+              :: else -> skip
+              fi;
+              grants++; f = TOKEN(grants);
+              printf("E%d acquire: token %d\n", _pid, f);
+              st = raise_floor }
+
+  /* ---- raise_floor: F = max(F, token) ---- */
+  :: atomic { st == raise_floor ->
+              if
+              :: F < f -> F = f
+              :: else -> skip
+              fi;
+              st = pick }
+
+  /* ---- pick: any published plan, pinned ---- */
+  PICK(1)
+  PICK(2)
+#if G >= 3
+  PICK(3)
+#endif
+#if G >= 4
+  PICK(4)
+#endif
+
+  /* ---- read: A0, B0 in one read; steps 1 and 2 ---- */
+  :: atomic { st == read ->
+              a0 = A; b0 = B;
+              if
+              :: T <= a0 ->
+                 printf("E%d read: gen %d <= A %d: nothing to do\n", _pid, T, a0);
+                 release(); st = pick
+              :: T > a0 && b0 > T ->
+                 printf("E%d read: B %d > gen %d: stale\n", _pid, b0, T);
+                 release(); st = pick
+              :: T > a0 && b0 <= T ->
+                 printf("E%d read: A0 %d, B0 %d, gen %d\n", _pid, a0, b0, T);
+#ifdef NO_INPUT_PINS
+                 st = begin
+#else
+                 st = pin
+#endif
+              fi }
+
+#ifndef NO_INPUT_PINS
+  /* ---- pin: the diff's inputs, [A0, T]; refused on a deleted plan (A has passed it) ---- */
+  :: atomic { st == pin ->
+              if
+              :: RANGE_REMOVED(a0, T) ->
+                 printf("E%d pin: a plan in [%d, %d] is gone: read again\n", _pid, a0, T);
+                 st = read
+              :: else -> pin_lo[_pid] = a0; st = begin
+              fi }
+#endif
+
+  /* ---- begin: step 3 (B := T) and step 4 (D) ---- */
+  :: atomic { st == begin ->
+#ifdef BROKEN_NO_BEGIN
+              compute_d()
+#else
+              if
+              :: b0 < T && BELOW_FLOOR ->
+                 printf("E%d begin: token %d < floor %d: fenced\n", _pid, f, F); stop()
+              :: b0 < T && !BELOW_FLOOR && B != b0 ->
+                 printf("E%d begin: B %d is no longer %d: read again\n", _pid, B, b0); st = read
+              :: b0 < T && !BELOW_FLOOR && B == b0 ->
+                 CHECK_S2();
+                 printf("E%d begin: B %d -> %d\n", _pid, B, T);
+                 B = T; compute_d()
+              :: b0 == T -> compute_d()                      /* join a begun apply of T */
+              fi
+#endif
+            }
+
+  /* ---- rd: step 5, read the stamp of any endpoint still in D ---- */
+  :: atomic { st == rd && (todo & 1) -> e = 0; read_decide() }
+  :: atomic { st == rd && (todo & 2) -> e = 1; read_decide() }
+
+  /* ---- cas: the store's commit, one CAS of stamp and records ---- */
+  :: atomic { st == cas ->
+              if
+              :: BELOW_FLOOR ->
+                 printf("E%d commit: endpoint %d token %d < floor %d: fenced\n", _pid, e, f, F); stop()
+              :: !BELOW_FLOOR && g[e] >= T ->                      /* stale */
+                 todo = todo & (3 - (1 << e)); next_endpoint()
+              :: !BELOW_FLOOR && g[e] < T && STAMP_FENCED(fe[e]) ->
+                 printf("E%d commit: endpoint %d fenced by %d\n", _pid, e, fe[e]); stop()
+              :: !BELOW_FLOOR && g[e] < T && !STAMP_FENCED(fe[e]) && !(g[e] == rg && fe[e] == rf) ->
+                 rg = 0; rf = 0; st = rd                      /* conflict: read again */
+              :: !BELOW_FLOOR && g[e] == rg && fe[e] == rf -> write_stamp()
+              fi }
+
+  /* ---- set_applied: step 6, A := max(A, T) ---- */
+  :: atomic { st == set_applied ->
+              if
+              :: BELOW_FLOOR ->
+                 printf("E%d set_applied: token %d < floor %d: fenced\n", _pid, f, F); stop()
+              :: else ->
+                 CHECK_S2();
+                 printf("E%d set_applied: A %d -> %d\n", _pid, A, NEW_A);
+                 assert(S1_eff_no_regression && MAX(g[0], NEW_A) >= EFF(0));
+                 assert(S1_eff_no_regression && MAX(g[1], NEW_A) >= EFF(1));
+                 A = NEW_A;
+                 check_inv();
+#ifdef BROKEN_A_BEFORE_WRITES
+                 next_endpoint()
+#else
+                 release(); st = pick
+#endif
+              fi }
+  od
+}
+
+inline delete_plan(p)
+{
+  printf("collector: delete gen %d (A %d, B %d)\n", p, A, B);
+  removed[p] = true;
+  check_inv()
+}
+
+#define COLLECT(p) :: atomic { COLLECTABLE(p) -> delete_plan(p) }
+
+/* collector: deletes any plan p < A that no enactor pins, at any moment */
+active proctype collector()
+{
+end_collect:
+  do
+  COLLECT(0)
+  COLLECT(1)
+  COLLECT(2)
+#if G >= 3
+  COLLECT(3)
+#endif
+#if G >= 4
+  COLLECT(4)
+#endif
+  od
+}
