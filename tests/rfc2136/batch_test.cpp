@@ -179,7 +179,7 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch: an endpoint too large for one UPDATE is 
   // 300 TXT records of 250 octets: about 80 KB of updates for one endpoint.
   std::vector<record> big;
   for (int k = 0; k < 300; ++k) {
-    big.push_back(make_record(record_type::txt, 60, """ + std::to_string(k) + std::string(240, 'x') + """).value());
+    big.push_back(make_record(record_type::txt, 60, '"' + std::to_string(k) + std::string(240, 'x') + '"').value());
   }
   const record_set large = record_set::make(std::move(big)).value();
   const record_set small = planfence_test::a_records({"192.0.2.1"});
