@@ -49,7 +49,9 @@ struct bind_target {
   static constexpr const char* name = "bind";
   planfence_example::bind_server server =
       started_or_abort(planfence_example::bind_server::start("example.test."), "bind_server");
-  [[nodiscard]] std::string uri() const { return server.uri(); }
+  /// A long per-attempt timeout: a large UPDATE may take PowerDNS's SQLite backend seconds on a
+  /// busy machine, and a timed-out attempt is sent again.
+  [[nodiscard]] std::string uri() const { return server.uri() + "&timeout-ms=20000"; }
   [[nodiscard]] std::uint16_t port() const { return server.port(); }
   [[nodiscard]] std::string key_argument() const { return server.key_argument(); }
 };
@@ -58,7 +60,9 @@ struct pdns_target {
   static constexpr const char* name = "pdns";
   planfence_example::pdns_server server =
       started_or_abort(planfence_example::pdns_server::start("example.test."), "pdns_server");
-  [[nodiscard]] std::string uri() const { return server.uri(); }
+  /// A long per-attempt timeout: a large UPDATE may take PowerDNS's SQLite backend seconds on a
+  /// busy machine, and a timed-out attempt is sent again.
+  [[nodiscard]] std::string uri() const { return server.uri() + "&timeout-ms=20000"; }
   [[nodiscard]] std::uint16_t port() const { return server.port(); }
   [[nodiscard]] std::string key_argument() const { return server.key_argument(); }
 };
