@@ -93,6 +93,9 @@ const target* server(const std::string& name) {
       }
     }
   }
+  // A long per-attempt timeout: PowerDNS's SQLite backend takes seconds for an UPDATE of 100
+  // endpoints, and a timed-out attempt would be sent again. knsupdate gets the same (-t).
+  if (out) out->uri += "&timeout-ms=60000";
   return (running[name] = std::move(out)).get();
 }
 
@@ -133,7 +136,7 @@ std::string knsupdate_message(const std::vector<std::string>& all, const std::ve
 /// Runs knsupdate over `script`; empty on success, else its last line.
 std::string run_knsupdate(const target& t, const std::string& script, const std::string& path) {
   std::ofstream(path) << "server 127.0.0.1 " << t.port << "\nzone example.test.\n" << script;
-  const std::string command = "knsupdate -y " + t.key_argument + " " + path + " >" + path + ".log 2>&1";
+  const std::string command = "knsupdate -t 60 -y " + t.key_argument + " " + path + " >" + path + ".log 2>&1";
   if (std::system(command.c_str()) == 0) return {};
   std::ifstream log(path + ".log");
   std::string line, last;

@@ -44,14 +44,28 @@
 // fenced: no commit with a smaller token lands after raise_fence returns (S2), including one
 // already in flight. Endpoint stamps are never touched by raise_fence.
 //
-// Batches: commit_batch sends several endpoints in one UPDATE, each with its own prerequisite,
-// plus the floor once. The server applies all of it or nothing: when any prerequisite fails,
-// no endpoint is written, and each item says its own outcome (stale, fenced, conflict or none).
+// Batches (batched_store, store.hpp): commit_batch decides each item by its own condition, as
+// commit would. Items the expected stamps and the known floor refuse are decided without sending;
+// the others are split, in order, into UPDATEs of at most 65,535 octets with TSIG (and at most
+// rfc2136_options::update_endpoints_max endpoints when set), each with the floor pinned once and
+// one stamp prerequisite per endpoint ("RRset does not exist" for one never written). A message
+// the server applies makes its endpoints `written`. A message it refuses (NXRRSET, YXRRSET:
+// nothing of it applied) is followed by a read of the floor and of that message's stamps; the
+// refused endpoints are marked stale, fenced or conflict as commit decides, and the rest sent
+// again in a new message (at most unit_rounds_max per unit; then `conflict`). One endpoint too
+// large for any message is errc::capacity_exceeded naming it, and nothing is sent. read_stamps
+// pipelines its TXT queries on one TCP connection (queries_in_flight_max unanswered), each
+// answer verified and range-checked as read_stamp's, falling back to read_stamp for any it cannot
+// use. The server must enforce prerequisites (RFC 2136 section 3.2): Knot, BIND and PowerDNS do,
+// as the tests show; one that ignored them would lose S1 silently (docs/rfc2136.md).
 //
-// Costs (loopback, Knot 3.2: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP
-// round trip; commit one TCP round trip on a pooled connection, plus one read of the stamp and
-// the two floor owners when the prerequisite fails; served() five queries (four types and the
-// weights); read_floor two. Each message costs two HMAC-SHA256 (a few microseconds).
+// Costs (loopback: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP round trip;
+// read_stamps of n about one TCP round trip plus the server's time per query; commit one TCP
+// round trip on a pooled connection, plus one read of the stamp and the two floor owners when the
+// prerequisite fails; commit_batch one round trip per message (about 100 endpoints of two A
+// records each fit one), plus, per refused message, two floor queries, one pipelined read of its
+// stamps and a new message; served() five queries (four types and the weights); read_floor two.
+// Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
 //
