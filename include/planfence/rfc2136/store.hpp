@@ -1176,7 +1176,7 @@ class rfc2136_store {
     };
     std::unordered_map<std::uint16_t, in_flight> waiting;
     const std::uint16_t base = next_id();
-    std::size_t next = 0;
+    std::size_t next = 0, unmatched = 0;
     while (next < handles.size() || !waiting.empty()) {
       if (next < handles.size() && waiting.size() <= queries_in_flight_max / 2) {
         std::vector<std::uint8_t> burst;
@@ -1200,7 +1200,10 @@ class rfc2136_store {
       if (raw.size() < detail::dns_header_size || !detail::receive_exactly(fd, raw, deadline)) return false;
       const auto id = static_cast<std::uint16_t>(raw[0] << 8 | raw[1]);
       const auto it = waiting.find(id);
-      if (it == waiting.end()) continue;  // a late answer to an abandoned request
+      if (it == waiting.end()) {  // a late answer to an abandoned request; a flood of them ends it
+        if (++unmatched > 16) return false;
+        continue;
+      }
       const in_flight slot = it->second;
       waiting.erase(it);
       ++answered;
