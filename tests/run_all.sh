@@ -15,6 +15,7 @@ test_packages=(
   knot knot-dnsutils  # knotd and kdig: tests/recovery's drill loads an exported zone and queries it
   knot-dnssecutils  # kzonecheck: tests/zonefile checks that exported zones load in a real server
   bind9-utils  # named-checkzone: tests/zonefile checks the zone rules against BIND's loader too
+  bind9  # named: tests/rfc2136 runs the store against a real BIND too (examples/support/bind_server.hpp)
   pdns-server pdns-backend-sqlite3 sqlite3  # tests/rfc2136's [pdns] cases run a real PowerDNS
   etcd-server etcd-client  # etcd and etcdctl: tests/etcd starts real members and reads back with etcdctl
 )

@@ -44,14 +44,28 @@
 // fenced: no commit with a smaller token lands after raise_fence returns (S2), including one
 // already in flight. Endpoint stamps are never touched by raise_fence.
 //
-// Batches: commit_batch sends several endpoints in one UPDATE, each with its own prerequisite,
-// plus the floor once. The server applies all of it or nothing: when any prerequisite fails,
-// no endpoint is written, and each item says its own outcome (stale, fenced, conflict or none).
+// Batches (batched_store, store.hpp): commit_batch decides each item by its own condition, as
+// commit would. Items the expected stamps and the known floor refuse are decided without sending;
+// the others are split, in order, into UPDATEs of at most 65,535 octets with TSIG (and at most
+// rfc2136_options::update_endpoints_max endpoints when set), each with the floor pinned once and
+// one stamp prerequisite per endpoint ("RRset does not exist" for one never written). A message
+// the server applies makes its endpoints `written`. A message it refuses (NXRRSET, YXRRSET:
+// nothing of it applied) is followed by a read of the floor and of that message's stamps; the
+// refused endpoints are marked stale, fenced or conflict as commit decides, and the rest sent
+// again in a new message (at most unit_rounds_max per unit; then `conflict`). One endpoint too
+// large for any message is errc::capacity_exceeded naming it, and nothing is sent. read_stamps
+// pipelines its TXT queries on one TCP connection (queries_in_flight_max unanswered), each
+// answer verified and range-checked as read_stamp's, falling back to read_stamp for any it cannot
+// use. The server must enforce prerequisites (RFC 2136 section 3.2): Knot, BIND and PowerDNS do,
+// as the tests show; one that ignored them would lose S1 silently (docs/rfc2136.md).
 //
-// Costs (loopback, Knot 3.2: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP
-// round trip; commit one TCP round trip on a pooled connection, plus one read of the stamp and
-// the two floor owners when the prerequisite fails; served() five queries (four types and the
-// weights); read_floor two. Each message costs two HMAC-SHA256 (a few microseconds).
+// Costs (loopback: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP round trip;
+// read_stamps of n about one TCP round trip plus the server's time per query; commit one TCP
+// round trip on a pooled connection, plus one read of the stamp and the two floor owners when the
+// prerequisite fails; commit_batch one round trip per message (about 100 endpoints of two A
+// records each fit one), plus, per refused message, two floor queries, one pipelined read of its
+// stamps and a new message; served() five queries (four types and the weights); read_floor two.
+// Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
 //
@@ -120,6 +134,8 @@ struct rfc2136_options {
   unsigned attempts = 3;            ///< per request (UDP retries, TCP reconnects)
   std::uint32_t ttl_stamp = 0;      ///< TTL of the stamp and floor TXT records (0: not cached)
   bool udp_queries = true;          ///< queries over UDP first (TCP on truncation); else TCP only
+  /// At most this many endpoints in one UPDATE of commit_batch (0: as many as fit 65,535 octets).
+  std::size_t update_endpoints_max = 0;
   std::uint16_t tsig_fudge_seconds = detail::tsig_fudge_default_seconds;
   /// BROKEN ON PURPOSE, for tests only: send UPDATEs without prerequisites, as the popular
   /// RFC 2136 tools do (the 2025 time-of-check to time-of-use hole). The race test sets it to
@@ -134,18 +150,8 @@ class rfc2136_store {
   static constexpr unsigned attempts_max = 10;
   static constexpr unsigned floor_retries_max = 4;  // commits retried when only the floor moved
   static constexpr std::size_t connections_idle_max = 8;
-
-  /// One endpoint of a batch. `refused` is set by commit_batch when the batch fails: the reason
-  /// this endpoint would be refused (stale, fenced or conflict), or empty when its own
-  /// prerequisite held and another endpoint's failed.
-  struct batch_item {
-    endpoint_handle endpoint;
-    stamp expected{};
-    stamp desired{};
-    const record_set* records = nullptr;
-    std::optional<errc> refused{};
-    std::optional<stamp> found{};  ///< the stamp read back after the server refused the batch
-  };
+  static constexpr unsigned unit_rounds_max = 16;            // messages per unit of a batch
+  static constexpr std::size_t queries_in_flight_max = 64;   // pipelined stamp reads unanswered
 
   /// A store over `endpoints` (names in `options.zone`). Reads the fence floor once (both owners).
   /// Errors: errc::invalid_name (a name outside the zone, too long for its weight owner, or reserved),
@@ -426,92 +432,58 @@ class rfc2136_store {
   }
 
   /// One UPDATE: if the endpoint's stamp is still `expected` (and the floor is what this store
-  /// last read), serve `records` and carry `desired`. See the header comment for outcomes.
+  /// last read), serve `records` and carry `desired`: commit_batch with one item. See the header
+  /// comment for outcomes; a refusal names the endpoint, what the server answered and the stamp
+  /// and floor read back.
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records) {
-    batch_item item{h, expected, desired, &records, std::nullopt};
-    auto done = commit_batch(std::span<batch_item>(&item, 1));
-    if (!done) return unexpected_error(done.error());  // the item's own reason when it has one
-    return stamp{desired.gen, desired.fence, 0};
+    commit_item item{h, expected, desired, &records};
+    refusal_note note;
+    if (auto done = commit_items(std::span<commit_item>(&item, 1), note); !done) return unexpected_error(done.error());
+    if (item.outcome == commit_outcome::written) return item.now;
+    return refusal_error(item, note);
   }
 
-  /// Several endpoints in ONE UPDATE, all or nothing (header comment). On failure, items that
-  /// would be refused have `refused` set, and the result's error is the first item's reason
-  /// (naming the endpoint) or the transport's. An endpoint may appear once per batch.
-  [[nodiscard]] result<void> commit_batch(std::span<batch_item> items) {
-    if (items.empty()) return ok();
-    for (batch_item& item : items) {
-      PLANFENCE_ASSERT(item.endpoint.index() < state_->names.size());
-      PLANFENCE_ASSERT(item.records != nullptr);
-      PLANFENCE_ASSERT(item.desired.gen != generation_none);
-      item.refused.reset();
-      item.found.reset();
-    }
-    for (const batch_item& item : items) {
-      // A stamp this store would refuse to read back is never written.
-      if (item.desired.gen > generation_max || item.desired.fence > fence_max) {
-        return fail(errc::capacity_exceeded, state_->names[item.endpoint.index()] + ": stamp gen " +
-                                                 std::to_string(item.desired.gen.value()) + " fence " +
-                                                 std::to_string(item.desired.fence.value()) +
-                                                 " is outside generation 1..2^40-1, fence 0..2^24-1");
-      }
-    }
-    for (std::size_t i = 0; i < items.size(); ++i) {
-      for (std::size_t j = i + 1; j < items.size(); ++j) {
-        if (items[i].endpoint == items[j].endpoint) return fail(errc::invalid_plan, "endpoint twice in one batch");
-      }
-    }
-    // Refusals the expected stamps and the known floor already decide: nothing is sent.
-    const std::uint64_t floor_known = cached_floor().effective();
-    bool refused_locally = false;
-    for (batch_item& item : items) {
-      item.refused = decide(item.expected, item.desired, floor_known, std::nullopt);
-      refused_locally = refused_locally || item.refused.has_value();
-    }
-    if (refused_locally) return first_refusal(items);
-
-    bool sent_before = false;  // a retry may find its own earlier attempt applied
-    std::string server_said;
-    std::uint64_t last_floor = 0;
-    for (unsigned round = 0;; ++round) {
-      auto request = build_update(items, cached_floor());
-      if (!request) return unexpected_error(request.error());
-      // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
-      auto answer = exchange(std::move(*request), /*use_tcp=*/!state_->options.udp_queries, &sent_before, "the update");
-      if (!answer) return unexpected_error(answer.error());
-      const std::uint16_t rcode = answer->rcode();
-      if (rcode == detail::dns_rcode::noerror) return ok();
-      if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) {
-        return update_failure(rcode, "the update");
-      }
-      // A prerequisite failed: read the floor and the stamps again and decide from them.
-      auto floor = read_floor();
-      if (!floor) return unexpected_error(floor.error());
-      bool all_ours = true, floor_only = true;
-      for (batch_item& item : items) {
-        auto now = read_stamp(item.endpoint);
-        if (!now) return unexpected_error(now.error());
-        all_ours = all_ours && now->gen == item.desired.gen && now->fence == item.desired.fence;
-        item.refused = decide(item.expected, item.desired, floor->value_or(0), *now);
-        item.found = *now;
-        floor_only = floor_only && !item.refused.has_value();
-      }
-      // Our own earlier attempt landed (its answer was lost): the same generation under the
-      // same fence is the same plan (S5), so the records are ours too.
-      if (sent_before && all_ours) {
-        for (batch_item& item : items) item.refused.reset();
-        return ok();
-      }
-      last_floor = floor->value_or(0);
-      server_said = std::string(detail::rcode_name(rcode));
-      if (!floor_only) return first_refusal(items, server_said, last_floor);
-      if (round + 1 >= floor_retries_max) {
-        for (batch_item& item : items) item.refused = errc::conflict;
-        return first_refusal(items, server_said, last_floor);
-      }
-      // Only the floor moved, and not above our tokens: send again against the new one.
-    }
+  /// Each item committed under its own condition, exactly as `commit` would decide it
+  /// (batched_store, store.hpp). Items the expected stamps and the floor already refuse are
+  /// decided without sending anything; the others go in UPDATE messages of at most 65,535
+  /// octets with TSIG (update_endpoints_max endpoints at most, when set), in the order given.
+  /// When the server refuses a message (NXRRSET, YXRRSET), the floor and the stamps of that
+  /// message's endpoints are read again (one pipelined read), the refused items marked stale,
+  /// fenced or conflict, and the rest sent again in a new message (at most unit_rounds_max
+  /// messages per unit; items still undecided then are `conflict`). Errors, with the items not
+  /// yet decided left `pending`: errc::capacity_exceeded naming the item (a stamp out of range,
+  /// several CNAMEs, or one endpoint's update larger than a message: then nothing is sent), and
+  /// whatever a transport or the server reports (store_unavailable, authentication_failed, ...).
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) {
+    refusal_note note;
+    return commit_items(items, note);
   }
+
+  /// The stamps of `handles`, out[i] for handles[i] (same sizes), each as read_stamp gives it:
+  /// range-checked and, with a key, from a verified answer. Several stamps are read as pipelined
+  /// TXT queries on one pooled TCP connection (at most queries_in_flight_max unanswered, answers
+  /// matched by message ID), so a batch costs about one round trip; a stamp whose pipelined
+  /// answer is missing or unusable (a dropped connection, a timeout, an unsigned, badly signed or
+  /// unexpected answer) is read again alone by read_stamp, which then reports its error. All or
+  /// nothing: an error leaves `out` unspecified.
+  [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
+    PLANFENCE_ASSERT(handles.size() == out.size());
+    for (const endpoint_handle h : handles) PLANFENCE_ASSERT(h.index() < state_->names.size());
+    std::vector<bool> done(handles.size(), false);
+    if (handles.size() > 1) read_stamps_pipelined(handles, out, done);
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+      if (done[i]) continue;
+      auto seen = read_stamp(handles[i]);
+      if (!seen) return unexpected_error(seen.error());
+      out[i] = *seen;
+    }
+    return ok();
+  }
+
+  /// How many UPDATE messages commits have sent through this store (each message once, however
+  /// many transport attempts it took): what tests and benchmarks read to see a batch split.
+  [[nodiscard]] std::uint64_t updates_sent() const noexcept { return state_->updates_sent.load(std::memory_order_relaxed); }
 
   /// After this returns, every commit with a smaller token is refused (header comment). One
   /// read of the floor and, when it must rise, one UPDATE (retried if the floor moved
@@ -558,18 +530,20 @@ class rfc2136_store {
     return std::optional<std::uint64_t>{floor->effective()};
   }
 
-  /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint, read at
-  /// the call. Errors: errc::store_unavailable (naming the endpoint) when any query fails: a live
+  /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint (pipelined,
+  /// read_stamps), read at the call. Errors: errc::store_unavailable (naming the endpoint) when any query fails: a live
   /// set with a guess in it could name too few plans, and the registry then collects nothing
   /// (collection_report::live_unavailable, S3). Allocates.
   [[nodiscard]] result<std::vector<generation>> live_generations() const {
+    std::vector<endpoint_handle> handles(state_->names.size());
+    for (std::uint32_t i = 0; i < handles.size(); ++i) handles[i] = endpoint_handle{i};
+    std::vector<stamp> stamps(handles.size());
+    if (auto read = read_stamps(handles, stamps); !read) {
+      return fail(errc::store_unavailable, "live set: " + read.error().message());
+    }
     std::vector<generation> out;
-    for (std::uint32_t i = 0; i < state_->names.size(); ++i) {
-      auto s = read_stamp(endpoint_handle{i});
-      if (!s) {
-        return fail(errc::store_unavailable, "live set: " + state_->names[i] + ": " + s.error().message());
-      }
-      if (s->gen != generation_none) out.push_back(s->gen);
+    for (const stamp& s : stamps) {
+      if (s.gen != generation_none) out.push_back(s.gen);
     }
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -613,9 +587,18 @@ class rfc2136_store {
   }
   [[nodiscard]] const rfc2136_options& options() const noexcept { return state_->options; }
 
-  /// The UPDATE commit_batch would send (unsigned), for docs, tests and dry runs.
-  [[nodiscard]] result<std::vector<std::uint8_t>> preview_update(std::span<const batch_item> items) const {
-    return build_update(items, cached_floor());
+  /// The UPDATE messages commit_batch would send for `items` (unsigned, split as it splits them,
+  /// against the floor this store last read; no item decided locally), for docs, tests and dry
+  /// runs. Errors: errc::capacity_exceeded as commit_batch.
+  [[nodiscard]] result<std::vector<std::vector<std::uint8_t>>> preview_update(std::span<const commit_item> items) const {
+    std::vector<std::size_t> all(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) all[i] = i;
+    std::vector<encoded_item> encoded(items.size());
+    auto units = plan_units(items, all, encoded);
+    if (!units) return unexpected_error(units.error());
+    std::vector<std::vector<std::uint8_t>> out;
+    for (const std::vector<std::size_t>& unit : *units) out.push_back(assemble(encoded, unit, cached_floor()));
+    return out;
   }
 
  private:
@@ -629,6 +612,23 @@ class rfc2136_store {
     std::atomic<std::uint64_t> floor_cache{0};  // both floors as read: pack_floors
     std::mutex pool_mutex;
     std::vector<detail::unique_fd> idle;                  // pooled TCP connections
+    std::atomic<std::uint64_t> updates_sent{0};           // UPDATE messages commits sent
+  };
+
+  /// What the server said when it last refused a message, for a single commit's error.
+  struct refusal_note {
+    std::string server_said;  ///< empty: decided from the expected stamp, nothing sent
+    std::uint64_t floor = 0;  ///< the floor read back then
+  };
+
+  /// One item's records, encoded once: its prerequisite (section 1) and its updates (section 2).
+  /// Names are not compressed, so the octets are the same in whichever message they go.
+  struct encoded_item {
+    std::vector<std::uint8_t> prerequisite;
+    std::size_t prerequisites = 0;
+    std::vector<std::uint8_t> updates;
+    std::size_t update_count = 0;
+    [[nodiscard]] std::size_t size() const noexcept { return prerequisite.size() + updates.size(); }
   };
 
   explicit rfc2136_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -776,28 +776,34 @@ class rfc2136_store {
     return std::nullopt;
   }
 
-  /// The first refused item's reason, naming the endpoint and, when the server refused the
+  /// What a refused single commit says: the endpoint and, when the server refused the
   /// prerequisite, what it answered and what the stamp and floor were read back as.
-  [[nodiscard]] result<void> first_refusal(std::span<const batch_item> items, const std::string& server_said = {},
-                                           std::uint64_t floor = 0) const {
-    for (const batch_item& item : items) {
-      if (!item.refused) continue;
-      std::string why = state_->names[item.endpoint.index()];
-      if (server_said.empty()) {
-        why += ": decided from the expected stamp gen " + std::to_string(item.expected.gen.value()) + " fence " +
-               std::to_string(item.expected.fence.value()) + ", nothing sent";
-      } else {
-        why += ": the server refused the prerequisite (" + server_said + ")";
-        if (item.found) {
-          why += "; it serves gen " + std::to_string(item.found->gen.value()) + " fence " +
-                 std::to_string(item.found->fence.value());
-        }
-        why += ", floor " + std::to_string(floor);
-      }
-      return fail(*item.refused, std::move(why));
+  [[nodiscard]] result<stamp> refusal_error(const commit_item& item, const refusal_note& note) const {
+    std::string why = state_->names[item.endpoint.index()];
+    if (note.server_said.empty()) {
+      why += ": decided from the expected stamp gen " + std::to_string(item.expected.gen.value()) + " fence " +
+             std::to_string(item.expected.fence.value()) + ", nothing sent";
+    } else {
+      why += ": the server refused the prerequisite (" + note.server_said + "); it serves gen " +
+             std::to_string(item.now.gen.value()) + " fence " + std::to_string(item.now.fence.value()) + ", floor " +
+             std::to_string(note.floor);
+    }
+    switch (item.outcome) {
+      case commit_outcome::stale: return fail(errc::stale, std::move(why));
+      case commit_outcome::fenced: return fail(errc::fenced, std::move(why));
+      case commit_outcome::conflict: return fail(errc::conflict, std::move(why));
+      default: break;
     }
     PLANFENCE_ASSERT(false);
-    return fail(errc::conflict);
+    return fail(errc::conflict, std::move(why));
+  }
+
+  [[nodiscard]] static commit_outcome outcome_of(errc code) noexcept {
+    switch (code) {
+      case errc::stale: return commit_outcome::stale;
+      case errc::fenced: return commit_outcome::fenced;
+      default: return commit_outcome::conflict;
+    }
   }
 
   /// The error for an UPDATE answered (and, with a key, correctly signed) with `rcode`, which
@@ -927,48 +933,316 @@ class rfc2136_store {
     }
   }
 
-  [[nodiscard]] result<std::vector<std::uint8_t>> build_update(std::span<const batch_item> items,
-                                                               const floors& floor) const {
+  // ---- batches ---------------------------------------------------------------------------------
+
+  [[nodiscard]] result<void> commit_items(std::span<commit_item> items, refusal_note& note) {
+    if (items.empty()) return ok();
+    std::vector<bool> seen(state_->names.size(), false);
+    for (commit_item& item : items) {
+      PLANFENCE_ASSERT(item.endpoint.index() < state_->names.size());
+      PLANFENCE_ASSERT(item.records != nullptr);
+      PLANFENCE_ASSERT(item.desired.gen != generation_none);
+      PLANFENCE_ASSERT(!seen[item.endpoint.index()]);  // an endpoint at most once per batch
+      seen[item.endpoint.index()] = true;
+      item.outcome = commit_outcome::pending;
+      item.now = item.expected;
+    }
+    for (const commit_item& item : items) {
+      // A stamp this store would refuse to read back is never written.
+      if (item.desired.gen > generation_max || item.desired.fence > fence_max) {
+        return fail(errc::capacity_exceeded, state_->names[item.endpoint.index()] + ": stamp gen " +
+                                                 std::to_string(item.desired.gen.value()) + " fence " +
+                                                 std::to_string(item.desired.fence.value()) +
+                                                 " is outside generation 1..2^40-1, fence 0..2^24-1; nothing sent");
+      }
+    }
+    // Refusals the expected stamps and the known floor already decide: nothing is sent for them.
+    const std::uint64_t floor_known = cached_floor().effective();
+    std::vector<std::size_t> live;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+      if (auto refused = decide(items[i].expected, items[i].desired, floor_known, std::nullopt)) {
+        items[i].outcome = outcome_of(*refused);
+      } else {
+        live.push_back(i);
+      }
+    }
+    if (live.empty()) return ok();
+    std::vector<encoded_item> encoded(items.size());
+    auto units = plan_units(items, live, encoded);  // every item encoded before anything is sent
+    if (!units) return unexpected_error(units.error());
+    for (std::vector<std::size_t>& unit : *units) {
+      if (auto done = commit_unit(items, encoded, std::move(unit), note); !done) return done;
+    }
+    return ok();
+  }
+
+  /// The octets an UPDATE may hold besides its endpoints: the header, the zone, both floors'
+  /// prerequisites at their largest, and the TSIG record (owner, fixed fields, hmac-sha256's
+  /// name and a 32-octet MAC, the other fields).
+  [[nodiscard]] std::size_t message_budget() const {
+    detail::dns_message_builder b(0, detail::dns_opcode::update);
+    b.question(state_->options.zone, detail::dns_type::soa);
+    pin_floor(b, floors{fence_max.value(), fence_max.value()});
+    std::size_t fixed = b.size();
+    if (state_->options.key) fixed += state_->options.key->name.size() + 2 + 10 + 13 + 6 + 2 + 2 + 32 + 2 + 2 + 2 + 8;
+    return detail::dns_message_size_max - fixed;
+  }
+
+  /// `chosen` (indices into `items`) split into units, each one UPDATE: consecutive, each as
+  /// large as fits message_budget() (and update_endpoints_max). Encodes each chosen item into
+  /// `encoded`. Errors: errc::capacity_exceeded naming an item that fits no message.
+  [[nodiscard]] result<std::vector<std::vector<std::size_t>>> plan_units(std::span<const commit_item> items,
+                                                                         const std::vector<std::size_t>& chosen,
+                                                                         std::vector<encoded_item>& encoded) const {
+    const std::size_t budget = message_budget();
+    const std::size_t per_message = state_->options.update_endpoints_max;
+    std::vector<std::vector<std::size_t>> units;
+    std::size_t used = 0, records = 0;
+    for (const std::size_t i : chosen) {
+      auto e = encode_item(items[i]);
+      if (!e) return unexpected_error(e.error());
+      if (e->size() > budget) {
+        return fail(errc::capacity_exceeded, state_->names[items[i].endpoint.index()] + ": its update is " +
+                                                 std::to_string(e->size()) + " octets, more than the " +
+                                                 std::to_string(budget) + " one UPDATE (65535 with the zone, the "
+                                                 "floor and TSIG) can hold: give it fewer records; nothing sent");
+      }
+      const bool full = units.empty() || used + e->size() > budget || records + e->update_count > 0xffff ||
+                        (per_message != 0 && units.back().size() >= per_message);
+      if (full) {
+        units.emplace_back();
+        used = records = 0;
+      }
+      units.back().push_back(i);
+      used += e->size();
+      records += e->update_count;
+      encoded[i] = std::move(*e);
+    }
+    return units;
+  }
+
+  /// One item's prerequisite (its stamp as expected, or "RRset does not exist") and updates
+  /// (every RRset of the endpoint replaced, its weights and its stamp). Errors:
+  /// errc::capacity_exceeded (several CNAMEs), errc::invalid_rdata.
+  [[nodiscard]] result<encoded_item> encode_item(const commit_item& item) const {
+    const std::string& name = state_->names[item.endpoint.index()];
+    const std::string stamp_owner = stamp_name(item.endpoint);
+    std::size_t cnames = 0;
+    for (const record& r : item.records->records()) cnames += r.type == record_type::cname ? 1 : 0;
+    if (cnames > 1) return fail(errc::capacity_exceeded, name + ": DNS cannot hold several CNAMEs (weighted CNAMEs)");
+    encoded_item out;
+    if (!state_->options.broken_omit_prerequisites) {
+      detail::dns_message_builder p(0, detail::dns_opcode::update);
+      if (item.expected.gen == generation_none) {
+        p.prerequisite_rrset_absent(stamp_owner, detail::dns_type::txt);
+      } else {
+        p.prerequisite_rrset_equals(stamp_owner, detail::dns_type::txt, detail::txt_rdata(stamp_text(item.expected)));
+      }
+      out.prerequisite.assign(p.body().begin(), p.body().end());
+      out.prerequisites = p.count(1);
+    }
+    detail::dns_message_builder u(0, detail::dns_opcode::update);
+    for (std::uint16_t type : {detail::dns_type::a, detail::dns_type::aaaa, detail::dns_type::cname, detail::dns_type::txt}) {
+      u.update_delete_rrset(name, type);
+    }
+    for (const record& r : item.records->records()) {
+      auto rdata = detail::encode_rdata(r);
+      if (!rdata) return unexpected_error(rdata.error());
+      u.update_add(name, wire_type(r.type), r.ttl, *rdata);
+    }
+    // The weights beside the records (dns/zone_layout.hpp): replaced, none when unweighted.
+    const std::string weights = dns::weight_owner(name);
+    u.update_delete_rrset(weights, detail::dns_type::txt);
+    for (const record& r : item.records->records()) {
+      if (r.weight) u.update_add(weights, detail::dns_type::txt, r.ttl, detail::txt_rdata(dns::format_weight(r)));
+    }
+    u.update_delete_rrset(stamp_owner, detail::dns_type::txt);
+    u.update_add(stamp_owner, detail::dns_type::txt, state_->options.ttl_stamp, detail::txt_rdata(stamp_text(item.desired)));
+    out.updates.assign(u.body().begin(), u.body().end());
+    out.update_count = u.count(2);
+    return out;
+  }
+
+  /// The UPDATE for `unit`: the zone, both floors pinned as `floor`, each endpoint's
+  /// prerequisite, then each endpoint's updates.
+  [[nodiscard]] std::vector<std::uint8_t> assemble(const std::vector<encoded_item>& encoded, std::span<const std::size_t> unit,
+                                                   const floors& floor) const {
     detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
     b.question(state_->options.zone, detail::dns_type::soa);
-    if (!state_->options.broken_omit_prerequisites) pin_floor(b, floor);
-    for (const batch_item& item : items) {
-      if (state_->options.broken_omit_prerequisites) break;
-      if (item.expected.gen == generation_none) {
-        b.prerequisite_rrset_absent(stamp_name(item.endpoint), detail::dns_type::txt);
-      } else {
-        b.prerequisite_rrset_equals(stamp_name(item.endpoint), detail::dns_type::txt, detail::txt_rdata(stamp_text(item.expected)));
-      }
+    if (!state_->options.broken_omit_prerequisites) {
+      pin_floor(b, floor);
+      for (const std::size_t i : unit) b.append_records(1, encoded[i].prerequisite, encoded[i].prerequisites);
     }
-    for (const batch_item& item : items) {
-      const std::string& name = state_->names[item.endpoint.index()];
-      std::size_t cnames = 0;
-      for (const record& r : item.records->records()) cnames += r.type == record_type::cname ? 1 : 0;
-      if (cnames > 1) return fail(errc::capacity_exceeded, name + ": DNS cannot hold several CNAMEs (weighted CNAMEs)");
-      for (std::uint16_t type : {detail::dns_type::a, detail::dns_type::aaaa, detail::dns_type::cname, detail::dns_type::txt}) {
-        b.update_delete_rrset(name, type);
-      }
-      for (const record& r : item.records->records()) {
-        auto rdata = detail::encode_rdata(r);
-        if (!rdata) return unexpected_error(rdata.error());
-        b.update_add(name, wire_type(r.type), r.ttl, *rdata);
-      }
-      // The weights beside the records (dns/zone_layout.hpp): replaced, none when unweighted.
-      const std::string weights = dns::weight_owner(name);
-      b.update_delete_rrset(weights, detail::dns_type::txt);
-      for (const record& r : item.records->records()) {
-        if (r.weight) b.update_add(weights, detail::dns_type::txt, r.ttl, detail::txt_rdata(dns::format_weight(r)));
-      }
-      b.update_delete_rrset(stamp_name(item.endpoint), detail::dns_type::txt);
-      b.update_add(stamp_name(item.endpoint), detail::dns_type::txt, state_->options.ttl_stamp,
-                   detail::txt_rdata(stamp_text(item.desired)));
-      // Leave room for TSIG (about 100 octets) under the 64 KiB bound.
-      if (b.size() > detail::dns_message_size_max - 256) {
-        return fail(errc::capacity_exceeded, "the UPDATE would exceed 64 KiB: split the batch");
-      }
-    }
+    for (const std::size_t i : unit) b.append_records(2, encoded[i].updates, encoded[i].update_count);
     return std::move(b).finish();
   }
+
+  /// Sends one unit until every item of it is decided: written when the server applies the
+  /// message; after a refused prerequisite, each item decided from the floor and its stamp read
+  /// again, the refused ones left out of the next message. A message whose endpoints all serve
+  /// their desired stamp already is ours, applied by an attempt whose answer was lost (the same
+  /// generation under the same fence is the same plan, S5): written.
+  [[nodiscard]] result<void> commit_unit(std::span<commit_item> items, const std::vector<encoded_item>& encoded,
+                                         std::vector<std::size_t> working, refusal_note& note) {
+    unsigned floor_rounds = 0;
+    for (unsigned round = 0; round < unit_rounds_max && !working.empty(); ++round) {
+      const floors pinned = cached_floor();
+      state_->updates_sent.fetch_add(1, std::memory_order_relaxed);
+      // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
+      auto answer = exchange(assemble(encoded, working, pinned), /*use_tcp=*/!state_->options.udp_queries, nullptr,
+                             "the update");
+      if (!answer) return unexpected_error(answer.error());
+      const std::uint16_t rcode = answer->rcode();
+      if (rcode == detail::dns_rcode::noerror) {
+        for (const std::size_t i : working) {
+          items[i].outcome = commit_outcome::written;
+          items[i].now = stamp{items[i].desired.gen, items[i].desired.fence, 0};
+        }
+        return ok();
+      }
+      if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) return update_failure(rcode, "the update");
+      // A prerequisite failed: read the floor and this message's stamps again, decide from them.
+      auto floor = read_floor();
+      if (!floor) return unexpected_error(floor.error());
+      std::vector<endpoint_handle> handles;
+      handles.reserve(working.size());
+      for (const std::size_t i : working) handles.push_back(items[i].endpoint);
+      std::vector<stamp> found(working.size());
+      if (auto read = read_stamps(handles, found); !read) return unexpected_error(read.error());
+      note.server_said = std::string(detail::rcode_name(rcode));
+      note.floor = floor->value_or(0);
+      bool all_ours = true;
+      for (std::size_t k = 0; k < working.size(); ++k) {
+        const commit_item& item = items[working[k]];
+        all_ours = all_ours && found[k].gen == item.desired.gen && found[k].fence == item.desired.fence;
+      }
+      std::vector<std::size_t> next;
+      for (std::size_t k = 0; k < working.size(); ++k) {
+        commit_item& item = items[working[k]];
+        item.now = found[k];
+        if (all_ours) {
+          item.outcome = commit_outcome::written;
+        } else if (auto refused = decide(item.expected, item.desired, note.floor, found[k])) {
+          item.outcome = outcome_of(*refused);
+        } else {
+          next.push_back(working[k]);
+        }
+      }
+      // Nobody refused: only the floor moved (not above our tokens): send again against it.
+      if (next.size() == working.size() && ++floor_rounds >= floor_retries_max) break;
+      working = std::move(next);
+    }
+    // Bounded: the server kept refusing (the floor or stamps kept moving). Read again, decide again.
+    for (const std::size_t i : working) items[i].outcome = commit_outcome::conflict;
+    return ok();
+  }
+
+  // ---- pipelined stamp reads -------------------------------------------------------------------
+
+  /// Reads the stamps of `handles` as TXT queries pipelined on one TCP connection, filling
+  /// out[i] and setting done[i] for each answer that is usable: verified (with a key), echoing
+  /// the question, authoritative for our zone, NOERROR or NXDOMAIN, and a stamp in range.
+  /// Anything else leaves done[i] unset (read_stamps reads those alone, and reports their
+  /// errors); a transport failure ends the pipeline and drops the connection.
+  void read_stamps_pipelined(std::span<const endpoint_handle> handles, std::span<stamp> out, std::vector<bool>& done) const {
+    detail::unique_fd fd = take_connection();
+    bool reused = fd.valid();
+    for (;;) {
+      if (!fd.valid()) {
+        auto connected = detail::tcp_connect(state_->server, detail::deadline_after(state_->options.timeout));
+        if (!connected) return;
+        fd = std::move(*connected);
+      }
+      std::size_t answered = 0;
+      if (pipeline(fd.get(), handles, out, done, answered)) {
+        give_back(std::move(fd));
+        return;
+      }
+      fd.reset();
+      // A pooled connection the server closed while idle fails at once: one fresh try.
+      if (!reused || answered != 0) return;
+      reused = false;
+    }
+  }
+
+  /// The pipeline itself on connected `fd`: whether every query was answered (`answered` counts
+  /// the answers matched).
+  [[nodiscard]] bool pipeline(int fd, std::span<const endpoint_handle> handles, std::span<stamp> out,
+                              std::vector<bool>& done, std::size_t& answered) const {
+    const rfc2136_options& o = state_->options;
+    struct in_flight {
+      std::size_t index;
+      detail::hmac_sha256_mac mac;
+    };
+    std::unordered_map<std::uint16_t, in_flight> waiting;
+    const std::uint16_t base = next_id();
+    std::size_t next = 0, unmatched = 0;
+    while (next < handles.size() || !waiting.empty()) {
+      if (next < handles.size() && waiting.size() <= queries_in_flight_max / 2) {
+        std::vector<std::uint8_t> burst;
+        while (next < handles.size() && waiting.size() < queries_in_flight_max) {
+          const auto id = static_cast<std::uint16_t>(base + next);
+          in_flight slot{next, {}};
+          std::vector<std::uint8_t> wire = detail::make_query(id, stamp_name(handles[next]), detail::dns_type::txt);
+          if (o.key) wire = detail::tsig_sign(std::move(wire), *o.key, detail::unix_seconds_now(), slot.mac, o.tsig_fudge_seconds);
+          burst.push_back(static_cast<std::uint8_t>(wire.size() >> 8));
+          burst.push_back(static_cast<std::uint8_t>(wire.size() & 0xff));
+          burst.insert(burst.end(), wire.begin(), wire.end());
+          waiting.emplace(id, slot);
+          ++next;
+        }
+        if (!detail::send_all(fd, burst, detail::deadline_after(o.timeout))) return false;
+      }
+      const detail::socket_deadline deadline = detail::deadline_after(o.timeout);
+      std::array<std::uint8_t, 2> prefix{};
+      if (!detail::receive_exactly(fd, prefix, deadline)) return false;
+      std::vector<std::uint8_t> raw(static_cast<std::size_t>(prefix[0]) << 8 | prefix[1]);
+      if (raw.size() < detail::dns_header_size || !detail::receive_exactly(fd, raw, deadline)) return false;
+      const auto id = static_cast<std::uint16_t>(raw[0] << 8 | raw[1]);
+      const auto it = waiting.find(id);
+      if (it == waiting.end()) {  // a late answer to an abandoned request; a flood of them ends it
+        if (++unmatched > 16) return false;
+        continue;
+      }
+      const in_flight slot = it->second;
+      waiting.erase(it);
+      ++answered;
+      if (auto s = pipelined_stamp(raw, slot.mac, stamp_name(handles[slot.index]))) {
+        out[slot.index] = *s;
+        done[slot.index] = true;
+      }
+    }
+    return true;
+  }
+
+  /// The stamp in a pipelined answer, when the answer is one read_stamp would accept; empty
+  /// otherwise (read_stamp then asks again and says what is wrong).
+  [[nodiscard]] std::optional<stamp> pipelined_stamp(std::span<const std::uint8_t> raw, const detail::hmac_sha256_mac& mac,
+                                                     const std::string& owner) const {
+    const rfc2136_options& o = state_->options;
+    auto decoded = detail::decode_message(raw);
+    if (!decoded || !decoded->is_response()) return std::nullopt;
+    if (o.key) {
+      if (!has_tsig(*decoded)) return std::nullopt;
+      if (!detail::tsig_verify_response(raw, *decoded, *o.key, mac, detail::unix_seconds_now(), o.tsig_fudge_seconds)) {
+        return std::nullopt;
+      }
+      decoded->additional.pop_back();
+    }
+    const std::uint16_t rcode = decoded->rcode();
+    if (decoded->questions.size() != 1 || decoded->questions[0].name != owner ||
+        decoded->questions[0].type != detail::dns_type::txt || !decoded->authoritative() ||
+        (rcode != detail::dns_rcode::noerror && rcode != detail::dns_rcode::nxdomain)) {
+      return std::nullopt;
+    }
+    for (const detail::dns_record& rr : decoded->authority) {
+      if (rr.type == detail::dns_type::soa && rr.name != state_->options.zone) return std::nullopt;
+    }
+    auto s = parse_stamp(*decoded, owner);
+    if (!s) return std::nullopt;
+    return *s;
+  }
+
 
   // ---- transport -------------------------------------------------------------------------------
 
@@ -1082,16 +1356,23 @@ class rfc2136_store {
                        [](const detail::dns_record& rr) { return rr.type == detail::dns_type::tsig; });
   }
 
+  /// An idle pooled TCP connection, or none.
+  [[nodiscard]] detail::unique_fd take_connection() const {
+    std::lock_guard lock(state_->pool_mutex);
+    if (state_->idle.empty()) return detail::unique_fd{};
+    detail::unique_fd fd = std::move(state_->idle.back());
+    state_->idle.pop_back();
+    return fd;
+  }
+  /// A connection whose every request was answered, back to the pool (closed when it is full).
+  void give_back(detail::unique_fd fd) const {
+    std::lock_guard lock(state_->pool_mutex);
+    if (state_->idle.size() < connections_idle_max) state_->idle.push_back(std::move(fd));
+  }
+
   [[nodiscard]] result<std::vector<std::uint8_t>> exchange_pooled(std::span<const std::uint8_t> wire,
                                                                   detail::socket_deadline deadline, bool* sent) const {
-    detail::unique_fd fd;
-    {
-      std::lock_guard lock(state_->pool_mutex);
-      if (!state_->idle.empty()) {
-        fd = std::move(state_->idle.back());
-        state_->idle.pop_back();
-      }
-    }
+    detail::unique_fd fd = take_connection();
     bool reused = fd.valid();
     for (;;) {
       if (!fd.valid()) {
@@ -1110,8 +1391,7 @@ class rfc2136_store {
         }
         return raw;
       }
-      std::lock_guard lock(state_->pool_mutex);
-      if (state_->idle.size() < connections_idle_max) state_->idle.push_back(std::move(fd));
+      give_back(std::move(fd));
       return raw;
     }
   }
@@ -1120,6 +1400,7 @@ class rfc2136_store {
 };
 
 static_assert(record_store<rfc2136_store>);
+static_assert(batched_store<rfc2136_store>);
 static_assert(inspectable_store<rfc2136_store>);
 
 }  // namespace v1

@@ -179,8 +179,10 @@ inline void append_wire_name(std::vector<std::uint8_t>& out, std::string_view na
 /// authority/update, additional); the counts are patched in finish(). No name compression.
 class dns_message_builder {
  public:
-  dns_message_builder(std::uint16_t id, dns_opcode opcode, std::uint16_t flags = 0) {
-    bytes_.resize(dns_header_size, 0);
+  // The header is made by the vector's constructor: a resize() of the empty vector here makes
+  // GCC 12 at -O3 warn (-Warray-bounds, a false positive) once the builder is inlined.
+  dns_message_builder(std::uint16_t id, dns_opcode opcode, std::uint16_t flags = 0)
+      : bytes_(dns_header_size, std::uint8_t{0}) {
     put16_at(0, id);
     put16_at(2, static_cast<std::uint16_t>(flags | static_cast<std::uint16_t>(static_cast<unsigned>(opcode) << 11)));
   }
@@ -227,8 +229,28 @@ class dns_message_builder {
     ++counts_[static_cast<std::size_t>(section)];
   }
 
+  /// Records encoded elsewhere (body() of another builder that wrote only `section`): `count`
+  /// records of that section, appended as they are. Names are never compressed, so a record's
+  /// octets do not depend on the message it goes into.
+  void append_records(int section, std::span<const std::uint8_t> records, std::size_t count) {
+    PLANFENCE_ASSERT(section >= 1 && section <= 3);
+    PLANFENCE_ASSERT(section >= section_);
+    section_ = section;
+    bytes_.insert(bytes_.end(), records.begin(), records.end());
+    counts_[static_cast<std::size_t>(section)] += count;
+  }
+
   /// Bytes so far (to check a size bound before adding more).
   [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+  /// The octets after the header: for a builder that wrote only records, those records.
+  [[nodiscard]] std::span<const std::uint8_t> body() const noexcept {
+    return std::span<const std::uint8_t>(bytes_).subspan(dns_header_size);
+  }
+  /// How many records (or questions, section 0) were written to `section` so far.
+  [[nodiscard]] std::size_t count(int section) const noexcept {
+    PLANFENCE_ASSERT(section >= 0 && section <= 3);
+    return counts_[static_cast<std::size_t>(section)];
+  }
 
   /// The message. Asserts the counts fit 16 bits; the caller checks dns_message_size_max.
   [[nodiscard]] std::vector<std::uint8_t> finish() && {
