@@ -75,7 +75,7 @@ std::uint32_t serial_of(const std::filesystem::path& file) {
 // 1% of the endpoints (which still rewrites every stamp), each compared with ONE write of the final
 // zone (format, temp file, fsync, rename, directory fsync: what a store that knew the whole plan
 // would do) measured in the same run. The numbers in docs/zonefile.md (Costs: batches).
-TEST_CASE("zonefile store: a 10,000-endpoint plan through the enactor against one write of the zone", "[.bench]") {
+TEST_CASE("zonefile store: a 10000-endpoint plan through the enactor against one write of the zone", "[.bench]") {
   constexpr std::size_t endpoints = 10'000;
   std::vector<std::string> names;
   for (std::size_t i = 0; i < endpoints; ++i) names.push_back("ep" + std::to_string(i) + ".example.test.");
