@@ -33,6 +33,29 @@
 // CNAME beside other data, at the apex or at an in-zone name server, several CNAMEs, data below a
 // DNAME): such a commit is refused with errc::invalid_plan, nothing written.
 //
+// Batches (batched_store, docs/zonefile.md): commit_batch groups its items by zone and, per zone,
+// takes the lock once, reads and parses the zone and planfence.floor once, decides every item from
+// what is on disk by exactly the single commit's rules (an item's outcome never depends on the
+// other items), applies every item that passed to the zone in memory, checks the result once
+// (check_zone_loadable, records_max) and writes the zone ONCE (temp, fsync, rename, directory
+// fsync): the items of one zone are all in the new file or none. `commit` is a batch of one.
+// When one item fails rather than being refused:
+//  - it would make the zone unloadable: an endpoint's records touch only its own owners (its name,
+//    its stamp's and its weights'), so on a loadable zone each item breaks a rule or not on its
+//    own; the offenders are found by checking halves of the items (k offenders among n: O(k log n)
+//    more checks, in memory) and left `pending`, the rest of the zone is written, and the error
+//    (invalid_plan) names each offender and its rule. On a zone that already breaks a rule, no
+//    item of the zone is written (unless the batch as a whole repairs it);
+//  - it would exceed records_max: items are admitted in batch order while the zone stays within
+//    the bound, as single commits in that order would be; the others are left `pending`
+//    (capacity_exceeded, naming them). So is an item whose desired stamp is out of range;
+//  - a zone that cannot be locked, read or written: all its undecided items stay `pending`
+//    (store_unavailable), also when only the final directory fsync failed (the new file is in
+//    place; reading again finds the stamps, and a retry reports stale). Other zones go on and
+//    their outcomes stand. With several failures the code is store_unavailable if any zone was
+//    unavailable, else the first failure's, and the detail lists them.
+// read_stamps reads and parses each zone once for all its handles (no lock, as read_stamp).
+//
 // Files are kept as the DNS server and the operator see them (replace_file below): a zone file or
 // planfence.floor that is a symbolic link is followed (its target is replaced, the link stays); a
 // file with several hard links is refused; owner, group and mode are kept (a process that cannot
@@ -68,10 +91,14 @@
 // the floor under the same lock).
 //
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
-// dominate on a real disk (docs/zonefile.md gives measured latencies). read_stamp and served read
-// and parse the zone file: O(zone size), no lock. resolve is O(1) expected after the first call for
-// a name. So the store suits zones of up to tens of thousands of records changed a few times a
-// minute; it is not a hot-path store (use memory_store) and not for zones of millions of records.
+// dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
+// costs, per zone it touches, the same once: O((zone size + items) log) (parsing decodes into a
+// sorted map, writing sorts), one rewrite, two fsyncs. read_stamp and served read and parse the zone
+// file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
+// call for a name. So the store suits zones of up to tens of thousands of records; an enactor
+// applying a plan to a whole zone pays two parses and one rewrite of the zone per batch, so large
+// batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
+// It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
 // tools other than planfence edit the zone files while planfence runs: they do not take the lock,
@@ -830,31 +857,42 @@ struct zone_edit {
   bool accepted = true;                 ///< applied in the rewrite
 };
 
-/// The owners a batch's edits replace: the endpoint's name (its A, AAAA, CNAME and TXT records
-/// only: other types there are the zone's) and its stamp and weight owners (every record).
-struct edit_owner {
-  std::size_t edit = 0;
-  bool endpoint_name = false;
+/// The endpoints a batch edits (views of their names -> index of the edit), and the owners each
+/// edit replaces: the endpoint's name (its A, AAAA, CNAME and TXT records only: other types there
+/// are the zone's) and its stamp and weight owners (every record). Looked up once per record of the
+/// zone, by the endpoint name under the owner: no owner string is built per edit.
+struct edit_index {
+  std::unordered_map<std::string_view, std::size_t> endpoints;
+  std::string stamp_prefix = dns::stamp_owner("");    // "_planfence."
+  std::string weight_prefix = dns::weight_owner("");  // "_weight._planfence."
 };
-using edit_owners = std::unordered_map<std::string, edit_owner>;
 
 /// The edit that replaces `r`, if any (accepted or not).
-[[nodiscard]] inline const edit_owner* replacing(const edit_owners& owners, const zone_record& r) {
-  auto it = owners.find(r.owner);
-  if (it == owners.end()) return nullptr;
-  if (it->second.endpoint_name && !parse_record_type(r.type).has_value()) return nullptr;
+[[nodiscard]] inline const std::size_t* replacing(const edit_index& index, const zone_record& r) {
+  std::string_view owner = r.owner;
+  bool data = false;
+  if (owner.starts_with(index.weight_prefix)) {
+    owner.remove_prefix(index.weight_prefix.size());
+  } else if (owner.starts_with(index.stamp_prefix)) {
+    owner.remove_prefix(index.stamp_prefix.size());
+  } else {
+    data = true;
+  }
+  auto it = index.endpoints.find(owner);
+  if (it == index.endpoints.end()) return nullptr;
+  if (data && !parse_record_type(r.type).has_value()) return nullptr;
   return &it->second;
 }
 
 /// The zone's records with the accepted edits applied: every other record as it was, then each
 /// accepted endpoint's new records. O(zone + edits) expected time.
-[[nodiscard]] inline std::vector<zone_record> apply_edits(const std::vector<zone_record>& base, const edit_owners& owners,
+[[nodiscard]] inline std::vector<zone_record> apply_edits(const std::vector<zone_record>& base, const edit_index& owners,
                                                           const std::vector<zone_edit>& edits) {
   std::vector<zone_record> out;
   out.reserve(base.size() + 4 * edits.size());
   for (const zone_record& r : base) {
-    const edit_owner* by = replacing(owners, r);
-    if (by == nullptr || !edits[by->edit].accepted) out.push_back(r);
+    const std::size_t* by = replacing(owners, r);
+    if (by == nullptr || !edits[*by].accepted) out.push_back(r);
   }
   for (const zone_edit& e : edits) {
     if (e.accepted) out.insert(out.end(), e.added.begin(), e.added.end());
@@ -866,7 +904,7 @@ using edit_owners = std::unordered_map<std::string, edit_owner>;
 /// breaks, found by checking halves: k such edits among n cost O(k log n) checks of the zone.
 /// Requires the zone without any edit to be loadable. Leaves every edit's `accepted` as it was.
 [[nodiscard]] inline std::vector<std::pair<std::size_t, error>> unloadable_edits(const std::vector<zone_record>& base,
-                                                                                 const edit_owners& owners,
+                                                                                 const edit_index& owners,
                                                                                  std::vector<zone_edit>& edits,
                                                                                  const std::string& zone) {
   std::vector<std::size_t> candidates;
@@ -1006,7 +1044,8 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
 
   // Each item by its own condition, from the file: exactly the single commit's rules.
   std::vector<detail::zonefile::zone_edit> edits;
-  detail::zonefile::edit_owners owners;
+  detail::zonefile::edit_index owners;
+  owners.endpoints.reserve(members.size());
   for (std::size_t i : members) {
     commit_item& item = items[i];
     // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
@@ -1029,14 +1068,12 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       edits.push_back(detail::zonefile::zone_edit{i, &names[i], {}, 0, true});
       planfence::detail::zone::endpoint_records(edits.back().added, names[i], item.records->records(), item.desired.gen,
                                                 item.desired.fence);
-      owners.emplace(names[i], detail::zonefile::edit_owner{e, true});
-      owners.emplace(dns::stamp_owner(names[i]), detail::zonefile::edit_owner{e, false});
-      owners.emplace(dns::weight_owner(names[i]), detail::zonefile::edit_owner{e, false});
+      owners.endpoints.emplace(names[i], e);
     }
   }
   if (edits.empty()) return ok();
   for (const zone_record& r : base) {
-    if (const auto* by = detail::zonefile::replacing(owners, r)) ++edits[by->edit].removed;
+    if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
   }
 
   // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
