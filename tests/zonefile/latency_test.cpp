@@ -1,5 +1,5 @@
 // Commit and read latency of the zone-file store by zone size: the numbers in docs/zonefile.md
-// (Costs). Hidden (tag [.bench]): it is a measurement, not a test, and takes about a minute. Run:
+// (Costs). Hidden (tag [.bench]): measurements, not tests; each up to about a minute in Release. Run:
 //
 //   build/tests/zonefile/planfence_zonefile_tests "[.bench]"          (TMPDIR picks the disk)
 //
