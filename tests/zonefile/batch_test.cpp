@@ -8,9 +8,9 @@
 //    made a CNAME) or exceed the record bound is refused by name and left pending, the rest of
 //    its zone is written; a zone that already breaks a rule writes nothing;
 //  - a large mixed batch (CNAMEs, weights, the apex, TXT) leaves a zone kzonecheck loads;
-//  - two threads committing batches of different generations to the same endpoints: the newest
-//    generation ends everywhere (S1), and every write replaced exactly the stamp the previous
-//    write left (no lost update).
+//  - two threads committing batches of different generations (drawn from a shared counter) to the
+//    same endpoints: the newest generation ends everywhere (S1), and every write replaced exactly
+//    the stamp the previous write left (no lost update; a store ignoring `expected` fails this).
 #include <catch2/catch.hpp>
 
 #include <sys/file.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -313,7 +314,7 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
   std::vector<std::string> names;
   for (int i = 0; i < endpoints; ++i) names.push_back(numbered("n", static_cast<std::size_t>(i), ".example.test."));
   std::map<std::uint64_t, record_set> sets;
-  for (std::uint64_t g = 1; g <= 2 * rounds + 1; ++g) sets.emplace(g, planfence_test::a_records({planfence_test::address_of(g)}));
+  for (std::uint64_t g = 1; g <= 2 * rounds; ++g) sets.emplace(g, planfence_test::a_records({planfence_test::address_of(g)}));
 
   struct write_log {
     std::string name;
@@ -322,14 +323,18 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
   std::mutex log_mutex;
   std::vector<write_log> log;
   std::atomic<bool> failed{false};
-  // Thread t commits generations 2r + t for r = 1..rounds: each round until every endpoint is
-  // written or stale, conflicts read again.
-  auto run = [&](std::uint64_t t) {
+  // Each round a thread draws the next generation from a shared counter, so which thread holds the
+  // newer generation changes from round to round, and commits it to every endpoint until each is
+  // written or stale, conflicts read again. A pause between the read and the commit lets the other
+  // thread write in between: a store that ignored `expected` would let a newer generation
+  // overwrite a write it never saw (caught below).
+  std::atomic<std::uint64_t> next_gen{1};
+  auto run = [&](std::uint64_t) {
     zonefile_store store = zonefile_store::open(dir.path()).value();
     std::vector<endpoint_handle> handles;
     for (const std::string& name : names) handles.push_back(store.resolve(name).value());
     for (std::uint64_t r = 1; r <= rounds && !failed; ++r) {
-      const std::uint64_t gen = 2 * r + t;
+      const std::uint64_t gen = next_gen.fetch_add(1);
       std::vector<endpoint_handle> todo = handles;
       for (int attempt = 0; !todo.empty(); ++attempt) {
         if (attempt > 1000) {
@@ -338,6 +343,7 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
         }
         std::vector<stamp> seen(todo.size());
         if (!store.read_stamps(todo, seen)) continue;
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
         std::vector<commit_item> items;
         for (std::size_t i = 0; i < todo.size(); ++i) items.push_back({todo[i], seen[i], stamp_at(gen, 1), &sets.at(gen)});
         (void)store.commit_batch(items);
@@ -356,7 +362,7 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
       }
     }
   };
-  std::thread a(run, 0), b(run, 1);
+  std::thread a(run, 0), b(run, 1);  // (the argument: which thread, for a debugger)
   a.join();
   b.join();
   REQUIRE_FALSE(failed);
@@ -366,9 +372,9 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
   for (const std::string& name : names) {
     INFO(name);
     const endpoint_handle h = store.resolve(name).value();
-    // S1: the newest generation (thread 1's last) ends at every endpoint, with its records.
-    CHECK(store.read_stamp(h).value().gen == generation{2 * rounds + 1});
-    CHECK(first_address(store, h) == planfence_test::address_of(2 * rounds + 1));
+    // S1: the newest generation drawn ends at every endpoint, with its records.
+    CHECK(store.read_stamp(h).value().gen == generation{2 * rounds});
+    CHECK(first_address(store, h) == planfence_test::address_of(2 * rounds));
     // No lost update: in the order they landed (generations only grow), each write replaced
     // exactly the stamp the previous write left.
     auto& chain = chains[name];
@@ -376,6 +382,6 @@ TEST_CASE("zonefile batch: two threads committing batches to the same endpoints,
     REQUIRE_FALSE(chain.empty());
     CHECK(chain.front().expected == generation_none);
     for (std::size_t i = 1; i < chain.size(); ++i) CHECK(chain[i].expected == chain[i - 1].desired);
-    CHECK(chain.back().desired == generation{2 * rounds + 1});
+    CHECK(chain.back().desired == generation{2 * rounds});
   }
 }
