@@ -932,6 +932,63 @@ struct edit_index {
   return bad;
 }
 
+/// The records of the rewrite: the zone with every edit applied that keeps it loadable
+/// (check_zone_loadable) and within `records_max`; `refuse(edit, code, why)` for each edit left
+/// out (its `accepted` cleared). Nothing when no edit is left to write. Costs one check of the zone
+/// when every edit fits; more (in memory) only when some do not.
+template <class Refuse>
+[[nodiscard]] std::optional<std::vector<zone_record>> zone_to_write(const std::vector<zone_record>& base,
+                                                                    const edit_index& owners, std::vector<zone_edit>& edits,
+                                                                    const std::string& zone, std::size_t records_max,
+                                                                    Refuse refuse) {
+  // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
+  // commit would report success while the server keeps serving the old zone, or nothing. An
+  // endpoint's records touch only its own owners, so each edit breaks the rules or not on its own
+  // (given a loadable zone): the ones that do are found and refused, the others written.
+  std::vector<zone_record> next = apply_edits(base, owners, edits);
+  bool dropped = false;
+  if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+    dropped = true;
+    if (edits.size() == 1 || !check_zone_loadable(base, zone)) {
+      // One item, or a zone that breaks a rule already: nothing of the zone is written.
+      for (const auto& e : edits) refuse(e, errc::invalid_plan, loadable.error().detail.str());
+      return std::nullopt;
+    }
+    for (auto& [e, why] : unloadable_edits(base, owners, edits, zone)) {
+      edits[e].accepted = false;
+      refuse(edits[e], errc::invalid_plan, why.detail.str());
+    }
+  }
+  // The record bound: items in batch order, each admitted while the zone stays within it, as a
+  // sequence of single commits would.
+  std::size_t total = base.size();
+  for (auto& e : edits) {
+    if (!e.accepted) continue;
+    const std::size_t after = total - e.removed + e.added.size();
+    if (after > records_max) {
+      e.accepted = false;
+      dropped = true;
+      refuse(e, errc::capacity_exceeded,
+             "the zone would have more than " + std::to_string(records_max) + " records (zonefile_options::records_max)");
+      continue;
+    }
+    total = after;
+  }
+  if (std::none_of(edits.begin(), edits.end(), [](const zone_edit& e) { return e.accepted; })) return std::nullopt;
+  if (dropped) {
+    next = apply_edits(base, owners, edits);
+    if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+      // Edits that are loadable alone but not together: not possible with planfence's records
+      // (above); should it happen, nothing of the zone is written.
+      for (const auto& e : edits) {
+        if (e.accepted) refuse(e, errc::invalid_plan, loadable.error().detail.str());
+      }
+      return std::nullopt;
+    }
+  }
+  return next;
+}
+
 /// The error commit_batch returns for several causes: store_unavailable if any cause was (the
 /// caller reads those items again and retries), else the first cause's code and position; the
 /// detail lists the causes, the first four in full.
@@ -1076,51 +1133,12 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
     if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
   }
 
-  // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
-  // commit would report success while the server keeps serving the old zone, or nothing. An
-  // endpoint's records touch only its own owners, so each edit breaks the rules or not on its own
-  // (given a loadable zone): the ones that do are found and refused, the others written.
-  std::vector<zone_record> next = detail::zonefile::apply_edits(base, owners, edits);
-  bool dropped = false;
-  if (auto loadable = check_zone_loadable(next, zone.name); !loadable) {
-    dropped = true;
-    if (edits.size() == 1 || !check_zone_loadable(base, zone.name)) {
-      // One item, or a zone that breaks a rule already: nothing of the zone is written.
-      for (const auto& e : edits) refused(e.item, errc::invalid_plan, loadable.error().detail.str());
-      return ok();
-    }
-    for (auto& [e, why] : detail::zonefile::unloadable_edits(base, owners, edits, zone.name)) {
-      edits[e].accepted = false;
-      refused(edits[e].item, errc::invalid_plan, why.detail.str());
-    }
-  }
-  // The record bound: items in batch order, each admitted while the zone stays within it, as a
-  // sequence of single commits would.
-  std::size_t total = base.size();
-  for (auto& e : edits) {
-    if (!e.accepted) continue;
-    const std::size_t after = total - e.removed + e.added.size();
-    if (after > state_->options.records_max) {
-      e.accepted = false;
-      dropped = true;
-      refused(e.item, errc::capacity_exceeded, "the zone would have more than " + std::to_string(state_->options.records_max) +
-                                                   " records (zonefile_options::records_max)");
-      continue;
-    }
-    total = after;
-  }
-  if (std::none_of(edits.begin(), edits.end(), [](const auto& e) { return e.accepted; })) return ok();
-  if (dropped) {
-    next = detail::zonefile::apply_edits(base, owners, edits);
-    if (auto loadable = check_zone_loadable(next, zone.name); !loadable) {
-      // Edits that are loadable alone but not together: not possible with planfence's records
-      // (above); should it happen, nothing of the zone is written.
-      for (const auto& e : edits) {
-        if (e.accepted) refused(e.item, errc::invalid_plan, loadable.error().detail.str());
-      }
-      return ok();
-    }
-  }
+  auto chosen = detail::zonefile::zone_to_write(base, owners, edits, zone.name, state_->options.records_max,
+                                                [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) {
+                                                  refused(e.item, code, why);
+                                                });
+  if (!chosen) return ok();
+  std::vector<zone_record> next = std::move(*chosen);
   detail::zonefile::advance_serial(next);
   // One rewrite for every item written: all of them are in the file, or none (the rename). A
   // failure leaves them pending, also when only the directory fsync failed (then the new file is
