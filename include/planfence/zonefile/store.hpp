@@ -33,6 +33,29 @@
 // CNAME beside other data, at the apex or at an in-zone name server, several CNAMEs, data below a
 // DNAME): such a commit is refused with errc::invalid_plan, nothing written.
 //
+// Batches (batched_store, docs/zonefile.md): commit_batch groups its items by zone and, per zone,
+// takes the lock once, reads and parses the zone and planfence.floor once, decides every item from
+// what is on disk by exactly the single commit's rules (an item's outcome never depends on the
+// other items), applies every item that passed to the zone in memory, checks the result once
+// (check_zone_loadable, records_max) and writes the zone ONCE (temp, fsync, rename, directory
+// fsync): the items of one zone are all in the new file or none. `commit` is a batch of one.
+// When one item fails rather than being refused:
+//  - it would make the zone unloadable: an endpoint's records touch only its own owners (its name,
+//    its stamp's and its weights'), so on a loadable zone each item breaks a rule or not on its
+//    own; the offenders are found by checking halves of the items (k offenders among n: O(k log n)
+//    more checks, in memory) and left `pending`, the rest of the zone is written, and the error
+//    (invalid_plan) names each offender and its rule. On a zone that already breaks a rule, no
+//    item of the zone is written (unless the batch as a whole repairs it);
+//  - it would exceed records_max: items are admitted in batch order while the zone stays within
+//    the bound, as single commits in that order would be; the others are left `pending`
+//    (capacity_exceeded, naming them). So is an item whose desired stamp is out of range;
+//  - a zone that cannot be locked, read or written: all its undecided items stay `pending`
+//    (store_unavailable), also when only the final directory fsync failed (the new file is in
+//    place; reading again finds the stamps, and a retry reports stale). Other zones go on and
+//    their outcomes stand. With several failures the code is store_unavailable if any zone was
+//    unavailable, else the first failure's, and the detail lists them.
+// read_stamps reads and parses each zone once for all its handles (no lock, as read_stamp).
+//
 // Files are kept as the DNS server and the operator see them (replace_file below): a zone file or
 // planfence.floor that is a symbolic link is followed (its target is replaced, the link stays); a
 // file with several hard links is refused; owner, group and mode are kept (a process that cannot
@@ -68,10 +91,14 @@
 // the floor under the same lock).
 //
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
-// dominate on a real disk (docs/zonefile.md gives measured latencies). read_stamp and served read
-// and parse the zone file: O(zone size), no lock. resolve is O(1) expected after the first call for
-// a name. So the store suits zones of up to tens of thousands of records changed a few times a
-// minute; it is not a hot-path store (use memory_store) and not for zones of millions of records.
+// dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
+// costs, per zone it touches, the same once: O((zone size + items) log) (parsing decodes into a
+// sorted map, writing sorts), one rewrite, two fsyncs. read_stamp and served read and parse the zone
+// file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
+// call for a name. So the store suits zones of up to tens of thousands of records; an enactor
+// applying a plan to a whole zone pays two parses and one rewrite of the zone per batch, so large
+// batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
+// It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
 // tools other than planfence edit the zone files while planfence runs: they do not take the lock,
@@ -103,11 +130,13 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -194,6 +223,19 @@ class zonefile_store {
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                      const record_set& records);
 
+  /// The stamps of `handles` into `out` (same size), each as read_stamp gives it; one read and
+  /// parse per zone for all its handles, and one read of planfence.floor. No lock. All or
+  /// nothing: an error (store_unavailable) leaves `out` unspecified.
+  [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const;
+
+  /// The batched commit (header comment, "Batches"): per zone, one lock, one read and parse, each
+  /// item decided by its own condition exactly as `commit` decides it, and one rewrite holding
+  /// every item written. Errors: store_unavailable (a zone's items stay pending; other zones'
+  /// outcomes stand), invalid_plan and capacity_exceeded naming the endpoints refused (those stay
+  /// pending, the rest of their zone is written). When several zones fail, the code is
+  /// store_unavailable if any was unavailable, else the first error's, and the detail lists them.
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items);
+
   /// After it returns, every commit with a token below `token` is refused in every zone of the
   /// directory, including zones created later. Never lowers a floor. Errors: the cause's code,
   /// with its line and column if any (store_unavailable for a file that cannot be read, locked or
@@ -255,8 +297,24 @@ class zonefile_store {
 
   explicit zonefile_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
 
+  /// The zones a batch touches, in order of first appearance, and which positions of the batch
+  /// are in each.
+  struct batch_zone {
+    zone_slot zone;
+    std::vector<std::size_t> members;
+  };
+
   [[nodiscard]] static result<void> scan(state& s);  // s.mutex held (or s not shared yet)
   [[nodiscard]] result<endpoint_slot> slot(endpoint_handle h, zone_slot& zone) const;
+  /// Groups `count` handles (handle_at(i)) by zone under one hold of the mutex; names[i] is the
+  /// endpoint's name. O(count) expected.
+  template <class HandleAt>
+  [[nodiscard]] std::vector<batch_zone> group_by_zone(std::size_t count, HandleAt handle_at,
+                                                      std::vector<std::string>& names) const;
+  /// One zone's part of commit_batch: lock, read, decide, apply, check, write once.
+  [[nodiscard]] result<void> commit_zone(const zone_slot& zone, std::span<commit_item> items,
+                                         const std::vector<std::size_t>& members, const std::vector<std::string>& names,
+                                         std::vector<error>& item_errors);
   [[nodiscard]] result<std::vector<generation>> live_once() const;
 
   std::unique_ptr<state> state_;
@@ -788,55 +846,311 @@ inline result<stamp> zonefile_store::read_stamp(endpoint_handle h) const {
   return detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, e->name), floor);
 }
 
+namespace detail::zonefile {
+
+/// One endpoint of a batch that passed its condition, and what it does to the zone's records.
+struct zone_edit {
+  std::size_t item = 0;                 ///< position in the batch
+  const std::string* name = nullptr;    ///< the endpoint
+  std::vector<zone_record> added;       ///< its new records, weights and stamp
+  std::size_t removed = 0;              ///< records of the zone it replaces
+  bool accepted = true;                 ///< applied in the rewrite
+};
+
+/// The endpoints a batch edits (views of their names -> index of the edit), and the owners each
+/// edit replaces: the endpoint's name (its A, AAAA, CNAME and TXT records only: other types there
+/// are the zone's) and its stamp and weight owners (every record). Looked up once per record of the
+/// zone, by the endpoint name under the owner: no owner string is built per edit.
+struct edit_index {
+  std::unordered_map<std::string_view, std::size_t> endpoints;
+  std::string stamp_prefix = dns::stamp_owner("");    // "_planfence."
+  std::string weight_prefix = dns::weight_owner("");  // "_weight._planfence."
+};
+
+/// The edit that replaces `r`, if any (accepted or not).
+[[nodiscard]] inline const std::size_t* replacing(const edit_index& index, const zone_record& r) {
+  std::string_view owner = r.owner;
+  bool data = false;
+  if (owner.starts_with(index.weight_prefix)) {
+    owner.remove_prefix(index.weight_prefix.size());
+  } else if (owner.starts_with(index.stamp_prefix)) {
+    owner.remove_prefix(index.stamp_prefix.size());
+  } else {
+    data = true;
+  }
+  auto it = index.endpoints.find(owner);
+  if (it == index.endpoints.end()) return nullptr;
+  if (data && !parse_record_type(r.type).has_value()) return nullptr;
+  return &it->second;
+}
+
+/// The zone's records with the accepted edits applied: every other record as it was, then each
+/// accepted endpoint's new records. O(zone + edits) expected time.
+[[nodiscard]] inline std::vector<zone_record> apply_edits(const std::vector<zone_record>& base, const edit_index& owners,
+                                                          const std::vector<zone_edit>& edits) {
+  std::vector<zone_record> out;
+  out.reserve(base.size() + 4 * edits.size());
+  for (const zone_record& r : base) {
+    const std::size_t* by = replacing(owners, r);
+    if (by == nullptr || !edits[*by].accepted) out.push_back(r);
+  }
+  for (const zone_edit& e : edits) {
+    if (e.accepted) out.insert(out.end(), e.added.begin(), e.added.end());
+  }
+  return out;
+}
+
+/// The edits (by index) that make the zone unloadable on their own, each with the rule it
+/// breaks, found by checking halves: k such edits among n cost O(k log n) checks of the zone.
+/// Requires the zone without any edit to be loadable. Leaves every edit's `accepted` as it was.
+[[nodiscard]] inline std::vector<std::pair<std::size_t, error>> unloadable_edits(const std::vector<zone_record>& base,
+                                                                                 const edit_index& owners,
+                                                                                 std::vector<zone_edit>& edits,
+                                                                                 const std::string& zone) {
+  std::vector<std::size_t> candidates;
+  for (std::size_t i = 0; i < edits.size(); ++i) {
+    if (edits[i].accepted) candidates.push_back(i);
+  }
+  std::vector<std::pair<std::size_t, error>> bad;
+  std::vector<std::pair<std::size_t, std::size_t>> ranges{{0, candidates.size()}};
+  while (!ranges.empty()) {
+    const auto [lo, hi] = ranges.back();
+    ranges.pop_back();
+    for (std::size_t i = 0; i < candidates.size(); ++i) edits[candidates[i]].accepted = i >= lo && i < hi;
+    auto checked = check_zone_loadable(apply_edits(base, owners, edits), zone);
+    if (checked) continue;
+    if (hi - lo == 1) {
+      bad.emplace_back(candidates[lo], std::move(checked).error());
+      continue;
+    }
+    const std::size_t mid = lo + (hi - lo) / 2;
+    ranges.emplace_back(mid, hi);
+    ranges.emplace_back(lo, mid);
+  }
+  for (std::size_t i : candidates) edits[i].accepted = true;
+  std::sort(bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  return bad;
+}
+
+/// The records of the rewrite: the zone with every edit applied that keeps it loadable
+/// (check_zone_loadable) and within `records_max`; `refuse(edit, code, why)` for each edit left
+/// out (its `accepted` cleared). Nothing when no edit is left to write. Costs one check of the zone
+/// when every edit fits; more (in memory) only when some do not.
+template <class Refuse>
+[[nodiscard]] std::optional<std::vector<zone_record>> zone_to_write(const std::vector<zone_record>& base,
+                                                                    const edit_index& owners, std::vector<zone_edit>& edits,
+                                                                    const std::string& zone, std::size_t records_max,
+                                                                    Refuse refuse) {
+  // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
+  // commit would report success while the server keeps serving the old zone, or nothing. An
+  // endpoint's records touch only its own owners, so each edit breaks the rules or not on its own
+  // (given a loadable zone): the ones that do are found and refused, the others written.
+  std::vector<zone_record> next = apply_edits(base, owners, edits);
+  bool dropped = false;
+  if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+    dropped = true;
+    if (edits.size() == 1 || !check_zone_loadable(base, zone)) {
+      // One item, or a zone that breaks a rule already: nothing of the zone is written.
+      for (const auto& e : edits) refuse(e, errc::invalid_plan, loadable.error().detail.str());
+      return std::nullopt;
+    }
+    for (auto& [e, why] : unloadable_edits(base, owners, edits, zone)) {
+      edits[e].accepted = false;
+      refuse(edits[e], errc::invalid_plan, why.detail.str());
+    }
+  }
+  // The record bound: items in batch order, each admitted while the zone stays within it, as a
+  // sequence of single commits would.
+  std::size_t total = base.size();
+  for (auto& e : edits) {
+    if (!e.accepted) continue;
+    const std::size_t after = total - e.removed + e.added.size();
+    if (after > records_max) {
+      e.accepted = false;
+      dropped = true;
+      refuse(e, errc::capacity_exceeded,
+             "the zone would have more than " + std::to_string(records_max) + " records (zonefile_options::records_max)");
+      continue;
+    }
+    total = after;
+  }
+  if (std::none_of(edits.begin(), edits.end(), [](const zone_edit& e) { return e.accepted; })) return std::nullopt;
+  if (dropped) {
+    next = apply_edits(base, owners, edits);
+    if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+      // Edits that are loadable alone but not together: not possible with planfence's records
+      // (above); should it happen, nothing of the zone is written.
+      for (const auto& e : edits) {
+        if (e.accepted) refuse(e, errc::invalid_plan, loadable.error().detail.str());
+      }
+      return std::nullopt;
+    }
+  }
+  return next;
+}
+
+/// The error commit_batch returns for several causes: store_unavailable if any cause was (the
+/// caller reads those items again and retries), else the first cause's code and position; the
+/// detail lists the causes, the first four in full.
+[[nodiscard]] inline result<void> batch_failure(const std::vector<error>& causes) {
+  if (causes.empty()) return ok();
+  if (causes.size() == 1) return unexpected_error(causes.front());
+  const bool unavailable = std::any_of(causes.begin(), causes.end(), [](const error& e) { return e.code == errc::store_unavailable; });
+  std::string detail = std::to_string(causes.size()) + " failures in the batch: ";
+  for (std::size_t i = 0; i < causes.size() && i < 4; ++i) detail += (i == 0 ? "" : "; ") + causes[i].message();
+  if (causes.size() > 4) detail += "; and " + std::to_string(causes.size() - 4) + " more";
+  const error& first = causes.front();
+  return fail_at(unavailable ? errc::store_unavailable : first.code, first.line, first.column, detail);
+}
+
+}  // namespace detail::zonefile
+
+template <class HandleAt>
+std::vector<zonefile_store::batch_zone> zonefile_store::group_by_zone(std::size_t count, HandleAt handle_at,
+                                                                      std::vector<std::string>& names) const {
+  std::vector<batch_zone> out;
+  std::unordered_map<std::size_t, std::size_t> group;  // zone slot -> position in out
+  names.assign(count, std::string{});
+  std::lock_guard guard(state_->mutex);
+  for (std::size_t i = 0; i < count; ++i) {
+    const endpoint_handle h = handle_at(i);
+    PLANFENCE_ASSERT(h.index() < state_->endpoints.size());  // a handle from another store
+    const endpoint_slot& e = state_->endpoints[h.index()];
+    names[i] = e.name;
+    auto [it, fresh] = group.emplace(e.zone, out.size());
+    if (fresh) out.push_back(batch_zone{state_->zones[e.zone], {}});
+    out[it->second].members.push_back(i);
+  }
+  return out;
+}
+
+inline result<void> zonefile_store::read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
+  PLANFENCE_ASSERT(handles.size() == out.size());
+  std::vector<std::string> names;
+  const std::vector<batch_zone> zones = group_by_zone(handles.size(), [&](std::size_t i) { return handles[i]; }, names);
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
+  for (const batch_zone& z : zones) {
+    auto loaded = detail::zonefile::load(z.zone.file, z.zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+    for (std::size_t i : z.members) {
+      out[i] = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, names[i]), floor);
+    }
+  }
+  return ok();
+}
+
 inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expected, const stamp& desired,
                                             const record_set& records) {
-  PLANFENCE_ASSERT(desired.gen != generation_none);
-  // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
-  if (std::string why = dns::stamp_range_problem(desired.gen, desired.fence); !why.empty()) {
-    return fail(errc::capacity_exceeded, "the desired stamp: " + why + " (nothing was written)");
+  // A batch of one: the same decision, the same rewrite, the same errors.
+  commit_item item{h, expected, desired, &records};
+  auto done = commit_batch(std::span<commit_item>(&item, 1));
+  if (!done) return unexpected_error(std::move(done).error());
+  switch (item.outcome) {
+    case commit_outcome::written: return item.now;
+    case commit_outcome::stale: return fail(errc::stale);
+    case commit_outcome::fenced: return fail(errc::fenced);
+    case commit_outcome::conflict: return fail(errc::conflict);
+    case commit_outcome::pending: break;
   }
-  zone_slot zone;
-  auto e = slot(h, zone);
-  if (!e) return unexpected_error(std::move(e).error());
+  PLANFENCE_ASSERT(false);  // commit_batch leaves an item pending only with an error
+  return fail(errc::store_unavailable);
+}
+
+inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
+  {
+    std::unordered_set<std::uint32_t> seen;
+    seen.reserve(items.size());
+    for (commit_item& item : items) {
+      PLANFENCE_ASSERT(item.records != nullptr);
+      PLANFENCE_ASSERT(item.desired.gen != generation_none);
+      PLANFENCE_ASSERT(seen.insert(item.endpoint.index()).second);  // an endpoint at most once
+      item.outcome = commit_outcome::pending;
+      item.now = item.expected;
+    }
+  }
+  std::vector<std::string> names;
+  const std::vector<batch_zone> zones = group_by_zone(items.size(), [&](std::size_t i) { return items[i].endpoint; }, names);
+  std::vector<error> causes;
+  for (const batch_zone& z : zones) {
+    // A zone that cannot be locked, read or written leaves its items pending; the next zones go on.
+    if (auto done = commit_zone(z.zone, items, z.members, names, causes); !done) causes.push_back(std::move(done).error());
+  }
+  return detail::zonefile::batch_failure(causes);
+}
+
+inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span<commit_item> items,
+                                                const std::vector<std::size_t>& members,
+                                                const std::vector<std::string>& names, std::vector<error>& item_errors) {
+  auto refused = [&](std::size_t i, errc code, const std::string& why) {
+    item_errors.push_back(error{code, 0, 0, error_text(zone.file.string() + ": the commit of " + names[i] + " at generation " +
+                                                         std::to_string(items[i].desired.gen.value()) +
+                                                         " is refused, nothing was written for it: " + why)});
+  };
   const std::filesystem::path lock_path = zone.file.string() + std::string(lock_suffix);
   auto lock = detail::zonefile::lock_exclusive(lock_path, state_->options.lock_timeout_ms);
   if (!lock) return unexpected_error(std::move(lock).error());
-  // Under the lock: re-read everything the decision depends on. Nothing read before counts.
+  // Under the lock: re-read everything the decisions depend on. Nothing read before counts.
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
   auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
   if (!loaded) return unexpected_error(std::move(loaded).error());
+  const std::vector<zone_record>& base = loaded->first;
   const fence_token floor = std::max(loaded->second.floor, *directory_floor);
-  if (desired.fence < floor) return fail(errc::fenced);
-  const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, e->name), floor);
-  if (now.gen >= desired.gen) return fail(errc::stale);
-  if (now.fence > desired.fence) return fail(errc::fenced);
-  if (now.gen != expected.gen || now.fence != expected.fence) return fail(errc::conflict);
 
-  std::vector<zone_record>& zone_records = loaded->first;
-  const std::string stamp_owner = dns::stamp_owner(e->name);
-  const std::string weight_owner = dns::weight_owner(e->name);
-  std::erase_if(zone_records, [&](const zone_record& r) {
-    return r.owner == stamp_owner || r.owner == weight_owner ||
-           (r.owner == e->name && parse_record_type(r.type).has_value());
-  });
-  planfence::detail::zone::endpoint_records(zone_records, e->name, records.records(), desired.gen, desired.fence);
-  if (zone_records.size() > state_->options.records_max) {
-    return fail(errc::capacity_exceeded, zone.file.string() + ": the commit would make more than " +
-                                             std::to_string(state_->options.records_max) + " records");
+  // Each item by its own condition, from the file: exactly the single commit's rules.
+  std::vector<detail::zonefile::zone_edit> edits;
+  detail::zonefile::edit_index owners;
+  owners.endpoints.reserve(members.size());
+  for (std::size_t i : members) {
+    commit_item& item = items[i];
+    // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
+    if (std::string why = dns::stamp_range_problem(item.desired.gen, item.desired.fence); !why.empty()) {
+      refused(i, errc::capacity_exceeded, "the desired stamp: " + why);
+      continue;
+    }
+    const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, names[i]), floor);
+    item.now = now;
+    if (item.desired.fence < floor) {
+      item.outcome = commit_outcome::fenced;
+    } else if (now.gen >= item.desired.gen) {
+      item.outcome = commit_outcome::stale;  // S1
+    } else if (now.fence > item.desired.fence) {
+      item.outcome = commit_outcome::fenced;  // S2
+    } else if (now.gen != item.expected.gen || now.fence != item.expected.fence) {
+      item.outcome = commit_outcome::conflict;
+    } else {
+      const std::size_t e = edits.size();
+      edits.push_back(detail::zonefile::zone_edit{i, &names[i], {}, 0, true});
+      planfence::detail::zone::endpoint_records(edits.back().added, names[i], item.records->records(), item.desired.gen,
+                                                item.desired.fence);
+      owners.endpoints.emplace(names[i], e);
+    }
   }
-  // Never write a zone the DNS server would refuse to load (a CNAME beside other data, say): the
-  // commit would report success while the server keeps serving the old zone, or nothing.
-  if (auto loadable = check_zone_loadable(zone_records, zone.name); !loadable) {
-    return fail(errc::invalid_plan, zone.file.string() + ": the commit of " + e->name + " at generation " +
-                                        std::to_string(desired.gen.value()) + " is refused, nothing was written: " +
-                                        loadable.error().detail);
+  if (edits.empty()) return ok();
+  for (const zone_record& r : base) {
+    if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
   }
-  detail::zonefile::advance_serial(zone_records);
-  bool renamed = false;
-  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(zone_records), &renamed);
-  if (!written) return unexpected_error(written.error());
-  return stamp{desired.gen, desired.fence, 0};
+
+  auto chosen = detail::zonefile::zone_to_write(base, owners, edits, zone.name, state_->options.records_max,
+                                                [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) {
+                                                  refused(e.item, code, why);
+                                                });
+  if (!chosen) return ok();
+  std::vector<zone_record> next = std::move(*chosen);
+  detail::zonefile::advance_serial(next);
+  // One rewrite for every item written: all of them are in the file, or none (the rename). A
+  // failure leaves them pending, also when only the directory fsync failed (then the new file is
+  // in place: reading again finds the stamps, and a retry reports stale).
+  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(next), nullptr);
+  if (!written) return unexpected_error(std::move(written).error());
+  for (const auto& e : edits) {
+    if (!e.accepted) continue;
+    items[e.item].outcome = commit_outcome::written;
+    items[e.item].now = stamp{items[e.item].desired.gen, items[e.item].desired.fence, 0};
+  }
+  return ok();
 }
 
 inline result<void> zonefile_store::raise_fence(fence_token token) {
@@ -995,6 +1309,7 @@ inline result<fence_token> zonefile_store::fence_floor() const {
 
 static_assert(record_store<zonefile_store>);
 static_assert(inspectable_store<zonefile_store>);
+static_assert(batched_store<zonefile_store>);
 
 }  // namespace v1
 }  // namespace planfence
