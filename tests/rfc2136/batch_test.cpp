@@ -132,11 +132,14 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch: fresh, stale, fenced and conflicting ite
   CHECK(single.error().detail.find("e1.example.test.") != std::string::npos);
 }
 
-TEMPLATE_LIST_TEST_CASE("rfc2136 batch: 1000 endpoints with several records each are split into several UPDATEs",
+TEMPLATE_LIST_TEST_CASE("rfc2136 batch: 400 endpoints with several records each are split into several UPDATEs",
                         "[batch][knotd][bind][pdns]", planfence_test::rfc2136_targets) {
   TestType server;
   INFO(TestType::name);
-  constexpr std::uint32_t n = 1000;
+  // 400 endpoints of 5 records make 5 or more UPDATEs: enough to split, small enough that the
+  // three servers' cases do not load a 2-core CI machine running other server tests beside them.
+  constexpr std::uint32_t n = 400;
+  constexpr std::uint32_t moved = 217;
   const auto names = endpoint_names(n);
   auto store = rfc2136_store::open_uri(server.uri(), names).value();
   const record_set r1 = several_records(1, 4);
@@ -162,19 +165,19 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch: 1000 endpoints with several records each
   CHECK(store.served(h(n - 1))->size() == 5);
   CHECK(store.served(h(n - 1))->at(0).weight == std::optional<std::uint8_t>{1});
   // Gen 2 for all, with one endpoint in the middle moved past us by another writer: it alone is
-  // stale, in whichever message it is, and the other 999 land.
+  // stale, in whichever message it is, and the others land.
   auto other = rfc2136_store::open_uri(server.uri(), names).value();
-  REQUIRE(other.commit(h(517), at(1, 1), at(9, 1), r1));
+  REQUIRE(other.commit(h(moved), at(1, 1), at(9, 1), r1));
   const record_set r2 = several_records(2, 4);
   for (commit_item& item : items) item = commit_item{item.endpoint, at(1, 1), at(2, 1), &r2};
   REQUIRE(committed(store, items));
   REQUIRE(store.read_stamps(all, now));
   for (std::uint32_t i = 0; i < n; ++i) {
     INFO("e" << i);
-    CHECK(items[i].outcome == (i == 517 ? commit_outcome::stale : commit_outcome::written));
-    CHECK(now[i].gen == generation{i == 517 ? 9u : 2u});
+    CHECK(items[i].outcome == (i == moved ? commit_outcome::stale : commit_outcome::written));
+    CHECK(now[i].gen == generation{i == moved ? 9u : 2u});
   }
-  CHECK(store.served(h(999))->at(0).rdata == "10.2.0.1");
+  CHECK(store.served(h(n - 1))->at(0).rdata == "10.2.0.1");
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch: an endpoint too large for one UPDATE is refused by name, nothing sent",
