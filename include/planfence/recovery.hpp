@@ -157,6 +157,26 @@ struct drift_report {
   return !served.weight || served.weight == planned.weight;
 }
 
+namespace detail {
+/// The records a plan gives an endpoint (`planned`, or none) against those it serves: what is
+/// missing and what is extra, each record matched once.
+inline void compare_records(const endpoint_entry* planned, const std::vector<record>& served, endpoint_drift& drift) {
+  std::vector<bool> matched(served.size(), false);
+  if (planned != nullptr) {
+    for (const record& r : planned->records.records()) {
+      bool found = false;
+      for (std::size_t i = 0; i < served.size() && !found; ++i) {
+        if (!matched[i] && same_record(r, served[i])) matched[i] = found = true;
+      }
+      if (!found) drift.missing.push_back(r);
+    }
+  }
+  for (std::size_t i = 0; i < served.size(); ++i) {
+    if (!matched[i]) drift.extra.push_back(served[i]);
+  }
+}
+}  // namespace detail
+
 /// Compares every endpoint the plan names or the store holds a stamp for (names the store serves
 /// without a stamp and the plan does not name are listed as unmanaged): records both ways, and
 /// the stamp (an endpoint of the plan must be stamped with the plan's generation). Errors: those
@@ -171,53 +191,60 @@ template <inspectable_store Store>
   for (const auto& entry : p.endpoints()) all.push_back(entry->name);
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
-  std::size_t done = 0;
-  for (const std::string& name : all) {
+  // In chunks: every name of a chunk resolved, the resolved ones read in one inspection (one
+  // read per zone file for the zone-file store), then compared in order.
+  constexpr std::size_t chunk_max = 1024;
+  std::vector<std::optional<endpoint_handle>> handles;
+  std::vector<endpoint_handle> resolved;
+  std::vector<endpoint_state> states;
+  for (std::size_t begin = 0; begin < all.size(); begin += chunk_max) {
     if (hooks.stopped()) {
       report.interrupted = true;
       break;
     }
-    if (hooks.progress && done > 0) hooks.progress(done, all.size());
-    ++done;
-    endpoint_drift drift;
-    drift.name = name;
-    drift.in_store = std::binary_search(names->begin(), names->end(), name) ||
-                     std::find(names->begin(), names->end(), name) != names->end();
-    const endpoint_entry* planned = p.find(name);
-    drift.in_plan = planned != nullptr;
-    std::vector<record> served;
-    if (auto handle = store.resolve(name)) {
-      auto seen = store.read_stamp(*handle);
-      if (!seen) return unexpected_error(std::move(seen).error());
-      drift.served_stamp = *seen;
-      auto records = store.served(*handle);
-      if (!records) return unexpected_error(std::move(records).error());
-      served = std::move(*records);
-    } else if (handle.error().code != errc::unknown_endpoint) {
-      return unexpected_error(std::move(handle).error());
-    }
-    std::vector<bool> matched(served.size(), false);
-    if (planned != nullptr) {
-      for (const record& r : planned->records.records()) {
-        bool found = false;
-        for (std::size_t i = 0; i < served.size() && !found; ++i) {
-          if (!matched[i] && same_record(r, served[i])) matched[i] = found = true;
-        }
-        if (!found) drift.missing.push_back(r);
+    if (hooks.progress && begin > 0) hooks.progress(begin, all.size());
+    const std::size_t end = std::min(all.size(), begin + chunk_max);
+    handles.clear();
+    resolved.clear();
+    for (std::size_t i = begin; i < end; ++i) {
+      auto handle = store.resolve(all[i]);
+      if (handle) {
+        handles.emplace_back(*handle);
+        resolved.push_back(*handle);
+      } else if (handle.error().code == errc::unknown_endpoint) {
+        handles.emplace_back(std::nullopt);
+      } else {
+        return unexpected_error(std::move(handle).error());
       }
     }
-    for (std::size_t i = 0; i < served.size(); ++i) {
-      if (!matched[i]) drift.extra.push_back(served[i]);
-    }
-    if (!drift.in_plan && drift.served_stamp.gen == generation_none) {
-      report.unmanaged.push_back(name);
-      continue;
-    }
-    drift.stamp_differs = drift.in_plan && drift.served_stamp.gen != p.gen();
-    if (drift.missing.empty() && drift.extra.empty() && !drift.stamp_differs && (drift.in_plan || served.empty())) {
-      ++report.endpoints_agreeing;
-    } else {
-      report.drifted.push_back(std::move(drift));
+    states.assign(resolved.size(), endpoint_state{});
+    if (auto read = inspect_endpoints(store, resolved, states); !read) return unexpected_error(std::move(read).error());
+    std::size_t next = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      const std::string& name = all[i];
+      endpoint_drift drift;
+      drift.name = name;
+      drift.in_store = std::binary_search(names->begin(), names->end(), name) ||
+                       std::find(names->begin(), names->end(), name) != names->end();
+      const endpoint_entry* planned = p.find(name);
+      drift.in_plan = planned != nullptr;
+      std::vector<record> served;
+      if (handles[i - begin]) {
+        drift.served_stamp = states[next].st;
+        served = std::move(states[next].records);
+        ++next;
+      }
+      detail::compare_records(planned, served, drift);
+      if (!drift.in_plan && drift.served_stamp.gen == generation_none) {
+        report.unmanaged.push_back(name);
+        continue;
+      }
+      drift.stamp_differs = drift.in_plan && drift.served_stamp.gen != p.gen();
+      if (drift.missing.empty() && drift.extra.empty() && !drift.stamp_differs && (drift.in_plan || served.empty())) {
+        ++report.endpoints_agreeing;
+      } else {
+        report.drifted.push_back(std::move(drift));
+      }
     }
   }
   if (hooks.progress && !report.interrupted) hooks.progress(all.size(), all.size());
@@ -366,54 +393,104 @@ class apply_report_sink {
   std::unordered_map<std::string, std::size_t> index_;
 };
 
-/// Reads every endpoint of `p` back from the store after an apply (see apply_report::complete).
+/// Why an endpoint read back does not serve `p`, or nothing when it does: a stamp of p's
+/// generation or newer and, at p's generation, exactly p's records (`served`, when the store can
+/// be inspected).
+inline std::optional<std::string> read_back_verdict(const endpoint_entry& entry, const plan& p, const stamp& seen,
+                                                    const std::vector<record>* served) {
+  if (seen.gen < p.gen()) {
+    return seen.gen == generation_none ? std::string("never written")
+                                       : "serves generation " + std::to_string(seen.gen.value());
+  }
+  if (served == nullptr || seen.gen != p.gen()) return std::nullopt;  // newer: not this plan's records
+  const auto& planned = entry.records.records();
+  std::vector<bool> matched(served->size(), false);
+  bool same = served->size() == planned.size();
+  for (std::size_t i = 0; same && i < planned.size(); ++i) {
+    bool found = false;
+    for (std::size_t j = 0; j < served->size() && !found; ++j) {
+      if (!matched[j] && same_record(planned[i], (*served)[j])) matched[j] = found = true;
+    }
+    same = found;
+  }
+  if (same) return std::nullopt;
+  return "stamped generation " + std::to_string(p.gen().value()) + " but serves other records than the plan";
+}
+
+/// One endpoint read back on its own (after a batched read failed: each endpoint then gets its
+/// own error in the store's words).
+template <record_store Store>
+[[nodiscard]] std::optional<std::string> read_back_one(const Store& store, const endpoint_entry& entry,
+                                                       endpoint_handle handle, const plan& p) {
+  auto seen = store.read_stamp(handle);
+  if (!seen) return "cannot read its stamp back: " + seen.error().message();
+  if constexpr (inspectable_store<Store>) {
+    if (seen->gen == p.gen()) {
+      auto served = store.served(handle);
+      if (!served) return "cannot read its records back: " + served.error().message();
+      return read_back_verdict(entry, p, *seen, &*served);
+    }
+  }
+  return read_back_verdict(entry, p, *seen, nullptr);
+}
+
+/// Reads every endpoint of `p` back from the store after an apply (see apply_report::complete),
+/// up to read_back_chunk endpoints per store call (inspect_endpoints: one read per zone file per
+/// chunk; read_stamps for a store that cannot be inspected). A chunk whose read fails is read
+/// again endpoint by endpoint, so that each endpoint's line says its own cause. Plan order.
+inline constexpr std::size_t read_back_chunk = 1024;
+
 template <record_store Store>
 [[nodiscard]] std::vector<endpoint_unverified> read_back(const Store& store, const plan& p, const recovery_hooks& hooks) {
   std::vector<endpoint_unverified> out;
+  std::vector<const endpoint_entry*> entries;
+  std::vector<endpoint_handle> handles;
+  std::vector<endpoint_state> states;
+  auto flush = [&] {
+    if (entries.empty()) return;
+    states.assign(entries.size(), endpoint_state{});
+    const result<void> read = [&]() -> result<void> {
+      if constexpr (inspectable_store<Store>) {
+        return inspect_endpoints(store, handles, states);
+      } else {
+        std::vector<stamp> seen(handles.size());
+        result<void> r = [&] {
+          if constexpr (batched_store<Store>) {
+            return store.read_stamps(handles, seen);
+          } else {
+            return read_each(store, handles, seen);
+          }
+        }();
+        for (std::size_t i = 0; r && i < seen.size(); ++i) states[i].st = seen[i];
+        return r;
+      }
+    }();
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      std::optional<std::string> why =
+          read ? read_back_verdict(*entries[i], p, states[i].st, inspectable_store<Store> ? &states[i].records : nullptr)
+               : read_back_one(store, *entries[i], handles[i], p);
+      if (why) out.push_back({entries[i]->name, std::move(*why)});
+    }
+    entries.clear();
+    handles.clear();
+  };
   for (const auto& entry : p.endpoints()) {
     if (hooks.stopped()) {
+      flush();
       out.push_back({entry->name, "not read back: interrupted"});
       continue;
     }
     auto handle = store.resolve(entry->name);
     if (!handle) {
+      flush();
       out.push_back({entry->name, "the store has no such endpoint: " + std::string(handle.error().detail.view())});
       continue;
     }
-    auto seen = store.read_stamp(*handle);
-    if (!seen) {
-      out.push_back({entry->name, "cannot read its stamp back: " + seen.error().message()});
-      continue;
-    }
-    if (seen->gen < p.gen()) {
-      out.push_back({entry->name, seen->gen == generation_none
-                                      ? std::string("never written")
-                                      : "serves generation " + std::to_string(seen->gen.value())});
-      continue;
-    }
-    if constexpr (inspectable_store<Store>) {
-      if (seen->gen != p.gen()) continue;  // newer: not this plan's records to compare
-      auto served = store.served(*handle);
-      if (!served) {
-        out.push_back({entry->name, "cannot read its records back: " + served.error().message()});
-        continue;
-      }
-      const auto& planned = entry->records.records();
-      std::vector<bool> matched(served->size(), false);
-      bool same = served->size() == planned.size();
-      for (std::size_t i = 0; same && i < planned.size(); ++i) {
-        bool found = false;
-        for (std::size_t j = 0; j < served->size() && !found; ++j) {
-          if (!matched[j] && same_record(planned[i], (*served)[j])) matched[j] = found = true;
-        }
-        same = found;
-      }
-      if (!same) {
-        out.push_back({entry->name, "stamped generation " + std::to_string(p.gen().value()) +
-                                        " but serves other records than the plan"});
-      }
-    }
+    entries.push_back(entry);
+    handles.push_back(*handle);
+    if (entries.size() == read_back_chunk) flush();
   }
+  flush();
   return out;
 }
 

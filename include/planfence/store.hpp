@@ -171,5 +171,40 @@ concept inspectable_store = record_store<S> && requires(const S& cs, endpoint_ha
   { cs.endpoint_names() } -> std::same_as<result<std::vector<std::string>>>;
 };
 
+/// One endpoint as an inspection reads it: its stamp and the records it serves.
+struct endpoint_state {
+  stamp st{};
+  std::vector<record> records;
+};
+
+/// An inspectable store that reads many endpoints' stamps and records in one call, so that a
+/// drift check or a read-back pays one read per zone (or request) rather than one per endpoint:
+///   inspect(handles, out)   out[i] = the stamp and records of handles[i], read now; all or nothing
+template <class S>
+concept batch_inspectable_store = inspectable_store<S> && requires(const S& cs, std::span<const endpoint_handle> h,
+                                                                    std::span<endpoint_state> out) {
+  { cs.inspect(h, out) } -> std::same_as<result<void>>;
+};
+
+/// inspect for any inspectable store: natively when it has it, else read_stamp and served per
+/// endpoint. Stops at the first error.
+template <inspectable_store S>
+[[nodiscard]] result<void> inspect_endpoints(const S& store, std::span<const endpoint_handle> handles,
+                                             std::span<endpoint_state> out) {
+  PLANFENCE_ASSERT(handles.size() == out.size());
+  if constexpr (batch_inspectable_store<S>) {
+    return store.inspect(handles, out);
+  } else {
+    for (std::size_t i = 0; i < handles.size(); ++i) {
+      auto seen = store.read_stamp(handles[i]);
+      if (!seen) return unexpected_error(seen.error());
+      auto records = store.served(handles[i]);
+      if (!records) return unexpected_error(records.error());
+      out[i] = endpoint_state{*seen, std::move(*records)};
+    }
+    return ok();
+  }
+}
+
 }  // namespace v1
 }  // namespace planfence

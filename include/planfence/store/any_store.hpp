@@ -70,6 +70,10 @@ class any_store {
   [[nodiscard]] result<std::vector<generation>> live_generations() const { return self_->live_generations(); }
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const { return self_->served(h); }
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const { return self_->endpoint_names(); }
+  /// Stamps and records of several endpoints, as the wrapped store reads them (inspect_endpoints).
+  [[nodiscard]] result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const {
+    return self_->inspect(handles, out);
+  }
   /// The store's own fence floor when it keeps one (`fence_floor()`, as the zone-file store
   /// does); errc::not_found when it does not (recovery.hpp then reads it from the stamps).
   [[nodiscard]] result<fence_token> fence_floor() const { return self_->fence_floor(); }
@@ -97,6 +101,7 @@ class any_store {
     virtual result<std::vector<generation>> live_generations() const = 0;
     virtual result<std::vector<record>> served(endpoint_handle h) const = 0;
     virtual result<std::vector<std::string>> endpoint_names() const = 0;
+    virtual result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const = 0;
     virtual result<fence_token> fence_floor() const = 0;
   };
 
@@ -127,6 +132,9 @@ class any_store {
     result<std::vector<generation>> live_generations() const override { return store->live_generations(); }
     result<std::vector<record>> served(endpoint_handle h) const override { return store->served(h); }
     result<std::vector<std::string>> endpoint_names() const override { return store->endpoint_names(); }
+    result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const override {
+      return inspect_endpoints(*store, handles, out);
+    }
     result<fence_token> fence_floor() const override {
       if constexpr (requires(const Store& s) { { s.fence_floor() } -> std::same_as<result<fence_token>>; }) {
         return store->fence_floor();
@@ -149,6 +157,7 @@ class any_store {
 
 static_assert(inspectable_store<any_store>);
 static_assert(batched_store<any_store>);
+static_assert(batch_inspectable_store<any_store>);
 
 /// Wraps what a store's `open_uri` returned (a store by value or by unique_ptr) as an any_store.
 template <class Opened>

@@ -253,6 +253,9 @@ class zonefile_store {
   /// The A, AAAA, CNAME and TXT records at the endpoint's name, weights restored: what a server
   /// loading the file answers (plus the weights). Empty for an endpoint never written.
   [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const;
+  /// The stamps and records of several endpoints: each zone read and parsed once, with the
+  /// directory floor once (no lock, as read_stamp and served). Errors as read_stamps.
+  [[nodiscard]] result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const;
   /// Every name in the zones with such records or a stamp, canonical, sorted (zone by zone),
   /// except the glue of the zones' own name servers (their addresses, unless planfence wrote them).
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const;
@@ -1247,6 +1250,26 @@ inline result<std::vector<generation>> zonefile_store::live_generations() const 
   }
 }
 
+inline result<void> zonefile_store::inspect(std::span<const endpoint_handle> handles,
+                                            std::span<endpoint_state> out) const {
+  PLANFENCE_ASSERT(handles.size() == out.size());
+  std::vector<std::string> names;
+  const std::vector<batch_zone> zones = group_by_zone(handles.size(), [&](std::size_t i) { return handles[i]; }, names);
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
+  for (const batch_zone& z : zones) {
+    auto loaded = detail::zonefile::load(z.zone.file, z.zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+    for (std::size_t i : z.members) {
+      const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, names[i]);
+      out[i].st = detail::zonefile::effective_stamp(found, floor);
+      out[i].records = found == nullptr ? std::vector<record>{} : found->records;
+    }
+  }
+  return ok();
+}
+
 inline result<std::vector<record>> zonefile_store::served(endpoint_handle h) const {
   zone_slot zone;
   auto e = slot(h, zone);
@@ -1310,6 +1333,7 @@ inline result<fence_token> zonefile_store::fence_floor() const {
 static_assert(record_store<zonefile_store>);
 static_assert(inspectable_store<zonefile_store>);
 static_assert(batched_store<zonefile_store>);
+static_assert(batch_inspectable_store<zonefile_store>);
 
 }  // namespace v1
 }  // namespace planfence
