@@ -390,6 +390,7 @@ class enactor {
       }
       batch_[again] = &entry;
       handles_[again] = items[i].endpoint;
+      items_[again] = items[i];
       ++again;
     }
     if (fenced) {
@@ -397,10 +398,14 @@ class enactor {
       return {};
     }
     batch_size_ = again;
+    items_size_ = again;
     if (!done) {
       if (done.error().code == errc::store_unavailable) return store_trouble(enactor_state::read_stamp, done.error());
-      // Any other failure (a value the store cannot hold, a malformed answer): the items it
-      // left undecided wait for the next run; the run is incomplete.
+      // Not an outage but something the store cannot take (an item too large for any message or
+      // transaction, a value it refuses), which may hold back the whole batch: one at a time, so
+      // that only that item fails and the others are not held back run after run (S6).
+      if (again > 1) return commit_one_by_one();
+      // The one item left undecided waits for the next run; the run is incomplete.
       const std::string message = done.error().message();
       emit(event_kind::store_error, gen, batch_size_ > 0 ? std::string_view(batch_[0]->name) : std::string_view{},
            message);
@@ -411,6 +416,50 @@ class enactor {
     store_attempts_ = 0;
     if (conflicted && ++conflicts_ > config_.conflict_retries_max) {
       run_complete_ = false;  // leave them to the next run
+      batch_size_ = 0;
+    }
+    return end_of_batch();
+  }
+
+  /// The undecided items of a batch the store failed on (not an outage), committed one by one
+  /// with `commit`. Error path only: several store calls in one step. Conflicting items and items
+  /// the store could not reach are read again; an item the store refuses alone is reported as a
+  /// store_error naming it, and the run is incomplete.
+  step_result commit_one_by_one() {
+    const generation gen = plan_->gen();
+    std::size_t again = 0;
+    std::optional<error> outage;
+    for (std::size_t i = 0; i < items_size_; ++i) {
+      const commit_item item = items_[i];
+      const endpoint_entry& entry = *batch_[i];
+      auto one = store_->commit(item.endpoint, item.expected, item.desired, *item.records);
+      if (one) {
+        emit(event_kind::applied, gen, entry.name);
+        continue;
+      }
+      switch (one.error().code) {
+        case errc::stale: emit(event_kind::stale, gen, entry.name); continue;
+        case errc::fenced:
+          emit(event_kind::fenced, gen, entry.name, one.error().detail.view());
+          lose_lease();
+          return {};
+        case errc::conflict: emit(event_kind::conflict, gen, entry.name); break;
+        case errc::store_unavailable: outage = one.error(); break;
+        default: {
+          const std::string message = one.error().message();
+          emit(event_kind::store_error, gen, entry.name, message);
+          run_complete_ = false;
+          continue;
+        }
+      }
+      batch_[again] = &entry;
+      handles_[again] = item.endpoint;
+      ++again;
+    }
+    batch_size_ = again;
+    if (outage) return store_trouble(enactor_state::read_stamp, *outage);
+    if (again > 0 && ++conflicts_ > config_.conflict_retries_max) {
+      run_complete_ = false;
       batch_size_ = 0;
     }
     return end_of_batch();

@@ -5,7 +5,9 @@
 // enactor converging afterwards, and that a plan larger than a batch takes one batch after another.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstddef>
+#include <optional>
 #include <span>
 
 #include "../support/fixtures.hpp"
@@ -24,12 +26,16 @@ namespace {
 struct flaky_batch_store {
   memory_store* inner;
   std::size_t fail_after = SIZE_MAX;  ///< items committed before the next batch fails
+  /// An endpoint the store cannot take (as an endpoint too large for any DNS message): a batch
+  /// holding it fails whole with capacity_exceeded, a commit of it alone too.
+  std::optional<endpoint_handle> poison{};
   std::size_t batch_calls = 0;
   std::size_t read_calls = 0;
 
   [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const { return inner->resolve(name); }
   [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const { return inner->read_stamp(h); }
   [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& e, const stamp& d, const record_set& r) {
+    if (poison == h) return fail(errc::capacity_exceeded, "too large for one message");
     return inner->commit(h, e, d, r);
   }
   [[nodiscard]] result<void> raise_fence(fence_token f) { return inner->raise_fence(f); }
@@ -40,6 +46,9 @@ struct flaky_batch_store {
   }
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) {
     ++batch_calls;
+    for (const commit_item& item : items) {
+      if (poison == item.endpoint) return fail(errc::capacity_exceeded, "an endpoint too large for one message");
+    }
     if (fail_after >= items.size()) return inner->commit_batch(items);
     auto done = inner->commit_batch(items.first(fail_after));
     REQUIRE(done);
@@ -186,4 +195,21 @@ TEST_CASE("batches: a store failing in the middle of a batch leaves the enactor 
   CHECK(e.applied_generation() == generation{1});
   for (std::size_t i = 0; i < w.names.size(); ++i) CHECK(w.served(i) == generation{1});
   CHECK(e.counters()[event_kind::applied] == 100);
+}
+
+TEST_CASE("batches: an endpoint the store cannot take does not hold back the rest of its batch", "[enactor][batch][S6]") {
+  batch_world w{10};
+  std::vector<recorded_event> events;
+  auto e = w.make(events, {.name = "az1", .batch_max = 64, .collect = false});
+  { auto p = w.registry.publish(generation_plan(1, w.names)); }
+  w.flaky.poison = w.handle(3);
+  run_steps(e, 5);  // acquire, raise fence, pin, read, commit: the batch fails whole, then one by one
+  CHECK(e.counters()[event_kind::applied] == 9);
+  CHECK(e.counters()[event_kind::store_error] == 1);
+  const auto error = std::find_if(events.begin(), events.end(),
+                                  [](const recorded_event& r) { return r.kind == event_kind::store_error; });
+  REQUIRE(error != events.end());
+  CHECK(error->endpoint == w.names[3]);
+  for (std::size_t i = 0; i < w.names.size(); ++i) CHECK(w.served(i) == (i == 3 ? generation_none : generation{1}));
+  CHECK(e.applied_generation() == generation_none);  // incomplete: endpoint 3 is not served
 }
