@@ -200,6 +200,27 @@ TEST_CASE("etcd batch: 300 items go in three transactions of at most 128 operati
   require_all_written(store, next, records);
 }
 
+TEST_CASE("etcd inspect: stamps and records of many endpoints in few transactions, as read_stamp and served give them",
+          "[etcd][batch][inspect]") {
+  const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix() + "?fence=floor&max-txn-ops=16";
+  auto store = etcd_store::open_uri(uri).value();
+  const auto h = resolve_all(store, 40);
+  const record_set records = many_records(3);
+  // Every endpoint but the last five written.
+  std::vector<endpoint_handle> written(h.begin(), h.end() - 5);
+  auto items = batch_of(written, std::vector<stamp>(written.size()), 1, 1, records);
+  REQUIRE(store.commit_batch(items));
+  std::vector<endpoint_state> states(h.size());
+  REQUIRE(store.inspect(h, states));
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    INFO(name_of(i));
+    CHECK(states[i].st == store.read_stamp(h[i]).value());
+    CHECK(states[i].records == store.served(h[i]).value());
+    CHECK(states[i].st.gen == (i < 35 ? generation{1} : generation_none));
+    CHECK(states[i].records.size() == (i < 35 ? 3u : 0u));
+  }
+}
+
 TEST_CASE("etcd batch: a server with --max-txn-ops 16 and --max-request-bytes 65536", "[etcd][batch][limits]") {
   planfence_test::etcd_member member({"--max-txn-ops", "16", "--max-request-bytes", "65536"});
   const std::string base = "etcd://" + member.client_address();

@@ -524,36 +524,23 @@ class etcd_store {
   /// whole (errc::store_unavailable naming the key or with etcd's words). Blocking; allocates.
   [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
     PLANFENCE_ASSERT(handles.size() == out.size());
-    const std::vector<std::string> endpoint_names = names_of(handles);
-    std::size_t next = 0;
-    while (next < handles.size()) {
-      std::string body = "{\"compare\":[],\"success\":[";
-      const std::size_t first = next;
-      for (; next < handles.size() && next - first < limits_.max_txn_ops; ++next) {
-        std::string range = etcd::json_body::op_json(etcd::op::range(keys_.endpoint(endpoint_names[next])));
-        if (next != first && body.size() + range.size() + 1 + 16 > limits_.max_request_bytes) break;
-        if (next != first) body += ',';
-        body += range;
+    return read_endpoints(handles, [&](std::size_t i, const etcd::endpoint_value* value, std::int64_t revision) {
+      out[i] = value == nullptr ? stamp{} : stamp{value->gen, value->fence, static_cast<std::uint64_t>(revision)};
+    });
+  }
+
+  /// The stamps and records of several endpoints (batch_inspectable_store), read as read_stamps
+  /// reads them: up to max-txn-ops keys per read-only transaction. Errors as read_stamps.
+  [[nodiscard]] result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const {
+    PLANFENCE_ASSERT(handles.size() == out.size());
+    return read_endpoints(handles, [&](std::size_t i, const etcd::endpoint_value* value, std::int64_t revision) {
+      if (value == nullptr) {
+        out[i] = endpoint_state{};
+        return;
       }
-      body += "],\"failure\":[]}";
-      auto got = client_->txn_body(body, true);
-      if (!got) return etcd::etcd_failure("reading the stamps of " + std::to_string(next - first) + " endpoints from " +
-                                              keys_.endpoint(endpoint_names[first]),
-                                          got.error());
-      if (!got->succeeded || got->responses.size() != next - first) {
-        return fail(errc::store_unavailable, "reading the stamps of " + std::to_string(next - first) + " endpoints from " +
-                                                 keys_.endpoint(endpoint_names[first]) + ": unexpected transaction response");
-      }
-      for (std::size_t i = first; i < next; ++i) {
-        const etcd::range_result& r = got->responses[i - first];
-        out[i] = stamp{};
-        if (r.kvs.empty()) continue;
-        auto value = decode(r.kvs[0].key, endpoint_names[i], r.kvs[0].value);
-        if (!value) return unexpected_error(value.error());
-        out[i] = stamp{value->gen, value->fence, static_cast<std::uint64_t>(r.kvs[0].mod_revision)};
-      }
-    }
-    return ok();
+      out[i].st = stamp{value->gen, value->fence, static_cast<std::uint64_t>(revision)};
+      out[i].records.assign(value->records.records().begin(), value->records.records().end());
+    });
   }
 
   /// Each item committed under its own condition, exactly as commit() would decide it
@@ -708,6 +695,44 @@ class etcd_store {
     /// Whether P/fence-floor existed when last seen: which form of the commit to send first.
     std::atomic<bool> floor_exists{false};
   };
+
+  /// Reads the endpoints of `handles` in read-only transactions of up to max-txn-ops ranges
+  /// within max-request-bytes, and calls visit(i, value or nullptr when never written, the key's
+  /// mod revision) for each, every value checked as read_stamp checks it.
+  template <class Visit>
+  [[nodiscard]] result<void> read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const {
+    const std::vector<std::string> endpoint_names = names_of(handles);
+    std::size_t next = 0;
+    while (next < handles.size()) {
+      std::string body = "{\"compare\":[],\"success\":[";
+      const std::size_t first = next;
+      for (; next < handles.size() && next - first < limits_.max_txn_ops; ++next) {
+        std::string range = etcd::json_body::op_json(etcd::op::range(keys_.endpoint(endpoint_names[next])));
+        if (next != first && body.size() + range.size() + 1 + 16 > limits_.max_request_bytes) break;
+        if (next != first) body += ',';
+        body += range;
+      }
+      body += "],\"failure\":[]}";
+      const std::string what = "reading " + std::to_string(next - first) + " endpoints from " +
+                               keys_.endpoint(endpoint_names[first]);
+      auto got = client_->txn_body(body, true);
+      if (!got) return etcd::etcd_failure(what, got.error());
+      if (!got->succeeded || got->responses.size() != next - first) {
+        return fail(errc::store_unavailable, what + ": unexpected transaction response");
+      }
+      for (std::size_t i = first; i < next; ++i) {
+        const etcd::range_result& r = got->responses[i - first];
+        if (r.kvs.empty()) {
+          visit(i, nullptr, 0);
+          continue;
+        }
+        auto value = decode(r.kvs[0].key, endpoint_names[i], r.kvs[0].value);
+        if (!value) return unexpected_error(value.error());
+        visit(i, &*value, r.kvs[0].mod_revision);
+      }
+    }
+    return ok();
+  }
 
   /// The names of `handles`, under one lock.
   std::vector<std::string> names_of(std::span<const endpoint_handle> handles) const {
@@ -1040,6 +1065,7 @@ class etcd_store {
 static_assert(record_store<etcd_store>);
 static_assert(inspectable_store<etcd_store>);
 static_assert(batched_store<etcd_store>);
+static_assert(batch_inspectable_store<etcd_store>);
 
 }  // namespace etcd::v1
 }  // namespace planfence
