@@ -309,6 +309,10 @@ class zonefile_store {
 
   [[nodiscard]] static result<void> scan(state& s);  // s.mutex held (or s not shared yet)
   [[nodiscard]] result<endpoint_slot> slot(endpoint_handle h, zone_slot& zone) const;
+  /// Reads each zone of `handles` once (and the directory floor once), no lock, and calls
+  /// visit(i, the endpoint as decoded or nullptr, its effective stamp): read_stamps and inspect.
+  template <class Visit>
+  [[nodiscard]] result<void> read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const;
   /// Groups `count` handles (handle_at(i)) by zone under one hold of the mutex; names[i] is the
   /// endpoint's name. O(count) expected.
   template <class HandleAt>
@@ -1027,8 +1031,8 @@ std::vector<zonefile_store::batch_zone> zonefile_store::group_by_zone(std::size_
   return out;
 }
 
-inline result<void> zonefile_store::read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
-  PLANFENCE_ASSERT(handles.size() == out.size());
+template <class Visit>
+result<void> zonefile_store::read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const {
   std::vector<std::string> names;
   const std::vector<batch_zone> zones = group_by_zone(handles.size(), [&](std::size_t i) { return handles[i]; }, names);
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
@@ -1038,10 +1042,16 @@ inline result<void> zonefile_store::read_stamps(std::span<const endpoint_handle>
     if (!loaded) return unexpected_error(std::move(loaded).error());
     const fence_token floor = std::max(loaded->second.floor, *directory_floor);
     for (std::size_t i : z.members) {
-      out[i] = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, names[i]), floor);
+      const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, names[i]);
+      visit(i, found, detail::zonefile::effective_stamp(found, floor));
     }
   }
   return ok();
+}
+
+inline result<void> zonefile_store::read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const {
+  PLANFENCE_ASSERT(handles.size() == out.size());
+  return read_endpoints(handles, [&](std::size_t i, const zone_endpoint*, const stamp& st) { out[i] = st; });
 }
 
 inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expected, const stamp& desired,
@@ -1253,21 +1263,10 @@ inline result<std::vector<generation>> zonefile_store::live_generations() const 
 inline result<void> zonefile_store::inspect(std::span<const endpoint_handle> handles,
                                             std::span<endpoint_state> out) const {
   PLANFENCE_ASSERT(handles.size() == out.size());
-  std::vector<std::string> names;
-  const std::vector<batch_zone> zones = group_by_zone(handles.size(), [&](std::size_t i) { return handles[i]; }, names);
-  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
-  if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
-  for (const batch_zone& z : zones) {
-    auto loaded = detail::zonefile::load(z.zone.file, z.zone.name, state_->options, errc::store_unavailable);
-    if (!loaded) return unexpected_error(std::move(loaded).error());
-    const fence_token floor = std::max(loaded->second.floor, *directory_floor);
-    for (std::size_t i : z.members) {
-      const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, names[i]);
-      out[i].st = detail::zonefile::effective_stamp(found, floor);
-      out[i].records = found == nullptr ? std::vector<record>{} : found->records;
-    }
-  }
-  return ok();
+  return read_endpoints(handles, [&](std::size_t i, const zone_endpoint* found, const stamp& st) {
+    out[i].st = st;
+    out[i].records = found == nullptr ? std::vector<record>{} : found->records;
+  });
 }
 
 inline result<std::vector<record>> zonefile_store::served(endpoint_handle h) const {
