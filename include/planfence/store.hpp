@@ -38,6 +38,22 @@
 // of one item never depends on another's. On an error return, items still `pending` are not
 // known to be written (read them again); items already decided keep their outcome.
 //
+// change_following_store adds the two *apply marks* that let an enactor write only the endpoints
+// a plan changes (docs/design.md, "Batches, and a cost that follows the change"):
+//
+//   read_marks()                          -> result<apply_marks>  {begun B, applied A, version}
+//   begin_apply(expected, target, token)  -> result<apply_marks>  B := target, if the marks are
+//                                            still `expected` and token >= the fence floor
+//   finish_apply(target, token)           -> result<apply_marks>  A := max(A, target) (and B :=
+//                                            max(B, target)), if token >= the fence floor
+//
+// Both writes are refused with errc::fenced below the floor (nothing written); begin_apply with
+// errc::conflict when the marks moved. An endpoint's *effective* generation is max(its stamp's
+// generation, A): an endpoint an apply left unwritten because the plan did not change it serves
+// plan A's records. Such a store's live_generations() is the set of effective generations plus A
+// and B themselves, so that collection keeps what the endpoints serve and the inputs of the next
+// apply's diff (S3).
+//
 // inspectable_store adds what recovery tools need to compare a store with a plan (drift):
 //   served(endpoint)       the records the endpoint serves now
 //   endpoint_names()       every endpoint the store holds records or a stamp for
@@ -162,6 +178,37 @@ template <record_store S>
   }
   return ok();
 }
+
+/// The apply marks of a change_following_store. applied <= begun, both monotonic, both written
+/// only under the fence floor.
+struct apply_marks {
+  generation begun{};    ///< B: the newest generation whose apply has begun (generation_none: never)
+  generation applied{};  ///< A: the newest generation fully applied (generation_none: never)
+  std::uint64_t version = 0;  ///< store-specific (an etcd mod revision, ...); begin_apply compares it
+  friend constexpr bool operator==(const apply_marks&, const apply_marks&) noexcept = default;
+};
+
+/// An endpoint's effective generation: the newer of its stamp and the store's applied mark.
+[[nodiscard]] constexpr generation effective_generation(generation stamped, const apply_marks& marks) noexcept {
+  return stamped > marks.applied ? stamped : marks.applied;
+}
+
+/// A record store that keeps apply marks, so that an apply writes only what its plan changes
+/// (the header comment, docs/concepts.md and docs/design.md).
+///   begin_apply(expected, target, token): precondition target > expected.begun. Writes B :=
+///     target in one atomic step iff the marks are still `expected` and token >= the floor.
+///     errc::fenced, errc::conflict (the marks moved: read again), errc::store_unavailable.
+///   finish_apply(target, token): A := max(A, target), B := max(B, target), in one atomic step
+///     iff token >= the floor (idempotent; a store retries its own conditional write when the
+///     marks moved under it). errc::fenced, errc::store_unavailable.
+/// Both return the marks as stored after the call.
+template <class S>
+concept change_following_store = record_store<S> && requires(S& s, const S& cs, const apply_marks& m, generation g,
+                                                             fence_token f) {
+  { cs.read_marks() } -> std::same_as<result<apply_marks>>;
+  { s.begin_apply(m, g, f) } -> std::same_as<result<apply_marks>>;
+  { s.finish_apply(g, f) } -> std::same_as<result<apply_marks>>;
+};
 
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.

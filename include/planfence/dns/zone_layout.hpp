@@ -14,6 +14,7 @@
 //   _planfence.<endpoint>                 TXT   "gen=G fence=F"      every commit: the endpoint's stamp
 //   _weight._planfence.<endpoint>         TXT   "TYPE rdata W"       every commit: one per weighted record
 //   _fence._planfence.<zone>              TXT   "floor=F"            raise_fence: the zone's fence floor
+//   _apply._planfence.<home zone>         TXT   "begun=B applied=A"  begin_apply, finish_apply (the marks)
 //   _planfence-floor.<zone>  (legacy)     TXT   "floor=F"            nobody any more: read, then removed
 //
 // G is 1..generation_max (2^40 - 1), F and the floor 0..fence_max (2^24 - 1), W 0..255; all
@@ -64,6 +65,7 @@ namespace dns {
 inline constexpr std::string_view planfence_label = "_planfence";
 inline constexpr std::string_view weight_label = "_weight";
 inline constexpr std::string_view fence_label = "_fence";
+inline constexpr std::string_view apply_label = "_apply";
 /// The floor's owner label before both stores agreed on `_fence._planfence`: read, never written.
 inline constexpr std::string_view legacy_floor_label = "_planfence-floor";
 
@@ -82,6 +84,10 @@ static_assert(owner_prefix_length_max == 19 && endpoint_text_length_max == 235);
 /// The canonical owner of a zone's fence floor.
 [[nodiscard]] inline std::string floor_owner(std::string_view zone) {
   return std::string(fence_label) + "." + std::string(planfence_label) + "." + std::string(zone);
+}
+/// The owner of a store's apply marks (in the store's home zone: docs/zone-layout.md).
+[[nodiscard]] inline std::string marks_owner(std::string_view zone) {
+  return std::string(apply_label) + "." + std::string(planfence_label) + "." + std::string(zone);
 }
 /// The legacy owner of the fence floor (read for migration, removed by every write of the floor).
 [[nodiscard]] inline std::string legacy_floor_owner(std::string_view zone) {
@@ -231,6 +237,44 @@ enum class number_status { ok, malformed, too_large };
 /// The floor in effect: the larger of the canonical owner's and the legacy owner's (absent: 0).
 [[nodiscard]] constexpr fence_token effective_floor(std::optional<fence_token> canonical, std::optional<fence_token> legacy) noexcept {
   return std::max(canonical.value_or(fence_token{}), legacy.value_or(fence_token{}));
+}
+
+// ---- the apply marks ---------------------------------------------------------------------------
+
+/// The zone that holds a store's apply marks: of the store's zones (canonical names, lower case,
+/// final dot), the smallest as a string. Both DNS stores use it, so a zone set written by one is
+/// continued by the other. Changing a store's zone set can move the home zone: the marks are then
+/// read as never written, and the next apply writes every endpoint of its plan (safe, not fast).
+[[nodiscard]] inline std::string_view home_zone(std::span<const std::string> zones) noexcept {
+  PLANFENCE_ASSERT(!zones.empty());
+  return *std::min_element(zones.begin(), zones.end());
+}
+
+/// "begun=B applied=A", the text of `_apply._planfence.<home zone>` (generation_none as 0).
+[[nodiscard]] inline std::string format_marks(const apply_marks& marks) {
+  return "begun=" + std::to_string(marks.begun.value()) + " applied=" + std::to_string(marks.applied.value());
+}
+
+/// The marks in "begun=B applied=A" (version 0). Errors: errc::parse_error, malformed, out of
+/// range (0..generation_max) or applied above begun, quoting the text.
+[[nodiscard]] inline result<apply_marks> parse_marks(std::string_view text) {
+  const std::string quoted = "\"" + printable(text) + "\"";
+  const std::size_t space = text.find(' ');
+  if (text.substr(0, 6) != "begun=" || space == std::string_view::npos || text.substr(space, 9) != " applied=") {
+    return fail(errc::parse_error, "malformed apply marks " + quoted + ": expected \"begun=B applied=A\"");
+  }
+  const std::string_view begun_text = text.substr(6, space - 6);
+  const std::string_view applied_text = text.substr(space + 9);
+  std::uint64_t begun = 0, applied = 0;
+  const number_status b = parse_number(begun_text, generation_max.value(), begun);
+  const number_status a = parse_number(applied_text, generation_max.value(), applied);
+  if (b == number_status::malformed || a == number_status::malformed) {
+    return fail(errc::parse_error, "malformed apply marks " + quoted + ": expected \"begun=B applied=A\" in decimal");
+  }
+  if (b == number_status::too_large) return fail(errc::parse_error, quoted + ": " + generation_range_problem(begun_text));
+  if (a == number_status::too_large) return fail(errc::parse_error, quoted + ": " + generation_range_problem(applied_text));
+  if (applied > begun) return fail(errc::parse_error, "apply marks " + quoted + ": applied is above begun");
+  return apply_marks{generation{begun}, generation{applied}, 0};
 }
 
 // ---- weights -----------------------------------------------------------------------------------
