@@ -33,6 +33,7 @@
 // registry's mutex.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -87,6 +88,15 @@ struct enactor_config {
   retention_policy retention{};
   /// Recompute each plan's digest before applying it (S7). O(plan size) per new plan.
   bool verify_digest = true;
+  /// With a change_following_store: write only the endpoints the plan changes (the diff against
+  /// the store's applied plan and the plans whose apply has begun since), so that an apply costs
+  /// O(changed) store writes. false: write every endpoint of the plan (a repair; planfence-ctl's
+  /// applies), still under the store's apply marks. Ignored by other stores (every endpoint).
+  bool follow_changes = true;
+  /// With follow_changes: when more than this many plans lie between the applied and the begun
+  /// mark (applies begun and never finished), the plan is written whole instead of diffed
+  /// against each of them (each is pinned and diffed: O(this) registry calls).
+  std::uint32_t diff_inputs_max = 64;
 };
 
 /// Where an enactor is in its cycle. Names match docs/design.md and the Spin models.
@@ -94,8 +104,12 @@ enum class enactor_state : std::uint8_t {
   acquire_lease,  ///< next step asks for a lease
   raise_fence,    ///< next step raises the store's fence floor to our token
   pin_plan,       ///< next step pins the newest plan
+  read_marks,     ///< next step reads the store's apply marks (change_following_store)
+  plan_diff,      ///< next step pins the diff's input plans and lists the endpoints to write
+  begin_apply,    ///< next step raises the store's begun mark to the plan
   read_stamp,     ///< next step reads the stamps of the current batch of endpoints
   commit,         ///< next step commits the current batch
+  finish_apply,   ///< next step raises the store's applied mark to the plan
   collect,        ///< next step collects old plans
   idle,           ///< waiting for a newer plan (or for the lease to be free)
 };
@@ -105,13 +119,27 @@ enum class enactor_state : std::uint8_t {
     case enactor_state::acquire_lease: return "acquire_lease";
     case enactor_state::raise_fence: return "raise_fence";
     case enactor_state::pin_plan: return "pin_plan";
+    case enactor_state::read_marks: return "read_marks";
+    case enactor_state::plan_diff: return "plan_diff";
+    case enactor_state::begin_apply: return "begin_apply";
     case enactor_state::read_stamp: return "read_stamp";
     case enactor_state::commit: return "commit";
+    case enactor_state::finish_apply: return "finish_apply";
     case enactor_state::collect: return "collect";
     case enactor_state::idle: return "idle";
   }
   return "?";
 }
+
+/// Which change-following apply an enactor makes. Only `fixed` keeps S1 with unchanged endpoints;
+/// the other is the broken variant the tests build on purpose to show them catching it. Never
+/// embed a broken variant.
+enum class apply_variant : std::uint8_t {
+  fixed,               ///< the diff covers the applied plan and every plan whose apply has begun
+  diff_without_begun,  ///< broken: diffs against the applied plan only, so an endpoint a begun
+                       ///< (unfinished) apply wrote keeps that plan's records under a newer
+                       ///< effective generation (docs/design.md)
+};
 
 /// What a step did, and when the next one is worth taking.
 struct step_result {
@@ -124,7 +152,8 @@ struct step_result {
 ///
 /// Thread safety: one enactor is driven by one thread at a time; any number of enactors may
 /// share a store, an authority and a registry.
-template <record_store Store, lease_authority Authority, enactor_registry Registry, clock Clock, event_sink Sink = null_sink>
+template <record_store Store, lease_authority Authority, enactor_registry Registry, clock Clock, event_sink Sink = null_sink,
+          apply_variant Variant = apply_variant::fixed>
 class enactor {
  public:
   /// The S4 zone guard reads the plans between the last applied one and a new one, at most this
@@ -172,8 +201,12 @@ class enactor {
       case enactor_state::acquire_lease: return step_acquire();
       case enactor_state::raise_fence: return step_raise_fence();
       case enactor_state::pin_plan: return step_pin();
+      case enactor_state::read_marks: return step_read_marks();
+      case enactor_state::plan_diff: return step_plan_diff();
+      case enactor_state::begin_apply: return step_begin_apply();
       case enactor_state::read_stamp: return step_read();
       case enactor_state::commit: return step_commit();
+      case enactor_state::finish_apply: return step_finish_apply();
       case enactor_state::collect: return step_collect();
       case enactor_state::idle:
         // A lease whose token the store has not yet accepted as its fence floor must not commit:
@@ -198,7 +231,7 @@ class enactor {
 
   /// Gives the lease back and drops the pinned plan (for a clean shutdown).
   void release() {
-    plan_.reset();
+    end_plan();
     if (lease_) static_cast<void>(authority_->release(*lease_));
     lease_.reset();
     fence_raised_ = false;
@@ -208,7 +241,7 @@ class enactor {
 
   /// Forgets everything but configuration, as a crash and restart would (the simulator uses it).
   void crash() noexcept {
-    plan_.reset();
+    end_plan();
     lease_.reset();
     fence_raised_ = false;
     batch_size_ = 0;
@@ -225,6 +258,10 @@ class enactor {
   [[nodiscard]] generation applying_generation() const noexcept { return plan_ ? plan_->gen() : generation_none; }
   [[nodiscard]] const enactor_counters& counters() const noexcept { return counters_; }
   [[nodiscard]] const enactor_config& config() const noexcept { return config_; }
+  /// Endpoints the current (or last) run writes: the plan's changes, or all of it.
+  [[nodiscard]] std::size_t run_endpoints() const noexcept { return run_total(); }
+  /// Whether the current (or last) run writes only the plan's changes.
+  [[nodiscard]] bool run_follows_changes() const noexcept { return !full_; }
   [[nodiscard]] Sink& sink() noexcept { return sink_; }
 
  private:
@@ -237,7 +274,7 @@ class enactor {
   }
   void lose_lease() {
     emit(event_kind::lease_lost, applying_generation());
-    plan_.reset();
+    end_plan();
     lease_.reset();
     fence_raised_ = false;
     batch_size_ = 0;
@@ -287,12 +324,165 @@ class enactor {
     }
     plan_ = std::move(newest);
     emit(event_kind::plan_pinned, gen);
+    full_ = true;
+    start_writes();
+    if constexpr (change_following_store<Store>) {
+      marks_conflicts_ = 0;
+      state_ = enactor_state::read_marks;
+      return {};
+    }
+    state_ = run_total() == 0 ? finish_run() : enactor_state::read_stamp;
+    return {};
+  }
+
+  /// The run's write cursor at its start: every endpoint of the plan (full_) or of changes_.
+  void start_writes() noexcept {
     cursor_ = 0;
     position_ = plan_->endpoints().begin();
     batch_size_ = 0;
     conflicts_ = 0;
     run_complete_ = true;
-    state_ = plan_->size() == 0 ? finish_run() : enactor_state::read_stamp;
+  }
+  [[nodiscard]] std::size_t run_total() const noexcept {
+    return full_ ? (plan_ ? plan_->size() : 0) : changes_.size();
+  }
+  /// Drops the plan and the diff's input plans (their pins).
+  void end_plan() noexcept {
+    plan_.reset();
+    inputs_.clear();
+  }
+
+  // --- the apply marks (change_following_store; docs/design.md) ---------------------------------
+
+  /// One store call: the marks. The plan is already applied (nothing to write), superseded by a
+  /// begun newer one (stale as a whole), or to be diffed.
+  step_result step_read_marks() {
+    if constexpr (change_following_store<Store>) {
+      auto marks = store_->read_marks();
+      if (!marks) return store_trouble(enactor_state::read_marks, marks.error());
+      store_attempts_ = 0;
+      marks_ = *marks;
+      const generation gen = plan_->gen();
+      // Applied: every endpoint serves it or newer (effective generations). A repair run
+      // (follow_changes off) still writes a plan equal to the applied mark: its records are
+      // what the endpoints already serve, so nothing moves backwards.
+      if (marks_.applied > gen || (marks_.applied == gen && config_.follow_changes)) {
+        full_ = true;
+        state_ = finish_run();
+        return {};
+      }
+      if (marks_.begun > gen) {
+        // A newer plan's apply has begun: this one is stale as a whole (S1), and writing any of
+        // its endpoints could put older records under a newer effective generation.
+        emit(event_kind::stale, gen, {}, "a newer plan's apply has begun");
+        end_plan();
+        state_ = enactor_state::idle;
+        return {false, config_.poll_interval};
+      }
+      state_ = enactor_state::plan_diff;
+    }
+    return {};
+  }
+
+  /// Registry calls and local work: pins the diff's inputs (the applied plan and every plan whose
+  /// apply may have begun since) and lists the endpoints of the plan that differ from the applied
+  /// plan in it or in any of them. Any input gone (collected: its apply can no longer matter, or
+  /// the marks moved) or too many: the whole plan is written instead, which needs no input.
+  /// Allocates (the list, once grown to the largest change; the inputs' handles).
+  step_result step_plan_diff() {
+    const generation gen = plan_->gen();
+    const generation base = marks_.applied;
+    inputs_.clear();
+    changes_.clear();
+    bool full = !config_.follow_changes || base == generation_none ||
+                marks_.begun.value() - base.value() > config_.diff_inputs_max;
+    for (std::uint64_t g = base.value(); !full && g <= marks_.begun.value() && g < gen.value(); ++g) {
+      auto input = registry_->pin(generation{g});
+      if (!input) {
+        full = true;
+        break;
+      }
+      inputs_.push_back(std::move(*input));
+    }
+    full_ = full;
+    if (full) {
+      inputs_.clear();
+    } else {
+      const plan& applied = *inputs_.front();
+      for_each_difference(applied, *plan_, [&](const endpoint_entry*, const endpoint_entry* now) {
+        if (now != nullptr) changes_.push_back(now);
+      });
+      const std::size_t begun_inputs = Variant == apply_variant::fixed ? inputs_.size() : 1;
+      for (std::size_t i = 1; i < begun_inputs; ++i) {
+        // What a begun apply of this plan may have written: the plan's own record for it now.
+        for_each_difference(applied, *inputs_[i], [&](const endpoint_entry* before, const endpoint_entry* begun) {
+          const endpoint_entry& named = begun != nullptr ? *begun : *before;
+          if (const endpoint_entry* now = plan_->find(named.name, named.name_hash)) changes_.push_back(now);
+        });
+      }
+      // In name order (deterministic batches), each endpoint once.
+      std::sort(changes_.begin(), changes_.end(),
+                [](const endpoint_entry* x, const endpoint_entry* y) { return x->name < y->name; });
+      changes_.erase(std::unique(changes_.begin(), changes_.end()), changes_.end());
+    }
+    start_writes();
+    state_ = marks_.begun < gen ? enactor_state::begin_apply
+                                : run_total() == 0 ? enactor_state::finish_apply : enactor_state::read_stamp;
+    return {};
+  }
+
+  /// One store call: the begun mark raised to the plan, so that a later apply diffs against it
+  /// too (what this one writes before it finishes). The marks moved: read them again.
+  step_result step_begin_apply() {
+    if constexpr (change_following_store<Store>) {
+      const generation gen = plan_->gen();
+      auto begun = store_->begin_apply(marks_, gen, lease_->fence);
+      if (!begun) {
+        switch (begun.error().code) {
+          case errc::fenced:
+            emit(event_kind::fenced, gen, {}, "apply marks");
+            lose_lease();
+            return {};
+          case errc::conflict:
+            if (++marks_conflicts_ > config_.conflict_retries_max) {
+              emit(event_kind::conflict, gen, {}, "apply marks: giving up for this run");
+              end_plan();
+              state_ = enactor_state::idle;
+              return {false, config_.poll_interval};
+            }
+            emit(event_kind::conflict, gen, {}, "apply marks");
+            inputs_.clear();
+            state_ = enactor_state::read_marks;
+            return {};
+          default: return store_trouble(enactor_state::begin_apply, begun.error());
+        }
+      }
+      store_attempts_ = 0;
+      marks_ = *begun;
+      state_ = run_total() == 0 ? enactor_state::finish_apply : enactor_state::read_stamp;
+    }
+    return {};
+  }
+
+  /// One store call: the applied mark raised to the plan, once every endpoint to write was written
+  /// or found newer. From then on the endpoints the plan did not change serve it (effective
+  /// generation) without having been written.
+  step_result step_finish_apply() {
+    if constexpr (change_following_store<Store>) {
+      const generation gen = plan_->gen();
+      auto done = store_->finish_apply(gen, lease_->fence);
+      if (!done) {
+        if (done.error().code == errc::fenced) {
+          emit(event_kind::fenced, gen, {}, "apply marks");
+          lose_lease();
+          return {};
+        }
+        return store_trouble(enactor_state::finish_apply, done.error());
+      }
+      store_attempts_ = 0;
+      marks_ = *done;
+      state_ = finish_run();
+    }
     return {};
   }
 
@@ -300,10 +490,10 @@ class enactor {
   /// (a name the store does not know is reported and skipped). Local: no store round trip.
   void gather() {
     PLANFENCE_ASSERT(batch_size_ == 0);
-    const std::size_t total = plan_->size();
+    const std::size_t total = run_total();
     while (cursor_ < total && batch_size_ < config_.batch_max) {
-      const endpoint_entry& entry = **position_;
-      ++position_;
+      const endpoint_entry& entry = full_ ? **position_ : *changes_[cursor_];
+      if (full_) ++position_;
       ++cursor_;
       auto handle = store_->resolve(entry.name);
       if (!handle) {
@@ -346,7 +536,10 @@ class enactor {
         lose_lease();
         return {};
       }
-      if (!endpoint_change_allowed(entry, seen[i].gen)) {
+      // What the endpoint serves: its stamp's plan, or the applied plan when the stamp is older
+      // (effective generation; the same records, and that plan is retained).
+      const generation serving = follows_marks() ? effective_generation(seen[i].gen, marks_) : seen[i].gen;
+      if (!endpoint_change_allowed(entry, serving)) {
         emit(event_kind::refused_blast_radius, gen, entry.name);
         run_complete_ = false;
         continue;
@@ -468,8 +661,8 @@ class enactor {
   /// After a read or commit step: the batch's working set next, else the next batch, else the
   /// end of the run.
   step_result end_of_batch() {
-    if (batch_size_ == 0 && cursor_ >= plan_->size()) {
-      state_ = finish_run();
+    if (batch_size_ == 0 && cursor_ >= run_total()) {
+      state_ = follows_marks() && run_complete_ ? enactor_state::finish_apply : finish_run();
       return {};
     }
     state_ = enactor_state::read_stamp;
@@ -509,7 +702,7 @@ class enactor {
       applied_ = gen;
       emit(event_kind::plan_applied, gen);
     }
-    plan_.reset();
+    end_plan();
     return config_.collect && run_complete_ ? enactor_state::collect : enactor_state::idle;
   }
 
@@ -520,9 +713,7 @@ class enactor {
          plan_ && batch_size_ > 0 ? std::string_view(batch_[0]->name) : std::string_view{}, message);
     if (++store_attempts_ > config_.store_retries_max) {
       store_attempts_ = 0;
-      if (plan_) {
-        plan_.reset();  // end the run; the next one starts over with the newest plan
-      }
+      end_plan();  // end the run; the next one starts over with the newest plan
       batch_size_ = 0;
       state_ = enactor_state::idle;
       return {false, config_.poll_interval};
@@ -530,6 +721,9 @@ class enactor {
     state_ = retry_in;
     return {false, config_.store_backoff * (1 << (store_attempts_ - 1))};
   }
+
+  /// Whether the store keeps apply marks (the runs then begin and finish under them).
+  static constexpr bool follows_marks() noexcept { return change_following_store<Store>; }
 
   /// S4 zone guard: compares with the plan this enactor last applied, when still retained.
   bool zone_share_allowed(const plan& next) const {
@@ -605,6 +799,14 @@ class enactor {
   std::vector<commit_item> items_;
   std::size_t batch_size_ = 0;
   std::size_t items_size_ = 0;
+  // The apply marks as last read or written, and the run's diff: its input plans (pinned: the
+  // applied plan first, then the begun ones) and the plan's endpoints to write, in name order.
+  // full_: the run writes every endpoint of the plan instead.
+  apply_marks marks_{};
+  std::vector<pinned_plan> inputs_;
+  std::vector<const endpoint_entry*> changes_;
+  bool full_ = true;
+  std::uint32_t marks_conflicts_ = 0;
   std::uint32_t conflicts_ = 0;
   std::uint32_t store_attempts_ = 0;
   bool run_complete_ = true;

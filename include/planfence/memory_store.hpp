@@ -48,6 +48,9 @@
 //       floor (M1) and the old stamp (M2) before the raise fails its CAS (M3) once the raise has
 //       passed its endpoint, and its re-check then refuses it as fenced. So no commit with a
 //       smaller token lands after raise_fence returns (S2, checked by tests/spin/fixed.pml).
+//  (M6) release stores and acquire loads of the apply marks, written under the marks lock
+//       (B before A, so a reader never sees applied above begun); live_generations loads them
+//       before the stamps, so its set is never missing an effective generation (docs/design.md).
 #pragma once
 
 #include <algorithm>
@@ -397,6 +400,42 @@ class basic_memory_store {
   /// Lock-free; never allocates.
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) noexcept { return commit_each(*this, items); }
 
+  /// The apply marks (change_following_store): two acquire loads (M6). version is unused (0).
+  [[nodiscard]] result<apply_marks> read_marks() const noexcept {
+    return apply_marks{generation{begun_word().load(std::memory_order_acquire)},
+                       generation{applied_word().load(std::memory_order_acquire)}, 0};  // (M6)
+  }
+
+  /// B := target if the marks are still `expected` and `token` is not below the floor. Takes the
+  /// marks lock (a spin lock held for a few loads and stores; raise_fence passes through it, so
+  /// no begin with a smaller token lands after raise_fence returns). Never allocates.
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target,
+                                                fence_token token) noexcept {
+    PLANFENCE_ASSERT(target > expected.begun);
+    if (target > generation_max || token > fence_max) return fail(errc::capacity_exceeded);
+    marks_lock guard(*this);
+    if (fenced_out(token)) return result<apply_marks>(unexpect, errc::fenced);
+    const apply_marks now = *read_marks();
+    if (now.begun != expected.begun || now.applied != expected.applied) return result<apply_marks>(unexpect, errc::conflict);
+    begun_word().store(target.value(), std::memory_order_release);  // (M6)
+    return apply_marks{target, now.applied, 0};
+  }
+
+  /// A := max(A, target), B := max(B, target), if `token` is not below the floor. Under the marks
+  /// lock, as begin_apply. Idempotent. Never allocates.
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token) noexcept {
+    if (target > generation_max || token > fence_max) return fail(errc::capacity_exceeded);
+    marks_lock guard(*this);
+    if (fenced_out(token)) return result<apply_marks>(unexpect, errc::fenced);
+    apply_marks now = *read_marks();
+    if (now.begun < target) now.begun = target;
+    if (now.applied < target) now.applied = target;
+    // B first: applied <= begun holds for every reader of the two words (M6).
+    begun_word().store(now.begun.value(), std::memory_order_release);
+    applied_word().store(now.applied.value(), std::memory_order_release);
+    return now;
+  }
+
   /// After this returns, every commit with a token below `token` is refused (S2), including a
   /// commit that passed its floor check (M1) before this call and had not yet swapped: the floor
   /// alone cannot stop that one, so every endpoint's stamp is raised to the token too (M5), which
@@ -412,6 +451,9 @@ class basic_memory_store {
     if constexpr (Rule == commit_rule::ignore_fence || Rule == commit_rule::unconditional) {
       return ok();  // the broken variants do no fencing at all
     }
+    // A begin_apply or finish_apply that checked the old floor under the marks lock finishes
+    // before this returns; any later one sees the new floor.
+    { marks_lock pass(*this); }
     for (std::size_t i = 0; i < size_; ++i) {
       std::uint64_t current = stamps()[i].load(std::memory_order_acquire);  // (M2)
       for (;;) {
@@ -477,11 +519,17 @@ class basic_memory_store {
   /// generation everywhere, or endpoints moved on in handle order).
   void live_generations(std::vector<generation>& out) const {
     out.clear();
+    // The marks before the stamps (M6): an endpoint below the applied mark serves that plan's
+    // records (its effective generation), and A and B are the next apply's diff inputs.
+    const apply_marks marks = *read_marks();
+    if (marks.applied != generation_none) out.push_back(marks.applied);
     for (std::size_t i = 0; i < size_; ++i) {
-      const generation g = packed_stamp::unpack(stamps()[i].load(std::memory_order_acquire)).gen;  // (M2)
+      const generation stamped = packed_stamp::unpack(stamps()[i].load(std::memory_order_acquire)).gen;  // (M2)
+      const generation g = stamped == generation_none ? stamped : effective_generation(stamped, marks);
       // Neighbours mostly serve the same generation: keep one of each run.
       if (g != generation_none && (out.empty() || out.back() != g)) out.push_back(g);
     }
+    if (marks.begun != generation_none && marks.begun != marks.applied) out.push_back(marks.begun);
     if (std::is_sorted(out.begin(), out.end(), std::less_equal<>{})) return;  // ascending and distinct
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
@@ -548,7 +596,18 @@ class basic_memory_store {
     for (;;) {
       const generation gen{current >> fence_bits};
       if (gen == generation_none) return {current, &detail::read_cache_nothing};
-      if (const plan* p = registry_->find(gen, guard)) {
+      const plan* p = registry_->find(gen, guard);
+      std::uint64_t applied_seen = 0;
+      if (p == nullptr) {
+        // The stamp's plan is gone. An endpoint below the applied mark was left unwritten by the
+        // applies since, because their plans did not change it: it serves the applied plan's
+        // records (its effective generation, M6), and that plan is live. Read while the stamp
+        // still says `gen`, so the two loads describe one moment.
+        applied_seen = applied_word().load(std::memory_order_acquire);  // (M6)
+        const generation applied{applied_seen};
+        if (applied > gen && target.load(std::memory_order_acquire) == current) p = registry_->find(applied, guard);
+      }
+      if (p != nullptr) {
         const endpoint_entry* entry = p->find(name(h), hashes_[h.index()]);
         detail::read_cache_entry& slot = detail::read_cache[h.index() & (detail::read_cache_entries - 1)];
         slot = entry == nullptr ? detail::read_cache_entry{store_key_ | h.index(), gen.value(), nullptr, 0, false}
@@ -557,10 +616,13 @@ class basic_memory_store {
                                                            static_cast<std::uint32_t>(entry->records.size()), true};
         return {current, &slot};
       }
-      // The plan is gone. If the endpoint still names it, it really serves nothing (only a
-      // broken collection does that: S3). Otherwise it moved on while we looked: read again.
+      // The plans are gone. If the endpoint and the applied mark still name them, it really
+      // serves nothing (only a broken collection does that: S3). Otherwise one of them moved on
+      // while we looked (each only grows): read again.
       const std::uint64_t again = target.load(std::memory_order_acquire);  // (M2)
-      if (again == current) return {current, &detail::read_cache_nothing};
+      if (again == current && applied_word().load(std::memory_order_acquire) == applied_seen) {  // (M6)
+        return {current, &detail::read_cache_nothing};
+      }
       current = again;
     }
   }
@@ -569,6 +631,38 @@ class basic_memory_store {
   const std::atomic<std::uint64_t>* stamps() const noexcept { return words_.get() + stamps_begin; }
   std::atomic<std::uint64_t>& floor_word() noexcept { return words_[0]; }
   const std::atomic<std::uint64_t>& floor_word() const noexcept { return words_[0]; }
+  // The apply marks and their lock share the floor's line: written once or twice per apply.
+  std::atomic<std::uint64_t>& applied_word() noexcept { return words_[1]; }
+  const std::atomic<std::uint64_t>& applied_word() const noexcept { return words_[1]; }
+  std::atomic<std::uint64_t>& begun_word() noexcept { return words_[2]; }
+  const std::atomic<std::uint64_t>& begun_word() const noexcept { return words_[2]; }
+  std::atomic<std::uint64_t>& lock_word() noexcept { return words_[3]; }
+
+  /// Holds the marks lock (a test-and-set lock on lock_word, waiting on the word when taken).
+  class marks_lock {
+   public:
+    explicit marks_lock(basic_memory_store& store) noexcept : word_(&store.lock_word()) {
+      while (word_->exchange(1, std::memory_order_acquire) != 0) word_->wait(1, std::memory_order_relaxed);
+    }
+    marks_lock(const marks_lock&) = delete;
+    marks_lock& operator=(const marks_lock&) = delete;
+    ~marks_lock() {
+      word_->store(0, std::memory_order_release);
+      word_->notify_one();
+    }
+
+   private:
+    std::atomic<std::uint64_t>* word_;
+  };
+
+  /// Whether a marks write with `token` must be refused as fenced (under the marks lock).
+  bool fenced_out(fence_token token) const noexcept {
+    if constexpr (Rule == commit_rule::ignore_fence || Rule == commit_rule::unconditional) {
+      return false;
+    } else {
+      return token.value() < floor_word().load(std::memory_order_acquire);  // (M1)
+    }
+  }
 
   const Registry* registry_;
   std::size_t size_;
@@ -588,6 +682,7 @@ using memory_store = basic_memory_store<plan_registry, commit_rule::conditional>
 static_assert(record_store<memory_store>);
 static_assert(batched_store<memory_store>);
 static_assert(inspectable_store<memory_store>);
+static_assert(change_following_store<memory_store>);
 
 }  // namespace v1
 }  // namespace planfence
