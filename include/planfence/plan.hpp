@@ -447,18 +447,5 @@ void write_plan_body(const plan& p, Sink&& sink) {
 
 }  // namespace detail
 
-/// TEMPORARY brute force (replaced by the structural diff).
-template <class F>
-void for_each_difference(const plan& before, const plan& after, F&& f) {
-  for (const endpoint_entry* b : before.endpoints()) {
-    const endpoint_entry* a = after.find(b->name, b->name_hash);
-    if (a == nullptr) f(b, nullptr);
-    else if (a != b && !(a->records == b->records)) f(b, a);
-  }
-  for (const endpoint_entry* a : after.endpoints()) {
-    if (before.find(a->name, a->name_hash) == nullptr) f(nullptr, a);
-  }
-}
-
 }  // namespace v1
 }  // namespace planfence

@@ -158,6 +158,22 @@ struct drift_report {
 }
 
 namespace detail {
+/// The store's apply marks (none for a store that keeps none: every stamp is then effective).
+template <record_store Store>
+[[nodiscard]] result<apply_marks> marks_of(const Store& store) {
+  if constexpr (change_following_store<Store>) {
+    return store.read_marks();
+  } else {
+    return apply_marks{};
+  }
+}
+/// `st` with its generation effective: the applied mark's when the stamp is older (an endpoint a
+/// change-following apply left unwritten serves the applied plan's records).
+[[nodiscard]] constexpr stamp effective_stamp(stamp st, const apply_marks& marks) noexcept {
+  if (st.gen != generation_none) st.gen = effective_generation(st.gen, marks);
+  return st;
+}
+
 /// The records a plan gives an endpoint (`planned`, or none) against those it serves: what is
 /// missing and what is extra, each record matched once.
 inline void compare_records(const endpoint_entry* planned, const std::vector<record>& served, endpoint_drift& drift) {
@@ -179,15 +195,22 @@ inline void compare_records(const endpoint_entry* planned, const std::vector<rec
 
 /// Compares every endpoint the plan names or the store holds a stamp for (names the store serves
 /// without a stamp and the plan does not name are listed as unmanaged): records both ways, and
-/// the stamp (an endpoint of the plan must be stamped with the plan's generation). Errors: those
-/// of the store. Blocking, allocates; O(endpoints x records per endpoint) plus the store's reads.
+/// the stamp (an endpoint of the plan must serve the plan's generation: its stamp's, or the
+/// store's applied mark when that is newer, endpoint_drift::served_stamp holding the effective
+/// generation). Errors: those of the store. Blocking, allocates; O(endpoints x records per
+/// endpoint + endpoints log endpoints) plus the store's reads.
 template <inspectable_store Store>
 [[nodiscard]] result<drift_report> diff_store(const Store& store, const plan& p, const recovery_hooks& hooks = {}) {
   drift_report report;
   report.plan_gen = p.gen();
+  // The marks before the stamps: a stamp read later is never older than the marks make it.
+  auto marks = detail::marks_of(store);
+  if (!marks) return unexpected_error(std::move(marks).error());
   auto names = store.endpoint_names();
   if (!names) return unexpected_error(std::move(names).error());
   std::vector<std::string> all = *names;
+  std::vector<std::string> stored = *names;  // sorted, for in_store
+  std::sort(stored.begin(), stored.end());
   for (const auto& entry : p.endpoints()) all.push_back(entry->name);
   std::sort(all.begin(), all.end());
   all.erase(std::unique(all.begin(), all.end()), all.end());
@@ -224,13 +247,12 @@ template <inspectable_store Store>
       const std::string& name = all[i];
       endpoint_drift drift;
       drift.name = name;
-      drift.in_store = std::binary_search(names->begin(), names->end(), name) ||
-                       std::find(names->begin(), names->end(), name) != names->end();
+      drift.in_store = std::binary_search(stored.begin(), stored.end(), name);
       const endpoint_entry* planned = p.find(name);
       drift.in_plan = planned != nullptr;
       std::vector<record> served;
       if (handles[i - begin]) {
-        drift.served_stamp = states[next].st;
+        drift.served_stamp = detail::effective_stamp(states[next].st, *marks);
         served = std::move(states[next].records);
         ++next;
       }
@@ -350,7 +372,11 @@ class apply_report_sink {
       case event_kind::fenced:
       case event_kind::store_error:
         if (e.endpoint.empty()) {
+          // Not tied to one endpoint: the fence, the apply marks, or the whole plan superseded
+          // ("a newer plan's apply has begun").
           if (e.kind == event_kind::store_error) report_->store_errors.emplace_back(e.detail);
+          if (e.kind == event_kind::stale) report_->store_errors.push_back("plan not applied: " + std::string(e.detail));
+          if (e.kind == event_kind::fenced) report_->store_errors.push_back("fenced: " + std::string(e.detail));
         } else {
           record(e);
         }
@@ -421,9 +447,10 @@ inline std::optional<std::string> read_back_verdict(const endpoint_entry& entry,
 /// own error in the store's words).
 template <record_store Store>
 [[nodiscard]] std::optional<std::string> read_back_one(const Store& store, const endpoint_entry& entry,
-                                                       endpoint_handle handle, const plan& p) {
+                                                       endpoint_handle handle, const plan& p, const apply_marks& marks) {
   auto seen = store.read_stamp(handle);
   if (!seen) return "cannot read its stamp back: " + seen.error().message();
+  *seen = effective_stamp(*seen, marks);
   if constexpr (inspectable_store<Store>) {
     if (seen->gen == p.gen()) {
       auto served = store.served(handle);
@@ -443,6 +470,14 @@ inline constexpr std::size_t read_back_chunk = 1024;
 template <record_store Store>
 [[nodiscard]] std::vector<endpoint_unverified> read_back(const Store& store, const plan& p, const recovery_hooks& hooks) {
   std::vector<endpoint_unverified> out;
+  // The marks first (an endpoint below the applied mark serves that plan: effective_stamp).
+  const result<apply_marks> marks = marks_of(store);
+  if (!marks) {
+    for (const auto& entry : p.endpoints()) {
+      out.push_back({entry->name, "cannot read the store's apply marks back: " + marks.error().message()});
+    }
+    return out;
+  }
   std::vector<const endpoint_entry*> entries;
   std::vector<endpoint_handle> handles;
   std::vector<endpoint_state> states;
@@ -467,8 +502,9 @@ template <record_store Store>
     }();
     for (std::size_t i = 0; i < entries.size(); ++i) {
       std::optional<std::string> why =
-          read ? read_back_verdict(*entries[i], p, states[i].st, inspectable_store<Store> ? &states[i].records : nullptr)
-               : read_back_one(store, *entries[i], handles[i], p);
+          read ? read_back_verdict(*entries[i], p, effective_stamp(states[i].st, *marks),
+                                   inspectable_store<Store> ? &states[i].records : nullptr)
+               : read_back_one(store, *entries[i], handles[i], p, *marks);
       if (why) out.push_back({entries[i]->name, std::move(*why)});
     }
     entries.clear();
@@ -531,6 +567,9 @@ template <record_store Store>
   config.lease_ttl = std::chrono::milliseconds{3'600'000};
   config.renew_margin = std::chrono::milliseconds{60'000};
   config.store_backoff = std::chrono::milliseconds{20};
+  // A repair: every endpoint of the plan is written, not only what it changes (still under the
+  // store's apply marks, so that automation's next change-following apply sees it).
+  config.follow_changes = false;
   enactor<Store, detail::single_token_authority<steady_clock>, detail::one_generation_registry, steady_clock,
           decltype(forward)>
       operator_enactor{store, authority, registry, clock, config, forward};

@@ -2,7 +2,8 @@
 // the fixed enactor, a short seed search finds a seed breaking the guarantee that core part
 // exists for, and reports it with the command that reproduces it; the same seed under the real
 // core breaks nothing. S1 (store without the conditional commit), S2 (store ignoring fence
-// tokens), S3 twice (registry collecting live plans; registry collecting pinned plans), and, with
+// tokens), S3 twice (registry collecting live plans; registry collecting pinned plans), S1 again
+// (a change-following apply that diffs against the applied plan only), and, with
 // the naive enactor, S4 (an accidentally empty plan is applied) and S7 (a plan whose content does
 // not match its digest is applied). The searches stop at the first hit; the seed counts are
 // bounds, typically reached within a few dozen seeds.
@@ -70,4 +71,11 @@ TEST_CASE("S7 has teeth: the naive enactor applies a plan whose content does not
 
 TEST_CASE("S6 has teeth: the naive enactor wedges on a deleted plan", "[sim][teeth][S6]") {
   check_has_teeth(variant::naive, guarantee::s6, 3'000);
+}
+
+TEST_CASE("S1 has teeth: a change-following apply that forgets begun applies leaves a flapped endpoint behind",
+          "[sim][teeth][S1]") {
+  // Needs a flap (an endpoint given back its earlier records) right after a plan whose apply
+  // began and did not finish (a crash, a takeover): rarer than the other breaches.
+  check_has_teeth(variant::diff_without_begun, guarantee::s1, 20'000);
 }

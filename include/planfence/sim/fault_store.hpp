@@ -11,6 +11,11 @@
 //   commit_after_write     store_unavailable                        the commit (the answer was lost)
 //   raise_fence            store_unavailable                        nothing (floor unchanged)
 //
+// A wrapped change_following_store's marks go through the same points: read_marks through
+// read_stamp, begin_apply and finish_apply through commit_before_write (nothing written) and
+// commit_after_write (written, answer lost); an accepted marks write below an accepted token is
+// an S2 violation as a commit is.
+//
 // It also keeps the ledger the S2 oracle reads: the largest fence token the store has accepted
 // (through raise_fence or an accepted commit). A commit accepted with a smaller token than one the
 // store had already accepted is recorded as an S2 violation: "a commit carrying fence token f fails
@@ -60,7 +65,7 @@ inline constexpr std::size_t fault_point_count = 4;
 
 /// One write-side operation as the store saw it (the simulator turns these into its timeline).
 struct store_operation {
-  enum class kind : std::uint8_t { commit, raise_fence, injected_fault };
+  enum class kind : std::uint8_t { commit, raise_fence, injected_fault, marks };
   kind what{};
   endpoint_handle endpoint{};
   generation gen{};           ///< commit: the desired generation
@@ -133,6 +138,24 @@ class fault_store {
 
   [[nodiscard]] std::vector<generation> live_generations() const { return inner_.live_generations(); }
 
+  // --- change_following_store, when the wrapped store is one ----------------------------------
+  [[nodiscard]] result<apply_marks> read_marks() const noexcept
+    requires change_following_store<Inner>
+  {
+    if (inject(fault_point::read_stamp, endpoint_handle{})) return fail(errc::store_unavailable);
+    return inner_.read_marks();
+  }
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) noexcept
+    requires change_following_store<Inner>
+  {
+    return write_marks(target, token, [&] { return inner_.begin_apply(expected, target, token); });
+  }
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token) noexcept
+    requires change_following_store<Inner>
+  {
+    return write_marks(target, token, [&] { return inner_.finish_apply(target, token); });
+  }
+
   // --- beyond the concept -----------------------------------------------------------------------
 
   /// What the endpoint serves now (the naive enactor reads records, not only stamps). No faults:
@@ -150,6 +173,24 @@ class fault_store {
   void clear_operations() noexcept { operations_.clear(); }
 
  private:
+  template <class Write>
+  result<apply_marks> write_marks(generation target, fence_token token, Write&& write) noexcept {
+    if (inject(fault_point::commit_before_write, endpoint_handle{})) return fail(errc::store_unavailable);
+    const fence_token before = accepted_max_;
+    result<apply_marks> written = write();
+    store_operation op{store_operation::kind::marks, endpoint_handle{}, target, token, before};
+    op.succeeded = written.has_value();
+    if (!written) op.outcome = written.error().code;
+    if (written) {
+      op.s2_violation = token < accepted_max_;
+      if (op.s2_violation) ++s2_violations_;
+      if (accepted_max_ < token) accepted_max_ = token;
+    }
+    operations_.push_back(op);
+    if (written && inject(fault_point::commit_after_write, endpoint_handle{})) return fail(errc::store_unavailable);
+    return written;
+  }
+
   bool inject(fault_point point, endpoint_handle h) const noexcept {
     const per_million p = outage_ ? per_million{1'000'000} : faults_[static_cast<std::size_t>(point)];
     if (p.value == 0 || !rng_.chance(p)) return false;

@@ -64,6 +64,10 @@ struct fault_mix {
   per_million corrupt_in_memory{};     ///< a published plan's content no longer matches its digest (S7)
   per_million corrupt_in_transit{};    ///< the plan text is damaged on its way (the parser must refuse, S7)
   per_million equivocation{};          ///< the planner tries to reuse a generation for other content (S5)
+  /// An ordinary plan gives one changed endpoint back the records it had in the plan before
+  /// (a flap: what a change-following apply must not mistake for "unchanged" while an apply of
+  /// the plan in between has begun and not finished). Its own random stream: no other draw moves.
+  per_million revert{};
 };
 
 /// One simulated run (see the header comment).
@@ -216,6 +220,8 @@ inline std::string format_share(per_million p) {
   if (switched_on(200)) f.equivocation = share(50'000, 500'000);
   // Drawn last, so that every earlier draw (and so every seed's scenario before batches) is kept.
   if (switched_on(500)) s.batch_max = static_cast<std::uint32_t>(rng.between(2, 8));
+  // After it, for the same reason.
+  if (switched_on(500)) f.revert = share(200'000, 800'000);
   if (overrides.no_faults) {
     f = fault_mix{};
     for (auto& p : s.enactors) {
@@ -262,6 +268,7 @@ inline std::string scenario::describe() const {
   if (f.corrupt_in_memory.value) add("corrupt plans " + format_share(f.corrupt_in_memory));
   if (f.corrupt_in_transit.value) add("damaged plan text " + format_share(f.corrupt_in_transit));
   if (f.equivocation.value) add("equivocation attempts " + format_share(f.equivocation));
+  if (f.revert.value) add("flapping endpoints " + format_share(f.revert));
   out += "  faults: " + (on.empty() ? std::string("none") : on) + "\n";
   return out;
 }

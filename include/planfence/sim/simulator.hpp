@@ -92,8 +92,9 @@ enum class variant : std::uint8_t {
   ignore_fence,      ///< fixed enactor, store with commit_rule::ignore_fence (breaks S2)
   ignore_live,       ///< fixed enactor, registry with collection_check::ignore_live (breaks S3)
   ignore_pins,       ///< fixed enactor, registry with collection_check::ignore_pins (breaks S3)
+  diff_without_begun,  ///< fixed enactor with apply_variant::diff_without_begun (breaks S1 on flaps)
 };
-inline constexpr std::size_t variant_count = 7;
+inline constexpr std::size_t variant_count = 8;
 
 [[nodiscard]] constexpr std::string_view to_string(variant v) noexcept {
   switch (v) {
@@ -104,6 +105,7 @@ inline constexpr std::size_t variant_count = 7;
     case variant::ignore_fence: return "ignore_fence";
     case variant::ignore_live: return "ignore_live";
     case variant::ignore_pins: return "ignore_pins";
+    case variant::diff_without_begun: return "diff_without_begun";
   }
   return "?";
 }
@@ -118,6 +120,8 @@ inline constexpr std::size_t variant_count = 7;
     case variant::ignore_fence: return "the fixed enactor over a store that ignores fence tokens (broken on purpose)";
     case variant::ignore_live: return "the fixed enactor over a registry that collects live plans (broken on purpose)";
     case variant::ignore_pins: return "the fixed enactor over a registry that collects pinned plans (broken on purpose)";
+    case variant::diff_without_begun:
+      return "the fixed enactor diffing against the applied plan only, forgetting begun applies (broken on purpose)";
   }
   return "?";
 }
@@ -130,14 +134,15 @@ inline constexpr std::size_t variant_count = 7;
 }
 
 /// The fixed enactor over a memory store with `Rule` and a registry with `Check`.
-template <commit_rule Rule = commit_rule::conditional, collection_check Check = collection_check::full>
+template <commit_rule Rule = commit_rule::conditional, collection_check Check = collection_check::full,
+          apply_variant Apply = apply_variant::fixed>
 struct fixed_system {
   static constexpr bool naive = false;
   using registry_type = basic_plan_registry<Check>;
   using store_type = fault_store<basic_memory_store<registry_type, Rule>>;
   using authority_type = local_lease_authority<manual_clock>;        // shared, on the true clock
   using client_type = lease_client<authority_type, skewed_clock>;    // each enactor's view of it
-  using enactor_type = enactor<store_type, client_type, registry_type, skewed_clock, trace_sink>;
+  using enactor_type = enactor<store_type, client_type, registry_type, skewed_clock, trace_sink, Apply>;
 };
 
 /// The naive enactor over the 2025 store (unconditional writes) and clean-up (generations only).
@@ -163,6 +168,9 @@ decltype(auto) with_system(variant v, F&& f) {
       return f(std::type_identity<fixed_system<commit_rule::conditional, collection_check::ignore_live>>{});
     case variant::ignore_pins:
       return f(std::type_identity<fixed_system<commit_rule::conditional, collection_check::ignore_pins>>{});
+    case variant::diff_without_begun:
+      return f(std::type_identity<
+               fixed_system<commit_rule::conditional, collection_check::full, apply_variant::diff_without_begun>>{});
   }
   PLANFENCE_ASSERT(!"unknown variant");
   return f(std::type_identity<fixed_system<>>{});
@@ -243,9 +251,11 @@ class simulation_base {
     bool missing = false;
     bool empty = false;
     bool corrupt = false;
+    bool foreign = false;
   };
   struct planner_state {
     std::vector<record_set> intended;  // what ordinary plans say, per endpoint
+    std::vector<record_set> previous;  // what they said before the last ordinary change
     std::uint64_t next_gen = 1;
     std::uint32_t published = 0;       // plans of the fault phase
     std::int64_t next_publish_ns = 0;
@@ -260,6 +270,7 @@ class simulation_base {
     std::size_t records = 0;
     bool intended_empty = false;                   // its plan entry is marked intent=empty
     const detail::sha256_digest* digest = nullptr;  // the served plan's digest, if it is retained
+    bool foreign_records = false;  // answers other records than its effective plan gives it
   };
   /// A plan the planner is about to publish.
   struct plan_draft {
@@ -280,6 +291,7 @@ class simulation_base {
         rng_(root_rng_.fork(1)),
         planner_rng_(root_rng_.fork(2)),
         store_seed_(root_rng_.fork(3).next()),
+        revert_rng_(root_rng_.fork(4)),
         clock_(time_origin),
         origin_ns_(clock_.now().time_since_epoch().count()),
         trace_(options_.keep_timeline, scenario_.endpoint_names, scenario_.endpoint_labels) {
@@ -589,6 +601,15 @@ class simulation_base {
     switch (kind) {
       case plan_kind::good:
         change_hot(content);
+        if (!healed_ && scenario_.faults.revert.value != 0 && revert_rng_.chance(scenario_.faults.revert) &&
+            !planner_.previous.empty()) {
+          // A flap: one hot endpoint gets back what it had before the last ordinary change.
+          const std::size_t hot = scenario_.hot_endpoints;
+          const std::size_t i = content.size() - hot + revert_rng_.below(hot);
+          content[i] = planner_.previous[i];
+          note = " (" + label(i) + " flaps back)";
+        }
+        planner_.previous = planner_.intended;
         planner_.intended = content;
         break;
       case plan_kind::bulk_change:
@@ -750,6 +771,10 @@ class simulation_base {
     if (gen < w.gen) {
       violate(lane, guarantee::s1, label(i) + " went from " + g(w.gen) + " back to " + g(gen));
     }
+    if (r.foreign_records && !w.foreign) {
+      violate(lane, guarantee::s1,
+              label(i) + " answers records that are not " + g(gen) + "'s, its effective generation (an older plan's, left by a skipped write)");
+    }
     if (r.missing && !w.missing) {
       violate(lane, guarantee::s3, label(i) + " serves " + g(gen) + ", a plan that was collected: it serves no records");
     }
@@ -768,7 +793,7 @@ class simulation_base {
         violate(lane, guarantee::s5, label(i) + " serves content for " + g(gen) + " that is not the content first published under it");
       }
     }
-    w = endpoint_watch{gen, r.missing, empty, corrupt};
+    w = endpoint_watch{gen, r.missing, empty, corrupt, r.foreign_records};
   }
 
   /// S3: enactor `e` is applying `held`; `retained` says whether the registry still has it.
@@ -830,6 +855,7 @@ class simulation_base {
   xoshiro256 rng_;          // scheduler and host faults
   xoshiro256 planner_rng_;  // the planner's choices
   std::uint64_t store_seed_;  // the store's fault decisions
+  xoshiro256 revert_rng_;     // flapping endpoints (fault_mix::revert): a stream of its own
   manual_clock clock_;
   std::int64_t origin_ns_;
   run_trace trace_;
@@ -1051,10 +1077,14 @@ class simulation final : public simulation_base {
   /// Reads every endpoint, the in-flight applies and the retained plans; reports what breaks.
   void check(std::uint32_t lane) {
     detail::epoch_guard guard = detail::epoch_domain::pin();
+    // An endpoint serves its effective generation: its stamp's, or the applied mark's when newer
+    // (change-following applies leave unchanged endpoints unwritten). The marks first, as the
+    // store's own live set reads them.
+    const apply_marks marks = *store_.inner().read_marks();
     for (std::uint32_t i = 0; i < watch_.size(); ++i) {
       const auto served = store_.inner().read(endpoint_handle{i});
       endpoint_reading r;
-      r.gen = served.gen();
+      r.gen = served.gen() == generation_none ? generation_none : effective_generation(served.gen(), marks);
       r.missing = served.plan_missing();
       r.records = served.records().size();
       if (r.gen != generation_none) {
@@ -1062,6 +1092,11 @@ class simulation final : public simulation_base {
           const endpoint_entry* entry = p->find(scenario_.endpoint_names[i], name_hashes_[i]);
           r.intended_empty = entry != nullptr && entry->records.intended_empty();
           r.digest = &p->digest();
+          // What the endpoint answers must be its effective plan's records: an unchanged endpoint
+          // left unwritten holds what that plan says, or the apply that skipped it was wrong.
+          if (entry != nullptr && !r.missing && !std::ranges::equal(served.records(), entry->records.records())) {
+            r.foreign_records = true;
+          }
         }
       }
       observe_endpoint(lane, i, r);

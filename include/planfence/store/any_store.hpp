@@ -74,6 +74,18 @@ class any_store {
   [[nodiscard]] result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const {
     return self_->inspect(handles, out);
   }
+  /// The wrapped store's apply marks (change_following_store). A store that keeps none reads as
+  /// never marked and ignores the writes, so that every apply through it writes its whole plan,
+  /// as without marks: follows_changes() tells which.
+  [[nodiscard]] result<apply_marks> read_marks() const { return self_->read_marks(); }
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) {
+    return self_->begin_apply(expected, target, token);
+  }
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token) {
+    return self_->finish_apply(target, token);
+  }
+  /// Whether the wrapped store keeps apply marks.
+  [[nodiscard]] bool follows_changes() const noexcept { return self_->follows_changes(); }
   /// The store's own fence floor when it keeps one (`fence_floor()`, as the zone-file store
   /// does); errc::not_found when it does not (recovery.hpp then reads it from the stamps).
   [[nodiscard]] result<fence_token> fence_floor() const { return self_->fence_floor(); }
@@ -103,6 +115,10 @@ class any_store {
     virtual result<std::vector<std::string>> endpoint_names() const = 0;
     virtual result<void> inspect(std::span<const endpoint_handle> handles, std::span<endpoint_state> out) const = 0;
     virtual result<fence_token> fence_floor() const = 0;
+    virtual result<apply_marks> read_marks() const = 0;
+    virtual result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) = 0;
+    virtual result<apply_marks> finish_apply(generation target, fence_token token) = 0;
+    virtual bool follows_changes() const noexcept = 0;
   };
 
   template <class Store>
@@ -148,6 +164,28 @@ class any_store {
         return fail(errc::not_found, "the store keeps no fence floor of its own");
       }
     }
+    result<apply_marks> read_marks() const override {
+      if constexpr (change_following_store<Store>) {
+        return store->read_marks();
+      } else {
+        return apply_marks{};
+      }
+    }
+    result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) override {
+      if constexpr (change_following_store<Store>) {
+        return store->begin_apply(expected, target, token);
+      } else {
+        return apply_marks{};  // no marks: the apply that follows writes every endpoint anyway
+      }
+    }
+    result<apply_marks> finish_apply(generation target, fence_token token) override {
+      if constexpr (change_following_store<Store>) {
+        return store->finish_apply(target, token);
+      } else {
+        return apply_marks{};
+      }
+    }
+    bool follows_changes() const noexcept override { return change_following_store<Store>; }
     std::unique_ptr<Store> store;
   };
 
@@ -158,6 +196,7 @@ class any_store {
 static_assert(inspectable_store<any_store>);
 static_assert(batched_store<any_store>);
 static_assert(batch_inspectable_store<any_store>);
+static_assert(change_following_store<any_store>);
 
 /// Wraps what a store's `open_uri` returned (a store by value or by unique_ptr) as an any_store.
 template <class Opened>
