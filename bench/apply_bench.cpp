@@ -715,6 +715,96 @@ void BM_RetireReclaimWithReader(benchmark::State& state) {
 }
 BENCHMARK(BM_RetireReclaimWithReader)->UseRealTime();
 
+// ---------------------------------------------------------------------------------------------
+// Plan diff: what an enactor pays to find the endpoints a new plan changes (for_each_difference),
+// against walking every endpoint of the plan, the least any O(n) way of finding them costs.
+
+/// A plan of `count` endpoints (two weighted A records each) and its based_on successor with 1%
+/// of them (every hundredth) given new records. Built once per size, before any timed loop.
+struct diff_world {
+  explicit diff_world(std::size_t count) : changed((count + 99) / 100) {
+    pf::plan_builder builder{pf::generation{1}, 1'761'200'000'000};
+    for (std::size_t i = 0; i < count; ++i) builder.set(endpoint_name(i), weighted_records(i, 0)).value();
+    before.emplace(std::move(builder).build().value());
+    auto next = pf::plan_builder::based_on(*before, pf::generation{2}, 1'761'200'000'001);
+    for (std::size_t i = 0; i < count; i += 100) next.set(endpoint_name(i), weighted_records(i, 1)).value();
+    after.emplace(std::move(next).build().value());
+  }
+  std::size_t changed;
+  std::optional<pf::plan> before;
+  std::optional<pf::plan> after;
+};
+
+diff_world& diff_world_of(std::int64_t count) {
+  if (count == 10'000) {
+    static diff_world world{10'000};
+    return world;
+  }
+  static diff_world world{100'000};
+  return world;
+}
+
+/// for_each_difference of the plan and its successor; an item is one diff of the whole plan.
+/// The number of differences reported is checked every iteration.
+void BM_PlanDiff_OnePercent(benchmark::State& state) {
+  const diff_world& world = diff_world_of(state.range(0));
+  for (auto _ : state) {
+    std::size_t found = 0;
+    pf::for_each_difference(*world.before, *world.after,
+                            [&](const pf::endpoint_entry*, const pf::endpoint_entry*) noexcept { ++found; });
+    if (found != world.changed) {
+      state.SkipWithError("the diff did not report exactly the changed endpoints");
+      break;
+    }
+    benchmark::DoNotOptimize(found);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(world.after->size());
+  state.counters["changed"] = static_cast<double>(world.changed);
+}
+BENCHMARK(BM_PlanDiff_OnePercent)->Arg(10'000)->Arg(100'000);
+
+/// Iterating every endpoint of the successor and touching its records; an item is one walk of
+/// the whole plan (the baseline BM_PlanDiff_OnePercent is compared with, at the same size).
+void BM_Baseline_PlanIterate(benchmark::State& state) {
+  const diff_world& world = diff_world_of(state.range(0));
+  for (auto _ : state) {
+    std::size_t records = 0;
+    for (const pf::endpoint_entry* e : world.after->endpoints()) records += e->records.size();
+    if (records != 2 * world.after->size()) {
+      state.SkipWithError("the walk did not see every endpoint's two records");
+      break;
+    }
+    benchmark::DoNotOptimize(records);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_PlanIterate)->Arg(10'000)->Arg(100'000);
+
+/// The obvious diff: every endpoint of the successor looked up in the plan (by its precomputed
+/// hash), records compared unless the entry is shared, then every endpoint of the plan looked
+/// up in the successor for removals. An item is one diff of the whole plan.
+void BM_Baseline_PlanDiffByLookup(benchmark::State& state) {
+  const diff_world& world = diff_world_of(state.range(0));
+  for (auto _ : state) {
+    std::size_t found = 0;
+    for (const pf::endpoint_entry* e : world.after->endpoints()) {
+      const pf::endpoint_entry* old = world.before->find(e->name, e->name_hash);
+      if (old == nullptr || (old != e && !(old->records == e->records))) ++found;
+    }
+    for (const pf::endpoint_entry* e : world.before->endpoints()) {
+      if (world.after->find(e->name, e->name_hash) == nullptr) ++found;
+    }
+    if (found != world.changed) {
+      state.SkipWithError("the lookup diff did not find exactly the changed endpoints");
+      break;
+    }
+    benchmark::DoNotOptimize(found);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_Baseline_PlanDiffByLookup)->Arg(10'000)->Arg(100'000);
+
 }  // namespace
 
 // BENCHMARK_MAIN(), after one thread was started and joined. glibc and libstdc++ skip atomic

@@ -450,6 +450,21 @@ def generated_markdown(results: dict[str, Measured], verdicts: list[Verdict], fa
                      "run two busy threads at full speed (see the notes below the results), and every "
                      "2-thread ratio on this page must be read with that in mind.")
         lines.append("")
+    diffs = []  # bench/apply_bench.cpp: BM_PlanDiff_OnePercent against BM_Baseline_PlanIterate, per plan size
+    for name, m in results.items():
+        match = re.fullmatch(r"BM_PlanDiff_OnePercent/(\d+)", name)
+        walk = results.get(f"BM_Baseline_PlanIterate/{match.group(1)}") if match else None
+        if match and walk:
+            diffs.append(f"{int(match.group(1)):,} endpoints {m.ns_per_item / walk.ns_per_item:.3g}x "
+                         f"({format_ns(m.ns_per_item)} / {format_ns(walk.ns_per_item)})")
+    if diffs:
+        lines.append("### Plan diff against iterating the plan")
+        lines.append("")
+        lines.append("Time of `for_each_difference` between a plan and its `based_on` successor with 1% of "
+                     "the endpoints changed (`BM_PlanDiff_OnePercent`) over the time of iterating every "
+                     "endpoint of the plan (`BM_Baseline_PlanIterate`): " + ", ".join(diffs) +
+                     ". No target is stated.")
+        lines.append("")
     beyond = []  # a machine with more CPUs runs more threads (bench/apply_bench.cpp: machine_threads)
     for name, m in results.items():
         match = re.fullmatch(r"(.+)/real_time/threads:(\d+)", name)

@@ -14,6 +14,7 @@ What it proves, each case failing if the script breaks it:
     around them is kept), names every benchmark in its table, and writes an SVG that parses;
   - thread counts beyond 2 (a machine with more CPUs) are reported beside the 1- and 2-thread
     runs without disturbing the targets;
+  - the plan diff is reported as a ratio to iterating the plan, per size, without a target;
   - the machine named is the one recorded with the run (benchmarks-run.json), or what the JSON's
     own context says, never the machine that derives the report.
 
@@ -182,7 +183,10 @@ class Output(unittest.TestCase):
             docs = Path(tmp) / "docs"
             docs.mkdir()
             more_threads = [iteration("BM_SnapshotRead/real_time/threads:8", 1.6e9, i) for i in range(3)]
-            paths = synthetic_json(docs, more_threads)
+            plan_diff = [iteration("BM_PlanDiff_OnePercent/100000", 1e4, i) for i in range(3)]
+            plan_diff += [iteration("BM_Baseline_PlanIterate/100000", 400.0, i) for i in range(3)]
+            plan_diff += [iteration("BM_PlanDiff_OnePercent/10000", 1e5, i) for i in range(3)]  # no baseline
+            paths = synthetic_json(docs, more_threads + plan_diff)
             (docs / "benchmarks.md").write_text(
                 f"# Benchmarks\n\nprose before\n\n{report.BEGIN_MARK}\nold numbers\n{report.END_MARK}\n\nprose after\n")
             done = subprocess.run([sys.executable, str(HERE / "report.py"), "--from-json", *map(str, paths),
@@ -198,6 +202,7 @@ class Output(unittest.TestCase):
             self.assertIn("| BM_ApplyCommit at most 1.5x BM_Baseline_Cas64 | 2 | <= 1.5 | **MISSED** |", text)
             self.assertIn("threads:8` | 0.625 ns |", text)
             self.assertIn("1 thread: `BM_SnapshotRead` 6.40x at 8", text)
+            self.assertIn("(`BM_Baseline_PlanIterate`): 100,000 endpoints 0.04x (100 µs / 2.5 ms). No target", text)
             root = ElementTree.parse(docs / "benchmarks.svg").getroot()
             self.assertTrue(root.tag.endswith("svg"))
             # No benchmarks-run.json beside the JSON: the machine is what the JSON says, never the

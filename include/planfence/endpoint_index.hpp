@@ -6,7 +6,8 @@
 // reference-counted entries (entry_block) and the *index*: a hash array mapped trie keyed by
 // the name hash without its lowest bit (index_key), 4 bits per level, whose branch nodes hold a
 // 16-bit bitmap and only the children present, and whose root is a flat table for plans of 128
-// endpoints and more. The index owns the plan's entries and serves plan::find().
+// endpoints and more. The index owns the plan's entries and serves plan::find(), and
+// index_diff, the walk of two indexes side by side that serves for_each_difference.
 //
 // When not to use it: directly, never. Build and read plans through plan.hpp (plan,
 // plan_builder, plan::find); the detail:: parts here are the plan's representation and change
@@ -24,6 +25,9 @@
 // by every update (32 KB at 10^5 endpoints), and retable rebuilds the index when the plan's
 // size crosses a table-width threshold (O(n), rare: a width is kept until the size warrants
 // one step less or two more). Per entry: the entry_block (name, hash, record set, count).
+// index_diff enters only the subtrees that are not the same node in both indexes: after c
+// changes, O(c log n) nodes and a scan of the root table (if both have one of the same width;
+// O(n) otherwise); it never allocates.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +40,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -452,6 +457,230 @@ static_assert(index_table_bits_max % index_bits == 0);
     return x.order != y.order ? x.order < y.order : x.name < y.name;
   });
   return retable_changes(all, bits);
+}
+
+// --- the difference of two indexes --------------------------------------------------------------
+
+/// What index_diff reports about its own work. The default counts nothing and compiles to
+/// nothing; tests/unit/plan_diff_test.cpp passes one that counts, to prove that subtrees two
+/// indexes share are skipped.
+struct index_diff_uncounted {
+  /// Two positions that are not the same slot were looked at (or one node of a subtree that
+  /// only one index has was walked).
+  void visit() noexcept {}
+  /// Two record sets were compared (two entries of one name that are different objects).
+  void compare() noexcept {}
+};
+
+/// Walks two indexes side by side, by key prefix, and calls f(before, after) for every name
+/// whose entries differ (see plan.hpp, for_each_difference). Never allocates: positions live
+/// on the stack, and the recursion is one frame per trie level (at most 16, key bits / 4).
+template <class F, class Counts>
+class index_differ {
+  static constexpr bool nothrow = std::is_nothrow_invocable_v<F&, const endpoint_entry*, const endpoint_entry*>;
+
+ public:
+  index_differ(F& f, Counts& counts) noexcept : f_(f), counts_(counts) {}
+
+  void run(index_slot before, index_slot after) noexcept(nothrow) {
+    if (before == after) return;
+    const unsigned bits = table_bits_of(before);
+    if (bits != 0 && bits == table_bits_of(after)) {
+      // Two root tables of one width (a plan and its based_on successor, unless the size
+      // crossed a width threshold in between): slot by slot, and a slot both share is one
+      // compare, eight at a time.
+      const index_slot* x = index_node_of(before)->slots();
+      const index_slot* y = index_node_of(after)->slots();
+      const std::size_t slots = std::size_t{1} << bits;
+      static_assert((std::size_t{1} << index_bits) % 8 == 0);
+      for (std::size_t i = 0; i < slots; i += 8) {
+        index_slot any = 0;
+        for (std::size_t k = i; k < i + 8; ++k) any |= x[k] ^ y[k];
+        if (any == 0) continue;
+        for (std::size_t k = i; k < i + 8; ++k) {
+          if (x[k] != y[k]) walk(position{x[k], nullptr}, position{y[k], nullptr}, bits, k);
+        }
+      }
+      return;
+    }
+    // Otherwise (different widths, or no table on one side) both are walked down from the
+    // root, a table standing for the first levels of a trie: correct for any two shapes.
+    walk(root_position(before), root_position(after), 0, 0);
+  }
+
+ private:
+  /// A place in one index where the keys agree with a prefix: a slot (table == nullptr), or,
+  /// above a root table's width, the region of that table's slots sharing the prefix.
+  struct position {
+    index_slot slot = 0;
+    const index_node* table = nullptr;
+  };
+  enum class kind { empty, leaf, branch, region };
+
+  static position root_position(index_slot root) noexcept {
+    if (table_bits_of(root) != 0) return {0, index_node_of(root)};
+    return {root, nullptr};
+  }
+  static kind kind_of(position p) noexcept {
+    if (p.table != nullptr) return kind::region;
+    if (p.slot == 0) return kind::empty;
+    if (is_entry(p.slot) || index_node_of(p.slot)->collision()) return kind::leaf;
+    return kind::branch;
+  }
+  /// The 4-bit groups at `shift` under which `p` has something (a bit set per group).
+  static std::uint32_t children_of(position p, kind k, unsigned shift) noexcept {
+    switch (k) {
+      case kind::region: return 0xffff;
+      case kind::branch: return index_node_of(p.slot)->info;
+      case kind::leaf: return std::uint32_t{1} << ((key_of(p.slot) >> shift) & 15);
+      case kind::empty: break;
+    }
+    return 0;
+  }
+  /// What `p` (of kind `k`, at `shift`, under `prefix`) has under group `nibble`.
+  static position child(position p, kind k, unsigned shift, std::uint64_t prefix, unsigned nibble) noexcept {
+    switch (k) {
+      case kind::region: {
+        if (shift + index_bits < p.table->table_bits()) return p;
+        return {p.table->slots()[prefix | (std::uint64_t{nibble} << shift)], nullptr};
+      }
+      case kind::branch: {
+        const index_node* node = index_node_of(p.slot);
+        const std::uint32_t bit = std::uint32_t{1} << nibble;
+        if ((node->info & bit) == 0) return {};
+        return {node->slots()[std::popcount(node->info & (bit - 1))], nullptr};
+      }
+      case kind::leaf:
+        return ((key_of(p.slot) >> shift) & 15) == nibble ? p : position{};
+      case kind::empty: break;
+    }
+    return {};
+  }
+
+  /// Both positions hold the keys agreeing with `prefix` on their `shift` lowest bits.
+  void walk(position a, position b, unsigned shift, std::uint64_t prefix) noexcept(nothrow) {
+    if (a.table == nullptr && b.table == nullptr && a.slot == b.slot) return;  // shared (or both empty)
+    if (a.table != nullptr && a.table == b.table) return;                      // one table's region
+    counts_.visit();
+    const kind ka = kind_of(a);
+    const kind kb = kind_of(b);
+    if (ka == kind::empty) return all(b, shift, prefix, false);
+    if (kb == kind::empty) return all(a, shift, prefix, true);
+    if (ka == kind::leaf && kb == kind::leaf) return leaves(a.slot, b.slot);
+    if (ka == kind::branch && kb == kind::branch && index_node_of(a.slot)->info == index_node_of(b.slot)->info) {
+      // The common case below a change: one node copied on the path to it, the same children
+      // present. Children are paired by position, and only those that differ are entered.
+      const index_slot* xs = index_node_of(a.slot)->slots();
+      const index_slot* ys = index_node_of(b.slot)->slots();
+      std::uint32_t groups = index_node_of(a.slot)->info;
+      for (std::size_t i = 0; groups != 0; ++i, groups &= groups - 1) {
+        if (xs[i] == ys[i]) continue;
+        const auto nibble = static_cast<unsigned>(std::countr_zero(groups));
+        walk(position{xs[i], nullptr}, position{ys[i], nullptr}, shift + index_bits, prefix | (std::uint64_t{nibble} << shift));
+      }
+      return;
+    }
+    // A branch or a table region on one side at least: one level down on both. No branch lies
+    // below the key's last group (keys agreeing on every bit are one collision node).
+    PLANFENCE_ASSERT(shift < index_key_bits);
+    std::uint32_t groups = children_of(a, ka, shift) | children_of(b, kb, shift);
+    while (groups != 0) {
+      const auto nibble = static_cast<unsigned>(std::countr_zero(groups));
+      groups &= groups - 1;
+      walk(child(a, ka, shift, prefix, nibble), child(b, kb, shift, prefix, nibble), shift + index_bits,
+           prefix | (std::uint64_t{nibble} << shift));
+    }
+  }
+
+  /// Every entry under `p`, which only one index has (`removed`: the before one).
+  void all(position p, unsigned shift, std::uint64_t prefix, bool removed) noexcept(nothrow) {
+    if (p.table == nullptr) return all(p.slot, removed);
+    const unsigned bits = p.table->table_bits();
+    for (std::uint64_t j = 0; j < (std::uint64_t{1} << (bits - shift)); ++j) {
+      all(p.table->slots()[prefix | (j << shift)], removed);
+    }
+  }
+  void all(index_slot slot, bool removed) noexcept(nothrow) {
+    if (slot == 0) return;
+    if (is_entry(slot)) return one_sided(index_entry(slot), removed);
+    counts_.visit();
+    const index_node* node = index_node_of(slot);
+    for (std::size_t i = 0; i < node->count(); ++i) all(node->slots()[i], removed);
+  }
+  void one_sided(const entry_block* block, bool removed) noexcept(nothrow) {
+    if (removed) {
+      f_(&block->entry, static_cast<const endpoint_entry*>(nullptr));
+    } else {
+      f_(static_cast<const endpoint_entry*>(nullptr), &block->entry);
+    }
+  }
+
+  /// Two leaves (an entry or a collision node each, both sorted by name): merged by name. Of
+  /// keys that differ no name is in both, so each entry is then reported on its own side.
+  void leaves(index_slot a, index_slot b) noexcept(nothrow) {
+    if (is_entry(a) && is_entry(b)) {
+      // Two entries (nearly every leaf): of different hashes they are different names, told
+      // apart without reading either name.
+      const entry_block* x = index_entry(a);
+      const entry_block* y = index_entry(b);
+      if (x->entry.name_hash != y->entry.name_hash || x->entry.name != y->entry.name) {
+        one_sided(x, true);
+        one_sided(y, false);
+        return;
+      }
+      counts_.compare();
+      if (!(x->entry.records == y->entry.records)) f_(&x->entry, &y->entry);
+      return;
+    }
+    const std::span<const index_slot> xs = is_entry(a) ? std::span<const index_slot>(&a, 1)
+                                                       : std::span<const index_slot>(index_node_of(a)->slots(), index_node_of(a)->count());
+    const std::span<const index_slot> ys = is_entry(b) ? std::span<const index_slot>(&b, 1)
+                                                       : std::span<const index_slot>(index_node_of(b)->slots(), index_node_of(b)->count());
+    std::size_t i = 0;
+    std::size_t j = 0;
+    while (i < xs.size() || j < ys.size()) {
+      if (j == ys.size()) {
+        one_sided(index_entry(xs[i++]), true);
+        continue;
+      }
+      if (i == xs.size()) {
+        one_sided(index_entry(ys[j++]), false);
+        continue;
+      }
+      const entry_block* x = index_entry(xs[i]);
+      const entry_block* y = index_entry(ys[j]);
+      if (x == y) {
+        ++i;
+        ++j;
+        continue;
+      }
+      const int order = x->entry.name.compare(y->entry.name);
+      if (order < 0) {
+        one_sided(x, true);
+        ++i;
+      } else if (order > 0) {
+        one_sided(y, false);
+        ++j;
+      } else {
+        counts_.compare();
+        if (!(x->entry.records == y->entry.records)) f_(&x->entry, &y->entry);
+        ++i;
+        ++j;
+      }
+    }
+  }
+
+  F& f_;
+  Counts& counts_;
+};
+
+/// Calls f(before_entry, after_entry) for every name whose entries differ between the indexes
+/// `before` and `after` (plan.hpp, for_each_difference, says what and at what cost); `counts`
+/// hears of the work done (index_diff_uncounted: nothing). Never allocates.
+template <class F, class Counts = index_diff_uncounted>
+void index_diff(index_slot before, index_slot after, F& f, Counts& counts) noexcept(
+    std::is_nothrow_invocable_v<F&, const endpoint_entry*, const endpoint_entry*>) {
+  index_differ<F, Counts>(f, counts).run(before, after);
 }
 
 }  // namespace detail

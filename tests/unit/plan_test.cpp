@@ -24,6 +24,8 @@
 #include <planfence/plan.hpp>
 #include <planfence/plan_text.hpp>
 
+#include "../support/plan_structure_access.hpp"
+
 using namespace planfence;
 
 namespace {
@@ -458,22 +460,6 @@ TEST_CASE("a generation shares every unchanged entry with its base", "[plan][sha
   CHECK(second.find(names[100])->records == one_a("192.0.2.1"));
   CHECK(second.find(names[101])->records == one_a("10.1.0.101"));
 }
-
-namespace planfence {
-inline namespace v1 {
-/// Test-only access (a friend of plan): applies changes whose entries carry chosen name hashes,
-/// so that the tests can make names collide, which real names do too rarely to test.
-struct plan_structure_access {
-  static void apply(plan& p, const std::map<std::string, const detail::entry_block*>& changes,
-                    const std::function<std::uint64_t(const std::string&)>& hash_of) {
-    std::vector<plan::change> list;
-    for (const auto& [name, entry] : changes) list.push_back({name, hash_of(name), entry});
-    p.apply(list);
-  }
-  static plan empty() { return plan{}; }
-};
-}  // namespace v1
-}  // namespace planfence
 
 // Proves the index (a hash array mapped trie) and the sequence's words where real names cannot
 // reach: entries are given chosen hashes from a tiny space, so that names share whole index
