@@ -1020,9 +1020,11 @@ class simulation final : public simulation_base {
   /// The report so far (complete after run() or heal_and_converge()).
   [[nodiscard]] run_report report() const {
     run_report r = base_report();
+    const apply_marks marks = *store_.inner().read_marks();  // effective generations, as check() reads them
     for (std::uint32_t i = 0; i < scenario_.endpoint_names.size(); ++i) {
       const auto served = store_.inner().read(endpoint_handle{i});
-      r.endpoints.push_back({scenario_.endpoint_names[i], served.gen(), served.records().size(), served.plan_missing()});
+      const generation gen = served.gen() == generation_none ? generation_none : effective_generation(served.gen(), marks);
+      r.endpoints.push_back({scenario_.endpoint_names[i], gen, served.records().size(), served.plan_missing()});
     }
     if constexpr (System::naive) {
       for (const auto& e : enactors_) r.enactors_stopped += e->stopped() ? 1 : 0;

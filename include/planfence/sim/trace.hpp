@@ -303,7 +303,9 @@ class run_trace {
       case event_kind::applied:
       case event_kind::stale:
       case event_kind::refused_blast_radius:
-      case event_kind::unknown_endpoint: ++p.endpoints_done; break;
+      case event_kind::unknown_endpoint:
+        if (!e.endpoint.empty()) ++p.endpoints_done;  // not the plan-wide refusals
+        break;
       case event_kind::lease_lost: p.endpoints_done = 0; break;
       default: break;
     }
@@ -317,10 +319,17 @@ class run_trace {
       case event_kind::plan_pinned: cell(lane, naive ? "start " + gen + " (one-time check: newer)" : "pin " + gen); break;
       case event_kind::applied: cell(lane, gen + " -> " + label); break;
       case event_kind::stale:
-        cell(lane, naive ? gen + " not newer than " + label + ": skip" : label + " stale for " + gen);
+        if (e.endpoint.empty()) {
+          cell(lane, gen + " stale: a newer plan's apply has begun");
+        } else {
+          cell(lane, naive ? gen + " not newer than " + label + ": skip" : label + " stale for " + gen);
+        }
         break;
-      case event_kind::fenced: cell(lane, gen + " -> " + label + " REFUSED: fenced (" + fence + ")"); break;
-      case event_kind::conflict: cell(lane, label + " conflict, re-read"); break;
+      case event_kind::fenced:
+        cell(lane, e.endpoint.empty() ? gen + " marks REFUSED: fenced (" + fence + ")"
+                                      : gen + " -> " + label + " REFUSED: fenced (" + fence + ")");
+        break;
+      case event_kind::conflict: cell(lane, e.endpoint.empty() ? "apply marks moved, re-read" : label + " conflict, re-read"); break;
       case event_kind::refused_blast_radius:
         cell(lane, e.endpoint.empty() ? gen + " REFUSED: S4 zone guard" : gen + " -> " + label + " REFUSED: S4 empty");
         break;
