@@ -59,12 +59,28 @@
 // use. The server must enforce prerequisites (RFC 2136 section 3.2): Knot, BIND and PowerDNS do,
 // as the tests show; one that ignored them would lose S1 silently (docs/rfc2136.md).
 //
+// Apply marks (change_following_store, store.hpp): the marks "begun=B applied=A" are the TXT
+// RRset `_apply._planfence.<zone>` (dns::marks_owner of the home zone; this store has one zone,
+// its home). read_marks is one query. begin_apply is ONE UPDATE whose prerequisites are both
+// floor owners as last read (as a commit pins them) and the marks exactly as expected
+// (value-dependent "RRset exists", or "RRset does not exist" for marks never written), and whose
+// updates replace the marks RRset: the server refuses it when another write of the marks or a
+// raise_fence landed first, so neither write lands once raise_fence(bigger) has returned. After a
+// refusal the floor and the marks are read again: fenced when the floor is above the token,
+// conflict when the marks moved. finish_apply reads the marks and sends the same conditional
+// UPDATE with max(A, target), max(B, target), again when the marks moved (at most
+// marks_retries_max), and nothing when they already say so. live_generations reads the marks,
+// then the stamps, and gives effective_generation(stamp, marks) for each endpoint, plus A and B.
+// The marks owner has a `_planfence` label, so it can never be an endpoint (open refuses it).
+//
 // Costs (loopback: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP round trip;
 // read_stamps of n about one TCP round trip plus the server's time per query; commit one TCP
 // round trip on a pooled connection, plus one read of the stamp and the two floor owners when the
 // prerequisite fails; commit_batch one round trip per message (about 100 endpoints of two A
 // records each fit one), plus, per refused message, two floor queries, one pipelined read of its
-// stamps and a new message; served() five queries (four types and the weights); read_floor two.
+// stamps and a new message; served() five queries (four types and the weights); read_floor two;
+// begin_apply one UPDATE (plus, when refused, three queries and perhaps another UPDATE);
+// finish_apply one query and one UPDATE (or one query and two floor queries when nothing changes).
 // Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
@@ -173,7 +189,10 @@ class rfc2136_store {
     shared->server = std::move(*address);
     shared->floor_name = dns::floor_owner(shared->options.zone);
     shared->legacy_floor_name = dns::legacy_floor_owner(shared->options.zone);
-    if (shared->floor_name.size() > name_text_length_max + 1 || shared->legacy_floor_name.size() > name_text_length_max + 1) {
+    // The home zone of the apply marks (dns/zone_layout.hpp): of this store's one zone, that zone.
+    shared->marks_name = dns::marks_owner(dns::home_zone(std::span<const std::string>(&shared->options.zone, 1)));
+    if (shared->floor_name.size() > name_text_length_max + 1 || shared->legacy_floor_name.size() > name_text_length_max + 1 ||
+        shared->marks_name.size() > name_text_length_max + 1) {
       return fail(errc::invalid_name, "zone name too long for the floor record " + shared->floor_name);
     }
     shared->names.reserve(endpoints.size());
@@ -481,8 +500,9 @@ class rfc2136_store {
     return ok();
   }
 
-  /// How many UPDATE messages commits have sent through this store (each message once, however
-  /// many transport attempts it took): what tests and benchmarks read to see a batch split.
+  /// How many UPDATE messages commits and the apply marks (begin_apply, finish_apply) have sent
+  /// through this store (each message once, however many transport attempts it took): what tests
+  /// and benchmarks read to see a batch split, or a write of the marks sent or not.
   [[nodiscard]] std::uint64_t updates_sent() const noexcept { return state_->updates_sent.load(std::memory_order_relaxed); }
 
   /// After this returns, every commit with a smaller token is refused (header comment). One
@@ -530,11 +550,153 @@ class rfc2136_store {
     return std::optional<std::uint64_t>{floor->effective()};
   }
 
-  /// Distinct generations the endpoints serve, ascending: one stamp query per endpoint (pipelined,
-  /// read_stamps), read at the call. Errors: errc::store_unavailable (naming the endpoint) when any query fails: a live
-  /// set with a guess in it could name too few plans, and the registry then collects nothing
-  /// (collection_report::live_unavailable, S3). Allocates.
+  // ---- apply marks (change_following_store, store.hpp) -----------------------------------------
+
+  /// How many times finish_apply writes again when the marks moved under it before giving up.
+  static constexpr unsigned marks_retries_max = 8;
+
+  /// The owner of this store's apply marks: `_apply._planfence.<zone>` (dns::marks_owner of the
+  /// home zone, which for this one-zone store is its zone).
+  [[nodiscard]] const std::string& marks_name() const noexcept { return state_->marks_name; }
+
+  /// The apply marks as the server has them now: the TXT RRset at marks_name() (one signed
+  /// query), "begun=B applied=A" (dns::format_marks). Absent: {generation_none, generation_none,
+  /// version 0}; present: version 1. The version says whether the RRset exists, which is what
+  /// begin_apply's prerequisite needs besides the text ("RRset does not exist" for version 0).
+  /// Errors: errc::parse_error naming the owner (a malformed text, a value above 2^40 - 1, applied
+  /// above begun, several records or strings: never taken as marks); errc::store_unavailable,
+  /// errc::authentication_failed, errc::not_authoritative as read_stamp.
+  [[nodiscard]] result<apply_marks> read_marks() const {
+    const std::string& owner = state_->marks_name;
+    auto answer = query(owner, detail::dns_type::txt);
+    if (!answer) return unexpected_error(answer.error());
+    std::optional<std::string> text;
+    for (const detail::dns_record& rr : answer->answers) {
+      if (rr.name != owner || rr.type != detail::dns_type::txt) continue;
+      if (text) {
+        return fail(errc::parse_error, "apply marks " + owner + " TXT: several records (planfence writes one): "
+                                       "delete the extra records on the server");
+      }
+      auto strings = detail::decode_txt_strings(rr.rdata);
+      if (!strings || strings->size() != 1) {
+        return fail(errc::parse_error, "apply marks " + owner + " TXT: expected one string (planfence writes "
+                                       "\"begun=B applied=A\"): delete or correct the record on the server");
+      }
+      text = std::move((*strings)[0]);
+    }
+    if (!text) return apply_marks{};
+    auto marks = dns::parse_marks(*text);
+    if (!marks) {
+      return fail(errc::parse_error, "apply marks " + owner + " TXT: " + marks.error().detail +
+                                         "; it was not written by planfence: delete or correct the record on the server");
+    }
+    marks->version = marks_present;
+    return *marks;
+  }
+
+  /// B := target, if the marks are still `expected` and `token` is not below the fence floor:
+  /// ONE UPDATE to the zone whose prerequisites are both floor owners as this store last read
+  /// them (as a commit pins them) and the marks RRset exactly as `expected` (value-dependent
+  /// "RRset exists" with format_marks(expected), or "RRset does not exist" when expected is
+  /// absent: version 0 and both marks none), and whose updates replace the RRset by
+  /// "begun=target applied=expected.applied". The server checks and writes in one step, so a
+  /// write of the marks or a raise_fence that lands first makes it refuse. Returns the marks
+  /// stored. Precondition: target > expected.begun. Refusals (nothing written):
+  ///   errc::fenced    the token is below the floor this store knows (nothing sent), or the
+  ///                   server refused and the floor read again is above the token
+  ///   errc::conflict  the server refused and the marks read again are not `expected` (read them
+  ///                   again and decide again), or only the floor kept moving (floor_retries_max)
+  /// Errors: errc::capacity_exceeded (a target above 2^40 - 1, nothing sent), errc::parse_error
+  /// (the marks on the server, read after a refusal), and what commit reports for the transport
+  /// and the server.
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) {
+    PLANFENCE_ASSERT(target > expected.begun);
+    if (target > generation_max) return fail(errc::capacity_exceeded, marks_range_problem("begin_apply", target));
+    const apply_marks desired{target, expected.applied, marks_present};
+    std::string what = "begin_apply of generation ";
+    what += std::to_string(target.value());
+    for (unsigned round = 0;; ++round) {
+      const floors pinned = cached_floor();
+      if (pinned.effective() > token.value()) return marks_fenced(what, token, pinned.effective(), false);
+      auto rcode = write_marks(expected, desired, pinned, what);
+      if (!rcode) return unexpected_error(rcode.error());
+      if (*rcode == detail::dns_rcode::noerror) return desired;
+      // The server refused a prerequisite (nothing written): read the floor and the marks again.
+      auto floor = read_floors();
+      if (!floor) return unexpected_error(floor.error());
+      const std::string said(detail::rcode_name(*rcode));
+      if (floor->effective() > token.value()) return marks_fenced(what, token, floor->effective(), true, said);
+      auto now = read_marks();
+      if (!now) return unexpected_error(now.error());
+      if (!same_marks(*now, expected)) {
+        return fail(errc::conflict, what + ": the server refused the prerequisite (" + said + "): the apply marks " +
+                                        state_->marks_name + " moved: expected " + marks_text(expected) + ", found " +
+                                        marks_text(*now) + "; read them again (read_marks) and decide again; nothing written");
+      }
+      // Only the floor moved, and not above the token: send again against the floor read.
+      if (round + 1 >= floor_retries_max) {
+        return fail(errc::conflict, what + ": the fence floor kept moving (" + std::to_string(floor_retries_max) +
+                                        " refusals in a row, marks unchanged): another writer raises it; try again");
+      }
+    }
+  }
+
+  /// A := max(A, target) and B := max(B, target), if `token` is not below the fence floor: the
+  /// marks read (one query), then, unless they already say so, ONE UPDATE conditional on the
+  /// floor as last read and the marks exactly as read (as begin_apply's); when the server refuses
+  /// and the floor is not above the token, the marks moved under it: read again and write again,
+  /// at most marks_retries_max times. Idempotent. Returns the marks stored (or found, when they
+  /// already said so: then no UPDATE is sent, and the floor is read instead, two queries, so that
+  /// a superseded holder still hears errc::fenced). Precondition: target is not generation_none.
+  /// Errors: errc::fenced (below the floor; nothing written), errc::capacity_exceeded (a target
+  /// above 2^40 - 1), errc::store_unavailable (the marks kept moving: try again; or the
+  /// transport), errc::parse_error (malformed marks or floor on the server), and what commit
+  /// reports for the server.
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token) {
+    PLANFENCE_ASSERT(target != generation_none);
+    if (target > generation_max) return fail(errc::capacity_exceeded, marks_range_problem("finish_apply", target));
+    std::string what = "finish_apply of generation ";
+    what += std::to_string(target.value());
+    for (unsigned round = 0; round < marks_retries_max; ++round) {
+      const floors pinned = cached_floor();
+      if (pinned.effective() > token.value()) return marks_fenced(what, token, pinned.effective(), false);
+      auto now = read_marks();
+      if (!now) return unexpected_error(now.error());
+      const apply_marks desired{std::max(now->begun, target), std::max(now->applied, target), marks_present};
+      if (marks_exist(*now) && same_marks(*now, desired)) {
+        auto floor = read_floors();
+        if (!floor) return unexpected_error(floor.error());
+        if (floor->effective() > token.value()) return marks_fenced(what, token, floor->effective(), false);
+        return *now;
+      }
+      auto rcode = write_marks(*now, desired, pinned, what);
+      if (!rcode) return unexpected_error(rcode.error());
+      if (*rcode == detail::dns_rcode::noerror) return desired;
+      auto floor = read_floors();
+      if (!floor) return unexpected_error(floor.error());
+      if (floor->effective() > token.value()) {
+        return marks_fenced(what, token, floor->effective(), true, std::string(detail::rcode_name(*rcode)));
+      }
+    }
+    return fail(errc::store_unavailable, what + ": the apply marks " + state_->marks_name + " kept moving (" +
+                                             std::to_string(marks_retries_max) + " refused UPDATEs in a row): other "
+                                             "enactors write them; try again (finish_apply is idempotent)");
+  }
+
+  /// Distinct *effective* generations the endpoints serve, ascending (change_following_store,
+  /// store.hpp): the apply marks first (one query), then one stamp query per endpoint (pipelined,
+  /// read_stamps), all read at the call; each endpoint counts as effective_generation(its stamp,
+  /// the marks), and the marks' applied A and begun B are in the set too (when written), so that
+  /// collection keeps what the endpoints serve and the inputs of the next apply's diff (S3). The
+  /// marks are read before the stamps, so the A each stamp is mapped with already held when that
+  /// stamp was read: no endpoint is mapped onto a plan newer than the one it served then (an A
+  /// older than now only keeps more plans).
+  /// Errors: errc::store_unavailable (naming the endpoint or the marks) when any query fails or
+  /// the marks cannot be read: a live set with a guess in it could name too few plans, and the
+  /// registry then collects nothing (collection_report::live_unavailable, S3). Allocates.
   [[nodiscard]] result<std::vector<generation>> live_generations() const {
+    auto marks = read_marks();
+    if (!marks) return fail(errc::store_unavailable, "live set: " + marks.error().message());
     std::vector<endpoint_handle> handles(state_->names.size());
     for (std::uint32_t i = 0; i < handles.size(); ++i) handles[i] = endpoint_handle{i};
     std::vector<stamp> stamps(handles.size());
@@ -543,8 +705,11 @@ class rfc2136_store {
     }
     std::vector<generation> out;
     for (const stamp& s : stamps) {
-      if (s.gen != generation_none) out.push_back(s.gen);
+      const generation effective = effective_generation(s.gen, *marks);
+      if (effective != generation_none) out.push_back(effective);
     }
+    if (marks->applied != generation_none) out.push_back(marks->applied);
+    if (marks->begun != generation_none) out.push_back(marks->begun);
     std::sort(out.begin(), out.end());
     out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
@@ -607,12 +772,13 @@ class rfc2136_store {
     detail::socket_address server;
     std::string floor_name;         // the canonical owner
     std::string legacy_floor_name;  // read, and removed by every write of the floor
+    std::string marks_name;         // the apply marks, in the home zone (the store's zone)
     std::vector<std::string> names;
     std::unordered_map<std::string, std::uint32_t> index;
     std::atomic<std::uint64_t> floor_cache{0};  // both floors as read: pack_floors
     std::mutex pool_mutex;
     std::vector<detail::unique_fd> idle;                  // pooled TCP connections
-    std::atomic<std::uint64_t> updates_sent{0};           // UPDATE messages commits sent
+    std::atomic<std::uint64_t> updates_sent{0};           // UPDATE messages commits and apply marks sent
   };
 
   /// What the server said when it last refused a message, for a single commit's error.
@@ -931,6 +1097,69 @@ class rfc2136_store {
         b.prerequisite_rrset_absent(*owner, detail::dns_type::txt);
       }
     }
+  }
+
+  // ---- apply marks -------------------------------------------------------------------------------
+
+  /// apply_marks::version of marks read from the server: 0 when the RRset is absent, 1 when present.
+  static constexpr std::uint64_t marks_present = 1;
+
+  [[nodiscard]] static bool marks_exist(const apply_marks& m) noexcept {
+    return m.version != 0 || m.begun != generation_none || m.applied != generation_none;
+  }
+  /// The same marks on the server: the same text, or both absent.
+  [[nodiscard]] static bool same_marks(const apply_marks& a, const apply_marks& b) noexcept {
+    return marks_exist(a) == marks_exist(b) && a.begun == b.begun && a.applied == b.applied;
+  }
+  /// The marks as a message shows them: the quoted text, or "none" when absent.
+  [[nodiscard]] static std::string marks_text(const apply_marks& m) {
+    if (!marks_exist(m)) return "none (no record)";
+    std::string out = "\"";
+    out += dns::format_marks(m);
+    out += '"';
+    return out;
+  }
+  [[nodiscard]] static std::string marks_range_problem(std::string_view what, generation target) {
+    return std::string(what) + ": " + dns::generation_range_problem(std::to_string(target.value())) + "; nothing sent";
+  }
+
+  /// errc::fenced for a write of the marks whose token is below the floor.
+  [[nodiscard]] result<apply_marks> marks_fenced(const std::string& what, fence_token token, std::uint64_t floor,
+                                                 bool sent, const std::string& said = {}) const {
+    return fail(errc::fenced, what + " with fence token " + std::to_string(token.value()) + ": the fence floor of " +
+                                  state_->options.zone + " is " + std::to_string(floor) +
+                                  (sent ? " (the server refused the prerequisite, " + said + ", and the floor was read again)"
+                                        : "") +
+                                  ": a newer lease holder raised it; the apply marks " + state_->marks_name +
+                                  " were not written" + (sent ? "" : ", nothing sent"));
+  }
+
+  /// One UPDATE replacing the marks by `desired`, conditional on both floor owners as `pinned` and
+  /// the marks exactly as `expected` (absent: "RRset does not exist"). The server's RCODE when it
+  /// is NOERROR, NXRRSET or YXRRSET (a prerequisite failed: nothing written); else the error.
+  [[nodiscard]] result<std::uint16_t> write_marks(const apply_marks& expected, const apply_marks& desired,
+                                                  const floors& pinned, const std::string& what) {
+    const std::string& owner = state_->marks_name;
+    detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
+    b.question(state_->options.zone, detail::dns_type::soa);
+    if (!state_->options.broken_omit_prerequisites) {
+      pin_floor(b, pinned);
+      if (marks_exist(expected)) {
+        b.prerequisite_rrset_equals(owner, detail::dns_type::txt, detail::txt_rdata(dns::format_marks(expected)));
+      } else {
+        b.prerequisite_rrset_absent(owner, detail::dns_type::txt);
+      }
+    }
+    b.update_delete_rrset(owner, detail::dns_type::txt);
+    b.update_add(owner, detail::dns_type::txt, state_->options.ttl_stamp, detail::txt_rdata(dns::format_marks(desired)));
+    state_->updates_sent.fetch_add(1, std::memory_order_relaxed);
+    auto answer = exchange(std::move(b).finish(), /*use_tcp=*/!state_->options.udp_queries, nullptr, what);
+    if (!answer) return unexpected_error(answer.error());
+    const std::uint16_t rcode = answer->rcode();
+    if (rcode == detail::dns_rcode::noerror || rcode == detail::dns_rcode::nxrrset || rcode == detail::dns_rcode::yxrrset) {
+      return rcode;
+    }
+    return unexpected_error(update_failure(rcode, what).error());
   }
 
   // ---- batches ---------------------------------------------------------------------------------
@@ -1402,6 +1631,7 @@ class rfc2136_store {
 static_assert(record_store<rfc2136_store>);
 static_assert(batched_store<rfc2136_store>);
 static_assert(inspectable_store<rfc2136_store>);
+static_assert(change_following_store<rfc2136_store>);
 
 }  // namespace v1
 }  // namespace planfence
