@@ -16,6 +16,13 @@
 //                                (TCP, as the store), one process per 20 messages. (100 endpoints of this shape are about
 //                                33 KB; 200 would pass the 64 KiB a DNS message can hold.)
 //   BM_Rfc2136ReadStamps/SERVER  read_stamps of the 10,000 stamps (pipelined TXT queries)
+//   BM_EnactorChange/SERVER      the enactor (batches of 500 endpoints, UPDATEs of up to 100)
+//                                applying a plan that changes every one of the 10,000 endpoints,
+//                                then one that changes 1% of them (bench/change_fixture.hpp):
+//                                counters full_ms, change_ms, the store writes of each and the
+//                                ratios change/full (targets: at most 2% of the writes, 5% of the
+//                                time), and the UPDATEs each sent
+//   BM_EnactorChange100k/knot    the same with 100,000 endpoints, one iteration (time reported)
 // PowerDNS (SQLite backend) replaces records slowly in a zone of 10,000 names: its plans are
 // 1,000 endpoints, one iteration.
 // SERVER is knot, bind or pdns; a server not installed here is skipped with a message. Both
@@ -43,6 +50,7 @@
 #include "examples/support/bind_server.hpp"
 #include "examples/support/knot_server.hpp"
 #include "examples/support/pdns_server.hpp"
+#include "bench/change_fixture.hpp"
 
 namespace {
 
@@ -280,6 +288,51 @@ void BM_Rfc2136ReadStamps(benchmark::State& state, std::string server_name) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
 }
 
+/// The enactor applying a full plan, then a 1% plan, to `n` endpoints of `server_name`.
+void enactor_change(benchmark::State& state, const std::string& server_name, std::size_t n) {
+  const target* t = server(server_name);
+  if (t == nullptr) return state.SkipWithError((server_name + " or knsupdate not available: skipped").c_str());
+  auto options = rfc2136_store::parse_uri(t->uri).value();
+  options.update_endpoints_max = endpoints_per_update;
+  const std::vector<std::string> all = names("c" + std::to_string(n) + "-", n);
+  auto store = rfc2136_store::open(options, all).value();
+  double full = 0, change = 0, full_writes = 0, change_writes = 0, full_updates = 0, change_updates = 0;
+  static std::uint32_t variant = 0;
+  for (auto _ : state) {
+    auto marks = store.read_marks();
+    if (!marks) return state.SkipWithError(marks.error().message().c_str());
+    const std::uint64_t sent = store.updates_sent();
+    std::uint64_t sent_between = sent;
+    const planfence_bench::change_costs c = planfence_bench::measure_change(
+        store, all, marks->begun.value() + 1, variant += 2, 500, true, [&] { sent_between = store.updates_sent(); });
+    if (!c.error.empty() || !c.followed) return state.SkipWithError(c.error.empty() ? "the 1% plan was not followed" : c.error.c_str());
+    full += c.full_seconds;
+    change += c.change_seconds;
+    full_writes += static_cast<double>(c.full_writes);
+    change_writes += static_cast<double>(c.change_writes);
+    full_updates += static_cast<double>(sent_between - sent);
+    change_updates += static_cast<double>(store.updates_sent() - sent_between);
+  }
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(n);
+  state.counters["full_ms"] = 1000 * full / iterations;
+  state.counters["change_ms"] = 1000 * change / iterations;
+  state.counters["full_writes"] = full_writes / iterations;
+  state.counters["change_writes"] = change_writes / iterations;
+  state.counters["time_ratio"] = change / full;
+  state.counters["write_ratio"] = change_writes / full_writes;
+  state.counters["full_updates"] = full_updates / iterations;  // the marks' UPDATEs included
+  state.counters["change_updates"] = change_updates / iterations;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
+void BM_EnactorChange(benchmark::State& state, std::string server_name) {
+  enactor_change(state, server_name, plan_endpoints(server_name));
+}
+void BM_EnactorChange100k(benchmark::State& state, std::string server_name) {
+  enactor_change(state, server_name, smoke() ? 300 : 100'000);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -297,7 +350,11 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark((std::string("BM_Rfc2136ReadStamps/") + name).c_str(), BM_Rfc2136ReadStamps,
                                  std::string(name))
         ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(plan_iterations);
+    benchmark::RegisterBenchmark((std::string("BM_EnactorChange/") + name).c_str(), BM_EnactorChange, std::string(name))
+        ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(plan_iterations);
   }
+  benchmark::RegisterBenchmark("BM_EnactorChange100k/knot", BM_EnactorChange100k, std::string("knot"))
+      ->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
