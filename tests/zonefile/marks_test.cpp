@@ -362,17 +362,30 @@ TEST_CASE("zonefile marks: in a multi-zone store the marks land in the home zone
   CHECK(zonefile_store::open(dir.path()).value().read_marks().value() == marks_of(2, 2));
 
   // A zone that sorts first becomes the home zone: the marks read as never written (the next
-  // apply writes every endpoint), and the next marks land there. The former home keeps its record,
-  // which still loads and is read by nobody.
+  // apply writes every endpoint), and the next marks land there. Their first write removes the
+  // former home zone's record (nothing else of it changes).
   REQUIRE(zonefile_store::create_zone(dir.path(), "a.test."));
   CHECK(store.home_zone().value() == "a.test.");
   CHECK(store.read_marks().value() == apply_marks{});
   CHECK(store.begin_apply(marks_of(2, 2), generation{3}, fence_token{0}).error().code == errc::conflict);
   CHECK(store.begin_apply(apply_marks{}, generation{3}, fence_token{0}).value() == marks_of(3, 0));
   CHECK(lines_with(read_text(store.zone_file("a.test.")), "_apply._planfence.a.test. 0 IN TXT \"begun=3 applied=0\"") == 1);
-  CHECK(lines_with(read_text(store.zone_file("c.test.")), "\"begun=2 applied=2\"") == 1);
+  const std::string former = read_text(store.zone_file("c.test."));
+  CHECK(marks_records(former, "c.test.").empty());
+  CHECK(serial_of(former, "c.test.") == serial_of(before["c.test."], "c.test.") + 3);  // begin, finish, removal
+  for (const char* z : {"m.test.", "sub.c.test.", "x.test."}) CHECK(read_text(store.zone_file(z)) == before[z]);
   commit_at(store, "www.c.test.", 1, 0);
-  CHECK(store.live_generations().value() == std::vector<generation>{generation{1}, generation{3}});  // c's old marks ignored
+  CHECK(store.live_generations().value() == std::vector<generation>{generation{1}, generation{3}});
+  CHECK(store.finish_apply(generation{3}, fence_token{0}).value() == marks_of(3, 3));
+  CHECK(marks_records(read_text(store.zone_file("c.test.")), "c.test.").empty());
+
+  // The home zone moves back (a.test. taken out of the directory): c.test.'s old marks (begun 2,
+  // below the apply of 3 since) are not read again; the marks read as never written.
+  std::filesystem::remove(store.zone_file("a.test."));
+  zonefile_store back = zonefile_store::open(dir.path()).value();
+  CHECK(back.home_zone().value() == "c.test.");
+  CHECK(back.read_marks().value() == apply_marks{});
+  CHECK(back.live_generations().value() == std::vector<generation>{generation{1}});
 }
 
 TEST_CASE("zonefile marks: threads racing begin_apply from what they read, one winner per value", "[zonefile][marks][concurrent]") {

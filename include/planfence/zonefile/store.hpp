@@ -103,8 +103,12 @@
 // reports effective generations. The marks record is not an endpoint (decode_zone takes it as it
 // takes the floor). Every operation on the marks looks for new zone files first, so the home zone
 // follows the directory; a change of the zone set that moves the home zone makes the marks read
-// as never written (the next apply writes every endpoint), and the former home zone keeps a
-// record nobody reads.
+// as never written (the next apply writes every endpoint). The first write of marks into a home
+// zone without them first removes the marks record of every other zone (each under its lock),
+// so a former home zone's marks, older than what applies stamp since, are never read again
+// should the home zone move back. (That write holds the home zone's lock while it takes the
+// others'; only two processes disagreeing on the home zone could then wait on each other, each
+// until lock_timeout_ms.)
 //
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
 // dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
@@ -368,6 +372,9 @@ class zonefile_store {
   [[nodiscard]] result<std::vector<zone_slot>> current_zones(std::optional<std::size_t>& home) const;
   /// begin_apply (expected set) and finish_apply (expected null): lock, read, decide, write once.
   [[nodiscard]] result<apply_marks> write_marks(const apply_marks* expected, generation target, fence_token token);
+  /// Removes the marks record from every zone but zones[home], each under its own lock; a zone is
+  /// rewritten only when it holds one.
+  [[nodiscard]] result<void> drop_stale_marks(const std::vector<zone_slot>& zones, std::size_t home) const;
 
   std::unique_ptr<state> state_;
 };
@@ -1355,6 +1362,27 @@ inline result<apply_marks> zonefile_store::read_marks() const {
   return loaded->second.marks.value_or(apply_marks{});
 }
 
+inline result<void> zonefile_store::drop_stale_marks(const std::vector<zone_slot>& zones, std::size_t home) const {
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    if (i == home) continue;
+    const zone_slot& zone = zones[i];
+    auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
+    if (!lock) return unexpected_error(std::move(lock).error());
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (!loaded->second.marks) continue;
+    const std::string owner = dns::marks_owner(zone.name);
+    std::erase_if(loaded->first, [&](const zone_record& r) { return r.owner == owner; });
+    detail::zonefile::advance_serial(loaded->first);
+    auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
+    if (!written) {
+      error e = std::move(written).error();
+      return fail_at(e.code, e.line, e.column, "removing the former home zone's apply marks " + owner + ": " + e.detail.str());
+    }
+  }
+  return ok();
+}
+
 inline result<apply_marks> zonefile_store::begin_apply(const apply_marks& expected, generation target, fence_token token) {
   PLANFENCE_ASSERT(target > expected.begun);
   return write_marks(&expected, target, token);
@@ -1409,6 +1437,14 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
     next.begun = std::max(now.begun, target);
     next.applied = std::max(now.applied, target);
     if (next == now) return now;  // idempotent: no rewrite
+  }
+  if (!loaded->second.marks) {
+    // The first marks in this home zone: the first apply, or the first since the zone set moved
+    // the home zone here. A former home zone still holds its marks, whose begun generation is
+    // below what applies stamp from now on; should the home zone move back, they would be read as
+    // current and a diff from them would skip endpoints written since. Removed first, so that a
+    // crash in between leaves no marks anywhere (read as never written: safe).
+    if (auto dropped = drop_stale_marks(*zones, *home); !dropped) return with_context(dropped.error());
   }
   // As the floor record, the marks record is added without checking the rest of the zone (an
   // unrelated problem there must not block the marks); only its own owner and TTL are checked.
