@@ -329,6 +329,11 @@ TEST_CASE("zonefile marks: live_generations maps stamps below A to A and include
   REQUIRE(store.finish_apply(generation{6}, fence_token{1}));  // A = 6 (an apply of 6 ends), B = 9
   CHECK(store.read_marks().value() == marks_of(9, 6));
   CHECK(store.live_generations().value() == std::vector<generation>{generation{6}, generation{7}, generation{9}});
+  // Marks in another zone than the home zone are nobody's (written here by hand): never read.
+  const std::filesystem::path other = store.zone_file("b.test.");
+  write_text(other, read_text(other) + "_apply._planfence.b.test. 0 IN TXT \"begun=20 applied=20\"\n");
+  CHECK(store.read_marks().value() == marks_of(9, 6));
+  CHECK(store.live_generations().value() == std::vector<generation>{generation{6}, generation{7}, generation{9}});
 
   // No stamp at all: A and B alone.
   temp_directory bare;

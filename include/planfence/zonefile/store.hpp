@@ -115,9 +115,12 @@
 // costs, per zone it touches, the same once: O((zone size + items) log) (parsing decodes into a
 // sorted map, writing sorts), one rewrite, two fsyncs. read_stamp and served read and parse the zone
 // file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
-// call for a name. So the store suits zones of up to tens of thousands of records; an enactor
-// applying a plan to a whole zone pays two parses and one rewrite of the zone per batch, so large
-// batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
+// call for a name. read_marks reads and parses the home zone; begin_apply and finish_apply the
+// same under its lock, plus one rewrite (none for a finish that changes nothing); the first marks
+// written into a home zone without them also read every other zone once (and rewrite those that
+// hold old marks). live_generations reads every zone. So the store suits zones of up to tens of
+// thousands of records; an enactor applying a plan to a whole zone pays two parses and one rewrite
+// of the zone per batch, so large batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
 // It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
@@ -1438,6 +1441,13 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
     next.applied = std::max(now.applied, target);
     if (next == now) return now;  // idempotent: no rewrite
   }
+  // As the floor record, the marks record is added without checking the rest of the zone (an
+  // unrelated problem there must not block the marks); only its own owner and TTL are checked.
+  std::vector<zone_record> records = std::move(loaded->first);
+  detail::zonefile::set_marks(records, zone.name, next);
+  if (auto fits = check_zone_loadable(std::span<const zone_record>(&records.back(), 1), zone.name); !fits) {
+    return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
+  }
   if (!loaded->second.marks) {
     // The first marks in this home zone: the first apply, or the first since the zone set moved
     // the home zone here. A former home zone still holds its marks, whose begun generation is
@@ -1445,13 +1455,6 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
     // current and a diff from them would skip endpoints written since. Removed first, so that a
     // crash in between leaves no marks anywhere (read as never written: safe).
     if (auto dropped = drop_stale_marks(*zones, *home); !dropped) return with_context(dropped.error());
-  }
-  // As the floor record, the marks record is added without checking the rest of the zone (an
-  // unrelated problem there must not block the marks); only its own owner and TTL are checked.
-  std::vector<zone_record> records = std::move(loaded->first);
-  detail::zonefile::set_marks(records, zone.name, next);
-  if (auto fits = check_zone_loadable(std::span<const zone_record>(&records.back(), 1), zone.name); !fits) {
-    return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
   }
   detail::zonefile::advance_serial(records);
   // One rewrite: temp file, fsync, rename, directory fsync. A failure of the last step only
