@@ -90,14 +90,37 @@
 // with a smaller token can land in any zone, including zones created later (create_zone inherits
 // the floor under the same lock).
 //
+// Apply marks (change_following_store, docs/zone-layout.md): the store's begun and applied
+// generations are one record, `_apply._planfence.<home zone> 0 IN TXT "begun=B applied=A"`, in the
+// *home zone*: of the directory's zones, the smallest name (dns::home_zone, the RFC 2136 store's
+// rule too). read_marks reads it (none: both generation_none); begin_apply and finish_apply take
+// the home zone's lock, re-read planfence.floor and the zone, refuse a token below the floor
+// exactly as a commit does (fenced), begin_apply refuses marks that are not `expected` (conflict),
+// and write the new marks with one rewrite of the home zone (temp, fsync, rename, directory fsync,
+// serial advanced); finish_apply writes nothing when the marks already say so. A token refused
+// after raise_fence returned is refused here too: raise_fence writes planfence.floor first and
+// waits for the home zone's lock. live_generations reads the home zone (so the marks) first and
+// reports effective generations. The marks record is not an endpoint (decode_zone takes it as it
+// takes the floor). Every operation on the marks looks for new zone files first, so the home zone
+// follows the directory; a change of the zone set that moves the home zone makes the marks read
+// as never written (the next apply writes every endpoint). The first write of marks into a home
+// zone without them first removes the marks record of every other zone (each under its lock),
+// so a former home zone's marks, older than what applies stamp since, are never read again
+// should the home zone move back. (That write holds the home zone's lock while it takes the
+// others'; only two processes disagreeing on the home zone could then wait on each other, each
+// until lock_timeout_ms.)
+//
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
 // dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
 // costs, per zone it touches, the same once: O((zone size + items) log) (parsing decodes into a
 // sorted map, writing sorts), one rewrite, two fsyncs. read_stamp and served read and parse the zone
 // file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
-// call for a name. So the store suits zones of up to tens of thousands of records; an enactor
-// applying a plan to a whole zone pays two parses and one rewrite of the zone per batch, so large
-// batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
+// call for a name. read_marks reads and parses the home zone; begin_apply and finish_apply the
+// same under its lock, plus one rewrite (none for a finish that changes nothing); the first marks
+// written into a home zone without them also read every other zone once (and rewrite those that
+// hold old marks). live_generations reads every zone. So the store suits zones of up to tens of
+// thousands of records; an enactor applying a plan to a whole zone pays two parses and one rewrite
+// of the zone per batch, so large batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
 // It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
@@ -245,10 +268,34 @@ class zonefile_store {
   /// begins "raise_fence to N: FAILED: " and says which.
   [[nodiscard]] result<void> raise_fence(fence_token token);
 
-  /// Distinct generations the endpoints serve now, ascending, read from the files at the call.
+  /// Distinct effective generations the endpoints serve now, ascending, read from the files at
+  /// the call: for every stamp effective_generation(stamp, marks), plus the marks' applied and
+  /// begun generations (when written). The home zone, and with it the marks, is read first.
   /// Errors: errc::store_unavailable when a zone cannot be read after three tries (header
   /// comment, S3).
   [[nodiscard]] result<std::vector<generation>> live_generations() const;
+
+  /// The apply marks (change_following_store, header comment "Apply marks"): the record
+  /// `_apply._planfence.<home zone>` of the home zone's file as it is now, version 0;
+  /// {generation_none, generation_none, 0} when never written (or when the directory holds no
+  /// zone). No lock. Errors: parse_error (the home zone does not parse or decode: a malformed or
+  /// out-of-range marks record, two of them; the detail names the file and the owner, `line` the
+  /// line), store_unavailable (the file or the directory cannot be read).
+  [[nodiscard]] result<apply_marks> read_marks() const;
+  /// Precondition: target > expected.begun. Under the home zone's lock, as a commit: refused with
+  /// errc::fenced when `token` is below the zone's fence floor (the larger of its floor record and
+  /// planfence.floor), errc::conflict when the marks in the file are not `expected` (begun and
+  /// applied compared; version ignored); else writes begun := target in one rewrite of the home
+  /// zone (serial advanced) and returns the marks stored. Errors as read_marks, and
+  /// capacity_exceeded (target above generation_max), store_unavailable (lock, write; no zone).
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token);
+  /// Under the home zone's lock: errc::fenced below the floor; else applied := max(applied,
+  /// target), begun := max(begun, target), in one rewrite of the home zone, none when nothing
+  /// changes. Returns the marks stored. Errors as begin_apply.
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token);
+  /// The zone holding the apply marks: dns::home_zone of zones(), after looking for new zone
+  /// files. Errors: store_unavailable (no zone, or the directory cannot be listed).
+  [[nodiscard]] result<std::string> home_zone() const;
 
   /// The A, AAAA, CNAME and TXT records at the endpoint's name, weights restored: what a server
   /// loading the file answers (plus the weights). Empty for an endpoint never written.
@@ -323,6 +370,14 @@ class zonefile_store {
                                          const std::vector<std::size_t>& members, const std::vector<std::string>& names,
                                          std::vector<error>& item_errors);
   [[nodiscard]] result<std::vector<generation>> live_once() const;
+  /// The zones after a rescan (the directory as it is now), and the position of the home zone
+  /// among them (none when there is no zone).
+  [[nodiscard]] result<std::vector<zone_slot>> current_zones(std::optional<std::size_t>& home) const;
+  /// begin_apply (expected set) and finish_apply (expected null): lock, read, decide, write once.
+  [[nodiscard]] result<apply_marks> write_marks(const apply_marks* expected, generation target, fence_token token);
+  /// Removes the marks record from every zone but zones[home], each under its own lock; a zone is
+  /// rewritten only when it holds one.
+  [[nodiscard]] result<void> drop_stale_marks(const std::vector<zone_slot>& zones, std::size_t home) const;
 
   std::unique_ptr<state> state_;
 };
@@ -623,7 +678,8 @@ class file_descriptor {
          "Edit only under the lock " + std::string(zone.substr(0, zone.size() - 1)) +
          ".zone.lock: every commit rewrites this file whole.\n"
          "_planfence.<endpoint> TXT \"gen=G fence=F\" is an endpoint's stamp; _weight._planfence.<endpoint> its weights;\n"
-         "_fence._planfence.<zone> TXT \"floor=N\" the zone's fence floor (docs/zone-layout.md).";
+         "_fence._planfence.<zone> TXT \"floor=N\" the zone's fence floor; _apply._planfence.<zone> TXT\n"
+         "\"begun=B applied=A\" the store's apply marks, read in its home zone only (docs/zone-layout.md).";
 }
 
 /// Writes records (SOA first, serial advanced by one under RFC 1982) to the zone file.
@@ -634,6 +690,13 @@ class file_descriptor {
   PLANFENCE_ASSERT(records[0].type == "SOA");
   const std::string text = "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
   return replace_file(file, text, renamed);
+}
+
+/// Sets the zone's apply marks record (the only one at its owner).
+inline void set_marks(std::vector<zone_record>& records, const std::string& zone, const apply_marks& marks) {
+  const std::string owner = dns::marks_owner(zone);
+  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
+  records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({dns::format_marks(marks)}), {}, 0});
 }
 
 /// Sets the zone's floor record at the canonical owner and removes the legacy owner, in the same
@@ -1230,24 +1293,175 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
   return ok();
 }
 
-inline result<std::vector<generation>> zonefile_store::live_once() const {
+inline result<std::vector<zonefile_store::zone_slot>> zonefile_store::current_zones(std::optional<std::size_t>& home) const {
   std::vector<zone_slot> zones;
   {
     std::lock_guard guard(state_->mutex);
     if (auto scanned = scan(*state_); !scanned) return fail(errc::store_unavailable, scanned.error().message());
     zones = state_->zones;
   }
+  home.reset();
+  if (zones.empty()) return zones;
+  std::vector<std::string> names;
+  names.reserve(zones.size());
+  for (const zone_slot& z : zones) names.push_back(z.name);
+  const std::string_view chosen = dns::home_zone(names);  // the one rule, shared with the RFC 2136 store
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    if (zones[i].name == chosen) home = i;
+  }
+  return zones;
+}
+
+inline result<std::vector<generation>> zonefile_store::live_once() const {
+  std::optional<std::size_t> home;
+  auto zones = current_zones(home);
+  if (!zones) return unexpected_error(std::move(zones).error());
   std::vector<generation> out;
-  for (const zone_slot& zone : zones) {
+  if (!home) return out;
+  // The home zone first: the marks are read before (or, for the home zone's own endpoints, with)
+  // every stamp they map to an effective generation.
+  std::vector<std::size_t> order{*home};
+  for (std::size_t i = 0; i < zones->size(); ++i) {
+    if (i != *home) order.push_back(i);
+  }
+  apply_marks marks{};
+  for (std::size_t i : order) {
+    const zone_slot& zone = (*zones)[i];
     auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (i == *home) marks = loaded->second.marks.value_or(apply_marks{});
     for (const zone_endpoint& e : loaded->second.endpoints) {
-      if (e.stamped) out.push_back(e.stamped->gen);
+      if (e.stamped) out.push_back(effective_generation(e.stamped->gen, marks));
     }
   }
+  // A and B themselves: the inputs of the next apply's diff (S3), also when no stamp carries them.
+  if (marks.applied != generation_none) out.push_back(marks.applied);
+  if (marks.begun != generation_none) out.push_back(marks.begun);
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;
+}
+
+inline result<std::string> zonefile_store::home_zone() const {
+  std::optional<std::size_t> home;
+  auto zones = current_zones(home);
+  if (!zones) return unexpected_error(std::move(zones).error());
+  if (!home) {
+    return fail(errc::store_unavailable, state_->directory.string() + " holds no zone file, so no home zone for the apply marks");
+  }
+  return (*zones)[*home].name;
+}
+
+inline result<apply_marks> zonefile_store::read_marks() const {
+  std::optional<std::size_t> home;
+  auto zones = current_zones(home);
+  if (!zones) return unexpected_error(std::move(zones).error());
+  if (!home) return apply_marks{};  // no zone: nothing was ever applied here
+  const zone_slot& zone = (*zones)[*home];
+  // A home zone that does not decode (a malformed marks record, say) is not a passing failure:
+  // parse_error, with the file, the line and the owner.
+  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::parse_error);
+  if (!loaded) return unexpected_error(std::move(loaded).error());
+  return loaded->second.marks.value_or(apply_marks{});
+}
+
+inline result<void> zonefile_store::drop_stale_marks(const std::vector<zone_slot>& zones, std::size_t home) const {
+  for (std::size_t i = 0; i < zones.size(); ++i) {
+    if (i == home) continue;
+    const zone_slot& zone = zones[i];
+    auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
+    if (!lock) return unexpected_error(std::move(lock).error());
+    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    if (!loaded) return unexpected_error(std::move(loaded).error());
+    if (!loaded->second.marks) continue;
+    const std::string owner = dns::marks_owner(zone.name);
+    std::erase_if(loaded->first, [&](const zone_record& r) { return r.owner == owner; });
+    detail::zonefile::advance_serial(loaded->first);
+    auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
+    if (!written) {
+      error e = std::move(written).error();
+      return fail_at(e.code, e.line, e.column, "removing the former home zone's apply marks " + owner + ": " + e.detail.str());
+    }
+  }
+  return ok();
+}
+
+inline result<apply_marks> zonefile_store::begin_apply(const apply_marks& expected, generation target, fence_token token) {
+  PLANFENCE_ASSERT(target > expected.begun);
+  return write_marks(&expected, target, token);
+}
+
+inline result<apply_marks> zonefile_store::finish_apply(generation target, fence_token token) {
+  return write_marks(nullptr, target, token);
+}
+
+inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expected, generation target, fence_token token) {
+  const std::string what = std::string(expected != nullptr ? "begin_apply" : "finish_apply") + " of generation " +
+                           std::to_string(target.value()) + " with fence token " + std::to_string(token.value());
+  // The marks are read back range-checked: never write one that could not be read.
+  if (target > generation_max) {
+    return fail(errc::capacity_exceeded, what + ": " + dns::generation_range_problem(std::to_string(target.value())));
+  }
+  std::optional<std::size_t> home;
+  auto zones = current_zones(home);
+  if (!zones) return unexpected_error(std::move(zones).error());
+  if (!home) {
+    return fail(errc::store_unavailable, what + ": " + state_->directory.string() +
+                                             " holds no zone file: the apply marks are kept in the home zone (the "
+                                             "smallest zone name); create a zone first (nothing was written)");
+  }
+  const zone_slot& zone = (*zones)[*home];
+  auto with_context = [&](const error& e) { return fail_at(e.code, e.line, e.column, what + ": " + e.detail.str()); };
+  // The lock every commit to the home zone takes; under it, re-read what the decision depends on.
+  auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
+  if (!lock) return with_context(lock.error());
+  auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
+  if (!directory_floor) return with_context(directory_floor.error());
+  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::parse_error);
+  if (!loaded) return with_context(loaded.error());
+  // The floor rule of commits: the larger of the zone's floor record and planfence.floor, which
+  // raise_fence writes first.
+  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+  if (token < floor) {
+    return fail(errc::fenced, zone.file.string() + ": " + what + " is refused, nothing was written: the fence floor is " +
+                                  std::to_string(floor.value()) + " (a newer lease holder raised it)");
+  }
+  const std::string owner = dns::marks_owner(zone.name);
+  const apply_marks now = loaded->second.marks.value_or(apply_marks{});
+  apply_marks next = now;
+  if (expected != nullptr) {
+    if (now.begun != expected->begun || now.applied != expected->applied) {
+      return fail(errc::conflict, zone.file.string() + ": " + what + ": the apply marks at " + owner + " are \"" +
+                                      dns::format_marks(now) + "\", not the expected \"" + dns::format_marks(*expected) +
+                                      "\": read them again (nothing was written)");
+    }
+    next.begun = target;
+  } else {
+    next.begun = std::max(now.begun, target);
+    next.applied = std::max(now.applied, target);
+    if (next == now) return now;  // idempotent: no rewrite
+  }
+  // As the floor record, the marks record is added without checking the rest of the zone (an
+  // unrelated problem there must not block the marks); only its own owner and TTL are checked.
+  std::vector<zone_record> records = std::move(loaded->first);
+  detail::zonefile::set_marks(records, zone.name, next);
+  if (auto fits = check_zone_loadable(std::span<const zone_record>(&records.back(), 1), zone.name); !fits) {
+    return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
+  }
+  if (!loaded->second.marks) {
+    // The first marks in this home zone: the first apply, or the first since the zone set moved
+    // the home zone here. A former home zone still holds its marks, whose begun generation is
+    // below what applies stamp from now on; should the home zone move back, they would be read as
+    // current and a diff from them would skip endpoints written since. Removed first, so that a
+    // crash in between leaves no marks anywhere (read as never written: safe).
+    if (auto dropped = drop_stale_marks(*zones, *home); !dropped) return with_context(dropped.error());
+  }
+  detail::zonefile::advance_serial(records);
+  // One rewrite: temp file, fsync, rename, directory fsync. A failure of the last step only
+  // leaves the new marks in place: reading them again tells (begin_apply then reports conflict).
+  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(records), nullptr);
+  if (!written) return with_context(written.error());
+  return next;
 }
 
 inline result<std::vector<generation>> zonefile_store::live_generations() const {
@@ -1333,6 +1547,7 @@ static_assert(record_store<zonefile_store>);
 static_assert(inspectable_store<zonefile_store>);
 static_assert(batched_store<zonefile_store>);
 static_assert(batch_inspectable_store<zonefile_store>);
+static_assert(change_following_store<zonefile_store>);
 
 }  // namespace v1
 }  // namespace planfence

@@ -3,8 +3,8 @@
 // What it is: the bridge between plans and zone files. `format_zone` / `zone_records_of` turn a
 // plan into a complete zone (SOA, NS and glue, the plan's records, and planfence's records beside
 // them: stamps, weights) that Knot's kzonecheck accepts (tests/zonefile/ checks it);
-// `decode_zone` reads parsed records back as endpoints with their stamps and weights, and the
-// zone's fence floor; `check_zone_loadable` refuses records a DNS server would refuse to load. The
+// `decode_zone` reads parsed records back as endpoints with their stamps and weights, the
+// zone's fence floor and its apply marks; `check_zone_loadable` refuses records a DNS server would refuse to load. The
 // zone-file store (zonefile/store.hpp) and `planfence-ctl export` use it. It is built on the
 // master-file syntax (zonefile/syntax.hpp) and on THE description of planfence's records in a
 // zone (dns/zone_layout.hpp, shared with the RFC 2136 store): no owner name or stamp, floor or
@@ -17,7 +17,9 @@
 // Reading: stamps and floors are range-checked (generation 1..2^40-1, fence and floor
 // 0..2^24-1) and refused with the line, owner and value otherwise. The fence floor is read from
 // `_fence._planfence.<zone>` and from the legacy owner `_planfence-floor.<zone>`; the larger
-// counts (docs/zone-layout.md).
+// counts (docs/zone-layout.md). The apply marks `_apply._planfence.<zone>` TXT "begun=B
+// applied=A" are read the same way (0..generation_max, applied not above begun, one record at
+// most); they are not an endpoint. The zone-file store reads them in its home zone only.
 //
 // When not to use it: for zone files that are not planfence's business (parse them with
 // zonefile/syntax.hpp alone), or for a zone on a live server (rfc2136/store.hpp).
@@ -126,13 +128,19 @@ struct zone_contents {
   /// `_planfence-floor.<zone>` (dns/zone_layout.hpp); 0 if both are absent.
   fence_token floor{};
   bool legacy_floor = false;      ///< the legacy floor owner is present (the next floor write removes it)
+  /// The apply marks at `_apply._planfence.<zone>` TXT "begun=B applied=A" (version 0); absent if
+  /// never written. Meaningful in a store's home zone only (dns::home_zone): a zone that was the
+  /// home zone before the zone set changed keeps its old marks, which nobody reads.
+  std::optional<apply_marks> marks;
+  std::uint32_t marks_line = 0;   ///< the line of the marks record (0: absent)
   std::vector<zone_endpoint> endpoints;  ///< sorted by name: every name with records or a stamp
 };
 
 /// Decodes parsed records of zone `zone` (canonical): exactly one SOA, owned by the zone apex and
-/// first; every owner inside the zone; well-formed stamps, weights and floors (dns/zone_layout.hpp:
-/// no other name with a label beginning with `_planfence`); weights only for
-/// records that exist; stamps' generations 1..generation_max, fences and the floor 0..fence_max.
+/// first; every owner inside the zone; well-formed stamps, weights, floors and apply marks
+/// (dns/zone_layout.hpp: no other name with a label beginning with `_planfence`); weights only for
+/// records that exist; stamps' generations 1..generation_max, fences and the floor 0..fence_max,
+/// the marks 0..generation_max with applied not above begun, at most one marks record.
 /// Errors: errc::parse_error with the line (column 1) and what was expected (for a value out of
 /// range: the owner, the value and the range).
 [[nodiscard]] inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone);
@@ -354,15 +362,18 @@ inline result<std::string> format_zone(const plan& p, const zone_export_options&
 
 namespace detail::zone {
 
-/// decode_zone's state: the endpoints and weights seen so far, the floors.
+/// decode_zone's state: the endpoints and weights seen so far, the floors, the apply marks.
 struct zone_decoder {
   std::string_view zone;
   std::string floor_name;
   std::string legacy_floor_name;
+  std::string marks_name;
   std::map<std::string, zone_endpoint> endpoints;
   std::map<std::string, std::vector<dns::weight_entry>> weights;
   std::optional<fence_token> floor;
   std::optional<fence_token> legacy_floor;
+  std::optional<apply_marks> marks;
+  std::uint32_t marks_line = 0;
 
   [[nodiscard]] static unexpected_error bad(const zone_record& r, std::string what) {
     return fail_at(errc::parse_error, r.line, 1, std::move(what));
@@ -405,22 +416,42 @@ struct zone_decoder {
     return ok();
   }
 
-  /// A record whose owner has a reserved label: a stamp, a weight or a floor, each a TXT with one
-  /// string (dns/zone_layout.hpp).
+  /// The apply marks record, range-checked; one at most.
+  [[nodiscard]] result<void> marks_record(const zone_record& r, const std::string& text) {
+    auto value = dns::parse_marks(text);
+    if (!value) {
+      // parse_marks says "apply marks "text": why" for a text that parses but is inconsistent.
+      error e = value.error();
+      constexpr std::string_view own = "apply marks ";
+      if (e.detail.view().substr(0, own.size()) == own) e.detail = error_text(std::string(e.detail.view().substr(own.size())));
+      return refused(r, "the apply marks", e);
+    }
+    if (marks) {
+      return bad(r, "a second apply marks record at " + r.owner + " (the first at line " + std::to_string(marks_line) +
+                        "): expected one");
+    }
+    marks = *value;
+    marks_line = r.line;
+    return ok();
+  }
+
+  /// A record whose owner has a reserved label: a stamp, a weight, a floor or the apply marks,
+  /// each a TXT with one string (dns/zone_layout.hpp).
   [[nodiscard]] result<void> reserved(const zone_record& r, const std::vector<std::string_view>& l) {
-    if (r.type != "TXT") return bad(r, "a " + r.type + " record under _planfence: expected only planfence's TXT records");
+    if (r.type != "TXT") return bad(r, "a " + r.type + " record under _planfence (at " + r.owner + "): expected only planfence's TXT records");
     auto text = single_txt(r.rdata);
-    if (!text) return bad(r, "a _planfence TXT record with several strings: expected one");
+    if (!text) return bad(r, "a _planfence TXT record with several strings (at " + r.owner + "): expected one");
     if (r.owner == floor_name) return floor_record(r, *text, floor);
     if (r.owner == legacy_floor_name) return floor_record(r, *text, legacy_floor);
+    if (r.owner == marks_name) return marks_record(r, *text);
     const bool stamp = l.size() > 1 && l[0] == dns::planfence_label;
     const bool weight = l.size() > 2 && l[0] == dns::weight_label && l[1] == dns::planfence_label;
     const std::size_t prefix = stamp ? dns::planfence_label.size() + 1
                                      : dns::weight_label.size() + dns::planfence_label.size() + 2;
     const std::string rest = stamp || weight ? r.owner.substr(prefix) : std::string{};
     if (rest.empty() || dns::has_reserved_label(rest) || rest.find('*') != std::string::npos) {
-      return bad(r, "unexpected name " + r.owner + ": expected _planfence.<endpoint>, _weight._planfence.<endpoint> or " +
-                        floor_name + ", for an endpoint without a _planfence label");
+      return bad(r, "unexpected name " + r.owner + ": expected _planfence.<endpoint>, _weight._planfence.<endpoint>, " +
+                        floor_name + " or " + marks_name + ", for an endpoint without a _planfence label");
     }
     if (stamp) {
       auto s = dns::parse_stamp(*text);
@@ -462,7 +493,8 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
   if (records.empty() || records[0].type != "SOA") {
     return fail_at(errc::parse_error, records.empty() ? 1 : records[0].line, 1, "expected the zone's SOA record first");
   }
-  detail::zone::zone_decoder d{zone, dns::floor_owner(zone), dns::legacy_floor_owner(zone), {}, {}, {}, {}};
+  detail::zone::zone_decoder d{zone, dns::floor_owner(zone), dns::legacy_floor_owner(zone), dns::marks_owner(zone),
+                               {}, {}, {}, {}, {}, 0};
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (auto done = d.record(i, records[i], out); !done) return unexpected_error(std::move(done).error());
   }
@@ -472,6 +504,8 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
   }
   out.floor = dns::effective_floor(d.floor, d.legacy_floor);
   out.legacy_floor = d.legacy_floor.has_value();
+  out.marks = d.marks;
+  out.marks_line = d.marks_line;
   for (auto& [name, e] : d.endpoints) {
     std::sort(e.records.begin(), e.records.end());
     out.endpoints.push_back(std::move(e));
