@@ -340,6 +340,7 @@ class enactor {
     cursor_ = 0;
     position_ = plan_->endpoints().begin();
     batch_size_ = 0;
+    items_size_ = 0;
     conflicts_ = 0;
     run_complete_ = true;
   }
@@ -426,9 +427,18 @@ class enactor {
       changes_.erase(std::unique(changes_.begin(), changes_.end()), changes_.end());
     }
     start_writes();
-    state_ = marks_.begun < gen ? enactor_state::begin_apply
-                                : run_total() == 0 ? enactor_state::finish_apply : enactor_state::read_stamp;
+    // Joining an apply of this plan already begun, or beginning it before the first commit (or
+    // before finishing, when nothing is left to write): the begin comes as late as it can, so
+    // that a run that resolves no endpoint (a store without the plan's zones) reports each of
+    // them before it touches the marks.
+    begun_ = marks_.begun >= gen;
+    state_ = run_total() == 0 ? next_after_writes() : enactor_state::read_stamp;
     return {};
+  }
+
+  /// Once every endpoint of the run is decided: the applied mark, after the begun one.
+  enactor_state next_after_writes() const noexcept {
+    return begun_ ? enactor_state::finish_apply : enactor_state::begin_apply;
   }
 
   /// One store call: the begun mark raised to the plan, so that a later apply diffs against it
@@ -459,7 +469,10 @@ class enactor {
       }
       store_attempts_ = 0;
       marks_ = *begun;
-      state_ = run_total() == 0 ? enactor_state::finish_apply : enactor_state::read_stamp;
+      begun_ = true;
+      // The batch read before the begin is committed now (stamps only grow: its stale and
+      // fenced decisions still hold, and each commit is conditional on the stamp it read).
+      state_ = items_size_ > 0 ? enactor_state::commit : enactor_state::finish_apply;
     }
     return {};
   }
@@ -550,7 +563,7 @@ class enactor {
     }
     batch_size_ = items_size_;
     if (items_size_ == 0) return end_of_batch();
-    state_ = enactor_state::commit;
+    state_ = follows_marks() && !begun_ ? enactor_state::begin_apply : enactor_state::commit;
     return {};
   }
 
@@ -662,7 +675,12 @@ class enactor {
   /// end of the run.
   step_result end_of_batch() {
     if (batch_size_ == 0 && cursor_ >= run_total()) {
-      state_ = follows_marks() && run_complete_ ? enactor_state::finish_apply : finish_run();
+      if (follows_marks() && run_complete_) {
+        items_size_ = 0;
+        state_ = next_after_writes();
+        return {};
+      }
+      state_ = finish_run();
       return {};
     }
     state_ = enactor_state::read_stamp;
@@ -808,6 +826,7 @@ class enactor {
   std::vector<pinned_plan> inputs_;
   std::vector<const endpoint_entry*> changes_;
   bool full_ = true;
+  bool begun_ = false;  // the begun mark is at this run's plan (raised by it, or joined)
   std::uint32_t marks_conflicts_ = 0;
   std::uint32_t conflicts_ = 0;
   std::uint32_t store_attempts_ = 0;

@@ -246,12 +246,21 @@ TEST_CASE("ctl: diff compares stamps, not only records", "[recovery][ctl][truth]
   const std::string where = " --dir " + history + " --store zonefile://" + zones;
   REQUIRE(run(ctl("apply" + where + " --generation 3")).status == 0);
   REQUIRE(run(ctl("diff" + where + " --generation 3")).status == 0);
-  // Hand-edit db's stamp to generation 1: the records still are generation 3's.
+  // Hand-edit db's stamp to generation 1: the records still are generation 3's. With the store's
+  // apply marks saying 3 is applied, a stamp below it is what a change-following apply leaves on
+  // an endpoint its plan did not change: it serves plan 3 (its effective generation), no drift.
   const std::filesystem::path file = std::filesystem::path(zones) / "example.test.zone";
   std::string text = read_all(file);
   const std::size_t at = text.find("\"gen=3 fence=1\"", text.find("_planfence.db"));
   REQUIRE(at != std::string::npos);
   text.replace(at, 15, "\"gen=1 fence=1\"");
+  std::ofstream(file, std::ios::trunc) << text;
+  REQUIRE(contains(text, "\"begun=3 applied=3\""));
+  CHECK(run(ctl("diff" + where + " --generation 3")).status == 0);
+  // Without the marks, the stamp alone says generation 1: drift.
+  const std::size_t marks_line = text.find("\n_apply._planfence.") + 1;
+  REQUIRE(marks_line != 0);
+  text.erase(marks_line, text.find('\n', marks_line) + 1 - marks_line);
   std::ofstream(file, std::ios::trunc) << text;
   auto drift = run(ctl("diff" + where + " --generation 3"));
   CHECK(drift.status == 1);
