@@ -2,8 +2,10 @@
  * change.pml: change-following apply. An enactor writes only the endpoints whose records differ
  * between the plan the store has fully applied and its own plan (plus those any begun but
  * unfinished apply may have touched); every other endpoint keeps its old stamp and is served
- * at the store's applied generation. Spin must verify it EXHAUSTIVELY; docs/model.md
- * ("Change-following apply") gives the results and the broken variants.
+ * at the store's applied generation. When an input of that diff is gone it writes every endpoint
+ * instead (a full apply). Spin must verify it EXHAUSTIVELY; docs/model.md ("Change-following
+ * apply") gives the results and the broken variants. include/planfence/enactor.hpp implements
+ * it; the store words are each store's read_marks, begin_apply and finish_apply.
  *
  * Why the protocol is needed. If an enactor simply skipped unchanged endpoints, an enactor
  * holding an intermediate plan would overwrite an endpoint that the newest plan left unchanged
@@ -19,7 +21,8 @@
  *
  * Records are modelled as content ids from a content table CONTENT(h, e) (the records plan h
  * gives endpoint e; ids are per endpoint). Default table, generations 0..G = 0..3 (plan 0 is
- * the one applied at the start, plans 1..G are published):
+ * the one applied at the start, plans 1..G are published; plan 0 is a plan like the others:
+ * pinned as a diff input, collectable, refused when gone):
  *             gen 0  gen 1  gen 2  gen 3
  *   e0          X      Y      X      X     (plan 1 is an intermediate plan that differs)
  *   e1          Z      Z      W      W     (unchanged 0->1 and 2->3; 2->3 changes nothing)
@@ -35,15 +38,17 @@
  *                  an old plan: targets are nondeterministic).
  *     read         1. A0 = A, B0 = B (one read).
  *                  2. T <= A0: nothing to do. B0 > T: a newer plan has begun: stale, stop.
- *     pin          2a. pin the plans the diff reads: every plan in [A0, T] (refused on
- *                  a deleted plan: back to read). THIS STEP IS THE FIX to the protocol as first
- *                  written, which pinned T only: between the read of A0 and the diff, A can
- *                  pass A0 and collection may delete A0 (-DNO_INPUT_PINS shows it, S3).
+ *     pin          2a. pin the diff's inputs ONE BY ONE, one step each: A0, then every plan h
+ *                  with A0 < h <= B0 (h != T: T is pinned already). A pin is refused on a
+ *                  deleted plan: then the enactor drops its input pins and goes to FULL mode
+ *                  (it needs no diff input). At any pin step it may also choose full mode
+ *                  (the C++ does when B0 - A0 exceeds a bound; -DNO_FULL_CHOICE: never).
  *     begin        3. B0 < T: conditional write B := T, only if B is still B0 and token >= F
- *                  (B changed: back to read; token < F: fenced, stop). B0 == T: another
- *                  enactor began T (and may have crashed): join it.
- *                  4. D = diff(A0, T) UNION diff(A0, h) for every h with A0 < h <= B0 (the
- *                  endpoints a begun-but-unfinished apply may have touched).
+ *                  (B changed: back to read, mode and input pins dropped; token < F: fenced,
+ *                  stop). B0 == T: another enactor began T (and may have crashed): join it.
+ *                  4. diff mode: D = diff(A0, T) UNION diff(A0, h) for every h with
+ *                  A0 < h <= B0 (the endpoints a begun-but-unfinished apply may have touched);
+ *                  full mode: D = every endpoint.
  *     rd, cas      5. for each e in D, in any order (nondeterministic), interleaved with
  *                  everyone: read the stamp (g_e >= T: stale, done with e; f_e > token:
  *                  fenced, stop), then CAS stamp and records to (T, token, CONTENT(T, e)),
@@ -53,9 +58,12 @@
  *                  A := max(A, T) (token >= F; else fenced, stop). Unpin, pick again.
  *     crash        at any step an enactor may stop: its pins are dropped (its lease expires)
  *                  and it may come back only with a new grant. Being fenced does the same.
- *   collector    deletes any plan p with p < A that no enactor pins (one atomic step: A only
- *                grows, and a pin is refused on a deleted plan, as the registry's close CAS
- *                makes it). It may run at any moment, as often as it likes.
+ *   collector    deletes plan p iff no enactor pins p, p is not the newest published plan (G),
+ *                and p is not in the live set L = { eff(e) for every endpoint } UNION { A, B },
+ *                read in the same atomic step as the deletion. (The C++ registry closes p to
+ *                pins first, then reads L from the store, then unlinks: a pin is refused from
+ *                the close on, so the coarse step subsumes it.) It may run at any moment, as
+ *                often as it likes.
  *
  * Granularity: a step is one access to shared state (one read of A and B, one pin, one
  * conditional write, one stamp read, one CAS, one deletion). The store's conditional writes are
@@ -68,29 +76,43 @@
  * steps that assert them, so they hold in every reachable state; -DGLOBAL_LTL checks them at
  * every step with a never claim as well)
  *   I    for every endpoint, rec_e == CONTENT(eff(e), e): every endpoint serves exactly the
- *        records of its effective generation (checked at every commit, every A write).
+ *        records of its effective generation (checked at every commit, every A write and every
+ *        deletion).
  *   S1'  eff(e) never decreases (at every commit and A write).
  *   S2   no write with a token below the floor lands (commit, B, A).
  *   S3'  no endpoint's eff(e) names a deleted plan (at every deletion, commit and A write);
- *        and the plans an apply reads (A0, the begun plans it diffs, T) are present when it
- *        computes D and commits (S3_inputs_present).
+ *        and in diff mode the plans the diff reads (A0, the begun plans in (A0, B0], T) are
+ *        present when the enactor computes D and at each of its commits; T is present at
+ *        every commit in either mode (S3_inputs_present).
  *
  * Broken variants (each must give a counterexample)
  *   -DBROKEN_NO_UNION          D = diff(A0, T) only                                    -> I
  *   -DBROKEN_A_BEFORE_WRITES   A := T raised right after begin, before D is written     -> I
  *   -DBROKEN_NO_BEGIN          step 3 skipped: B never raised                          -> I
- *   -DBROKEN_COLLECT_BELOW_EFF collection decides by stamps, as fixed.pml's does: p is
- *                              kept if some g_e == p (the newest published plan kept),
- *                              instead of p < A                                        -> S3
- *   -DBROKEN_COLLECT_BELOW_B   collection deletes p < B instead of p < A               -> S3
- *   -DNO_INPUT_PINS            the protocol as first written: only T pinned            -> S3
+ *   -DBROKEN_LIVE_NO_APPLIED   the live set built without A: the endpoints' stamps g_e
+ *                              (not eff) and B; an unchanged endpoint's eff = A        -> S3
+ *   -DBROKEN_COLLECT_BELOW_B   no live set: any unpinned p < B is deleted              -> S3
+ *   -DNO_INPUT_PINS            the diff's inputs are not pinned and there is no full
+ *                              mode (only T pinned; the protocol as first written)     -> S3
  *   -DBROKEN_A_NOT_MAX         step 6 writes A := T, not max(A, T): harmless with fences
  *                              (verifies); with -DNO_FENCES                           -> S1
+ * Variants that are safe (each verifies; docs/model.md says why)
+ *   -DSKIP_MISSING_INPUT       a refused pin of a begun plan h in (A0, B0] is ignored and
+ *                              the diff computed over the present plans only, instead of
+ *                              full mode (a refused pin of A0 still goes full: without its
+ *                              base there is no diff). Safe: a deleted h is in no endpoint's
+ *                              eff, so what it wrote is covered by a later plan or by A.
+ *   -DLIVE_NO_APPLIED_MARK     L = { eff(e) } UNION { B }: A left out as a member only (eff
+ *                              still uses it). A can then go once every endpoint is stamped
+ *                              above it, and the next apply falls back to full mode
+ *   -DLIVE_NO_BEGUN_MARK       L = { eff(e) } UNION { A }: likewise, for the begun plan
+ *   -DLIVE_STAMPS_AND_MARKS    L = { g_e } UNION { A, B }: a superset of the rule's (eff(e)
+ *                              is g_e or A), which also keeps a plan that only a stamp below
+ *                              A names: safe, but an unchanged endpoint pins its old plan
  * Other variants
  *   -DNO_FENCES                no fence checks (and no S2): writers fully concurrent; I, S1'
  *                              and S3' must hold without fences (they do)
- *   -DCOLLECT_BELOW_MIN_STAMP  collection deletes p < min g_e instead of p < A: safe (verifies),
- *                              but it can delete plan A, which every later diff needs (a wedge)
+ *   -DNO_FULL_CHOICE           full mode only when a pin is refused, never by choice
  *   -DNO_CRASH                 enactors never crash (only fences stop them)
  *   -DGLOBAL_LTL               I and S3' also as an LTL invariant (never claim), checked at every
  *                              step; -DNO_STEP_ASSERTS leaves only that to catch a violation
@@ -142,7 +164,7 @@
 #define CONTENT(h, e)  ((((e) == 0) -> CONT(C0, h) : CONT(C1, h)))
 #define MAX(a, b)      (((a) >= (b)) -> (a) : (b))
 #define EFF(e)         MAX(g[e], A)
-#define NOPIN          255
+#define BIT(p)         (1 << (p))
 
 /* Constant names that appear in the assertion texts (hidden: not part of the state vector). */
 hidden byte I_records_match_eff = 1;
@@ -161,8 +183,7 @@ byte rec[N];            /* records: content id (0 = CONTENT(0, e) in the default
 
 /* registry */
 bool removed[G + 1];    /* plan deleted                                                       */
-byte pin_lo[E] = NOPIN; /* enactor i pins every plan in [pin_lo[i], pin_hi[i]] (none: lo > hi) */
-byte pin_hi[E];
+byte pins[E];           /* the plans enactor i pins: bit p (its target, and its diff inputs)  */
 
 /* lease authority */
 byte grants;            /* last token granted                                                 */
@@ -177,28 +198,35 @@ byte started;
 
 mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
 
-#define PIN_I(i, p)    (pin_lo[i] <= (p) && (p) <= pin_hi[i])
 #if E == 1
-#define PINNED(p)      (PIN_I(0, p))
+#define PINNED(p)      (pins[0] & BIT(p))
 #elif E == 2
-#define PINNED(p)      (PIN_I(0, p) || PIN_I(1, p))
+#define PINNED(p)      ((pins[0] | pins[1]) & BIT(p))
 #else
-#define PINNED(p)      (PIN_I(0, p) || PIN_I(1, p) || PIN_I(2, p))
+#define PINNED(p)      ((pins[0] | pins[1] | pins[2]) & BIT(p))
 #endif
 
-/* any plan in [lo, hi] deleted */
-#define RM_IN(p, lo, hi) (removed[p] && (lo) <= (p) && (p) <= (hi))
-#if G == 2
-#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi))
-#elif G == 3
-#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi) || RM_IN(3, lo, hi))
+/* a diff input skipped (-DSKIP_MISSING_INPUT only: its pin was refused and ignored) */
+#ifdef SKIP_MISSING_INPUT
+#define SKIPPED(p)     (skipped & BIT(p))
 #else
-#define RANGE_REMOVED(lo, hi) (RM_IN(0, lo, hi) || RM_IN(1, lo, hi) || RM_IN(2, lo, hi) || RM_IN(3, lo, hi) || RM_IN(4, lo, hi))
+#define SKIPPED(p)     false
+#endif
+
+/* a plan the diff reads is deleted: A0 or a begun plan in (A0, B0] (the range [A0, B0]), not
+ * skipped, or T */
+#define RM_IN(p)       (removed[p] && ((a0 <= (p) && (p) <= b0 && !SKIPPED(p)) || (p) == T))
+#if G == 2
+#define INPUT_REMOVED  (RM_IN(0) || RM_IN(1) || RM_IN(2))
+#elif G == 3
+#define INPUT_REMOVED  (RM_IN(0) || RM_IN(1) || RM_IN(2) || RM_IN(3))
+#else
+#define INPUT_REMOVED  (RM_IN(0) || RM_IN(1) || RM_IN(2) || RM_IN(3) || RM_IN(4))
 #endif
 
 /* endpoint e is in D: changed from A0 to T, or from A0 to a begun plan h, A0 < h <= B0 */
 #define DIFF(a, h, e)    (CONTENT(a, e) != CONTENT(h, e))
-#define BEGUN_DIFF(h, e) (a0 < (h) && (h) <= b0 && DIFF(a0, h, e))
+#define BEGUN_DIFF(h, e) (a0 < (h) && (h) <= b0 && !SKIPPED(h) && DIFF(a0, h, e))
 #if G == 2
 #define UNION_DIFF(e) (BEGUN_DIFF(1, e) || BEGUN_DIFF(2, e))
 #elif G == 3
@@ -207,9 +235,9 @@ mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
 #define UNION_DIFF(e) (BEGUN_DIFF(1, e) || BEGUN_DIFF(2, e) || BEGUN_DIFF(3, e) || BEGUN_DIFF(4, e))
 #endif
 #ifdef BROKEN_NO_UNION
-#define IN_D(e)       (DIFF(a0, T, e))
+#define IN_D(e)       (full_apply || DIFF(a0, T, e))
 #else
-#define IN_D(e)       (DIFF(a0, T, e) || UNION_DIFF(e))
+#define IN_D(e)       (full_apply || DIFF(a0, T, e) || UNION_DIFF(e))
 #endif
 
 /* step 6's write */
@@ -219,18 +247,26 @@ mtype = { acquire, raise_floor, pick, read, pin, begin, rd, cas, set_applied };
 #define NEW_A          MAX(A, T)
 #endif
 
-/* collection's rule */
-#if defined(BROKEN_COLLECT_BELOW_EFF)
-/* by stamps, as fixed.pml's live-set scan: no endpoint's g_e names p, p not the newest */
-#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < G && g[0] != (p) && g[1] != (p))
-#elif defined(COLLECT_BELOW_MIN_STAMP)
-/* below every endpoint's stamp: safe (p < min g_e <= eff), but see docs/model.md */
-#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < g[0] && (p) < g[1])
+/* collection's rule: never a pinned plan, nor the newest published one (G), nor a live one */
+#define CANDIDATE(p)   (!removed[p] && !PINNED(p) && (p) != G)
+#if defined(BROKEN_LIVE_NO_APPLIED)
+/* the live set built without A: the stamps (not eff) and B */
+#define LIVE(p)        ((p) == g[0] || (p) == g[1] || (p) == B)
 #elif defined(BROKEN_COLLECT_BELOW_B)
-#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < B)
+/* no live set: everything below B goes */
+#define LIVE(p)        ((p) >= B)
+#elif defined(LIVE_NO_APPLIED_MARK)
+#define LIVE(p)        ((p) == EFF(0) || (p) == EFF(1) || (p) == B)
+#elif defined(LIVE_NO_BEGUN_MARK)
+#define LIVE(p)        ((p) == EFF(0) || (p) == EFF(1) || (p) == A)
+#elif defined(LIVE_STAMPS_AND_MARKS)
+/* the stamps instead of eff, with A and B: a superset (eff(e) is g_e or A) */
+#define LIVE(p)        ((p) == g[0] || (p) == g[1] || (p) == A || (p) == B)
 #else
-#define COLLECTABLE(p) (!removed[p] && !PINNED(p) && (p) < A)
+/* L = { eff(e) } UNION { A, B } */
+#define LIVE(p)        ((p) == EFF(0) || (p) == EFF(1) || (p) == A || (p) == B)
 #endif
+#define COLLECTABLE(p) (CANDIDATE(p) && !(LIVE(p)))
 
 /* I and S3' for every endpoint: called in every step that changes A, g, rec or removed */
 inline check_inv()
@@ -252,10 +288,23 @@ inline check_inv()
 ltl inv_global { [] (I_records_match_eff && S3_eff_not_deleted && OK_E(0, C0) && OK_E(1, C1)) }
 #endif
 
+/* back to read (B moved): diff inputs and mode dropped, the target kept */
+inline drop_inputs()
+{
+  pins[_pid] = BIT(T); nx = 0; full_apply = 0;
+#ifdef SKIP_MISSING_INPUT
+  skipped = 0;
+#endif
+  a0 = 0; b0 = 0
+}
+
 /* end of an apply (done, nothing to do, stale): unpin, pick again with the same lease */
 inline release()
 {
-  pin_lo[_pid] = NOPIN; pin_hi[_pid] = 0;
+  pins[_pid] = 0; nx = 0; full_apply = 0;
+#ifdef SKIP_MISSING_INPUT
+  skipped = 0;
+#endif
   T = 0; a0 = 0; b0 = 0; todo = 0; e = 0; rg = 0; rf = 0
 }
 
@@ -263,6 +312,26 @@ inline release()
 inline stop()
 {
   release(); st = acquire
+}
+
+/* full mode: no diff input needed, so the input pins are dropped */
+inline go_full()
+{
+  pins[_pid] = BIT(T); nx = 0; full_apply = 1;
+#ifdef SKIP_MISSING_INPUT
+  skipped = 0;
+#endif
+  st = begin
+}
+
+/* the next diff input to pin: A0, then A0 + 1 .. B0, T excluded (pinned since the pick) */
+inline next_pin()
+{
+  nx++;
+  if
+  :: nx > b0 || nx >= T -> nx = 0; st = begin
+  :: else -> skip
+  fi
 }
 
 /* the apply's endpoint set is exhausted: raise A (or, A raised early, finish) */
@@ -279,17 +348,17 @@ inline next_endpoint()
   fi
 }
 
-/* the plans the diff reads, and T, are present */
+/* the plans the diff reads, and T, are present (diff mode); T is present (full mode) */
 inline check_inputs()
 {
-  assert(S3_inputs_present && !RANGE_REMOVED(a0, b0) && !removed[T])
+  assert(S3_inputs_present && !removed[T] && (full_apply || !INPUT_REMOVED))
 }
 
 inline compute_d()
 {
   check_inputs();
   todo = (IN_D(0) -> 1 : 0) | (IN_D(1) -> 2 : 0);
-  printf("E%d D = %d (A0 %d, B0 %d, T %d)\n", _pid, todo, a0, b0, T);
+  printf("E%d D = %d (A0 %d, B0 %d, T %d, full %d)\n", _pid, todo, a0, b0, T, full_apply);
 #ifdef BROKEN_A_BEFORE_WRITES
   st = set_applied
 #else
@@ -304,7 +373,7 @@ inline write_stamp()
          _pid, e, g[e], fe[e], T, f, rec[e], CONTENT(T, e));
   CHECK_S2();
   assert(S1_eff_no_regression && MAX(T, A) >= EFF(e));
-  assert(S3_inputs_present && !removed[T]);
+  check_inputs();
   g[e] = T; fe[e] = f; rec[e] = CONTENT(T, e);
   check_inv();
   todo = todo & (3 - (1 << e));
@@ -322,7 +391,7 @@ inline read_decide()
   fi
 }
 
-#define PICK(t) :: atomic { st == pick && !removed[t] -> T = t; pin_lo[_pid] = t; pin_hi[_pid] = t; \
+#define PICK(t) :: atomic { st == pick && !removed[t] -> T = t; pins[_pid] = BIT(t); \
                            printf("E%d pick: gen %d\n", _pid, t); st = read }
 
 active [E] proctype enactor()
@@ -331,6 +400,11 @@ active [E] proctype enactor()
   byte f;                /* lease token                                                       */
   byte T;                /* target plan (0: none)                                             */
   byte a0, b0;           /* A and B as read                                                   */
+  byte nx;               /* the next diff input to pin                                        */
+  bit full_apply;        /* full mode: D = every endpoint                                     */
+#ifdef SKIP_MISSING_INPUT
+  byte skipped;          /* begun plans whose pin was refused and ignored: bit h              */
+#endif
   byte todo;             /* D not yet done: bit e                                             */
   byte e;                /* endpoint being written                                            */
   byte rg, rf;           /* stamp read, expected by the CAS                                   */
@@ -386,19 +460,33 @@ end_steps:
 #ifdef NO_INPUT_PINS
                  st = begin
 #else
-                 st = pin
+                 nx = a0; st = pin
 #endif
               fi }
 
 #ifndef NO_INPUT_PINS
-  /* ---- pin: the diff's inputs, [A0, T]; refused on a deleted plan (A has passed it) ---- */
+  /* ---- pin: the diff's inputs, one plan a step; refused on a deleted plan: full mode ---- */
   :: atomic { st == pin ->
               if
-              :: RANGE_REMOVED(a0, T) ->
-                 printf("E%d pin: a plan in [%d, %d] is gone: read again\n", _pid, a0, T);
-                 st = read
-              :: else -> pin_lo[_pid] = a0; st = begin
+              :: removed[nx] ->
+#ifdef SKIP_MISSING_INPUT
+                 if
+                 :: nx == a0 ->
+                    printf("E%d pin: base gen %d is gone: full apply\n", _pid, nx); go_full()
+                 :: nx != a0 ->
+                    printf("E%d pin: gen %d is gone: left out of the diff\n", _pid, nx);
+                    skipped = skipped | BIT(nx); next_pin()
+                 fi
+#else
+                 printf("E%d pin: gen %d is gone: full apply\n", _pid, nx); go_full()
+#endif
+              :: !removed[nx] -> pins[_pid] = pins[_pid] | BIT(nx); next_pin()
               fi }
+#ifndef NO_FULL_CHOICE
+  /* any time before D is computed, the enactor may choose full mode (a long diff) */
+  :: atomic { st == pin ->
+              printf("E%d full apply by choice\n", _pid); go_full() }
+#endif
 #endif
 
   /* ---- begin: step 3 (B := T) and step 4 (D) ---- */
@@ -410,7 +498,8 @@ end_steps:
               :: b0 < T && BELOW_FLOOR ->
                  printf("E%d begin: token %d < floor %d: fenced\n", _pid, f, F); stop()
               :: b0 < T && !BELOW_FLOOR && B != b0 ->
-                 printf("E%d begin: B %d is no longer %d: read again\n", _pid, B, b0); st = read
+                 printf("E%d begin: B %d is no longer %d: read again\n", _pid, B, b0);
+                 drop_inputs(); st = read
               :: b0 < T && !BELOW_FLOOR && B == b0 ->
                  CHECK_S2();
                  printf("E%d begin: B %d -> %d\n", _pid, B, T);
@@ -461,14 +550,14 @@ end_steps:
 
 inline delete_plan(p)
 {
-  printf("collector: delete gen %d (A %d, B %d)\n", p, A, B);
+  printf("collector: delete gen %d (A %d, B %d, stamps %d %d)\n", p, A, B, g[0], g[1]);
   removed[p] = true;
   check_inv()
 }
 
 #define COLLECT(p) :: atomic { COLLECTABLE(p) -> delete_plan(p) }
 
-/* collector: deletes any plan p < A that no enactor pins, at any moment */
+/* collector: deletes any unpinned plan that is neither the newest nor live, at any moment */
 active proctype collector()
 {
 end_collect:
