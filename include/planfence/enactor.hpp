@@ -387,8 +387,9 @@ class enactor {
 
   /// Registry calls and local work: pins the diff's inputs (the applied plan and every plan whose
   /// apply may have begun since) and lists the endpoints of the plan that differ from the applied
-  /// plan in it or in any of them. Any input gone (collected: its apply can no longer matter, or
-  /// the marks moved) or too many: the whole plan is written instead, which needs no input.
+  /// plan in it or in any of them. A begun plan that is gone is left out (see below); the applied
+  /// plan gone, none applied yet, or too many plans between the marks: the whole plan is written
+  /// instead, which needs no input.
   /// Allocates (the list, once grown to the largest change; the inputs' handles).
   step_result step_plan_diff() {
     const generation gen = plan_->gen();
@@ -399,11 +400,15 @@ class enactor {
                 marks_.begun.value() - base.value() > config_.diff_inputs_max;
     for (std::uint64_t g = base.value(); !full && g <= marks_.begun.value() && g < gen.value(); ++g) {
       auto input = registry_->pin(generation{g});
-      if (!input) {
-        full = true;
-        break;
+      if (input) {
+        inputs_.push_back(std::move(*input));
+      } else if (g == base.value()) {
+        full = true;  // the applied plan itself: without it there is nothing to diff against
       }
-      inputs_.push_back(std::move(*input));
+      // A plan between the marks that is gone is left out: it was never begun, or collection
+      // found no endpoint serving it (the live set holds every effective generation), so every
+      // endpoint its apply wrote holds a newer plan's records since. Verified by Spin
+      // (tests/spin/change.pml, SKIP_MISSING_INPUT, docs/model.md).
     }
     full_ = full;
     if (full) {

@@ -256,29 +256,42 @@ TEST_CASE("change-following: a plan already applied by another enactor costs one
   CHECK(w.counted.marks_calls == 1);
 }
 
-TEST_CASE("change-following: a diff input that is gone makes the apply write the whole plan", "[enactor][change][S6]") {
+TEST_CASE("change-following: a begun plan that is gone is left out of the diff, the applied plan gone means the whole plan",
+          "[enactor][change][S6]") {
   world w{endpoint_names(30)};
   std::vector<recorded_event> events;
   pinned_plan p1 = w.registry.publish(generation_plan(1, w.names)).value();
   auto first = w.make(events, {.name = "first", .batch_max = 1});
   run_until_idle(first);
-  // Plan 2 begun (B = 2) and its enactor gone; plan 2 then removed from the registry behind the
-  // protocol's back (as an operator's collection with a wrong live set would).
+  // Plans 2 and 3 published; the apply of 3 begun (B = 3) by an enactor that then crashed before
+  // writing anything. Plan 2 was never begun, serves nowhere, and is collected.
   { auto p = w.registry.publish(changed_plan(*p1, 2, {w.names[0]}, "192.0.2.2")); }
-  for (int i = 0; i < 20 && w.store.read_marks()->begun != generation{2}; ++i) static_cast<void>(first.step());
-  REQUIRE(w.store.read_marks()->begun == generation{2});
-  first.crash();
   { auto p = w.registry.publish(changed_plan(*p1, 3, {w.names[1]}, "192.0.2.3")); }
-  p1.reset();
-  REQUIRE(w.registry.collect_one(generation{2}, [] { return std::vector<generation>{}; }));
+  for (int i = 0; i < 40 && w.store.read_marks()->begun != generation{3}; ++i) static_cast<void>(first.step());
+  REQUIRE(w.store.read_marks()->begun == generation{3});
+  REQUIRE(w.stamped(w.names[1]) == generation{1});
+  first.crash();
+  REQUIRE(w.registry.collect_one(generation{2}, [&] { return w.store.live_generations(); }));
+  { auto p = w.registry.publish(changed_plan(*p1, 4, {w.names[2]}, "192.0.2.4")); }
   w.clock.advance(20'000ms);
   w.counted.reset();
   auto second = w.make(events, {.name = "second"});
   run_until_idle(second);
+  // Diffed against 1 and the begun 3 (2 left out): names[1] (3's change) and names[2] (4's).
+  CHECK(second.run_follows_changes());
+  CHECK(w.counted.items_committed == 2);
+  CHECK(w.serves(generation{4}));
+  // Now the applied plan (4) removed behind the protocol's back (a live set that forgot the
+  // applied mark): the next apply has nothing to diff against and writes its whole plan.
+  { auto p = w.registry.publish(changed_plan(*p1, 5, {w.names[3]}, "192.0.2.5")); }
+  p1.reset();
+  REQUIRE(w.registry.collect_one(generation{4}, [] { return std::vector<generation>{}; }));
+  w.counted.reset();
+  run_until_idle(second);
   CHECK_FALSE(second.run_follows_changes());
   CHECK(w.counted.items_committed == 30);
-  CHECK(w.store.read_marks()->applied == generation{3});
-  CHECK(w.serves(generation{3}));
+  CHECK(w.store.read_marks()->applied == generation{5});
+  CHECK(w.serves(generation{5}));
 }
 
 TEST_CASE("change-following: the marks refuse a fenced writer and a moved expectation", "[memory_store][change][S2]") {
