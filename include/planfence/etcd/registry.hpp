@@ -10,9 +10,12 @@
 //    (errc::collected).
 //  - S7: every plan read back is parsed with its digest checked; a corrupt plan is reported
 //    (errc::digest_mismatch, errc::parse_error), never returned.
-//  - S3 collect: the live set is read at one revision R (every endpoint key), and each plan is
-//    then deleted by a transaction that holds only if no endpoint key was modified or created
-//    after R (a range compare: mod_revision < R + 1 over P/endpoints/), no pin exists for it
+//  - S3 collect: the live set is read at one revision R (every endpoint key and the apply marks:
+//    a plan is live when it is the applied mark A or the begun mark B, or some endpoint's
+//    effective generation max(stamp, A); etcd_store::snapshot::serves), and each plan is then
+//    deleted by a transaction that holds only if no endpoint key was modified or created after
+//    R (a range compare: mod_revision < R + 1 over P/endpoints/) nor the marks
+//    (mod_revision(P/apply-marks) < R + 1), no pin exists for it
 //    (create_revision == 0 over P/pins/<gen>/), it was not collected already, and, when a fence
 //    is given, the collector still holds the lease (create_revision(P/holder) == fence); it also
 //    raises P/plans-collected to max(mark, gen) against the mark it read. So the
@@ -38,7 +41,7 @@
 // limit (1.5 MiB by default: about 30,000 single-record endpoints).
 //
 // Cost: publish one transaction; latest a keys-only range plus a read of the plan when it is
-// new; collect one read of every endpoint key plus a transaction per collected plan. Blocking;
+// new; collect one read of every endpoint key and the marks plus a transaction per collected plan. Blocking;
 // allocates. Thread safety: every member may be called concurrently.
 #pragma once
 
@@ -306,9 +309,8 @@ class basic_etcd_plan_registry {
                                          std::to_string(generation_max.value()) + "; move or delete it with etcdctl");
   }
 
-  static bool serves(const etcd_store::snapshot& s, generation gen) {
-    return std::any_of(s.endpoints.begin(), s.endpoints.end(), [gen](const auto& e) { return e.value.gen == gen; });
-  }
+  /// The store's live rule (etcd_store::snapshot::serves): A, B, or an endpoint's effective generation.
+  static bool serves(const etcd_store::snapshot& s, generation gen) { return s.serves(gen); }
 
   /// One collection transaction (header comment, S3).
   result<outcome_kind> collect_one(generation gen, std::int64_t live_revision, std::optional<fence_token> holder_fence) {
@@ -333,10 +335,12 @@ class basic_etcd_plan_registry {
       compares.push_back(compare::value_is(keys_.plans_collected(), mark->kvs[0].value));
     }
     if constexpr (Check == collection_check::full) {
-      // The S3 compare: no endpoint key modified or created since the live set was read.
+      // The S3 compare: no endpoint key modified or created since the live set was read, and the
+      // apply marks not moved either (they decide effective generations, and name A and B).
       const std::string endpoints = keys_.endpoints();
       compares.push_back(compare{endpoints, prefix_end(endpoints), compare::target::mod, compare::relation::less,
                                  live_revision + 1, {}});
+      compares.push_back(compare::mod_revision(keys_.marks(), live_revision + 1, compare::relation::less));
     }
     std::vector<op> why = {op::range(pins, prefix_end(pins), 1), op::range(key)};
     if (holder_fence) {

@@ -52,9 +52,29 @@
 // on another's. A unit is applied whole or not at all. read_stamps reads up to max-txn-ops keys
 // in one read-only transaction of ranges.
 //
-// so the check and the write are one step at the server (S1), and etcd itself refuses a writer
-// whose lease is gone or was superseded (S2): its holder key no longer has the create revision
-// that is its token, however late the writer wakes up. docs/etcd.md gives the full argument.
+// The apply marks (change_following_store in store.hpp) are one key, P/apply-marks, whose value is
+// "begun=B applied=A" (decimal; missing: never marked, both generation_none) and whose version is
+// its mod revision. Each write is ONE transaction with the fence conditions of a commit:
+//
+//     compare  mod_revision(P/apply-marks) == expected.version   (create_revision == 0 when never written)
+//              the floor compares (or create_revision(P/fence-floor) == 0) and the holder compare
+//     success  put P/apply-marks = "begun=B' applied=A'"          (and P/fence-floor = pad(0) when missing)
+//     failure  range P/apply-marks, range P/fence-floor, range P/holder
+//
+// begin_apply(expected, target, token) sends B' = target, A' = expected.applied against the
+// caller's expected marks; its failure branch says fenced (the floor or holder key) or conflict (the
+// marks moved). finish_apply(target, token) sends A' = target, B' = max(B, target) against the
+// marks as the store last saw them, and on a failure that is not fenced takes the marks its
+// failure branch read and sends again (at most apply_attempts_max); when A is already target or
+// newer it writes nothing, after one read-only transaction of the same three keys that still
+// refuses a fenced token. live_generations() and read_all() read every endpoint key and the marks
+// in one read-only transaction (one revision): the live set is every endpoint's effective
+// generation, max(stamp, A), plus A and B.
+//
+// So every write (commit, commit_batch, begin_apply, finish_apply) checks and writes in one step
+// at the server (S1), and etcd itself refuses a writer whose lease is gone or was superseded (S2):
+// its holder key no longer has the create revision that is its token, however late the writer
+// wakes up. docs/etcd.md gives the full argument.
 //
 //     auto store = planfence::etcd_store::open_uri("etcd://127.0.0.1:2379/planfence/prod").value();
 //     auto www = store.resolve("www.example.").value();
@@ -68,7 +88,10 @@
 // Cost: opening is one read-only transaction; read_stamp is one linearizable range (a round trip
 // to the leader); commit is one transaction (a round trip and a raft commit with a disk sync; two
 // when another writer created or deleted the floor key since this store last saw it);
-// raise_fence is one read and one transaction. commit_batch of N items is ceil(N / 125)
+// raise_fence is one read and one transaction; read_marks one range; begin_apply one transaction
+// (two when the floor key appeared or vanished); finish_apply one transaction when the store saw
+// the marks last (after read_marks or begin_apply), else a read-only one first, plus one per time
+// the marks moved under it. commit_batch of N items is ceil(N / 125)
 // transactions with the defaults (more when values are large: 1.5 MiB of JSON each), plus one
 // more send of a unit for each round in which some of its items were refused (at most the number
 // of refused items, plus up to 3 when the floor key appears or vanishes); 10,000 two-record
@@ -210,7 +233,7 @@ struct endpoint_value {
 /// What the keys planfence keeps under a prefix look like, read in one read-only transaction
 /// (no revision is created). Opening a store or a history reads it.
 struct prefix_state {
-  bool anything = false;        ///< any key planfence keeps is there (endpoints, plans, pins, floor, ...)
+  bool anything = false;        ///< any key planfence keeps is there (endpoints, plans, pins, floor, marks, ...)
   bool fence_floor = false;     ///< P/fence-floor exists
   bool plans_collected = false; ///< P/plans-collected exists
   std::int64_t revision = 0;    ///< the revision it was read at
@@ -222,10 +245,10 @@ struct prefix_state {
   auto under = [](const std::string& from) { return op::range(from, prefix_end(from), 1, true); };
   auto one = [](const std::string& key) { return op::range(key, {}, 0, true); };
   auto got = c.txn({}, {under(keys.endpoints()), under(keys.plans()), under(keys.all_pins()), one(keys.fence_floor()),
-                        one(keys.plans_collected()), one(keys.sequence()), one(keys.holder())},
+                        one(keys.plans_collected()), one(keys.sequence()), one(keys.holder()), one(keys.marks())},
                    {});
   if (!got) return etcd_failure("reading what is under " + keys.prefix, got.error());
-  if (!got->succeeded || got->responses.size() != 7) {
+  if (!got->succeeded || got->responses.size() != 8) {
     return fail(errc::store_unavailable, "reading what is under " + keys.prefix + ": unexpected transaction response");
   }
   prefix_state out;
@@ -245,7 +268,7 @@ struct prefix_state {
     members += ":" + std::to_string(m.port);
   }
   return fail(errc::not_found, "nothing under " + keys.prefix + " at etcd " + members +
-                                   ": no endpoint, plan, pin, fence floor, sequence or holder key; check the prefix");
+                                   ": no endpoint, plan, pin, fence floor, apply marks, sequence or holder key; check the prefix");
 }
 
 /// What one transaction of an etcd store may hold: the server's --max-txn-ops (operations in each
@@ -333,8 +356,10 @@ class etcd_store {
   static constexpr std::size_t endpoints_max = std::size_t{1} << 20;
   /// Attempts of raise_fence's read-then-transaction loop before it reports a conflict.
   static constexpr int raise_attempts_max = 16;
-  /// Sends of one commit when the fence floor key appears or vanishes between them.
+  /// Sends of one commit (or begin_apply) when the fence floor key appears or vanishes between them.
   static constexpr int commit_attempts_max = 4;
+  /// Transactions of one finish_apply when the marks keep moving under it.
+  static constexpr int apply_attempts_max = 8;
 
   /// A store under `prefix` (etcd::layout.hpp) in the cluster `config` names. `names`: the endpoints
   /// it resolves; empty: every canonical name (endpoints come into being at their first
@@ -483,28 +508,14 @@ class etcd_store {
                                     ", above the commit's token " + std::to_string(desired.fence.value()));
     }
     const std::string value = etcd::format_endpoint_value(endpoint_name, desired.gen, desired.fence, records);
-    std::vector<etcd::op> why = {etcd::op::range(key), etcd::op::range(keys_.fence_floor())};
-    if (mode_ == etcd::fence_mode::holder_key) why.push_back(etcd::op::range(keys_.holder()));
+    const std::vector<etcd::op> why = fence_reads(etcd::op::range(key));
     for (int attempt = 0; attempt < commit_attempts_max; ++attempt) {
       const bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
       std::vector<etcd::compare> compares;
       compares.push_back(expected.version == 0 ? etcd::compare::create_revision(key, 0)
                                                : etcd::compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
       std::vector<etcd::op> success = {etcd::op::put(key, value)};
-      if (floor_exists) {
-        compares.push_back(etcd::compare::value_is(keys_.fence_floor(), etcd::padded(desired.fence.value() + 1), etcd::compare::relation::less));
-        // And not below 19 zeros: a value that sorts before every etcd::padded number (empty, '-1',
-        // ' 5') is refused rather than read as a floor that admits everything.
-        compares.push_back(
-            etcd::compare::value_is(keys_.fence_floor(), std::string(etcd::padded_digits - 1, '0'), etcd::compare::relation::greater));
-      } else {
-        // No floor key: a floor of 0, which admits every token. Create it in the same step.
-        compares.push_back(etcd::compare::create_revision(keys_.fence_floor(), 0));
-        success.push_back(etcd::op::put(keys_.fence_floor(), etcd::padded(0)));
-      }
-      if (mode_ == etcd::fence_mode::holder_key) {
-        compares.push_back(etcd::compare::create_revision(keys_.holder(), static_cast<std::int64_t>(desired.fence.value())));
-      }
+      add_fence_conditions(compares, success, desired.fence, floor_exists);
       auto done = client_->txn(compares, success, why);
       if (!done) return etcd::etcd_failure("commit to " + key, done.error());
       if (done->succeeded) {
@@ -621,8 +632,112 @@ class etcd_store {
     return fence_token{*floor};
   }
 
-  /// Every endpoint key under the prefix read at one revision: (name, decoded value, mod
-  /// revision), and that revision. What the S3 check of the etcd registry builds on.
+  /// The apply marks (change_following_store): one linearizable range of P/apply-marks; both
+  /// marks generation_none and version 0 when the key was never written. The version is the key's
+  /// mod revision, which begin_apply compares. Errors: errc::parse_error naming the key and the
+  /// value (not "begun=B applied=A" in decimal, a mark beyond generation_max, applied above
+  /// begun), errc::store_unavailable (etcd's words).
+  [[nodiscard]] result<apply_marks> read_marks() const {
+    const std::string key = keys_.marks();
+    auto got = client_->range(key);
+    if (!got) return etcd::etcd_failure("reading " + key, got.error());
+    auto marks = marks_of(*got);
+    if (marks) remember_marks(*marks);
+    return marks;
+  }
+
+  /// B := target, iff the marks are still `expected` (their key's mod revision, or the key still
+  /// missing when expected.version is 0) and `token` passes the fence floor (and, in holder-key
+  /// mode, is the holder key's create revision): ONE transaction, the header comment's
+  /// "begin_apply". The applied mark is written unchanged (expected.applied). Returns the marks
+  /// stored (version: the new mod revision). Refusals, nothing written: errc::fenced (the floor
+  /// or the holder key refuse the token; the message says which), errc::conflict (the marks moved
+  /// since `expected` was read: read them again and decide again), both decided by the failure
+  /// branch's reads at one revision. Errors: errc::capacity_exceeded (target or token beyond the
+  /// store's range, before any I/O), errc::parse_error (the marks key holds a corrupt value),
+  /// errc::store_unavailable (etcd's words; also when the outcome is unknown: read the marks
+  /// again). Precondition: target > expected.begun.
+  [[nodiscard]] result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) {
+    PLANFENCE_ASSERT(target > expected.begun);
+    PLANFENCE_ASSERT(expected.applied <= expected.begun);
+    if (auto range = check_apply_range(target, token); !range) return unexpected_error(range.error());
+    const std::string key = keys_.marks();
+    const apply_marks desired{target, expected.applied, 0};
+    const std::string value = etcd::format_marks(desired);
+    const std::vector<etcd::op> why = fence_reads(etcd::op::range(key));
+    const std::string what = "begin_apply of generation " + std::to_string(target.value()) + " at " + key;
+    for (int attempt = 0; attempt < commit_attempts_max; ++attempt) {
+      const bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
+      std::vector<etcd::compare> compares = {marks_unchanged(expected)};
+      std::vector<etcd::op> success = {etcd::op::put(key, value)};
+      add_fence_conditions(compares, success, token, floor_exists);
+      auto done = client_->txn(compares, success, why);
+      if (!done) return etcd::etcd_failure(what, done.error());
+      if (done->succeeded) return stored_marks(desired, done->revision);
+      auto seen = marks_state_of(*done, token, "begin_apply's token", what);
+      if (!seen) return unexpected_error(seen.error());
+      if (seen->marks.version != expected.version) {
+        return fail(errc::conflict, key + " moved since it was read (" + describe(expected) + ", now " + describe(seen->marks) +
+                                        "): read the marks again and decide again");
+      }
+      // Neither the floor nor the marks refuse it: the floor key's existence was not what the
+      // compare assumed (created or deleted meanwhile). Send the other form.
+      if (seen->floor_exists == floor_exists) break;
+    }
+    return fail(errc::conflict, keys_.fence_floor() + " kept appearing and vanishing during " + what);
+  }
+
+  /// A := max(A, target) and B := max(B, target), iff `token` passes the fence floor (and, in
+  /// holder-key mode, is the holder key's create revision): one transaction comparing the marks'
+  /// mod revision as this store last saw them (from read_marks, begin_apply or an earlier
+  /// finish_apply; else one read-only transaction of the marks, the floor and the holder key
+  /// first). When the marks moved, the failure branch's reads give the new ones and the write is
+  /// sent again (apply_attempts_max sends in all). When A is already target or newer nothing is
+  /// written, but the fence is still checked (by that read-only transaction). Idempotent; returns
+  /// the marks stored. Refusals: errc::fenced (nothing written). Errors: errc::capacity_exceeded,
+  /// errc::parse_error (a corrupt marks key), errc::conflict (the marks kept moving),
+  /// errc::store_unavailable (etcd's words; also when the outcome is unknown: calling again is
+  /// harmless).
+  [[nodiscard]] result<apply_marks> finish_apply(generation target, fence_token token) {
+    PLANFENCE_ASSERT(target != generation_none);
+    if (auto range = check_apply_range(target, token); !range) return unexpected_error(range.error());
+    const std::string key = keys_.marks();
+    const std::vector<etcd::op> why = fence_reads(etcd::op::range(key));
+    const std::string what = "finish_apply of generation " + std::to_string(target.value()) + " at " + key;
+    std::optional<apply_marks> known = remembered_marks();
+    bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
+    for (int attempt = 0; attempt < apply_attempts_max; ++attempt) {
+      if (!known || known->applied >= target) {
+        // Nothing known, or nothing to write as far as this store knows: read the marks, the floor
+        // and the holder key at one revision, so that a fenced token is refused all the same.
+        auto got = client_->txn({}, why, {});
+        if (!got) return etcd::etcd_failure(what, got.error());
+        auto seen = marks_state_of(*got, token, "finish_apply's token", what);
+        if (!seen) return unexpected_error(seen.error());
+        floor_exists = seen->floor_exists;
+        if (seen->marks.applied >= target) return seen->marks;
+        known = seen->marks;
+      }
+      const apply_marks desired{std::max(known->begun, target), target, 0};
+      std::vector<etcd::compare> compares = {marks_unchanged(*known)};
+      std::vector<etcd::op> success = {etcd::op::put(key, etcd::format_marks(desired))};
+      add_fence_conditions(compares, success, token, floor_exists);
+      auto done = client_->txn(compares, success, why);
+      if (!done) return etcd::etcd_failure(what, done.error());
+      if (done->succeeded) return stored_marks(desired, done->revision);
+      auto seen = marks_state_of(*done, token, "finish_apply's token", what);
+      if (!seen) return unexpected_error(seen.error());
+      floor_exists = seen->floor_exists;
+      if (seen->marks.applied >= target) return seen->marks;  // finished meanwhile: nothing to write
+      known = seen->marks;
+    }
+    return fail(errc::conflict, key + " kept moving during " + what + " (" + std::to_string(apply_attempts_max) +
+                                    " attempts): call it again");
+  }
+
+  /// Every endpoint key under the prefix and the apply marks, read at one revision (one read-only
+  /// transaction): (name, decoded value, mod revision) per endpoint, the marks, and that revision.
+  /// What the S3 check of the etcd registry and live_generations() build on.
   struct snapshot_entry {
     std::string name;
     etcd::endpoint_value value;
@@ -631,35 +746,65 @@ class etcd_store {
   struct snapshot {
     std::int64_t revision = 0;
     std::vector<snapshot_entry> endpoints;
+    apply_marks marks;  ///< at the same revision (both generation_none: never marked)
+
+    /// Whether plan `gen` is live (S3): it is the applied or the begun mark, or some endpoint's
+    /// effective generation (store.hpp's effective_generation: its stamp, or A when the stamp is
+    /// older). A plan only stamps older than A name is not live: those endpoints serve A's records.
+    [[nodiscard]] bool serves(generation gen) const {
+      if (gen == generation_none) return false;
+      if (gen == marks.applied || gen == marks.begun) return true;
+      return std::any_of(endpoints.begin(), endpoints.end(), [&](const snapshot_entry& e) {
+        return e.value.gen != generation_none && effective_generation(e.value.gen, marks) == gen;
+      });
+    }
+    /// The live set serves() describes, ascending, each once.
+    [[nodiscard]] std::vector<generation> live() const {
+      std::vector<generation> out;
+      out.reserve(endpoints.size() + 2);
+      for (const snapshot_entry& e : endpoints) {
+        if (e.value.gen != generation_none) out.push_back(effective_generation(e.value.gen, marks));
+      }
+      if (marks.applied != generation_none) out.push_back(marks.applied);
+      if (marks.begun != generation_none) out.push_back(marks.begun);
+      std::sort(out.begin(), out.end());
+      out.erase(std::unique(out.begin(), out.end()), out.end());
+      return out;
+    }
   };
   [[nodiscard]] result<snapshot> read_all() const {
     const std::string from = keys_.endpoints();
-    auto got = client_->range(from, etcd::range_options{.range_end = etcd::prefix_end(from)});
-    if (!got) return etcd::etcd_failure("reading " + from, got.error());
+    const std::string marks_key = keys_.marks();
+    auto got = client_->txn({}, {etcd::op::range(from, etcd::prefix_end(from)), etcd::op::range(marks_key)}, {});
+    if (!got) return etcd::etcd_failure("reading " + from + " and " + marks_key, got.error());
+    if (!got->succeeded || got->responses.size() != 2) {
+      return fail(errc::store_unavailable, "reading " + from + " and " + marks_key + ": unexpected transaction response");
+    }
     snapshot out;
     out.revision = got->revision;
-    for (etcd::key_value& kv : got->kvs) {
+    for (etcd::key_value& kv : got->responses[0].kvs) {
       const std::string endpoint_name = kv.key.substr(from.size());
       auto value = decode(kv.key, endpoint_name, kv.value);
       if (!value) return unexpected_error(value.error());
       out.endpoints.push_back(snapshot_entry{endpoint_name, std::move(*value), kv.mod_revision});
     }
+    auto marks = marks_of(got->responses[1]);
+    if (!marks) return unexpected_error(marks.error());
+    out.marks = *marks;
     return out;
   }
 
-  /// The generations endpoints serve now, ascending: one linearizable range over every endpoint
-  /// key, read at the call. Errors: errc::store_unavailable when etcd cannot be read (the
-  /// registry then collects nothing: collection_report::live_unavailable, S3). Registries whose
-  /// collection must be exact across hosts use etcd_plan_registry::collect, which decides inside
-  /// a transaction (docs/etcd.md, S3).
+  /// The live set for S3 collection, ascending: every endpoint's effective generation (its stamp,
+  /// or the applied mark A when the stamp is older), plus A and B themselves (change_following_store
+  /// in store.hpp), from one read-only transaction over every endpoint key and the marks (one
+  /// revision), read at the call. Errors: errc::store_unavailable when etcd cannot be read or a
+  /// value is corrupt, errc::parse_error for corrupt marks (the registry then collects nothing:
+  /// collection_report::live_unavailable, S3). Registries whose collection must be exact across
+  /// hosts use etcd_plan_registry::collect, which decides inside a transaction (docs/etcd.md, S3).
   [[nodiscard]] result<std::vector<generation>> live_generations() const {
     auto all = read_all();
     if (!all) return unexpected_error(all.error());
-    std::vector<generation> out;
-    for (const snapshot_entry& e : all->endpoints) out.push_back(e.value.gen);
-    std::sort(out.begin(), out.end());
-    out.erase(std::unique(out.begin(), out.end()), out.end());
-    return out;
+    return all->live();
   }
 
   /// The records the endpoint serves now (inspectable_store). Errors: errc::store_unavailable.
@@ -694,7 +839,85 @@ class etcd_store {
     std::vector<std::string> names;
     /// Whether P/fence-floor existed when last seen: which form of the commit to send first.
     std::atomic<bool> floor_exists{false};
+    /// The apply marks as last seen (read, written or found by a failure branch): what
+    /// finish_apply compares first. Only a guess: a stale one fails the compare and is corrected.
+    std::mutex marks_mutex;
+    std::optional<apply_marks> marks_seen;
   };
+
+  /// The marks and the floor's existence as a marks transaction's branch read them.
+  struct marks_state {
+    apply_marks marks;
+    bool floor_exists = false;
+  };
+
+  /// The marks a range of P/apply-marks read (checked; version: the key's mod revision).
+  result<apply_marks> marks_of(const etcd::range_result& read) const {
+    if (read.kvs.empty()) return apply_marks{};
+    auto marks = etcd::parse_marks(keys_.marks(), read.kvs[0].value);
+    if (!marks) return marks;
+    marks->version = static_cast<std::uint64_t>(read.kvs[0].mod_revision);
+    return marks;
+  }
+
+  /// What the reads of fence_reads(range(P/apply-marks)) found, in a failure branch or a
+  /// read-only transaction: errc::fenced when the floor or the holder key refuse `token`, the
+  /// errors of a corrupt floor or corrupt marks, else the marks (remembered) and the floor's
+  /// existence (remembered too).
+  result<marks_state> marks_state_of(const etcd::txn_result& done, fence_token token, std::string_view whose,
+                                     const std::string& what) const {
+    const std::size_t expected_responses = mode_ == etcd::fence_mode::holder_key ? 3 : 2;
+    if (done.responses.size() != expected_responses) {
+      return fail(errc::store_unavailable, what + ": unexpected transaction response (" + std::to_string(done.responses.size()) +
+                                               " ranges)");
+    }
+    const etcd::range_result* holder = mode_ == etcd::fence_mode::holder_key ? &done.responses[2] : nullptr;
+    if (auto fenced = fence_refusal(done.responses[1], holder, token, whose)) return std::move(*fenced);
+    auto marks = marks_of(done.responses[0]);
+    if (!marks) return unexpected_error(marks.error());
+    marks_state out{*marks, !done.responses[1].kvs.empty()};
+    index_->floor_exists.store(out.floor_exists, std::memory_order_relaxed);
+    remember_marks(out.marks);
+    return out;
+  }
+
+  /// The compare "the marks are still `m`": their key's mod revision, or the key still missing.
+  etcd::compare marks_unchanged(const apply_marks& m) const {
+    return m.version == 0 ? etcd::compare::create_revision(keys_.marks(), 0)
+                          : etcd::compare::mod_revision(keys_.marks(), static_cast<std::int64_t>(m.version));
+  }
+
+  /// `written` as stored by a transaction at `revision` (which also created the floor if missing).
+  apply_marks stored_marks(apply_marks written, std::int64_t revision) const {
+    written.version = static_cast<std::uint64_t>(revision);
+    index_->floor_exists.store(true, std::memory_order_relaxed);
+    remember_marks(written);
+    return written;
+  }
+
+  void remember_marks(const apply_marks& m) const {
+    std::lock_guard lock(index_->marks_mutex);
+    index_->marks_seen = m;
+  }
+  std::optional<apply_marks> remembered_marks() const {
+    std::lock_guard lock(index_->marks_mutex);
+    return index_->marks_seen;
+  }
+
+  /// Marks and tokens the store can hold. Errors: errc::capacity_exceeded.
+  static result<void> check_apply_range(generation target, fence_token token) {
+    if (target > generation_max || token.value() > fence_value_max) {
+      return fail(errc::capacity_exceeded, "generation " + std::to_string(target.value()) + " or fence " +
+                                               std::to_string(token.value()) + " beyond the store's range");
+    }
+    return ok();
+  }
+
+  /// "begun=B applied=A at revision V" (or "never marked"), for messages.
+  static std::string describe(const apply_marks& m) {
+    if (m == apply_marks{}) return "never marked";
+    return etcd::format_marks(m) + " at revision " + std::to_string(m.version);
+  }
 
   /// Reads the endpoints of `handles` in read-only transactions of up to max-txn-ops ranges
   /// within max-request-bytes, and calls visit(i, value or nullptr when never written, the key's
@@ -1001,6 +1224,65 @@ class etcd_store {
   etcd_store(std::unique_ptr<etcd::client> c, etcd::layout keys, etcd::fence_mode mode)
       : client_(std::move(c)), keys_(std::move(keys)), mode_(mode), index_(std::make_unique<name_index>()) {}
 
+  /// The fence conditions of a write carrying `token`, as every write of the store sends them
+  /// (the header comment): value(P/fence-floor) < pad(token + 1) and > 19 zeros while the floor
+  /// key exists, else create_revision(P/fence-floor) == 0 and its creation as pad(0) in `success`;
+  /// in holder-key mode also create_revision(P/holder) == token.
+  void add_fence_conditions(std::vector<etcd::compare>& compares, std::vector<etcd::op>& success, fence_token token,
+                            bool floor_exists) const {
+    const std::string floor = keys_.fence_floor();
+    if (floor_exists) {
+      compares.push_back(etcd::compare::value_is(floor, etcd::padded(token.value() + 1), etcd::compare::relation::less));
+      // And not below 19 zeros: a value that sorts before every etcd::padded number (empty, '-1',
+      // ' 5') is refused rather than read as a floor that admits everything.
+      compares.push_back(etcd::compare::value_is(floor, std::string(etcd::padded_digits - 1, '0'), etcd::compare::relation::greater));
+    } else {
+      // No floor key: a floor of 0, which admits every token. Create it in the same step.
+      compares.push_back(etcd::compare::create_revision(floor, 0));
+      success.push_back(etcd::op::put(floor, etcd::padded(0)));
+    }
+    if (mode_ == etcd::fence_mode::holder_key) {
+      compares.push_back(etcd::compare::create_revision(keys_.holder(), static_cast<std::int64_t>(token.value())));
+    }
+  }
+
+  /// The reads of a failure branch: `first` (the key the write is about), then the floor and, in
+  /// holder-key mode, the holder key, so that one revision tells why the write was refused.
+  std::vector<etcd::op> fence_reads(etcd::op first) const {
+    std::vector<etcd::op> out = {std::move(first), etcd::op::range(keys_.fence_floor())};
+    if (mode_ == etcd::fence_mode::holder_key) out.push_back(etcd::op::range(keys_.holder()));
+    return out;
+  }
+
+  /// Whether the floor (and in holder-key mode the holder key, `holder`), as a failure branch read
+  /// them, refuse `token`: errc::fenced saying which (`whose`: "the commit's token", ...), or the
+  /// floor's corruption (errc::store_unavailable naming the key); nullopt when they admit it.
+  std::optional<unexpected_error> fence_refusal(const etcd::range_result& floor, const etcd::range_result* holder,
+                                                fence_token token, std::string_view whose) const {
+    std::uint64_t floor_value = 0;
+    if (!floor.kvs.empty()) {
+      auto read = etcd::read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
+      if (!read) return unexpected_error(read.error());
+      floor_value = *read;
+    }
+    if (floor_value > token.value()) {
+      return fail(errc::fenced, "the fence floor " + keys_.fence_floor() + " is " + std::to_string(floor_value) + ", above " +
+                                    std::string(whose) + " " + std::to_string(token.value()));
+    }
+    if (holder != nullptr &&
+        (holder->kvs.empty() || static_cast<std::uint64_t>(holder->kvs[0].create_revision) != token.value())) {
+      return fail(errc::fenced,
+                  "holder-key mode: " + std::string(whose) + " " + std::to_string(token.value()) +
+                      " is not the create revision of a live holder key under " + keys_.prefix + " (" +
+                      (holder->kvs.empty() ? keys_.holder() + " does not exist: no etcd lease holds it"
+                                           : keys_.holder() + " was created at revision " +
+                                                 std::to_string(holder->kvs[0].create_revision)) +
+                      "); only holders of the etcd lease authority's tokens commit in this mode: tools like "
+                      "planfence-ctl must open the store with ?fence=floor");
+    }
+    return std::nullopt;
+  }
+
   /// Why a commit transaction failed, from the state its failure branch read (one revision);
   /// nullopt when the only reason was the form of the floor etcd::compare (`floor_exists` was wrong):
   /// the caller sends the other form.
@@ -1024,29 +1306,8 @@ class etcd_store {
                                       ", above the commit's token " + std::to_string(desired.fence.value()));
       }
     }
-    std::uint64_t floor_value = 0;
-    if (!floor.kvs.empty()) {
-      auto read = etcd::read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
-      if (!read) return unexpected_error(read.error());
-      floor_value = *read;
-    }
-    if (floor_value > desired.fence.value()) {
-      return fail(errc::fenced, "the fence floor " + keys_.fence_floor() + " is " + std::to_string(floor_value) +
-                                    ", above the commit's token " + std::to_string(desired.fence.value()));
-    }
-    if (mode_ == etcd::fence_mode::holder_key) {
-      const etcd::range_result& holder = done.responses[2];
-      if (holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != desired.fence.value()) {
-        return fail(errc::fenced,
-                    "holder-key mode: the commit's token " + std::to_string(desired.fence.value()) +
-                        " is not the create revision of a live holder key under " + keys_.prefix + " (" +
-                        (holder.kvs.empty() ? keys_.holder() + " does not exist: no etcd lease holds it"
-                                            : keys_.holder() + " was created at revision " +
-                                                  std::to_string(holder.kvs[0].create_revision)) +
-                        "); only holders of the etcd lease authority's tokens commit in this mode: tools like "
-                        "planfence-ctl must open the store with ?fence=floor");
-      }
-    }
+    const etcd::range_result* holder = mode_ == etcd::fence_mode::holder_key ? &done.responses[2] : nullptr;
+    if (auto fenced = fence_refusal(floor, holder, desired.fence, "the commit's token")) return std::move(*fenced);
     if (floor.kvs.empty() == floor_exists) {
       index_->floor_exists.store(!floor.kvs.empty(), std::memory_order_relaxed);
       return std::nullopt;
@@ -1066,6 +1327,7 @@ static_assert(record_store<etcd_store>);
 static_assert(inspectable_store<etcd_store>);
 static_assert(batched_store<etcd_store>);
 static_assert(batch_inspectable_store<etcd_store>);
+static_assert(change_following_store<etcd_store>);
 
 }  // namespace etcd::v1
 }  // namespace planfence
