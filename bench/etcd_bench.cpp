@@ -17,6 +17,14 @@
 // socket, alternating which goes first; its counters store_ms, raw_ms and ratio (store/raw, the
 // claim: at most 1.5) are what docs/etcd.md records. Without an etcd binary the program prints a notice and exits 0
 // (so the bench-smoke test passes where etcd-server is not installed).
+//
+// BM_EtcdEnactorChange/N: the enactor (batches of 125 endpoints: one transaction each) applying a
+// plan that changes all N endpoints of a fresh prefix, then one that changes 1% of them
+// (bench/change_fixture.hpp); counters full_ms, change_ms, the store writes of each, the ratios
+// change/full (targets: at most 2% of the writes and 5% of the time), and raw_ms: the full plan's
+// key writes as raw transactions of the same size on one kept-alive socket, measured in the same
+// iteration, with full_over_raw (the target: at most 1.5). N is 10,000 and 100,000 (300 under
+// PLANFENCE_BENCH_SMOKE=1).
 #include <benchmark/benchmark.h>
 
 #include <planfence/etcd/json.hpp>
@@ -35,6 +43,7 @@
 
 #include "../tests/support/etcd_server.hpp"
 #include "../tests/support/fixtures.hpp"
+#include "change_fixture.hpp"
 
 namespace {
 
@@ -266,7 +275,59 @@ void BM_EtcdBatchVsRaw(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(2 * n));
 }
 
+/// The enactor's full and 1% plans on a fresh prefix, and the full plan's writes sent raw.
+void BM_EtcdEnactorChange(benchmark::State& state) {
+  const std::size_t n = std::getenv("PLANFENCE_BENCH_SMOKE") != nullptr ? 300 : static_cast<std::size_t>(state.range(0));
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < n; ++i) names.push_back(planfence_bench::endpoint_name(i));
+  double full = 0, change = 0, raw = 0, full_writes = 0, change_writes = 0;
+  static int prefixes = 0;
+  static std::uint32_t variant = 0;
+  const planfence::record_set records = planfence_test::a_records({"192.0.2.1", "192.0.2.2"});
+  for (auto _ : state) {
+    const std::string prefix = "/bench/change-" + std::to_string(n) + "-" + std::to_string(++prefixes);
+    auto store = planfence::etcd_store::make(server->config(), prefix, {}, planfence::etcd::fence_mode::floor_only).value();
+    const planfence_bench::change_costs c = planfence_bench::measure_change(store, names, 1, variant += 2, 125);
+    if (!c.error.empty() || !c.followed) {
+      state.SkipWithError(c.error.empty() ? "the 1% plan was not followed" : c.error.c_str());
+      return;
+    }
+    // The baseline: the same number of key writes, raw, in transactions of 125, on a fresh prefix.
+    raw_connection conn{server->client_port()};
+    planfence::etcd::client setup{server->config()};
+    const std::string raw_prefix = prefix + "-raw";
+    if (!setup.put(raw_prefix + "/fence-floor", planfence::etcd::padded(0))) {
+      state.SkipWithError("setup failed");
+      return;
+    }
+    std::vector<std::int64_t> revisions(n, 0);
+    const auto began = std::chrono::steady_clock::now();
+    if (!raw_batch(conn, raw_prefix, records, 1, revisions, 125)) {
+      state.SkipWithError("raw transaction failed");
+      return;
+    }
+    raw += std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    full += c.full_seconds;
+    change += c.change_seconds;
+    full_writes += static_cast<double>(c.full_writes);
+    change_writes += static_cast<double>(c.change_writes);
+  }
+  const double iterations = static_cast<double>(state.iterations());
+  state.counters["endpoints"] = static_cast<double>(n);
+  state.counters["full_ms"] = 1000 * full / iterations;
+  state.counters["change_ms"] = 1000 * change / iterations;
+  state.counters["raw_ms"] = 1000 * raw / iterations;
+  state.counters["full_writes"] = full_writes / iterations;
+  state.counters["change_writes"] = change_writes / iterations;
+  state.counters["time_ratio"] = change / full;
+  state.counters["write_ratio"] = change_writes / full_writes;
+  state.counters["full_over_raw"] = full / raw;
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+
 BENCHMARK(BM_RawHttpTxn)->Threads(1)->Threads(4)->UseRealTime();
+BENCHMARK(BM_EtcdEnactorChange)->Arg(10'000)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_EtcdEnactorChange)->Arg(100'000)->Iterations(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_EtcdBatchVsRaw)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_EtcdStoreCommit)->Threads(1)->Threads(4)->UseRealTime();
 
