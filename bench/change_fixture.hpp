@@ -42,11 +42,12 @@ struct last_error_sink {
 /// Applies a full plan, then a 1% plan, to the endpoints `names` of `store` (generations from
 /// `first_gen`, which must be above every generation the store has seen) and returns their costs.
 /// `variant` picks the full plan's addresses (a different one per call, so that every endpoint
-/// changes). `between`, when given, is called after the full plan and before the 1% plan. Blocking.
+/// changes); `records(i, variant)` gives endpoint i's records (weighted_records unless told). `between`, when given, is called after the full plan and before the 1% plan. Blocking.
 template <class Store>
 change_costs measure_change(Store& store, const std::vector<std::string>& names, std::uint64_t first_gen,
                             std::uint32_t variant, std::uint32_t batch_max = 64, bool verify_digest = true,
-                            const std::function<void()>& between = {}) {
+                            const std::function<void()>& between = {},
+                            const std::function<planfence::record_set(std::size_t, std::uint32_t)>& records = weighted_records) {
   using namespace planfence;
   change_costs out;
   plan_registry registry;
@@ -78,13 +79,13 @@ change_costs measure_change(Store& store, const std::vector<std::string>& names,
     return std::pair{seconds, e.counters()[event_kind::applied] - before};
   };
   plan_builder full{generation{first_gen}, 1'761'200'000'000};
-  for (std::size_t i = 0; i < names.size(); ++i) static_cast<void>(full.set(names[i], weighted_records(i, variant)));
+  for (std::size_t i = 0; i < names.size(); ++i) static_cast<void>(full.set(names[i], records(i, variant)));
   full.intend_bulk_change();
   pinned_plan first = registry.publish(std::move(full).build().value()).value();
   std::tie(out.full_seconds, out.full_writes) = run(generation{first_gen});
   if (between) between();  // e.g. a store's own counters, between the two plans
   auto changed = plan_builder::based_on(*first, generation{first_gen + 1}, 1'761'200'000'001);
-  for (std::size_t i = 0; i < names.size(); i += 100) static_cast<void>(changed.set(names[i], weighted_records(i, variant + 1)));
+  for (std::size_t i = 0; i < names.size(); i += 100) static_cast<void>(changed.set(names[i], records(i, variant + 1)));
   first.reset();
   { auto p = registry.publish(std::move(changed).build().value()); }
   std::tie(out.change_seconds, out.change_writes) = run(generation{first_gen + 1});

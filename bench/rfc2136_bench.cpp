@@ -17,7 +17,8 @@
 //                                33 KB; 200 would pass the 64 KiB a DNS message can hold.)
 //   BM_Rfc2136ReadStamps/SERVER  read_stamps of the 10,000 stamps (pipelined TXT queries)
 //   BM_EnactorChange/SERVER      the enactor (batches of 500 endpoints, UPDATEs of up to 100)
-//                                applying a plan that changes every one of the 10,000 endpoints,
+//                                applying a plan that changes every one of the 10,000 endpoints
+//                                (the records of BM_KnsupdatePlan: full_ms compares with it),
 //                                then one that changes 1% of them (bench/change_fixture.hpp):
 //                                counters full_ms, change_ms, the store writes of each and the
 //                                ratios change/full (targets: at most 2% of the writes, 5% of the
@@ -304,7 +305,8 @@ void enactor_change(benchmark::State& state, const std::string& server_name, std
     const std::uint64_t sent = store.updates_sent();
     std::uint64_t sent_between = sent;
     const planfence_bench::change_costs c = planfence_bench::measure_change(
-        store, all, marks->begun.value() + 1, variant += 2, 500, true, [&] { sent_between = store.updates_sent(); });
+        store, all, marks->begun.value() + 1, variant += 2, 500, true, [&] { sent_between = store.updates_sent(); },
+        [](std::size_t, std::uint32_t v) { return records_of(v); });  // the shape BM_KnsupdatePlan sends
     if (!c.error.empty() || !c.followed) return state.SkipWithError(c.error.empty() ? "the 1% plan was not followed" : c.error.c_str());
     full += c.full_seconds;
     change += c.change_seconds;

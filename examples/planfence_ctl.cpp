@@ -179,9 +179,10 @@ const std::vector<command_spec>& commands() {
        {dir_option, generation_option, store_option, plan_bytes_option},
        "For every endpoint the store holds or the plan names: the records the plan has that the store\n"
        "does not serve ('missing', marked -), the records the store serves that the plan does not\n"
-       "('extra', marked +), and the store's stamp, which must name generation N for every endpoint of\n"
-       "the plan (the next apply decides from the stamp). Exit status 0 only when records and stamps\n"
-       "agree. Reads only: writes nothing to the store or the history."},
+       "('extra', marked +), and the generation it serves, which must be N for every endpoint of the\n"
+       "plan: its stamp's, or the store's applied mark when that is newer (an endpoint a later apply\n"
+       "did not change). Exit status 0 only when records and generations agree. Reads only: writes\n"
+       "nothing to the store or the history."},
       {"apply", "apply one generation through the enactor's commit rules",
        "planfence-ctl apply --dir DIR --generation N --store URI [--fence F] [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option,
@@ -191,8 +192,10 @@ const std::vector<command_spec>& commands() {
        "endpoint reads its stamp and commits conditionally (S1: an endpoint serving N or newer is left\n"
        "alone; S2: a larger fence refuses the whole apply; S4: an endpoint is never emptied unless the\n"
        "plan says intent=empty; S7: the digest is checked). Each endpoint's outcome is printed as it is\n"
-       "decided, with progress on standard error. Then every endpoint is read back: exit status 0 only\n"
-       "when each serves N or newer, with N's records. Does not keep automation out: see override."},
+       "decided, with progress on standard error. Every endpoint of the plan is written, not only what\n"
+       "changed (a repair), under the store's apply marks (an N older than the applied one: nothing).\n"
+       "Then every endpoint is read back: exit status 0 only when each serves N or newer, with N's\n"
+       "records. Does not keep automation out: see override."},
       {"override", "fence automation out with an operator fence, then apply a generation",
        "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option, plan_bytes_option},
