@@ -814,7 +814,7 @@ void BM_EnactorChange_Memory(benchmark::State& state) {
   const auto n = static_cast<std::size_t>(state.range(0));
   std::vector<std::string> names;
   for (std::size_t i = 0; i < n; ++i) names.push_back(planfence_bench::endpoint_name(i));
-  double full = 0, change = 0, full_writes = 0, change_writes = 0;
+  planfence_bench::change_totals totals;
   std::uint32_t variant = 0;
   for (auto _ : state) {
     state.PauseTiming();
@@ -828,18 +828,9 @@ void BM_EnactorChange_Memory(benchmark::State& state) {
       state.SkipWithError(c.error.empty() ? "the 1% plan was not applied as a change" : c.error.c_str());
       return;
     }
-    full += c.full_seconds;
-    change += c.change_seconds;
-    full_writes += static_cast<double>(c.full_writes);
-    change_writes += static_cast<double>(c.change_writes);
+    totals.add(c);
   }
-  const double iterations = static_cast<double>(state.iterations());
-  state.counters["full_ms"] = 1000 * full / iterations;
-  state.counters["change_ms"] = 1000 * change / iterations;
-  state.counters["full_writes"] = full_writes / iterations;
-  state.counters["change_writes"] = change_writes / iterations;
-  state.counters["time_ratio"] = change / full;
-  state.counters["write_ratio"] = change_writes / full_writes;
+  totals.report(state);
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EnactorChange_Memory)->ArgNames({"endpoints", "verify"})->Args({10'000, 1})->Args({10'000, 0})->Unit(benchmark::kMillisecond);

@@ -31,6 +31,29 @@ struct change_costs {
   std::string error;      ///< not empty: the run did not complete (the enactor's last store error)
 };
 
+/// The costs of several measurements, and the counters every change benchmark reports: full_ms,
+/// change_ms, full_writes, change_writes (per iteration), time_ratio and write_ratio (change over
+/// full). `State` is benchmark::State (a template, so that this header needs no benchmark.h).
+struct change_totals {
+  double full_seconds = 0, change_seconds = 0, full_writes = 0, change_writes = 0;
+  void add(const change_costs& c) noexcept {
+    full_seconds += c.full_seconds;
+    change_seconds += c.change_seconds;
+    full_writes += static_cast<double>(c.full_writes);
+    change_writes += static_cast<double>(c.change_writes);
+  }
+  template <class State>
+  void report(State& state) const {
+    const double iterations = static_cast<double>(state.iterations());
+    state.counters["full_ms"] = 1000 * full_seconds / iterations;
+    state.counters["change_ms"] = 1000 * change_seconds / iterations;
+    state.counters["full_writes"] = full_writes / iterations;
+    state.counters["change_writes"] = change_writes / iterations;
+    state.counters["time_ratio"] = change_seconds / full_seconds;
+    state.counters["write_ratio"] = change_writes / full_writes;
+  }
+};
+
 /// Errors only (the events of a benchmark run are counted, not printed).
 struct last_error_sink {
   std::string* out;

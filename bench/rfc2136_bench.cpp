@@ -297,7 +297,8 @@ void enactor_change(benchmark::State& state, const std::string& server_name, std
   options.update_endpoints_max = endpoints_per_update;
   const std::vector<std::string> all = names("c" + std::to_string(n) + "-", n);
   auto store = rfc2136_store::open(options, all).value();
-  double full = 0, change = 0, full_writes = 0, change_writes = 0, full_updates = 0, change_updates = 0;
+  planfence_bench::change_totals totals;
+  double full_updates = 0, change_updates = 0;
   static std::uint32_t variant = 0;
   for (auto _ : state) {
     auto marks = store.read_marks();
@@ -308,21 +309,13 @@ void enactor_change(benchmark::State& state, const std::string& server_name, std
         store, all, marks->begun.value() + 1, variant += 2, 500, true, [&] { sent_between = store.updates_sent(); },
         [](std::size_t, std::uint32_t v) { return records_of(v); });  // the shape BM_KnsupdatePlan sends
     if (!c.error.empty() || !c.followed) return state.SkipWithError(c.error.empty() ? "the 1% plan was not followed" : c.error.c_str());
-    full += c.full_seconds;
-    change += c.change_seconds;
-    full_writes += static_cast<double>(c.full_writes);
-    change_writes += static_cast<double>(c.change_writes);
+    totals.add(c);
     full_updates += static_cast<double>(sent_between - sent);
     change_updates += static_cast<double>(store.updates_sent() - sent_between);
   }
   const double iterations = static_cast<double>(state.iterations());
+  totals.report(state);
   state.counters["endpoints"] = static_cast<double>(n);
-  state.counters["full_ms"] = 1000 * full / iterations;
-  state.counters["change_ms"] = 1000 * change / iterations;
-  state.counters["full_writes"] = full_writes / iterations;
-  state.counters["change_writes"] = change_writes / iterations;
-  state.counters["time_ratio"] = change / full;
-  state.counters["write_ratio"] = change_writes / full_writes;
   state.counters["full_updates"] = full_updates / iterations;  // the marks' UPDATEs included
   state.counters["change_updates"] = change_updates / iterations;
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));

@@ -7,6 +7,8 @@
 // what each of them would otherwise repeat: stamp_at, contains, file helpers, the zone checkers.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include <planfence/dns/zone_layout.hpp>
 #include <planfence/zonefile/store.hpp>
 #include <planfence/zonefile/syntax.hpp>
@@ -93,6 +95,21 @@ inline std::pair<int, std::string> named_checkzone(const std::string& text, cons
   const std::string tool = PLANFENCE_NAMED_CHECKZONE;
   if (tool.empty()) return {-1, "named-checkzone was not found at configure time"};
   return run_zone_checker(tool, zone, text);
+}
+
+/// Checks that kzonecheck and named-checkzone both load `text` as zone `zone` (a tool not found
+/// at configure time is reported with WARN, not failed: PLANFENCE_REQUIRE_TEST_DEPS makes CI
+/// find both).
+inline void check_servers_load(const std::string& text, const std::string& zone) {
+  for (const auto& check : {kzonecheck, named_checkzone}) {
+    auto [status, output] = check(text, zone);
+    if (status == -1) {
+      WARN("not checked: " << output);
+      continue;
+    }
+    INFO(output);
+    CHECK(status == 0);
+  }
 }
 
 /// Files in a directory, names only, sorted.

@@ -150,6 +150,35 @@ enum class number_status { ok, malformed, too_large };
 }
 
 /// "generation N is out of range: expected 1 to 1099511627775 (...)"; `value` as written.
+/// One number of a two-field text: as written, its value and whether it parsed.
+struct labelled_number {
+  std::string_view text;
+  std::uint64_t value = 0;
+  number_status status = number_status::malformed;
+};
+/// "<first_label>X<second_label>Y" (the stamp's "gen=G fence=F", the marks' "begun=B applied=A"):
+/// `shaped` when the labels are where they belong, then each number parsed against its maximum.
+struct labelled_pair {
+  bool shaped = false;
+  labelled_number first, second;
+};
+[[nodiscard]] constexpr labelled_pair split_pair(std::string_view text, std::string_view first_label,
+                                                 std::string_view second_label, std::uint64_t first_max,
+                                                 std::uint64_t second_max) noexcept {
+  labelled_pair out;
+  const std::size_t split = text.find(' ');
+  if (text.substr(0, first_label.size()) != first_label || split == std::string_view::npos ||
+      text.substr(split, second_label.size()) != second_label) {
+    return out;
+  }
+  out.shaped = true;
+  out.first.text = text.substr(first_label.size(), split - first_label.size());
+  out.second.text = text.substr(split + second_label.size());
+  out.first.status = parse_number(out.first.text, first_max, out.first.value);
+  out.second.status = parse_number(out.second.text, second_max, out.second.value);
+  return out;
+}
+
 [[nodiscard]] inline std::string generation_range_problem(std::string_view value) {
   return "generation " + std::string(value) + " is out of range: expected 1 to " + std::to_string(generation_max.value()) +
          " (2^40 - 1, the largest generation planfence represents)";
@@ -196,23 +225,20 @@ enum class number_status { ok, malformed, too_large };
 /// value out of range (generation 1..generation_max, fence 0..fence_max), quoting the text.
 [[nodiscard]] inline result<stamp> parse_stamp(std::string_view text) {
   const std::string quoted = "\"" + printable(text) + "\"";
-  const std::size_t space = text.find(' ');
-  if (text.substr(0, 4) != "gen=" || space == std::string_view::npos || text.substr(space, 7) != " fence=") {
-    return fail(errc::parse_error, "malformed stamp " + quoted + ": expected \"gen=G fence=F\"");
-  }
-  const std::string_view gen_text = text.substr(4, space - 4);
-  const std::string_view fence_text = text.substr(space + 7);
-  std::uint64_t gen = 0, fence = 0;
-  const number_status g = parse_number(gen_text, generation_max.value(), gen);
-  const number_status f = parse_number(fence_text, fence_max.value(), fence);
-  if (g == number_status::malformed || f == number_status::malformed) {
+  const labelled_pair p = split_pair(text, "gen=", " fence=", generation_max.value(), fence_max.value());
+  if (!p.shaped) return fail(errc::parse_error, "malformed stamp " + quoted + ": expected \"gen=G fence=F\"");
+  if (p.first.status == number_status::malformed || p.second.status == number_status::malformed) {
     return fail(errc::parse_error, "malformed stamp " + quoted + ": expected \"gen=G fence=F\" in decimal");
   }
   // A stamp beyond the ranges would wedge the endpoint (every later generation "stale") or raise
   // its fence past every token a lease authority can issue: refused, never clamped.
-  if (g == number_status::too_large || gen == 0) return fail(errc::parse_error, quoted + ": " + generation_range_problem(gen_text));
-  if (f == number_status::too_large) return fail(errc::parse_error, quoted + ": " + fence_range_problem(fence_text, "fence"));
-  return stamp{generation{gen}, fence_token{fence}, 0};
+  if (p.first.status == number_status::too_large || p.first.value == 0) {
+    return fail(errc::parse_error, quoted + ": " + generation_range_problem(p.first.text));
+  }
+  if (p.second.status == number_status::too_large) {
+    return fail(errc::parse_error, quoted + ": " + fence_range_problem(p.second.text, "fence"));
+  }
+  return stamp{generation{p.first.value}, fence_token{p.second.value}, 0};
 }
 
 // ---- the fence floor ---------------------------------------------------------------------------
@@ -259,22 +285,16 @@ enum class number_status { ok, malformed, too_large };
 /// range (0..generation_max) or applied above begun, quoting the text.
 [[nodiscard]] inline result<apply_marks> parse_marks(std::string_view text) {
   const std::string quoted = "\"" + printable(text) + "\"";
-  const std::size_t space = text.find(' ');
-  if (text.substr(0, 6) != "begun=" || space == std::string_view::npos || text.substr(space, 9) != " applied=") {
-    return fail(errc::parse_error, "malformed apply marks " + quoted + ": expected \"begun=B applied=A\"");
-  }
-  const std::string_view begun_text = text.substr(6, space - 6);
-  const std::string_view applied_text = text.substr(space + 9);
-  std::uint64_t begun = 0, applied = 0;
-  const number_status b = parse_number(begun_text, generation_max.value(), begun);
-  const number_status a = parse_number(applied_text, generation_max.value(), applied);
-  if (b == number_status::malformed || a == number_status::malformed) {
+  const labelled_pair p = split_pair(text, "begun=", " applied=", generation_max.value(), generation_max.value());
+  if (!p.shaped) return fail(errc::parse_error, "malformed apply marks " + quoted + ": expected \"begun=B applied=A\"");
+  if (p.first.status == number_status::malformed || p.second.status == number_status::malformed) {
     return fail(errc::parse_error, "malformed apply marks " + quoted + ": expected \"begun=B applied=A\" in decimal");
   }
-  if (b == number_status::too_large) return fail(errc::parse_error, quoted + ": " + generation_range_problem(begun_text));
-  if (a == number_status::too_large) return fail(errc::parse_error, quoted + ": " + generation_range_problem(applied_text));
-  if (applied > begun) return fail(errc::parse_error, "apply marks " + quoted + ": applied is above begun");
-  return apply_marks{generation{begun}, generation{applied}, 0};
+  for (const labelled_number& n : {p.first, p.second}) {
+    if (n.status == number_status::too_large) return fail(errc::parse_error, quoted + ": " + generation_range_problem(n.text));
+  }
+  if (p.second.value > p.first.value) return fail(errc::parse_error, "apply marks " + quoted + ": applied is above begun");
+  return apply_marks{generation{p.first.value}, generation{p.second.value}, 0};
 }
 
 // ---- weights -----------------------------------------------------------------------------------
