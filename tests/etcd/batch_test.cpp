@@ -256,8 +256,15 @@ TEST_CASE("etcd batch: a server with --max-txn-ops 16 and --max-request-bytes 65
     CHECK(done.error().message().find("max-txn-ops=128") != std::string::npos);
     for (const commit_item& it : items) CHECK(it.outcome == commit_outcome::pending);
     CHECK(store.endpoint_names().value().empty());
+    // A dense read is one range, which no operation limit concerns; a sparse one goes in
+    // transactions of max-txn-ops ranges, which the server refuses with the same clear error.
     std::vector<stamp> seen(100);
-    auto read = store.read_stamps(h, seen);
+    REQUIRE(store.read_stamps(h, seen));
+    for (const stamp& st : seen) CHECK(st.gen == generation_none);
+    std::vector<endpoint_handle> spread;
+    for (std::size_t i = 0; i < 100; i += 5) spread.push_back(h[i]);
+    std::vector<stamp> sparse(spread.size());
+    auto read = store.read_stamps(spread, sparse);
     REQUIRE_FALSE(read);
     CHECK(read.error().message().find("too many operations") != std::string::npos);
   }
@@ -395,4 +402,51 @@ TEST_CASE("etcd batch: a member killed in the middle leaves whole transactions, 
   std::vector<stamp> final_stamps(n);
   REQUIRE(store.read_stamps(h, final_stamps));
   for (const stamp& s : final_stamps) REQUIRE(s.gen == generation{2});
+}
+
+TEST_CASE("etcd read_stamps: a dense batch is one range request, and other writers' keys in it change nothing",
+          "[etcd][batch]") {
+  const std::string uri = "etcd://" + shared_etcd().client_address() + unique_prefix() + "?fence=floor&max-txn-ops=16";
+  auto store = etcd_store::open_uri(uri).value();
+  const auto h = resolve_all(store, 40);
+  const record_set records = many_records(2);
+  std::vector<endpoint_handle> written(h.begin(), h.begin() + 30);  // the last ten never written
+  auto items = batch_of(written, std::vector<stamp>(written.size()), 1, 1, records);
+  REQUIRE(store.commit_batch(items));
+  // Another writer's endpoints between these keys (this store does not know them): e1x, e2x, ...
+  auto other = etcd_store::open_uri(uri).value();
+  std::vector<endpoint_handle> foreign;
+  for (int i = 1; i <= 5; ++i) foreign.push_back(other.resolve("e" + std::to_string(i) + "x.batch.test.").value());
+  auto theirs = batch_of(foreign, std::vector<stamp>(foreign.size()), 7, 1, records);
+  REQUIRE(other.commit_batch(theirs));
+  auto exact = [&](const std::vector<stamp>& seen) {
+    for (std::size_t i = 0; i < h.size(); ++i) {
+      INFO(name_of(i));
+      CHECK(seen[i] == store.read_stamp(h[i]).value());
+      CHECK(seen[i].gen == (i < 30 ? generation{1} : generation_none));
+    }
+  };
+  std::vector<stamp> seen(h.size());
+  std::uint64_t before = store.requests_sent();
+  REQUIRE(store.read_stamps(h, seen));
+  CHECK(store.requests_sent() - before == 1);  // 40 keys with max-txn-ops 16: 3 transactions otherwise
+  exact(seen);
+  // Many foreign keys in between: the range's limit stops it, and the transactions read them.
+  std::vector<endpoint_handle> crowd;
+  for (int i = 0; i < 60; ++i) crowd.push_back(other.resolve("e2" + std::to_string(i) + "y.batch.test.").value());
+  auto many = batch_of(crowd, std::vector<stamp>(crowd.size()), 7, 1, records);
+  REQUIRE(other.commit_batch(many));
+  before = store.requests_sent();
+  REQUIRE(store.read_stamps(h, seen));
+  CHECK(store.requests_sent() - before == 1 + 3);
+  exact(seen);
+  // A sparse batch (a plan's few changes spread over many endpoints): transactions at once.
+  const auto all = resolve_all(store, 400);
+  std::vector<endpoint_handle> spread;
+  for (std::size_t i = 0; i < 400; i += 20) spread.push_back(all[i]);
+  std::vector<stamp> sparse(spread.size());
+  before = store.requests_sent();
+  REQUIRE(store.read_stamps(spread, sparse));
+  CHECK(store.requests_sent() - before == 2);  // 20 keys, 16 a transaction
+  for (std::size_t i = 0; i < spread.size(); ++i) CHECK(sparse[i] == store.read_stamp(spread[i]).value());
 }

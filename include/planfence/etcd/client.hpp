@@ -39,6 +39,7 @@
 // errc::parse_error (a response that is not what the gateway sends).
 #pragma once
 
+#include <atomic>
 #include <charconv>
 #include <chrono>
 #include <cstdint>
@@ -572,6 +573,9 @@ class client {
     return member_status{static_cast<std::uint64_t>(*id), static_cast<std::uint64_t>(*leader), *term};
   }
 
+  /// HTTP requests sent so far (each attempt on each member): what a batch costs in round trips.
+  [[nodiscard]] std::uint64_t requests_sent() const noexcept { return requests_sent_.load(std::memory_order_relaxed); }
+
   /// The member the client talks to now (its index in config().members).
   [[nodiscard]] std::size_t current_member() const noexcept {
     std::lock_guard lock(mutex_);
@@ -588,6 +592,7 @@ class client {
       detail::http_connection& c = connections_[current_];
       const std::string who = c.host() + ":" + std::to_string(c.port());
       const bool was_connected = c.connected();
+      requests_sent_.fetch_add(1, std::memory_order_relaxed);
       auto response = c.post(path, body, detail::deadline_after(config_.request_timeout), idempotent);
       if (!response) {
         last_error = who + ": " + response.error().message();
@@ -645,6 +650,7 @@ class client {
   mutable std::mutex mutex_;
   std::vector<detail::http_connection> connections_;
   std::size_t current_ = 0;
+  std::atomic<std::uint64_t> requests_sent_{0};
 };
 
 }  // namespace etcd

@@ -49,8 +49,10 @@
 // 1.5 MiB by default). When the transaction fails, its failure branch (one revision) decides every
 // item as commit would: stale, fenced (its own fence, or the floor or holder for the whole unit) or
 // conflict; those are marked, and the rest of the unit is sent again, so no item's outcome depends
-// on another's. A unit is applied whole or not at all. read_stamps reads up to max-txn-ops keys
-// in one read-only transaction of ranges.
+// on another's. A unit is applied whole or not at all. read_stamps reads a dense batch (its
+// endpoints are most of the store's known endpoints between the first and the last, as an
+// enactor's batches in name order are) with ONE range over its keys, whatever the batch's size,
+// and other batches with up to max-txn-ops keys in one read-only transaction of ranges.
 //
 // The apply marks (change_following_store in store.hpp) are one key, P/apply-marks, whose value is
 // "begun=B applied=A" (decimal; missing: never marked, both generation_none) and whose version is
@@ -96,8 +98,10 @@
 // more send of a unit for each round in which some of its items were refused (at most the number
 // of refused items, plus up to 3 when the floor key appears or vanishes); 10,000 two-record
 // endpoints took about 1 s against one local member, 1.06x the same transactions written by
-// hand (median; bench/etcd_bench.cpp, docs/etcd.md). read_stamps of N endpoints is
-// ceil(N / max-txn-ops) read-only transactions. A failure branch returns the current values of
+// hand (median; bench/etcd_bench.cpp, docs/etcd.md). read_stamps of N endpoints is one range
+// request when they are dense (at most range_read_slack more of the store's known endpoints lie
+// between them: a bounded range, `limit` set, so another writer's keys in between cost at most
+// one wasted request before the fallback), else ceil(N / max-txn-ops) read-only transactions. A failure branch returns the current values of
 // its unit's keys, all within the client's 16 MiB response limit only while they average under
 // 130 KB with the default max-txn-ops (lower it for larger endpoints). Every operation blocks up
 // to the client's request timeout per member and allocates. Thread safety: every member may be
@@ -450,6 +454,10 @@ class etcd_store {
 
   [[nodiscard]] const etcd::layout& keys() const noexcept { return keys_; }
   [[nodiscard]] etcd::fence_mode mode() const noexcept { return mode_; }
+  /// HTTP requests this store's client has sent (every attempt): round trips, for tests and
+  /// benchmarks.
+  [[nodiscard]] std::uint64_t requests_sent() const noexcept { return client_->requests_sent(); }
+
   /// The bounds of one transaction of commit_batch and read_stamps (open_uri's options).
   [[nodiscard]] const etcd::txn_limits& limits() const noexcept { return limits_; }
   [[nodiscard]] etcd::client& connection() const noexcept { return *client_; }
@@ -925,6 +933,11 @@ class etcd_store {
   template <class Visit>
   [[nodiscard]] result<void> read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const {
     const std::vector<std::string> endpoint_names = names_of(handles);
+    if (handles.size() >= range_read_min) {
+      auto ranged = read_endpoints_in_one_range(endpoint_names, visit);
+      if (!ranged) return unexpected_error(ranged.error());
+      if (*ranged) return ok();
+    }
     std::size_t next = 0;
     while (next < handles.size()) {
       std::string body = "{\"compare\":[],\"success\":[";
@@ -955,6 +968,47 @@ class etcd_store {
       }
     }
     return ok();
+  }
+
+  /// Batches at least this large are read with one range when they are dense.
+  static constexpr std::size_t range_read_min = 16;
+
+  /// The endpoints named `names` (at least range_read_min) read with ONE range request from the
+  /// first key to the last, when the store's known endpoints between them are few more than
+  /// `names` (an enactor's batch in name order: a slice of the prefix); the range's `limit` bounds
+  /// what other writers' keys in between can cost. true: every endpoint visited; false: not
+  /// dense, or more keys than the limit (nothing visited: read them in transactions).
+  template <class Visit>
+  [[nodiscard]] result<bool> read_endpoints_in_one_range(const std::vector<std::string>& names, Visit& visit) const {
+    const auto [lowest, highest] = std::minmax_element(names.begin(), names.end());
+    std::size_t known = 0;  // the store's endpoints between them (the batch's own included)
+    {
+      std::lock_guard lock(index_->mutex);
+      for (const std::string& name : index_->names) known += name >= *lowest && name <= *highest ? 1 : 0;
+    }
+    const std::size_t slack = names.size() / 4 + 8;
+    if (known > names.size() + slack) return false;
+    const std::string from = keys_.endpoint(*lowest);
+    std::string to = keys_.endpoint(*highest);
+    to.push_back('\0');  // the range's end is exclusive: the last key is in it
+    const std::string what = "reading " + std::to_string(names.size()) + " endpoints from " + from + " to " + keys_.endpoint(*highest);
+    auto got = client_->range(from, etcd::range_options{.range_end = to, .limit = static_cast<std::int64_t>(known + slack)});
+    if (!got) return etcd::etcd_failure(what, got.error());
+    if (got->more) return false;  // other writers' keys in between: the transactions instead
+    const std::vector<etcd::key_value>& kvs = got->kvs;  // in key order
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const std::string key = keys_.endpoint(names[i]);
+      const auto at = std::lower_bound(kvs.begin(), kvs.end(), key,
+                                       [](const etcd::key_value& kv, const std::string& k) { return kv.key < k; });
+      if (at == kvs.end() || at->key != key) {
+        visit(i, nullptr, 0);
+        continue;
+      }
+      auto value = decode(at->key, names[i], at->value);
+      if (!value) return unexpected_error(value.error());
+      visit(i, &*value, at->mod_revision);
+    }
+    return true;
   }
 
   /// The names of `handles`, under one lock.
