@@ -256,6 +256,17 @@ namespace socket_internal {
   PLANFENCE_ASSERT(!buffer.empty());
   for (;;) {
     const ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
+#ifdef TCP_QUICKACK
+    // Acknowledge at once (Linux's quick-ack mode ends after a few segments, so it is set again
+    // after every read): a server that does not disable Nagle's algorithm holds its next answer
+    // until our ACK, and a delayed ACK (up to 40 ms) then stalls a pipeline of DNS queries at its
+    // end. Measured: 10,000 pipelined stamp reads on Knot in batches of 500 took 800 ms, 170 ms
+    // with this. Best effort: an error (not a TCP socket) changes nothing.
+    if (n > 0) {
+      const int one = 1;
+      static_cast<void>(::setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one));
+    }
+#endif
     if (n >= 0) return static_cast<std::size_t>(n);
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
