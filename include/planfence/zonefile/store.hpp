@@ -21,7 +21,8 @@
 //
 // The commit protocol (per zone, docs/zonefile.md): take an exclusive flock on
 // `<dir>/<zone>.zone.lock`; RE-READ the zone file and the directory floor and decide from what is
-// on disk (never from a cache); write the whole new zone to `<dir>/<zone>.zone.tmp`, fsync it,
+// on disk (the bytes are always read; only their parse is reused when they are exactly the bytes
+// this object last read or wrote: "Costs" below); write the whole new zone to `<dir>/<zone>.zone.tmp`, fsync it,
 // rename it over the zone file, fsync the directory; release the lock. The lock makes the check
 // and the write one atomic step for every process and thread that uses this store on the
 // directory; the rename makes readers (DNS servers reloading, read_stamp, served) see the old
@@ -119,8 +120,21 @@
 // same under its lock, plus one rewrite (none for a finish that changes nothing); the first marks
 // written into a home zone without them also read every other zone once (and rewrite those that
 // hold old marks). live_generations reads every zone. So the store suits zones of up to tens of
-// thousands of records; an enactor applying a plan to a whole zone pays two parses and one rewrite
-// of the zone per batch, so large batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64 costs ~150 rewrites).
+// thousands of records; an enactor applying a plan to a whole zone pays one rewrite of the zone
+// per batch, so large batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64
+// costs ~150 rewrites).
+// The parse cache: per zone, the store object keeps the exact bytes of the zone file as it last
+// read or wrote them and what parsing and decoding them gave (shared_ptr<const>, under a mutex of
+// its own, never held during I/O or a parse). Every read above still reads the whole file with
+// every check (stat, regular file, O_NONBLOCK, size bound; under the lock where it says so); when
+// the bytes are identical (size, then memcmp) the parse is reused, otherwise parsed again. After a
+// rewrite the bytes written are cached with the records written, decoded (decode_zone, no parse:
+// format_records writes what parse_zone reads back to the same records; their line numbers are
+// not kept; a zone written past records_max is not cached). So a zone this object wrote last costs a read of its bytes, not a parse, and an
+// enactor's plan parses each zone at most once (docs/zonefile.md: a parse of a 20,000-record zone
+// is ~16 ms, reading its bytes well under 1 ms). Memory: one copy of the bytes plus the records
+// and the decoded zone per zone (about three times the file), until replaced. parses() counts
+// the parses, for tests and benchmarks.
 // It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
@@ -144,6 +158,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -307,6 +322,11 @@ class zonefile_store {
   /// except the glue of the zones' own name servers (their addresses, unless planfence wrote them).
   [[nodiscard]] result<std::vector<std::string>> endpoint_names() const;
 
+  /// For tests and benchmarks: how many times this store object parsed a zone file's text
+  /// (parse_zone and decode_zone). A read whose bytes equal those this object last read or wrote
+  /// for the zone reuses that parse and is not counted (header comment, "Costs").
+  [[nodiscard]] std::uint64_t parses() const noexcept { return state_->parses.load(std::memory_order_relaxed); }
+
   /// The directory's floor (planfence.floor) and every zone's, the largest.
   [[nodiscard]] result<fence_token> fence_floor() const;
   /// The zones served, canonical names, sorted.
@@ -331,6 +351,14 @@ class zonefile_store {
     std::string name;
     std::size_t zone = 0;
   };
+  /// A zone file's exact bytes and what parsing and decoding them gives. Immutable once made:
+  /// shared (shared_ptr<const>) between the cache and the readers holding it.
+  struct zone_snapshot {
+    std::string bytes;
+    std::vector<zone_record> records;
+    zone_contents contents;
+  };
+  using snapshot_ptr = std::shared_ptr<const zone_snapshot>;
   struct state {
     std::filesystem::path directory;
     zonefile_options options;
@@ -338,11 +366,13 @@ class zonefile_store {
     std::vector<zone_slot> zones;
     std::vector<endpoint_slot> endpoints;
     std::unordered_map<std::string, std::uint32_t> index;
-  };
-  /// A zone file read and decoded.
-  struct loaded_zone {
-    std::vector<zone_record> records;
-    zone_contents contents;
+    /// Per zone (canonical name), the file as this object last read or wrote it. Never decides
+    /// anything by itself: every read reads the file and uses the entry only when the bytes are
+    /// identical. Guarded by cache_mutex (taken after `mutex`, never before; never held during I/O
+    /// or a parse).
+    mutable std::mutex cache_mutex;
+    mutable std::unordered_map<std::string, snapshot_ptr> cache;
+    mutable std::atomic<std::uint64_t> parses{0};
   };
 
   explicit zonefile_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -355,6 +385,13 @@ class zonefile_store {
   };
 
   [[nodiscard]] static result<void> scan(state& s);  // s.mutex held (or s not shared yet)
+  /// Reads the zone file with every check of read_file, then parses and decodes it, unless its
+  /// bytes are those of the zone's cached snapshot (then that snapshot). `code`: the error code
+  /// for a file that does not parse.
+  [[nodiscard]] static result<snapshot_ptr> load(const state& s, const zone_slot& zone, errc code);
+  /// write_zone (sort, format, replace_file), then caches the bytes written with the records
+  /// written, decoded (no parse). The cache entry is dropped when the write fails.
+  [[nodiscard]] static result<void> write(const state& s, const zone_slot& zone, std::vector<zone_record> records);
   [[nodiscard]] result<endpoint_slot> slot(endpoint_handle h, zone_slot& zone) const;
   /// Reads each zone of `handles` once (and the directory floor once), no lock, and calls
   /// visit(i, the endpoint as decoded or nullptr, its effective stamp): read_stamps and inspect.
@@ -649,17 +686,17 @@ class file_descriptor {
   return *floor;
 }
 
-/// Reads and decodes one zone file. `code` is the error code for a file that does not parse.
-[[nodiscard]] inline result<std::pair<std::vector<zone_record>, zone_contents>> load(const std::filesystem::path& file,
-                                                                                   const std::string& zone,
-                                                                                   const zonefile_options& options,
-                                                                                   errc code) {
-  auto text = read_file(file, options.zone_bytes_max);
-  if (!text) return unexpected_error(std::move(text).error());
+/// Parses and decodes the text of one zone file. `code` is the error code for a text that does not
+/// parse.
+[[nodiscard]] inline result<std::pair<std::vector<zone_record>, zone_contents>> parse_text(std::string_view text,
+                                                                                         const std::filesystem::path& file,
+                                                                                         const std::string& zone,
+                                                                                         const zonefile_options& options,
+                                                                                         errc code) {
   zone_parse_options parse_options;
   parse_options.origin = zone;
   parse_options.records_max = options.records_max;
-  auto records = parse_zone(*text, parse_options);
+  auto records = parse_zone(text, parse_options);
   if (!records) {
     error e = std::move(records).error();
     return fail_at(code, e.line, e.column, file.string() + ": " + e.detail);
@@ -672,6 +709,17 @@ class file_descriptor {
   return std::make_pair(std::move(*records), std::move(*contents));
 }
 
+/// Reads, parses and decodes one zone file (no cache). `code` is the error code for a file that
+/// does not parse.
+[[nodiscard]] inline result<std::pair<std::vector<zone_record>, zone_contents>> load(const std::filesystem::path& file,
+                                                                                   const std::string& zone,
+                                                                                   const zonefile_options& options,
+                                                                                   errc code) {
+  auto text = read_file(file, options.zone_bytes_max);
+  if (!text) return unexpected_error(std::move(text).error());
+  return parse_text(*text, file, zone, options, code);
+}
+
 [[nodiscard]] inline std::string header(std::string_view zone) {
   return "zone " + std::string(zone) +
          ", written by planfence's zone-file store (include/planfence/zonefile/store.hpp).\n"
@@ -682,13 +730,18 @@ class file_descriptor {
          "\"begun=B applied=A\" the store's apply marks, read in its home zone only (docs/zone-layout.md).";
 }
 
+/// The text of a zone file holding `records` (sorted: SOA first), as the store writes it.
+[[nodiscard]] inline std::string zone_text(std::span<const zone_record> records, const std::string& zone) {
+  return "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
+}
+
 /// Writes records (SOA first, serial advanced by one under RFC 1982) to the zone file.
 [[nodiscard]] inline result<void> write_zone(const std::filesystem::path& file, const std::string& zone,
                                              std::vector<zone_record> records, bool* renamed) {
   planfence::detail::zone::sort_records(records, zone);
   PLANFENCE_ASSERT(!records.empty());
   PLANFENCE_ASSERT(records[0].type == "SOA");
-  const std::string text = "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
+  const std::string text = zone_text(records, zone);
   return replace_file(file, text, renamed);
 }
 
@@ -726,6 +779,57 @@ inline void advance_serial(std::vector<zone_record>& records) {
 
 }  // namespace detail::zonefile
 
+inline result<zonefile_store::snapshot_ptr> zonefile_store::load(const state& s, const zone_slot& zone, errc code) {
+  // The file is read every time, with every check (regular file, O_NONBLOCK, size bound): only
+  // the parse of bytes seen before is saved.
+  auto text = detail::zonefile::read_file(zone.file, s.options.zone_bytes_max);
+  if (!text) return unexpected_error(std::move(text).error());
+  {
+    std::lock_guard guard(s.cache_mutex);
+    if (auto it = s.cache.find(zone.name); it != s.cache.end()) {
+      const std::string& cached = it->second->bytes;
+      if (cached.size() == text->size() && std::memcmp(cached.data(), text->data(), cached.size()) == 0) return it->second;
+    }
+  }
+  s.parses.fetch_add(1, std::memory_order_relaxed);
+  auto parsed = detail::zonefile::parse_text(*text, zone.file, zone.name, s.options, code);
+  if (!parsed) return unexpected_error(std::move(parsed).error());
+  auto snapshot = std::make_shared<const zone_snapshot>(
+      zone_snapshot{std::move(*text), std::move(parsed->first), std::move(parsed->second)});
+  std::lock_guard guard(s.cache_mutex);
+  s.cache[zone.name] = snapshot;  // a concurrent reader may replace it: at worst a later parse
+  return snapshot;
+}
+
+inline result<void> zonefile_store::write(const state& s, const zone_slot& zone, std::vector<zone_record> records) {
+  planfence::detail::zone::sort_records(records, zone.name);
+  PLANFENCE_ASSERT(!records.empty());
+  PLANFENCE_ASSERT(records[0].type == "SOA");
+  std::string text = detail::zonefile::zone_text(records, zone.name);
+  bool renamed = false;
+  auto written = detail::zonefile::replace_file(zone.file, text, &renamed);
+  if (!renamed) {
+    std::lock_guard guard(s.cache_mutex);
+    s.cache.erase(zone.name);
+    return written;
+  }
+  // In place (also when only the directory fsync failed): cache what was written. format_records
+  // writes text that parse_zone reads back to the same records (syntax.hpp), so decoding the
+  // records is decoding the text; their lines are the old file's or none: cleared ("built").
+  // A zone over records_max (a floor or marks record added to a full zone) is not cached: a
+  // parse refuses it, so the next read must parse and report it as before.
+  for (zone_record& r : records) r.line = 0;
+  auto contents = records.size() <= s.options.records_max ? decode_zone(records, zone.name)
+                                                           : result<zone_contents>(fail(errc::capacity_exceeded));
+  std::lock_guard guard(s.cache_mutex);
+  if (contents) {
+    s.cache[zone.name] = std::make_shared<const zone_snapshot>(zone_snapshot{std::move(text), std::move(records), std::move(*contents)});
+  } else {
+    s.cache.erase(zone.name);  // the next read parses
+  }
+  return written;
+}
+
 inline result<void> zonefile_store::scan(state& s) {
   std::error_code ec;
   std::filesystem::directory_iterator it(s.directory, ec);
@@ -751,7 +855,7 @@ inline result<void> zonefile_store::scan(state& s) {
     const bool known = std::any_of(s.zones.begin(), s.zones.end(), [&](const zone_slot& k) { return k.name == z.name; });
     if (known) continue;
     // Check it now, so that a bad file is reported when it appears, with its line and column.
-    auto loaded = detail::zonefile::load(z.file, z.name, s.options, errc::parse_error);
+    auto loaded = load(s, z, errc::parse_error);
     if (!loaded) return unexpected_error(std::move(loaded).error());
     if (s.zones.size() >= zones_max) return fail(errc::capacity_exceeded, "more than 65536 zones in " + s.directory.string());
     s.zones.push_back(std::move(z));
@@ -908,12 +1012,12 @@ inline result<stamp> zonefile_store::read_stamp(endpoint_handle h) const {
   zone_slot zone;
   auto e = slot(h, zone);
   if (!e) return unexpected_error(std::move(e).error());
-  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  auto loaded = load(*state_, zone, errc::store_unavailable);
   if (!loaded) return unexpected_error(std::move(loaded).error());
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
-  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
-  return detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, e->name), floor);
+  const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
+  return detail::zonefile::effective_stamp(detail::zonefile::find_endpoint((*loaded)->contents, e->name), floor);
 }
 
 namespace detail::zonefile {
@@ -1101,11 +1205,11 @@ result<void> zonefile_store::read_endpoints(std::span<const endpoint_handle> han
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
   for (const batch_zone& z : zones) {
-    auto loaded = detail::zonefile::load(z.zone.file, z.zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, z.zone, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
-    const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+    const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
     for (std::size_t i : z.members) {
-      const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, names[i]);
+      const zone_endpoint* found = detail::zonefile::find_endpoint((*loaded)->contents, names[i]);
       visit(i, found, detail::zonefile::effective_stamp(found, floor));
     }
   }
@@ -1170,10 +1274,10 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   // Under the lock: re-read everything the decisions depend on. Nothing read before counts.
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
-  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  auto loaded = load(*state_, zone, errc::store_unavailable);
   if (!loaded) return unexpected_error(std::move(loaded).error());
-  const std::vector<zone_record>& base = loaded->first;
-  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+  const std::vector<zone_record>& base = (*loaded)->records;
+  const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
 
   // Each item by its own condition, from the file: exactly the single commit's rules.
   std::vector<detail::zonefile::zone_edit> edits;
@@ -1186,7 +1290,7 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       refused(i, errc::capacity_exceeded, "the desired stamp: " + why);
       continue;
     }
-    const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint(loaded->second, names[i]), floor);
+    const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint((*loaded)->contents, names[i]), floor);
     item.now = now;
     if (item.desired.fence < floor) {
       item.outcome = commit_outcome::fenced;
@@ -1219,7 +1323,7 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   // One rewrite for every item written: all of them are in the file, or none (the rename). A
   // failure leaves them pending, also when only the directory fsync failed (then the new file is
   // in place: reading again finds the stamps, and a retry reports stale).
-  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(next), nullptr);
+  auto written = write(*state_, zone, std::move(next));
   if (!written) return unexpected_error(std::move(written).error());
   for (const auto& e : edits) {
     if (!e.accepted) continue;
@@ -1281,12 +1385,13 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
     // waits out a commit that read the old floor and has not written yet.
     auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
     if (!lock) return failed(lock.error(), true, done);
-    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return failed(loaded.error(), true, done);
-    if (loaded->second.floor >= token) continue;  // (a legacy floor owner stays until a floor is written)
-    detail::zonefile::set_floor(loaded->first, zone.name, token);
-    detail::zonefile::advance_serial(loaded->first);
-    auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
+    if ((*loaded)->contents.floor >= token) continue;  // (a legacy floor owner stays until a floor is written)
+    std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
+    detail::zonefile::set_floor(records, zone.name, token);
+    detail::zonefile::advance_serial(records);
+    auto written = write(*state_, zone, std::move(records));
     if (!written) return failed(written.error(), true, done);
     done.push_back(zone.name);
   }
@@ -1327,10 +1432,10 @@ inline result<std::vector<generation>> zonefile_store::live_once() const {
   apply_marks marks{};
   for (std::size_t i : order) {
     const zone_slot& zone = (*zones)[i];
-    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
-    if (i == *home) marks = loaded->second.marks.value_or(apply_marks{});
-    for (const zone_endpoint& e : loaded->second.endpoints) {
+    if (i == *home) marks = (*loaded)->contents.marks.value_or(apply_marks{});
+    for (const zone_endpoint& e : (*loaded)->contents.endpoints) {
       if (e.stamped) out.push_back(effective_generation(e.stamped->gen, marks));
     }
   }
@@ -1360,9 +1465,9 @@ inline result<apply_marks> zonefile_store::read_marks() const {
   const zone_slot& zone = (*zones)[*home];
   // A home zone that does not decode (a malformed marks record, say) is not a passing failure:
   // parse_error, with the file, the line and the owner.
-  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::parse_error);
+  auto loaded = load(*state_, zone, errc::parse_error);
   if (!loaded) return unexpected_error(std::move(loaded).error());
-  return loaded->second.marks.value_or(apply_marks{});
+  return (*loaded)->contents.marks.value_or(apply_marks{});
 }
 
 inline result<void> zonefile_store::drop_stale_marks(const std::vector<zone_slot>& zones, std::size_t home) const {
@@ -1371,13 +1476,14 @@ inline result<void> zonefile_store::drop_stale_marks(const std::vector<zone_slot
     const zone_slot& zone = zones[i];
     auto lock = detail::zonefile::lock_exclusive(zone.file.string() + std::string(lock_suffix), state_->options.lock_timeout_ms);
     if (!lock) return unexpected_error(std::move(lock).error());
-    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
-    if (!loaded->second.marks) continue;
+    if (!(*loaded)->contents.marks) continue;
     const std::string owner = dns::marks_owner(zone.name);
-    std::erase_if(loaded->first, [&](const zone_record& r) { return r.owner == owner; });
-    detail::zonefile::advance_serial(loaded->first);
-    auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(loaded->first), nullptr);
+    std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
+    std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
+    detail::zonefile::advance_serial(records);
+    auto written = write(*state_, zone, std::move(records));
     if (!written) {
       error e = std::move(written).error();
       return fail_at(e.code, e.line, e.column, "removing the former home zone's apply marks " + owner + ": " + e.detail.str());
@@ -1417,17 +1523,17 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
   if (!lock) return with_context(lock.error());
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return with_context(directory_floor.error());
-  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::parse_error);
+  auto loaded = load(*state_, zone, errc::parse_error);
   if (!loaded) return with_context(loaded.error());
   // The floor rule of commits: the larger of the zone's floor record and planfence.floor, which
   // raise_fence writes first.
-  const fence_token floor = std::max(loaded->second.floor, *directory_floor);
+  const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
   if (token < floor) {
     return fail(errc::fenced, zone.file.string() + ": " + what + " is refused, nothing was written: the fence floor is " +
                                   std::to_string(floor.value()) + " (a newer lease holder raised it)");
   }
   const std::string owner = dns::marks_owner(zone.name);
-  const apply_marks now = loaded->second.marks.value_or(apply_marks{});
+  const apply_marks now = (*loaded)->contents.marks.value_or(apply_marks{});
   apply_marks next = now;
   if (expected != nullptr) {
     if (now.begun != expected->begun || now.applied != expected->applied) {
@@ -1443,12 +1549,12 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
   }
   // As the floor record, the marks record is added without checking the rest of the zone (an
   // unrelated problem there must not block the marks); only its own owner and TTL are checked.
-  std::vector<zone_record> records = std::move(loaded->first);
+  std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
   detail::zonefile::set_marks(records, zone.name, next);
   if (auto fits = check_zone_loadable(std::span<const zone_record>(&records.back(), 1), zone.name); !fits) {
     return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
   }
-  if (!loaded->second.marks) {
+  if (!(*loaded)->contents.marks) {
     // The first marks in this home zone: the first apply, or the first since the zone set moved
     // the home zone here. A former home zone still holds its marks, whose begun generation is
     // below what applies stamp from now on; should the home zone move back, they would be read as
@@ -1459,7 +1565,7 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
   detail::zonefile::advance_serial(records);
   // One rewrite: temp file, fsync, rename, directory fsync. A failure of the last step only
   // leaves the new marks in place: reading them again tells (begin_apply then reports conflict).
-  auto written = detail::zonefile::write_zone(zone.file, zone.name, std::move(records), nullptr);
+  auto written = write(*state_, zone, std::move(records));
   if (!written) return with_context(written.error());
   return next;
 }
@@ -1487,9 +1593,9 @@ inline result<std::vector<record>> zonefile_store::served(endpoint_handle h) con
   zone_slot zone;
   auto e = slot(h, zone);
   if (!e) return unexpected_error(std::move(e).error());
-  auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+  auto loaded = load(*state_, zone, errc::store_unavailable);
   if (!loaded) return unexpected_error(std::move(loaded).error());
-  const zone_endpoint* found = detail::zonefile::find_endpoint(loaded->second, e->name);
+  const zone_endpoint* found = detail::zonefile::find_endpoint((*loaded)->contents, e->name);
   if (found == nullptr) return std::vector<record>{};
   return found->records;
 }
@@ -1504,13 +1610,13 @@ inline result<std::vector<std::string>> zonefile_store::endpoint_names() const {
   std::sort(zones.begin(), zones.end(), [](const zone_slot& x, const zone_slot& y) { return x.name < y.name; });
   std::vector<std::string> out;
   for (const zone_slot& zone : zones) {
-    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
     std::vector<std::string> name_servers;
-    for (const zone_record& r : loaded->first) {
+    for (const zone_record& r : (*loaded)->records) {
       if (r.type == "NS") name_servers.push_back(r.rdata);
     }
-    for (const zone_endpoint& e : loaded->second.endpoints) {
+    for (const zone_endpoint& e : (*loaded)->contents.endpoints) {
       if (e.records.empty() && !e.stamped) continue;
       // Glue (the address of one of the zone's name servers) is the zone's own data, not an
       // endpoint, unless planfence wrote it (then it has a stamp).
@@ -1536,9 +1642,9 @@ inline result<fence_token> zonefile_store::fence_floor() const {
   }
   fence_token out = *floor;
   for (const zone_slot& zone : zones) {
-    auto loaded = detail::zonefile::load(zone.file, zone.name, state_->options, errc::store_unavailable);
+    auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return unexpected_error(std::move(loaded).error());
-    out = std::max(out, loaded->second.floor);
+    out = std::max(out, (*loaded)->contents.floor);
   }
   return out;
 }

@@ -1,0 +1,286 @@
+// The zone-file store's parse cache (store.hpp, "Costs"): a zone file is read every time, but bytes
+// identical to those the store last read or wrote are not parsed again. These tests show that a
+// file changed behind the store's back (same size, or renamed into place) is always seen, that
+// what the store caches after its own writes is what a fresh parse of the file gives, that the
+// cache holds under several threads, and that an enactor's plan costs at most one parse per zone.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <map>
+#include <thread>
+
+#include <planfence/planfence.hpp>
+
+#include "zonefile_fixture.hpp"
+
+using namespace planfence;
+using namespace planfence_zonefile_test;
+
+namespace {
+
+/// `text` with the one occurrence of `from` replaced by `to`.
+std::string replaced(const std::string& text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  REQUIRE(text.find(from, at + 1) == std::string::npos);
+  return text.substr(0, at) + to + text.substr(at + from.size());
+}
+
+record_set cname_to(const std::string& target) {
+  return record_set::make({make_record(record_type::cname, 300, target).value()}).value();
+}
+
+/// Everything a store reads of the directory, as one comparable text.
+std::string everything(const zonefile_store& store) {
+  std::string out;
+  const std::vector<std::string> names = store.endpoint_names().value();
+  for (const std::string& name : names) {
+    const endpoint_handle h = store.resolve(name).value();
+    const stamp s = store.read_stamp(h).value();
+    out += name;
+    out += " gen=";
+    out += std::to_string(s.gen.value());
+    out += " fence=";
+    out += std::to_string(s.fence.value());
+    const std::vector<record> served = store.served(h).value();
+    for (const record& r : served) {
+      out += " ";
+      out += to_string(r.type);
+      out += " ";
+      out += r.rdata;
+      out += " ttl=";
+      out += std::to_string(r.ttl);
+      out += " w=";
+      out += r.weight ? std::to_string(*r.weight) : std::string("-");
+    }
+    out += "\n";
+  }
+  const apply_marks marks = store.read_marks().value();
+  out += "marks ";
+  out += dns::format_marks(marks);
+  out += "\nfloor ";
+  out += std::to_string(store.fence_floor().value().value());
+  const std::vector<generation> live = store.live_generations().value();
+  for (generation g : live) {
+    out += " live=";
+    out += std::to_string(g.value());
+  }
+  out += "\n";
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("zonefile cache: a file edited behind the store's back, same size or renamed in, is seen", "[zonefile][cache]") {
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const std::filesystem::path file = store.zone_file("example.test.");
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  const auto v1 = planfence_test::a_records({"192.0.2.1"});
+  REQUIRE(store.commit(www, stamp{}, stamp_at(1, 1), v1));
+  const std::uint64_t after_commit = store.parses();
+  CHECK(store.read_stamp(www).value() == stamp_at(1, 1));
+  CHECK(store.parses() == after_commit);  // the bytes it wrote: not parsed again
+
+  SECTION("same size, different content") {
+    // Another writer (taking the lock, as the header asks) moves the stamp to generation 2: the
+    // file keeps its size, only a byte differs.
+    const std::string before = read_text(file);
+    const std::string edited = replaced(before, "\"gen=1 fence=1\"", "\"gen=2 fence=1\"");
+    REQUIRE(edited.size() == before.size());
+    write_text(file, edited);
+    CHECK(store.read_stamp(www).value() == stamp_at(2, 1));
+    CHECK(store.parses() == after_commit + 1);
+    // The commit decides from the file, not from what the store wrote: generation 2 is stale.
+    CHECK(store.commit(www, stamp_at(1, 1), stamp_at(2, 1), v1).error().code == errc::stale);
+    // Same size again (the address): the commit's expectation is checked against the new file.
+    write_text(file, replaced(read_text(file), "\"gen=2 fence=1\"", "\"gen=3 fence=1\""));
+    CHECK(store.commit(www, stamp_at(2, 1), stamp_at(4, 1), v1).error().code == errc::conflict);
+    REQUIRE(store.commit(www, stamp_at(3, 1), stamp_at(4, 1), v1));
+    CHECK(store.read_stamp(www).value() == stamp_at(4, 1));
+    // Back to the exact bytes of an earlier state: read as they are.
+    write_text(file, before);
+    CHECK(store.read_stamp(www).value() == stamp_at(1, 1));
+  }
+  SECTION("a new file renamed over the zone file") {
+    const std::filesystem::path temp = dir.path() / "elsewhere.tmp";
+    write_text(temp, replaced(read_text(file), "\"gen=1 fence=1\"", "\"gen=7 fence=3\""));
+    std::filesystem::rename(temp, file);
+    CHECK(store.read_stamp(www).value() == stamp_at(7, 3));
+    std::vector<stamp> seen(1);
+    REQUIRE(store.read_stamps(std::span<const endpoint_handle>(&www, 1), seen));
+    CHECK(seen[0] == stamp_at(7, 3));
+    CHECK(store.commit(www, stamp_at(1, 1), stamp_at(8, 3), v1).error().code == errc::conflict);
+    REQUIRE(store.commit(www, stamp_at(7, 3), stamp_at(8, 3), v1));
+    // The marks too: written behind the store's back, read by read_marks and begin_apply.
+    write_text(temp, read_text(file) + "_apply._planfence.example.test. 0 IN TXT \"begun=9 applied=8\"\n");
+    std::filesystem::rename(temp, file);
+    CHECK(store.read_marks().value() == apply_marks{generation{9}, generation{8}, 0});
+    CHECK(store.begin_apply(apply_marks{}, generation{10}, fence_token{3}).error().code == errc::conflict);
+    REQUIRE(store.begin_apply(apply_marks{generation{9}, generation{8}, 0}, generation{10}, fence_token{3}));
+  }
+  SECTION("a file that no longer parses is an error, not the cached zone") {
+    write_text(file, read_text(file) + "broken.example.test. 300 IN A not-an-address\n");
+    CHECK(store.read_stamp(www).error().code == errc::store_unavailable);
+    CHECK(store.commit(www, stamp_at(1, 1), stamp_at(2, 1), v1).error().code == errc::store_unavailable);
+    CHECK(store.read_marks().error().code == errc::parse_error);
+  }
+}
+
+TEST_CASE("zonefile cache: what the store caches after its writes is what a fresh parse of the files gives", "[zonefile][cache]") {
+  temp_directory dir;
+  zonefile_store store = open_with_zones(dir.path(), {"a.test.", "b.test."});
+  record_set weighted = planfence_test::a_records({"192.0.2.1", "192.0.2.2"});
+  std::vector<record> with_weights(weighted.records().begin(), weighted.records().end());
+  with_weights[0].weight = 3;
+  with_weights[1].weight = 7;
+  const record_set weights = record_set::make(with_weights).value();
+  std::vector<commit_item> items;
+  const auto v1 = planfence_test::a_records({"198.51.100.1"});
+  for (int i = 0; i < 10; ++i) {
+    const std::string suffix = i % 2 == 0 ? ".a.test." : ".b.test.";
+    std::string name = "e";
+    name += std::to_string(i);
+    name += suffix;
+    items.push_back({store.resolve(name).value(), stamp{}, stamp_at(1, 1), i == 3 ? &weights : &v1});
+  }
+  REQUIRE(store.begin_apply(apply_marks{}, generation{1}, fence_token{1}));
+  REQUIRE(store.commit_batch(items));
+  REQUIRE(store.finish_apply(generation{1}, fence_token{1}));
+  REQUIRE(store.raise_fence(fence_token{2}));
+  const auto alias = cname_to("lb.example.net.");
+  const endpoint_handle www = store.resolve("www.b.test.").value();
+  REQUIRE(store.commit(www, store.read_stamp(www).value(), stamp_at(2, 2), alias));
+  const std::uint64_t before = store.parses();
+  const std::string cached = everything(store);
+  CHECK(store.parses() == before);  // every read served from what the store wrote
+  zonefile_store fresh = zonefile_store::open(dir.path()).value();
+  CHECK(everything(fresh) == cached);
+  CHECK(fresh.parses() == 2);  // one parse per zone, when it opened
+}
+
+TEST_CASE("zonefile cache: threads committing and reading through one store", "[zonefile][cache]") {
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  constexpr int threads = 4;
+  constexpr int each = 25;
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&store, t] {
+      const auto v = planfence_test::a_records({"192.0.2.9"});
+      for (int i = 0; i < each; ++i) {
+        std::string name = "t";
+        name += std::to_string(t);
+        name += "-";
+        name += std::to_string(i);
+        name += ".example.test.";
+        const endpoint_handle h = store.resolve(name).value();
+        auto seen = store.read_stamp(h);
+        if (!seen) std::fprintf(stderr, "read_stamp: %s\n", seen.error().message().c_str());
+        auto done = store.commit(h, seen.value(), stamp_at(1, 1), v);
+        if (!done) std::fprintf(stderr, "commit: %s\n", done.error().message().c_str());
+        if (!done) std::abort();
+        auto after = store.read_stamp(h);
+        if (!after) std::fprintf(stderr, "read_stamp after: %s\n", after.error().message().c_str());
+        if (after.value() != stamp_at(1, 1)) std::abort();
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  zonefile_store fresh = zonefile_store::open(dir.path()).value();
+  CHECK(everything(fresh) == everything(store));
+  CHECK(fresh.endpoint_names().value().size() == static_cast<std::size_t>(threads * each));
+}
+
+namespace {
+
+template <class Enactor>
+void apply(Enactor& e, generation gen) {
+  for (std::uint64_t steps = 0; e.applied_generation() != gen; ++steps) {
+    REQUIRE(steps < 1'000'000);
+    static_cast<void>(e.step());
+  }
+}
+
+std::uint32_t serial_of(const std::filesystem::path& file) {
+  auto records = parse_zone(read_text(file), zone_parse_options{"example.test."}).value();
+  return decode_zone(records, "example.test.").value().soa.serial.value;
+}
+
+}  // namespace
+
+TEST_CASE("zonefile cache: an enactor's plan parses the zone at most once, not once per batch", "[zonefile][cache]") {
+  constexpr std::size_t endpoints = 400;
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const std::filesystem::path file = store.zone_file("example.test.");
+  manual_clock clock;
+  local_lease_authority<manual_clock> authority{clock};
+  plan_registry registry;
+  enactor<zonefile_store, local_lease_authority<manual_clock>, plan_registry, manual_clock> e{
+      store, authority, registry, clock, {.name = "cache", .batch_max = 32, .collect = false}};
+  std::vector<std::string> names;
+  std::map<std::string, std::vector<std::string>> first;
+  for (std::size_t i = 0; i < endpoints; ++i) {
+    std::string name = "ep";
+    name += std::to_string(i);
+    name += ".example.test.";
+    names.push_back(name);
+    first[name] = {"10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256)};
+  }
+  { auto p = registry.publish(planfence_test::make_plan(1, first)); REQUIRE(p); }
+  const std::uint64_t opened = store.parses();
+  const std::uint32_t serial0 = serial_of(file);
+  apply(e, generation{1});
+  const std::uint64_t full = store.parses() - opened;
+  const std::uint32_t serial1 = serial_of(file);
+  {
+    plan_builder b = plan_builder::based_on(*registry.pin_latest(), generation{2}, 0);
+    for (std::size_t i = 0; i < endpoints; i += 100) REQUIRE(b.set(names[i], planfence_test::a_records({"10.2.0.1"})));
+    auto p = registry.publish(std::move(b).build().value());
+    REQUIRE(p);
+  }
+  const std::uint64_t before_change = store.parses();
+  apply(e, generation{2});
+  const std::uint64_t change = store.parses() - before_change;
+  const std::uint32_t serial2 = serial_of(file);
+  std::printf("cache: %zu endpoints, batch_max 32: full plan %u rewrites, %llu parses; 1%% change %u rewrites, %llu parses "
+              "(open: %llu)\n",
+              endpoints, serial1 - serial0, static_cast<unsigned long long>(full), serial2 - serial1,
+              static_cast<unsigned long long>(change), static_cast<unsigned long long>(opened));
+  CHECK(serial1 - serial0 > 10);  // many batches, each a rewrite
+  CHECK(serial2 - serial1 >= 3);  // begin, the batch, finish
+  // Every file the enactor reads is one this store wrote (or read at open): no parse at all.
+  CHECK(full <= 1);
+  CHECK(change <= 1);
+  // Another writer in between: the next read parses once, then the cache serves again.
+  write_text(file, read_text(file) + "extra.example.test. 300 IN MX 10 mail.example.net.\n");
+  {
+    plan_builder b = plan_builder::based_on(*registry.pin_latest(), generation{3}, 0);
+    for (std::size_t i = 1; i < endpoints; i += 100) REQUIRE(b.set(names[i], planfence_test::a_records({"10.3.0.1"})));
+    auto p = registry.publish(std::move(b).build().value());
+    REQUIRE(p);
+  }
+  const std::uint64_t before_third = store.parses();
+  apply(e, generation{3});
+  CHECK(store.parses() - before_third == 1);
+  CHECK(contains(read_text(file), "extra.example.test. 300 IN MX 10 mail.example.net."));
+}
+
+TEST_CASE("zonefile cache: a zone the store wrote past records_max is not served from the cache", "[zonefile][cache]") {
+  temp_directory dir;
+  static_cast<void>(open_with_zone(dir.path()));  // SOA, NS, glue, floor: 4 records
+  zonefile_options options;
+  options.records_max = 6;
+  zonefile_store store = zonefile_store::open(dir.path(), options).value();
+  const endpoint_handle www = store.resolve("www.example.test.").value();
+  REQUIRE(store.commit(www, stamp{}, stamp_at(1, 1), planfence_test::a_records({"192.0.2.1"})));  // 6 records
+  // The marks record is written without the record bound (as the floor record is): 7 records,
+  // which no parse accepts. The store that wrote them reports it as a fresh store does.
+  REQUIRE(store.begin_apply(apply_marks{}, generation{2}, fence_token{1}));
+  auto marks = store.read_marks();
+  REQUIRE_FALSE(marks);
+  CHECK(marks.error().code == errc::parse_error);
+  CHECK(contains(marks.error().detail.str(), "more than 6 records"));
+  CHECK_FALSE(zonefile_store::open(dir.path(), options));
+}
