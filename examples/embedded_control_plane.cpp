@@ -222,8 +222,13 @@ int main(int argc, char** argv) {
     fenced += z->counters()[planfence::event_kind::fenced];
     lost += z->counters()[planfence::event_kind::lease_lost];
   }
+  // What each endpoint serves: its stamp's generation, or the store's applied mark when that is
+  // newer (the enactors write only what each plan changes; the others serve the applied plan).
+  const planfence::apply_marks marks = *store.read_marks();
   bool converged = true;
-  for (const auto& n : endpoints) converged = converged && store.read(store.resolve(n).value()).gen() == newest;
+  for (const auto& n : endpoints) {
+    converged = converged && planfence::effective_generation(store.read(store.resolve(n).value()).gen(), marks) == newest;
+  }
 
   std::printf("\n%llu plans published, %llu endpoint commits, %llu answers served, %llu leases lost, %llu fenced writes refused\n",
               static_cast<unsigned long long>(published.load()), static_cast<unsigned long long>(applied.load()),

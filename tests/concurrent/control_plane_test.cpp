@@ -125,7 +125,12 @@ outcome run_control_plane(std::chrono::milliseconds duration) {
   const generation target{newest.load()};
   while (std::chrono::steady_clock::now() < deadline && !result.converged) {
     bool all = true;
-    for (const auto& n : names) all = all && store.read_stamp(store.resolve(n).value())->gen == target;
+    // The generation each endpoint serves: its stamp's, or the applied mark's when newer (the
+    // change-following apply leaves the endpoints a plan did not change unwritten).
+    const apply_marks marks = *store.read_marks();
+    for (const auto& n : names) {
+      all = all && effective_generation(store.read_stamp(store.resolve(n).value())->gen, marks) == target;
+    }
     result.converged = all;
     if (!all) std::this_thread::sleep_for(5ms);
   }
