@@ -20,6 +20,7 @@
 // left something wrong (diff: drift; apply: an endpoint not verified; history: a file that does not
 // load; release: no hold); 2 bad usage or an error before anything was done; 3 the command ran but
 // its output could not be written; 130 / 143 interrupted by SIGINT / SIGTERM.
+#include <planfence/etcd/operator_hold.hpp>
 #include <planfence/etcd/registry.hpp>
 #include <planfence/history.hpp>
 #include <planfence/plan.hpp>
@@ -195,21 +196,28 @@ const std::vector<command_spec>& commands() {
        "decided, with progress on standard error. Every endpoint of the plan is written, not only what\n"
        "changed (a repair), under the store's apply marks (an N older than the applied one: nothing).\n"
        "Then every endpoint is read back: exit status 0 only when each serves N or newer, with N's\n"
-       "records. Does not keep automation out: see override."},
+       "records. Does not keep automation out: see override. On an etcd store with holder-key fencing\n"
+       "it commits only while override's hold is in place, with the hold's token."},
       {"override", "fence automation out with an operator fence, then apply a generation",
        "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option, plan_bytes_option},
-       "Raises the store's fence to an operator fence (the next multiple of 1024 above the store's\n"
-       "floor) and reads the floor back, so that every commit automation makes with its older token is\n"
-       "refused (S2), then applies N as apply does (read back included). Automation stays out until\n"
-       "release: its lease authority, wrapped in fence_floor_authority, refuses to grant while the\n"
-       "floor is an operator fence. When the fence cannot be raised, nothing is applied (exit 2)."},
+       "Fences automation out, then applies N as apply does (read back included). On an etcd store\n"
+       "with holder-key fencing (the default URI) the hold is the etcd lease authority's own holder key,\n"
+       "PREFIX/holder, created with no etcd lease so that it outlives this command (an automation\n"
+       "holder's key is deleted and its lease revoked first): etcd refuses every commit with another\n"
+       "token, and automation cannot acquire the lease until release. On other stores, and etcd with\n"
+       "?fence=floor, it raises the store's fence to an operator fence (the next multiple of 1024 above\n"
+       "the floor) and reads the floor back; automation's lease authority, wrapped in\n"
+       "fence_floor_authority, refuses to grant while the floor is an operator fence. Either hold is\n"
+       "read back before anything is applied; when it cannot be taken, nothing is applied (exit 2)."},
       {"release", "hand control back to automation after override", "planfence-ctl release --store URI",
        {store_option},
-       "Raises the store's fence once more, to the operator fence + 1, and reads the floor back:\n"
-       "automation (fence_floor_authority) then grants tokens above it and resumes. The operator's own\n"
-       "fence is refused from then on. Exit status 1 when there is no operator hold to release (then\n"
-       "nothing is written)."},
+       "Ends the operator hold and reads the store back. On etcd: deletes the holder key override\n"
+       "took; automation acquires the lease at once, with a newer token (an etcd revision above the\n"
+       "hold's). A floor-based hold: raises the store's fence once more, to the operator fence + 1;\n"
+       "automation (fence_floor_authority) then grants tokens above it and resumes, and the operator's\n"
+       "own fence is refused from then on. Exit status 1 when there is no operator hold to release\n"
+       "(then nothing is written)."},
       {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
        "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G] "
        "[--plan-bytes-max BYTES]",
@@ -501,16 +509,22 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
   return std::move(*store);
 }
 
-/// apply and override commit with planfence-ctl's own token, which is no etcd holder key: an etcd
-/// store in holder-key mode would refuse every commit as fenced. Say so before anything is done.
-void require_operator_fencing(const command_spec& c, pf::any_store& store) {
-  if (auto* etcd = store.get_if<pf::etcd_store>(); etcd != nullptr && etcd->mode() != pf::etcd::fence_mode::floor_only) {
-    usage_error(&c, "--store " + store.description() +
-                        ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
-                        "token is not the create revision of a live holder key; planfence-ctl holds none. Add\n"
-                        "?fence=floor to the URI: the operator fence then works through the store's fence floor,\n"
-                        "which automation's holder-key commits compare too (docs/etcd.md)");
-  }
+/// The etcd store behind `store` when it fences by holder key (the default): override then takes
+/// the lease authority's own holder key as its hold (etcd/operator_hold.hpp).
+pf::etcd_store* holder_key_etcd(pf::any_store& store) {
+  auto* etcd = store.get_if<pf::etcd_store>();
+  return etcd != nullptr && etcd->mode() == pf::etcd::fence_mode::holder_key ? etcd : nullptr;
+}
+
+/// apply commits with planfence-ctl's own token, which is no etcd holder key unless an operator
+/// hold (override) is in place: an etcd store in holder-key mode would refuse every commit as
+/// fenced. Say so before anything is done.
+[[noreturn]] void refuse_holder_key_apply(const command_spec& c, pf::any_store& store) {
+  usage_error(&c, "--store " + store.description() +
+                      ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
+                      "token is not the create revision of a live holder key, and no operator hold is in place.\n"
+                      "Run 'planfence-ctl override' (it takes the holder key itself and keeps automation out), or add\n"
+                      "?fence=floor to the URI when automation is known to be stopped (docs/etcd.md)");
 }
 
 /// Reads the store's fence floor back after raising it to `wanted`; an error when it is lower.
@@ -724,6 +738,68 @@ int write_file_atomically(const command_spec& c, std::filesystem::path path, std
   return exit_ok;
 }
 
+/// Who took an operator hold, and when, for P/holder's value (no secret: a user and a host name).
+std::string hold_note() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  std::string out = "taken " + utc_time(static_cast<std::uint64_t>(now.count()));
+  if (user != nullptr && *user != '\0') out += " by " + std::string(user).substr(0, 32);
+  if (host[0] != '\0') out += std::string(user != nullptr && *user != '\0' ? "@" : " on ") + std::string(host).substr(0, 64);
+  return out;
+}
+
+/// override on a holder-key etcd store: the hold is the etcd lease authority's own holder key,
+/// created without an etcd lease (etcd/operator_hold.hpp), so etcd itself keeps automation out
+/// while it exists and release lets automation back in at once.
+int override_with_holder_key(const command_spec& c, pf::any_store& store, pf::etcd_store& etcd,
+                             const pf::durable_history& history, pf::generation gen) {
+  const std::string key = etcd.keys().holder();
+  auto taken = pf::etcd::take_operator_hold(etcd.connection(), etcd.keys(), hold_note());
+  // A token that is a multiple of the operator stride would read, once apply raises the floor to
+  // it, like a floor-based operator fence (is_operator_fence): take the next revision instead.
+  for (int again = 0; taken && pf::is_operator_fence(taken->fence) && again < 4; ++again) {
+    auto first = taken->superseded;
+    taken = pf::etcd::take_operator_hold(etcd.connection(), etcd.keys(), hold_note());
+    if (taken) taken->superseded = first;
+  }
+  if (!taken) {
+    report_error(c, store.description() + ": taking the operator hold " + key, taken.error());
+    std::fprintf(stderr, "Nothing was applied, and automation is NOT known to be fenced out (a hold may have been\n"
+                         "created before the error: 'planfence-ctl status' shows it, 'planfence-ctl release' removes it).\n"
+                         "Fix the cause and run again.\n");
+    return exit_usage;
+  }
+  const unsigned long long fence = taken->fence.value();
+  // The store's own floor must admit the hold's token (a floor-based operator fence raised
+  // earlier through ?fence=floor may be above etcd's revision).
+  auto floor = etcd.fence_floor();
+  if (!floor || floor->value() > fence) {
+    auto released = pf::etcd::release_operator_hold(etcd.connection(), etcd.keys());
+    if (!floor) report_error(c, store.description() + ": reading its fence floor", floor.error());
+    else std::fprintf(stderr,
+                      "planfence-ctl %s: %s: the store's fence floor %llu is above the hold's token %llu (etcd's revision),\n"
+                      "so every commit under the hold would be refused. Release the floor's hold with\n"
+                      "'planfence-ctl release', or override through ?fence=floor (docs/etcd.md).\n",
+                      std::string(c.name).c_str(), store.description().c_str(),
+                      static_cast<unsigned long long>(floor->value()), fence);
+    std::fprintf(stderr, "Nothing was applied; the hold was %s.\n",
+                 released ? "removed again (read back)" : ("NOT removed: " + released.error().message() +
+                                                           "; run 'planfence-ctl release'").c_str());
+    return exit_usage;
+  }
+  std::printf("Operator hold %s is in place with fence %llu (read back; attached to no etcd lease, so it lasts\n"
+              "until 'planfence-ctl release'): etcd refuses every commit whose token is not %llu, and automation's\n"
+              "etcd lease authority cannot acquire while it exists.\n",
+              key.c_str(), fence, fence);
+  if (taken->superseded) {
+    std::printf("It superseded %s%s.\n", pf::etcd::describe(*taken->superseded).c_str(),
+                taken->superseded->operator_hold ? "" : ", whose etcd lease was revoked");
+  }
+  return apply_and_report(c, store, history, gen, taken->fence);
+}
+
 // --- commands -------------------------------------------------------------------------------
 
 int run_history(const command_spec& c, const arguments& args) {
@@ -826,9 +902,17 @@ int run_apply(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
-  require_operator_fencing(c, store);
+  std::optional<pf::fence_token> hold_fence;
+  if (pf::etcd_store* etcd = holder_key_etcd(store)) {
+    auto holder = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+    if (!holder) return report_error(c, store.description(), holder.error());
+    if (!holder->operator_hold) refuse_holder_key_apply(c, store);
+    hold_fence = holder->fence;
+  }
   pf::fence_token fence{};
-  if (args.has("--fence")) {
+  if (hold_fence && !args.has("--fence")) {
+    fence = *hold_fence;  // commit under the operator hold that override took
+  } else if (args.has("--fence")) {
     const auto number = parse_number(args.get("--fence"));
     if (!number || *number == 0 || *number > pf::fence_max.value()) {
       usage_error(&c, "--fence: expected a token from 1 to 16777215, got '" + args.get("--fence") + "'");
@@ -847,7 +931,7 @@ int run_override(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
-  require_operator_fencing(c, store);
+  if (pf::etcd_store* etcd = holder_key_etcd(store)) return override_with_holder_key(c, store, *etcd, *history, gen);
   auto floor = pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   auto fence = pf::next_operator_fence(*floor);
@@ -868,11 +952,35 @@ int run_override(const command_spec& c, const arguments& args) {
 
 int run_release(const command_spec& c, const arguments& args) {
   pf::any_store store = open_store(c, args, nullptr, store_use::read);
-  auto floor = pf::store_fence_floor(store);
+  // On etcd, the hold override takes is the holder key (whatever the URI's fence mode): delete it
+  // and read it back. A floor-based hold (?fence=floor) is released below as on other stores.
+  bool released_holder = false;
+  if (auto* etcd = store.get_if<pf::etcd_store>()) {
+    auto released = pf::etcd::release_operator_hold(etcd->connection(), etcd->keys());
+    if (!released) {
+      report_error(c, store.description() + ": deleting the operator hold " + etcd->keys().holder(), released.error());
+      std::fprintf(stderr, "The operator hold may still be in place ('planfence-ctl status' shows it). Fix the cause and run again.\n");
+      return exit_usage;
+    }
+    if (*released) {
+      released_holder = true;
+      auto now = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+      std::printf("Released the operator hold %s with fence %llu on %s: read back, %s is held by %s.\n"
+                  "Automation using the etcd lease authority acquires at once; its token, a newer etcd revision,\n"
+                  "is above %llu.\n",
+                  etcd->keys().holder().c_str(), static_cast<unsigned long long>((*released)->fence.value()),
+                  store.description().c_str(), etcd->keys().holder().c_str(),
+                  now ? pf::etcd::describe(*now).c_str() : "(cannot be read now)",
+                  static_cast<unsigned long long>((*released)->fence.value()));
+    }
+  }
+  auto floor = released_holder ? store.fence_floor() : pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   if (!pf::is_operator_fence(*floor)) {
-    std::printf("No operator hold on %s (its fence floor %llu is not an operator fence): nothing to release.\n",
-                store.description().c_str(), static_cast<unsigned long long>(floor->value()));
+    if (released_holder) return exit_ok;
+    std::printf("No operator hold on %s (its fence floor %llu is not an operator fence%s): nothing to release.\n",
+                store.description().c_str(), static_cast<unsigned long long>(floor->value()),
+                store.get_if<pf::etcd_store>() != nullptr ? ", and no lease-less holder key" : "");
     return exit_found;
   }
   const pf::fence_token released{floor->value() + 1};
