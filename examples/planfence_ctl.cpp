@@ -218,6 +218,20 @@ const std::vector<command_spec>& commands() {
        "automation (fence_floor_authority) then grants tokens above it and resumes, and the operator's\n"
        "own fence is refused from then on. Exit status 1 when there is no operator hold to release\n"
        "(then nothing is written)."},
+      {"status", "one screen for the person on call: hold, generations served, what is broken",
+       "planfence-ctl status --store URI [--dir DIR] [--json] [--plan-bytes-max BYTES]",
+       {store_option, dir_option, {"--json", "", "print one JSON document (every list in full) instead of the screen"},
+        plan_bytes_option},
+       "Reads the whole store once (1,024 endpoints per store call, progress on standard error) and\n"
+       "shows its fence floor and whether an operator hold is in place (on etcd, who holds the lease),\n"
+       "the newest generation the history (--dir) retains, how many endpoints serve it, which serve\n"
+       "an older or a newer one, which serve NO RECORDS, and which serve a generation whose plan the\n"
+       "history no longer has. Generations are effective ones: an endpoint a later apply did not\n"
+       "change serves the store's applied mark. Each list shows its first 20 names on the screen;\n"
+       "--json lists them all. All stores list their endpoints but RFC 2136 ones, for which the\n"
+       "newest plan's are read (--dir is then required). Exit status 1 when an endpoint serves\n"
+       "nothing (and no plan says it should) or serves a generation the history does not retain;\n"
+       "0 otherwise, also during an operator hold. Reads only: writes nothing anywhere."},
       {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
        "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G] "
        "[--plan-bytes-max BYTES]",
@@ -1000,6 +1014,230 @@ int run_release(const command_spec& c, const arguments& args) {
   return exit_ok;
 }
 
+/// A JSON string literal (RFC 8259): quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+/// What `status` found on the hold: the floor's operator fence and, on etcd, the holder key.
+struct hold_view {
+  bool floor_hold = false;                      // the fence floor is an operator fence
+  std::optional<pf::etcd::holder_info> holder;  // etcd only: PREFIX/holder
+  std::string holder_key;
+};
+
+int run_status(const command_spec& c, const arguments& args) {
+  const bool json = args.has("--json");
+  std::unique_ptr<pf::durable_history> history;
+  if (args.has("--dir")) history = open_history(c, args);
+  const std::string& uri = args.get("--store");
+  if (!history && uri.starts_with("rfc2136://")) {
+    usage_error(&c, "--store " + pf::detail::redact_uri(uri) +
+                        ": a DNS server does not list its zone's endpoints; give --dir so that the newest plan names them");
+  }
+  pf::pinned_plan newest;
+  if (history && history->latest() != pf::generation_none) {
+    if (auto p = history->pin(history->latest())) newest = std::move(*p);
+  }
+  pf::any_store store = open_store(c, args, newest ? newest.get() : nullptr, store_use::read);
+  progress_meter meter(c, "read");
+  pf::recovery_hooks hooks;
+  hooks.stop = &stop_requested;
+  hooks.progress = [&](std::size_t done, std::size_t total) { meter(done, total); };
+  auto survey = pf::survey_store(store, history.get(), hooks);
+  if (!survey) return report_error(c, store.description(), survey.error());
+  auto own_floor = store.fence_floor();
+  if (!own_floor && own_floor.error().code != pf::errc::not_found) {
+    return report_error(c, store.description() + ": reading its fence floor", own_floor.error());
+  }
+  const pf::fence_token floor = std::max(own_floor ? *own_floor : pf::fence_token{}, survey->stamp_fence_max);
+  hold_view hold;
+  hold.floor_hold = pf::is_operator_fence(floor);
+  if (auto* etcd = store.get_if<pf::etcd_store>()) {
+    auto holder = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+    if (!holder) return report_error(c, store.description(), holder.error());
+    hold.holder = *holder;
+    hold.holder_key = etcd->keys().holder();
+  }
+  const bool holder_hold = hold.holder && hold.holder->operator_hold;
+
+  // The classes (an endpoint may be in two: serving nothing under a missing plan's stamp).
+  std::vector<const pf::endpoint_status*> at_newest, older, newer, nothing, missing;
+  std::map<pf::generation, std::size_t> by_generation;
+  for (const pf::endpoint_status& e : survey->endpoints) {
+    ++by_generation[e.serves];
+    if (e.serves_nothing) nothing.push_back(&e);
+    if (e.plan_missing) missing.push_back(&e);
+    if (!survey->history_known || e.serves == pf::generation_none) continue;
+    if (e.serves == survey->newest) at_newest.push_back(&e);
+    else if (e.serves < survey->newest) older.push_back(&e);
+    else newer.push_back(&e);
+  }
+  const bool healthy = survey->healthy();
+  const auto problems = history ? all_problems(*history) : std::vector<pf::history_problem>{};
+  const auto retained = history ? history->retained() : std::vector<pf::generation>{};
+
+  if (json) {
+    auto endpoint_list = [](const std::vector<const pf::endpoint_status*>& list) {
+      std::string out = "[";
+      for (const pf::endpoint_status* e : list) {
+        if (out.size() > 1) out += ",";
+        out += "\n    {\"name\": " + json_string(e->name) + ", \"generation\": " + std::to_string(e->serves.value()) +
+               ", \"stamp_generation\": " + std::to_string(e->stored.gen.value()) +
+               ", \"fence\": " + std::to_string(e->stored.fence.value()) + ", \"records\": " + std::to_string(e->records) +
+               ", \"in_store\": " + (e->in_store ? "true" : "false") + ", \"in_newest\": " + (e->in_newest ? "true" : "false") + "}";
+      }
+      return out + (list.empty() ? "]" : "\n  ]");
+    };
+    std::string out = "{\n  \"store\": " + json_string(store.description()) + ",\n  \"fence_floor\": " +
+                      std::to_string(floor.value()) + ",\n  \"operator_hold\": ";
+    if (holder_hold) {
+      out += "{\"kind\": \"holder-key\", \"key\": " + json_string(hold.holder_key) + ", \"fence\": " +
+             std::to_string(hold.holder->fence.value()) + ", \"note\": " + json_string(hold.holder->note) + "}";
+    } else if (hold.floor_hold) {
+      out += "{\"kind\": \"fence-floor\", \"fence\": " + std::to_string(floor.value()) + "}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"floor_operator_fence\": " + std::string(hold.floor_hold ? "true" : "false");
+    out += ",\n  \"lease_holder\": ";
+    if (hold.holder && hold.holder->held) {
+      out += "{\"name\": " + json_string(hold.holder->name) + ", \"fence\": " + std::to_string(hold.holder->fence.value()) +
+             ", \"lease\": " + std::to_string(hold.holder->lease) + ", \"operator_hold\": " +
+             (hold.holder->operator_hold ? "true" : "false") + "}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"apply_marks\": {\"begun\": " + std::to_string(survey->marks.begun.value()) + ", \"applied\": " +
+           std::to_string(survey->marks.applied.value()) + "}";
+    out += ",\n  \"history\": ";
+    if (history) {
+      std::string gens;
+      for (pf::generation g : retained) gens += (gens.empty() ? "" : ", ") + std::to_string(g.value());
+      std::string broken;
+      for (const pf::history_problem& p : problems) broken += (broken.empty() ? "" : ", ") + json_string(describe_problem(p));
+      out += "{\"source\": " + json_string(history_label) + ", \"newest\": " + std::to_string(survey->newest.value()) +
+             ", \"retained\": [" + gens + "], \"not_loading\": [" + broken + "]}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"endpoints\": " + std::to_string(survey->endpoints.size());
+    std::string counts;
+    for (const auto& [g, n] : by_generation) {
+      counts += (counts.empty() ? "" : ", ") + json_string(std::to_string(g.value())) + ": " + std::to_string(n);
+    }
+    out += ",\n  \"by_generation\": {" + counts + "}";
+    out += ",\n  \"serving_newest\": " + endpoint_list(at_newest);
+    out += ",\n  \"serving_older\": " + endpoint_list(older);
+    out += ",\n  \"serving_newer\": " + endpoint_list(newer);
+    out += ",\n  \"serving_nothing\": " + endpoint_list(nothing);
+    out += ",\n  \"missing_plan\": " + endpoint_list(missing);
+    std::string unmanaged;
+    for (const std::string& n : survey->unmanaged) unmanaged += (unmanaged.empty() ? "" : ", ") + json_string(n);
+    out += ",\n  \"unmanaged\": [" + unmanaged + "]";
+    out += ",\n  \"interrupted\": " + std::string(survey->interrupted ? "true" : "false");
+    out += ",\n  \"healthy\": " + std::string(healthy && !survey->interrupted ? "true" : "false") + "\n}\n";
+    std::fputs(out.c_str(), stdout);
+  } else {
+    std::printf("Store %s\n", store.description().c_str());
+    std::printf("  fence floor   %llu%s\n", static_cast<unsigned long long>(floor.value()),
+                hold.floor_hold ? "  OPERATOR HOLD (an operator fence): automation is fenced out until 'planfence-ctl release'" : "");
+    if (hold.holder) {
+      if (holder_hold) {
+        std::printf("  etcd lease    OPERATOR HOLD: %s is %s: automation cannot acquire until 'planfence-ctl release'\n",
+                    hold.holder_key.c_str(), pf::etcd::describe(*hold.holder).c_str());
+      } else {
+        std::printf("  etcd lease    held by %s\n", pf::etcd::describe(*hold.holder).c_str());
+      }
+    }
+    if (survey->marks.begun != pf::generation_none || survey->marks.applied != pf::generation_none) {
+      std::printf("  apply marks   begun %llu, applied %llu\n", static_cast<unsigned long long>(survey->marks.begun.value()),
+                  static_cast<unsigned long long>(survey->marks.applied.value()));
+    }
+    if (history) {
+      std::printf("History %s: %zu plan%s retained", history_label.c_str(), retained.size(), retained.size() == 1 ? "" : "s");
+      if (!retained.empty()) {
+        std::printf(", generations %llu..%llu; newest %llu", static_cast<unsigned long long>(retained.front().value()),
+                    static_cast<unsigned long long>(retained.back().value()),
+                    static_cast<unsigned long long>(survey->newest.value()));
+      }
+      std::printf("\n");
+      for (const pf::history_problem& p : problems) std::printf("  does not load (never applied): %s\n", describe_problem(p).c_str());
+    } else {
+      std::printf("History: not given (--dir): the newest generation and missing plans are not known\n");
+    }
+    std::printf("Endpoints: %zu managed", survey->endpoints.size());
+    if (!survey->unmanaged.empty()) std::printf(" (and %zu names not managed by planfence)", survey->unmanaged.size());
+    std::printf("; by generation served:");
+    for (auto it = by_generation.rbegin(); it != by_generation.rend(); ++it) {
+      std::printf("%s %s %zu", it == by_generation.rbegin() ? "" : ",",
+                  it->first == pf::generation_none ? "none" : ("g" + std::to_string(it->first.value())).c_str(), it->second);
+    }
+    std::printf("\n");
+    constexpr std::size_t shown_max = 20;
+    // `title` starts with the plural verb ("serve ...", "SERVE ..."): one endpoint "serves".
+    auto show = [&](std::string title, const std::vector<const pf::endpoint_status*>& list, bool always) {
+      if (list.empty() && !always) return;
+      if (list.size() == 1) title.insert(5, title[0] == 'S' ? "S" : "s");
+      std::printf("  %zu %s%s\n", list.size(), title.c_str(), list.empty() ? "" : ":");
+      for (std::size_t i = 0; i < list.size() && i < shown_max; ++i) {
+        const pf::endpoint_status& e = *list[i];
+        std::string what = e.serves == pf::generation_none ? "never written" : "serves g" + std::to_string(e.serves.value());
+        if (e.serves != e.stored.gen && e.stored.gen != pf::generation_none) {
+          what += " (stamp g" + std::to_string(e.stored.gen.value()) + ", applied mark)";
+        }
+        if (e.stored.gen != pf::generation_none) what += ", fence " + std::to_string(e.stored.fence.value());
+        what += ", " + std::to_string(e.records) + " record" + (e.records == 1 ? "" : "s");
+        if (!e.in_store) what += ", the store has no place for it";
+        if (e.plan_missing) what += ", PLAN GONE";
+        std::printf("    %-44s %s\n", e.name.c_str(), what.c_str());
+      }
+      if (list.size() > shown_max) std::printf("    ... and %zu more (--json lists all)\n", list.size() - shown_max);
+    };
+    if (survey->history_known) {
+      std::printf("  %zu serve%s the newest generation, %llu\n", at_newest.size(), at_newest.size() == 1 ? "s" : "",
+                  static_cast<unsigned long long>(survey->newest.value()));
+      show("serve an older generation", older, true);
+      show("serve a generation newer than the history's newest", newer, false);
+    }
+    show("SERVE NO RECORDS", nothing, true);
+    if (survey->history_known) show("serve a generation whose plan the history no longer has", missing, true);
+    if (survey->interrupted) {
+      std::printf("Interrupted by %s after %zu endpoints were read; the rest were not.\n", signal_name(),
+                  survey->endpoints.size() + survey->unmanaged.size());
+      return interrupted_status();
+    }
+    if (healthy) {
+      std::printf("Healthy: every endpoint serves records%s.\n",
+                  survey->history_known ? " of a plan the history retains" : "");
+    } else {
+      std::printf("NOT HEALTHY: %zu endpoint%s serve%s no records, %zu serve%s a plan the history no longer has.\n"
+                  "Next: docs/runbook.md (diff against the newest generation, then override).\n",
+                  nothing.size(), nothing.size() == 1 ? "" : "s", nothing.size() == 1 ? "s" : "", missing.size(),
+                  missing.size() == 1 ? "s" : "");
+    }
+    if (holder_hold || hold.floor_hold) {
+      std::printf("An operator hold is in place: automation stays out until 'planfence-ctl release'.\n");
+    }
+  }
+  if (survey->interrupted) return interrupted_status();
+  return healthy ? exit_ok : exit_found;
+}
+
 int run_rehearse(const command_spec& c, const arguments& args) {
   auto history = open_history(c, args);
   arguments with_generation = args;
@@ -1070,6 +1308,7 @@ int run_command(std::string_view name, const command_spec& c, const arguments& a
   if (name == "apply") return run_apply(c, args);
   if (name == "override") return run_override(c, args);
   if (name == "rehearse") return run_rehearse(c, args);
+  if (name == "status") return run_status(c, args);
   return run_release(c, args);
 }
 

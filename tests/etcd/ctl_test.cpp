@@ -1,11 +1,13 @@
 // planfence-ctl against etcd: a plan history kept in etcd (--dir etcd://...) and an etcd store
 // (--store etcd://...?fence=floor), driven through the real binary as an operator would. Also that
-// the read-only commands (history, show, export, diff) leave the cluster's revision unchanged,
+// the read-only commands (history, show, export, diff, status) leave the cluster's revision unchanged,
 // read from a response header before and after, on a used prefix and on a mistyped one.
 // And that the tool tells the truth about etcd: a mistyped prefix is a usage error naming it, not
 // "0 plans"; a corrupt plan in an etcd history makes `history` exit 1 and list it by its key;
 // apply refuses a holder-key URI up front unless an operator hold is in place; a password in a URI appears in no output;
-// the temporary snapshot of an etcd history is removed, also when SIGTERM stops the tool.
+// the temporary snapshot of an etcd history is removed, also when SIGTERM stops the tool. status
+// on an etcd store and history (the 2025 state, holders and holds); override's hold made of the
+// holder key (no etcd lease), kept through a SIGKILL, released at once.
 #include <catch2/catch.hpp>
 
 #include <planfence/etcd/lease_authority.hpp>
@@ -145,6 +147,8 @@ TEST_CASE("planfence-ctl's read-only commands write nothing to etcd, at a used p
           "show --dir '" + dir + "' --generation 2",
           "export --dir '" + dir + "' --generation 2 --zone example.test.",
           "diff --dir '" + dir + "' --generation 2 --store '" + store + "'",
+          "status --store '" + store + "' --dir '" + dir + "'",
+          "status --json --store '" + store + "'",
       };
       for (const std::string& run : runs) {
         const ctl_run r = ctl(run);
@@ -422,6 +426,75 @@ TEST_CASE("planfence-ctl release cleans up the hold of an override that was kill
   const lease again = other.acquire(std::chrono::seconds{30}).value();
   CHECK(again.fence > back.fence);
   REQUIRE(other.release(again));
+}
+
+TEST_CASE("planfence-ctl status on an etcd store: the 2025 state exits 1, the hold and the holder are shown",
+          "[etcd][ctl][status]") {
+  using namespace planfence;
+  const std::string base = "etcd://" + planfence_test::shared_etcd().client_address();
+  const std::string history_uri = base + planfence_test::unique_prefix();
+  const std::string prefix = planfence_test::unique_prefix();
+  const std::string store_uri = base + prefix;
+  const std::vector<std::string> names = {"api.example.test.", "db.example.test.", "www.example.test."};
+  auto registry = etcd::etcd_plan_registry::open_uri(history_uri).value();
+  for (std::uint64_t g = 2; g <= 4; ++g) REQUIRE(registry.publish(bulk_plan(g, names)));
+  // The 2025 state: api and www on generation 4, db emptied under generation 1's stamp, a plan
+  // the history does not have (written past the enactor's rules, through a floor-only store).
+  {
+    auto store = etcd_store::open_uri(store_uri + "?fence=floor").value();
+    for (const std::string& name : names) {
+      const auto h = store.resolve(name).value();
+      const bool emptied = name == "db.example.test.";
+      REQUIRE(store.commit(h, stamp{}, stamp{generation{emptied ? 1u : 4u}, fence_token{1}, 0},
+                           emptied ? record_set{} : bulk_plan(4, names).find(name)->records));
+    }
+  }
+  const std::string where = " --store '" + store_uri + "' --dir '" + history_uri + "'";
+  const ctl_run broken = ctl("status" + where);
+  INFO(broken.output);
+  CHECK(broken.status == 1);
+  CHECK(broken.output.find("2 serve the newest generation, 4") != std::string::npos);
+  CHECK(broken.output.find("1 SERVES NO RECORDS:") != std::string::npos);
+  CHECK(broken.output.find("db.example.test.                             serves g1, fence 1, 0 records, PLAN GONE") !=
+        std::string::npos);
+  CHECK(broken.output.find("etcd lease    held by nobody") != std::string::npos);
+
+  planfence_test::temporary_directory temp;
+  const std::string json_file = (temp.path / "status.json").string();
+  const std::string json_run = std::string(PLANFENCE_CTL_PATH) + " status --json" + where + " > " + json_file + " 2>/dev/null";
+  const int json_status = std::system(json_run.c_str());
+  CHECK(WEXITSTATUS(json_status) == 1);
+  const std::string check_broken =
+      "python3 -c 'import json,sys\nd=json.load(sys.stdin)\n"
+      "assert [e[\"name\"] for e in d[\"serving_nothing\"]] == [\"db.example.test.\"], d\n"
+      "assert [e[\"generation\"] for e in d[\"missing_plan\"]] == [1], d\n"
+      "assert d[\"lease_holder\"] is None and d[\"operator_hold\"] is None, d' < " + json_file;
+  CHECK(std::system(check_broken.c_str()) == 0);
+
+  // Automation holds the lease: shown; then the operator's hold, in place of it.
+  steady_clock clock;
+  auto automation = etcd::etcd_lease_authority<>::open_uri(store_uri, clock, {.holder_name = "az1"}).value();
+  const lease held = automation.acquire(std::chrono::seconds{30}).value();
+  const ctl_run with_holder = ctl("status" + where);
+  CHECK(with_holder.output.find("etcd lease    held by automation holder 'az1' with fence " + std::to_string(held.fence.value())) !=
+        std::string::npos);
+  REQUIRE(ctl("override --dir '" + history_uri + "' --generation latest --store '" + store_uri + "'").status == 0);
+  const ctl_run restored = ctl("status" + where);
+  INFO(restored.output);
+  CHECK(restored.status == 0);
+  CHECK(restored.output.find("3 serve the newest generation, 4") != std::string::npos);
+  CHECK(restored.output.find("etcd lease    OPERATOR HOLD: " + prefix + "/holder is the operator hold with fence") !=
+        std::string::npos);
+  CHECK(std::system((std::string(PLANFENCE_CTL_PATH) + " status --json" + where + " > " + json_file + " 2>/dev/null").c_str()) == 0);
+  const std::string check_held =
+      "python3 -c 'import json,sys\nd=json.load(sys.stdin)\n"
+      "assert d[\"healthy\"] is True and d[\"operator_hold\"][\"kind\"] == \"holder-key\", d\n"
+      "assert d[\"lease_holder\"][\"operator_hold\"] is True and d[\"lease_holder\"][\"lease\"] == 0, d' < " + json_file;
+  CHECK(std::system(check_held.c_str()) == 0);
+  REQUIRE(ctl("release --store '" + store_uri + "'").status == 0);
+  const ctl_run after = ctl("status" + where);
+  CHECK(after.status == 0);
+  CHECK(after.output.find("OPERATOR HOLD") == std::string::npos);
 }
 
 #endif
