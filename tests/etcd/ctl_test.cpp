@@ -497,4 +497,53 @@ TEST_CASE("planfence-ctl status on an etcd store: the 2025 state exits 1, the ho
   CHECK(after.output.find("OPERATOR HOLD") == std::string::npos);
 }
 
+TEST_CASE("planfence-ctl override on a holder-key store refuses, and removes its hold, when the floor is above the hold's token",
+          "[etcd][ctl][hold]") {
+  using namespace planfence;
+  const std::string base = "etcd://" + planfence_test::shared_etcd().client_address();
+  const std::string history_uri = base + planfence_test::unique_prefix();
+  const std::string prefix = planfence_test::unique_prefix();
+  const std::vector<std::string> names = {"db.example.test.", "www.example.test."};
+  auto registry = etcd::etcd_plan_registry::open_uri(history_uri).value();
+  REQUIRE(registry.publish(bulk_plan(1, names)));
+  // A floor far above etcd's revision (raised by a floor-only writer): no holder-key commit can pass it.
+  auto floor_store = etcd_store::open_uri(base + prefix + "?fence=floor").value();
+  REQUIRE(floor_store.raise_fence(fence_token{std::uint64_t{1} << 40}));
+  const ctl_run r = ctl("override --dir '" + history_uri + "' --generation 1 --store '" + base + prefix + "'");
+  INFO(r.output);
+  CHECK(r.status == 2);
+  CHECK(r.output.find("is above the hold's token") != std::string::npos);
+  CHECK(r.output.find("the hold was removed again (read back)") != std::string::npos);
+  CHECK(r.output.find("Applying") == std::string::npos);
+  CHECK_FALSE(holder_of(prefix).held);
+}
+
+TEST_CASE("survey_store reads an etcd store of 3,000 endpoints in a handful of requests", "[etcd][status]") {
+  using namespace planfence;
+  const std::string uri = "etcd://" + planfence_test::shared_etcd().client_address() + planfence_test::unique_prefix();
+  const std::vector<std::string> names = planfence_test::endpoint_names(3000);
+  const plan p = bulk_plan(1, names);
+  auto store = etcd_store::open_uri(uri + "?fence=floor").value();
+  std::vector<commit_item> items;
+  for (const std::string& name : names) {
+    commit_item item;
+    item.endpoint = store.resolve(name).value();
+    item.expected = stamp{};
+    item.desired = stamp{generation{1}, fence_token{1}, 0};
+    item.records = &p.find(name)->records;
+    items.push_back(item);
+  }
+  REQUIRE(store.commit_batch(items));
+  auto reader = etcd_store::open_uri(uri).value();
+  const std::uint64_t before = reader.requests_sent();
+  auto survey = survey_store(reader, nullptr);
+  REQUIRE(survey);
+  const std::uint64_t requests = reader.requests_sent() - before;
+  INFO(requests << " requests");
+  CHECK(survey->endpoints.size() == 3000);
+  CHECK(survey->healthy());
+  // The marks, the names, and one range per 1,024 endpoints (3): not one request per endpoint.
+  CHECK(requests <= 8);
+}
+
 #endif

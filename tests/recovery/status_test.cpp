@@ -19,6 +19,9 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
+#include <cstdlib>
+#include <sys/wait.h>
 #include <string>
 #include <vector>
 
@@ -164,6 +167,20 @@ TEST_CASE("planfence-ctl status reads effective generations and caps its lists o
   CHECK(contains(behind.output, "... and 10 more (--json lists all)"));
   const auto behind_json = run(ctl("status --json --store " + store_uri + " --dir " + history_dir) + " 2>/dev/null");
   CHECK(check_json(dir, behind_json.output, "assert len(d[\"serving_older\"]) == 30 and d[\"healthy\"] is True, d").status == 0);
+  // Progress goes to standard error, so standard output stays one JSON document.
+  {
+    const std::string out = (dir.path / "out.json").string();
+    const std::string err = (dir.path / "err.txt").string();
+    const int raw = std::system(("env PLANFENCE_CTL_PROGRESS_MS=0 " + ctl("status --json --store " + store_uri + " --dir " +
+                                                                          history_dir) + " >" + out + " 2>" + err).c_str());
+    CHECK(WEXITSTATUS(raw) == 0);
+    std::ifstream in(out), progress(err);
+    std::stringstream json, lines;
+    json << in.rdbuf();
+    lines << progress.rdbuf();
+    CHECK(contains(lines.str(), "planfence-ctl status: read 30 of 30 endpoints (100%)"));
+    CHECK(check_json(dir, json.str(), "assert d[\"endpoints\"] == 30, d").status == 0);
+  }
 
   // A change-following apply of generation 2 writes ep0 only, under the apply marks: the other 29
   // keep generation 1's stamp and serve generation 2 (the applied mark).
