@@ -4,7 +4,9 @@
 // durable history directory (include/planfence/history.hpp); this program reads it, exports any
 // retained generation as a zone file, compares a store with a plan, applies a plan through the
 // fixed enactor's own commit rules, and lets an operator fence automation out and hand control
-// back (include/planfence/recovery.hpp). docs/runbook.md walks through the 2025 situation with it;
+// back (include/planfence/recovery.hpp; on etcd the hold is the lease authority's own holder key,
+// include/planfence/etcd/operator_hold.hpp), and shows a store's state at a glance for the
+// operator on call (status). docs/runbook.md walks through the 2025 situation with it;
 // docs/planfence-ctl.md lists every command and option. Run `planfence-ctl --help`, or
 // `planfence-ctl COMMAND --help`.
 //
@@ -198,7 +200,7 @@ const std::vector<command_spec>& commands() {
        "Then every endpoint is read back: exit status 0 only when each serves N or newer, with N's\n"
        "records. Does not keep automation out: see override. On an etcd store with holder-key fencing\n"
        "it commits only while override's hold is in place, with the hold's token."},
-      {"override", "fence automation out with an operator fence, then apply a generation",
+      {"override", "fence automation out with an operator hold, then apply a generation",
        "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option, plan_bytes_option},
        "Fences automation out, then applies N as apply does (read back included). On an etcd store\n"
@@ -1014,7 +1016,8 @@ int run_release(const command_spec& c, const arguments& args) {
   return exit_ok;
 }
 
-/// A JSON string literal (RFC 8259): quotes, backslashes and control characters escaped.
+/// A JSON string literal (RFC 8259): quotes, backslashes, control characters and bytes outside
+/// ASCII escaped (a byte >= 0x80 as \u00XX: names are ASCII; a stray byte keeps the document valid).
 std::string json_string(std::string_view text) {
   std::string out = "\"";
   for (const char ch : text) {
@@ -1022,7 +1025,7 @@ std::string json_string(std::string_view text) {
     if (ch == '"' || ch == '\\') {
       out += '\\';
       out += ch;
-    } else if (u < 0x20) {
+    } else if (u < 0x20 || u >= 0x7F) {  // control bytes, and any non-ASCII byte (the output stays valid UTF-8)
       char escaped[8];
       std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
       out += escaped;

@@ -61,12 +61,20 @@ struct holder_info {
   std::int64_t lease = 0;      ///< its etcd lease (0: none)
 };
 
+/// `text` for a message: quoted, every byte outside printable ASCII shown as '?', at most 120
+/// bytes (the note names who took a hold and when; it is never a secret).
+[[nodiscard]] inline std::string printable_note(std::string_view text) {
+  std::string out = "'";
+  for (const char ch : text.substr(0, 120)) out += ch >= 0x20 && ch < 0x7F ? ch : '?';
+  return out + (text.size() > 120 ? "...'" : "'");
+}
+
 /// A short description for messages: "nobody", "the operator hold with fence 812", "automation
 /// holder 'az1' with fence 45 (etcd lease 7587...)".
 [[nodiscard]] inline std::string describe(const holder_info& h) {
   if (!h.held) return "nobody";
   if (h.operator_hold) {
-    return "the operator hold with fence " + std::to_string(h.fence.value()) + (h.note.empty() ? "" : " (" + describe_value(h.note) + ")");
+    return "the operator hold with fence " + std::to_string(h.fence.value()) + (h.note.empty() ? "" : ", " + printable_note(h.note));
   }
   return "automation holder " + describe_value(h.name) + " with fence " + std::to_string(h.fence.value()) +
          " (etcd lease " + std::to_string(h.lease) + ")";
