@@ -518,6 +518,37 @@ TEST_CASE("planfence-ctl override on a holder-key store refuses, and removes its
   CHECK_FALSE(holder_of(prefix).held);
 }
 
+TEST_CASE("planfence-ctl override on a holder-key store supersedes an earlier operator hold, whose token is then refused",
+          "[etcd][ctl][S2][hold]") {
+  using namespace planfence;
+  const std::string base = "etcd://" + planfence_test::shared_etcd().client_address();
+  const std::string history_uri = base + planfence_test::unique_prefix();
+  const std::string prefix = planfence_test::unique_prefix();
+  const std::vector<std::string> names = {"db.example.test.", "www.example.test."};
+  auto registry = etcd::etcd_plan_registry::open_uri(history_uri).value();
+  for (std::uint64_t g = 1; g <= 2; ++g) REQUIRE(registry.publish(bulk_plan(g, names)));
+  const std::string where = " --dir '" + history_uri + "' --store '" + base + prefix + "'";
+  REQUIRE(ctl("override" + where + " --generation 1").status == 0);
+  const etcd::holder_info first = holder_of(prefix);
+  const ctl_run second = ctl("override" + where + " --generation 1");
+  INFO(second.output);
+  REQUIRE(second.status == 0);
+  CHECK(second.output.find("It superseded the operator hold with fence " + std::to_string(first.fence.value())) !=
+        std::string::npos);
+  const etcd::holder_info now = holder_of(prefix);
+  CHECK(now.operator_hold);
+  CHECK(now.fence > first.fence);
+  // The first operator's token commits nothing any more.
+  auto store = etcd_store::open_uri(base + prefix).value();
+  const auto db = store.resolve("db.example.test.").value();
+  const stamp seen = store.read_stamp(db).value();
+  auto late = store.commit(db, seen, stamp{generation{2}, first.fence, 0}, bulk_plan(2, names).find("db.example.test.")->records);
+  REQUIRE_FALSE(late.has_value());
+  CHECK(late.error().code == errc::fenced);
+  CHECK(ctl("release --store '" + base + prefix + "'").status == 0);
+  CHECK_FALSE(holder_of(prefix).held);
+}
+
 TEST_CASE("survey_store reads an etcd store of 3,000 endpoints in a handful of requests", "[etcd][status]") {
   using namespace planfence;
   const std::string uri = "etcd://" + planfence_test::shared_etcd().client_address() + planfence_test::unique_prefix();
