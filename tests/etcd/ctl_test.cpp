@@ -10,6 +10,7 @@
 // holder key (no etcd lease), kept through a SIGKILL, released at once.
 #include <catch2/catch.hpp>
 
+#include <planfence/enactor.hpp>
 #include <planfence/etcd/lease_authority.hpp>
 #include <planfence/etcd/operator_hold.hpp>
 #include <planfence/etcd/registry.hpp>
@@ -22,6 +23,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -547,6 +549,64 @@ TEST_CASE("planfence-ctl override on a holder-key store supersedes an earlier op
   CHECK(late.error().code == errc::fenced);
   CHECK(ctl("release --store '" + base + prefix + "'").status == 0);
   CHECK_FALSE(holder_of(prefix).held);
+}
+
+TEST_CASE("planfence-ctl override and release with a running enactor on the etcd store, authority and registry",
+          "[etcd][ctl][enactor][hold][S2][S6]") {
+  // The whole loop with the real enactor: it converges, the operator's hold keeps it from writing
+  // a newer plan, and after release it converges on that plan at once (no floor to climb past).
+  using namespace planfence;
+  using namespace std::chrono_literals;
+  const std::string prefix = planfence_test::unique_prefix();
+  const std::string uri = "etcd://" + planfence_test::shared_etcd().client_address() + prefix;
+  const std::vector<std::string> names = planfence_test::endpoint_names(4);
+  steady_clock clock;
+  auto history = etcd::etcd_plan_registry::open_uri(uri).value();
+  auto store = etcd_store::open_uri(uri).value();
+  auto authority = etcd::etcd_lease_authority<>::open_uri(uri, clock, {.holder_name = "az1"}).value();
+  etcd::etcd_enactor_registry<> registry{history, store, authority, "az1"};
+  enactor automation{store, authority, registry, clock,
+                     enactor_config{.name = "az1", .lease_ttl = 2000ms, .renew_margin = 1200ms, .poll_interval = 20ms,
+                                    .zone_change_share_max = 1.0}};
+  std::atomic<bool> stop{false};
+  std::thread runner{[&] { automation.run_until(stop); }};
+  auto reader = etcd_store::open_uri(uri).value();
+  auto all_serve = [&](std::uint64_t g) {
+    for (const std::string& n : names) {
+      const auto st = reader.read_stamp(reader.resolve(n).value());
+      if (!st || st->gen != generation{g}) return false;
+    }
+    return true;
+  };
+  auto wait_for = [&](std::uint64_t g) {
+    const auto until = std::chrono::steady_clock::now() + 30s;
+    while (!all_serve(g) && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(50ms);
+    return all_serve(g);
+  };
+  REQUIRE(history.publish(planfence_test::generation_plan(1, names)));
+  CHECK(wait_for(1));
+
+  const ctl_run taken = ctl("override --dir '" + uri + "' --generation 1 --store '" + uri + "'");
+  INFO(taken.output);
+  CHECK(taken.status == 0);
+  CHECK(taken.output.find("superseded automation holder 'az1'") != std::string::npos);
+  const etcd::holder_info hold = holder_of(prefix);
+  REQUIRE(hold.operator_hold);
+  // A newer plan while the hold is in place: the enactor cannot take the lease, so nothing of
+  // generation 2 is written however long it polls (a safety property: the wait only gives it
+  // the chance to misbehave).
+  REQUIRE(history.publish(planfence_test::generation_plan(2, names)));
+  std::this_thread::sleep_for(1500ms);
+  CHECK(all_serve(1));
+  CHECK(holder_of(prefix).fence == hold.fence);
+
+  const ctl_run released = ctl("release --store '" + uri + "'");
+  INFO(released.output);
+  CHECK(released.status == 0);
+  CHECK(wait_for(2));
+  stop = true;
+  runner.join();
+  for (const std::string& n : names) CHECK(reader.read_stamp(reader.resolve(n).value())->fence > hold.fence);
 }
 
 TEST_CASE("survey_store reads an etcd store of 3,000 endpoints in a handful of requests", "[etcd][status]") {
