@@ -11,7 +11,7 @@ test_packages=(
   cmake g++ clang
   libclang-rt-dev   # Clang's sanitizer runtimes (only recommended by clang, so name it)
   catch2 libbenchmark-dev spin pkg-config
-  python3  # bench/report_test.py checks bench/report.py (CTest bench.report)
+  python3  # bench/report_test.py checks bench/report.py (CTest bench.report); planfence-ctl status --json is parsed with its json module
   knot knot-dnsutils  # knotd and kdig: tests/recovery's drill loads an exported zone and queries it
   knot-dnssecutils  # kzonecheck: tests/zonefile checks that exported zones load in a real server
   bind9-utils  # named-checkzone: tests/zonefile checks the zone rules against BIND's loader too
