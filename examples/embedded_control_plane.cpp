@@ -80,7 +80,8 @@ struct printing_sink {
         say(holder.c_str(), "lost the lease (fence " + std::to_string(e.fence.value()) + "): stops writing");
         return;
       case event_kind::fenced:
-        say(holder.c_str(), "fenced out at " + std::string(e.endpoint) + ": a newer lease holder wrote there (S2)");
+        say(holder.c_str(), "fenced out at " + (e.endpoint.empty() ? std::string("the apply marks") : std::string(e.endpoint)) +
+                                  ": a newer lease holder, or an operator, raised the fence (S2)");
         return;
       case event_kind::plan_applied:  // one line in fifty: the rest looks the same
         if (e.gen.value() % 50 == 0) say(holder.c_str(), "applied generation " + std::to_string(e.gen.value()) + " to every endpoint");

@@ -312,7 +312,8 @@ class enactor_metrics {
     }
   }
 
-  /// The enactor gave its lease back (enactor::release() emits no event): call after release().
+  /// The enactor gave its lease back (enactor::release() emits no event): call after release(),
+  /// on the thread that drives the enactor (or once it stopped), as record() is.
   void lease_released() noexcept {
     lease_held_.store(0, std::memory_order_relaxed);
     end_run(run_outcome::abandoned, run_started_);
