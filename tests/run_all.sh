@@ -18,6 +18,7 @@ test_packages=(
   bind9  # named: tests/rfc2136 runs the store against a real BIND too (examples/support/bind_server.hpp)
   pdns-server pdns-backend-sqlite3 sqlite3  # tests/rfc2136's [pdns] cases run a real PowerDNS
   etcd-server etcd-client  # etcd and etcdctl: tests/etcd starts real members and reads back with etcdctl
+  prometheus  # prometheus and promtool: tests/metrics checks the exposition and rules, and scrapes the example
 )
 
 all_stages=(gcc clang tsan asan)
@@ -30,7 +31,7 @@ Usage: tests/run_all.sh [--fresh] [--no-install] [stage...]
 Runs the planfence test stages named (default: all, in this order):
   gcc    g++, RelWithDebInfo: everything, benchmarks included (smoke runs)   build/ci-gcc
   clang  clang++, RelWithDebInfo: builds everything; runs all but the Spin models and the
-         server suites (knot, etcd, recovery), which gcc runs once            build/ci-clang
+         server suites (knot, etcd, recovery, prometheus), which gcc runs once build/ci-clang
   tsan   clang++ with ThreadSanitizer: the concurrent tests (ctest -L concurrent)
                                                                             build/ci-tsan
   asan   clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: the unit and
@@ -197,10 +198,10 @@ stage_clang() {
   configure build/ci-clang -DCMAKE_CXX_COMPILER=clang++ -DPLANFENCE_BUILD_BENCHMARKS=ON
   run cmake --build build/ci-clang -j "$jobs"
   # The Spin models do not depend on the C++ compiler and take minutes, and the suites that run
-  # real servers (knotd, PowerDNS, etcd, and the recovery drill and crash test) check the servers'
-  # behaviour more than the compiler's: the gcc stage runs them all, once. Everything here is still
-  # built with Clang, warnings as errors.
-  run ctest --test-dir build/ci-clang --output-on-failure -j "$jobs" -LE '^(model|knot|etcd|recovery)$'
+  # real servers (knotd, PowerDNS, etcd, Prometheus, and the recovery drill and crash test) check
+  # the servers' behaviour more than the compiler's: the gcc stage runs them all, once. Everything
+  # here is still built with Clang, warnings as errors.
+  run ctest --test-dir build/ci-clang --output-on-failure -j "$jobs" -LE '^(model|knot|etcd|recovery|prometheus)$'
   end_stage
 }
 
