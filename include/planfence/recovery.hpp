@@ -159,6 +159,30 @@ struct drift_report {
 }
 
 namespace detail {
+
+/// Resolves all[begin, end) (handles[i - begin]: none for a name the store does not know) and
+/// inspects the resolved ones in one call (states, in the order of `resolved`): the chunk step of
+/// diff_store and survey_store. Errors: resolve's other than unknown_endpoint, and inspect's.
+template <class Store>
+[[nodiscard]] result<void> inspect_names(Store& store, const std::vector<std::string>& all, std::size_t begin,
+                                         std::size_t end, std::vector<std::optional<endpoint_handle>>& handles,
+                                         std::vector<endpoint_handle>& resolved, std::vector<endpoint_state>& states) {
+  handles.clear();
+  resolved.clear();
+  for (std::size_t i = begin; i < end; ++i) {
+    auto handle = store.resolve(all[i]);
+    if (handle) {
+      handles.emplace_back(*handle);
+      resolved.push_back(*handle);
+    } else if (handle.error().code == errc::unknown_endpoint) {
+      handles.emplace_back(std::nullopt);
+    } else {
+      return unexpected_error(std::move(handle).error());
+    }
+  }
+  states.assign(resolved.size(), endpoint_state{});
+  return inspect_endpoints(store, resolved, states);
+}
 /// The store's apply marks (none for a store that keeps none: every stamp is then effective).
 template <record_store Store>
 [[nodiscard]] result<apply_marks> marks_of(const Store& store) {
@@ -228,21 +252,9 @@ template <inspectable_store Store>
     }
     if (hooks.progress && begin > 0) hooks.progress(begin, all.size());
     const std::size_t end = std::min(all.size(), begin + chunk_max);
-    handles.clear();
-    resolved.clear();
-    for (std::size_t i = begin; i < end; ++i) {
-      auto handle = store.resolve(all[i]);
-      if (handle) {
-        handles.emplace_back(*handle);
-        resolved.push_back(*handle);
-      } else if (handle.error().code == errc::unknown_endpoint) {
-        handles.emplace_back(std::nullopt);
-      } else {
-        return unexpected_error(std::move(handle).error());
-      }
+    if (auto read = detail::inspect_names(store, all, begin, end, handles, resolved, states); !read) {
+      return unexpected_error(std::move(read).error());
     }
-    states.assign(resolved.size(), endpoint_state{});
-    if (auto read = inspect_endpoints(store, resolved, states); !read) return unexpected_error(std::move(read).error());
     std::size_t next = 0;
     for (std::size_t i = begin; i < end; ++i) {
       const std::string& name = all[i];
@@ -691,21 +703,9 @@ template <inspectable_store Store>
     }
     if (hooks.progress && begin > 0) hooks.progress(begin, all.size());
     const std::size_t end = std::min(all.size(), begin + detail::read_back_chunk);
-    handles.clear();
-    resolved.clear();
-    for (std::size_t i = begin; i < end; ++i) {
-      auto handle = store.resolve(all[i]);
-      if (handle) {
-        handles.emplace_back(*handle);
-        resolved.push_back(*handle);
-      } else if (handle.error().code == errc::unknown_endpoint) {
-        handles.emplace_back(std::nullopt);
-      } else {
-        return unexpected_error(std::move(handle).error());
-      }
+    if (auto read = detail::inspect_names(store, all, begin, end, handles, resolved, states); !read) {
+      return unexpected_error(std::move(read).error());
     }
-    states.assign(resolved.size(), endpoint_state{});
-    if (auto read = inspect_endpoints(store, resolved, states); !read) return unexpected_error(std::move(read).error());
     std::size_t next = 0;
     for (std::size_t i = begin; i < end; ++i) {
       endpoint_status e;
