@@ -141,7 +141,7 @@ struct command_spec {
   std::string_view description;
 };
 
-const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd://HOST:PORT[,...]/PREFIX (read only)"};
+const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd[s]://HOST:PORT[,...]/PREFIX (read only)"};
 const option_spec generation_option{"--generation", "N", "a retained generation, or 'latest'"};
 const option_spec store_option{"--store", "URI", "the record store, e.g. zonefile:///var/lib/planfence/zones"};
 const option_spec plan_bytes_option{"--plan-bytes-max", "BYTES",

@@ -224,3 +224,25 @@ TEST_CASE("etcd auth: a token expiring mid-apply is renewed and no write is lost
   CHECK(version_of(e, store->keys().marks()) == 2);  // begin_apply, finish_apply
   CHECK(store->read_marks().value().applied == target);
 }
+
+TEST_CASE("etcd tls: an etcds URI in a build without TLS says how to enable it", "[etcd][tls][uri]") {
+  // This executable is compiled without PLANFENCE_ETCD_OPENSSL (tests/etcd_tls/ has it).
+  static_assert(!etcd::tls_compiled);
+  auto where = etcd::parse_uri("etcds://127.0.0.1:2379/pf/x?ca-file=/etc/ssl/ca.pem");
+  REQUIRE_FALSE(where);
+  INFO(where.error().message());
+  CHECK(where.error().code == errc::io_error);
+  CHECK(where.error().detail.find("PLANFENCE_ETCD_OPENSSL") != std::string::npos);
+  CHECK(where.error().detail.find("PLANFENCE_WITH_OPENSSL=ON") != std::string::npos);
+  auto store = etcd_store::open_uri("etcds://127.0.0.1:2379/pf/x?fence=floor");
+  REQUIRE_FALSE(store);
+  CHECK(store.error().detail.find("not compiled into this program") != std::string::npos);
+  // A client configured for TLS by hand says the same on every call, and sends nothing.
+  auto config = etcd::parse_endpoints("127.0.0.1:9").value();
+  config.tls.enabled = true;
+  etcd::client c(config);
+  auto got = c.range("/x");
+  REQUIRE_FALSE(got);
+  CHECK(got.error().detail.find("PLANFENCE_ETCD_OPENSSL") != std::string::npos);
+  CHECK(c.requests_sent() == 0);
+}

@@ -23,6 +23,13 @@
 
 namespace planfence_test {
 
+/// REQUIRE(r), showing the error when it fails.
+#define PLANFENCE_REQUIRE_OK(r)                                           \
+  do {                                                                    \
+    const auto& planfence_checked = (r);                                  \
+    if (!planfence_checked) FAIL(#r ": " << planfence_checked.error().message()); \
+  } while (false)
+
 /// Whether `text` holds any of the secured member's passwords.
 inline bool holds_a_password(const std::string& text) {
   for (const char* user : {"root", "planfence", "outsider"}) {
@@ -41,50 +48,50 @@ inline void run_every_component_as_prefix_user(const secured_etcd& etcd) {
   const std::vector<std::string> names = {"db.example.test.", "www.example.test.", "api.example.test."};
 
   auto sequencer = etcd::etcd_sequencer::open_uri(etcd.uri(prefix));
-  REQUIRE(sequencer);
+  PLANFENCE_REQUIRE_OK(sequencer);
   auto registry = etcd::etcd_plan_registry::open_uri(etcd.uri(prefix));
-  REQUIRE(registry);
+  PLANFENCE_REQUIRE_OK(registry);
   std::vector<generation> generations;
   for (int i = 0; i < 4; ++i) {
     auto next = sequencer->next();
-    REQUIRE(next);
+    PLANFENCE_REQUIRE_OK(next);
     generations.push_back(*next);
-    REQUIRE(registry->publish(generation_plan(next->value(), names)));
+    PLANFENCE_REQUIRE_OK(registry->publish(generation_plan(next->value(), names)));
   }
   CHECK(registry->retained().value().size() == 4);
 
   steady_clock clock;
   auto authority = etcd::etcd_lease_authority<>::open_uri(etcd.uri(prefix), clock, {.holder_name = "az1"});
-  REQUIRE(authority);
+  PLANFENCE_REQUIRE_OK(authority);
   auto held = authority->acquire(3s);
-  REQUIRE(held);
+  PLANFENCE_REQUIRE_OK(held);
   auto store = etcd_store::open_uri(etcd.uri(prefix, "planfence", "&max-txn-ops=4"));  // one item per transaction
-  REQUIRE(store);
-  REQUIRE(store->raise_fence(held->fence));
+  PLANFENCE_REQUIRE_OK(store);
+  PLANFENCE_REQUIRE_OK(store->raise_fence(held->fence));
   std::vector<endpoint_handle> handles;
   for (const std::string& n : names) handles.push_back(store->resolve(n).value());
   std::vector<stamp> seen(handles.size());
-  REQUIRE(store->read_stamps(handles, seen));
+  PLANFENCE_REQUIRE_OK(store->read_stamps(handles, seen));
   const generation target = generations.back();
   auto looked_up = registry->lookup(target);
-  REQUIRE(looked_up);
+  PLANFENCE_REQUIRE_OK(looked_up);
   const plan& newest = *looked_up;
   auto begun = store->begin_apply(store->read_marks().value(), target, held->fence);
-  REQUIRE(begun);
+  PLANFENCE_REQUIRE_OK(begun);
   std::vector<commit_item> items;
   for (std::size_t i = 0; i < handles.size(); ++i) {
     items.push_back(commit_item{handles[i], seen[i], stamp{target, held->fence, 0}, &newest.find(names[i])->records});
   }
-  REQUIRE(store->commit_batch(items));
+  PLANFENCE_REQUIRE_OK(store->commit_batch(items));
   for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::written);
-  REQUIRE(store->finish_apply(target, held->fence));
+  PLANFENCE_REQUIRE_OK(store->finish_apply(target, held->fence));
   CHECK(store->live_generations().value() == std::vector<generation>{target});
   CHECK(store->read_all().value().endpoints.size() == names.size());
-  REQUIRE(authority->renew(*held, 3s));
+  PLANFENCE_REQUIRE_OK(authority->renew(*held, 3s));
   auto collected = registry->collect(retention_policy{.keep_newest = 1}, 0, *store, held->fence);
-  REQUIRE(collected);
+  PLANFENCE_REQUIRE_OK(collected);
   CHECK(registry->retained().value() == std::vector<generation>{target});
-  REQUIRE(authority->release(*held));
+  PLANFENCE_REQUIRE_OK(authority->release(*held));
 }
 
 struct ctl_output {

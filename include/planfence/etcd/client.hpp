@@ -886,6 +886,17 @@ class client {
         continue;
       }
       auto doc = detail::json_parse(response->body);
+      if (!doc && response->status != 200) {
+        // An error from etcd's HTTP layer before the gateway, in plain text (no token in it).
+        std::string says = printable_excerpt(response->body);
+        if (says.find("CommonName") != std::string::npos) {
+          says += "\" (etcd's JSON gateway refuses a client certificate whose subject has a CommonName: issue one "
+                  "without a CN, docs/etcd.md)";
+        } else {
+          says += "\"";
+        }
+        return fail(errc::store_unavailable, who + ": HTTP " + std::to_string(response->status) + ": etcd says \"" + says);
+      }
       if (!doc) {
         c.close();
         return fail(errc::parse_error, who + ": HTTP " + std::to_string(response->status) + " with a body that is not JSON (" +
