@@ -779,12 +779,6 @@ class client {
     return current_;
   }
 
-  /// Forgets the token, as if it had expired (the next call authenticates again): for tests.
-  void forget_token() {
-    std::lock_guard lock(mutex_);
-    token_.clear();
-  }
-
   /// Replaces the token with one etcd never issued, as an expired one looks to etcd: for tests
   /// of the renewal.
   void spoil_token_for_test() {
