@@ -21,6 +21,8 @@
 
 #include <filesystem>
 #include <map>
+#include <span>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -180,4 +182,44 @@ TEST_CASE("etcd tls: a wrong password or a user without permission is refused ov
   REQUIRE(c.put(prefix + "/a", "2"));
   CHECK(c.authentications() == 2);
   CHECK(c.range(prefix + "/a").value().kvs.at(0).version == 2);
+}
+
+TEST_CASE("etcd tls: on a secured three-member cluster a killed member and expiring tokens lose and repeat no write",
+          "[etcd][tls][auth][cluster]") {
+  using namespace planfence;
+  using namespace std::chrono_literals;
+  // --auth-token-ttl 1: a token unused for a second on a member is gone there, so each pause
+  // below expires it on every member, and the member the client fails over to never saw it used.
+  secured_etcd e({.tls = true, .auth_token_ttl_seconds = 1, .members = 3});
+  const std::string prefix = secured_prefix();
+  std::vector<std::string> cluster_names;
+  for (int i = 0; i < 12; ++i) cluster_names.push_back("e" + std::to_string(i) + ".cluster.test.");
+  auto store = etcd_store::open_uri(e.uri(prefix, "planfence", "&fence=floor&max-txn-ops=7"));  // 4 items a transaction
+  PLANFENCE_REQUIRE_OK(store);
+  const auto records = planfence_test::a_records({"192.0.2.9"});
+  const fence_token token{4};
+  PLANFENCE_REQUIRE_OK(store->raise_fence(token));
+  const std::uint64_t first_auth = store->connection().authentications();
+  std::vector<endpoint_handle> handles;
+  for (const std::string& n : cluster_names) handles.push_back(store->resolve(n).value());
+  for (std::size_t from = 0; from < handles.size(); from += 4) {
+    std::vector<stamp> seen(4);
+    PLANFENCE_REQUIRE_OK(store->read_stamps(std::span(handles).subspan(from, 4), seen));
+    std::vector<commit_item> items;
+    for (std::size_t i = 0; i < 4; ++i) items.push_back(commit_item{handles[from + i], seen[i], stamp{generation{7}, token, 0}, &records});
+    PLANFENCE_REQUIRE_OK(store->commit_batch(items));
+    for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::written);
+    if (from == 0) e.kill_member(store->connection().current_member());  // the member this client talks to
+    std::this_thread::sleep_for(2500ms);  // a new leader if it was the leader; every token expired
+  }
+  CHECK(store->connection().authentications() >= first_auth + 2);
+  // Every key written exactly once (etcd's version), read as root from the surviving members.
+  etcd::client root(e.config("root"));
+  for (const std::string& n : cluster_names) {
+    INFO(n);
+    auto got = root.range(store->keys().endpoint(n));
+    PLANFENCE_REQUIRE_OK(got);
+    REQUIRE(got->kvs.size() == 1);
+    CHECK(got->kvs[0].version == 1);
+  }
 }

@@ -1,7 +1,7 @@
 // tests/support/etcd_secure.hpp: an etcd member secured as production clusters run it, for the
 // authentication and TLS tests (tests/etcd/auth_test.cpp, tests/etcd_tls/).
 //
-// `secured_etcd` starts one etcd member on loopback with, as asked:
+// `secured_etcd` starts one etcd member (or a cluster of `members`) on loopback with, as asked:
 //   - authentication: `etcdctl user add root`, a role `planfence-rw` granted readwrite on the
 //     prefix `/pf/` only (`role grant-permission --prefix=true planfence-rw readwrite /pf/`), a
 //     user `planfence` with that role, a user `outsider` whose role may use `/other/` only, then
@@ -44,6 +44,7 @@ namespace planfence_test {
 struct secure_etcd_options {
   bool tls = false;
   int auth_token_ttl_seconds = 0;  // 0: etcd's default (300 s)
+  int members = 1;                 // a cluster of this many members (m0, m1, ...)
 };
 
 /// Runs `command` through the shell with its output to `log`; throws with the log's end when it
@@ -96,8 +97,22 @@ class secured_etcd {
   }
 
   [[nodiscard]] bool tls() const noexcept { return options_.tls; }
-  [[nodiscard]] std::string address() const { return "127.0.0.1:" + std::to_string(client_port_); }
-  [[nodiscard]] std::uint16_t client_port() const noexcept { return client_port_; }
+  /// Every member's client address, comma-separated ("127.0.0.1:P0,127.0.0.1:P1,...").
+  [[nodiscard]] std::string address() const {
+    std::string out;
+    for (const std::uint16_t port : client_ports_) out += (out.empty() ? "" : ",") + std::string("127.0.0.1:") + std::to_string(port);
+    return out;
+  }
+  [[nodiscard]] std::string member_address(std::size_t i) const { return "127.0.0.1:" + std::to_string(client_ports_.at(i)); }
+  /// SIGKILL of member `i` (a crash); reaped.
+  void kill_member(std::size_t i) noexcept {
+    pid_t& pid = pids_.at(i);
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    pid = -1;
+  }
   [[nodiscard]] const std::filesystem::path& dir() const noexcept { return dir_; }
   /// A file made by make_pki(): "ca.pem", "client.pem", "client.key", "other-ca.pem",
   /// "stranger.pem", "expired.pem".
@@ -140,14 +155,14 @@ class secured_etcd {
   /// etcdctl against the member, as root when `as_root` (the password from its file through the
   /// shell, never on a command line that a test prints).
   [[nodiscard]] std::string etcdctl(bool as_root = true) const {
-    std::string out = "etcdctl --endpoints=" + std::string(options_.tls ? "https://" : "http://") + address();
+    std::string out = "etcdctl --endpoints=" + std::string(options_.tls ? "https://" : "http://") + member_address(0);
     if (options_.tls) out += " --cacert=" + pki("ca.pem") + " --cert=" + pki("client.pem") + " --key=" + pki("client.key");
     if (as_root) out += " --user=root:\"$(cat " + password_file("root") + ")\"";
     return out;
   }
 
   [[nodiscard]] std::string log_tail() const {
-    std::ifstream in(dir_ / "m0.log");
+    std::ifstream in(dir_ / "m0.log");  // the first member's
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return text.size() > 2000 ? text.substr(text.size() - 2000) : text;
   }
@@ -189,9 +204,16 @@ class secured_etcd {
   void start() {
     const std::string binary = etcd_binary();
     if (binary.empty()) throw std::runtime_error("no etcd binary");
+    const std::size_t n = static_cast<std::size_t>(options_.members);
     for (int attempt = 0;; ++attempt) {
-      client_port_ = free_port();
-      const std::uint16_t peer_port = free_port();
+      client_ports_.clear();
+      std::vector<std::uint16_t> peer_ports;
+      std::string initial;
+      for (std::size_t i = 0; i < n; ++i) {
+        client_ports_.push_back(free_port());
+        peer_ports.push_back(free_port());
+        initial += (i == 0 ? "" : ",") + std::string("m") + std::to_string(i) + "=http://127.0.0.1:" + std::to_string(peer_ports[i]);
+      }
       std::vector<std::string> extra;
       if (options_.tls) {
         extra = {"--client-cert-auth", "--trusted-ca-file", pki("ca.pem"), "--cert-file", pki("server.pem"),
@@ -201,22 +223,38 @@ class secured_etcd {
         extra.push_back("--auth-token-ttl");
         extra.push_back(std::to_string(options_.auth_token_ttl_seconds));
       }
-      pid_ = planfence_example::launch_etcd_member({.binary = binary, .name = "m0", .directory = dir_,
-                                                    .client_port = client_port_, .peer_port = peer_port,
-                                                    .initial_cluster = {}, .extra_args = extra, .client_tls = options_.tls});
-      if (pid_ < 0) throw std::runtime_error("fork failed");
-      auto probe_config = config("");
-      probe_config.request_timeout = std::chrono::milliseconds{500};
-      planfence::etcd::client probe{probe_config};
-      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{15};
-      while (std::chrono::steady_clock::now() < until) {
-        if (probe.range("/planfence-probe")) return;
-        if (planfence_example::reap_if_exited(pid_)) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      pids_.assign(n, -1);
+      for (std::size_t i = 0; i < n; ++i) {
+        pids_[i] = planfence_example::launch_etcd_member({.binary = binary, .name = "m" + std::to_string(i), .directory = dir_,
+                                                          .client_port = client_ports_[i], .peer_port = peer_ports[i],
+                                                          .initial_cluster = initial, .extra_args = extra,
+                                                          .client_tls = options_.tls});
+        if (pids_[i] < 0) throw std::runtime_error("fork failed");
       }
+      bool all = true;
+      for (std::size_t i = 0; i < n && all; ++i) {
+        auto probe_config = config("");
+        probe_config.members = {probe_config.members[i]};
+        probe_config.request_timeout = std::chrono::milliseconds{500};
+        planfence::etcd::client probe{probe_config};
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{15};
+        bool answered = false;
+        while (!answered && std::chrono::steady_clock::now() < until) {
+          if (probe.range("/planfence-probe")) {
+            answered = true;
+            break;
+          }
+          if (planfence_example::reap_if_exited(pids_[i])) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds{50});
+        }
+        all = answered;
+      }
+      if (all) return;
       stop();
-      std::error_code ignored;
-      std::filesystem::remove_all(dir_ / "m0.etcd", ignored);
+      for (std::size_t i = 0; i < n; ++i) {
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_ / ("m" + std::to_string(i) + ".etcd"), ignored);
+      }
       if (attempt == 2) throw std::runtime_error("secured etcd did not start: " + log_tail());
     }
   }
@@ -239,26 +277,27 @@ class secured_etcd {
   }
 
   void stop() noexcept {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    for (int i = 0; i < 100; ++i) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
+    for (pid_t& pid : pids_) {
+      if (pid <= 0) continue;
+      ::kill(pid, SIGTERM);
+      for (int i = 0; i < 100 && pid > 0; ++i) {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) pid = -1;
+        else std::this_thread::sleep_for(std::chrono::milliseconds{50});
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+      if (pid > 0) {
+        ::kill(pid, SIGKILL);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        pid = -1;
+      }
     }
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
   }
 
   secure_etcd_options options_;
   std::filesystem::path dir_;
-  std::uint16_t client_port_ = 0;
-  pid_t pid_ = -1;
+  std::vector<std::uint16_t> client_ports_;
+  std::vector<pid_t> pids_;
 };
 
 /// "/pf/<pid>-<n>": a prefix under the planfence user's grant that no other test case uses.
