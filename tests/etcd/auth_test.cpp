@@ -112,6 +112,12 @@ TEST_CASE("etcd auth: a user without permission on the prefix is refused naming 
   REQUIRE_FALSE(anonymous);
   INFO(anonymous.error().message());
   CHECK(anonymous.error().detail.find("user name is empty") != std::string::npos);
+  // Made by hand from a client_config (no key_prefix set): the components name their prefix too.
+  auto config = e.config("outsider");
+  config.key_prefix.clear();
+  auto by_hand = etcd::etcd_plan_registry::make(config, prefix);
+  REQUIRE_FALSE(by_hand);
+  CHECK(by_hand.error().detail.find("under " + prefix + "/") != std::string::npos);
   // The outsider may use its own prefix.
   etcd::client outsider(e.config("outsider"));
   CHECK(outsider.put("/other/key", "value").has_value());

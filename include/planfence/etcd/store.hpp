@@ -390,6 +390,7 @@ class etcd_store {
                                          " (4 to 1000000), max-request-bytes " + std::to_string(limits.max_request_bytes) +
                                          " (1024 to 2^31 - 1)");
     }
+    if (config.key_prefix.empty()) config.key_prefix = prefix;  // named by a refused permission
     etcd_store out(std::make_unique<etcd::client>(std::move(config)), etcd::layout{std::move(prefix)}, mode);
     out.limits_ = limits;
     out.fixed_ = !names.empty();
