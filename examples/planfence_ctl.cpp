@@ -4,7 +4,9 @@
 // durable history directory (include/planfence/history.hpp); this program reads it, exports any
 // retained generation as a zone file, compares a store with a plan, applies a plan through the
 // fixed enactor's own commit rules, and lets an operator fence automation out and hand control
-// back (include/planfence/recovery.hpp). docs/runbook.md walks through the 2025 situation with it;
+// back (include/planfence/recovery.hpp; on etcd the hold is the lease authority's own holder key,
+// include/planfence/etcd/operator_hold.hpp), and shows a store's state at a glance for the
+// operator on call (status). docs/runbook.md walks through the 2025 situation with it;
 // docs/planfence-ctl.md lists every command and option. Run `planfence-ctl --help`, or
 // `planfence-ctl COMMAND --help`.
 //
@@ -20,6 +22,7 @@
 // left something wrong (diff: drift; apply: an endpoint not verified; history: a file that does not
 // load; release: no hold); 2 bad usage or an error before anything was done; 3 the command ran but
 // its output could not be written; 130 / 143 interrupted by SIGINT / SIGTERM.
+#include <planfence/etcd/operator_hold.hpp>
 #include <planfence/etcd/registry.hpp>
 #include <planfence/history.hpp>
 #include <planfence/plan.hpp>
@@ -195,21 +198,42 @@ const std::vector<command_spec>& commands() {
        "decided, with progress on standard error. Every endpoint of the plan is written, not only what\n"
        "changed (a repair), under the store's apply marks (an N older than the applied one: nothing).\n"
        "Then every endpoint is read back: exit status 0 only when each serves N or newer, with N's\n"
-       "records. Does not keep automation out: see override."},
-      {"override", "fence automation out with an operator fence, then apply a generation",
+       "records. Does not keep automation out: see override. On an etcd store with holder-key fencing\n"
+       "it commits only while override's hold is in place, with the hold's token."},
+      {"override", "fence automation out with an operator hold, then apply a generation",
        "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option, plan_bytes_option},
-       "Raises the store's fence to an operator fence (the next multiple of 1024 above the store's\n"
-       "floor) and reads the floor back, so that every commit automation makes with its older token is\n"
-       "refused (S2), then applies N as apply does (read back included). Automation stays out until\n"
-       "release: its lease authority, wrapped in fence_floor_authority, refuses to grant while the\n"
-       "floor is an operator fence. When the fence cannot be raised, nothing is applied (exit 2)."},
+       "Fences automation out, then applies N as apply does (read back included). On an etcd store\n"
+       "with holder-key fencing (the default URI) the hold is the etcd lease authority's own holder key,\n"
+       "PREFIX/holder, created with no etcd lease so that it outlives this command (an automation\n"
+       "holder's key is deleted and its lease revoked first): etcd refuses every commit with another\n"
+       "token, and automation cannot acquire the lease until release. On other stores, and etcd with\n"
+       "?fence=floor, it raises the store's fence to an operator fence (the next multiple of 1024 above\n"
+       "the floor) and reads the floor back; automation's lease authority, wrapped in\n"
+       "fence_floor_authority, refuses to grant while the floor is an operator fence. Either hold is\n"
+       "read back before anything is applied; when it cannot be taken, nothing is applied (exit 2)."},
       {"release", "hand control back to automation after override", "planfence-ctl release --store URI",
        {store_option},
-       "Raises the store's fence once more, to the operator fence + 1, and reads the floor back:\n"
-       "automation (fence_floor_authority) then grants tokens above it and resumes. The operator's own\n"
-       "fence is refused from then on. Exit status 1 when there is no operator hold to release (then\n"
-       "nothing is written)."},
+       "Ends the operator hold and reads the store back. On etcd: deletes the holder key override\n"
+       "took; automation acquires the lease at once, with a newer token (an etcd revision above the\n"
+       "hold's). A floor-based hold: raises the store's fence once more, to the operator fence + 1;\n"
+       "automation (fence_floor_authority) then grants tokens above it and resumes, and the operator's\n"
+       "own fence is refused from then on. Exit status 1 when there is no operator hold to release\n"
+       "(then nothing is written)."},
+      {"status", "one screen for the person on call: hold, generations served, what is broken",
+       "planfence-ctl status --store URI [--dir DIR] [--json] [--plan-bytes-max BYTES]",
+       {store_option, dir_option, {"--json", "", "print one JSON document (every list in full) instead of the screen"},
+        plan_bytes_option},
+       "Reads the whole store once (1,024 endpoints per store call, progress on standard error) and\n"
+       "shows its fence floor and whether an operator hold is in place (on etcd, who holds the lease),\n"
+       "the newest generation the history (--dir) retains, how many endpoints serve it, which serve\n"
+       "an older or a newer one, which serve NO RECORDS, and which serve a generation whose plan the\n"
+       "history no longer has. Generations are effective ones: an endpoint a later apply did not\n"
+       "change serves the store's applied mark. Each list shows its first 20 names on the screen;\n"
+       "--json lists them all. All stores list their endpoints but RFC 2136 ones, for which the\n"
+       "newest plan's are read (--dir is then required). Exit status 1 when an endpoint serves\n"
+       "nothing (and no plan says it should) or serves a generation the history does not retain;\n"
+       "0 otherwise, also during an operator hold. Reads only: writes nothing anywhere."},
       {"rehearse", "REHEARSAL ONLY: put a fresh zone-file store into the 2025 state",
        "planfence-ctl rehearse --dir DIR --store URI --zone ZONE --endpoint NAME [--generation N] [--stamp G] "
        "[--plan-bytes-max BYTES]",
@@ -501,16 +525,22 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
   return std::move(*store);
 }
 
-/// apply and override commit with planfence-ctl's own token, which is no etcd holder key: an etcd
-/// store in holder-key mode would refuse every commit as fenced. Say so before anything is done.
-void require_operator_fencing(const command_spec& c, pf::any_store& store) {
-  if (auto* etcd = store.get_if<pf::etcd_store>(); etcd != nullptr && etcd->mode() != pf::etcd::fence_mode::floor_only) {
-    usage_error(&c, "--store " + store.description() +
-                        ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
-                        "token is not the create revision of a live holder key; planfence-ctl holds none. Add\n"
-                        "?fence=floor to the URI: the operator fence then works through the store's fence floor,\n"
-                        "which automation's holder-key commits compare too (docs/etcd.md)");
-  }
+/// The etcd store behind `store` when it fences by holder key (the default): override then takes
+/// the lease authority's own holder key as its hold (etcd/operator_hold.hpp).
+pf::etcd_store* holder_key_etcd(pf::any_store& store) {
+  auto* etcd = store.get_if<pf::etcd_store>();
+  return etcd != nullptr && etcd->mode() == pf::etcd::fence_mode::holder_key ? etcd : nullptr;
+}
+
+/// apply commits with planfence-ctl's own token, which is no etcd holder key unless an operator
+/// hold (override) is in place: an etcd store in holder-key mode would refuse every commit as
+/// fenced. Say so before anything is done.
+[[noreturn]] void refuse_holder_key_apply(const command_spec& c, pf::any_store& store) {
+  usage_error(&c, "--store " + store.description() +
+                      ": this etcd store uses holder-key fencing (the default), which refuses every commit whose\n"
+                      "token is not the create revision of a live holder key, and no operator hold is in place.\n"
+                      "Run 'planfence-ctl override' (it takes the holder key itself and keeps automation out), or add\n"
+                      "?fence=floor to the URI when automation is known to be stopped (docs/etcd.md)");
 }
 
 /// Reads the store's fence floor back after raising it to `wanted`; an error when it is lower.
@@ -724,6 +754,68 @@ int write_file_atomically(const command_spec& c, std::filesystem::path path, std
   return exit_ok;
 }
 
+/// Who took an operator hold, and when, for P/holder's value (no secret: a user and a host name).
+std::string hold_note() {
+  const char* user = std::getenv("USER");
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+  std::string out = "taken " + utc_time(static_cast<std::uint64_t>(now.count()));
+  if (user != nullptr && *user != '\0') out += " by " + std::string(user).substr(0, 32);
+  if (host[0] != '\0') out += std::string(user != nullptr && *user != '\0' ? "@" : " on ") + std::string(host).substr(0, 64);
+  return out;
+}
+
+/// override on a holder-key etcd store: the hold is the etcd lease authority's own holder key,
+/// created without an etcd lease (etcd/operator_hold.hpp), so etcd itself keeps automation out
+/// while it exists and release lets automation back in at once.
+int override_with_holder_key(const command_spec& c, pf::any_store& store, pf::etcd_store& etcd,
+                             const pf::durable_history& history, pf::generation gen) {
+  const std::string key = etcd.keys().holder();
+  auto taken = pf::etcd::take_operator_hold(etcd.connection(), etcd.keys(), hold_note());
+  // A token that is a multiple of the operator stride would read, once apply raises the floor to
+  // it, like a floor-based operator fence (is_operator_fence): take the next revision instead.
+  for (int again = 0; taken && pf::is_operator_fence(taken->fence) && again < 4; ++again) {
+    auto first = taken->superseded;
+    taken = pf::etcd::take_operator_hold(etcd.connection(), etcd.keys(), hold_note());
+    if (taken) taken->superseded = first;
+  }
+  if (!taken) {
+    report_error(c, store.description() + ": taking the operator hold " + key, taken.error());
+    std::fprintf(stderr, "Nothing was applied, and automation is NOT known to be fenced out (a hold may have been\n"
+                         "created before the error: 'planfence-ctl status' shows it, 'planfence-ctl release' removes it).\n"
+                         "Fix the cause and run again.\n");
+    return exit_usage;
+  }
+  const unsigned long long fence = taken->fence.value();
+  // The store's own floor must admit the hold's token (a floor-based operator fence raised
+  // earlier through ?fence=floor may be above etcd's revision).
+  auto floor = etcd.fence_floor();
+  if (!floor || floor->value() > fence) {
+    auto released = pf::etcd::release_operator_hold(etcd.connection(), etcd.keys());
+    if (!floor) report_error(c, store.description() + ": reading its fence floor", floor.error());
+    else std::fprintf(stderr,
+                      "planfence-ctl %s: %s: the store's fence floor %llu is above the hold's token %llu (etcd's revision),\n"
+                      "so every commit under the hold would be refused. Release the floor's hold with\n"
+                      "'planfence-ctl release', or override through ?fence=floor (docs/etcd.md).\n",
+                      std::string(c.name).c_str(), store.description().c_str(),
+                      static_cast<unsigned long long>(floor->value()), fence);
+    std::fprintf(stderr, "Nothing was applied; the hold was %s.\n",
+                 released ? "removed again (read back)" : ("NOT removed: " + released.error().message() +
+                                                           "; run 'planfence-ctl release'").c_str());
+    return exit_usage;
+  }
+  std::printf("Operator hold %s is in place with fence %llu (read back; attached to no etcd lease, so it lasts\n"
+              "until 'planfence-ctl release'): etcd refuses every commit whose token is not %llu, and automation's\n"
+              "etcd lease authority cannot acquire while it exists.\n",
+              key.c_str(), fence, fence);
+  if (taken->superseded) {
+    std::printf("It superseded %s%s.\n", pf::etcd::describe(*taken->superseded).c_str(),
+                taken->superseded->operator_hold ? "" : ", whose etcd lease was revoked");
+  }
+  return apply_and_report(c, store, history, gen, taken->fence);
+}
+
 // --- commands -------------------------------------------------------------------------------
 
 int run_history(const command_spec& c, const arguments& args) {
@@ -826,9 +918,17 @@ int run_apply(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
-  require_operator_fencing(c, store);
+  std::optional<pf::fence_token> hold_fence;
+  if (pf::etcd_store* etcd = holder_key_etcd(store)) {
+    auto holder = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+    if (!holder) return report_error(c, store.description(), holder.error());
+    if (!holder->operator_hold) refuse_holder_key_apply(c, store);
+    hold_fence = holder->fence;
+  }
   pf::fence_token fence{};
-  if (args.has("--fence")) {
+  if (hold_fence && !args.has("--fence")) {
+    fence = *hold_fence;  // commit under the operator hold that override took
+  } else if (args.has("--fence")) {
     const auto number = parse_number(args.get("--fence"));
     if (!number || *number == 0 || *number > pf::fence_max.value()) {
       usage_error(&c, "--fence: expected a token from 1 to 16777215, got '" + args.get("--fence") + "'");
@@ -847,7 +947,7 @@ int run_override(const command_spec& c, const arguments& args) {
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
-  require_operator_fencing(c, store);
+  if (pf::etcd_store* etcd = holder_key_etcd(store)) return override_with_holder_key(c, store, *etcd, *history, gen);
   auto floor = pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   auto fence = pf::next_operator_fence(*floor);
@@ -868,11 +968,35 @@ int run_override(const command_spec& c, const arguments& args) {
 
 int run_release(const command_spec& c, const arguments& args) {
   pf::any_store store = open_store(c, args, nullptr, store_use::read);
-  auto floor = pf::store_fence_floor(store);
+  // On etcd, the hold override takes is the holder key (whatever the URI's fence mode): delete it
+  // and read it back. A floor-based hold (?fence=floor) is released below as on other stores.
+  bool released_holder = false;
+  if (auto* etcd = store.get_if<pf::etcd_store>()) {
+    auto released = pf::etcd::release_operator_hold(etcd->connection(), etcd->keys());
+    if (!released) {
+      report_error(c, store.description() + ": deleting the operator hold " + etcd->keys().holder(), released.error());
+      std::fprintf(stderr, "The operator hold may still be in place ('planfence-ctl status' shows it). Fix the cause and run again.\n");
+      return exit_usage;
+    }
+    if (*released) {
+      released_holder = true;
+      auto now = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+      std::printf("Released the operator hold %s with fence %llu on %s: read back, %s is held by %s.\n"
+                  "Automation using the etcd lease authority acquires at once; its token, a newer etcd revision,\n"
+                  "is above %llu.\n",
+                  etcd->keys().holder().c_str(), static_cast<unsigned long long>((*released)->fence.value()),
+                  store.description().c_str(), etcd->keys().holder().c_str(),
+                  now ? pf::etcd::describe(*now).c_str() : "(cannot be read now)",
+                  static_cast<unsigned long long>((*released)->fence.value()));
+    }
+  }
+  auto floor = released_holder ? store.fence_floor() : pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   if (!pf::is_operator_fence(*floor)) {
-    std::printf("No operator hold on %s (its fence floor %llu is not an operator fence): nothing to release.\n",
-                store.description().c_str(), static_cast<unsigned long long>(floor->value()));
+    if (released_holder) return exit_ok;
+    std::printf("No operator hold on %s (its fence floor %llu is not an operator fence%s): nothing to release.\n",
+                store.description().c_str(), static_cast<unsigned long long>(floor->value()),
+                store.get_if<pf::etcd_store>() != nullptr ? ", and no lease-less holder key" : "");
     return exit_found;
   }
   const pf::fence_token released{floor->value() + 1};
@@ -890,6 +1014,231 @@ int run_release(const command_spec& c, const arguments& args) {
               static_cast<unsigned long long>(raised->value()), static_cast<unsigned long long>(raised->value()),
               static_cast<unsigned long long>(floor->value()));
   return exit_ok;
+}
+
+/// A JSON string literal (RFC 8259): quotes, backslashes, control characters and bytes outside
+/// ASCII escaped (a byte >= 0x80 as \u00XX: names are ASCII; a stray byte keeps the document valid).
+std::string json_string(std::string_view text) {
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (u < 0x20 || u >= 0x7F) {  // control bytes, and any non-ASCII byte (the output stays valid UTF-8)
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", u);
+      out += escaped;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+/// What `status` found on the hold: the floor's operator fence and, on etcd, the holder key.
+struct hold_view {
+  bool floor_hold = false;                      // the fence floor is an operator fence
+  std::optional<pf::etcd::holder_info> holder;  // etcd only: PREFIX/holder
+  std::string holder_key;
+};
+
+int run_status(const command_spec& c, const arguments& args) {
+  const bool json = args.has("--json");
+  std::unique_ptr<pf::durable_history> history;
+  if (args.has("--dir")) history = open_history(c, args);
+  const std::string& uri = args.get("--store");
+  if (!history && uri.starts_with("rfc2136://")) {
+    usage_error(&c, "--store " + pf::detail::redact_uri(uri) +
+                        ": a DNS server does not list its zone's endpoints; give --dir so that the newest plan names them");
+  }
+  pf::pinned_plan newest;
+  if (history && history->latest() != pf::generation_none) {
+    if (auto p = history->pin(history->latest())) newest = std::move(*p);
+  }
+  pf::any_store store = open_store(c, args, newest ? newest.get() : nullptr, store_use::read);
+  progress_meter meter(c, "read");
+  pf::recovery_hooks hooks;
+  hooks.stop = &stop_requested;
+  hooks.progress = [&](std::size_t done, std::size_t total) { meter(done, total); };
+  auto survey = pf::survey_store(store, history.get(), hooks);
+  if (!survey) return report_error(c, store.description(), survey.error());
+  auto own_floor = store.fence_floor();
+  if (!own_floor && own_floor.error().code != pf::errc::not_found) {
+    return report_error(c, store.description() + ": reading its fence floor", own_floor.error());
+  }
+  const pf::fence_token floor = std::max(own_floor ? *own_floor : pf::fence_token{}, survey->stamp_fence_max);
+  hold_view hold;
+  hold.floor_hold = pf::is_operator_fence(floor);
+  if (auto* etcd = store.get_if<pf::etcd_store>()) {
+    auto holder = pf::etcd::read_holder(etcd->connection(), etcd->keys());
+    if (!holder) return report_error(c, store.description(), holder.error());
+    hold.holder = *holder;
+    hold.holder_key = etcd->keys().holder();
+  }
+  const bool holder_hold = hold.holder && hold.holder->operator_hold;
+
+  // The classes (an endpoint may be in two: serving nothing under a missing plan's stamp).
+  std::vector<const pf::endpoint_status*> at_newest, older, newer, nothing, missing;
+  std::map<pf::generation, std::size_t> by_generation;
+  for (const pf::endpoint_status& e : survey->endpoints) {
+    ++by_generation[e.serves];
+    if (e.serves_nothing) nothing.push_back(&e);
+    if (e.plan_missing) missing.push_back(&e);
+    if (!survey->history_known || e.serves == pf::generation_none) continue;
+    if (e.serves == survey->newest) at_newest.push_back(&e);
+    else if (e.serves < survey->newest) older.push_back(&e);
+    else newer.push_back(&e);
+  }
+  const bool healthy = survey->healthy();
+  const auto problems = history ? all_problems(*history) : std::vector<pf::history_problem>{};
+  const auto retained = history ? history->retained() : std::vector<pf::generation>{};
+
+  if (json) {
+    auto endpoint_list = [](const std::vector<const pf::endpoint_status*>& list) {
+      std::string out = "[";
+      for (const pf::endpoint_status* e : list) {
+        if (out.size() > 1) out += ",";
+        out += "\n    {\"name\": " + json_string(e->name) + ", \"generation\": " + std::to_string(e->serves.value()) +
+               ", \"stamp_generation\": " + std::to_string(e->stored.gen.value()) +
+               ", \"fence\": " + std::to_string(e->stored.fence.value()) + ", \"records\": " + std::to_string(e->records) +
+               ", \"in_store\": " + (e->in_store ? "true" : "false") + ", \"in_newest\": " + (e->in_newest ? "true" : "false") + "}";
+      }
+      return out + (list.empty() ? "]" : "\n  ]");
+    };
+    std::string out = "{\n  \"store\": " + json_string(store.description()) + ",\n  \"fence_floor\": " +
+                      std::to_string(floor.value()) + ",\n  \"operator_hold\": ";
+    if (holder_hold) {
+      out += "{\"kind\": \"holder-key\", \"key\": " + json_string(hold.holder_key) + ", \"fence\": " +
+             std::to_string(hold.holder->fence.value()) + ", \"note\": " + json_string(hold.holder->note) + "}";
+    } else if (hold.floor_hold) {
+      out += "{\"kind\": \"fence-floor\", \"fence\": " + std::to_string(floor.value()) + "}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"floor_operator_fence\": " + std::string(hold.floor_hold ? "true" : "false");
+    out += ",\n  \"lease_holder\": ";
+    if (hold.holder && hold.holder->held) {
+      out += "{\"name\": " + json_string(hold.holder->name) + ", \"fence\": " + std::to_string(hold.holder->fence.value()) +
+             ", \"lease\": " + std::to_string(hold.holder->lease) + ", \"operator_hold\": " +
+             (hold.holder->operator_hold ? "true" : "false") + "}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"apply_marks\": {\"begun\": " + std::to_string(survey->marks.begun.value()) + ", \"applied\": " +
+           std::to_string(survey->marks.applied.value()) + "}";
+    out += ",\n  \"history\": ";
+    if (history) {
+      std::string gens;
+      for (pf::generation g : retained) gens += (gens.empty() ? "" : ", ") + std::to_string(g.value());
+      std::string broken;
+      for (const pf::history_problem& p : problems) broken += (broken.empty() ? "" : ", ") + json_string(describe_problem(p));
+      out += "{\"source\": " + json_string(history_label) + ", \"newest\": " + std::to_string(survey->newest.value()) +
+             ", \"retained\": [" + gens + "], \"not_loading\": [" + broken + "]}";
+    } else {
+      out += "null";
+    }
+    out += ",\n  \"endpoints\": " + std::to_string(survey->endpoints.size());
+    std::string counts;
+    for (const auto& [g, n] : by_generation) {
+      counts += (counts.empty() ? "" : ", ") + json_string(std::to_string(g.value())) + ": " + std::to_string(n);
+    }
+    out += ",\n  \"by_generation\": {" + counts + "}";
+    out += ",\n  \"serving_newest\": " + endpoint_list(at_newest);
+    out += ",\n  \"serving_older\": " + endpoint_list(older);
+    out += ",\n  \"serving_newer\": " + endpoint_list(newer);
+    out += ",\n  \"serving_nothing\": " + endpoint_list(nothing);
+    out += ",\n  \"missing_plan\": " + endpoint_list(missing);
+    std::string unmanaged;
+    for (const std::string& n : survey->unmanaged) unmanaged += (unmanaged.empty() ? "" : ", ") + json_string(n);
+    out += ",\n  \"unmanaged\": [" + unmanaged + "]";
+    out += ",\n  \"interrupted\": " + std::string(survey->interrupted ? "true" : "false");
+    out += ",\n  \"healthy\": " + std::string(healthy && !survey->interrupted ? "true" : "false") + "\n}\n";
+    std::fputs(out.c_str(), stdout);
+  } else {
+    std::printf("Store %s\n", store.description().c_str());
+    std::printf("  fence floor   %llu%s\n", static_cast<unsigned long long>(floor.value()),
+                hold.floor_hold ? "  OPERATOR HOLD (an operator fence): automation is fenced out until 'planfence-ctl release'" : "");
+    if (hold.holder) {
+      if (holder_hold) {
+        std::printf("  etcd lease    OPERATOR HOLD: %s is %s: automation cannot acquire until 'planfence-ctl release'\n",
+                    hold.holder_key.c_str(), pf::etcd::describe(*hold.holder).c_str());
+      } else {
+        std::printf("  etcd lease    held by %s\n", pf::etcd::describe(*hold.holder).c_str());
+      }
+    }
+    if (survey->marks.begun != pf::generation_none || survey->marks.applied != pf::generation_none) {
+      std::printf("  apply marks   begun %llu, applied %llu\n", static_cast<unsigned long long>(survey->marks.begun.value()),
+                  static_cast<unsigned long long>(survey->marks.applied.value()));
+    }
+    if (history) {
+      std::printf("History %s: %zu plan%s retained", history_label.c_str(), retained.size(), retained.size() == 1 ? "" : "s");
+      if (!retained.empty()) {
+        std::printf(", generations %llu..%llu; newest %llu", static_cast<unsigned long long>(retained.front().value()),
+                    static_cast<unsigned long long>(retained.back().value()),
+                    static_cast<unsigned long long>(survey->newest.value()));
+      }
+      std::printf("\n");
+      for (const pf::history_problem& p : problems) std::printf("  does not load (never applied): %s\n", describe_problem(p).c_str());
+    } else {
+      std::printf("History: not given (--dir): the newest generation and missing plans are not known\n");
+    }
+    std::printf("Endpoints: %zu managed", survey->endpoints.size());
+    if (!survey->unmanaged.empty()) std::printf(" (and %zu names not managed by planfence)", survey->unmanaged.size());
+    std::printf("; by generation served:");
+    for (auto it = by_generation.rbegin(); it != by_generation.rend(); ++it) {
+      std::printf("%s %s %zu", it == by_generation.rbegin() ? "" : ",",
+                  it->first == pf::generation_none ? "none" : ("g" + std::to_string(it->first.value())).c_str(), it->second);
+    }
+    std::printf("\n");
+    constexpr std::size_t shown_max = 20;
+    // `title` starts with the plural verb ("serve ...", "SERVE ..."): one endpoint "serves".
+    auto show = [&](std::string title, const std::vector<const pf::endpoint_status*>& list, bool always) {
+      if (list.empty() && !always) return;
+      if (list.size() == 1) title.insert(5, title[0] == 'S' ? "S" : "s");
+      std::printf("  %zu %s%s\n", list.size(), title.c_str(), list.empty() ? "" : ":");
+      for (std::size_t i = 0; i < list.size() && i < shown_max; ++i) {
+        const pf::endpoint_status& e = *list[i];
+        std::string what = e.serves == pf::generation_none ? "never written" : "serves g" + std::to_string(e.serves.value());
+        if (e.serves != e.stored.gen && e.stored.gen != pf::generation_none) {
+          what += " (stamp g" + std::to_string(e.stored.gen.value()) + ", applied mark)";
+        }
+        if (e.stored.gen != pf::generation_none) what += ", fence " + std::to_string(e.stored.fence.value());
+        what += ", " + std::to_string(e.records) + " record" + (e.records == 1 ? "" : "s");
+        if (!e.in_store) what += ", the store has no place for it";
+        if (e.plan_missing) what += ", PLAN GONE";
+        std::printf("    %-44s %s\n", e.name.c_str(), what.c_str());
+      }
+      if (list.size() > shown_max) std::printf("    ... and %zu more (--json lists all)\n", list.size() - shown_max);
+    };
+    if (survey->history_known) {
+      std::printf("  %zu serve%s the newest generation, %llu\n", at_newest.size(), at_newest.size() == 1 ? "s" : "",
+                  static_cast<unsigned long long>(survey->newest.value()));
+      show("serve an older generation", older, true);
+      show("serve a generation newer than the history's newest", newer, false);
+    }
+    show("SERVE NO RECORDS", nothing, true);
+    if (survey->history_known) show("serve a generation whose plan the history no longer has", missing, true);
+    if (survey->interrupted) {
+      std::printf("Interrupted by %s after %zu endpoints were read; the rest were not.\n", signal_name(),
+                  survey->endpoints.size() + survey->unmanaged.size());
+      return interrupted_status();
+    }
+    if (healthy) {
+      std::printf("Healthy: every endpoint serves records%s.\n",
+                  survey->history_known ? " of a plan the history retains" : "");
+    } else {
+      std::printf("NOT HEALTHY: %zu endpoint%s serve%s no records, %zu serve%s a plan the history no longer has.\n"
+                  "Next: docs/runbook.md (diff against the newest generation, then override).\n",
+                  nothing.size(), nothing.size() == 1 ? "" : "s", nothing.size() == 1 ? "s" : "", missing.size(),
+                  missing.size() == 1 ? "s" : "");
+    }
+    if (holder_hold || hold.floor_hold) {
+      std::printf("An operator hold is in place: automation stays out until 'planfence-ctl release'.\n");
+    }
+  }
+  if (survey->interrupted) return interrupted_status();
+  return healthy ? exit_ok : exit_found;
 }
 
 int run_rehearse(const command_spec& c, const arguments& args) {
@@ -962,6 +1311,7 @@ int run_command(std::string_view name, const command_spec& c, const arguments& a
   if (name == "apply") return run_apply(c, args);
   if (name == "override") return run_override(c, args);
   if (name == "rehearse") return run_rehearse(c, args);
+  if (name == "status") return run_status(c, args);
   return run_release(c, args);
 }
 

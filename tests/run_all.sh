@@ -11,7 +11,7 @@ test_packages=(
   cmake g++ clang
   libclang-rt-dev   # Clang's sanitizer runtimes (only recommended by clang, so name it)
   catch2 libbenchmark-dev spin pkg-config
-  python3  # bench/report_test.py checks bench/report.py (CTest bench.report)
+  python3  # bench/report_test.py checks bench/report.py (CTest bench.report); planfence-ctl status --json is parsed with its json module
   knot knot-dnsutils  # knotd and kdig: tests/recovery's drill loads an exported zone and queries it
   knot-dnssecutils  # kzonecheck: tests/zonefile checks that exported zones load in a real server
   bind9-utils  # named-checkzone: tests/zonefile checks the zone rules against BIND's loader too
@@ -19,6 +19,7 @@ test_packages=(
   pdns-server pdns-backend-sqlite3 sqlite3  # tests/rfc2136's [pdns] cases run a real PowerDNS
   etcd-server etcd-client  # etcd and etcdctl: tests/etcd starts real members and reads back with etcdctl
   openssl libssl-dev  # tests/etcd_tls: certificates made by openssl; the gcc stage builds the TLS transport
+  prometheus  # prometheus and promtool: tests/metrics checks the exposition and rules, and scrapes the example
 )
 
 all_stages=(gcc clang tsan asan)
@@ -32,7 +33,7 @@ Runs the planfence test stages named (default: all, in this order):
   gcc    g++, RelWithDebInfo: everything, benchmarks included (smoke runs), with the etcd
          TLS transport (PLANFENCE_WITH_OPENSSL=ON: tests/etcd_tls)           build/ci-gcc
   clang  clang++, RelWithDebInfo: builds everything; runs all but the Spin models and the
-         server suites (knot, etcd, recovery), which gcc runs once            build/ci-clang
+         server suites (knot, etcd, recovery, prometheus), which gcc runs once build/ci-clang
   tsan   clang++ with ThreadSanitizer: the concurrent tests (ctest -L concurrent)
                                                                             build/ci-tsan
   asan   clang++ with AddressSanitizer and UndefinedBehaviorSanitizer: the unit and
@@ -202,10 +203,10 @@ stage_clang() {
   configure build/ci-clang -DCMAKE_CXX_COMPILER=clang++ -DPLANFENCE_BUILD_BENCHMARKS=ON
   run cmake --build build/ci-clang -j "$jobs"
   # The Spin models do not depend on the C++ compiler and take minutes, and the suites that run
-  # real servers (knotd, PowerDNS, etcd, and the recovery drill and crash test) check the servers'
-  # behaviour more than the compiler's: the gcc stage runs them all, once. Everything here is still
-  # built with Clang, warnings as errors.
-  run ctest --test-dir build/ci-clang --output-on-failure -j "$jobs" -LE '^(model|knot|etcd|recovery)$'
+  # real servers (knotd, PowerDNS, etcd, Prometheus, and the recovery drill and crash test) check
+  # the servers' behaviour more than the compiler's: the gcc stage runs them all, once. Everything
+  # here is still built with Clang, warnings as errors.
+  run ctest --test-dir build/ci-clang --output-on-failure -j "$jobs" -LE '^(model|knot|etcd|recovery|prometheus)$'
   end_stage
 }
 

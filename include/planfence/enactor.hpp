@@ -64,7 +64,7 @@ struct enactor_config {
   std::chrono::milliseconds lease_ttl{10'000};
   /// Renew when less than this remains (must be below lease_ttl).
   std::chrono::milliseconds renew_margin{5'000};
-  /// Endpoints read and committed per store call (read_stamps, commit_batch). A remote store
+  /// Endpoints read and committed per store call (read_stamps, commit_batch), 1 to 65,536. A remote store
   /// pays one round trip per batch instead of one per endpoint, and splits a batch further to
   /// fit its own limits. 1 gives the one-endpoint-per-step machine of the simulator's scripted
   /// replays. Memory: about 100 bytes per slot, allocated once, at construction.
@@ -160,7 +160,7 @@ class enactor {
   /// many (beyond it the chain is unknown and the change is not refused for that reason).
   static constexpr std::uint64_t zone_guard_scan_max = 1024;
   /// The largest enactor_config::batch_max.
-  static constexpr std::uint32_t batch_max_limit = 4096;
+  static constexpr std::uint32_t batch_max_limit = 65536;
 
   enactor(Store& store, Authority& authority, Registry& registry, const Clock& clock, enactor_config config = {},
           Sink sink = {})
@@ -437,6 +437,7 @@ class enactor {
     // that a run that resolves no endpoint (a store without the plan's zones) reports each of
     // them before it touches the marks.
     begun_ = marks_.begun >= gen;
+    finished_ = false;
     state_ = run_total() == 0 ? next_after_writes() : enactor_state::read_stamp;
     return {};
   }
@@ -452,26 +453,7 @@ class enactor {
     if constexpr (change_following_store<Store>) {
       const generation gen = plan_->gen();
       auto begun = store_->begin_apply(marks_, gen, lease_->fence);
-      if (!begun) {
-        switch (begun.error().code) {
-          case errc::fenced:
-            emit(event_kind::fenced, gen, {}, "apply marks");
-            lose_lease();
-            return {};
-          case errc::conflict:
-            if (++marks_conflicts_ > config_.conflict_retries_max) {
-              emit(event_kind::conflict, gen, {}, "apply marks: giving up for this run");
-              end_plan();
-              state_ = enactor_state::idle;
-              return {false, config_.poll_interval};
-            }
-            emit(event_kind::conflict, gen, {}, "apply marks");
-            inputs_.clear();
-            state_ = enactor_state::read_marks;
-            return {};
-          default: return store_trouble(enactor_state::begin_apply, begun.error());
-        }
-      }
+      if (!begun) return begin_refused(begun.error());
       store_attempts_ = 0;
       marks_ = *begun;
       begun_ = true;
@@ -480,6 +462,30 @@ class enactor {
       state_ = items_size_ > 0 ? enactor_state::commit : enactor_state::finish_apply;
     }
     return {};
+  }
+
+  /// The begin was refused (by begin_apply, or with a batch): fenced loses the lease; conflict
+  /// (the marks moved) reads them again, bounded; another error is the store's trouble.
+  step_result begin_refused(const error& why) {
+    const generation gen = plan_->gen();
+    switch (why.code) {
+      case errc::fenced:
+        emit(event_kind::fenced, gen, {}, "apply marks");
+        lose_lease();
+        return {};
+      case errc::conflict:
+        if (++marks_conflicts_ > config_.conflict_retries_max) {
+          emit(event_kind::conflict, gen, {}, "apply marks: giving up for this run");
+          end_plan();
+          state_ = enactor_state::idle;
+          return {false, config_.poll_interval};
+        }
+        emit(event_kind::conflict, gen, {}, "apply marks");
+        inputs_.clear();
+        state_ = enactor_state::read_marks;
+        return {};
+      default: return store_trouble(enactor_state::begin_apply, why);
+    }
   }
 
   /// One store call: the applied mark raised to the plan, once every endpoint to write was written
@@ -568,7 +574,8 @@ class enactor {
     }
     batch_size_ = items_size_;
     if (items_size_ == 0) return end_of_batch();
-    state_ = follows_marks() && !begun_ ? enactor_state::begin_apply : enactor_state::commit;
+    // A store that writes the marks with a batch begins with the first commit instead.
+    state_ = follows_marks() && !begun_ && !folds_marks() ? enactor_state::begin_apply : enactor_state::commit;
     return {};
   }
 
@@ -577,14 +584,31 @@ class enactor {
   /// error are retried with backoff (store_retries_max).
   step_result step_commit() {
     const std::span<commit_item> items(items_.data(), items_size_);
+    const generation gen = plan_->gen();
+    [[maybe_unused]] batch_marks marks{};
     result<void> done = [&] {
-      if constexpr (batched_store<Store>) {
+      if constexpr (marks_batch_store<Store>) {
+        // The begin with the first batch; the finish with the last, when every endpoint before
+        // it was decided (the store writes it only if every item of this one is too).
+        marks.begin = begun_ ? nullptr : &marks_;
+        marks.finish = run_complete_ && cursor_ >= run_total();
+        marks.target = gen;
+        marks.token = lease_->fence;
+        return store_->commit_batch(items, marks);
+      } else if constexpr (batched_store<Store>) {
         return store_->commit_batch(items);
       } else {
         return commit_each(*store_, items);
       }
     }();
-    const generation gen = plan_->gen();
+    if constexpr (marks_batch_store<Store>) {
+      if (marks.begin_refused) return begin_refused(done.error());
+      if (marks.began || marks.finished) {
+        marks_ = marks.marks;
+        begun_ = true;
+        finished_ = marks.finished;
+      }
+    }
     std::size_t again = 0;  // the batch's next working set: conflicting and pending items
     bool fenced = false, conflicted = false;
     for (std::size_t i = 0; i < items.size(); ++i) {
@@ -612,6 +636,12 @@ class enactor {
     items_size_ = again;
     if (!done) {
       if (done.error().code == errc::store_unavailable) return store_trouble(enactor_state::read_stamp, done.error());
+      // Nothing is written before the begun mark: without it, the begin on its own first (then
+      // the commit again, which goes one by one if it fails the same way).
+      if (follows_marks() && !begun_) {
+        state_ = enactor_state::begin_apply;
+        return {};
+      }
       // Not an outage but something the store cannot take (an item too large for any message or
       // transaction, a value it refuses), which may hold back the whole batch: one at a time, so
       // that only that item fails and the others are not held back run after run (S6).
@@ -680,7 +710,7 @@ class enactor {
   /// end of the run.
   step_result end_of_batch() {
     if (batch_size_ == 0 && cursor_ >= run_total()) {
-      if (follows_marks() && run_complete_) {
+      if (follows_marks() && run_complete_ && !finished_) {
         items_size_ = 0;
         state_ = next_after_writes();
         return {};
@@ -747,6 +777,9 @@ class enactor {
 
   /// Whether the store keeps apply marks (the runs then begin and finish under them).
   static constexpr bool follows_marks() noexcept { return change_following_store<Store>; }
+  /// Whether the store writes the marks with a batch (the begin with the first commit, the
+  /// finish with the last).
+  static constexpr bool folds_marks() noexcept { return marks_batch_store<Store>; }
 
   /// S4 zone guard: compares with the plan this enactor last applied, when still retained.
   bool zone_share_allowed(const plan& next) const {
@@ -832,6 +865,7 @@ class enactor {
   std::vector<const endpoint_entry*> changes_;
   bool full_ = true;
   bool begun_ = false;  // the begun mark is at this run's plan (raised by it, or joined)
+  bool finished_ = false;  // the applied mark was raised with the last batch (marks_batch_store)
   std::uint32_t marks_conflicts_ = 0;
   std::uint32_t conflicts_ = 0;
   std::uint32_t store_attempts_ = 0;

@@ -16,6 +16,7 @@
 //   memory_store.hpp   the lock-free in-memory store
 //   events.hpp       events, sinks and counters
 //   enactor.hpp      the fixed enactor step machine (S1 to S7)
+//   metrics.hpp      Prometheus metrics: per enactor (from its events), store scans, registries
 //
 // Not included here, because they do file or network I/O through POSIX (include the one you use):
 //   history.hpp                  durable plan history in a directory (crash-safe)
@@ -44,6 +45,7 @@
 #include "generation.hpp"
 #include "ids.hpp"
 #include "lease.hpp"
+#include "metrics.hpp"
 #include "plan.hpp"
 #include "plan_text.hpp"
 #include "record.hpp"

@@ -41,6 +41,7 @@
 #include <concepts>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -599,6 +600,137 @@ template <record_store Store>
   report.complete = plan_applied && !report.interrupted && !report.fenced && !report.invalid &&
                     report.unverified.empty();
   return report;
+}
+
+// --- status ----------------------------------------------------------------------------------
+
+/// One managed endpoint as survey_store found it.
+struct endpoint_status {
+  std::string name;
+  stamp stored{};           ///< its stamp as stored (gen 0: never written, or the store has no place for it)
+  generation serves{};      ///< the generation it serves: the stamp's, or the applied mark when newer
+  std::size_t records = 0;  ///< records served
+  bool in_store = false;    ///< the store resolves the name (false: no zone or key for it)
+  bool in_newest = false;   ///< the newest retained plan names it
+  /// Serves no records, and no retained plan says it should (the plan of `serves`, or of the
+  /// newest generation for an endpoint never written, gives it none: intent=empty).
+  bool serves_nothing = false;
+  /// `serves` names a generation the history does not retain (collected, or never published):
+  /// the 2025 state, in which nothing can tell what the endpoint should serve.
+  bool plan_missing = false;
+};
+
+/// A store as a whole, for the operator on call (planfence-ctl status).
+struct store_survey {
+  apply_marks marks{};
+  fence_token stamp_fence_max{};  ///< the largest fence in any stamp read
+  generation newest{};            ///< the newest retained generation (generation_none: no history)
+  bool history_known = false;     ///< a history was given: plan_missing and newest mean something
+  std::vector<endpoint_status> endpoints;  ///< every managed endpoint, sorted by name
+  std::vector<std::string> unmanaged;      ///< names the store serves with no stamp that the newest plan does not name
+  bool interrupted = false;                ///< stopped by recovery_hooks::stop; `endpoints` holds those read
+  /// No endpoint serves nothing and no stamp names a missing plan.
+  [[nodiscard]] bool healthy() const noexcept {
+    return std::none_of(endpoints.begin(), endpoints.end(),
+                        [](const endpoint_status& e) { return e.serves_nothing || e.plan_missing; });
+  }
+};
+
+/// Reads every endpoint the store lists (and every endpoint of the newest retained plan of
+/// `history`, when given: a store that cannot list its endpoints, such as a DNS server, is opened
+/// with them) and says what each serves, by effective generation (detail::effective_stamp), and
+/// which serve nothing or name a plan `history` no longer retains. Reads the apply marks first,
+/// then the endpoints read_back_chunk at a time (inspect_endpoints: one read per zone file, one
+/// etcd request, per chunk), so it costs O(endpoints / 1,024) store calls. Writes nothing.
+/// Errors: those of the store. Blocking, allocates.
+template <inspectable_store Store>
+[[nodiscard]] result<store_survey> survey_store(const Store& store, const durable_history* history,
+                                                const recovery_hooks& hooks = {}) {
+  store_survey out;
+  auto marks = detail::marks_of(store);
+  if (!marks) return unexpected_error(std::move(marks).error());
+  out.marks = *marks;
+  std::vector<generation> retained;
+  pinned_plan newest;
+  if (history != nullptr) {
+    out.history_known = true;
+    retained = history->retained();
+    std::sort(retained.begin(), retained.end());
+    out.newest = history->latest();
+    if (out.newest != generation_none) {
+      if (auto p = history->pin(out.newest)) newest = std::move(*p);
+    }
+  }
+  auto names = store.endpoint_names();
+  if (!names) return unexpected_error(std::move(names).error());
+  std::vector<std::string> all = std::move(*names);
+  if (newest) {
+    for (const auto& entry : newest->endpoints()) all.push_back(entry->name);
+  }
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::map<generation, pinned_plan> plans;  // pinned once each, for the intent=empty check
+  auto planned_empty = [&](generation g, const std::string& name) {
+    if (history == nullptr || g == generation_none) return false;
+    auto found = plans.find(g);
+    if (found == plans.end()) {
+      auto p = history->pin(g);
+      found = plans.emplace(g, p ? std::move(*p) : pinned_plan{}).first;
+    }
+    if (!found->second) return false;
+    const endpoint_entry* entry = found->second->find(name);
+    return entry != nullptr && entry->records.empty();
+  };
+  std::vector<std::optional<endpoint_handle>> handles;
+  std::vector<endpoint_handle> resolved;
+  std::vector<endpoint_state> states;
+  for (std::size_t begin = 0; begin < all.size(); begin += detail::read_back_chunk) {
+    if (hooks.stopped()) {
+      out.interrupted = true;
+      break;
+    }
+    if (hooks.progress && begin > 0) hooks.progress(begin, all.size());
+    const std::size_t end = std::min(all.size(), begin + detail::read_back_chunk);
+    handles.clear();
+    resolved.clear();
+    for (std::size_t i = begin; i < end; ++i) {
+      auto handle = store.resolve(all[i]);
+      if (handle) {
+        handles.emplace_back(*handle);
+        resolved.push_back(*handle);
+      } else if (handle.error().code == errc::unknown_endpoint) {
+        handles.emplace_back(std::nullopt);
+      } else {
+        return unexpected_error(std::move(handle).error());
+      }
+    }
+    states.assign(resolved.size(), endpoint_state{});
+    if (auto read = inspect_endpoints(store, resolved, states); !read) return unexpected_error(std::move(read).error());
+    std::size_t next = 0;
+    for (std::size_t i = begin; i < end; ++i) {
+      endpoint_status e;
+      e.name = all[i];
+      e.in_newest = newest && newest->find(e.name) != nullptr;
+      if (handles[i - begin]) {
+        e.in_store = true;
+        e.stored = states[next].st;
+        e.records = states[next].records.size();
+        ++next;
+      }
+      if (e.stored.gen == generation_none && !e.in_newest) {
+        out.unmanaged.push_back(e.name);  // a zone's name servers and glue: never written by planfence
+        continue;
+      }
+      out.stamp_fence_max = std::max(out.stamp_fence_max, e.stored.fence);
+      e.serves = detail::effective_stamp(e.stored, out.marks).gen;
+      e.plan_missing = out.history_known && e.serves != generation_none &&
+                       !std::binary_search(retained.begin(), retained.end(), e.serves);
+      e.serves_nothing = e.records == 0 && !planned_empty(e.serves == generation_none ? out.newest : e.serves, e.name);
+      out.endpoints.push_back(std::move(e));
+    }
+  }
+  if (hooks.progress && !out.interrupted) hooks.progress(all.size(), all.size());
+  return out;
 }
 
 // --- automation back in ------------------------------------------------------------------------

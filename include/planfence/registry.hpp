@@ -424,6 +424,15 @@ concept enactor_registry = requires(R& r, generation gen, detail::epoch_guard& g
   { r.collect(policy, now_unix_ms, detail::live_set_result_of{}) } -> std::same_as<collection_report>;
 };
 
+/// What a registry holds, at one instant (metrics.hpp exports it).
+struct registry_stats {
+  std::size_t retained = 0;       ///< plans retained (published and not collected)
+  std::size_t pinned = 0;         ///< retained plans an apply (or any holder of a pin) holds now
+  std::uint64_t collected = 0;    ///< plans collected since the registry was made
+  std::size_t backlog = 0;        ///< collected plans whose memory is not reclaimed yet (process-wide)
+  generation latest{};            ///< the newest published generation (generation_none if none)
+};
+
 /// The plan registry. `plan_registry` (Check = full) is the one to embed.
 ///
 /// Thread safety: every member may be called concurrently.
@@ -554,6 +563,24 @@ class basic_plan_registry {
 
   /// Collected plans whose memory is not yet reclaimed (process-wide).
   [[nodiscard]] std::size_t backlog() const noexcept { return detail::epoch_domain::global().backlog(); }
+
+  /// Retained, pinned and collected plans, the backlog and the newest generation, read under the
+  /// mutex (one consistent view of the retained set; the pin counts are acquire loads, so a pin
+  /// taken or dropped meanwhile may or may not be counted). Blocking, O(retained), never
+  /// allocates. For monitoring (metrics.hpp), not the apply path.
+  [[nodiscard]] registry_stats stats() const noexcept {
+    registry_stats out;
+    std::lock_guard lock(mutex_);
+    out.retained = retained_.size();
+    for (generation gen : retained_) {
+      const detail::plan_node* node = slot_of(gen).load(std::memory_order_acquire);
+      if (node != nullptr && (node->pins.load(std::memory_order_acquire) & detail::plan_node::count_mask) != 0) ++out.pinned;
+    }
+    out.collected = collected_total_;
+    out.backlog = backlog();
+    out.latest = retained_.empty() ? generation_none : retained_.back();
+    return out;
+  }
 
   /// Collects one generation if S3 allows it. `live` is called after the plan is closed to new
   /// pins and must give the generations endpoints serve now: either filling the vector it is
@@ -709,6 +736,7 @@ class basic_plan_registry {
       slot_of(gen).store(nullptr, std::memory_order_release);
       latest_collected = latest_collected || latest_.load(std::memory_order_relaxed) == node;
       collected_high_water_ = std::max(collected_high_water_, gen);
+      ++collected_total_;
       report.collected.push_back(gen);
       if constexpr (check_pins) {
         // (R6) release store: close() swapped the word from 0 to `closed`, and nothing writes it
@@ -761,6 +789,7 @@ class basic_plan_registry {
   std::vector<detail::plan_node*> closing_;
   std::vector<generation> live_sorted_;
   generation collected_high_water_ = generation_none;
+  std::uint64_t collected_total_ = 0;  // plans collected (under mutex_; stats())
 };
 
 /// The registry to embed: collection keeps S3.

@@ -210,6 +210,41 @@ concept change_following_store = record_store<S> && requires(S& s, const S& cs, 
   { s.finish_apply(g, f) } -> std::same_as<result<apply_marks>>;
 };
 
+/// The apply marks a batch may carry (marks_batch_store): a begin_apply before its items and a
+/// finish_apply after them, each written with the store's write of the items where it can be
+/// (one rewrite of a zone file holds the begun mark, the records and the applied mark).
+struct batch_marks {
+  /// In: begin_apply(*begin, target, token) before any item of the batch is written.
+  const apply_marks* begin = nullptr;
+  /// In: finish_apply(target, token) after the items, only if every item of the batch came out
+  /// written or stale (the caller asks for it with the last batch of a run that decided every
+  /// other endpoint). A store may decline (finished stays false): the caller finishes on its own.
+  bool finish = false;
+  generation target{};
+  fence_token token{};
+  /// Out: the begun mark was raised (or found at target: nothing to write), before any write.
+  bool began = false;
+  /// Out: the begin was refused (errc::fenced or errc::conflict, returned): nothing was written.
+  bool begin_refused = false;
+  /// Out: the applied mark was raised after every item.
+  bool finished = false;
+  /// Out: the marks as stored, when began or finished.
+  apply_marks marks{};
+};
+
+/// A change-following store that can write the apply marks with a batch's items:
+///   commit_batch(items, marks)  exactly begin_apply (if marks.begin), then commit_batch(items),
+///     then finish_apply (if marks.finish and every item came out written or stale), except
+///     that the begin may be written atomically with the first part of the batch and the finish
+///     atomically with the last. Merging two steps into one atomic step only removes
+///     interleavings, so every guarantee of the separate calls holds (docs/design.md). A refused
+///     begin returns its error with begin_refused set and writes nothing.
+template <class S>
+concept marks_batch_store = change_following_store<S> && batched_store<S> &&
+                            requires(S& s, std::span<commit_item> items, batch_marks& m) {
+                              { s.commit_batch(items, m) } -> std::same_as<result<void>>;
+                            };
+
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.
 template <class S>

@@ -435,7 +435,7 @@ TEST_CASE("ctl: docs/planfence-ctl.md shows every command's --help exactly as th
   const std::string text = read_all(doc);
   REQUIRE_FALSE(text.empty());
   CHECK(contains(text, run(ctl("--help")).output));
-  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse"}) {
+  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse", "status"}) {
     INFO(command);
     CHECK(contains(text, "```\n" + run(ctl(std::string(command) + " --help")).output + "```"));
   }

@@ -226,7 +226,7 @@ TEST_CASE("recovery drill from the naive enactor's own wreckage: the regional en
 }
 
 TEST_CASE("planfence-ctl: every command has --help, and bad input names what was expected", "[recovery][ctl]") {
-  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse"}) {
+  for (const char* command : {"history", "show", "export", "diff", "apply", "override", "release", "rehearse", "status"}) {
     auto help = run(ctl(std::string(command) + " --help"));
     CHECK(help.status == 0);
     CHECK(help.output.find("Usage: planfence-ctl " + std::string(command)) != std::string::npos);

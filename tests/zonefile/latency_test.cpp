@@ -80,7 +80,7 @@ TEST_CASE("zonefile store: a 10000-endpoint plan through the enactor against one
   std::vector<std::string> names;
   for (std::size_t i = 0; i < endpoints; ++i) names.push_back("ep" + std::to_string(i) + ".example.test.");
   std::printf("%zu endpoints, one A record each; ratios are to one write of the final zone\n", endpoints);
-  for (std::uint32_t batch_max : {64u, 256u, 1024u, 4096u}) {
+  for (std::uint32_t batch_max : {64u, 256u, 1024u, 4096u, 16384u}) {
     planfence_zonefile_test::temp_directory dir;
     planfence_zonefile_test::temp_directory other;
     zonefile_store store = planfence_zonefile_test::open_with_zone(dir.path());

@@ -273,6 +273,13 @@ class zonefile_store {
   /// pending, the rest of their zone is written). When several zones fail, the code is
   /// store_unavailable if any was unavailable, else the first error's, and the detail lists them.
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items);
+  /// commit_batch with the apply marks (marks_batch_store, header comment "Apply marks"): a
+  /// requested begin is written in the home zone's rewrite when the batch writes the home zone
+  /// (its zone is then committed first), else by its own rewrite before any other; a requested
+  /// finish in the home zone's rewrite when the home zone is the last of the batch and every item
+  /// came out written or stale (else declined: the caller finishes). A 1% plan of one zone in one
+  /// batch is one rewrite. Errors as commit_batch and begin_apply; a refused begin writes nothing.
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks);
 
   /// After it returns, every commit with a token below `token` is refused in every zone of the
   /// directory, including zones created later. Never lowers a floor. Errors: the cause's code,
@@ -402,10 +409,22 @@ class zonefile_store {
   template <class HandleAt>
   [[nodiscard]] std::vector<batch_zone> group_by_zone(std::size_t count, HandleAt handle_at,
                                                       std::vector<std::string>& names) const;
-  /// One zone's part of commit_batch: lock, read, decide, apply, check, write once.
+  /// The apply marks one zone's rewrite carries (the home zone's, in commit_batch with marks).
+  struct zone_marks {
+    batch_marks* request = nullptr;
+    bool begin = false;      ///< check and write request->begin here
+    bool finish = false;     ///< write the finish here if every item of the batch is decided
+    bool others_ok = false;  ///< every item of the zones committed before came out written or stale
+    const std::vector<zone_slot>* zones = nullptr;  ///< the directory's zones (first marks: drop_stale_marks)
+    std::size_t home = 0;
+  };
+  /// One zone's part of commit_batch: lock, read, decide, apply, check, write once (with the
+  /// marks of `marks`, when given).
   [[nodiscard]] result<void> commit_zone(const zone_slot& zone, std::span<commit_item> items,
                                          const std::vector<std::size_t>& members, const std::vector<std::string>& names,
-                                         std::vector<error>& item_errors);
+                                         std::vector<error>& item_errors, const zone_marks* marks = nullptr);
+  /// Checks the items of a batch and sets each pending.
+  static void prepare_items(std::span<commit_item> items);
   [[nodiscard]] result<std::vector<generation>> live_once() const;
   /// The zones after a rescan (the directory as it is now), and the position of the home zone
   /// among them (none when there is no zone).
@@ -1238,18 +1257,89 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
   return fail(errc::store_unavailable);
 }
 
-inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
-  {
-    std::unordered_set<std::uint32_t> seen;
-    seen.reserve(items.size());
-    for (commit_item& item : items) {
-      PLANFENCE_ASSERT(item.records != nullptr);
-      PLANFENCE_ASSERT(item.desired.gen != generation_none);
-      PLANFENCE_ASSERT(seen.insert(item.endpoint.index()).second);  // an endpoint at most once
-      item.outcome = commit_outcome::pending;
-      item.now = item.expected;
+inline void zonefile_store::prepare_items(std::span<commit_item> items) {
+  std::unordered_set<std::uint32_t> seen;
+  seen.reserve(items.size());
+  for (commit_item& item : items) {
+    PLANFENCE_ASSERT(item.records != nullptr);
+    PLANFENCE_ASSERT(item.desired.gen != generation_none);
+    PLANFENCE_ASSERT(seen.insert(item.endpoint.index()).second);  // an endpoint at most once
+    item.outcome = commit_outcome::pending;
+    item.now = item.expected;
+  }
+}
+
+inline result<void> zonefile_store::commit_batch(std::span<commit_item> items, batch_marks& m) {
+  PLANFENCE_ASSERT(m.begin == nullptr || m.target > m.begin->begun);
+  m.began = m.begin_refused = m.finished = false;
+  if (m.begin == nullptr && !m.finish) return commit_batch(items);
+  prepare_items(items);
+  std::vector<std::string> names;
+  std::vector<batch_zone> zones = group_by_zone(items.size(), [&](std::size_t i) { return items[i].endpoint; }, names);
+  std::optional<std::size_t> home;
+  auto directory_zones = current_zones(home);
+  if (!directory_zones) return unexpected_error(std::move(directory_zones).error());
+  // Where the home zone is in the batch, if it is.
+  auto in_batch = [&]() -> std::optional<std::size_t> {
+    if (!home) return std::nullopt;
+    for (std::size_t z = 0; z < zones.size(); ++z) {
+      if (zones[z].zone.name == (*directory_zones)[*home].name) return z;
+    }
+    return std::nullopt;
+  };
+  zone_marks here{&m, false, false, false, &*directory_zones, home.value_or(0)};
+  if (m.begin != nullptr) {
+    if (const auto z = in_batch()) {
+      std::rotate(zones.begin(), zones.begin() + static_cast<std::ptrdiff_t>(*z), zones.begin() + static_cast<std::ptrdiff_t>(*z) + 1);
+      here.begin = true;  // the home zone first, its rewrite holding the begun mark
+    } else {
+      // The home zone is not written by this batch: the begin on its own, before any write.
+      auto begun = write_marks(m.begin, m.target, m.token);
+      if (!begun) {
+        const errc code = begun.error().code;
+        m.begin_refused = code == errc::fenced || code == errc::conflict;
+        return unexpected_error(std::move(begun).error());
+      }
+      m.began = true;
+      m.marks = *begun;
     }
   }
+  if (m.finish) {
+    // The finish in the home zone's rewrite only when that zone comes last: after every other
+    // zone's items are written. With the begin in it too, only for a batch of that zone alone.
+    if (const auto z = in_batch(); z && (!here.begin || zones.size() == 1)) {
+      std::rotate(zones.begin() + static_cast<std::ptrdiff_t>(*z), zones.begin() + static_cast<std::ptrdiff_t>(*z) + 1, zones.end());
+      here.finish = true;
+    }
+  }
+  std::vector<error> causes;
+  for (std::size_t z = 0; z < zones.size(); ++z) {
+    const bool first = z == 0, last = z + 1 == zones.size();
+    zone_marks marks = here;
+    marks.begin = here.begin && first;
+    marks.finish = here.finish && last;
+    if (marks.finish) {
+      marks.others_ok = causes.empty();
+      for (std::size_t y = 0; y < z && marks.others_ok; ++y) {
+        for (std::size_t i : zones[y].members) {
+          if (items[i].outcome != commit_outcome::written && items[i].outcome != commit_outcome::stale) marks.others_ok = false;
+        }
+      }
+    }
+    auto done = commit_zone(zones[z].zone, items, zones[z].members, names, causes, marks.begin || marks.finish ? &marks : nullptr);
+    if (!done) {
+      // A refused begin: nothing of the batch was written (the home zone comes first).
+      if (m.begin_refused) return unexpected_error(std::move(done).error());
+      causes.push_back(std::move(done).error());
+      // Nothing may be written before the begin is: without it, the other zones wait.
+      if (marks.begin && !m.began) return detail::zonefile::batch_failure(causes);
+    }
+  }
+  return detail::zonefile::batch_failure(causes);
+}
+
+inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
+  prepare_items(items);
   std::vector<std::string> names;
   const std::vector<batch_zone> zones = group_by_zone(items.size(), [&](std::size_t i) { return items[i].endpoint; }, names);
   std::vector<error> causes;
@@ -1262,7 +1352,9 @@ inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
 
 inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span<commit_item> items,
                                                 const std::vector<std::size_t>& members,
-                                                const std::vector<std::string>& names, std::vector<error>& item_errors) {
+                                                const std::vector<std::string>& names, std::vector<error>& item_errors,
+                                                const zone_marks* marks) {
+  const std::size_t errors_before = item_errors.size();
   auto refused = [&](std::size_t i, errc code, const std::string& why) {
     item_errors.push_back(error{code, 0, 0, error_text(zone.file.string() + ": the commit of " + names[i] + " at generation " +
                                                          std::to_string(items[i].desired.gen.value()) +
@@ -1278,6 +1370,30 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   if (!loaded) return unexpected_error(std::move(loaded).error());
   const std::vector<zone_record>& base = (*loaded)->records;
   const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
+
+  // The begin first, by begin_apply's rules (write_marks): refused, nothing of the batch is written.
+  const apply_marks marks_now = (*loaded)->contents.marks.value_or(apply_marks{});
+  apply_marks marks_next = marks_now;
+  if (marks != nullptr && marks->begin) {
+    const batch_marks& m = *marks->request;
+    const std::string what = zone.file.string() + ": begin_apply of generation " + std::to_string(m.target.value()) +
+                             " with fence token " + std::to_string(m.token.value());
+    if (m.target > generation_max) {
+      return fail(errc::capacity_exceeded, what + ": " + dns::generation_range_problem(std::to_string(m.target.value())));
+    }
+    if (m.token < floor) {
+      marks->request->begin_refused = true;
+      return fail(errc::fenced, what + " is refused, nothing was written: the fence floor is " + std::to_string(floor.value()) +
+                                    " (a newer lease holder raised it)");
+    }
+    if (marks_now.begun != m.begin->begun || marks_now.applied != m.begin->applied) {
+      marks->request->begin_refused = true;
+      return fail(errc::conflict, what + ": the apply marks at " + dns::marks_owner(zone.name) + " are \"" +
+                                      dns::format_marks(marks_now) + "\", not the expected \"" +
+                                      dns::format_marks(*m.begin) + "\": read them again (nothing was written)");
+    }
+    marks_next.begun = m.target;
+  }
 
   // Each item by its own condition, from the file: exactly the single commit's rules.
   std::vector<detail::zonefile::zone_edit> edits;
@@ -1308,17 +1424,50 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       owners.endpoints.emplace(names[i], e);
     }
   }
-  if (edits.empty()) return ok();
-  for (const zone_record& r : base) {
-    if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
+  if (edits.empty() && marks == nullptr) return ok();
+  std::optional<std::vector<zone_record>> chosen;
+  if (!edits.empty()) {
+    for (const zone_record& r : base) {
+      if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
+    }
+    chosen = detail::zonefile::zone_to_write(base, owners, edits, zone.name, state_->options.records_max,
+                                             [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) {
+                                               refused(e.item, code, why);
+                                             });
   }
-
-  auto chosen = detail::zonefile::zone_to_write(base, owners, edits, zone.name, state_->options.records_max,
-                                                [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) {
-                                                  refused(e.item, code, why);
-                                                });
-  if (!chosen) return ok();
-  std::vector<zone_record> next = std::move(*chosen);
+  // The finish, in the same rewrite, when every item of the batch is decided: those of the zones
+  // before (others_ok) and this zone's, each stale or written by this rewrite (an edit refused
+  // left an error). Else declined: the caller finishes on its own, after its retries.
+  bool finish = false;
+  if (marks != nullptr && marks->finish && marks->others_ok && item_errors.size() == errors_before &&
+      marks->request->token >= floor) {
+    finish = std::all_of(members.begin(), members.end(), [&](std::size_t i) {
+      return items[i].outcome == commit_outcome::stale || items[i].outcome == commit_outcome::pending;
+    });
+    if (finish) {
+      marks_next.begun = std::max(marks_next.begun, marks->request->target);
+      marks_next.applied = std::max(marks_next.applied, marks->request->target);
+    }
+  }
+  const bool marks_change = marks_next != marks_now;
+  if (!chosen && !marks_change) {
+    if (finish) {
+      marks->request->finished = true;  // already there: nothing to write
+      marks->request->marks = marks_now;
+    }
+    return ok();
+  }
+  std::vector<zone_record> next = chosen ? std::move(*chosen) : base;  // a copy: the snapshot is shared
+  if (marks_change) {
+    detail::zonefile::set_marks(next, zone.name, marks_next);
+    if (auto fits = check_zone_loadable(std::span<const zone_record>(&next.back(), 1), zone.name); !fits) {
+      return fail(errc::invalid_plan, zone.file.string() + ": the apply marks: not written: " + fits.error().detail.str());
+    }
+    // The first marks in this home zone: a former home's are removed first (write_marks).
+    if (!(*loaded)->contents.marks) {
+      if (auto dropped = drop_stale_marks(*marks->zones, marks->home); !dropped) return unexpected_error(std::move(dropped).error());
+    }
+  }
   detail::zonefile::advance_serial(next);
   // One rewrite for every item written: all of them are in the file, or none (the rename). A
   // failure leaves them pending, also when only the directory fsync failed (then the new file is
@@ -1329,6 +1478,11 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
     if (!e.accepted) continue;
     items[e.item].outcome = commit_outcome::written;
     items[e.item].now = stamp{items[e.item].desired.gen, items[e.item].desired.fence, 0};
+  }
+  if (marks != nullptr) {
+    marks->request->began = marks->request->began || marks->begin;
+    marks->request->finished = finish;
+    marks->request->marks = marks_next;
   }
   return ok();
 }
@@ -1654,6 +1808,7 @@ static_assert(inspectable_store<zonefile_store>);
 static_assert(batched_store<zonefile_store>);
 static_assert(batch_inspectable_store<zonefile_store>);
 static_assert(change_following_store<zonefile_store>);
+static_assert(marks_batch_store<zonefile_store>);
 
 }  // namespace v1
 }  // namespace planfence

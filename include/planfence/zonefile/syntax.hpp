@@ -729,6 +729,52 @@ class parser {
 
 /// Sort key: owners grouped by their labels from the root down (a name's `_planfence` records sit
 /// right after it), SOA first, then NS, then the other types.
+/// A name's sort key, one byte at a time without building it: its labels (each ended by '.')
+/// from right to left, separated by '\1'; next() gives -1 after the last byte.
+class owner_key_stream {
+ public:
+  explicit owner_key_stream(std::string_view name) noexcept : name_(name) {
+    const std::size_t last = name.rfind('.');
+    if (name == "." || last == std::string_view::npos) {
+      done_ = true;
+      return;
+    }
+    label_ending_at(last);
+  }
+  [[nodiscard]] int next() noexcept {
+    if (done_) return -1;
+    if (pos_ < end_) return static_cast<unsigned char>(name_[pos_++]);
+    if (begin_ == 0) {
+      done_ = true;
+      return -1;
+    }
+    label_ending_at(begin_ - 1);  // the '.' before this label ends the one to its left
+    return 1;
+  }
+
+ private:
+  void label_ending_at(std::size_t dot) noexcept {
+    end_ = dot;
+    const std::size_t before = dot == 0 ? std::string_view::npos : name_.rfind('.', dot - 1);
+    begin_ = before == std::string_view::npos ? 0 : before + 1;
+    pos_ = begin_;
+  }
+  std::string_view name_;
+  std::size_t begin_ = 0, end_ = 0, pos_ = 0;
+  bool done_ = false;
+};
+
+/// Compares two names' sort keys (owner_key_stream) as strings compare: <0, 0 or >0.
+[[nodiscard]] inline int compare_owner_keys(std::string_view a, std::string_view b) noexcept {
+  if (a == b) return 0;
+  owner_key_stream x(a), y(b);
+  for (;;) {
+    const int cx = x.next(), cy = y.next();
+    if (cx != cy) return cx < cy ? -1 : 1;
+    if (cx < 0) return 0;
+  }
+}
+
 [[nodiscard]] inline int type_rank(std::string_view type) noexcept {
   if (type == "SOA") return 0;
   if (type == "NS") return 1;
@@ -851,37 +897,26 @@ namespace detail::zone {
   return n;
 }
 
-/// Orders records for writing: SOA first, then by owner from the root label down, then type.
-/// Keys are computed once per record (not per comparison): the labels from the root down joined by
-/// '\1', which sorts below every character a label may hold, so that comparing the strings
-/// compares the label sequences.
+/// Orders records for writing: SOA first, then by owner from the root label down, then type:
+/// the labels from the root down joined by '\1', which sorts below every character a label may
+/// hold, so that comparing those keys compares the label sequences.
 inline void sort_records(std::vector<zone_record>& records, std::string_view zone) {
-  struct keyed {
-    bool not_soa;
-    std::string owner;
-    int rank;
-    std::size_t index;
+  // The key: the zone's SOA first, then the owner's labels right to left (compared as if joined
+  // by '\1', owner_key_stream), then SOA, NS, the rest, then the type; equal keys keep their
+  // order (a stable sort). Compared without building the keys, and a vector sorted but for its
+  // tail (a zone and the records a commit appends) sorts the tail and merges it: O(n + k log k).
+  auto less = [zone](const zone_record& x, const zone_record& y) {
+    const bool x_rest = x.type != "SOA" || x.owner != zone, y_rest = y.type != "SOA" || y.owner != zone;
+    if (x_rest != y_rest) return x_rest < y_rest;
+    if (const int c = compare_owner_keys(x.owner, y.owner); c != 0) return c < 0;
+    const int xr = type_rank(x.type), yr = type_rank(y.type);
+    if (xr != yr) return xr < yr;
+    return x.type < y.type;
   };
-  std::vector<keyed> keys;
-  keys.reserve(records.size());
-  for (std::size_t i = 0; i < records.size(); ++i) {
-    const zone_record& r = records[i];
-    std::string owner;
-    owner.reserve(r.owner.size());
-    std::vector<std::string_view> l = labels(r.owner);
-    for (auto it = l.rbegin(); it != l.rend(); ++it) {
-      if (!owner.empty()) owner += '\1';
-      owner += *it;
-    }
-    keys.push_back(keyed{r.type != "SOA" || r.owner != zone, std::move(owner), type_rank(r.type), i});
-  }
-  std::stable_sort(keys.begin(), keys.end(), [&](const keyed& x, const keyed& y) {
-    return std::tie(x.not_soa, x.owner, x.rank, records[x.index].type) < std::tie(y.not_soa, y.owner, y.rank, records[y.index].type);
-  });
-  std::vector<zone_record> sorted;
-  sorted.reserve(records.size());
-  for (const keyed& k : keys) sorted.push_back(std::move(records[k.index]));
-  records = std::move(sorted);
+  const auto mid = std::is_sorted_until(records.begin(), records.end(), less);
+  if (mid == records.end()) return;
+  std::stable_sort(mid, records.end(), less);
+  std::inplace_merge(records.begin(), mid, records.end(), less);
 }
 
 }  // namespace detail::zone
