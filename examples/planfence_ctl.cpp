@@ -144,7 +144,7 @@ struct command_spec {
   std::string_view description;
 };
 
-const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd://HOST:PORT[,...]/PREFIX (read only)"};
+const option_spec dir_option{"--dir", "DIR", "the plan history directory (one NNNNNNNNNN.plan file per generation), or etcd[s]://HOST:PORT[,...]/PREFIX (read only)"};
 const option_spec generation_option{"--generation", "N", "a retained generation, or 'latest'"};
 const option_spec store_option{"--store", "URI", "the record store, e.g. zonefile:///var/lib/planfence/zones"};
 const option_spec plan_bytes_option{"--plan-bytes-max", "BYTES",
@@ -449,7 +449,7 @@ std::optional<pf::generation> generation_of_problem(const pf::history_problem& p
 
 std::unique_ptr<pf::durable_history> open_history(const command_spec& c, const arguments& args, bool warn = true) {
   const std::string& given = args.get("--dir");
-  const bool in_etcd = given.starts_with("etcd://");
+  const bool in_etcd = given.starts_with("etcd://") || given.starts_with("etcds://");
   history_label = in_etcd ? pf::detail::redact_uri(given) : given;
   const std::string dir = in_etcd ? snapshot_etcd_history(c, given) : given;
   pf::history_options options;
@@ -518,7 +518,7 @@ pf::any_store open_store(const command_spec& c, const arguments& args, const pf:
   if (p != nullptr) {
     for (const auto& e : p->endpoints()) names.push_back(e->name);
   }
-  auto store = use == store_use::read && uri.starts_with("etcd://")
+  auto store = use == store_use::read && (uri.starts_with("etcd://") || uri.starts_with("etcds://"))
                    ? pf::make_any_store(pf::etcd_store::open_uri(uri, {.must_exist = true}), pf::detail::redact_uri(uri))
                    : pf::open_store(uri, pf::known_store_schemes(), names);
   if (!store) std::exit(report_error(c, "--store " + pf::detail::redact_uri(uri), store.error()));

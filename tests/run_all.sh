@@ -18,6 +18,7 @@ test_packages=(
   bind9  # named: tests/rfc2136 runs the store against a real BIND too (examples/support/bind_server.hpp)
   pdns-server pdns-backend-sqlite3 sqlite3  # tests/rfc2136's [pdns] cases run a real PowerDNS
   etcd-server etcd-client  # etcd and etcdctl: tests/etcd starts real members and reads back with etcdctl
+  openssl libssl-dev  # tests/etcd_tls: certificates made by openssl; the gcc stage builds the TLS transport
   prometheus  # prometheus and promtool: tests/metrics checks the exposition and rules, and scrapes the example
 )
 
@@ -29,7 +30,8 @@ usage() {
 Usage: tests/run_all.sh [--fresh] [--no-install] [stage...]
 
 Runs the planfence test stages named (default: all, in this order):
-  gcc    g++, RelWithDebInfo: everything, benchmarks included (smoke runs)   build/ci-gcc
+  gcc    g++, RelWithDebInfo: everything, benchmarks included (smoke runs), with the etcd
+         TLS transport (PLANFENCE_WITH_OPENSSL=ON: tests/etcd_tls)           build/ci-gcc
   clang  clang++, RelWithDebInfo: builds everything; runs all but the Spin models and the
          server suites (knot, etcd, recovery, prometheus), which gcc runs once build/ci-clang
   tsan   clang++ with ThreadSanitizer: the concurrent tests (ctest -L concurrent)
@@ -184,8 +186,11 @@ configure() {
 }
 
 stage_gcc() {
-  begin_stage gcc "g++, everything including benchmark smoke runs"
-  configure build/ci-gcc -DCMAKE_CXX_COMPILER=g++ -DPLANFENCE_BUILD_BENCHMARKS=ON
+  begin_stage gcc "g++, everything including benchmark smoke runs and etcd over TLS"
+  # PLANFENCE_WITH_OPENSSL: planfence-ctl and tests/etcd_tls link OpenSSL (the one opt-in
+  # dependency); the other stages keep the default, and their linkage test checks that it links
+  # no TLS library.
+  configure build/ci-gcc -DCMAKE_CXX_COMPILER=g++ -DPLANFENCE_BUILD_BENCHMARKS=ON -DPLANFENCE_WITH_OPENSSL=ON
   run cmake --build build/ci-gcc -j "$jobs"
   run ctest --test-dir build/ci-gcc --output-on-failure -j "$jobs"
   end_stage

@@ -86,9 +86,10 @@ struct etcd_member_spec {
   std::uint16_t peer_port = 0;
   std::string initial_cluster;  // "m0=http://127.0.0.1:P0,m1=..."; empty: this member alone
   std::vector<std::string> extra_args;  // appended to the command line, e.g. {"--max-txn-ops", "16"}
+  bool client_tls = false;  // clients speak https (give --cert-file and --key-file in extra_args)
 
   [[nodiscard]] std::string client_address() const { return "127.0.0.1:" + std::to_string(client_port); }
-  [[nodiscard]] std::string client_url() const { return "http://" + client_address(); }
+  [[nodiscard]] std::string client_url() const { return (client_tls ? "https://" : "http://") + client_address(); }
   [[nodiscard]] std::string peer_url() const { return "http://127.0.0.1:" + std::to_string(peer_port); }
   [[nodiscard]] std::filesystem::path data_directory() const { return directory / (name + ".etcd"); }
   [[nodiscard]] std::filesystem::path log_path() const { return directory / (name + ".log"); }

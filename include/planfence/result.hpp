@@ -62,7 +62,7 @@ enum class errc : std::uint8_t {
   digest_mismatch,   ///< content does not match its digest (S7)
   blast_radius,      ///< refused by the S4 guard: the plan does not mark the change as intended
   io_error,          ///< a file or socket operation failed
-  authentication_failed, ///< TSIG: the server refused our signature (BADSIG, BADKEY, BADTIME) or its answer was unsigned or badly signed
+  authentication_failed, ///< TSIG: the server refused our signature (BADSIG, BADKEY, BADTIME) or its answer was unsigned or badly signed; etcd: wrong user or password, or permission denied
   not_authoritative, ///< the server does not serve the zone the store names (wrong zone or server)
 };
 

@@ -374,7 +374,7 @@ TEST_CASE("etcd URI errors never show a password, token or unknown option", "[et
   }
   auto userinfo = etcd::parse_uri("etcd://user:" + secret + "@127.0.0.1:2379/p");
   REQUIRE_FALSE(userinfo);
-  CHECK(mentions(userinfo.error(), "etcd authentication is not supported yet"));
+  CHECK(mentions(userinfo.error(), "user=NAME with password-file=PATH or password-env=VAR"));
   CHECK(mentions(userinfo.error(), "etcd://user:(redacted)@127.0.0.1:2379/p"));
 }
 

@@ -6,7 +6,7 @@
 // it through `redact_uri`, never the URI as given.
 //
 // The rule is a whitelist, so that a parameter nobody thought of (or a misspelt one) is hidden
-// rather than shown: the scheme, host, port and path are kept; a userinfo keeps its user name
+// rather than shown: the scheme, host, port and path are kept (etcds:// as etcd://); a userinfo keeps its user name
 // only (`user:(redacted)@`), and a port that is not a number is hidden (a password whose '@' is
 // missing); a query parameter keeps its value only when its name is one of
 // `public_parameters` (paths to key files, fence modes, timeouts, transaction limits: nothing
@@ -27,9 +27,9 @@ inline namespace v1 {
 namespace detail {
 
 /// Query parameter names whose values are never secret.
-inline constexpr std::array<std::string_view, 12> public_parameters = {
-    "tsig-file", "fence", "timeout-ms", "attempts", "password-file", "user", "ca-file",
-    "cert-file", "key-file", "mode", "max-txn-ops", "max-request-bytes"};
+inline constexpr std::array<std::string_view, 14> public_parameters = {
+    "tsig-file", "fence", "timeout-ms", "attempts", "password-file", "password-env", "user", "ca-file",
+    "cert-file", "key-file", "server-name", "mode", "max-txn-ops", "max-request-bytes"};
 
 /// Query parameter names whose values are secret: the name is shown, the value hidden.
 inline constexpr std::array<std::string_view, 3> secret_parameters = {"tsig", "password", "token"};

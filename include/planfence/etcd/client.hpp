@@ -25,9 +25,23 @@
 // planfence always re-reads and decides again; the next call then starts at the next member, so
 // a member that accepts connections but never answers (a paused process) cannot hold writes.
 //
-// When not to use it: no TLS and no authentication (loopback or a trusted network only); no
-// watches (use polling); one request at a time per client (the calls take a mutex: give each
-// thread that must not wait its own client).
+// Authentication (client_config::auth; URI: user=NAME&password-file=PATH or password-env=VAR):
+// the client sends POST /v3/auth/authenticate {name, password} before its first request and
+// then every request with the token in the `Authorization` header. A token etcd no longer takes
+// ("invalid auth token": expired, --auth-token-ttl, or the member restarted; "revision of auth
+// store is old"; "user name is empty": auth was enabled after the client started) is a refusal
+// made before the request was applied, so the client authenticates again and sends the request
+// once more, whatever the request: nothing is lost and nothing is applied twice. Any other
+// failure keeps the fail-over rules below. A wrong password and a refused permission are
+// errc::authentication_failed, naming the user and the key prefix (client_config::key_prefix),
+// never the password or the token. A cluster without authentication enabled is used without a
+// token (so credentials can be configured before `etcdctl auth enable`).
+//
+// TLS (client_config::tls, etcds:// URIs): etcd/tls.hpp, compiled only when the embedder
+// defines PLANFENCE_ETCD_OPENSSL and links OpenSSL; otherwise refused with a message saying so.
+//
+// When not to use it: no watches (use polling); one request at a time per client (the calls
+// take a mutex: give each thread that must not wait its own client).
 //
 // Cost: one HTTP round trip per call; a write waits for etcd's raft commit and fsync (about 1 ms
 // for a transaction against a single local member, of which the client's own CPU is about 5 us:
@@ -36,11 +50,24 @@
 //
 // Errors: errc::store_unavailable (no member could be reached or answered in time, or the
 // member reported an error), errc::not_found (a lease the server does not know),
-// errc::parse_error (a response that is not what the gateway sends).
+// errc::parse_error (a response that is not what the gateway sends), errc::authentication_failed
+// (wrong user or password, permission denied), errc::io_error (TLS asked for but not compiled
+// in, or a CA, certificate or key file that cannot be used).
 #pragma once
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <charconv>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <span>
 #include <chrono>
 #include <cstdint>
 #include <mutex>
@@ -52,6 +79,7 @@
 #include "../config.hpp"
 #include "http.hpp"
 #include "json.hpp"
+#include "tls.hpp"
 #include "../detail/uri.hpp"
 #include "../result.hpp"
 
@@ -66,12 +94,25 @@ struct member_address {
   friend bool operator==(const member_address&, const member_address&) = default;
 };
 
+/// An etcd user and its password. The password is sent to etcd only (over TLS when the client
+/// uses it) and never appears in a message, an event or a log.
+struct credentials {
+  std::string user;
+  std::string password;
+};
+
 /// How a client reaches the cluster.
 struct client_config {
   std::vector<member_address> members;
   /// Deadline of one request to one member (connect, send and the whole response).
   std::chrono::milliseconds request_timeout{2000};
   detail::http_limits limits{};
+  /// Authenticate as this user (etcd's `auth enable`); none: send no token.
+  std::optional<credentials> auth;
+  /// TLS to every member (etcd/tls.hpp).
+  tls_options tls;
+  /// The key prefix the client works under, for messages only (a refused permission names it).
+  std::string key_prefix;
 };
 
 /// Bound on members in one configuration.
@@ -116,25 +157,106 @@ struct location {
   std::string prefix;  ///< starts with '/', never ends with '/'
 };
 
-/// Parses an etcd URI. The prefix is required ("etcd://127.0.0.1:2379/planfence/prod"); a final
-/// '/' is dropped. No user name or password (etcd authentication is not supported yet), no query
-/// (etcd_store::open_uri takes its `fence` option off before calling this) and no fragment.
-/// Every error names the URI through detail::redact_uri, never as given: a password typed into
-/// it never reaches a message. Errors: errc::parse_error.
-[[nodiscard]] inline result<location> parse_uri(std::string_view uri) {
+/// The query parameters parse_uri reads itself (the connection's): the rest belong to the caller.
+inline constexpr std::array<std::string_view, 8> connection_parameters = {
+    "user", "password-file", "password-env", "password", "ca-file", "cert-file", "key-file", "server-name"};
+
+/// Whether `name` is one of connection_parameters.
+[[nodiscard]] inline bool is_connection_parameter(std::string_view name) noexcept {
+  return std::find(connection_parameters.begin(), connection_parameters.end(), name) != connection_parameters.end();
+}
+
+namespace uri_internal {
+
+/// `text` with %XX escapes decoded; nullopt for a bad escape.
+[[nodiscard]] inline std::optional<std::string> percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    unsigned value = 0;
+    const auto [end, ec] = std::from_chars(text.data() + i + 1, text.data() + i + 3, value, 16);
+    if (ec != std::errc{} || end != text.data() + i + 3) return std::nullopt;
+    out += static_cast<char>(value);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace uri_internal
+
+/// The password in the file at `path`: its first line (a final CR dropped). The file must be a
+/// regular file its group and others may not use (chmod 600), like rfc2136's TSIG key files.
+/// Errors (errc::io_error, errc::parse_error) name the file, never its content.
+[[nodiscard]] inline result<std::string> read_password_file(const std::string& path) {
+  if (auto owner_only = check_owner_only(path, "password-file"); !owner_only) return unexpected_error(owner_only.error());
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    const int e = errno;
+    return fail(errc::io_error, "cannot open password-file " + path + ": " + std::strerror(e));
+  }
+  detail::unique_fd file(fd);
+  std::string text(secret_file_size_max + 1, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ::ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      return fail(errc::io_error, "cannot read password-file " + path + ": " + std::strerror(e));
+    }
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  if (got > secret_file_size_max) return fail(errc::io_error, "password-file " + path + " is too large");
+  text.resize(got);
+  if (const std::size_t newline = text.find('\n'); newline != std::string::npos) text.resize(newline);
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  if (text.empty()) return fail(errc::parse_error, "password-file " + path + " is empty (the password goes on its first line)");
+  return text;
+}
+
+/// Parses an etcd URI:
+///
+///     etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?PARAMETER&...]      plain HTTP
+///     etcds://HOST:PORT[,HOST:PORT...]/PREFIX[?PARAMETER&...]     TLS (etcd/tls.hpp)
+///
+/// The prefix is required ("etcd://127.0.0.1:2379/planfence/prod"); a final '/' is dropped. The
+/// connection's parameters (each at most once, values %-escaped where needed):
+///   user=NAME with password-file=PATH (first line; the file owner-only) or password-env=VAR
+///     (the environment variable holding the password): authenticate as NAME;
+///   ca-file=PATH, cert-file=PATH, key-file=PATH (owner-only), server-name=NAME: TLS, etcds only.
+/// A password is never taken from the URI itself: `password=...` and a `user:password@` before
+/// the host are refused (a URI ends up in shell histories, process lists and tickets), as is a
+/// `user@` (give user=NAME). `caller_parameters`: other names the caller reads itself (an etcd
+/// store's fence, max-txn-ops and max-request-bytes); any other name is refused. The password
+/// file or variable is read here. Every error names the URI through detail::redact_uri, never as
+/// given, and never a value that could be a secret. Errors: errc::parse_error, errc::io_error (a
+/// password file that cannot be read or that others may read; TLS not compiled in).
+[[nodiscard]] inline result<location> parse_uri(std::string_view uri, std::span<const std::string_view> caller_parameters = {}) {
   const std::string_view given = uri;
-  auto refuse = [given](std::string_view why) {
-    return fail(errc::parse_error, std::string(why) + " (in " + detail::redact_uri(given) + ")");
+  auto refuse = [given](std::string_view why, errc code = errc::parse_error) {
+    return fail(code, std::string(why) + " (in " + detail::redact_uri(given) + ")");
   };
-  constexpr std::string_view scheme = "etcd://";
-  if (uri.substr(0, scheme.size()) != scheme) return refuse("an etcd URI starts with etcd://");
-  uri.remove_prefix(scheme.size());
-  if (uri.find_first_of("?#") != std::string_view::npos) {
-    return refuse("this etcd URI takes no query or fragment (only an etcd store takes ?fence=holder or ?fence=floor)");
+  constexpr std::string_view plain = "etcd://";
+  constexpr std::string_view secure = "etcds://";
+  const bool tls = uri.substr(0, secure.size()) == secure;
+  if (!tls && uri.substr(0, plain.size()) != plain) return refuse("an etcd URI starts with etcd:// (or etcds:// for TLS)");
+  uri.remove_prefix(tls ? secure.size() : plain.size());
+  if (uri.find('#') != std::string_view::npos) return refuse("an etcd URI takes no fragment");
+  std::string_view query;
+  if (const std::size_t q = uri.find('?'); q != std::string_view::npos) {
+    query = uri.substr(q + 1);
+    uri = uri.substr(0, q);
   }
   const std::size_t slash = uri.find('/');
   if (uri.substr(0, slash).find('@') != std::string_view::npos) {
-    return refuse("an etcd URI takes no user name or password: etcd authentication is not supported yet");
+    return refuse("an etcd URI takes no user name or password before the host: give user=NAME with "
+                  "password-file=PATH or password-env=VAR (docs/etcd.md)");
   }
   if (slash == std::string_view::npos) return refuse("an etcd URI needs a key prefix: etcd://HOST:PORT/PREFIX");
   auto config = parse_endpoints(uri.substr(0, slash));
@@ -146,6 +268,73 @@ struct location {
   for (const char c : prefix) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F) return refuse("control character or space in the etcd key prefix");
   }
+  // The query: the connection's parameters here, the caller's skipped, any other refused.
+  std::optional<std::string> values[connection_parameters.size()];
+  for (unsigned position = 1; !query.empty(); ++position) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    const std::string_view name = pair.substr(0, eq);
+    if (std::find(caller_parameters.begin(), caller_parameters.end(), name) != caller_parameters.end()) continue;
+    const auto known = std::find(connection_parameters.begin(), connection_parameters.end(), name);
+    if (eq == std::string_view::npos || known == connection_parameters.end()) {
+      std::string names;
+      for (std::string_view n : caller_parameters) names += std::string(n) + ", ";
+      return refuse("etcd URI query parameter " + std::to_string(position) +
+                    " is not one planfence knows (not shown: a misspelt name may come with a secret); known: " + names +
+                    "user, password-file, password-env, ca-file, cert-file, key-file, server-name");
+    }
+    if (name == "password") {
+      return refuse("a password in an etcd URI is refused (it would end up in shell histories and process lists): "
+                    "give password-file=PATH or password-env=VAR");
+    }
+    std::optional<std::string>& slot = values[static_cast<std::size_t>(known - connection_parameters.begin())];
+    if (slot) return refuse("etcd URI parameter " + std::string(name) + " given twice");
+    auto value = uri_internal::percent_decode(pair.substr(eq + 1));
+    if (!value || value->empty()) return refuse("etcd URI parameter " + std::string(name) + " has an empty or badly escaped value");
+    slot = std::move(*value);
+  }
+  const auto& user = values[0];
+  const auto& password_file = values[1];
+  const auto& password_env = values[2];
+  if (password_file && password_env) return refuse("give the password once: password-file or password-env");
+  if (user && !password_file && !password_env) {
+    return refuse("user=NAME needs its password: password-file=PATH (owner-only) or password-env=VAR");
+  }
+  if (!user && (password_file || password_env)) return refuse("a password needs its user: add user=NAME");
+  if (user) {
+    credentials who;
+    who.user = *user;
+    if (password_file) {
+      auto password = read_password_file(*password_file);
+      if (!password) return refuse(password.error().detail.view(), password.error().code);
+      who.password = std::move(*password);
+    } else {
+      const bool shown = password_env->size() <= 64 && std::all_of(password_env->begin(), password_env->end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+      });
+      const std::string variable = shown ? "environment variable " + *password_env : "the environment variable (name not shown)";
+      const char* text = std::getenv(password_env->c_str());
+      if (text == nullptr || *text == '\0') return refuse(variable + " (password-env) is not set or empty");
+      who.password = text;
+    }
+    config->auth = std::move(who);
+  }
+  const bool tls_parameter = values[4] || values[5] || values[6] || values[7];
+  if (tls_parameter && !tls) return refuse("ca-file, cert-file, key-file and server-name are for TLS: use etcds://");
+  if (tls) {
+    if constexpr (!tls_compiled) return refuse(tls_not_compiled_text, errc::io_error);
+    config->tls.enabled = true;
+    if (values[4]) config->tls.ca_file = *values[4];
+    if (values[5]) config->tls.cert_file = *values[5];
+    if (values[6]) config->tls.key_file = *values[6];
+    if (values[7]) config->tls.server_name = *values[7];
+    if (config->tls.cert_file.empty() != config->tls.key_file.empty()) {
+      return refuse("give both cert-file and key-file (a client certificate needs its key), or neither");
+    }
+  }
+  config->key_prefix = prefix;
   return location{std::move(*config), std::move(prefix)};
 }
 
@@ -448,10 +637,15 @@ inline std::string txn(const std::vector<compare>& compares, const std::vector<o
 /// serialise on one mutex).
 class client {
  public:
+  /// A client for `config`. A TLS setup that fails (TLS not compiled in, a CA, certificate or key
+  /// file that cannot be used) is reported by every call (errc::io_error), not here.
   explicit client(client_config config) : config_(std::move(config)) {
     PLANFENCE_ASSERT(!config_.members.empty());
     PLANFENCE_ASSERT(config_.members.size() <= members_max);
-    for (const member_address& m : config_.members) connections_.emplace_back(m.host, m.port, config_.limits);
+    auto wrapper = make_tls_wrapper(config_.tls);
+    if (!wrapper) setup_failure_ = wrapper.error();
+    std::shared_ptr<detail::stream_wrapper> shared = wrapper ? std::move(*wrapper) : nullptr;
+    for (const member_address& m : config_.members) connections_.emplace_back(m.host, m.port, config_.limits, shared);
   }
   client(const client&) = delete;
   client& operator=(const client&) = delete;
@@ -576,24 +770,102 @@ class client {
   /// HTTP requests sent so far (each attempt on each member): what a batch costs in round trips.
   [[nodiscard]] std::uint64_t requests_sent() const noexcept { return requests_sent_.load(std::memory_order_relaxed); }
 
+  /// Successful authentications so far (the first, then one per token renewal): for tests.
+  [[nodiscard]] std::uint64_t authentications() const noexcept { return authentications_.load(std::memory_order_relaxed); }
+
   /// The member the client talks to now (its index in config().members).
   [[nodiscard]] std::size_t current_member() const noexcept {
     std::lock_guard lock(mutex_);
     return current_;
   }
 
+  /// Replaces the token with one etcd never issued, as an expired one looks to etcd: for tests
+  /// of the renewal.
+  void spoil_token_for_test() {
+    std::lock_guard lock(mutex_);
+    if (!token_.empty()) token_ = "planfence-spoilt-token.0";
+  }
+
  private:
-  /// POSTs to one member after another until one answers. `idempotent`: a request that may have
-  /// reached a member may be sent again elsewhere.
+  /// One call: authenticate first when needed, then call_members; when a member refused the
+  /// token (a refusal made before the request was applied), authenticate again and send once
+  /// more.
   result<detail::json_value> call(std::string_view path, const std::string& body, bool idempotent) {
     std::lock_guard lock(mutex_);
+    if (setup_failure_) return unexpected_error(*setup_failure_);
+    if (config_.auth && token_.empty() && !auth_disabled_) {
+      if (auto a = authenticate(); !a) return unexpected_error(a.error());
+    }
+    auto first = call_members(path, body, idempotent);
+    if (first || !config_.auth || !token_refused_) return first;
+    token_.clear();
+    auth_disabled_ = false;
+    if (auto a = authenticate(); !a) return unexpected_error(a.error());
+    return call_members(path, body, idempotent);
+  }
+
+  /// POST /v3/auth/authenticate {name, password}: the token, or auth_disabled_ when the cluster
+  /// has authentication off. The password is in the body only; no message carries it.
+  result<void> authenticate() {
+    const credentials& who = *config_.auth;
+    std::string body = "{\"name\":";
+    detail::json_append_string(body, who.user);
+    body += ",\"password\":";
+    detail::json_append_string(body, who.password);
+    body += '}';
+    token_.clear();
+    // Idempotent in effect (another token at worst), so it may go to any member.
+    auto doc = call_members("/v3/auth/authenticate", body, true);
+    if (!doc) {
+      const std::string& why = doc.error().detail;
+      if (why.find("authentication is not enabled") != std::string::npos) {
+        auth_disabled_ = true;  // used without a token until a member asks for one
+        return ok();
+      }
+      if (why.find("authentication failed") != std::string::npos) {
+        return fail(errc::authentication_failed, "etcd refused user '" + who.user +
+                                                     "' (wrong user name or password; the password is not shown): " + why);
+      }
+      if (doc.error().code == errc::parse_error) {  // the excerpt of an answer might hold a token
+        return fail(errc::parse_error, "authenticating as etcd user '" + who.user + "': etcd's answer is not what it sends");
+      }
+      return fail(doc.error().code, "authenticating as etcd user '" + who.user + "': " + why);
+    }
+    std::string token(doc->string_of("token"));
+    if (token.empty()) return fail(errc::parse_error, "authenticating as etcd user '" + who.user + "': no token in etcd's answer");
+    for (const char c : token) {
+      if (static_cast<unsigned char>(c) < 0x21 || c == 0x7F) {
+        return fail(errc::parse_error, "authenticating as etcd user '" + who.user + "': etcd's token is not a header value");
+      }
+    }
+    token_ = std::move(token);
+    authentications_.fetch_add(1, std::memory_order_relaxed);
+    return ok();
+  }
+
+  /// Whether etcd's message refuses the token itself, before applying anything: expired or
+  /// unknown ("invalid auth token"), issued before the auth store changed ("revision of auth
+  /// store is old"), or missing while auth is on ("user name is empty").
+  [[nodiscard]] static bool refuses_token(std::string_view message) noexcept {
+    return message.find("invalid auth token") != std::string_view::npos ||
+           message.find("revision of auth store is old") != std::string_view::npos ||
+           message.find("user name is empty") != std::string_view::npos;
+  }
+
+  /// POSTs to one member after another until one answers. `idempotent`: a request that may have
+  /// reached a member may be sent again elsewhere. Sets token_refused_ when the call failed
+  /// because a member refused the token.
+  result<detail::json_value> call_members(std::string_view path, const std::string& body, bool idempotent) {
+    token_refused_ = false;
+    std::string headers;
+    if (!token_.empty()) headers = "Authorization: " + token_ + "\r\n";
     std::string last_error = "no member tried";
     for (std::size_t tried = 0; tried < connections_.size(); ++tried) {
       detail::http_connection& c = connections_[current_];
       const std::string who = c.host() + ":" + std::to_string(c.port());
       const bool was_connected = c.connected();
       requests_sent_.fetch_add(1, std::memory_order_relaxed);
-      auto response = c.post(path, body, detail::deadline_after(config_.request_timeout), idempotent);
+      auto response = c.post(path, body, detail::deadline_after(config_.request_timeout), idempotent, headers);
       if (!response) {
         last_error = who + ": " + response.error().message();
         // Connecting failed: nothing was sent, so the next member may be tried whatever the request.
@@ -608,21 +880,50 @@ class client {
         continue;
       }
       auto doc = detail::json_parse(response->body);
+      if (!doc && response->status != 200) {
+        // An error from etcd's HTTP layer before the gateway, in plain text (no token in it).
+        std::string says = printable_excerpt(response->body);
+        if (says.find("CommonName") != std::string::npos) {
+          says += "\" (etcd's JSON gateway refuses a client certificate whose subject has a CommonName: issue one "
+                  "without a CN, docs/etcd.md)";
+        } else {
+          says += "\"";
+        }
+        return fail(errc::store_unavailable, who + ": HTTP " + std::to_string(response->status) + ": etcd says \"" + says);
+      }
       if (!doc) {
         c.close();
         return fail(errc::parse_error, who + ": HTTP " + std::to_string(response->status) + " with a body that is not JSON (" +
                                            doc.error().message() + "): " + printable_excerpt(response->body));
       }
-      if (response->status == 200) return std::move(*doc);
-      // An error in gRPC terms: {"error": "...", "message": "...", "code": N}; quoted whole.
-      std::string message(doc->string_of("message"));
-      if (message.empty()) message = std::string(doc->string_of("error"));
+      // An error in gRPC terms: {"error": "...", "message": "...", "code": N}, or in a streamed
+      // answer (keep-alive) {"error": {"grpc_code": N, "message": "..."}}; quoted whole.
+      const detail::json_value* streamed = doc->find("error");
+      const bool streamed_error = streamed != nullptr && streamed->is_object();
+      if (response->status == 200 && !streamed_error) return std::move(*doc);
+      const detail::json_value& error_object = streamed_error ? *streamed : *doc;
+      std::string message(error_object.string_of("message"));
+      if (message.empty()) message = std::string(error_object.string_of("error"));
       if (message.empty()) message = "(no error message) " + printable_excerpt(response->body);
-      auto code = doc->int64_of("code");
+      auto code = error_object.int64_of(streamed_error ? "grpc_code" : "code");
       const std::int64_t grpc_code = code ? *code : 0;
       last_error = who + ": HTTP " + std::to_string(response->status) + ": etcd says \"" + message + "\"" +
                    (grpc_code != 0 ? " (gRPC code " + std::to_string(grpc_code) + ")" : std::string());
-      if (grpc_code == 5) return fail(errc::not_found, last_error);
+      if (grpc_code == 5 && !streamed_error) return fail(errc::not_found, last_error);
+      if (refuses_token(message)) {
+        // Refused before it was applied (etcd checks the token before proposing, and the auth
+        // revision before applying): call() authenticates and sends it again.
+        token_refused_ = true;
+        return fail(errc::authentication_failed, last_error);
+      }
+      if (grpc_code == 7 || message.find("permission denied") != std::string::npos) {
+        const std::string prefix = config_.key_prefix.empty() ? std::string("the keys it uses") : config_.key_prefix + "/";
+        const std::string user = config_.auth ? "etcd user '" + config_.auth->user + "'" : std::string("an unauthenticated client");
+        return fail(errc::authentication_failed,
+                    user + " may not do this under " + prefix + ": " + last_error +
+                        "; grant its role readwrite on that prefix: etcdctl role grant-permission --prefix=true ROLE "
+                        "readwrite " + prefix + " (docs/etcd.md)");
+      }
       // 14 Unavailable (no leader, member stopping) and 4 deadline exceeded: another member may
       // answer. The request was refused before it was applied only for "no leader"; otherwise
       // its outcome is unknown.
@@ -651,6 +952,11 @@ class client {
   std::vector<detail::http_connection> connections_;
   std::size_t current_ = 0;
   std::atomic<std::uint64_t> requests_sent_{0};
+  std::atomic<std::uint64_t> authentications_{0};
+  std::optional<error> setup_failure_;  // the TLS setup's, reported by every call
+  std::string token_;                   // etcd's auth token: sent, never printed
+  bool auth_disabled_ = false;          // the cluster answered that authentication is off
+  bool token_refused_ = false;          // the last call_members failed on a refused token
 };
 
 }  // namespace etcd

@@ -8,14 +8,16 @@
 //    I/O, so the fuzz target (tests/fuzz/etcd_response_fuzz.cpp) and the unit tests drive it
 //    with hostile input directly. Every dimension is bounded by `http_limits`.
 //  - `http_connection`: one kept-alive TCP connection to one host (detail/socket.hpp), with a
-//    deadline on every request.
+//    deadline on every request; optionally wrapped by a `stream_wrapper` (TLS: etcd/tls.hpp,
+//    compiled only when the embedder opts in), and with extra request headers per request
+//    (etcd's `Authorization` token).
 //
 //     planfence::detail::http_connection c{"127.0.0.1", 2379, {}};
 //     auto response = c.post("/v3/kv/range", R"({"key":"Zm9v"})", deadline_after(2000ms));
 //     if (response && response->status == 200) use(response->body);
 //
-// When not to use it: no TLS, no redirects, no proxies, no pipelining, one request at a time per
-// connection. Not on any non-blocking path: every request blocks up to its deadline.
+// When not to use it: no redirects, no proxies, no pipelining, one request at a time per
+// connection; TLS only through a stream_wrapper. Not on any non-blocking path: every request blocks up to its deadline.
 //
 // Cost: one send and a few receives per request on a kept-alive connection; the response body
 // is copied once out of a 16 KiB receive buffer. Allocates the body and the headers.
@@ -31,6 +33,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -284,17 +287,38 @@ class http_response_parser {
   return std::move(parser).take();
 }
 
+/// A byte stream over a connected socket other than plain TCP (a TLS session: etcd/tls.hpp).
+/// Same contracts as detail/socket.hpp's send_all and receive_some (0: the peer closed).
+class secure_stream {
+ public:
+  virtual ~secure_stream() = default;
+  [[nodiscard]] virtual result<void> send_all(std::span<const std::uint8_t> bytes, socket_deadline deadline) = 0;
+  [[nodiscard]] virtual result<std::size_t> receive_some(std::span<std::uint8_t> buffer, socket_deadline deadline) = 0;
+};
+
+/// Turns a freshly connected socket into a secure_stream (the TLS handshake, with the peer
+/// checked against `host`). Shared by the connections of one client; must be thread-safe.
+/// Errors: errc::io_error whose detail starts with "connect" (nothing of a request was sent).
+class stream_wrapper {
+ public:
+  virtual ~stream_wrapper() = default;
+  [[nodiscard]] virtual result<std::unique_ptr<secure_stream>> wrap(int fd, std::string_view host, std::uint16_t port,
+                                                                    socket_deadline deadline) = 0;
+};
+
 /// One kept-alive HTTP/1.1 connection to one server. Not thread-safe: one request at a time.
 class http_connection {
  public:
-  http_connection(std::string host, std::uint16_t port, http_limits limits = {})
-      : host_(std::move(host)), port_(port), limits_(limits) {}
+  http_connection(std::string host, std::uint16_t port, http_limits limits = {},
+                  std::shared_ptr<stream_wrapper> wrapper = nullptr)
+      : host_(std::move(host)), port_(port), limits_(limits), wrapper_(std::move(wrapper)) {}
 
   [[nodiscard]] const std::string& host() const noexcept { return host_; }
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
   [[nodiscard]] bool connected() const noexcept { return fd_.valid(); }
   /// Drops the connection (the next request reconnects).
   void close() noexcept {
+    stream_.reset();  // before the descriptor it uses
     fd_.reset();
     pending_.clear();
   }
@@ -303,23 +327,40 @@ class http_connection {
   /// Errors: errc::io_error (connect, send, receive, timeout, closed early), errc::parse_error and
   /// errc::capacity_exceeded (a bad response). After any error the connection is closed.
   /// `retry_idempotent`: resend once on a fresh connection when a reused one turns out closed
-  /// before any response byte arrived.
+  /// before any response byte arrived. `headers`: extra header lines, each ending in CRLF (they
+  /// may hold a secret: they are sent, never printed).
   [[nodiscard]] result<http_response> post(std::string_view path, std::string_view body, socket_deadline deadline,
-                                           bool retry_idempotent = false) {
+                                           bool retry_idempotent = false, std::string_view headers = {}) {
     const bool reused = fd_.valid();
-    auto first = attempt(path, body, deadline);
+    auto first = attempt(path, body, deadline, headers);
     if (first || !reused || !retry_idempotent || !last_attempt_unanswered_) return first;
-    return attempt(path, body, deadline);
+    return attempt(path, body, deadline, headers);
   }
 
  private:
-  result<http_response> attempt(std::string_view path, std::string_view body, socket_deadline deadline) {
+  result<void> send_bytes(std::span<const std::uint8_t> bytes, socket_deadline deadline) {
+    return stream_ ? stream_->send_all(bytes, deadline) : send_all(fd_.get(), bytes, deadline);
+  }
+  result<std::size_t> receive_bytes(std::span<std::uint8_t> buffer, socket_deadline deadline) {
+    return stream_ ? stream_->receive_some(buffer, deadline) : receive_some(fd_.get(), buffer, deadline);
+  }
+
+  result<http_response> attempt(std::string_view path, std::string_view body, socket_deadline deadline,
+                                std::string_view headers) {
     last_attempt_unanswered_ = false;
     if (!fd_.valid()) {
       auto fd = tcp_connect(host_, port_, deadline);
       if (!fd) return unexpected_error(fd.error());
       fd_ = std::move(*fd);
       pending_.clear();
+      if (wrapper_) {
+        auto stream = wrapper_->wrap(fd_.get(), host_, port_, deadline);
+        if (!stream) {
+          close();
+          return unexpected_error(stream.error());
+        }
+        stream_ = std::move(*stream);
+      }
     }
     std::string request;
     request.reserve(body.size() + 160);
@@ -329,12 +370,14 @@ class http_connection {
     request += host_;
     request += ':';
     request += std::to_string(port_);
-    request += "\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: ";
+    request += "\r\nContent-Type: application/json\r\nAccept: application/json\r\n";
+    request += headers;
+    request += "Content-Length: ";
     request += std::to_string(body.size());
     request += "\r\n\r\n";
     request += body;
     const auto* data = reinterpret_cast<const std::uint8_t*>(request.data());
-    if (auto sent = send_all(fd_.get(), std::span<const std::uint8_t>(data, request.size()), deadline); !sent) {
+    if (auto sent = send_bytes(std::span<const std::uint8_t>(data, request.size()), deadline); !sent) {
       last_attempt_unanswered_ = true;
       close();
       return unexpected_error(sent.error());
@@ -352,7 +395,7 @@ class http_connection {
         leftover.remove_prefix(*used);
       }
       if (parser.done()) break;
-      auto got = receive_some(fd_.get(), buffer, deadline);
+      auto got = receive_bytes(buffer, deadline);
       if (!got) {
         last_attempt_unanswered_ = !parser.started() && !is_timeout(got.error());
         close();
@@ -381,7 +424,9 @@ class http_connection {
   std::string host_;
   std::uint16_t port_;
   http_limits limits_;
+  std::shared_ptr<stream_wrapper> wrapper_;
   unique_fd fd_;
+  std::unique_ptr<secure_stream> stream_;  // set when wrapper_ is
   std::string pending_;  // bytes received after the previous response (none from etcd)
   bool last_attempt_unanswered_ = false;
 };

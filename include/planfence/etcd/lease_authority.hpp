@@ -67,6 +67,7 @@ class etcd_lease_authority {
   /// An authority for the holder key under `prefix`; `clock` must outlive it.
   [[nodiscard]] static result<etcd_lease_authority> make(client_config config, std::string prefix, const Clock& clock,
                                                          lease_options options = {}) {
+    if (config.key_prefix.empty()) config.key_prefix = prefix;  // named by a refused permission
     return etcd_lease_authority(std::move(config), layout{std::move(prefix)}, clock, std::move(options));
   }
   /// The same from an `etcd://HOST:PORT[,...]/PREFIX` URI. Errors: errc::parse_error.

@@ -95,6 +95,7 @@ class basic_etcd_plan_registry {
   /// planfence keeps under the prefix, with `options.must_exist`: a mistyped prefix).
   [[nodiscard]] static result<basic_etcd_plan_registry> make(client_config config, std::string prefix,
                                                              open_options options = {}) {
+    if (config.key_prefix.empty()) config.key_prefix = prefix;  // named by a refused permission
     basic_etcd_plan_registry out(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
     auto state = read_prefix_state(*out.client_, out.keys_);
     if (!state) return unexpected_error(state.error());

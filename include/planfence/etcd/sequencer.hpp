@@ -40,6 +40,7 @@ class etcd_sequencer {
   static constexpr int attempts_max = 64;
 
   [[nodiscard]] static result<etcd_sequencer> make(client_config config, std::string prefix) {
+    if (config.key_prefix.empty()) config.key_prefix = prefix;  // named by a refused permission
     return etcd_sequencer(std::make_unique<client>(std::move(config)), layout{std::move(prefix)});
   }
   [[nodiscard]] static result<etcd_sequencer> open_uri(std::string_view uri) {

@@ -119,6 +119,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -251,7 +252,13 @@ struct prefix_state {
   auto got = c.txn({}, {under(keys.endpoints()), under(keys.plans()), under(keys.all_pins()), one(keys.fence_floor()),
                         one(keys.plans_collected()), one(keys.sequence()), one(keys.holder()), one(keys.marks())},
                    {});
-  if (!got) return etcd_failure("reading what is under " + keys.prefix, got.error());
+  if (!got) {
+    // A wrong password or a refused permission is said as such at open, not as an outage.
+    if (got.error().code == errc::authentication_failed) {
+      return fail(errc::authentication_failed, "reading what is under " + keys.prefix + ": " + got.error().detail);
+    }
+    return etcd_failure("reading what is under " + keys.prefix, got.error());
+  }
   if (!got->succeeded || got->responses.size() != 8) {
     return fail(errc::store_unavailable, "reading what is under " + keys.prefix + ": unexpected transaction response");
   }
@@ -313,6 +320,7 @@ struct store_uri_options {
   };
   unsigned bit = 0;
   result<void> done = ok();
+  if (is_connection_parameter(name)) return ok();  // the client's: etcd::parse_uri reads them
   if (name == "fence" && (value == "holder" || value == "floor")) {
     bit = 1;
     out.mode = value == "holder" ? fence_mode::holder_key : fence_mode::floor_only;
@@ -326,7 +334,8 @@ struct store_uri_options {
                   "max-request-bytes (etcd's --max-request-bytes, 1572864 by default)");
   } else {
     return fail(errc::parse_error, "unknown etcd store URI option: the options are fence=holder or fence=floor, "
-                                   "max-txn-ops=N and max-request-bytes=N");
+                                   "max-txn-ops=N and max-request-bytes=N, and the connection's user, password-file, "
+                                   "password-env, ca-file, cert-file, key-file and server-name");
   }
   if (!done) return done;
   if ((seen & bit) != 0) return fail(errc::parse_error, "etcd store URI option " + std::string(name) + " given twice");
@@ -381,6 +390,7 @@ class etcd_store {
                                          " (4 to 1000000), max-request-bytes " + std::to_string(limits.max_request_bytes) +
                                          " (1024 to 2^31 - 1)");
     }
+    if (config.key_prefix.empty()) config.key_prefix = prefix;  // named by a refused permission
     etcd_store out(std::make_unique<etcd::client>(std::move(config)), etcd::layout{std::move(prefix)}, mode);
     out.limits_ = limits;
     out.fixed_ = !names.empty();
@@ -399,8 +409,10 @@ class etcd_store {
     return out;
   }
 
-  /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTION&OPTION...]` (every canonical name
-  /// resolves). Options, each at most once:
+  /// Opens `etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?OPTION&OPTION...]` (or etcds:// for TLS;
+  /// every canonical name resolves). The connection's options (user, password-file,
+  /// password-env, ca-file, cert-file, key-file, server-name) are etcd::parse_uri's. The store's
+  /// options, each at most once:
   ///   fence=holder (the default) is holder-key fencing, for enactors holding the etcd lease
   ///     authority's tokens; fence=floor is etcd::fence_mode::floor_only, for tools whose tokens
   ///     are not holder-key revisions, such as planfence-ctl's apply and override (the operator's
@@ -418,14 +430,9 @@ class etcd_store {
     const std::string_view given = uri;
     auto query = etcd::parse_store_uri_options(uri);
     if (!query) return unexpected_error(query.error());
-    uri = uri.substr(0, uri.find('?'));
-    auto where = etcd::parse_uri(uri);
-    if (!where) {
-      // etcd::parse_uri named the URI without its query: name the whole URI, redacted, instead.
-      std::string why(where.error().detail.view());
-      if (const std::size_t in = why.rfind(" (in etcd://"); in != std::string::npos) why.resize(in);
-      return fail(errc::parse_error, why + " (in " + detail::redact_uri(given) + ")");
-    }
+    static constexpr std::array<std::string_view, 3> store_parameters = {"fence", "max-txn-ops", "max-request-bytes"};
+    auto where = etcd::parse_uri(given, store_parameters);
+    if (!where) return unexpected_error(where.error());
     return make(std::move(where->config), std::move(where->prefix), {}, query->mode, options, query->limits);
   }
 

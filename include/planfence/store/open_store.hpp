@@ -45,7 +45,8 @@ template <class Store>
   static const store_scheme schemes[] = {
       {"zonefile", &detail::open_as<zonefile_store>, "zonefile:///absolute/dir (one ZONE.zone file per zone)"},
       {"rfc2136", &detail::open_with_endpoints<rfc2136_store>, "rfc2136://HOST[:PORT]/ZONE?tsig-file=PATH (docs/rfc2136.md)"},
-      {"etcd", &detail::open_as<etcd_store>, "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?fence=floor] (docs/etcd.md)"},
+      {"etcd", &detail::open_as<etcd_store>, "etcd://HOST:PORT[,HOST:PORT...]/PREFIX[?fence=floor&user=NAME&password-file=PATH] (docs/etcd.md)"},
+      {"etcds", &detail::open_as<etcd_store>, "etcds://HOST:PORT[,...]/PREFIX?ca-file=PATH[&cert-file=PATH&key-file=PATH] (TLS, docs/etcd.md)"},
   };
   return schemes;
 }
