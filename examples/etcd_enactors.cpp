@@ -18,9 +18,14 @@
 //
 //   build/examples/etcd_enactors              # about 25 seconds; needs the etcd binary (etcd-server)
 //   build/examples/etcd_enactors --endpoints 127.0.0.1:2379
+//   build/examples/etcd_enactors --uri 'etcd://10.0.0.1:2379,10.0.0.2:2379/planfence?user=pf&password-file=pw'
 //
-// Exit status 0 when every endpoint converged and nothing went backwards, 1 otherwise, 77 when
-// no etcd could be found or started.
+// --uri takes any etcd URI the library takes (docs/etcd.md): a user with a password file or
+// variable for a cluster with authentication, and etcds:// for TLS (in a build with
+// PLANFENCE_WITH_OPENSSL); the example works under PREFIX/example-PID.
+//
+// Exit status 0 when every endpoint converged and nothing went backwards, 1 otherwise, 2 when
+// the etcd named cannot be used (its error is printed), 77 when no etcd could be found or started.
 #include <planfence/enactor.hpp>
 #include <planfence/etcd/registry.hpp>
 #include <planfence/etcd/sequencer.hpp>
@@ -88,10 +93,19 @@ plan plan_for(generation gen) {
   return std::move(builder).build().value();
 }
 
+/// Where etcd is: "HOST:PORT[,...]" (--endpoints) or an etcd URI (--uri), as a client
+/// configuration and the prefix the example works under; errors named with the URI redacted.
+result<etcd::location> locate(const std::string& where) {
+  if (where.starts_with("etcd://") || where.starts_with("etcds://")) return etcd::parse_uri(where);
+  auto config = etcd::parse_endpoints(where);
+  if (!config) return unexpected_error(std::move(config).error());
+  return etcd::location{std::move(*config), "/planfence"};
+}
+
 int run_planner(const std::string& endpoints, const std::string& prefix, int plans) {
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   ::signal(SIGTERM, on_term);
-  auto config = etcd::parse_endpoints(endpoints).value();
+  auto config = locate(endpoints).value().config;
   auto history = etcd::etcd_plan_registry::make(config, prefix);
   auto sequencer = etcd::etcd_sequencer::make(config, prefix);
   if (!history || !sequencer) return 2;
@@ -113,7 +127,7 @@ int run_planner(const std::string& endpoints, const std::string& prefix, int pla
 int run_enactor(const std::string& name, const std::string& endpoints, const std::string& prefix) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   ::signal(SIGTERM, on_term);
-  auto config = etcd::parse_endpoints(endpoints).value();
+  auto config = locate(endpoints).value().config;
   config.request_timeout = 1000ms;
   stall_blind_clock clock;
   auto store = etcd_store::make(config, prefix);
@@ -211,9 +225,15 @@ std::string holder_of(etcd::client& c, const std::string& prefix) {
 
 int orchestrate(int argc, char** argv) {
   static_cast<void>(start_time());  // fixes t0 and exports it to the children
-  std::string endpoints;
+  std::string endpoints;  // HOST:PORT[,...] or an etcd URI: what every child process is given
   for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--endpoints") endpoints = argv[i + 1];
+    if (std::string(argv[i]) == "--endpoints" || std::string(argv[i]) == "--uri") endpoints = argv[i + 1];
+  }
+  if (!endpoints.empty()) {
+    if (auto where = locate(endpoints); !where) {
+      std::printf("etcd_enactors: %s\n", where.error().message().c_str());
+      return 2;
+    }
   }
   const auto dir = std::filesystem::temp_directory_path() / ("planfence-etcd-example-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
@@ -227,10 +247,20 @@ int orchestrate(int argc, char** argv) {
     }
     say("etcd", "started on " + endpoints + " (data in " + dir.string() + ")");
   }
-  const std::string prefix = "/planfence/example-" + std::to_string(::getpid());
-  say("etcd", "everything lives under etcd://" + endpoints + prefix);
-  auto config = etcd::parse_endpoints(endpoints).value();
+  const etcd::location where = locate(endpoints).value();
+  const std::string prefix = where.prefix + "/example-" + std::to_string(::getpid());
+  say("etcd", "everything lives under " + prefix + " (" +
+                     (endpoints.find("://") != std::string::npos ? detail::redact_uri(endpoints) : endpoints) + ")");
+  auto config = where.config;
   etcd::client c{config};
+  // Reach etcd once before anything starts: a wrong password, a prefix the user may not write or
+  // an unreachable cluster is said here, in etcd's words, instead of in every process.
+  if (auto probe = etcd_store::make(config, prefix, endpoint_set, etcd::fence_mode::floor_only); !probe) {
+    std::printf("etcd_enactors: %s\n", probe.error().message().c_str());
+    end(etcd_pid, SIGKILL);
+    std::filesystem::remove_all(dir);
+    return 2;
+  }
 
   // The monitor: S1 and S2 on every endpoint, throughout.
   std::atomic<bool> monitor_stop{false};
