@@ -20,9 +20,10 @@
 //   build/examples/etcd_enactors --endpoints 127.0.0.1:2379
 //   build/examples/etcd_enactors --uri 'etcd://10.0.0.1:2379,10.0.0.2:2379/planfence?user=pf&password-file=pw'
 //
-// --uri takes any etcd URI the library takes (docs/etcd.md): a user with a password file or
-// variable for a cluster with authentication, and etcds:// for TLS (in a build with
-// PLANFENCE_WITH_OPENSSL); the example works under PREFIX/example-PID.
+// --uri takes an etcd URI as the library does (docs/etcd.md): a user with a password file or
+// variable for a cluster with authentication. This example is built without TLS (it is the
+// build's check that no TLS library is linked without PLANFENCE_ETCD_OPENSSL), so etcds:// is
+// refused with how to enable it. The example works under PREFIX/example-PID.
 //
 // Exit status 0 when every endpoint converged and nothing went backwards, 1 otherwise, 2 when
 // the etcd named cannot be used (its error is printed), 77 when no etcd could be found or started.
