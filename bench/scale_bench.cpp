@@ -199,9 +199,10 @@ BENCHMARK(BM_Scale_RetainedGenerations)->Arg(scaled(100'000))->Iterations(1)->Us
 
 /// Build, publish and fully apply a plan of state.range(0) endpoints to an empty memory store
 /// with the fixed enactor (lease, fence raise, pin, digest check (S7), read and commit of every
-/// endpoint, collection). The benchmark's own (manual) time is publish + apply; building the
-/// plan is the planner's work, reported as a counter, and so is the digest check alone (part of
-/// apply: the enactor makes it when it pins the plan).
+/// endpoint, collection). The benchmark's own (manual) time is the digest check + publish +
+/// apply; building the plan is the planner's work, reported as a counter. The digest check (S7)
+/// runs once per plan: plan_registry::publish makes it and the enactor's check at pin time reuses
+/// the answer; here it is made just before publish so that it can be timed alone.
 void BM_Scale_PublishApply(benchmark::State& state) {
   const auto count = static_cast<std::size_t>(state.range(0));
   const std::vector<std::string> names = endpoint_names(count);
@@ -220,8 +221,8 @@ void BM_Scale_PublishApply(benchmark::State& state) {
     auto start = std::chrono::steady_clock::now();
     pf::plan plan = full_plan(names, 1);
     build_seconds = seconds_since(start);
-    // The digest check (S7) the enactor makes when it pins the plan, timed alone so that the
-    // apply time can be split into checking the plan and committing its endpoints.
+    // The digest check (S7), once per plan (publish would make it; the plan remembers the
+    // answer), timed alone and counted in the benchmark's time.
     start = std::chrono::steady_clock::now();
     if (!plan.verify()) state.SkipWithError("the plan does not match its digest");
     verify_seconds = seconds_since(start);
@@ -233,7 +234,7 @@ void BM_Scale_PublishApply(benchmark::State& state) {
     while (enactor.applied_generation() != pf::generation{1}) static_cast<void>(enactor.step());
     apply_seconds = seconds_since(start);
     applied = enactor.counters()[pf::event_kind::applied];
-    state.SetIterationTime(publish_seconds + apply_seconds);
+    state.SetIterationTime(verify_seconds + publish_seconds + apply_seconds);
     enactor.release();
   }
   if (applied != count) state.SkipWithError("not every endpoint was applied");
@@ -242,8 +243,8 @@ void BM_Scale_PublishApply(benchmark::State& state) {
   state.counters["build_seconds"] = build_seconds;
   state.counters["publish_seconds"] = publish_seconds;
   state.counters["apply_seconds"] = apply_seconds;
-  state.counters["verify_seconds_within_apply"] = verify_seconds;
-  state.counters["publish_apply_seconds"] = publish_seconds + apply_seconds;
+  state.counters["verify_seconds"] = verify_seconds;
+  state.counters["publish_apply_seconds"] = verify_seconds + publish_seconds + apply_seconds;
 }
 BENCHMARK(BM_Scale_PublishApply)->Arg(scaled(1'000'000))->Iterations(1)->UseManualTime()->Unit(benchmark::kMillisecond);
 

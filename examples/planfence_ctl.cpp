@@ -149,6 +149,7 @@ const option_spec generation_option{"--generation", "N", "a retained generation,
 const option_spec store_option{"--store", "URI", "the record store, e.g. zonefile:///var/lib/planfence/zones"};
 const option_spec plan_bytes_option{"--plan-bytes-max", "BYTES",
                                     "refuse plan files larger than this (default 268435456, 256 MiB)"};
+const option_spec batch_option{"--batch", "N", "endpoints per store call, 1 to 65536 (default 4096; smaller stops sooner on a signal)"};
 
 const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> all = {
@@ -187,10 +188,10 @@ const std::vector<command_spec>& commands() {
        "did not change). Exit status 0 only when records and generations agree. Reads only: writes\n"
        "nothing to the store or the history."},
       {"apply", "apply one generation through the enactor's commit rules",
-       "planfence-ctl apply --dir DIR --generation N --store URI [--fence F] [--plan-bytes-max BYTES]",
+       "planfence-ctl apply --dir DIR --generation N --store URI [--fence F] [--batch N] [--plan-bytes-max BYTES]",
        {dir_option, generation_option, store_option,
         {"--fence", "F", "the fence token to commit with (default: the store's current fence floor)"},
-        plan_bytes_option},
+        batch_option, plan_bytes_option},
        "Runs the fixed enactor once, for generation N only: raises the store's fence to F, then for each\n"
        "endpoint reads its stamp and commits conditionally (S1: an endpoint serving N or newer is left\n"
        "alone; S2: a larger fence refuses the whole apply; S4: an endpoint is never emptied unless the\n"
@@ -201,8 +202,8 @@ const std::vector<command_spec>& commands() {
        "records. Does not keep automation out: see override. On an etcd store with holder-key fencing\n"
        "it commits only while override's hold is in place, with the hold's token."},
       {"override", "fence automation out with an operator hold, then apply a generation",
-       "planfence-ctl override --dir DIR --generation N --store URI [--plan-bytes-max BYTES]",
-       {dir_option, generation_option, store_option, plan_bytes_option},
+       "planfence-ctl override --dir DIR --generation N --store URI [--batch N] [--plan-bytes-max BYTES]",
+       {dir_option, generation_option, store_option, batch_option, plan_bytes_option},
        "Fences automation out, then applies N as apply does (read back included). On an etcd store\n"
        "with holder-key fencing (the default URI) the hold is the etcd lease authority's own holder key,\n"
        "PREFIX/holder, created with no etcd lease so that it outlives this command (an automation\n"
@@ -370,6 +371,16 @@ std::string describe_problem(const pf::history_problem& p) {
 std::string history_label;
 // Plans of an etcd history that did not load (problems() of a directory history lists its own).
 std::vector<pf::history_problem> snapshot_problems;
+
+/// --batch: endpoints per store call in apply_plan.
+std::uint32_t batch_size(const command_spec& c, const arguments& args) {
+  if (!args.has("--batch")) return pf::apply_plan_batch_max;
+  std::uint64_t value = 0;
+  if (!pf::detail::parse_decimal(args.get("--batch"), value) || value == 0 || value > 65536) {
+    usage_error(&c, "--batch: expected a number of endpoints from 1 to 65536, got '" + args.get("--batch") + "'");
+  }
+  return static_cast<std::uint32_t>(value);
+}
 
 std::size_t plan_bytes_max(const command_spec& c, const arguments& args) {
   if (!args.has("--plan-bytes-max")) return pf::history_options{}.plan_bytes_max;
@@ -626,7 +637,7 @@ class progress_meter {
 /// Runs apply_plan, printing each endpoint's outcome as soon as it is final, then the summary.
 /// Returns the exit status.
 int apply_and_report(const command_spec& c, pf::any_store& store, const pf::durable_history& history, pf::generation gen,
-                     pf::fence_token fence) {
+                     pf::fence_token fence, std::uint32_t batch) {
   std::printf("Applying generation %llu to %s with fence %llu:\n", static_cast<unsigned long long>(gen.value()),
               store.description().c_str(), static_cast<unsigned long long>(fence.value()));
   std::fflush(stdout);
@@ -638,7 +649,7 @@ int apply_and_report(const command_spec& c, pf::any_store& store, const pf::dura
     std::fflush(stdout);
   };
   hooks.progress = [&](std::size_t done, std::size_t total) { meter(done, total); };
-  auto report = pf::apply_plan(store, history, gen, fence, hooks);
+  auto report = pf::apply_plan(store, history, gen, fence, hooks, batch);
   if (!report) return report_error(c, store.description(), report.error());
   const auto count = [&](pf::event_kind kind) {
     return static_cast<std::size_t>(std::count_if(report->endpoints.begin(), report->endpoints.end(),
@@ -770,7 +781,7 @@ std::string hold_note() {
 /// created without an etcd lease (etcd/operator_hold.hpp), so etcd itself keeps automation out
 /// while it exists and release lets automation back in at once.
 int override_with_holder_key(const command_spec& c, pf::any_store& store, pf::etcd_store& etcd,
-                             const pf::durable_history& history, pf::generation gen) {
+                             const pf::durable_history& history, pf::generation gen, std::uint32_t batch) {
   const std::string key = etcd.keys().holder();
   auto taken = pf::etcd::take_operator_hold(etcd.connection(), etcd.keys(), hold_note());
   // A token that is a multiple of the operator stride would read, once apply raises the floor to
@@ -813,7 +824,7 @@ int override_with_holder_key(const command_spec& c, pf::any_store& store, pf::et
     std::printf("It superseded %s%s.\n", pf::etcd::describe(*taken->superseded).c_str(),
                 taken->superseded->operator_hold ? "" : ", whose etcd lease was revoked");
   }
-  return apply_and_report(c, store, history, gen, taken->fence);
+  return apply_and_report(c, store, history, gen, taken->fence, batch);
 }
 
 // --- commands -------------------------------------------------------------------------------
@@ -914,6 +925,7 @@ int run_diff(const command_spec& c, const arguments& args) {
 }
 
 int run_apply(const command_spec& c, const arguments& args) {
+  const std::uint32_t batch = batch_size(c, args);  // usage errors before anything is done
   auto history = open_history(c, args);
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
@@ -939,15 +951,16 @@ int run_apply(const command_spec& c, const arguments& args) {
     if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
     fence = pf::fence_token{std::max<std::uint64_t>(floor->value(), 1)};
   }
-  return apply_and_report(c, store, *history, gen, fence);
+  return apply_and_report(c, store, *history, gen, fence, batch);
 }
 
 int run_override(const command_spec& c, const arguments& args) {
+  const std::uint32_t batch = batch_size(c, args);  // usage errors before anything is done
   auto history = open_history(c, args);
   const pf::pinned_plan chosen = pin_generation(c, args, *history);
   const pf::generation gen = chosen->gen();
   pf::any_store store = open_store(c, args, chosen.get());
-  if (pf::etcd_store* etcd = holder_key_etcd(store)) return override_with_holder_key(c, store, *etcd, *history, gen);
+  if (pf::etcd_store* etcd = holder_key_etcd(store)) return override_with_holder_key(c, store, *etcd, *history, gen, batch);
   auto floor = pf::store_fence_floor(store);
   if (!floor) return report_error(c, store.description() + ": reading its fence floor", floor.error());
   auto fence = pf::next_operator_fence(*floor);
@@ -963,7 +976,7 @@ int run_override(const command_spec& c, const arguments& args) {
               "every commit carrying an older token, so automation is fenced out until 'planfence-ctl release'.\n",
               static_cast<unsigned long long>(fence->value()), static_cast<unsigned long long>(floor->value()),
               pf::is_operator_fence(*floor) ? ", already an operator fence" : "");
-  return apply_and_report(c, store, *history, gen, *fence);
+  return apply_and_report(c, store, *history, gen, *fence, batch);
 }
 
 int run_release(const command_spec& c, const arguments& args) {

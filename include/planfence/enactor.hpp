@@ -86,7 +86,9 @@ struct enactor_config {
   /// Collect old plans after each complete run (as lease holder only).
   bool collect = true;
   retention_policy retention{};
-  /// Recompute each plan's digest before applying it (S7). O(plan size) per new plan.
+  /// Check each plan's digest before applying it (S7): plan::verify, O(plan size) the first time a
+  /// plan object is checked and O(1) after (plan_registry::publish checks it on the publishing
+  /// thread, so an enactor pinning it from there pays O(1)).
   bool verify_digest = true;
   /// With a change_following_store: write only the endpoints the plan changes (the diff against
   /// the store's applied plan and the plans whose apply has begun since), so that an apply costs

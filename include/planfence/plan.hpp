@@ -40,11 +40,19 @@
 // skipping every subtree and entry they share: O(c log n) for a generation built with
 // based_on and c changes, not O(n); it never allocates.
 //
+// The S7 check (verify) recomputes the digest from the content once per plan object and
+// remembers the answer: a plan is immutable, so a second computation could only repeat the first.
+// plan_registry::publish asks first, on the publishing thread, so the enactors that pin the plan
+// afterwards (each checks it before applying) pay O(1) instead of O(n) each. The answer is a
+// relaxed atomic byte (P1): any thread that can see the plan sees its content, and both possible
+// answers it may read (not yet known, or the final one) are correct to act on.
+//
 // When not to use it: a plan is a value for automation, not a database: it never changes in
 // place, and every generation costs at least its changed entries and their index paths.
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
@@ -118,7 +126,8 @@ class plan {
         bulk_change_(other.bulk_change_),
         sequence_(std::exchange(other.sequence_, nullptr)),
         index_(std::exchange(other.index_, 0)),
-        digest_(other.digest_) {}
+        digest_(other.digest_),
+        checked_(other.checked_.load(std::memory_order_relaxed)) {}  // (P1)
   plan& operator=(plan&& other) noexcept {
     if (this != &other) {
       clear();
@@ -128,6 +137,7 @@ class plan {
       sequence_ = std::exchange(other.sequence_, nullptr);
       index_ = std::exchange(other.index_, 0);
       digest_ = other.digest_;
+      checked_.store(other.checked_.load(std::memory_order_relaxed), std::memory_order_relaxed);  // (P1)
     }
     return *this;
   }
@@ -160,10 +170,21 @@ class plan {
   [[nodiscard]] const detail::sha256_digest& digest() const noexcept { return digest_; }
   [[nodiscard]] std::string digest_hex() const { return detail::to_hex(digest_); }
 
-  /// Recomputes the digest from the content and compares (S7). O(size of the plan).
+  /// Whether the content matches the digest (S7). The first call on this plan object recomputes
+  /// the digest from the content, O(size of the plan); it remembers the answer, so later calls
+  /// (on any thread) cost O(1). plan_registry::publish makes the first call.
   [[nodiscard]] result<void> verify() const {
-    if (compute_digest() != digest_) return fail(errc::digest_mismatch, "plan content does not match its digest");
+    std::uint8_t known = checked_.load(std::memory_order_relaxed);  // (P1)
+    if (known == check_unknown) {
+      known = compute_digest() == digest_ ? check_matches : check_differs;
+      checked_.store(known, std::memory_order_relaxed);  // (P1) a racing check stores the same answer
+    }
+    if (known == check_differs) return fail(errc::digest_mismatch, "plan content does not match its digest");
     return ok();
+  }
+  /// Whether verify() has already computed its answer for this plan object (then it costs O(1)).
+  [[nodiscard]] bool verified_before() const noexcept {
+    return checked_.load(std::memory_order_relaxed) != check_unknown;  // (P1)
   }
 
   /// Whether this plan and `other` hold the same entry object for endpoint `name` (they share
@@ -308,6 +329,7 @@ class plan {
     const detail::entry_ref block(new detail::entry_block(std::move(changed)));
     const change one{block.get()->entry.name, block.get()->entry.name_hash, block.get()};
     apply(std::span<const change>(&one, 1));
+    checked_.store(check_unknown, std::memory_order_relaxed);  // the content changed: check again
   }
 
   generation gen_{};
@@ -316,6 +338,9 @@ class plan {
   const detail::sequence_node* sequence_ = nullptr;  // owned reference
   detail::index_slot index_ = 0;                     // owned reference
   detail::sha256_digest digest_{};
+  static constexpr std::uint8_t check_unknown = 0, check_matches = 1, check_differs = 2;
+  /// verify()'s answer for this content, once computed (P1: relaxed; see the header comment).
+  mutable std::atomic<std::uint8_t> checked_{check_unknown};
 };
 
 /// Calls f(const endpoint_entry* before_entry, const endpoint_entry* after_entry) once for every

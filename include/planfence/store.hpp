@@ -59,6 +59,7 @@
 //   endpoint_names()       every endpoint the store holds records or a stamp for
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstdint>
 #include <span>
@@ -244,6 +245,39 @@ concept marks_batch_store = change_following_store<S> && batched_store<S> &&
                             requires(S& s, std::span<commit_item> items, batch_marks& m) {
                               { s.commit_batch(items, m) } -> std::same_as<result<void>>;
                             };
+
+/// commit_batch(items, marks) for a change-following batched store that writes its apply marks on
+/// their own: begin_apply (if marks.begin), commit_batch(items), then finish_apply (if
+/// marks.finish and every item came out written or stale): the definition of marks_batch_store's
+/// call, in up to three store calls. A begin refused (fenced, conflict) sets begin_refused and
+/// writes nothing; a begin that fails otherwise writes nothing either. A finish that fails is
+/// declined (finished stays false, the call still succeeds): the caller finishes on its own and
+/// meets the error there. any_store uses it for the stores that do not fold the marks.
+template <class S>
+  requires change_following_store<S> && batched_store<S>
+[[nodiscard]] result<void> commit_batch_then_marks(S& store, std::span<commit_item> items, batch_marks& marks) {
+  marks.began = marks.begin_refused = marks.finished = false;
+  if (marks.begin != nullptr) {
+    PLANFENCE_ASSERT(marks.target > marks.begin->begun);
+    auto begun = store.begin_apply(*marks.begin, marks.target, marks.token);
+    if (!begun) {
+      marks.begin_refused = begun.error().code == errc::fenced || begun.error().code == errc::conflict;
+      return unexpected_error(std::move(begun).error());
+    }
+    marks.began = true;
+    marks.marks = *begun;
+  }
+  if (auto done = store.commit_batch(items); !done) return done;
+  if (marks.finish && std::all_of(items.begin(), items.end(), [](const commit_item& item) {
+        return item.outcome == commit_outcome::written || item.outcome == commit_outcome::stale;
+      })) {
+    if (auto finished = store.finish_apply(marks.target, marks.token)) {
+      marks.finished = true;
+      marks.marks = *finished;
+    }
+  }
+  return ok();
+}
 
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.

@@ -337,8 +337,9 @@ TEST_CASE("ctl: a long apply shows progress, and SIGINT or SIGTERM stop it with 
   temporary_directory dir;
   const std::string history = (dir.path / "history").string();
   {
-    // 400 endpoints: each zone-file commit rewrites and fsyncs the zone, so the apply runs for
-    // seconds, long enough to print progress and to be interrupted in the middle.
+    // 400 endpoints in batches of 8 (--batch): each batch rewrites and fsyncs the zone, so the
+    // apply runs for seconds, long enough to print progress and to be interrupted in the middle
+    // (with the default 4,096 it is one rewrite).
     auto h = planfence::durable_history::open(history).value();
     std::map<std::string, std::vector<std::string>> endpoints;
     for (int i = 0; i < 400; ++i) endpoints["e" + std::to_string(i) + ".example.test."] = {"192.0.2.7"};
@@ -350,7 +351,7 @@ TEST_CASE("ctl: a long apply shows progress, and SIGINT or SIGTERM stop it with 
     REQUIRE(planfence::zonefile_store::open(zones).value().create_zone(zone).has_value());
     // A log of its own per run: the parent must not find the previous run's lines.
     const std::filesystem::path log = dir.path / ("apply" + std::to_string(signal_number) + ".log");
-    const pid_t pid = spawn({PLANFENCE_CTL_PATH, "apply", "--dir", history, "--generation", "1", "--store",
+    const pid_t pid = spawn({PLANFENCE_CTL_PATH, "apply", "--dir", history, "--generation", "1", "--batch", "8", "--store",
                              "zonefile://" + zones},
                             log);
     // Wait for the first endpoints, then interrupt.

@@ -263,6 +263,15 @@ TEST_CASE("planfence-ctl: every command has --help, and bad input names what was
   auto bad_store = run(ctl("diff --dir " + dir.path.string() + " --generation 1 --store nosuch://x"));
   CHECK(bad_store.status == 2);
   CHECK(bad_store.output.find("no store handles the scheme 'nosuch'") != std::string::npos);
+  // --batch out of range: refused before the store is opened or anything written (the zone
+  // directory does not even exist, which would be the next error).
+  for (const std::string command : {"apply", "override"}) {
+    for (const std::string batch : {"0", "65537", "many", "-1"}) {
+      auto bad_batch = run(ctl(command + " --dir " + dir.path.string() + " --generation 1 --store zonefile:///nonexistent/zones --batch " + batch));
+      CHECK(bad_batch.status == 2);
+      CHECK(bad_batch.output.find("--batch: expected a number of endpoints from 1 to 65536, got '" + batch + "'") != std::string::npos);
+    }
+  }
 }
 
 TEST_CASE("planfence-ctl drives an RFC 2136 store: apply, diff, override and release against knotd",

@@ -324,6 +324,39 @@ TEST_CASE("S7: a plan whose content does not match its digest is never applied",
   CHECK(w.served("a.example.") == generation{2});
 }
 
+TEST_CASE("S7: publish checks the digest once and the enactor's check reuses the answer", "[enactor][S7]") {
+  world w;
+  std::vector<recorded_event> events;
+  auto e = w.make_enactor(events);
+  plan good = generation_plan(1, names);
+  CHECK_FALSE(good.verified_before());
+  pinned_plan published = w.registry.publish(std::move(good)).value();
+  // The check ran on the publishing thread: pinning the plan costs the enactor O(1).
+  CHECK(published->verified_before());
+  CHECK(published->verify());
+  published.reset();
+  run_steps(e, 10);
+  CHECK(w.served("a.example.") == generation{1});
+  CHECK(e.counters()[event_kind::plan_invalid] == 0);
+
+  // A plan damaged after its check is checked again: the remembered answer is forgotten.
+  plan damaged = generation_plan(2, names);
+  REQUIRE(damaged.verify());
+  CHECK(damaged.verified_before());
+  plan_access::replace_first_records(damaged, a_records({"203.0.113.66"}));
+  CHECK_FALSE(damaged.verified_before());
+  { auto p = w.registry.publish(std::move(damaged)); }
+  run_steps(e, 10);
+  CHECK(w.served("a.example.") == generation{1});
+  CHECK(e.counters()[event_kind::plan_invalid] == 1);
+  // The answer moves with the plan (a moved plan keeps it) and stays the same when asked again.
+  plan moved_from = generation_plan(3, names);
+  REQUIRE(moved_from.verify());
+  plan moved = std::move(moved_from);
+  CHECK(moved.verified_before());
+  CHECK(moved.verify());
+}
+
 TEST_CASE("only one enactor holds the lease, and the other takes over when it lapses", "[enactor][lease]") {
   world w;
   std::vector<recorded_event> a_events, b_events;

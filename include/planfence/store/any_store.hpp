@@ -65,6 +65,12 @@ class any_store {
     return self_->read_stamps(handles, out);
   }
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) { return self_->commit_batch(items); }
+  /// The batch with the apply marks (marks_batch_store): folded into the wrapped store's writes
+  /// when it is a marks_batch_store (one rewrite of a zone file holds the begun mark, the records
+  /// and the applied mark), else commit_batch_then_marks (separate store calls).
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
+    return self_->commit_batch(items, marks);
+  }
   [[nodiscard]] result<void> raise_fence(fence_token token) { return self_->raise_fence(token); }
   /// The wrapped store's live set, or its error (a store that cannot fail never reports one).
   [[nodiscard]] result<std::vector<generation>> live_generations() const { return self_->live_generations(); }
@@ -109,6 +115,7 @@ class any_store {
                                  const record_set& records) = 0;
     virtual result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const = 0;
     virtual result<void> commit_batch(std::span<commit_item> items) = 0;
+    virtual result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) = 0;
     virtual result<void> raise_fence(fence_token token) = 0;
     virtual result<std::vector<generation>> live_generations() const = 0;
     virtual result<std::vector<record>> served(endpoint_handle h) const = 0;
@@ -142,6 +149,13 @@ class any_store {
         return store->commit_batch(items);
       } else {
         return commit_each(*store, items);
+      }
+    }
+    result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) override {
+      if constexpr (marks_batch_store<Store>) {
+        return store->commit_batch(items, marks);
+      } else {
+        return commit_batch_then_marks(*this, items, marks);  // through this model's own calls
       }
     }
     result<void> raise_fence(fence_token token) override { return store->raise_fence(token); }
@@ -197,6 +211,7 @@ static_assert(inspectable_store<any_store>);
 static_assert(batched_store<any_store>);
 static_assert(batch_inspectable_store<any_store>);
 static_assert(change_following_store<any_store>);
+static_assert(marks_batch_store<any_store>);
 
 /// Wraps what a store's `open_uri` returned (a store by value or by unique_ptr) as an any_store.
 template <class Opened>
