@@ -86,9 +86,9 @@ struct enactor_config {
   /// Collect old plans after each complete run (as lease holder only).
   bool collect = true;
   retention_policy retention{};
-  /// Check each plan's digest before applying it (S7): plan::verify, O(plan size) the first time a
-  /// plan object is checked and O(1) after (plan_registry::publish checks it on the publishing
-  /// thread, so an enactor pinning it from there pays O(1)).
+  /// Check each plan's digest before applying it (S7): plan::verify_once, O(plan size) the first
+  /// time a plan object is checked and O(1) after (plan_registry::publish checks it on the
+  /// publishing thread, so an enactor pinning it from there pays O(1)).
   bool verify_digest = true;
   /// With a change_following_store: write only the endpoints the plan changes (the diff against
   /// the store's applied plan and the plans whose apply has begun since), so that an apply costs
@@ -312,7 +312,7 @@ class enactor {
       return {false, config_.poll_interval};
     }
     const generation gen = newest->gen();
-    if (config_.verify_digest && !newest->verify()) {
+    if (config_.verify_digest && !newest->verify_once()) {
       emit(event_kind::plan_invalid, gen);
       refused_ = gen;
       state_ = enactor_state::idle;

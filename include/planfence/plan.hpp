@@ -40,11 +40,12 @@
 // skipping every subtree and entry they share: O(c log n) for a generation built with
 // based_on and c changes, not O(n); it never allocates.
 //
-// The S7 check (verify) recomputes the digest from the content once per plan object and
-// remembers the answer: a plan is immutable, so a second computation could only repeat the first.
-// plan_registry::publish asks first, on the publishing thread, so the enactors that pin the plan
-// afterwards (each checks it before applying) pay O(1) instead of O(n) each. The answer is a
-// relaxed atomic byte (P1): any thread that can see the plan sees its content, and both possible
+// The S7 check: verify() recomputes the digest from the content, O(n), and remembers the answer;
+// verify_once() gives the remembered answer in O(1) when there is one. A plan is immutable, so a
+// second computation could only repeat the first unless its memory was damaged. The enactor
+// checks with verify_once, and plan_registry::publish makes the first check, on the publishing
+// thread, so the enactors that pin the plan afterwards pay O(1) instead of O(n) each. The answer
+// is a relaxed atomic byte (P1): any thread that can see the plan sees its content, and both
 // answers it may read (not yet known, or the final one) are correct to act on.
 //
 // When not to use it: a plan is a value for automation, not a database: it never changes in
@@ -170,19 +171,24 @@ class plan {
   [[nodiscard]] const detail::sha256_digest& digest() const noexcept { return digest_; }
   [[nodiscard]] std::string digest_hex() const { return detail::to_hex(digest_); }
 
-  /// Whether the content matches the digest (S7). The first call on this plan object recomputes
-  /// the digest from the content, O(size of the plan); it remembers the answer, so later calls
-  /// (on any thread) cost O(1). plan_registry::publish makes the first call.
+  /// Recomputes the digest from the content and compares (S7). O(size of the plan), every call.
   [[nodiscard]] result<void> verify() const {
-    std::uint8_t known = checked_.load(std::memory_order_relaxed);  // (P1)
-    if (known == check_unknown) {
-      known = compute_digest() == digest_ ? check_matches : check_differs;
-      checked_.store(known, std::memory_order_relaxed);  // (P1) a racing check stores the same answer
-    }
+    const bool matches = compute_digest() == digest_;
+    checked_.store(matches ? check_matches : check_differs, std::memory_order_relaxed);  // (P1)
+    if (!matches) return fail(errc::digest_mismatch, "plan content does not match its digest");
+    return ok();
+  }
+  /// verify(), once per plan object: the first call (or a verify() before it) recomputes, later
+  /// calls on any thread return that answer in O(1). What the enactor checks before it applies a
+  /// plan; plan_registry::publish makes the first call. Content damaged in memory after that
+  /// check is not seen by it (verify() sees it): see docs/design.md, S7.
+  [[nodiscard]] result<void> verify_once() const {
+    const std::uint8_t known = checked_.load(std::memory_order_relaxed);  // (P1)
+    if (known == check_unknown) return verify();
     if (known == check_differs) return fail(errc::digest_mismatch, "plan content does not match its digest");
     return ok();
   }
-  /// Whether verify() has already computed its answer for this plan object (then it costs O(1)).
+  /// Whether verify_once() would answer without recomputing.
   [[nodiscard]] bool verified_before() const noexcept {
     return checked_.load(std::memory_order_relaxed) != check_unknown;  // (P1)
   }

@@ -478,7 +478,7 @@ class basic_plan_registry {
     // S7's digest check, here on the publishing thread and outside the lock, once per plan: the
     // plan remembers the answer, so each enactor's check before it applies costs O(1). A plan
     // that fails it is still published (and refused by every enactor, which reports it).
-    static_cast<void>(p.verify());
+    static_cast<void>(p.verify_once());
     std::lock_guard lock(mutex_);
     if (gen <= collected_high_water_) {
       return fail(errc::collected, "generation " + std::to_string(gen.value()) + " was already collected");

@@ -328,9 +328,13 @@ TEST_CASE("verify() recomputes the digest and catches altered content (S7)", "[p
   // with new), so this write is well-defined.
   auto& entry = const_cast<endpoint_entry&>(*p.endpoints()[1]);
   entry.records = one_a("203.0.113.66");
+  // verify_once (the enactor's check) answers from the check before the damage: it is made once
+  // per plan, at publish (docs/design.md, S7). verify() recomputes, and its answer is remembered.
+  CHECK(p.verify_once());
   auto refused = p.verify();
   REQUIRE_FALSE(refused);
   CHECK(refused.error().code == errc::digest_mismatch);
+  CHECK_FALSE(p.verify_once());
   CHECK(p.digest_hex() == before);  // the stored digest did not follow the content
   // And the text form of such a plan does not parse: the digest line no longer matches.
   auto reparsed = parse_plan(format_plan(p));
