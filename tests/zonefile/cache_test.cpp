@@ -398,12 +398,18 @@ TEST_CASE("zonefile cache: the contents a rewrite caches equal a fresh decode of
   for (const std::string& n : names) handles.push_back(store.resolve(n).value());
 
   std::mt19937 random(20261207);
+  // The reader reads only while `reading`; `busy` is raised before it looks, so that once the main
+  // thread has lowered `reading` and seen `busy` low, no read is in flight (none can then replace
+  // the cache entry with a parse of older bytes: in those steps every check compares).
   std::atomic<bool> stop{false};
   std::atomic<bool> reading{false};
+  std::atomic<bool> busy{false};
   std::thread reader([&] {
     std::vector<stamp> seen(handles.size());
     while (!stop.load()) {
+      busy.store(true);
       if (reading.load()) static_cast<void>(store.read_stamps(handles, seen));
+      busy.store(false);
       std::this_thread::yield();
     }
   });
@@ -413,6 +419,7 @@ TEST_CASE("zonefile cache: the contents a rewrite caches equal a fresh decode of
   for (int step = 0; step < 120; ++step) {
     INFO("step " << step);
     reading.store(step % 40 >= 20);
+    while (!reading.load() && busy.load()) std::this_thread::yield();
     const unsigned what = random() % 10;
     if (what == 0) {
       fence += random() % 2;
@@ -454,7 +461,7 @@ TEST_CASE("zonefile cache: the contents a rewrite caches equal a fresh decode of
   reader.join();
   std::printf("cache: random batches: %d items written, %d not; cache compared %d times, %d replaced by a reader\n",
               written, refused, compared, skipped);
-  CHECK(compared > 200);
+  CHECK(compared >= 100);  // in the 60 steps without the reader, both zones once written
   CHECK(written > 100);
   CHECK(refused > 5);
   // The legacy floor owner went with the first floor written.
