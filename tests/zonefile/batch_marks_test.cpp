@@ -92,9 +92,10 @@ TEST_CASE("zonefile sort_records orders as the key-building sort did", "[zonefil
   std::mt19937 random(20261207);
   const std::vector<std::string> labels{"a", "ab", "abc", "b", "ba", "_planfence", "_weight", "x-y", "ep1", "ep10", "ep2", "z"};
   const std::vector<std::string> types{"A", "AAAA", "TXT", "NS", "MX", "CNAME", "SOA"};
-  for (int round = 0; round < 200; ++round) {
+  for (int round = 0; round < 600; ++round) {
     std::vector<zone_record> records;
-    const std::size_t n = 1 + random() % 60;
+    // Small and large: the records appended are merged by binary search when few, else linearly.
+    const std::size_t n = 1 + random() % (round % 3 == 0 ? 600 : 60);
     for (std::size_t i = 0; i < n; ++i) {
       std::string owner;
       const std::size_t depth = random() % 4;
@@ -103,20 +104,28 @@ TEST_CASE("zonefile sort_records orders as the key-building sort did", "[zonefil
       // Distinct rdata: equal keys must keep their order (a stable sort), which the check sees.
       records.push_back(zone_record{owner, 60, types[random() % types.size()], std::to_string(i), {}, 0});
     }
-    // A sorted zone with records appended (what a commit writes), or records in any order.
+    // A sorted zone with records appended (what a commit writes: few, or many, sometimes already
+    // in order as a plan's endpoints are), or records in any order.
+    std::size_t appended = 0;
     if (round % 2 == 0) {
-      const std::size_t appended = random() % (n + 1);
+      appended = random() % 4 == 0 ? random() % 4 : random() % (n + 1);
       std::vector<zone_record> head(records.begin(), records.end() - static_cast<std::ptrdiff_t>(appended));
+      std::vector<zone_record> tail(records.end() - static_cast<std::ptrdiff_t>(appended), records.end());
       reference_sort(head, "example.test.");
-      head.insert(head.end(), records.end() - static_cast<std::ptrdiff_t>(appended), records.end());
+      if (round % 4 == 0) reference_sort(tail, "example.test.");
+      head.insert(head.end(), tail.begin(), tail.end());
       records = head;
     }
     std::vector<zone_record> expected = records;
     reference_sort(expected, "example.test.");
-    detail::zone::sort_records(records, "example.test.");
+    // Without a hint, and with what a commit knows: a prefix sorted (up to the records appended,
+    // or fewer), so not compared again.
+    std::size_t hint = 0;
+    if (round % 2 == 0) hint = random() % 2 == 0 ? n - appended : random() % (n - appended + 1);
+    detail::zone::sort_records(records, "example.test.", hint);
     REQUIRE(records.size() == expected.size());
     for (std::size_t i = 0; i < records.size(); ++i) {
-      INFO("round " << round << " position " << i);
+      INFO("round " << round << " hint " << hint << " position " << i);
       CHECK(records[i].owner == expected[i].owner);
       CHECK(records[i].type == expected[i].type);
       CHECK(records[i].rdata == expected[i].rdata);

@@ -113,8 +113,9 @@
 //
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
 // dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
-// costs, per zone it touches, the same once: O((zone size + items) log) (parsing decodes into a
-// sorted map, writing sorts), one rewrite, two fsyncs. read_stamp and served read and parse the zone
+// costs, per zone it touches, the same once: O(zone size + items log items) (a parse decodes into
+// a sorted map; a rewrite checks the zone, sorts and decodes only the records it adds, merges
+// them in and formats the zone), one rewrite, two fsyncs. read_stamp and served read and parse the zone
 // file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
 // call for a name. read_marks reads and parses the home zone; begin_apply and finish_apply the
 // same under its lock, plus one rewrite (none for a finish that changes nothing); the first marks
@@ -128,13 +129,21 @@
 // its own, never held during I/O or a parse). Every read above still reads the whole file with
 // every check (stat, regular file, O_NONBLOCK, size bound; under the lock where it says so); when
 // the bytes are identical (size, then memcmp) the parse is reused, otherwise parsed again. After a
-// rewrite the bytes written are cached with the records written, decoded (decode_zone, no parse:
-// format_records writes what parse_zone reads back to the same records; their line numbers are
-// not kept; a zone written past records_max is not cached). So a zone this object wrote last costs a read of its bytes, not a parse, and an
-// enactor's plan parses each zone at most once (docs/zonefile.md: a parse of a 20,000-record zone
-// is ~16 ms, reading its bytes well under 1 ms). Memory: one copy of the bytes plus the records
-// and the decoded zone per zone (about three times the file), until replaced. parses() counts
-// the parses, for tests and benchmarks.
+// rewrite the bytes written are cached with the records written (no parse: format_records writes
+// what parse_zone reads back to the same records; their line numbers are not kept; a zone written
+// past records_max is not cached) and their decoded contents, which are NOT decoded from all the
+// records again: they are the old contents with the change applied (updated_contents): the
+// endpoints the rewrite wrote decoded from their new records alone (decode_endpoints), the marks,
+// floor and SOA written, every line 0: exactly what decode_zone gives for the records written
+// (tests/zonefile/cache_test.cpp compares them over random batches, through cached()). A rewrite
+// whose loaded snapshot nobody else holds (its cache entry dropped, use_count 1) moves the
+// records and contents out of it instead of copying the zone; otherwise it copies them. The
+// records kept from a zone this object wrote are in order, so the sort only orders what the
+// rewrite adds (by keys built once) and merges it in. So a zone this object wrote last costs a
+// read of its bytes, not a parse, and an enactor's plan parses each zone at most once
+// (docs/zonefile.md: a parse of a 20,000-record zone is ~16 ms, reading its bytes well under 1
+// ms). Memory: one copy of the bytes plus the records and the decoded zone per zone (about three
+// times the file), until replaced. parses() counts the parses, for tests and benchmarks.
 // It is not a hot-path store (use memory_store) and not for zones of millions of records.
 //
 // When not to use it: when the DNS server is fed another way (RFC 2136 UPDATE, a database), or when
@@ -333,6 +342,21 @@ class zonefile_store {
   /// (parse_zone and decode_zone). A read whose bytes equal those this object last read or wrote
   /// for the zone reuses that parse and is not counted (header comment, "Costs").
   [[nodiscard]] std::uint64_t parses() const noexcept { return state_->parses.load(std::memory_order_relaxed); }
+  /// For tests: what this object's parse cache holds for a zone (header comment, "Costs").
+  struct cache_entry {
+    std::string bytes;       ///< the file's bytes as this object last read or wrote them
+    zone_contents contents;  ///< what a read of identical bytes uses
+    bool written = false;    ///< cached by this object's rewrite (contents built from the one before)
+  };
+  /// For tests: the parse cache's entry for `zone` (canonical); nothing when it holds none. After
+  /// a rewrite the contents are the previous ones with the change applied, not a decode of the
+  /// whole zone: tests compare them with a fresh parse of the file.
+  [[nodiscard]] std::optional<cache_entry> cached(std::string_view zone) const {
+    std::lock_guard guard(state_->cache_mutex);
+    auto it = state_->cache.find(std::string(zone));
+    if (it == state_->cache.end()) return std::nullopt;
+    return cache_entry{it->second->bytes, it->second->contents, it->second->sorted};
+  }
 
   /// The directory's floor (planfence.floor) and every zone's, the largest.
   [[nodiscard]] result<fence_token> fence_floor() const;
@@ -359,11 +383,14 @@ class zonefile_store {
     std::size_t zone = 0;
   };
   /// A zone file's exact bytes and what parsing and decoding them gives. Immutable once made:
-  /// shared (shared_ptr<const>) between the cache and the readers holding it.
+  /// shared (shared_ptr<const>) between the cache and the readers holding it. Made non-const
+  /// (make_shared<zone_snapshot>): a commit that holds the only reference, the cache's dropped,
+  /// moves its records and contents into the rewrite (owned_snapshot) instead of copying them.
   struct zone_snapshot {
     std::string bytes;
     std::vector<zone_record> records;
     zone_contents contents;
+    bool sorted = false;  ///< records in the order sort_records gives (written by this object)
   };
   using snapshot_ptr = std::shared_ptr<const zone_snapshot>;
   struct state {
@@ -396,9 +423,27 @@ class zonefile_store {
   /// bytes are those of the zone's cached snapshot (then that snapshot). `code`: the error code
   /// for a file that does not parse.
   [[nodiscard]] static result<snapshot_ptr> load(const state& s, const zone_slot& zone, errc code);
+  /// What a rewrite knows of the records it writes, so that write() need not work it out again.
+  struct rewrite_hints {
+    /// The first records are in sort_records' order (a zone this object wrote, minus records).
+    std::size_t sorted_prefix = 0;
+    /// What decode_zone gives for the records (lines cleared): updated_contents. Empty: decoded.
+    std::optional<zone_contents> contents{};
+  };
   /// write_zone (sort, format, replace_file), then caches the bytes written with the records
-  /// written, decoded (no parse). The cache entry is dropped when the write fails.
-  [[nodiscard]] static result<void> write(const state& s, const zone_slot& zone, std::vector<zone_record> records);
+  /// written and their decoded contents (hints.contents, else decode_zone; never a parse). The
+  /// cache entry is dropped when the write fails.
+  [[nodiscard]] static result<void> write(const state& s, const zone_slot& zone, std::vector<zone_record> records,
+                                          rewrite_hints hints);
+  /// The loaded snapshot, writable, when nobody else holds it: its cache entry is dropped (under
+  /// cache_mutex) and, if `loaded` is then the only reference, the caller may move out of it.
+  /// nullptr otherwise (the caller copies). Call only when about to write (the next read of the
+  /// zone otherwise parses it again).
+  [[nodiscard]] static std::shared_ptr<zone_snapshot> owned_snapshot(const state& s, const zone_slot& zone, snapshot_ptr& loaded);
+  /// The records and contents of `loaded` for a rewrite: moved out when owned_snapshot allows it,
+  /// else copied. `sorted_prefix` is set to the records' count when they are in write order.
+  static void take_or_copy(const state& s, const zone_slot& zone, snapshot_ptr& loaded, std::vector<zone_record>& records,
+                           zone_contents& contents, std::size_t& sorted_prefix);
   [[nodiscard]] result<endpoint_slot> slot(endpoint_handle h, zone_slot& zone) const;
   /// Reads each zone of `handles` once (and the directory floor once), no lock, and calls
   /// visit(i, the endpoint as decoded or nullptr, its effective stamp): read_stamps and inspect.
@@ -764,29 +809,34 @@ class file_descriptor {
   return replace_file(file, text, renamed);
 }
 
-/// Sets the zone's apply marks record (the only one at its owner).
-inline void set_marks(std::vector<zone_record>& records, const std::string& zone, const apply_marks& marks) {
+/// Sets the zone's apply marks record (the only one at its owner), appended; the number of records
+/// removed (all before the one appended: sort_records' prefix shrinks by as many).
+inline std::size_t set_marks(std::vector<zone_record>& records, const std::string& zone, const apply_marks& marks) {
   const std::string owner = dns::marks_owner(zone);
-  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
+  const std::size_t removed = std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
   records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({dns::format_marks(marks)}), {}, 0});
+  return removed;
 }
 
 /// Sets the zone's floor record at the canonical owner and removes the legacy owner, in the same
-/// records (so in the same rewrite of the file: dns/zone_layout.hpp).
-inline void set_floor(std::vector<zone_record>& records, const std::string& zone, fence_token floor) {
+/// records (so in the same rewrite of the file: dns/zone_layout.hpp). Returns the number removed.
+inline std::size_t set_floor(std::vector<zone_record>& records, const std::string& zone, fence_token floor) {
   const std::string owner = dns::floor_owner(zone);
   const std::string legacy = dns::legacy_floor_owner(zone);
-  std::erase_if(records, [&](const zone_record& r) { return r.owner == owner || r.owner == legacy; });
+  const std::size_t removed = std::erase_if(records, [&](const zone_record& r) { return r.owner == owner || r.owner == legacy; });
   records.push_back(zone_record{owner, 0, "TXT", planfence::detail::format_txt({dns::format_floor(floor)}), {}, 0});
+  return removed;
 }
 
-inline void advance_serial(std::vector<zone_record>& records) {
+/// Advances the SOA serial (records[0]); the SOA's fields as written.
+inline soa_fields advance_serial(std::vector<zone_record>& records) {
   PLANFENCE_ASSERT(!records.empty());
   PLANFENCE_ASSERT(records[0].type == "SOA");
   auto soa = parse_soa(records[0].rdata);
   PLANFENCE_ASSERT(soa.has_value());
   soa->serial = dns::next_serial(soa->serial);
   records[0].rdata = format_soa(*soa);
+  return std::move(*soa);
 }
 
 [[nodiscard]] inline int hex_value(char c) noexcept {
@@ -813,15 +863,16 @@ inline result<zonefile_store::snapshot_ptr> zonefile_store::load(const state& s,
   s.parses.fetch_add(1, std::memory_order_relaxed);
   auto parsed = detail::zonefile::parse_text(*text, zone.file, zone.name, s.options, code);
   if (!parsed) return unexpected_error(std::move(parsed).error());
-  auto snapshot = std::make_shared<const zone_snapshot>(
-      zone_snapshot{std::move(*text), std::move(parsed->first), std::move(parsed->second)});
+  snapshot_ptr snapshot = std::make_shared<zone_snapshot>(
+      zone_snapshot{std::move(*text), std::move(parsed->first), std::move(parsed->second), false});
   std::lock_guard guard(s.cache_mutex);
   s.cache[zone.name] = snapshot;  // a concurrent reader may replace it: at worst a later parse
   return snapshot;
 }
 
-inline result<void> zonefile_store::write(const state& s, const zone_slot& zone, std::vector<zone_record> records) {
-  planfence::detail::zone::sort_records(records, zone.name);
+inline result<void> zonefile_store::write(const state& s, const zone_slot& zone, std::vector<zone_record> records,
+                                         rewrite_hints hints) {
+  planfence::detail::zone::sort_records(records, zone.name, hints.sorted_prefix);
   PLANFENCE_ASSERT(!records.empty());
   PLANFENCE_ASSERT(records[0].type == "SOA");
   std::string text = detail::zonefile::zone_text(records, zone.name);
@@ -835,18 +886,53 @@ inline result<void> zonefile_store::write(const state& s, const zone_slot& zone,
   // In place (also when only the directory fsync failed): cache what was written. format_records
   // writes text that parse_zone reads back to the same records (syntax.hpp), so decoding the
   // records is decoding the text; their lines are the old file's or none: cleared ("built").
+  // The decoded contents are the caller's (updated_contents: the old contents with the change,
+  // equal to decoding the records), else decode_zone of the records.
   // A zone over records_max (a floor or marks record added to a full zone) is not cached: a
   // parse refuses it, so the next read must parse and report it as before.
   for (zone_record& r : records) r.line = 0;
-  auto contents = records.size() <= s.options.records_max ? decode_zone(records, zone.name)
-                                                           : result<zone_contents>(fail(errc::capacity_exceeded));
+  result<zone_contents> contents = fail(errc::capacity_exceeded);
+  if (records.size() <= s.options.records_max) {
+    contents = hints.contents ? result<zone_contents>(std::move(*hints.contents)) : decode_zone(records, zone.name);
+  }
   std::lock_guard guard(s.cache_mutex);
   if (contents) {
-    s.cache[zone.name] = std::make_shared<const zone_snapshot>(zone_snapshot{std::move(text), std::move(records), std::move(*contents)});
+    s.cache[zone.name] = std::make_shared<zone_snapshot>(zone_snapshot{std::move(text), std::move(records), std::move(*contents), true});
   } else {
     s.cache.erase(zone.name);  // the next read parses
   }
   return written;
+}
+
+inline std::shared_ptr<zonefile_store::zone_snapshot> zonefile_store::owned_snapshot(const state& s, const zone_slot& zone,
+                                                                                     snapshot_ptr& loaded) {
+  {
+    std::lock_guard guard(s.cache_mutex);
+    if (auto it = s.cache.find(zone.name); it != s.cache.end() && it->second == loaded) s.cache.erase(it);
+  }
+  // No other holder, and none can appear: copies are made only from the cache or from a holder.
+  // Every snapshot is made non-const (make_shared<zone_snapshot>), so moving out of it is defined.
+  if (loaded.use_count() != 1) return nullptr;
+  // use_count() is a relaxed read: the last other holder's reads of the snapshot must happen
+  // before this thread moves out of it. weak_ptr::lock increments the count by an acquire-release
+  // compare-and-swap (libstdc++ and libc++), which synchronizes with every earlier release of it.
+  {
+    std::weak_ptr<const zone_snapshot> weak = loaded;
+    snapshot_ptr synchronized = weak.lock();
+  }
+  return std::const_pointer_cast<zone_snapshot>(loaded);
+}
+
+inline void zonefile_store::take_or_copy(const state& s, const zone_slot& zone, snapshot_ptr& loaded,
+                                         std::vector<zone_record>& records, zone_contents& contents, std::size_t& sorted_prefix) {
+  sorted_prefix = loaded->sorted ? loaded->records.size() : 0;
+  if (auto owned = owned_snapshot(s, zone, loaded)) {
+    records = std::move(owned->records);
+    contents = std::move(owned->contents);
+  } else {
+    records = loaded->records;
+    contents = loaded->contents;
+  }
 }
 
 inline result<void> zonefile_store::scan(state& s) {
@@ -1058,6 +1144,9 @@ struct edit_index {
   std::unordered_map<std::string_view, std::size_t> endpoints;
   std::string stamp_prefix = dns::stamp_owner("");    // "_planfence."
   std::string weight_prefix = dns::weight_owner("");  // "_weight._planfence."
+  /// Per record of the zone: the edit that replaces it, or `none` (filled once: replaced_by).
+  std::vector<std::size_t> by_record;
+  static constexpr std::size_t none = static_cast<std::size_t>(-1);
 };
 
 /// The edit that replaces `r`, if any (accepted or not).
@@ -1077,18 +1166,74 @@ struct edit_index {
   return &it->second;
 }
 
-/// The zone's records with the accepted edits applied: every other record as it was, then each
-/// accepted endpoint's new records. O(zone + edits) expected time.
-[[nodiscard]] inline std::vector<zone_record> apply_edits(const std::vector<zone_record>& base, const edit_index& owners,
-                                                          const std::vector<zone_edit>& edits) {
-  std::vector<zone_record> out;
+/// Fills owners.by_record for the zone `base` and counts each edit's `removed`. O(zone) expected.
+inline void replaced_by(const std::vector<zone_record>& base, edit_index& owners, std::vector<zone_edit>& edits) {
+  owners.by_record.assign(base.size(), edit_index::none);
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (const std::size_t* by = replacing(owners, base[i])) {
+      owners.by_record[i] = *by;
+      ++edits[*by].removed;
+    }
+  }
+}
+
+/// The records of a rewrite: the zone's records kept, in their order, then the edits' new records
+/// (the first `kept` come from the zone, so they are in order if it was: sort_records' prefix).
+struct zone_rewrite {
+  std::vector<zone_record> records;
+  std::size_t kept = 0;
+};
+
+/// Whether base[i] stays when the accepted edits are applied.
+[[nodiscard]] inline bool kept_record(const edit_index& owners, const std::vector<zone_edit>& edits, std::size_t i) {
+  const std::size_t by = owners.by_record[i];
+  return by == edit_index::none || !edits[by].accepted;
+}
+
+/// The zone with the accepted edits applied, as pointers (for checking it without building it).
+[[nodiscard]] inline std::vector<const zone_record*> edited_view(const std::vector<zone_record>& base, const edit_index& owners,
+                                                                 const std::vector<zone_edit>& edits) {
+  std::vector<const zone_record*> out;
   out.reserve(base.size() + 4 * edits.size());
-  for (const zone_record& r : base) {
-    const std::size_t* by = replacing(owners, r);
-    if (by == nullptr || !edits[*by].accepted) out.push_back(r);
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (kept_record(owners, edits, i)) out.push_back(&base[i]);
   }
   for (const zone_edit& e : edits) {
-    if (e.accepted) out.insert(out.end(), e.added.begin(), e.added.end());
+    if (!e.accepted) continue;
+    for (const zone_record& r : e.added) out.push_back(&r);
+  }
+  return out;
+}
+
+/// The zone's records with the accepted edits applied: every other record as it was, then each
+/// accepted endpoint's new records. O(zone + edits) expected time. A copy of every record kept.
+[[nodiscard]] inline zone_rewrite apply_edits(const std::vector<zone_record>& base, const edit_index& owners,
+                                              const std::vector<zone_edit>& edits) {
+  zone_rewrite out;
+  out.records.reserve(base.size() + 4 * edits.size());
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (kept_record(owners, edits, i)) out.records.push_back(base[i]);
+  }
+  out.kept = out.records.size();
+  for (const zone_edit& e : edits) {
+    if (e.accepted) out.records.insert(out.records.end(), e.added.begin(), e.added.end());
+  }
+  return out;
+}
+
+/// apply_edits when nothing needs the zone's records nor the edits' new records afterwards: they
+/// are moved, not copied (no string is allocated).
+[[nodiscard]] inline zone_rewrite take_edits(std::vector<zone_record>& base, const edit_index& owners, std::vector<zone_edit>& edits) {
+  zone_rewrite out;
+  out.records.reserve(base.size() + 4 * edits.size());
+  for (std::size_t i = 0; i < base.size(); ++i) {
+    if (kept_record(owners, edits, i)) out.records.push_back(std::move(base[i]));
+  }
+  out.kept = out.records.size();
+  for (zone_edit& e : edits) {
+    if (!e.accepted) continue;
+    for (zone_record& r : e.added) out.records.push_back(std::move(r));
+    e.added.clear();
   }
   return out;
 }
@@ -1110,7 +1255,7 @@ struct edit_index {
     const auto [lo, hi] = ranges.back();
     ranges.pop_back();
     for (std::size_t i = 0; i < candidates.size(); ++i) edits[candidates[i]].accepted = i >= lo && i < hi;
-    auto checked = check_zone_loadable(apply_edits(base, owners, edits), zone);
+    auto checked = planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone);
     if (checked) continue;
     if (hi - lo == 1) {
       bad.emplace_back(candidates[lo], std::move(checked).error());
@@ -1128,19 +1273,21 @@ struct edit_index {
 /// The records of the rewrite: the zone with every edit applied that keeps it loadable
 /// (check_zone_loadable) and within `records_max`; `refuse(edit, code, why)` for each edit left
 /// out (its `accepted` cleared). Nothing when no edit is left to write. Costs one check of the zone
-/// when every edit fits; more (in memory) only when some do not.
-template <class Refuse>
-[[nodiscard]] std::optional<std::vector<zone_record>> zone_to_write(const std::vector<zone_record>& base,
-                                                                    const edit_index& owners, std::vector<zone_edit>& edits,
-                                                                    const std::string& zone, std::size_t records_max,
-                                                                    Refuse refuse) {
+/// when every edit fits; more (in memory) only when some do not. The checks look at the edited
+/// zone through pointers; the records are built once, at the end: moved out of `take()` (the
+/// zone's records when nobody else needs them: it is `base` itself, and the edits' new records
+/// are moved too) or, when it gives nullptr, copied from `base`.
+template <class Refuse, class Take>
+[[nodiscard]] std::optional<zone_rewrite> zone_to_write(const std::vector<zone_record>& base, const edit_index& owners,
+                                                        std::vector<zone_edit>& edits, const std::string& zone,
+                                                        std::size_t records_max, Refuse refuse, Take take) {
+  PLANFENCE_ASSERT(owners.by_record.size() == base.size());
   // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
   // commit would report success while the server keeps serving the old zone, or nothing. An
   // endpoint's records touch only its own owners, so each edit breaks the rules or not on its own
   // (given a loadable zone): the ones that do are found and refused, the others written.
-  std::vector<zone_record> next = apply_edits(base, owners, edits);
   bool dropped = false;
-  if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+  if (auto loadable = planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone); !loadable) {
     dropped = true;
     if (edits.size() == 1 || !check_zone_loadable(base, zone)) {
       // One item, or a zone that breaks a rule already: nothing of the zone is written.
@@ -1169,8 +1316,7 @@ template <class Refuse>
   }
   if (std::none_of(edits.begin(), edits.end(), [](const zone_edit& e) { return e.accepted; })) return std::nullopt;
   if (dropped) {
-    next = apply_edits(base, owners, edits);
-    if (auto loadable = check_zone_loadable(next, zone); !loadable) {
+    if (auto loadable = planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone); !loadable) {
       // Edits that are loadable alone but not together: not possible with planfence's records
       // (above); should it happen, nothing of the zone is written.
       for (const auto& e : edits) {
@@ -1179,7 +1325,41 @@ template <class Refuse>
       return std::nullopt;
     }
   }
-  return next;
+  if (std::vector<zone_record>* owned = take()) {
+    PLANFENCE_ASSERT(owned == &base);
+    return take_edits(*owned, owners, edits);
+  }
+  return apply_edits(base, owners, edits);
+}
+
+/// The decoded zone after a rewrite, from the decoded zone before it (`before`, which decoding
+/// the old records gave) and what the rewrite changed: `fresh`, the endpoints decode_endpoints
+/// read from the records written for the edited endpoints (every record at their endpoint
+/// owners), replacing or joining those of `before`; the marks when written (`marks`: the new
+/// value) and the floor when written (`floor`: the legacy owner is gone); the SOA written. What
+/// decode_zone gives for the records written with their lines cleared (so every line is 0): a
+/// test compares them (tests/zonefile/cache_test.cpp). O(endpoints + fresh) moves.
+[[nodiscard]] inline zone_contents updated_contents(zone_contents before, std::vector<zone_endpoint> fresh, soa_fields soa,
+                                                    const std::optional<apply_marks>* marks = nullptr,
+                                                    std::optional<fence_token> floor = std::nullopt) {
+  zone_contents out;
+  out.zone = std::move(before.zone);
+  out.soa = std::move(soa);
+  out.soa_line = 0;
+  out.floor = floor ? *floor : before.floor;
+  out.legacy_floor = floor ? false : before.legacy_floor;
+  out.marks = marks != nullptr ? *marks : before.marks;
+  out.marks_line = 0;
+  out.endpoints.reserve(before.endpoints.size() + fresh.size());
+  auto old = before.endpoints.begin();
+  for (zone_endpoint& e : fresh) {
+    while (old != before.endpoints.end() && old->name < e.name) out.endpoints.push_back(std::move(*old++));
+    if (old != before.endpoints.end() && old->name == e.name) ++old;  // replaced
+    out.endpoints.push_back(std::move(e));
+  }
+  while (old != before.endpoints.end()) out.endpoints.push_back(std::move(*old++));
+  for (zone_endpoint& e : out.endpoints) e.line = 0;
+  return out;
 }
 
 /// The error commit_batch returns for several causes: store_unavailable if any cause was (the
@@ -1425,15 +1605,21 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
     }
   }
   if (edits.empty() && marks == nullptr) return ok();
-  std::optional<std::vector<zone_record>> chosen;
+  // From here `base` and the snapshot's contents may be moved out (owned_snapshot: only once the
+  // rewrite is decided, and only when nobody else holds the snapshot).
+  const bool had_marks = (*loaded)->contents.marks.has_value();
+  const bool base_sorted = (*loaded)->sorted;
+  std::shared_ptr<zone_snapshot> owned;
+  std::optional<detail::zonefile::zone_rewrite> chosen;
   if (!edits.empty()) {
-    for (const zone_record& r : base) {
-      if (const std::size_t* by = detail::zonefile::replacing(owners, r)) ++edits[*by].removed;
-    }
-    chosen = detail::zonefile::zone_to_write(base, owners, edits, zone.name, state_->options.records_max,
-                                             [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) {
-                                               refused(e.item, code, why);
-                                             });
+    detail::zonefile::replaced_by(base, owners, edits);
+    chosen = detail::zonefile::zone_to_write(
+        base, owners, edits, zone.name, state_->options.records_max,
+        [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) { refused(e.item, code, why); },
+        [&]() -> std::vector<zone_record>* {
+          owned = owned_snapshot(*state_, zone, *loaded);
+          return owned ? &owned->records : nullptr;
+        });
   }
   // The finish, in the same rewrite, when every item of the batch is decided: those of the zones
   // before (others_ok) and this zone's, each stale or written by this rewrite (an edit refused
@@ -1457,22 +1643,51 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
     }
     return ok();
   }
-  std::vector<zone_record> next = chosen ? std::move(*chosen) : base;  // a copy: the snapshot is shared
+  // The records of the rewrite (the zone's kept records first, in their order, then the edits'),
+  // and the decoded zone before it: moved out of the snapshot when this commit holds it alone.
+  std::vector<zone_record> next;
+  std::size_t kept = 0;
+  zone_contents contents;
+  if (chosen) {
+    next = std::move(chosen->records);
+    kept = chosen->kept;
+    if (owned) {
+      contents = std::move(owned->contents);
+    } else {
+      contents = (*loaded)->contents;  // a copy: the snapshot is shared
+    }
+  } else {
+    std::size_t ignored = 0;
+    take_or_copy(*state_, zone, *loaded, next, contents, ignored);
+    kept = next.size();
+  }
+  // The edited endpoints as decode_zone reads them, from their new records only: the rest of the
+  // decoded zone is the old one (updated_contents). Should they not decode, write() decodes the
+  // whole zone, which then fails the same way (nothing is cached).
+  auto fresh = planfence::detail::zone::decode_endpoints(std::span<const zone_record>(next).subspan(kept), zone.name);
+  std::size_t marks_removed = 0;
   if (marks_change) {
-    detail::zonefile::set_marks(next, zone.name, marks_next);
+    marks_removed = detail::zonefile::set_marks(next, zone.name, marks_next);
     if (auto fits = check_zone_loadable(std::span<const zone_record>(&next.back(), 1), zone.name); !fits) {
       return fail(errc::invalid_plan, zone.file.string() + ": the apply marks: not written: " + fits.error().detail.str());
     }
     // The first marks in this home zone: a former home's are removed first (write_marks).
-    if (!(*loaded)->contents.marks) {
+    if (!had_marks) {
       if (auto dropped = drop_stale_marks(*marks->zones, marks->home); !dropped) return unexpected_error(std::move(dropped).error());
     }
   }
-  detail::zonefile::advance_serial(next);
+  rewrite_hints hints;
+  hints.sorted_prefix = base_sorted ? kept - marks_removed : 0;
+  soa_fields soa = detail::zonefile::advance_serial(next);
+  if (fresh) {
+    const std::optional<apply_marks> marks_written = marks_next;
+    hints.contents = detail::zonefile::updated_contents(std::move(contents), std::move(*fresh), std::move(soa),
+                                                        marks_change ? &marks_written : nullptr);
+  }
   // One rewrite for every item written: all of them are in the file, or none (the rename). A
   // failure leaves them pending, also when only the directory fsync failed (then the new file is
   // in place: reading again finds the stamps, and a retry reports stale).
-  auto written = write(*state_, zone, std::move(next));
+  auto written = write(*state_, zone, std::move(next), std::move(hints));
   if (!written) return unexpected_error(std::move(written).error());
   for (const auto& e : edits) {
     if (!e.accepted) continue;
@@ -1542,10 +1757,15 @@ inline result<void> zonefile_store::raise_fence(fence_token token) {
     auto loaded = load(*state_, zone, errc::store_unavailable);
     if (!loaded) return failed(loaded.error(), true, done);
     if ((*loaded)->contents.floor >= token) continue;  // (a legacy floor owner stays until a floor is written)
-    std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
-    detail::zonefile::set_floor(records, zone.name, token);
-    detail::zonefile::advance_serial(records);
-    auto written = write(*state_, zone, std::move(records));
+    std::vector<zone_record> records;
+    zone_contents contents;
+    rewrite_hints hints;
+    take_or_copy(*state_, zone, *loaded, records, contents, hints.sorted_prefix);
+    const std::size_t removed = detail::zonefile::set_floor(records, zone.name, token);
+    if (hints.sorted_prefix != 0) hints.sorted_prefix -= removed;
+    soa_fields soa = detail::zonefile::advance_serial(records);
+    hints.contents = detail::zonefile::updated_contents(std::move(contents), {}, std::move(soa), nullptr, token);
+    auto written = write(*state_, zone, std::move(records), std::move(hints));
     if (!written) return failed(written.error(), true, done);
     done.push_back(zone.name);
   }
@@ -1634,10 +1854,16 @@ inline result<void> zonefile_store::drop_stale_marks(const std::vector<zone_slot
     if (!loaded) return unexpected_error(std::move(loaded).error());
     if (!(*loaded)->contents.marks) continue;
     const std::string owner = dns::marks_owner(zone.name);
-    std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
-    std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
-    detail::zonefile::advance_serial(records);
-    auto written = write(*state_, zone, std::move(records));
+    std::vector<zone_record> records;
+    zone_contents contents;
+    rewrite_hints hints;
+    take_or_copy(*state_, zone, *loaded, records, contents, hints.sorted_prefix);
+    const std::size_t removed = std::erase_if(records, [&](const zone_record& r) { return r.owner == owner; });
+    if (hints.sorted_prefix != 0) hints.sorted_prefix -= removed;
+    soa_fields soa = detail::zonefile::advance_serial(records);
+    const std::optional<apply_marks> no_marks;
+    hints.contents = detail::zonefile::updated_contents(std::move(contents), {}, std::move(soa), &no_marks);
+    auto written = write(*state_, zone, std::move(records), std::move(hints));
     if (!written) {
       error e = std::move(written).error();
       return fail_at(e.code, e.line, e.column, "removing the former home zone's apply marks " + owner + ": " + e.detail.str());
@@ -1703,12 +1929,21 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
   }
   // As the floor record, the marks record is added without checking the rest of the zone (an
   // unrelated problem there must not block the marks); only its own owner and TTL are checked.
-  std::vector<zone_record> records = (*loaded)->records;  // a copy: the snapshot is shared
-  detail::zonefile::set_marks(records, zone.name, next);
-  if (auto fits = check_zone_loadable(std::span<const zone_record>(&records.back(), 1), zone.name); !fits) {
-    return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
+  // The marks record alone is checked first: nothing is taken from the snapshot when it is refused.
+  {
+    const std::vector<zone_record> alone{zone_record{owner, 0, "TXT", planfence::detail::format_txt({dns::format_marks(next)}), {}, 0}};
+    if (auto fits = check_zone_loadable(alone, zone.name); !fits) {
+      return fail(errc::invalid_plan, zone.file.string() + ": " + what + ": not written: " + fits.error().detail.str());
+    }
   }
-  if (!(*loaded)->contents.marks) {
+  const bool had_marks = (*loaded)->contents.marks.has_value();
+  std::vector<zone_record> records;
+  zone_contents contents;
+  rewrite_hints hints;
+  take_or_copy(*state_, zone, *loaded, records, contents, hints.sorted_prefix);
+  const std::size_t removed = detail::zonefile::set_marks(records, zone.name, next);
+  if (hints.sorted_prefix != 0) hints.sorted_prefix -= removed;
+  if (!had_marks) {
     // The first marks in this home zone: the first apply, or the first since the zone set moved
     // the home zone here. A former home zone still holds its marks, whose begun generation is
     // below what applies stamp from now on; should the home zone move back, they would be read as
@@ -1716,10 +1951,12 @@ inline result<apply_marks> zonefile_store::write_marks(const apply_marks* expect
     // crash in between leaves no marks anywhere (read as never written: safe).
     if (auto dropped = drop_stale_marks(*zones, *home); !dropped) return with_context(dropped.error());
   }
-  detail::zonefile::advance_serial(records);
+  soa_fields soa = detail::zonefile::advance_serial(records);
+  const std::optional<apply_marks> marks_written = next;
+  hints.contents = detail::zonefile::updated_contents(std::move(contents), {}, std::move(soa), &marks_written);
   // One rewrite: temp file, fsync, rename, directory fsync. A failure of the last step only
   // leaves the new marks in place: reading them again tells (begin_apply then reports conflict).
-  auto written = write(*state_, zone, std::move(records));
+  auto written = write(*state_, zone, std::move(records), std::move(hints));
   if (!written) return with_context(written.error());
   return next;
 }

@@ -51,6 +51,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
+#include <iterator>
 #include <optional>
 #include <span>
 #include <string>
@@ -900,11 +902,18 @@ namespace detail::zone {
 /// Orders records for writing: SOA first, then by owner from the root label down, then type:
 /// the labels from the root down joined by '\1', which sorts below every character a label may
 /// hold, so that comparing those keys compares the label sequences.
-inline void sort_records(std::vector<zone_record>& records, std::string_view zone) {
+///
+/// The result is that of one stable sort of the whole vector by that key. `sorted_prefix`: the
+/// caller knows the first `sorted_prefix` records are in order (a zone written before, with
+/// records removed: what a commit keeps), so they are not compared with each other again.
+/// The records after the sorted prefix (what a commit appends) get their keys built once, into
+/// one buffer, are sorted by those keys (runs already in order are found and merged, not sorted
+/// again), then merged into the prefix: by binary search when they are few, else linearly.
+/// O(n + k log k) with n the prefix and k the rest, O(k log n) comparisons when k is small.
+inline void sort_records(std::vector<zone_record>& records, std::string_view zone, std::size_t sorted_prefix = 0) {
   // The key: the zone's SOA first, then the owner's labels right to left (compared as if joined
   // by '\1', owner_key_stream), then SOA, NS, the rest, then the type; equal keys keep their
-  // order (a stable sort). Compared without building the keys, and a vector sorted but for its
-  // tail (a zone and the records a commit appends) sorts the tail and merges it: O(n + k log k).
+  // order (a stable sort).
   auto less = [zone](const zone_record& x, const zone_record& y) {
     const bool x_rest = x.type != "SOA" || x.owner != zone, y_rest = y.type != "SOA" || y.owner != zone;
     if (x_rest != y_rest) return x_rest < y_rest;
@@ -913,10 +922,107 @@ inline void sort_records(std::vector<zone_record>& records, std::string_view zon
     if (xr != yr) return xr < yr;
     return x.type < y.type;
   };
-  const auto mid = std::is_sorted_until(records.begin(), records.end(), less);
-  if (mid == records.end()) return;
-  std::stable_sort(mid, records.end(), less);
-  std::inplace_merge(records.begin(), mid, records.end(), less);
+  PLANFENCE_ASSERT(sorted_prefix <= records.size());
+  const auto from = records.begin() + static_cast<std::ptrdiff_t>(sorted_prefix == 0 ? 0 : sorted_prefix - 1);
+  const auto mid_it = std::is_sorted_until(from, records.end(), less);
+  if (mid_it == records.end()) return;
+  const std::size_t mid = static_cast<std::size_t>(mid_it - records.begin());
+  const std::size_t k = records.size() - mid;
+
+  // The tail's keys, built once: the owner's key bytes (owner_key_stream) in one buffer.
+  struct tail_key {
+    std::uint32_t offset, length;
+    bool rest;
+    int rank;
+    std::uint32_t index;  // position in the tail
+  };
+  std::string buffer;
+  std::vector<tail_key> keys;
+  keys.reserve(k);
+  for (std::size_t i = 0; i < k; ++i) {
+    const zone_record& r = records[mid + i];
+    const std::size_t offset = buffer.size();
+    owner_key_stream stream(r.owner);
+    for (int c = stream.next(); c >= 0; c = stream.next()) buffer += static_cast<char>(c);
+    keys.push_back(tail_key{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(buffer.size() - offset),
+                            r.type != "SOA" || r.owner != zone, type_rank(r.type), static_cast<std::uint32_t>(i)});
+  }
+  auto key_less = [&](const tail_key& x, const tail_key& y) {
+    if (x.rest != y.rest) return x.rest < y.rest;
+    const int c = std::memcmp(buffer.data() + x.offset, buffer.data() + y.offset, std::min(x.length, y.length));
+    if (c != 0) return c < 0;
+    if (x.length != y.length) return x.length < y.length;
+    if (x.rank != y.rank) return x.rank < y.rank;
+    return records[mid + x.index].type < records[mid + y.index].type;
+  };
+  // A natural merge sort: the runs already in order, merged pairwise (adjacent runs only, each
+  // merge stable), so a tail appended in order costs one pass.
+  std::vector<std::size_t> runs{0};
+  for (std::size_t i = 1; i < k; ++i) {
+    if (key_less(keys[i], keys[i - 1])) runs.push_back(i);
+  }
+  runs.push_back(k);
+  while (runs.size() > 2) {
+    std::vector<std::size_t> merged{0};
+    for (std::size_t r = 0; r + 1 < runs.size(); r += 2) {
+      if (r + 2 < runs.size()) {
+        std::inplace_merge(keys.begin() + static_cast<std::ptrdiff_t>(runs[r]), keys.begin() + static_cast<std::ptrdiff_t>(runs[r + 1]),
+                           keys.begin() + static_cast<std::ptrdiff_t>(runs[r + 2]), key_less);
+        merged.push_back(runs[r + 2]);
+      } else {
+        merged.push_back(runs[r + 1]);
+      }
+    }
+    runs = std::move(merged);
+  }
+  // The tail put in that order in place (following the permutation's cycles: moves, no copy of
+  // the records and no second vector of them, whose fresh pages cost more than the moves).
+  constexpr std::uint32_t placed = static_cast<std::uint32_t>(-1);
+  std::vector<std::uint32_t> source_of(k);
+  for (std::size_t j = 0; j < k; ++j) source_of[j] = keys[j].index;
+  keys = {};
+  buffer = {};
+  for (std::size_t start = 0; start < k; ++start) {
+    if (source_of[start] == placed || source_of[start] == start) continue;
+    zone_record held = std::move(records[mid + start]);
+    std::size_t j = start;
+    for (;;) {
+      const std::size_t source = source_of[j];
+      source_of[j] = placed;
+      if (source == start) {
+        records[mid + j] = std::move(held);
+        break;
+      }
+      records[mid + j] = std::move(records[mid + source]);
+      j = source;
+    }
+  }
+  // Merge into the prefix: a tail record goes after every prefix record not above it (the prefix
+  // came first: stable). Few records: their places by binary search (O(k log n) comparisons),
+  // then the prefix moves once, from the back; many: std::inplace_merge (stable, a buffer of the
+  // smaller side).
+  std::size_t log_n = 1;
+  while ((std::size_t{1} << log_n) < mid) ++log_n;
+  if (k * log_n >= mid) {
+    std::inplace_merge(records.begin(), records.begin() + static_cast<std::ptrdiff_t>(mid), records.end(), less);
+    return;
+  }
+  std::vector<zone_record> tail(std::make_move_iterator(records.begin() + static_cast<std::ptrdiff_t>(mid)),
+                                std::make_move_iterator(records.end()));
+  std::vector<std::size_t> places(k);
+  std::size_t at = 0;
+  for (std::size_t j = 0; j < k; ++j) {
+    at = static_cast<std::size_t>(std::upper_bound(records.begin() + static_cast<std::ptrdiff_t>(at),
+                                                   records.begin() + static_cast<std::ptrdiff_t>(mid), tail[j], less) -
+                                  records.begin());
+    places[j] = at;
+  }
+  std::size_t write = mid + k;
+  std::size_t read = mid;  // prefix records [0, read) not moved yet
+  for (std::size_t j = k; j-- > 0;) {
+    while (read > places[j]) records[--write] = std::move(records[--read]);
+    records[--write] = std::move(tail[j]);
+  }
 }
 
 }  // namespace detail::zone

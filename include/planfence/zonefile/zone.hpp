@@ -233,10 +233,16 @@ struct owner_data {
   return r.line != 0 ? " (line " + std::to_string(r.line) + ")" : std::string{};
 }
 
+/// A record of a range of records or of pointers to records (a view of a zone not built yet).
+[[nodiscard]] inline const zone_record& record_of(const zone_record& r) noexcept { return r; }
+[[nodiscard]] inline const zone_record& record_of(const zone_record* r) noexcept { return *r; }
+
 /// The per-record rules (owner length, TTL), and what each owner holds.
-[[nodiscard]] inline result<void> collect_owners(std::span<const zone_record> records,
-                                                 std::unordered_map<std::string_view, owner_data>& owners, bool& any_dname) {
-  for (const zone_record& r : records) {
+template <class Records>
+[[nodiscard]] result<void> collect_owners(const Records& records, std::unordered_map<std::string_view, owner_data>& owners,
+                                          bool& any_dname) {
+  for (const auto& item : records) {
+    const zone_record& r = record_of(item);
     // An endpoint near the name length limit gets stamp and weight owners beyond it: such a zone
     // would be refused by the servers and by parse_zone (the store could never read it again).
     if (r.owner.size() > name_text_length_max + 1) {
@@ -313,15 +319,25 @@ struct owner_data {
 
 }  // namespace detail::zone
 
-inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
-  std::unordered_map<std::string_view, detail::zone::owner_data> owners;
+namespace detail::zone {
+
+/// check_zone_loadable on records or on pointers to them (the same rules, the same errors).
+template <class Records>
+[[nodiscard]] result<void> check_loadable(const Records& records, std::string_view zone) {
+  std::unordered_map<std::string_view, owner_data> owners;
   owners.reserve(records.size());
   bool any_dname = false;
-  if (auto collected = detail::zone::collect_owners(records, owners, any_dname); !collected) return collected;
-  for (const zone_record& r : records) {
-    if (auto checked = detail::zone::check_record(r, zone, owners, any_dname); !checked) return checked;
+  if (auto collected = collect_owners(records, owners, any_dname); !collected) return collected;
+  for (const auto& item : records) {
+    if (auto checked = check_record(record_of(item), zone, owners, any_dname); !checked) return checked;
   }
   return ok();
+}
+
+}  // namespace detail::zone
+
+inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
+  return detail::zone::check_loadable(records, zone);
 }
 
 inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options) {
@@ -487,6 +503,42 @@ struct zone_decoder {
 
 }  // namespace detail::zone
 
+namespace detail::zone {
+
+/// The decoder's endpoints, weights restored and records sorted, in name order.
+[[nodiscard]] inline result<void> finish_endpoints(zone_decoder& d, std::vector<zone_endpoint>& out) {
+  for (auto& [name, weights] : d.weights) {
+    zone_endpoint& e = d.endpoints[name];
+    if (auto restored = dns::restore_weights(e.records, weights, name); !restored) return unexpected_error(std::move(restored).error());
+  }
+  out.reserve(out.size() + d.endpoints.size());
+  for (auto& [name, e] : d.endpoints) {
+    std::sort(e.records.begin(), e.records.end());
+    out.push_back(std::move(e));
+  }
+  return ok();
+}
+
+/// The endpoints decode_zone reads from `records` of zone `zone`, which hold no SOA and nothing
+/// but endpoint data, stamps and weights (the records a commit writes for its endpoints): every
+/// name they mention, sorted, as decode_zone gives it for a zone in which these are ALL the
+/// records at those names' endpoint owners (their A, AAAA, CNAME and TXT, stamp and weights).
+/// An endpoint's records do not depend on their order. Errors as decode_zone's.
+[[nodiscard]] inline result<std::vector<zone_endpoint>> decode_endpoints(std::span<const zone_record> records, std::string_view zone) {
+  zone_decoder d{zone, dns::floor_owner(zone), dns::legacy_floor_owner(zone), dns::marks_owner(zone), {}, {}, {}, {}, {}, 0};
+  zone_contents ignored;
+  for (const zone_record& r : records) {
+    PLANFENCE_ASSERT(r.type != "SOA");
+    if (auto done = d.record(1, r, ignored); !done) return unexpected_error(std::move(done).error());
+  }
+  PLANFENCE_ASSERT(!d.floor && !d.legacy_floor && !d.marks);
+  std::vector<zone_endpoint> out;
+  if (auto finished = finish_endpoints(d, out); !finished) return unexpected_error(std::move(finished).error());
+  return out;
+}
+
+}  // namespace detail::zone
+
 inline result<zone_contents> decode_zone(std::span<const zone_record> records, std::string_view zone) {
   zone_contents out;
   out.zone = std::string(zone);
@@ -498,18 +550,11 @@ inline result<zone_contents> decode_zone(std::span<const zone_record> records, s
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (auto done = d.record(i, records[i], out); !done) return unexpected_error(std::move(done).error());
   }
-  for (auto& [name, weights] : d.weights) {
-    zone_endpoint& e = d.endpoints[name];
-    if (auto restored = dns::restore_weights(e.records, weights, name); !restored) return unexpected_error(std::move(restored).error());
-  }
+  if (auto finished = detail::zone::finish_endpoints(d, out.endpoints); !finished) return unexpected_error(std::move(finished).error());
   out.floor = dns::effective_floor(d.floor, d.legacy_floor);
   out.legacy_floor = d.legacy_floor.has_value();
   out.marks = d.marks;
   out.marks_line = d.marks_line;
-  for (auto& [name, e] : d.endpoints) {
-    std::sort(e.records.begin(), e.records.end());
-    out.endpoints.push_back(std::move(e));
-  }
   return out;
 }
 
