@@ -342,7 +342,7 @@ record_set random_records(std::mt19937& random) {
   };
   for (;;) {
     std::vector<record> out;
-    switch (random() % 7) {
+    switch (random() % 9) {
       case 0: return record_set::make({}, true).value();  // records removed: only the stamp stays
       case 1: out.push_back(make_record(record_type::cname, 300, "lb" + std::to_string(random() % 3) + ".example.net.").value()); break;
       case 2: {  // weighted CNAMEs: one served, the others kept in the weights only
@@ -358,6 +358,10 @@ record_set random_records(std::mt19937& random) {
         out = {a(0), make_record(record_type::aaaa, 60, "2001:db8::" + std::to_string(random() % 50 + 1)).value(),
                make_record(record_type::txt, 60, "\"v=" + std::to_string(random() % 5) + "\"").value()};
         break;
+      // Data a plan may hold in other than the canonical form (record_set::make does not
+      // canonicalize): written as given, read back canonical. The cache must say what is read.
+      case 5: out = {record{record_type::aaaa, 60, {}, "2001:DB8:0::" + std::to_string(random() % 50 + 1)}}; break;
+      case 6: out = {record{record_type::cname, 300, {}, "LB" + std::to_string(random() % 3) + ".Example.NET."}}; break;
       default: out = {a(0)}; break;
     }
     if (auto set = record_set::make(out)) return *set;  // two equal addresses: drawn again

@@ -391,6 +391,9 @@ class zonefile_store {
     std::vector<zone_record> records;
     zone_contents contents;
     bool sorted = false;  ///< records in the order sort_records gives (written by this object)
+    /// What a rewrite checked of the records (a rewrite's quick check, zone_to_write); empty: not
+    /// known (a zone read, or written without a check), worked out by the next commit.
+    std::optional<planfence::detail::zone::loadability> checked{};
   };
   using snapshot_ptr = std::shared_ptr<const zone_snapshot>;
   struct state {
@@ -429,6 +432,8 @@ class zonefile_store {
     std::size_t sorted_prefix = 0;
     /// What decode_zone gives for the records (lines cleared): updated_contents. Empty: decoded.
     std::optional<zone_contents> contents{};
+    /// What the rewrite knows of the records' loadability (zone_snapshot::checked).
+    std::optional<planfence::detail::zone::loadability> checked{};
   };
   /// write_zone (sort, format, replace_file), then caches the bytes written with the records
   /// written and their decoded contents (hints.contents, else decode_zone; never a parse). The
@@ -864,7 +869,7 @@ inline result<zonefile_store::snapshot_ptr> zonefile_store::load(const state& s,
   auto parsed = detail::zonefile::parse_text(*text, zone.file, zone.name, s.options, code);
   if (!parsed) return unexpected_error(std::move(parsed).error());
   snapshot_ptr snapshot = std::make_shared<zone_snapshot>(
-      zone_snapshot{std::move(*text), std::move(parsed->first), std::move(parsed->second), false});
+      zone_snapshot{std::move(*text), std::move(parsed->first), std::move(parsed->second), false, std::nullopt});
   std::lock_guard guard(s.cache_mutex);
   s.cache[zone.name] = snapshot;  // a concurrent reader may replace it: at worst a later parse
   return snapshot;
@@ -897,7 +902,8 @@ inline result<void> zonefile_store::write(const state& s, const zone_slot& zone,
   }
   std::lock_guard guard(s.cache_mutex);
   if (contents) {
-    s.cache[zone.name] = std::make_shared<zone_snapshot>(zone_snapshot{std::move(text), std::move(records), std::move(*contents), true});
+    s.cache[zone.name] = std::make_shared<zone_snapshot>(
+        zone_snapshot{std::move(text), std::move(records), std::move(*contents), true, std::move(hints.checked)});
   } else {
     s.cache.erase(zone.name);  // the next read parses
   }
@@ -1134,6 +1140,9 @@ struct zone_edit {
   std::vector<zone_record> added;       ///< its new records, weights and stamp
   std::size_t removed = 0;              ///< records of the zone it replaces
   bool accepted = true;                 ///< applied in the rewrite
+  /// The zone keeps records at the endpoint's name beside which a CNAME may not stand (types
+  /// other than A, AAAA, CNAME, TXT, RRSIG and NSEC: an NS or MX there, say). Set by replaced_by.
+  bool kept_other = false;
 };
 
 /// The endpoints a batch edits (views of their names -> index of the edit), and the owners each
@@ -1149,10 +1158,11 @@ struct edit_index {
   static constexpr std::size_t none = static_cast<std::size_t>(-1);
 };
 
-/// The edit that replaces `r`, if any (accepted or not).
-[[nodiscard]] inline const std::size_t* replacing(const edit_index& index, const zone_record& r) {
+/// The edit whose owners hold `r` (its endpoint's name, stamp or weight owner), if any; `data`:
+/// `r` is at the endpoint's name.
+[[nodiscard]] inline const std::size_t* edit_at(const edit_index& index, const zone_record& r, bool& data) {
   std::string_view owner = r.owner;
-  bool data = false;
+  data = false;
   if (owner.starts_with(index.weight_prefix)) {
     owner.remove_prefix(index.weight_prefix.size());
   } else if (owner.starts_with(index.stamp_prefix)) {
@@ -1161,19 +1171,25 @@ struct edit_index {
     data = true;
   }
   auto it = index.endpoints.find(owner);
-  if (it == index.endpoints.end()) return nullptr;
-  if (data && !parse_record_type(r.type).has_value()) return nullptr;
-  return &it->second;
+  return it == index.endpoints.end() ? nullptr : &it->second;
 }
 
-/// Fills owners.by_record for the zone `base` and counts each edit's `removed`. O(zone) expected.
+/// Fills owners.by_record for the zone `base`, counts each edit's `removed` and sets its
+/// `kept_other`. An edit replaces every record at its stamp and weight owners, and the endpoint
+/// data (A, AAAA, CNAME, TXT) at its name; other types there are the zone's. O(zone) expected.
 inline void replaced_by(const std::vector<zone_record>& base, edit_index& owners, std::vector<zone_edit>& edits) {
   owners.by_record.assign(base.size(), edit_index::none);
   for (std::size_t i = 0; i < base.size(); ++i) {
-    if (const std::size_t* by = replacing(owners, base[i])) {
-      owners.by_record[i] = *by;
-      ++edits[*by].removed;
+    const zone_record& r = base[i];
+    bool data = false;
+    const std::size_t* by = edit_at(owners, r, data);
+    if (by == nullptr) continue;
+    if (data && !parse_record_type(r.type).has_value()) {
+      if (r.type != "RRSIG" && r.type != "NSEC") edits[*by].kept_other = true;
+      continue;
     }
+    owners.by_record[i] = *by;
+    ++edits[*by].removed;
   }
 }
 
@@ -1221,20 +1237,33 @@ struct zone_rewrite {
   return out;
 }
 
-/// apply_edits when nothing needs the zone's records nor the edits' new records afterwards: they
-/// are moved, not copied (no string is allocated).
+/// apply_edits when nothing needs the zone's records nor the edits' new records afterwards: done
+/// in `base` itself (the records kept moved down over those removed, the new ones appended and
+/// moved, not copied): no string is allocated, and no second vector of the zone, whose fresh
+/// pages cost more than the moves. `base` is left empty.
 [[nodiscard]] inline zone_rewrite take_edits(std::vector<zone_record>& base, const edit_index& owners, std::vector<zone_edit>& edits) {
-  zone_rewrite out;
-  out.records.reserve(base.size() + 4 * edits.size());
+  std::size_t kept = 0;
   for (std::size_t i = 0; i < base.size(); ++i) {
-    if (kept_record(owners, edits, i)) out.records.push_back(std::move(base[i]));
+    if (!kept_record(owners, edits, i)) continue;
+    if (kept != i) base[kept] = std::move(base[i]);
+    ++kept;
   }
-  out.kept = out.records.size();
+  base.erase(base.begin() + static_cast<std::ptrdiff_t>(kept), base.end());
+  std::size_t added = 0;
+  for (const zone_edit& e : edits) added += e.accepted ? e.added.size() : 0;
+  // With room to spare (an eighth), so that the next rewrites of a zone about this size, and the
+  // marks or floor record this one may add, move nothing into fresh pages.
+  const std::size_t size = kept + added;
+  if (base.capacity() < size + 2) base.reserve(size + size / 8 + 16);
   for (zone_edit& e : edits) {
     if (!e.accepted) continue;
-    for (zone_record& r : e.added) out.records.push_back(std::move(r));
+    for (zone_record& r : e.added) base.push_back(std::move(r));
     e.added.clear();
   }
+  zone_rewrite out;
+  out.records = std::move(base);
+  out.kept = kept;
+  base.clear();
   return out;
 }
 
@@ -1270,16 +1299,65 @@ struct zone_rewrite {
   return bad;
 }
 
+/// Whether the zone stays loadable with the accepted edits applied, decided from the edits alone:
+/// true only when check_zone_loadable of the edited zone passes. False says nothing (the caller
+/// checks the whole zone). `zone` describes the records before the edits (loadability_of, or
+/// carried from the rewrite that wrote them), which decode (a zone-file store's snapshot).
+///
+/// Why this is exact: take a zone that passes every rule and has no DNAME. An edit removes every
+/// record at its stamp and weight owners and the endpoint data (A, AAAA, CNAME, TXT) at its name,
+/// and adds A, AAAA, CNAME and TXT records at its name and TXT records at the other two. Every
+/// other owner keeps all its records, so the rules hold there as before, but for one that looks
+/// at another owner: an NS record needs an address at its host, which an edit may take away.
+///  - Owner length and TTL are per record: the kept passed, the added are checked here.
+///  - No DNAME before, none added: nothing is below one.
+///  - CNAMEs: at the name, the kept records are never CNAMEs, so it breaks only with a CNAME
+///    added beside another added record or beside a kept one (`kept_other`). At the stamp and
+///    weight owners there is only TXT.
+///  - Glue: an NS host whose records an edit replaces must get an A or AAAA. Only the name can
+///    be such a host: in a zone that decodes, the stamp and weight owners hold TXT only, so no
+///    NS of a loadable zone points there (checked anyway for the owners the edits add to).
+/// Cost: O(records added), one binary search in the NS hosts per edit.
+[[nodiscard]] inline bool quick_loadable(const planfence::detail::zone::loadability& zone, const std::vector<zone_edit>& edits) {
+  if (!zone.loadable || zone.any_dname) return false;
+  const auto ns_host = [&](const std::string& owner) {
+    return std::binary_search(zone.ns_hosts.begin(), zone.ns_hosts.end(), owner);
+  };
+  for (const zone_edit& e : edits) {
+    if (!e.accepted) continue;
+    std::size_t cnames = 0;
+    bool other = e.kept_other, address = false;
+    for (const zone_record& r : e.added) {
+      if (r.owner.size() > name_text_length_max + 1 || r.ttl > ttl_max) return false;
+      if (r.owner != *e.name) {
+        if (ns_host(r.owner)) return false;
+        continue;
+      }
+      if (r.type == "CNAME") {
+        ++cnames;
+      } else {
+        other = true;
+      }
+      address = address || r.type == "A" || r.type == "AAAA";
+    }
+    if (cnames > 1 || (cnames == 1 && other)) return false;
+    if (!address && ns_host(*e.name)) return false;
+  }
+  return true;
+}
+
 /// The records of the rewrite: the zone with every edit applied that keeps it loadable
 /// (check_zone_loadable) and within `records_max`; `refuse(edit, code, why)` for each edit left
-/// out (its `accepted` cleared). Nothing when no edit is left to write. Costs one check of the zone
-/// when every edit fits; more (in memory) only when some do not. The checks look at the edited
+/// out (its `accepted` cleared). Nothing when no edit is left to write. `checked` describes `base`
+/// (quick_loadable): when it shows every edit fits, no check of the whole zone; else one check
+/// of the zone when every edit fits, more (in memory) only when some do not. The checks look at the edited
 /// zone through pointers; the records are built once, at the end: moved out of `take()` (the
 /// zone's records when nobody else needs them: it is `base` itself, and the edits' new records
 /// are moved too) or, when it gives nullptr, copied from `base`.
 template <class Refuse, class Take>
 [[nodiscard]] std::optional<zone_rewrite> zone_to_write(const std::vector<zone_record>& base, const edit_index& owners,
                                                         std::vector<zone_edit>& edits, const std::string& zone,
+                                                        const planfence::detail::zone::loadability& checked,
                                                         std::size_t records_max, Refuse refuse, Take take) {
   PLANFENCE_ASSERT(owners.by_record.size() == base.size());
   // Never write a zone a DNS server would refuse to load (a CNAME beside other data, say): the
@@ -1287,7 +1365,9 @@ template <class Refuse, class Take>
   // endpoint's records touch only its own owners, so each edit breaks the rules or not on its own
   // (given a loadable zone): the ones that do are found and refused, the others written.
   bool dropped = false;
-  if (auto loadable = planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone); !loadable) {
+  const bool quick = quick_loadable(checked, edits);
+  if (auto loadable = quick ? result<void>(ok()) : planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone);
+      !loadable) {
     dropped = true;
     if (edits.size() == 1 || !check_zone_loadable(base, zone)) {
       // One item, or a zone that breaks a rule already: nothing of the zone is written.
@@ -1315,7 +1395,7 @@ template <class Refuse, class Take>
     total = after;
   }
   if (std::none_of(edits.begin(), edits.end(), [](const zone_edit& e) { return e.accepted; })) return std::nullopt;
-  if (dropped) {
+  if (dropped && !quick) {
     if (auto loadable = planfence::detail::zone::check_loadable(edited_view(base, owners, edits), zone); !loadable) {
       // Edits that are loadable alone but not together: not possible with planfence's records
       // (above); should it happen, nothing of the zone is written.
@@ -1359,6 +1439,35 @@ template <class Refuse, class Take>
   }
   while (old != before.endpoints.end()) out.endpoints.push_back(std::move(*old++));
   for (zone_endpoint& e : out.endpoints) e.line = 0;
+  return out;
+}
+
+/// The accepted edits' endpoints as decode_zone reads them from the records written, in name
+/// order (updated_contents' `fresh`): built from the items where that is certain
+/// (written_endpoint), decoded from their records where not (weights; decode_endpoints).
+/// O(records of the edits), and a sort by name when the batch was not in name order.
+[[nodiscard]] inline result<std::vector<zone_endpoint>> written_endpoints(const std::vector<zone_edit>& edits,
+                                                                          std::span<const commit_item> items,
+                                                                          std::string_view zone) {
+  std::vector<zone_endpoint> out;
+  out.reserve(edits.size());
+  std::vector<zone_record> undecided;
+  for (const zone_edit& e : edits) {
+    if (!e.accepted) continue;
+    const commit_item& item = items[e.item];
+    if (auto built = planfence::detail::zone::written_endpoint(*e.name, zone, item.records->records(), item.desired)) {
+      out.push_back(std::move(*built));
+    } else {
+      planfence::detail::zone::endpoint_records(undecided, *e.name, item.records->records(), item.desired.gen, item.desired.fence);
+    }
+  }
+  if (!undecided.empty()) {
+    auto decoded = planfence::detail::zone::decode_endpoints(undecided, zone);
+    if (!decoded) return unexpected_error(std::move(decoded).error());
+    for (zone_endpoint& e : *decoded) out.push_back(std::move(e));
+  }
+  const auto by_name = [](const zone_endpoint& x, const zone_endpoint& y) { return x.name < y.name; };
+  if (!std::is_sorted(out.begin(), out.end(), by_name)) std::sort(out.begin(), out.end(), by_name);
   return out;
 }
 
@@ -1579,6 +1688,8 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   std::vector<detail::zonefile::zone_edit> edits;
   detail::zonefile::edit_index owners;
   owners.endpoints.reserve(members.size());
+  std::optional<stamp> stamp_of_text;  // the stamp whose TXT data stamp_text is (the same for a whole batch, usually)
+  std::string stamp_text;
   for (std::size_t i : members) {
     commit_item& item = items[i];
     // A stamp is read back range-checked: writing one out of range would make the zone unreadable.
@@ -1598,9 +1709,12 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       item.outcome = commit_outcome::conflict;
     } else {
       const std::size_t e = edits.size();
-      edits.push_back(detail::zonefile::zone_edit{i, &names[i], {}, 0, true});
-      planfence::detail::zone::endpoint_records(edits.back().added, names[i], item.records->records(), item.desired.gen,
-                                                item.desired.fence);
+      edits.push_back(detail::zonefile::zone_edit{i, &names[i], {}, 0, true, false});
+      if (!stamp_of_text || stamp_of_text->gen != item.desired.gen || stamp_of_text->fence != item.desired.fence) {
+        stamp_of_text = item.desired;
+        stamp_text = planfence::detail::zone::stamp_rdata(item.desired.gen, item.desired.fence);
+      }
+      planfence::detail::zone::endpoint_records(edits.back().added, names[i], item.records->records(), stamp_text);
       owners.endpoints.emplace(names[i], e);
     }
   }
@@ -1611,10 +1725,14 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   const bool base_sorted = (*loaded)->sorted;
   std::shared_ptr<zone_snapshot> owned;
   std::optional<detail::zonefile::zone_rewrite> chosen;
+  // What a check of the zone as it is gives (kept from the rewrite that wrote it; else worked out
+  // now, once per zone read): the rewrite is checked on what it changes (quick_loadable).
+  const std::optional<planfence::detail::zone::loadability>& known = (*loaded)->checked;
+  planfence::detail::zone::loadability checked = known ? *known : planfence::detail::zone::loadability_of(base, zone.name);
   if (!edits.empty()) {
     detail::zonefile::replaced_by(base, owners, edits);
     chosen = detail::zonefile::zone_to_write(
-        base, owners, edits, zone.name, state_->options.records_max,
+        base, owners, edits, zone.name, checked, state_->options.records_max,
         [&](const detail::zonefile::zone_edit& e, errc code, const std::string& why) { refused(e.item, code, why); },
         [&]() -> std::vector<zone_record>* {
           owned = owned_snapshot(*state_, zone, *loaded);
@@ -1661,10 +1779,10 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
     take_or_copy(*state_, zone, *loaded, next, contents, ignored);
     kept = next.size();
   }
-  // The edited endpoints as decode_zone reads them, from their new records only: the rest of the
-  // decoded zone is the old one (updated_contents). Should they not decode, write() decodes the
-  // whole zone, which then fails the same way (nothing is cached).
-  auto fresh = planfence::detail::zone::decode_endpoints(std::span<const zone_record>(next).subspan(kept), zone.name);
+  // The edited endpoints as decode_zone reads them, from their items (written_endpoints): the
+  // rest of the decoded zone is the old one (updated_contents). Should they not decode, write()
+  // decodes the whole zone, which then fails the same way (nothing is cached).
+  auto fresh = detail::zonefile::written_endpoints(edits, items, zone.name);
   std::size_t marks_removed = 0;
   if (marks_change) {
     marks_removed = detail::zonefile::set_marks(next, zone.name, marks_next);
@@ -1678,6 +1796,13 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   }
   rewrite_hints hints;
   hints.sorted_prefix = base_sorted ? kept - marks_removed : 0;
+  // Loadable when the edits were checked (a rewrite is chosen only if it passes) on a loadable
+  // zone, or none were made on one. The marks record, a TXT at its own owner where a zone that
+  // decodes has TXT only, keeps it so unless a DNAME is above it.
+  if ((chosen || checked.loadable) && !(marks_change && checked.any_dname)) {
+    checked.loadable = true;
+    hints.checked = std::move(checked);
+  }
   soa_fields soa = detail::zonefile::advance_serial(next);
   if (fresh) {
     const std::optional<apply_marks> marks_written = marks_next;

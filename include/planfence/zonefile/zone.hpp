@@ -206,18 +206,37 @@ namespace detail::zone {
   return out;
 }
 
-/// The zone records that make `endpoint` serve `records` with stamp (gen, fence).
+/// The TXT data of the stamp "gen=G fence=F" (the same for every endpoint a commit writes).
+[[nodiscard]] inline std::string stamp_rdata(generation gen, fence_token fence) {
+  return planfence::detail::format_txt({dns::format_stamp(gen, fence)});
+}
+
+/// The zone records that make `endpoint` serve `records` with the stamp whose TXT data is
+/// `stamp_text` (stamp_rdata): its served records (dns::served_records), its stamp, its weights.
+/// In sort_records' order for one endpoint (records are sorted by type; `_planfence.<endpoint>`
+/// comes right after the endpoint, `_weight._planfence.<endpoint>` after that), so that a batch
+/// of endpoints in name order appends records that are mostly in order already.
 inline void endpoint_records(std::vector<zone_record>& out, const std::string& endpoint, std::span<const record> records,
-                             generation gen, fence_token fence) {
-  for (const record& r : dns::served_records(records)) {
+                             const std::string& stamp_text) {
+  const record* cname = dns::served_cname(records);
+  bool weighted = false;
+  for (const record& r : records) {
+    weighted = weighted || r.weight.has_value();
+    if (r.type == record_type::cname && &r != cname) continue;  // dns::served_records
     out.push_back(zone_record{endpoint, r.ttl, std::string(to_string(r.type)), r.rdata, {}, 0});
   }
+  out.push_back(zone_record{dns::stamp_owner(endpoint), 0, "TXT", stamp_text, {}, 0});
+  if (!weighted) return;
+  const std::string owner = dns::weight_owner(endpoint);
   for (const record& r : records) {
-    if (!r.weight) continue;
-    out.push_back(zone_record{dns::weight_owner(endpoint), r.ttl, "TXT",
-                              planfence::detail::format_txt({dns::format_weight(r)}), {}, 0});
+    if (r.weight) out.push_back(zone_record{owner, r.ttl, "TXT", planfence::detail::format_txt({dns::format_weight(r)}), {}, 0});
   }
-  out.push_back(zone_record{dns::stamp_owner(endpoint), 0, "TXT", planfence::detail::format_txt({dns::format_stamp(gen, fence)}), {}, 0});
+}
+
+/// endpoint_records with the stamp (gen, fence).
+inline void endpoint_records(std::vector<zone_record>& out, const std::string& endpoint, std::span<const record> records,
+                             generation gen, fence_token fence) {
+  endpoint_records(out, endpoint, records, stamp_rdata(gen, fence));
 }
 
 /// What check_zone_loadable knows of one owner's records.
@@ -339,6 +358,32 @@ template <class Records>
 inline result<void> check_zone_loadable(std::span<const zone_record> records, std::string_view zone) {
   return detail::zone::check_loadable(records, zone);
 }
+
+namespace detail::zone {
+
+/// What check_zone_loadable needs to know of a zone to decide a rewrite from the records it
+/// changes alone (the zone-file store's quick check, zonefile/store.hpp): whether the zone passes,
+/// whether it has a DNAME anywhere, and the names its NS records point to inside the zone. Kept
+/// with a zone the store wrote; worked out once, O(records), for a zone it read.
+struct loadability {
+  bool loadable = false;              ///< check_zone_loadable passes
+  bool any_dname = false;             ///< some record is a DNAME
+  std::vector<std::string> ns_hosts;  ///< the targets of the NS records that are inside the zone, sorted, distinct
+};
+
+[[nodiscard]] inline loadability loadability_of(std::span<const zone_record> records, std::string_view zone) {
+  loadability out;
+  out.loadable = check_loadable(records, zone).has_value();
+  for (const zone_record& r : records) {
+    if (r.type == "DNAME") out.any_dname = true;
+    if (r.type == "NS" && inside(r.rdata, zone)) out.ns_hosts.push_back(r.rdata);
+  }
+  std::sort(out.ns_hosts.begin(), out.ns_hosts.end());
+  out.ns_hosts.erase(std::unique(out.ns_hosts.begin(), out.ns_hosts.end()), out.ns_hosts.end());
+  return out;
+}
+
+}  // namespace detail::zone
 
 inline result<std::vector<zone_record>> zone_records_of(const plan& p, const zone_export_options& options) {
   auto zone = detail::zone::zone_name(options.zone);
@@ -535,6 +580,27 @@ namespace detail::zone {
   std::vector<zone_endpoint> out;
   if (auto finished = finish_endpoints(d, out); !finished) return unexpected_error(std::move(finished).error());
   return out;
+}
+
+
+/// The endpoint decode_zone reads back from what endpoint_records writes for `name` in zone
+/// `zone` (`records` with stamp `s`, version 0), said without writing and decoding those records
+/// when that is certain: no weighted record (weights and several CNAMEs take the decoder's
+/// restore_weights), every record as make_record gives it (canonical data: what decode_zone
+/// makes of it), `name` inside the zone, without a wildcard or a reserved label. Nothing
+/// otherwise (decode_endpoints then says it). The same fields as decode_zone's, line 0.
+/// O(records): one make_record each, and the copy.
+[[nodiscard]] inline std::optional<zone_endpoint> written_endpoint(const std::string& name, std::string_view zone,
+                                                                   std::span<const record> records, stamp s) {
+  if (!inside(name, zone) || name.find('*') != std::string::npos || dns::has_reserved_label(name)) return std::nullopt;
+  if (!dns::stamp_range_problem(s.gen, s.fence).empty()) return std::nullopt;  // parse_stamp would refuse it
+  for (const record& r : records) {
+    if (r.weight) return std::nullopt;
+    auto again = make_record(r.type, r.ttl, r.rdata);
+    if (!again || *again != r) return std::nullopt;
+  }
+  PLANFENCE_ASSERT(std::is_sorted(records.begin(), records.end()));  // a record_set's
+  return zone_endpoint{name, std::vector<record>(records.begin(), records.end()), stamp{s.gen, s.fence, 0}, 0};
 }
 
 }  // namespace detail::zone
