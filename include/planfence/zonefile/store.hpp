@@ -1075,7 +1075,7 @@ inline result<endpoint_handle> zonefile_store::resolve(std::string_view name) co
   if (state_->endpoints.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^26 endpoints resolved");
   const auto index = static_cast<std::uint32_t>(state_->endpoints.size());
   state_->endpoints.push_back(endpoint_slot{*canonical, *zone});
-  state_->index.emplace(*canonical, index);
+  state_->index.emplace(std::move(*canonical), index);
   return endpoint_handle{index};
 }
 
