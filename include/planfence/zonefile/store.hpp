@@ -38,7 +38,8 @@
 // takes the lock once, reads and parses the zone and planfence.floor once, decides every item from
 // what is on disk by exactly the single commit's rules (an item's outcome never depends on the
 // other items), applies every item that passed to the zone in memory, checks the result once
-// (check_zone_loadable, records_max) and writes the zone ONCE (temp, fsync, rename, directory
+// (check_zone_loadable, records_max; on a zone known to be loadable, from what the items change
+// alone: quick_loadable, exact, else the whole zone) and writes the zone ONCE (temp, fsync, rename, directory
 // fsync): the items of one zone are all in the new file or none. `commit` is a batch of one.
 // When one item fails rather than being refused:
 //  - it would make the zone unloadable: an endpoint's records touch only its own owners (its name,
@@ -114,8 +115,9 @@
 // Costs: a commit re-reads, parses and rewrites its zone: O(zone size), plus two fsyncs, which
 // dominate on a real disk for small zones (docs/zonefile.md gives measured latencies). A batch
 // costs, per zone it touches, the same once: O(zone size + items log items) (a parse decodes into
-// a sorted map; a rewrite checks the zone, sorts and decodes only the records it adds, merges
-// them in and formats the zone), one rewrite, two fsyncs. read_stamp and served read and parse the zone
+// a sorted map; a rewrite checks only what it changes when the zone is known to be loadable
+// (once per zone read otherwise), builds the decoded form of only the endpoints it writes, sorts
+// only the records it adds, merges them in and formats the zone), one rewrite, two fsyncs. read_stamp and served read and parse the zone
 // file: O(zone size), no lock; read_stamps once per zone. resolve is O(1) expected after the first
 // call for a name. read_marks reads and parses the home zone; begin_apply and finish_apply the
 // same under its lock, plus one rewrite (none for a finish that changes nothing); the first marks
