@@ -121,6 +121,20 @@ TEST_CASE("any_store commit_batch with marks on a store that writes marks on the
     for (const auto& item : items) CHECK(item.outcome == commit_outcome::pending);
     for (const std::string& n : w.names) CHECK(w.store.read_stamp(w.store.resolve(n).value()).value().gen == generation_none);
   }
+  SECTION("a begin with a fenced token (a newer holder raised the floor) writes nothing") {
+    REQUIRE(w.store.raise_fence(fence_token{5}).has_value());
+    auto items = w.items(*p);
+    batch_marks m{&none, true, generation{3}, fence_token{1}};
+    auto done = w.store.commit_batch(items, m);
+    REQUIRE_FALSE(done.has_value());
+    CHECK(done.error().code == errc::fenced);
+    CHECK(m.begin_refused);
+    CHECK_FALSE(m.began);
+    CHECK_FALSE(m.finished);
+    CHECK(w.store.read_marks().value() == none);
+    for (const auto& item : items) CHECK(item.outcome == commit_outcome::pending);
+    for (const std::string& n : w.names) CHECK(w.store.read_stamp(w.store.resolve(n).value()).value().gen == generation_none);
+  }
   SECTION("a finish is declined while an item is undecided (a conflict), and the begin stays") {
     auto items = w.items(*p);
     items[1].expected = stamp{generation{1}, fence_token{1}, 0};  // not what the store holds
