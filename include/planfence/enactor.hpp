@@ -28,8 +28,9 @@
 // per-item conditions, S4 by the endpoint guard before the batch is sent.
 //
 // Cost: one step is one store, lease or registry operation plus bookkeeping; the apply path
-// (read_stamp and commit steps) never allocates (the batch's arrays are sized at construction),
-// never throws, and blocks only as long as the store's call; collection allocates and takes the
+// (read_stamp and commit steps) never allocates (the batch's arrays are sized at construction, up
+// to 1,024 slots; a larger batch_max grows them once, at the first batch of a run that needs
+// more), never throws, and blocks only as long as the store's call; collection allocates and takes the
 // registry's mutex.
 #pragma once
 
@@ -64,11 +65,15 @@ struct enactor_config {
   std::chrono::milliseconds lease_ttl{10'000};
   /// Renew when less than this remains (must be below lease_ttl).
   std::chrono::milliseconds renew_margin{5'000};
-  /// Endpoints read and committed per store call (read_stamps, commit_batch), 1 to 65,536. A remote store
-  /// pays one round trip per batch instead of one per endpoint, and splits a batch further to
-  /// fit its own limits. 1 gives the one-endpoint-per-step machine of the simulator's scripted
-  /// replays. Memory: about 100 bytes per slot, allocated once, at construction.
-  std::uint32_t batch_max = 64;
+  /// Endpoints read and committed per store call (read_stamps, commit_batch), 1 to 65,536, or 0
+  /// (the default) for what the store asks for (planfence::preferred_batch_max: every endpoint of
+  /// a zone-file plan in one rewrite per zone, up to 65,536; an etcd transaction's worth; 500 for
+  /// RFC 2136; 64 for a store that does not say, such as the memory store). A remote store pays
+  /// one round trip per batch instead of one per endpoint, and splits a batch further to fit its
+  /// own limits. 1 gives the one-endpoint-per-step machine of the simulator's scripted replays.
+  /// Memory: about 100 bytes per slot, for up to 1,024 slots at construction; beyond that the
+  /// arrays grow at the first batch of a run that needs more, never past the run's size.
+  std::uint32_t batch_max = 0;
   /// Re-reads of one batch's conflicting endpoints before the run leaves them for the next run.
   std::uint32_t conflict_retries_max = 8;
   /// Attempts of one store call that reports store_unavailable before the run ends early.
@@ -162,7 +167,9 @@ class enactor {
   /// many (beyond it the chain is unknown and the change is not refused for that reason).
   static constexpr std::uint64_t zone_guard_scan_max = 1024;
   /// The largest enactor_config::batch_max.
-  static constexpr std::uint32_t batch_max_limit = 65536;
+  static constexpr std::uint32_t batch_max_limit = planfence::batch_max_limit;
+  /// Batch slots allocated at construction; a larger batch_max grows them when a run needs it.
+  static constexpr std::uint32_t batch_slots_at_construction = 1024;
 
   enactor(Store& store, Authority& authority, Registry& registry, const Clock& clock, enactor_config config = {},
           Sink sink = {})
@@ -172,15 +179,17 @@ class enactor {
     PLANFENCE_ASSERT(config_.endpoint_change_share_max > 0.0 && config_.endpoint_change_share_max <= 1.0);
     PLANFENCE_ASSERT(config_.zone_change_share_max > 0.0 && config_.zone_change_share_max <= 1.0);
     PLANFENCE_ASSERT(config_.retention.keep_newest >= 1);
+    if (config_.batch_max == 0) config_.batch_max = preferred_batch_max(store);
     PLANFENCE_ASSERT(config_.batch_max >= 1 && config_.batch_max <= batch_max_limit);
-    batch_.resize(config_.batch_max);
-    handles_.resize(config_.batch_max);
-    seen_.resize(config_.batch_max);
-    items_.resize(config_.batch_max);
+    grow_batch(std::min(config_.batch_max, batch_slots_at_construction));
   }
 
-  /// Performs the next step. Never throws; allocates only in the collect step and on a store's
-  /// error path.
+  /// The batch size in use: enactor_config::batch_max, or the store's preferred_batch_max when
+  /// that was 0.
+  [[nodiscard]] std::uint32_t batch_max() const noexcept { return config_.batch_max; }
+
+  /// Performs the next step. Never throws; allocates only in the collect step, on a store's
+  /// error path, and when a run needs more batch slots than any run before (batch_max above 1,024).
   step_result step() {
     // Lease upkeep comes first and is a step of its own.
     if (lease_ && state_ != enactor_state::acquire_lease) {
@@ -517,6 +526,10 @@ class enactor {
   void gather() {
     PLANFENCE_ASSERT(batch_size_ == 0);
     const std::size_t total = run_total();
+    // Beyond the slots taken at construction, only as many as the rest of this run needs.
+    if (batch_.size() < config_.batch_max && batch_.size() < total - cursor_) {
+      grow_batch(static_cast<std::uint32_t>(std::min<std::size_t>(config_.batch_max, total - cursor_)));
+    }
     while (cursor_ < total && batch_size_ < config_.batch_max) {
       const endpoint_entry& entry = full_ ? **position_ : *changes_[cursor_];
       if (full_) ++position_;
@@ -526,6 +539,7 @@ class enactor {
         emit(event_kind::unknown_endpoint, plan_->gen(), entry.name, handle.error().detail.view());
         continue;
       }
+      PLANFENCE_ASSERT(batch_size_ < batch_.size());  // grown above for this run
       batch_[batch_size_] = &entry;
       handles_[batch_size_] = *handle;
       ++batch_size_;
@@ -851,8 +865,19 @@ class enactor {
   pinned_plan plan_;
   std::size_t cursor_ = 0;                // the next endpoint of plan_ to gather, by position
   detail::endpoint_iterator position_{};  // and by iterator (O(1) per endpoint, no tree descent)
-  // The batch (sized batch_max at construction; never reallocated): its endpoints, their
-  // handles, the stamps read, and the commit items built from them.
+  /// Makes the batch arrays `slots` long (never shorter): at construction, and in gather() before
+  /// a batch's first endpoint, when nothing points into them.
+  void grow_batch(std::uint32_t slots) {
+    if (batch_.size() >= slots) return;
+    batch_.resize(slots);
+    handles_.resize(slots);
+    seen_.resize(slots);
+    items_.resize(slots);
+  }
+
+  // The batch (min(batch_max, 1,024) slots at construction, grown by gather() up to batch_max
+  // when a run needs more; never shrunk): its endpoints, their handles, the stamps read, and the
+  // commit items built from them.
   std::vector<const endpoint_entry*> batch_;
   std::vector<endpoint_handle> handles_;
   std::vector<stamp> seen_;

@@ -144,6 +144,29 @@ concept batched_store = record_store<S> && requires(S& s, const S& cs, std::span
   { s.commit_batch(items) } -> std::same_as<result<void>>;
 };
 
+/// Endpoints per store call for a store that does not say what suits it (enactor_config::batch_max
+/// 0): small, so that the enactor's batch arrays stay small and a cheap store's batches stop soon.
+inline constexpr std::uint32_t default_batch_max = 64;
+/// The largest batch an enactor takes (enactor_config::batch_max).
+inline constexpr std::uint32_t batch_max_limit = 65536;
+
+/// The batch size a store asks for, when an embedder leaves enactor_config::batch_max at 0: its
+/// `preferred_batch_max()` (clamped to 1..batch_max_limit) when it has one, else
+/// default_batch_max. A store says it when a batch costs it about the same whatever its size up
+/// to some limit: a zone-file rewrite writes the whole zone anyway (so one batch per plan is
+/// best), an etcd transaction holds max-txn-ops operations, an RFC 2136 batch is one pipelined
+/// read and a few UPDATEs. Constant time, no I/O.
+template <class S>
+[[nodiscard]] std::uint32_t preferred_batch_max(const S& store) noexcept {
+  if constexpr (requires {
+                  { store.preferred_batch_max() } -> std::convertible_to<std::uint32_t>;
+                }) {
+    return std::clamp<std::uint32_t>(static_cast<std::uint32_t>(store.preferred_batch_max()), 1, batch_max_limit);
+  } else {
+    return default_batch_max;
+  }
+}
+
 /// commit_batch for a store whose commits are cheap and independent (the memory store: one CAS
 /// each): every item through the store's own `commit`, in order. Stops at the first error that
 /// is not a refusal, leaving the rest `pending`.

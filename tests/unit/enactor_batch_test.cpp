@@ -10,6 +10,8 @@
 #include <optional>
 #include <span>
 
+#include <planfence/store/any_store.hpp>
+
 #include "../support/fixtures.hpp"
 
 using namespace planfence;
@@ -212,4 +214,93 @@ TEST_CASE("batches: an endpoint the store cannot take does not hold back the res
   CHECK(error->endpoint == w.names[3]);
   for (std::size_t i = 0; i < w.names.size(); ++i) CHECK(w.served(i) == (i == 3 ? generation_none : generation{1}));
   CHECK(e.applied_generation() == generation_none);  // incomplete: endpoint 3 is not served
+}
+
+namespace {
+
+/// A memory store that asks for batches of `preferred` endpoints (preferred_batch_max), as the
+/// zone-file, etcd and RFC 2136 stores do, and counts its batch calls and their largest size.
+struct preferring_store {
+  memory_store* inner;
+  std::uint32_t preferred;
+  std::size_t batch_calls = 0;
+  std::size_t largest_batch = 0;
+
+  [[nodiscard]] std::uint32_t preferred_batch_max() const noexcept { return preferred; }
+  [[nodiscard]] result<endpoint_handle> resolve(std::string_view name) const { return inner->resolve(name); }
+  [[nodiscard]] result<stamp> read_stamp(endpoint_handle h) const { return inner->read_stamp(h); }
+  [[nodiscard]] result<stamp> commit(endpoint_handle h, const stamp& e, const stamp& d, const record_set& r) {
+    return inner->commit(h, e, d, r);
+  }
+  [[nodiscard]] result<void> raise_fence(fence_token f) { return inner->raise_fence(f); }
+  [[nodiscard]] std::vector<generation> live_generations() const { return inner->live_generations(); }
+  [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> h, std::span<stamp> out) const {
+    return inner->read_stamps(h, out);
+  }
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) {
+    ++batch_calls;
+    largest_batch = std::max(largest_batch, items.size());
+    return inner->commit_batch(items);
+  }
+  [[nodiscard]] result<std::vector<record>> served(endpoint_handle h) const { return inner->served(h); }
+  [[nodiscard]] result<std::vector<std::string>> endpoint_names() const { return inner->endpoint_names(); }
+};
+static_assert(inspectable_store<preferring_store> && batched_store<preferring_store>);
+
+template <class Store>
+void apply_to_idle(enactor<Store, local_lease_authority<manual_clock>, plan_registry, manual_clock>& e, generation gen) {
+  for (int steps = 0; steps < 100'000 && e.applied_generation() != gen; ++steps) static_cast<void>(e.step());
+  REQUIRE(e.applied_generation() == gen);
+}
+
+}  // namespace
+
+TEST_CASE("batches: batch_max 0 takes the store's preferred batch, growing the arrays to the run's size",
+          "[enactor][batch]") {
+  // 1,200: more than the 1,024 slots an enactor takes at construction.
+  batch_world w{3000};
+  preferring_store store{&w.store, 1200};
+  using E = enactor<preferring_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
+  SECTION("a store that says: its batch") {
+    E e{store, w.authority, w.registry, w.clock, {.name = "az1", .zone_change_share_max = 1.0, .collect = false}};
+    CHECK(e.batch_max() == 1200);
+    // A first plan of 10 endpoints, then every endpoint: the arrays grow for the second run.
+    { auto p = w.registry.publish(generation_plan(1, std::vector<std::string>(w.names.begin(), w.names.begin() + 10))); }
+    apply_to_idle(e, generation{1});
+    CHECK(store.batch_calls == 1);
+    { auto p = w.registry.publish(generation_plan(2, w.names)); }
+    apply_to_idle(e, generation{2});
+    CHECK(store.batch_calls == 1 + 3);  // 1,200, 1,200, 600
+    CHECK(store.largest_batch == 1200);
+    for (std::size_t i = 0; i < w.names.size(); ++i) CHECK(w.served(i) == generation{2});
+  }
+  SECTION("an explicit batch_max wins") {
+    E e{store, w.authority, w.registry, w.clock, {.name = "az1", .batch_max = 3000, .collect = false}};
+    CHECK(e.batch_max() == 3000);
+    { auto p = w.registry.publish(generation_plan(1, w.names)); }
+    apply_to_idle(e, generation{1});
+    CHECK(store.batch_calls == 1);
+    CHECK(store.largest_batch == 3000);
+  }
+  SECTION("through any_store, as planfence-ctl opens stores") {
+    any_store any(std::make_unique<preferring_store>(store), "preferring");
+    CHECK(any.preferred_batch_max() == 1200);
+    enactor<any_store, local_lease_authority<manual_clock>, plan_registry, manual_clock> e{
+        any, w.authority, w.registry, w.clock, {.name = "az1", .zone_change_share_max = 1.0, .collect = false}};
+    CHECK(e.batch_max() == 1200);
+    { auto p = w.registry.publish(generation_plan(1, w.names)); }
+    apply_to_idle(e, generation{1});
+    const preferring_store* inside = any.get_if<preferring_store>();
+    REQUIRE(inside != nullptr);
+    CHECK(inside->batch_calls == 3);
+    CHECK(inside->largest_batch == 1200);
+  }
+  SECTION("a store that does not say: 64") {
+    enactor<memory_store, local_lease_authority<manual_clock>, plan_registry, manual_clock> e{
+        w.store, w.authority, w.registry, w.clock, {.name = "az1", .zone_change_share_max = 1.0, .collect = false}};
+    CHECK(e.batch_max() == default_batch_max);
+    CHECK(preferred_batch_max(w.store) == 64);
+    CHECK(preferred_batch_max(any_store(std::make_unique<preferring_store>(preferring_store{&w.store, 0}), "x")) == 1);
+    CHECK(preferred_batch_max(preferring_store{&w.store, 1'000'000}) == batch_max_limit);
+  }
 }

@@ -171,6 +171,33 @@ TEST_CASE("zonefile batch marks: a 1% plan of one zone through the enactor is on
   check_servers_load(text, "example.test.");
 }
 
+TEST_CASE("zonefile batch marks: an enactor left at the default batch_max applies a 3000-endpoint plan in one rewrite",
+          "[zonefile][marks][batch]") {
+  // batch_max 0 (the default) takes the store's preferred_batch_max, the whole plan: one rewrite
+  // of the zone, not one per 64 endpoints of a growing zone.
+  constexpr std::size_t endpoints = 3000;
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  const std::filesystem::path file = store.zone_file("example.test.");
+  manual_clock clock;
+  local_lease_authority<manual_clock> authority{clock};
+  plan_registry registry;
+  zone_enactor e{store, authority, registry, clock, {.name = "default", .collect = false}};
+  CHECK(enactor_config{}.batch_max == 0);
+  CHECK(e.batch_max() == batch_max_limit);
+  std::map<std::string, std::vector<std::string>> first;
+  for (std::size_t i = 0; i < endpoints; ++i) first[name_of(i)] = {"10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256)};
+  REQUIRE(registry.publish(planfence_test::make_plan(1, first)));
+  const std::uint32_t serial0 = serial_of(file);
+  apply(e, generation{1});
+  CHECK(serial_of(file) - serial0 == 2);  // the fence raised, then the plan with both marks
+  CHECK(e.counters()[event_kind::applied] == endpoints);
+  CHECK(store.read_marks().value() == marks_of(1, 1));
+  const std::string text = read_text(file);
+  CHECK(contains(text, "_planfence.ep2999.example.test. 0 IN TXT \"gen=1 fence=1\""));
+  check_servers_load(text, "example.test.");
+}
+
 TEST_CASE("zonefile batch marks: a refused begin writes nothing", "[zonefile][marks][batch][S2]") {
   temp_directory dir;
   zonefile_store store = open_with_zone(dir.path());

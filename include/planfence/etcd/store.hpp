@@ -569,6 +569,13 @@ class etcd_store {
     });
   }
 
+  /// The enactor's batch when its batch_max is 0 (planfence::preferred_batch_max): one
+  /// transaction's worth of items, max-txn-ops - 3 (125 at etcd's default 128), so that each
+  /// batch is one range read of its stamps and one transaction.
+  [[nodiscard]] std::uint32_t preferred_batch_max() const noexcept {
+    return static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_txn_ops - 3, batch_max_limit));
+  }
+
   /// Each item committed under its own condition, exactly as commit() would decide it
   /// (store.hpp's batched_store), in as few transactions as limits() allow: the items are
   /// grouped by desired fence and packed into units of at most max-txn-ops - 3 items whose JSON

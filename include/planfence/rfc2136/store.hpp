@@ -500,6 +500,11 @@ class rfc2136_store {
     return ok();
   }
 
+  /// The enactor's batch when its batch_max is 0 (planfence::preferred_batch_max): 500 endpoints,
+  /// one pipelined read of their stamps and UPDATEs as large as fit (about 100 endpoints of two A
+  /// records each): the batches bench/rfc2136_bench.cpp measures against knsupdate.
+  [[nodiscard]] static constexpr std::uint32_t preferred_batch_max() noexcept { return 500; }
+
   /// How many UPDATE messages commits and the apply marks (begin_apply, finish_apply) have sent
   /// through this store (each message once, however many transport attempts it took): what tests
   /// and benchmarks read to see a batch split, or a write of the marks sent or not.

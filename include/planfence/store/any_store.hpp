@@ -92,6 +92,9 @@ class any_store {
   }
   /// Whether the wrapped store keeps apply marks.
   [[nodiscard]] bool follows_changes() const noexcept { return self_->follows_changes(); }
+  /// The wrapped store's batch size (planfence::preferred_batch_max): what an enactor over this
+  /// store takes when its batch_max is left at 0.
+  [[nodiscard]] std::uint32_t preferred_batch_max() const noexcept { return self_->preferred_batch_max(); }
   /// The store's own fence floor when it keeps one (`fence_floor()`, as the zone-file store
   /// does); errc::not_found when it does not (recovery.hpp then reads it from the stamps).
   [[nodiscard]] result<fence_token> fence_floor() const { return self_->fence_floor(); }
@@ -126,6 +129,7 @@ class any_store {
     virtual result<apply_marks> begin_apply(const apply_marks& expected, generation target, fence_token token) = 0;
     virtual result<apply_marks> finish_apply(generation target, fence_token token) = 0;
     virtual bool follows_changes() const noexcept = 0;
+    virtual std::uint32_t preferred_batch_max() const noexcept = 0;
   };
 
   template <class Store>
@@ -200,6 +204,7 @@ class any_store {
       }
     }
     bool follows_changes() const noexcept override { return change_following_store<Store>; }
+    std::uint32_t preferred_batch_max() const noexcept override { return planfence::preferred_batch_max(*store); }
     std::unique_ptr<Store> store;
   };
 

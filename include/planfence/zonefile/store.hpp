@@ -277,6 +277,12 @@ class zonefile_store {
   /// nothing: an error (store_unavailable) leaves `out` unspecified.
   [[nodiscard]] result<void> read_stamps(std::span<const endpoint_handle> handles, std::span<stamp> out) const;
 
+  /// The enactor's batch when its batch_max is 0 (planfence::preferred_batch_max): the largest,
+  /// 65,536. Each batch rewrites every zone it touches whole, so a plan in one batch costs one
+  /// rewrite per zone, and one in 64-endpoint batches (the default for other stores) a rewrite of
+  /// its growing zone per 64 endpoints. The enactor's arrays grow only to the plan's size.
+  [[nodiscard]] static constexpr std::uint32_t preferred_batch_max() noexcept { return batch_max_limit; }
+
   /// The batched commit (header comment, "Batches"): per zone, one lock, one read and parse, each
   /// item decided by its own condition exactly as `commit` decides it, and one rewrite holding
   /// every item written. Errors: store_unavailable (a zone's items stay pending; other zones'
@@ -1549,12 +1555,20 @@ inline result<stamp> zonefile_store::commit(endpoint_handle h, const stamp& expe
 }
 
 inline void zonefile_store::prepare_items(std::span<commit_item> items) {
-  std::unordered_set<std::uint32_t> seen;
-  seen.reserve(items.size());
+  if constexpr (PLANFENCE_ASSERTS_ENABLED) {
+    // An endpoint at most once: one bit per handle up to the largest (handles are dense), O(n).
+    std::uint32_t largest = 0;
+    for (const commit_item& item : items) largest = std::max(largest, item.endpoint.index());
+    std::vector<std::uint64_t> seen(largest / 64 + 1, 0);
+    for (const commit_item& item : items) {
+      const std::uint64_t bit = std::uint64_t{1} << (item.endpoint.index() % 64);
+      PLANFENCE_ASSERT((seen[item.endpoint.index() / 64] & bit) == 0);
+      seen[item.endpoint.index() / 64] |= bit;
+    }
+  }
   for (commit_item& item : items) {
     PLANFENCE_ASSERT(item.records != nullptr);
     PLANFENCE_ASSERT(item.desired.gen != generation_none);
-    PLANFENCE_ASSERT(seen.insert(item.endpoint.index()).second);  // an endpoint at most once
     item.outcome = commit_outcome::pending;
     item.now = item.expected;
   }
