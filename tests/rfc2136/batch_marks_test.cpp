@@ -12,6 +12,7 @@
 //    the finish: stale items do not keep it out);
 //  - a batch split over several messages: the begin in the first, the finish in the last (one
 //    UPDATE per message); a conflicting item in an earlier message keeps the finish out;
+//  - a resent message that had landed (its answer lost) is recognised: begun, items written;
 //  - the enactor, through the store and through any_store (as planfence-ctl uses it), applies a
 //    plan changing a few endpoints with ONE UPDATE.
 #include <catch2/catch.hpp>
@@ -95,6 +96,8 @@ std::vector<commit_item> items_from_g1(std::size_t n, std::uint64_t gen, std::ui
   return items;
 }
 
+stamp stamp_now(const rfc2136_store& store, std::uint32_t i) { return store.read_stamp(h(i)).value(); }
+
 batch_marks fold(const apply_marks* begin, bool finish, std::uint64_t target, std::uint64_t token) {
   batch_marks m;
   m.begin = begin;
@@ -169,6 +172,7 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a begin whose marks moved is refus
   REQUIRE(other.begin_apply(marks(1, 1), generation{3}, fence_token{1}).value() == marks(3, 1));
 
   auto items = items_from_g1(4, 2, 1, v2);
+  items[3].expected = at(2, 1);  // decided stale without sending; pending again once the begin is refused
   const apply_marks expected = marks(1, 1);
   batch_marks m = fold(&expected, true, 2, 1);
   const std::uint64_t sent = store.updates_sent();
@@ -302,6 +306,40 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: split over several messages the be
   for (std::uint32_t i = 1; i < 5; ++i) CHECK(next[i].outcome == commit_outcome::written);
   CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=4 applied=2"});
   CHECK(stamps_of(store, 5)[0] == at(3, 1));
+}
+
+TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a message that landed but whose answer was lost is recognised as ours",
+                        "[batch][marks][knotd][bind][pdns]", planfence_test::rfc2136_targets) {
+  TestType server;
+  INFO(TestType::name);
+  auto store = open(server.uri(), names_of(3));
+  auto earlier = open(server.uri(), names_of(3));  // stands for the attempt whose answer was lost
+  const auto v1 = planfence_test::a_records({"10.0.0.1"});
+  const auto v2 = planfence_test::a_records({"10.0.0.2"});
+  applied_g1(store, 3, v1);
+  for (const bool finish : {true, false}) {
+    INFO("finish: " << finish);
+    const std::uint64_t target = finish ? 2 : 3;
+    std::vector<commit_item> landed;
+    for (std::uint32_t i = 0; i < 3; ++i) landed.push_back({h(i), stamp_now(store, i), at(target, 1), &v2});
+    const apply_marks before = store.read_marks().value();
+    batch_marks first = fold(&before, finish, target, 1);
+    REQUIRE(earlier.commit_batch(landed, first));
+    REQUIRE(first.began);
+    // The same message again, as a resend would be: the server refuses it (stamps and marks
+    // moved), and what it reads back is exactly what the message writes.
+    std::vector<commit_item> again;
+    for (const commit_item& item : landed) again.push_back({item.endpoint, item.expected, item.desired, &v2});
+    batch_marks m = fold(&before, finish, target, 1);
+    auto done = store.commit_batch(again, m);
+    if (!done) FAIL(done.error().message());
+    CHECK(m.began);
+    CHECK(!m.begin_refused);
+    CHECK(m.finished == finish);
+    CHECK(m.marks == (finish ? marks(2, 2) : marks(3, 2)));
+    for (const commit_item& item : again) CHECK(item.outcome == commit_outcome::written);
+    CHECK(store.read_marks().value() == m.marks);
+  }
 }
 
 namespace {
