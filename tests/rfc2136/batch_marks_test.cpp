@@ -12,6 +12,8 @@
 //    the finish: stale items do not keep it out);
 //  - a batch split over several messages: the begin in the first, the finish in the last (one
 //    UPDATE per message); a conflicting item in an earlier message keeps the finish out;
+//  - a batch that fills one message to the octet is split in two once the marks ride along (room
+//    is kept for them), and both messages are accepted (knotd);
 //  - a resent message that had landed (its answer lost) is recognised: begun, items written;
 //  - the enactor, through the store and through any_store (as planfence-ctl uses it), applies a
 //    plan changing a few endpoints with ONE UPDATE.
@@ -340,6 +342,67 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a message that landed but whose an
     for (const commit_item& item : again) CHECK(item.outcome == commit_outcome::written);
     CHECK(store.read_marks().value() == m.marks);
   }
+}
+
+TEST_CASE("rfc2136 batch marks: a batch that exactly fills one message leaves room for the marks", "[batch][marks][knotd]") {
+  auto knot = planfence_test::start_knot();
+  constexpr std::size_t n = 400;
+  auto store = open(knot.uri(zone), names_of(n));
+  std::map<std::size_t, record_set> texts;  // one TXT string of each length used
+  auto text = [&](std::size_t length) -> const record_set* {
+    auto it = texts.find(length);
+    if (it == texts.end()) {
+      auto r = make_record(record_type::txt, 60, "\"" + std::string(length, 'x') + "\"").value();
+      it = texts.emplace(length, record_set::make({r}).value()).first;
+    }
+    return &it->second;
+  };
+  // k endpoints never written, their TXT strings 200 octets and `extra` more spread over them.
+  auto batch = [&](std::size_t k, std::size_t extra) {
+    std::vector<commit_item> items;
+    for (std::uint32_t i = 0; i < k; ++i) items.push_back({h(i), stamp{}, at(1, 1), text(200 + extra / k + (i < extra % k ? 1 : 0))});
+    return items;
+  };
+  auto messages = [&](const std::vector<commit_item>& items) { return store.preview_update(items).value().size(); };
+  // The most endpoints of 200 octets one message holds, then the most octets more it holds: the
+  // message is then full to the octet (one more and it splits).
+  std::size_t lo = 1, hi = n;
+  while (lo < hi) {
+    const std::size_t mid = (lo + hi + 1) / 2;
+    if (messages(batch(mid, 0)) == 1) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  const std::size_t k = lo;
+  REQUIRE(k < n);
+  std::size_t e_lo = 0, e_hi = 55 * k;
+  while (e_lo < e_hi) {
+    const std::size_t mid = (e_lo + e_hi + 1) / 2;
+    if (messages(batch(k, mid)) == 1) {
+      e_lo = mid;
+    } else {
+      e_hi = mid - 1;
+    }
+  }
+  REQUIRE(e_lo < 55 * k);
+  CHECK(messages(batch(k, e_lo)) == 1);
+  CHECK(messages(batch(k, e_lo + 1)) == 2);
+  // With the marks (begin and finish), the same batch no longer fits one message: two UPDATEs,
+  // each within 64 KiB, both accepted; the begin in the first, the finish in the second.
+  auto items = batch(k, e_lo);
+  const apply_marks none{};
+  batch_marks m = fold(&none, true, 1, 1);
+  const std::uint64_t sent = store.updates_sent();
+  auto done = store.commit_batch(items, m);
+  if (!done) FAIL(done.error().message());
+  CHECK(store.updates_sent() - sent == 2);
+  CHECK(m.began);
+  CHECK(m.finished);
+  for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::written);
+  CHECK(store.read_marks().value() == marks(1, 1));
+  CHECK(store.read_stamp(h(static_cast<std::uint32_t>(k - 1))).value() == at(1, 1));
 }
 
 namespace {
