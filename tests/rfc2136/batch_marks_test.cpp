@@ -20,7 +20,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
-#include <sstream>
+#include <span>
 
 #include <planfence/planfence.hpp>
 #include <planfence/store/any_store.hpp>
@@ -29,8 +29,8 @@
 #include "servers.hpp"
 
 using namespace planfence;
-using planfence_rfc2136_test::command_output;
 using planfence_rfc2136_test::contains;
+using planfence_rfc2136_test::txt_at;
 
 namespace {
 
@@ -51,24 +51,6 @@ rfc2136_store open(const std::string& uri, const std::vector<std::string>& names
   auto store = rfc2136_store::open_uri(uri, names);
   if (!store) FAIL("rfc2136_store: " << store.error().message());
   return std::move(*store);
-}
-
-/// The TXT strings the server answers at `name` (kdig, signed), sorted.
-template <class Server>
-std::vector<std::string> txt_at(const Server& server, const std::string& name) {
-  const std::string out = command_output("kdig @127.0.0.1 -p " + std::to_string(server.port()) + " -y " +
-                                         server.key_argument() + " +short TXT " + name + " 2>&1");
-  INFO(out);
-  std::vector<std::string> strings;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line) && !line.empty();) {
-    REQUIRE(line.size() >= 2);
-    REQUIRE(line.front() == '"');
-    strings.push_back(line.substr(1, line.size() - 2));
-  }
-  REQUIRE(contains(out, "NOERROR"));
-  std::sort(strings.begin(), strings.end());
-  return strings;
 }
 
 /// The stamps the server has for endpoints 0..n-1.
@@ -109,18 +91,58 @@ batch_marks fold(const apply_marks* begin, bool finish, std::uint64_t target, st
   return m;
 }
 
+/// A zone on `Server` after generation 1: endpoints e0..e(n-1) serve 10.0.0.1 at at(1, 1), the
+/// marks are {1, 1}. `store` writes (at most `per_message` endpoints per UPDATE when not 0);
+/// `other` is another writer.
+template <class Server>
+struct after_g1 {
+  Server server;
+  std::size_t n;
+  record_set v1 = planfence_test::a_records({"10.0.0.1"});
+  record_set v2 = planfence_test::a_records({"10.0.0.2"});
+  rfc2136_store store;
+  rfc2136_store other;
+
+  explicit after_g1(std::size_t endpoints, std::size_t per_message = 0)
+      : n(endpoints), store(open_split(server.uri(), per_message)), other(open(server.uri(), names_of(n))) {
+    applied_g1(store, n, v1);
+  }
+
+  [[nodiscard]] rfc2136_store open_split(const std::string& uri, std::size_t per_message) const {
+    auto options = rfc2136_store::parse_uri(uri).value();
+    options.update_endpoints_max = per_message;
+    auto opened = rfc2136_store::open(options, names_of(n));
+    if (!opened) FAIL("rfc2136_store: " << opened.error().message());
+    return std::move(*opened);
+  }
+
+  /// Checks a batch whose begin was refused with `code`: nothing of it written (every item
+  /// pending, every stamp still at(1, 1)), the marks on the server `marks_text`. Its message.
+  std::string begin_refused(const result<void>& done, const batch_marks& m, std::span<const commit_item> items, errc code,
+                            const std::string& marks_text) {
+    REQUIRE(!done);
+    INFO(done.error().message());
+    CHECK(done.error().code == code);
+    CHECK(m.begin_refused);
+    CHECK(!m.began);
+    CHECK(!m.finished);
+    for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::pending);
+    for (const stamp& st : stamps_of(store, n)) CHECK(st == at(1, 1));
+    CHECK(planfence_test::served_addresses(store, h(0)) == std::vector<std::string>{"10.0.0.1"});
+    CHECK(txt_at(server, owner) == std::vector<std::string>{marks_text});
+    return done.error().message();
+  }
+};
+
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: begin and items and finish that fit one message are one UPDATE",
                         "[batch][marks][knotd][bind][pdns]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto store = open(server.uri(), names_of(5));
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
-  applied_g1(store, 5, v1);
-
-  auto items = items_from_g1(5, 2, 1, v2);
+  after_g1<TestType> z(5);
+  rfc2136_store& store = z.store;
+  const record_set& v1 = z.v1;
+  auto items = items_from_g1(5, 2, 1, z.v2);
   const apply_marks expected = marks(1, 1);
   batch_marks m = fold(&expected, true, 2, 1);
   const std::uint64_t sent = store.updates_sent();
@@ -132,7 +154,7 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: begin and items and finish that fi
   CHECK(!m.begin_refused);
   CHECK(m.marks == marks(2, 2));
   CHECK(store.read_marks().value() == marks(2, 2));
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=2 applied=2"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=2 applied=2"});
   for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::written);
   for (const stamp& s : stamps_of(store, 5)) CHECK(s == at(2, 1));
   CHECK(planfence_test::served_addresses(store, h(3)) == std::vector<std::string>{"10.0.0.2"});
@@ -148,7 +170,7 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: begin and items and finish that fi
   CHECK(store.updates_sent() - before == 1);
   CHECK(begin_only.began);
   CHECK(!begin_only.finished);
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=3 applied=2"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=3 applied=2"});
   // Then the finish alone with the last items (read_marks first): one UPDATE.
   std::vector<commit_item> last = {{h(0), at(3, 1), at(4, 1), &v1}};
   batch_marks finish_only = fold(nullptr, true, 3, 1);
@@ -157,88 +179,56 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: begin and items and finish that fi
   CHECK(store.updates_sent() - before_finish == 1);
   CHECK(finish_only.finished);
   CHECK(finish_only.marks == marks(3, 3));
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=3 applied=3"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=3 applied=3"});
   CHECK(last[0].outcome == commit_outcome::written);
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a begin whose marks moved is refused by the server and writes nothing",
                         "[batch][marks][knotd][bind][pdns]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto store = open(server.uri(), names_of(4));
-  auto other = open(server.uri(), names_of(4));
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
-  applied_g1(store, 4, v1);
+  after_g1<TestType> z(4);
   // Another enactor begins generation 3 after we read the marks {1, 1}.
-  REQUIRE(other.begin_apply(marks(1, 1), generation{3}, fence_token{1}).value() == marks(3, 1));
+  REQUIRE(z.other.begin_apply(marks(1, 1), generation{3}, fence_token{1}).value() == marks(3, 1));
 
-  auto items = items_from_g1(4, 2, 1, v2);
+  auto items = items_from_g1(4, 2, 1, z.v2);
   items[3].expected = at(2, 1);  // decided stale without sending; pending again once the begin is refused
   const apply_marks expected = marks(1, 1);
   batch_marks m = fold(&expected, true, 2, 1);
-  const std::uint64_t sent = store.updates_sent();
-  auto done = store.commit_batch(items, m);
-  REQUIRE(!done);
-  INFO(done.error().message());
-  CHECK(done.error().code == errc::conflict);
-  CHECK(contains(done.error().message(), "\"begun=3 applied=1\""));
-  CHECK(m.begin_refused);
-  CHECK(!m.began);
-  CHECK(!m.finished);
-  CHECK(store.updates_sent() - sent == 1);  // the server refused it
-  for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::pending);
-  for (const stamp& s : stamps_of(store, 4)) CHECK(s == at(1, 1));
-  CHECK(planfence_test::served_addresses(store, h(0)) == std::vector<std::string>{"10.0.0.1"});
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=3 applied=1"});
+  const std::uint64_t sent = z.store.updates_sent();
+  auto done = z.store.commit_batch(items, m);
+  CHECK(z.store.updates_sent() - sent == 1);  // the server refused it
+  CHECK(contains(z.begin_refused(done, m, items, errc::conflict, "begun=3 applied=1"), "\"begun=3 applied=1\""));
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a begin below the fence floor is fenced and writes nothing",
                         "[batch][marks][knotd][bind][pdns][S2]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto store = open(server.uri(), names_of(4));
-  auto raiser = open(server.uri(), names_of(4));
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
-  applied_g1(store, 4, v1);
-  REQUIRE(raiser.raise_fence(fence_token{5}));  // a newer holder; `store` still pins no floor
+  after_g1<TestType> z(4);
+  REQUIRE(z.other.raise_fence(fence_token{5}));  // a newer holder; `z.store` still pins no floor
 
   const apply_marks expected = marks(1, 1);
   for (const bool floor_known : {false, true}) {
     INFO("floor known: " << floor_known);
-    auto items = items_from_g1(4, 2, 4, v2);
+    auto items = items_from_g1(4, 2, 4, z.v2);
     batch_marks m = fold(&expected, true, 2, 4);
-    const std::uint64_t sent = store.updates_sent();
-    auto done = store.commit_batch(items, m);
-    REQUIRE(!done);
-    INFO(done.error().message());
-    CHECK(done.error().code == errc::fenced);
-    CHECK(contains(done.error().message(), "floor of example.test. is 5"));
-    CHECK(m.begin_refused);
-    CHECK(!m.began);
+    const std::uint64_t sent = z.store.updates_sent();
+    auto done = z.store.commit_batch(items, m);
     // Sent against the old floor: the server refused it. Then the store knows: nothing sent.
-    CHECK(store.updates_sent() - sent == (floor_known ? 0u : 1u));
-    for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::pending);
-    for (const stamp& s : stamps_of(store, 4)) CHECK(s == at(1, 1));
-    CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=1 applied=1"});
+    CHECK(z.store.updates_sent() - sent == (floor_known ? 0u : 1u));
+    CHECK(contains(z.begin_refused(done, m, items, errc::fenced, "begun=1 applied=1"), "floor of example.test. is 5"));
   }
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a stale item in the message with the begin is stale and the others are written",
                         "[batch][marks][knotd][bind][pdns][S1]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto store = open(server.uri(), names_of(4));
-  auto other = open(server.uri(), names_of(4));
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
+  after_g1<TestType> z(4);
+  rfc2136_store& store = z.store;
   const auto v9 = planfence_test::a_records({"10.0.0.9"});
-  applied_g1(store, 4, v1);
   // e1 moves past our generation behind our back.
-  REQUIRE(other.commit(h(1), at(1, 1), at(7, 1), v9));
+  REQUIRE(z.other.commit(h(1), at(1, 1), at(7, 1), v9));
 
-  auto items = items_from_g1(4, 2, 1, v2);
+  auto items = items_from_g1(4, 2, 1, z.v2);
   const apply_marks expected = marks(1, 1);
   batch_marks m = fold(&expected, true, 2, 1);
   const std::uint64_t sent = store.updates_sent();
@@ -259,21 +249,16 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a stale item in the message with t
   CHECK(now[2] == at(2, 1));
   CHECK(now[3] == at(2, 1));
   CHECK(planfence_test::served_addresses(store, h(1)) == std::vector<std::string>{"10.0.0.9"});
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=2 applied=2"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=2 applied=2"});
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: split over several messages the begin goes first and the finish last",
                         "[batch][marks][knotd][bind][pdns][S1]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto options = rfc2136_store::parse_uri(server.uri()).value();
-  options.update_endpoints_max = 2;
-  auto store = rfc2136_store::open(options, names_of(5)).value();
-  auto other = open(server.uri(), names_of(5));
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
+  after_g1<TestType> z(5, /*per_message=*/2);
+  rfc2136_store& store = z.store;
+  const record_set& v2 = z.v2;
   const auto v3 = planfence_test::a_records({"10.0.0.3"});
-  applied_g1(store, 5, v1);
 
   // Five items in three messages (2, 2, 1): the begin in the first, the finish in the last.
   auto items = items_from_g1(5, 2, 1, v2);
@@ -287,12 +272,12 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: split over several messages the be
   CHECK(m.began);
   CHECK(m.finished);
   CHECK(m.marks == marks(2, 2));
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=2 applied=2"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=2 applied=2"});
   for (const commit_item& item : items) CHECK(item.outcome == commit_outcome::written);
 
   // e0 (in the first message) moved by another writer, not past our generation: a conflict. The
   // begin still goes (with e1), the finish does not: A stays at 2.
-  REQUIRE(other.commit(h(0), at(2, 1), at(3, 1), v3));
+  REQUIRE(z.other.commit(h(0), at(2, 1), at(3, 1), v3));
   std::vector<commit_item> next;
   for (std::uint32_t i = 0; i < 5; ++i) next.push_back({h(i), at(2, 1), at(4, 1), &v2});
   const apply_marks now = marks(2, 2);
@@ -306,19 +291,17 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: split over several messages the be
   CHECK(n.marks == marks(4, 2));
   CHECK(next[0].outcome == commit_outcome::conflict);
   for (std::uint32_t i = 1; i < 5; ++i) CHECK(next[i].outcome == commit_outcome::written);
-  CHECK(txt_at(server, owner) == std::vector<std::string>{"begun=4 applied=2"});
+  CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=4 applied=2"});
   CHECK(stamps_of(store, 5)[0] == at(3, 1));
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a message that landed but whose answer was lost is recognised as ours",
                         "[batch][marks][knotd][bind][pdns]", planfence_test::rfc2136_targets) {
-  TestType server;
   INFO(TestType::name);
-  auto store = open(server.uri(), names_of(3));
-  auto earlier = open(server.uri(), names_of(3));  // stands for the attempt whose answer was lost
-  const auto v1 = planfence_test::a_records({"10.0.0.1"});
-  const auto v2 = planfence_test::a_records({"10.0.0.2"});
-  applied_g1(store, 3, v1);
+  after_g1<TestType> z(3);
+  rfc2136_store& store = z.store;
+  rfc2136_store& earlier = z.other;  // stands for the attempt whose answer was lost
+  const record_set& v2 = z.v2;
   for (const bool finish : {true, false}) {
     INFO("finish: " << finish);
     const std::uint64_t target = finish ? 2 : 3;
