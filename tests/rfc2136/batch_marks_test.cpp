@@ -14,6 +14,8 @@
 //    UPDATE per message); a conflicting item in an earlier message keeps the finish out;
 //  - a batch that fills one message to the octet is split in two once the marks ride along (room
 //    is kept for them), and both messages are accepted (knotd);
+//  - a finish (alone, or with the begin) in a message the server refuses for a conflicting item is
+//    dropped from the message sent again;
 //  - a resent message that had landed (its answer lost) is recognised: begun, items written;
 //  - the enactor, through the store and through any_store (as planfence-ctl uses it), applies a
 //    plan changing a few endpoints with ONE UPDATE.
@@ -293,6 +295,32 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: split over several messages the be
   for (std::uint32_t i = 1; i < 5; ++i) CHECK(next[i].outcome == commit_outcome::written);
   CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=4 applied=2"});
   CHECK(stamps_of(store, 5)[0] == at(3, 1));
+}
+
+TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a finish in a message refused for a conflicting item is dropped",
+                        "[batch][marks][knotd][bind][pdns][S1]", planfence_test::rfc2136_targets) {
+  INFO(TestType::name);
+  for (const bool with_begin : {false, true}) {
+    INFO("the begin in the same message: " << with_begin);
+    after_g1<TestType> z(3);
+    rfc2136_store& store = z.store;
+    // Without the begin, our apply of 3 began in an earlier batch and this last one finishes.
+    const apply_marks g1 = marks(1, 1);
+    if (!with_begin) REQUIRE(store.begin_apply(g1, generation{3}, fence_token{1}).value() == marks(3, 1));
+    REQUIRE(z.other.commit(h(2), at(1, 1), at(2, 1), z.v1));  // e2 moved, not past 3: a conflict
+    auto items = items_from_g1(3, 3, 1, z.v2);
+    batch_marks m = fold(with_begin ? &g1 : nullptr, true, 3, 1);
+    const std::uint64_t sent = store.updates_sent();
+    auto done = store.commit_batch(items, m);
+    if (!done) FAIL(done.error().message());
+    CHECK(store.updates_sent() - sent == 2);  // refused, then the rest without the finish
+    CHECK(m.began == with_begin);
+    CHECK(!m.finished);  // the conflict keeps the finish out
+    CHECK(items[0].outcome == commit_outcome::written);
+    CHECK(items[1].outcome == commit_outcome::written);
+    CHECK(items[2].outcome == commit_outcome::conflict);
+    CHECK(txt_at(z.server, owner) == std::vector<std::string>{"begun=3 applied=1"});
+  }
 }
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: a message that landed but whose answer was lost is recognised as ours",
