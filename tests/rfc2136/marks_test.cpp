@@ -24,6 +24,7 @@
 using namespace planfence;
 using planfence_rfc2136_test::command_output;
 using planfence_rfc2136_test::contains;
+using planfence_rfc2136_test::txt_at;
 
 namespace {
 
@@ -37,28 +38,6 @@ rfc2136_store open(const std::string& uri, const std::vector<std::string>& names
   auto store = rfc2136_store::open_uri(uri, names);
   if (!store) FAIL("rfc2136_store: " << store.error().message());
   return std::move(*store);
-}
-
-/// The TXT strings the server answers at `name` (kdig, signed with the server's key), in order.
-template <class Server>
-std::vector<std::string> txt_at(const Server& server, const std::string& name) {
-  const std::string out = command_output("kdig @127.0.0.1 -p " + std::to_string(server.port()) + " -y " +
-                                         server.key_argument() + " +short TXT " + name + " 2>&1");
-  INFO(out);
-  std::vector<std::string> strings;
-  std::istringstream lines(out);
-  // +short prints the answer's strings, then (signed) a blank line and the TSIG pseudosection.
-  for (std::string line; std::getline(lines, line) && !line.empty();) {
-    REQUIRE(!contains(line, ";; WARNING"));
-    REQUIRE(!contains(line, ";; ERROR"));
-    REQUIRE(line.size() >= 2);
-    REQUIRE(line.front() == '"');
-    REQUIRE(line.back() == '"');
-    strings.push_back(line.substr(1, line.size() - 2));
-  }
-  REQUIRE(contains(out, "NOERROR"));  // the TSIG pseudosection: a signed answer from the server
-  std::sort(strings.begin(), strings.end());
-  return strings;
 }
 
 /// Replaces the TXT RRset at `name` by `texts` (none: deletes it), with knsupdate: another writer.

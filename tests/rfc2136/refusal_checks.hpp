@@ -1,7 +1,8 @@
 // tests/rfc2136/refusal_checks.hpp: what the RFC 2136 tests that read refusals share, whatever
 // the server (knotd, PowerDNS, a fake responder): a store URI with one attempt and a timeout,
 // opening or committing where a refusal is expected (its code checked, its message returned for
-// the test's own checks), and the output of a command line (knsupdate, kdig).
+// the test's own checks), the output of a command line (knsupdate, kdig), and the TXT strings
+// kdig reads at a name (txt_at).
 //
 //   const std::string message = planfence_rfc2136_test::open_refused(
 //       planfence_rfc2136_test::store_uri(port, "example.test.", 1000, key), names, errc::authentication_failed);
@@ -13,7 +14,9 @@
 
 #include <planfence/rfc2136/store.hpp>
 
+#include <algorithm>
 #include <array>
+#include <sstream>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -61,6 +64,28 @@ inline std::string command_output(const std::string& command) {
     ::pclose(pipe);
   }
   return out;
+}
+
+/// The TXT strings the server answers at `name` (kdig, signed with the server's key), sorted.
+template <class Server>
+std::vector<std::string> txt_at(const Server& server, const std::string& name) {
+  const std::string out = command_output("kdig @127.0.0.1 -p " + std::to_string(server.port()) + " -y " +
+                                         server.key_argument() + " +short TXT " + name + " 2>&1");
+  INFO(out);
+  std::vector<std::string> strings;
+  std::istringstream lines(out);
+  // +short prints the answer's strings, then (signed) a blank line and the TSIG pseudosection.
+  for (std::string line; std::getline(lines, line) && !line.empty();) {
+    REQUIRE(!contains(line, ";; WARNING"));
+    REQUIRE(!contains(line, ";; ERROR"));
+    REQUIRE(line.size() >= 2);
+    REQUIRE(line.front() == '"');
+    REQUIRE(line.back() == '"');
+    strings.push_back(line.substr(1, line.size() - 2));
+  }
+  REQUIRE(contains(out, "NOERROR"));  // the TSIG pseudosection: a signed answer from the server
+  std::sort(strings.begin(), strings.end());
+  return strings;
 }
 
 }  // namespace planfence_rfc2136_test

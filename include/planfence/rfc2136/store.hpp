@@ -72,6 +72,18 @@
 // marks_retries_max), and nothing when they already say so. live_generations reads the marks,
 // then the stamps, and gives effective_generation(stamp, marks) for each endpoint, plus A and B.
 // The marks owner has a `_planfence` label, so it can never be an endpoint (open refuses it).
+// commit_batch(items, marks) (marks_batch_store) folds the marks into the batch's messages: the
+// begin into the first UPDATE, the finish into the last, each as the same marks prerequisite and
+// replacement (room for them kept in every message of such a batch), so that a batch that fits
+// one message takes the marks from expected to {target, target} with its items in ONE UPDATE.
+// After a refusal of a message with the begin, the floor and the marks are read with the stamps:
+// fenced or conflict refuse the begin (nothing written, every item pending), unless the marks and
+// stamps are exactly what the message writes (a lost answer: landed); else the items are decided
+// as a refused unit's and the rest sent again with the begin. With no message to carry it, the
+// begin is begin_apply's own UPDATE. The finish goes only when every item before the last message
+// is written or stale (its prerequisite: the marks as known, one read_marks when the batch has no
+// begin); a refused message is sent again without it (declined), unless it also carries the begin
+// and the marks are as expected and only stale items were refused.
 //
 // Costs (loopback: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP round trip;
 // read_stamps of n about one TCP round trip plus the server's time per query; commit one TCP
@@ -80,7 +92,10 @@
 // records each fit one), plus, per refused message, two floor queries, one pipelined read of its
 // stamps and a new message; served() five queries (four types and the weights); read_floor two;
 // begin_apply one UPDATE (plus, when refused, three queries and perhaps another UPDATE);
-// finish_apply one query and one UPDATE (or one query and two floor queries when nothing changes).
+// finish_apply one query and one UPDATE (or one query and two floor queries when nothing changes);
+// commit_batch with the marks as many UPDATEs as commit_batch (the enactor's plan that changes a
+// few endpoints: one, where begin_apply, the batch and finish_apply were three), plus one marks
+// query per refused message with the begin, and one before the last message for a finish alone.
 // Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
@@ -479,6 +494,92 @@ class rfc2136_store {
     return commit_items(items, note);
   }
 
+  /// commit_batch with the apply marks (marks_batch_store, store.hpp; header comment "Apply
+  /// marks"): exactly begin_apply(*marks.begin, target, token) (if asked), commit_batch(items),
+  /// then finish_apply(target, token) (if asked and every item came out written or stale), except
+  /// that the begin goes in the first UPDATE of the batch and the finish in its last: a batch
+  /// that fits one message, with both, is ONE UPDATE, which moves the marks from *marks.begin
+  /// straight to {target, target} with its items. Each message that carries the marks has the
+  /// marks prerequisite (as begin_apply's) besides the floor and the stamps, and room kept for
+  /// them. A begin refused (fenced: the floor above the token; conflict: the marks moved) writes
+  /// nothing: the error is returned with begin_refused set and every item `pending`. When no
+  /// message goes out with the begin (every item decided without sending, or refused), the begin
+  /// is begin_apply's own UPDATE. The finish goes only when every item decided before the last
+  /// message is written or stale; its prerequisite is the marks as this call knows them (one
+  /// read_marks before the last message when the batch has no begin); when the marks already say
+  /// so, nothing is written for it. A message with the finish that the server refuses is sent
+  /// again without it (declined: finished stays false, the caller finishes), unless it carries
+  /// the begin too and the marks are still as expected and the items it refused are stale.
+  /// Errors as commit_batch and begin_apply.
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
+    PLANFENCE_ASSERT(marks.begin == nullptr || marks.target > marks.begin->begun);
+    marks.began = marks.begin_refused = marks.finished = false;
+    if (marks.begin == nullptr && !marks.finish) return commit_batch(items);
+    PLANFENCE_ASSERT(marks.target != generation_none);
+    if (marks.target > generation_max) {
+      if (marks.begin != nullptr) return fail(errc::capacity_exceeded, marks_range_problem("begin_apply", marks.target));
+      return commit_batch(items);  // the finish declined: finish_apply says why
+    }
+    std::string what = "begin_apply of generation ";
+    what += std::to_string(marks.target.value());
+    what += " (with the batch)";
+    // A begin below the floor this store knows: refused before anything is sent, as begin_apply.
+    if (const std::uint64_t floor = cached_floor().effective(); marks.begin != nullptr && floor > marks.token.value()) {
+      return begin_refusal(items, marks, marks_fenced(what, marks.token, floor, false).error());
+    }
+    std::vector<encoded_item> encoded(items.size());
+    auto units = decide_and_plan(items, encoded, /*marks_room=*/true);
+    if (!units) return unexpected_error(units.error());
+    refusal_note note;
+    for (std::size_t u = 0; u < units->size(); ++u) {
+      unit_marks carried{};
+      carried.target = marks.target;
+      carried.token = marks.token;
+      carried.what = what;
+      if (u == 0 && marks.begin != nullptr) {
+        carried.begin = true;
+        carried.expected = *marks.begin;
+      }
+      // The finish with the last message, when every item decided so far is written or stale.
+      std::optional<apply_marks> finished_already;
+      if (u + 1 == units->size() && marks.finish && settled(items)) {
+        std::optional<apply_marks> known;
+        if (marks.began) {
+          known = marks.marks;
+        } else if (carried.begin) {
+          known = *marks.begin;
+        } else if (auto read = read_marks()) {
+          known = *read;
+        }  // else declined: finish_apply meets the error
+        if (known && marks_exist(*known) && known->begun >= marks.target && known->applied >= marks.target) {
+          finished_already = known;
+        } else if (known) {
+          carried.finish = true;
+          carried.expected = *known;
+        }
+      }
+      auto done = commit_unit(items, encoded, std::move((*units)[u]), note, &carried);
+      if (carried.landed) {
+        marks.began = marks.began || carried.begin;
+        marks.finished = carried.finish;
+        marks.marks = carried.stored;
+      }
+      if (!done) {
+        if (carried.refused) return begin_refusal(items, marks, std::move(done).error());
+        return done;
+      }
+      if (u == 0 && marks.begin != nullptr && !marks.began) {
+        if (auto begun = begin_separately(items, marks); !begun) return begun;
+      }
+      if (finished_already && settled(items) && cached_floor().effective() <= marks.token.value()) {
+        marks.finished = true;
+        marks.marks = *finished_already;
+      }
+    }
+    if (units->empty() && marks.begin != nullptr) return begin_separately(items, marks);
+    return ok();
+  }
+
   /// The stamps of `handles`, out[i] for handles[i] (same sizes), each as read_stamp gives it:
   /// range-checked and, with a key, from a verified answer. Several stamps are read as pipelined
   /// TXT queries on one pooled TCP connection (at most queries_in_flight_max unanswered, answers
@@ -633,11 +734,7 @@ class rfc2136_store {
       if (floor->effective() > token.value()) return marks_fenced(what, token, floor->effective(), true, said);
       auto now = read_marks();
       if (!now) return unexpected_error(now.error());
-      if (!same_marks(*now, expected)) {
-        return fail(errc::conflict, what + ": the server refused the prerequisite (" + said + "): the apply marks " +
-                                        state_->marks_name + " moved: expected " + marks_text(expected) + ", found " +
-                                        marks_text(*now) + "; read them again (read_marks) and decide again; nothing written");
-      }
+      if (!same_marks(*now, expected)) return unexpected_error(marks_moved(what, said, expected, *now));
       // Only the floor moved, and not above the token: send again against the floor read.
       if (round + 1 >= floor_retries_max) {
         return fail(errc::conflict, what + ": the fence floor kept moving (" + std::to_string(floor_retries_max) +
@@ -800,6 +897,25 @@ class rfc2136_store {
     std::vector<std::uint8_t> updates;
     std::size_t update_count = 0;
     [[nodiscard]] std::size_t size() const noexcept { return prerequisite.size() + updates.size(); }
+  };
+
+  /// The apply marks one unit of a batch carries (commit_batch with batch_marks): a begin, a
+  /// finish, or both, as one prerequisite (the marks exactly as `expected`) and one replacement.
+  struct unit_marks {
+    bool begin = false;   ///< in: the begin (B := target), conditional on `expected`
+    bool finish = false;  ///< in: the finish (A, B := max(A, target), max(B, target)); dropped after a refusal
+    apply_marks expected{};
+    generation target{};
+    fence_token token{};
+    std::string what;     ///< how errors name the write of the marks
+    bool landed = false;  ///< out: written with the unit's items, as `stored`
+    apply_marks stored{};
+    bool refused = false;  ///< out: the begin was refused (the error returned says fenced or conflict)
+    /// The marks the unit writes.
+    [[nodiscard]] apply_marks desired() const noexcept {
+      if (finish) return apply_marks{std::max(expected.begun, target), std::max(expected.applied, target), marks_present};
+      return apply_marks{target, expected.applied, marks_present};
+    }
   };
 
   explicit rfc2136_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -1139,24 +1255,44 @@ class rfc2136_store {
                                   " were not written" + (sent ? "" : ", nothing sent"));
   }
 
+  /// errc::conflict for a write of the marks (`what`) the server refused (`said`) because the marks
+  /// read again (`now`) are not `expected`.
+  [[nodiscard]] error marks_moved(const std::string& what, const std::string& said, const apply_marks& expected,
+                                  const apply_marks& now) const {
+    return error{errc::conflict, 0, 0,
+                 what + ": the server refused the prerequisite (" + said + "): the apply marks " + state_->marks_name +
+                     " moved: expected " + marks_text(expected) + ", found " + marks_text(now) +
+                     "; read them again (read_marks) and decide again; nothing written"};
+  }
+
+  /// The prerequisite that the marks RRset is exactly `expected`: value-dependent "RRset exists"
+  /// on its text, or "RRset does not exist" when `expected` is absent.
+  void pin_marks(detail::dns_message_builder& b, const apply_marks& expected) const {
+    if (marks_exist(expected)) {
+      b.prerequisite_rrset_equals(state_->marks_name, detail::dns_type::txt, detail::txt_rdata(dns::format_marks(expected)));
+    } else {
+      b.prerequisite_rrset_absent(state_->marks_name, detail::dns_type::txt);
+    }
+  }
+  /// The updates replacing the marks RRset by `desired`.
+  void replace_marks(detail::dns_message_builder& b, const apply_marks& desired) const {
+    b.update_delete_rrset(state_->marks_name, detail::dns_type::txt);
+    b.update_add(state_->marks_name, detail::dns_type::txt, state_->options.ttl_stamp,
+                 detail::txt_rdata(dns::format_marks(desired)));
+  }
+
   /// One UPDATE replacing the marks by `desired`, conditional on both floor owners as `pinned` and
   /// the marks exactly as `expected` (absent: "RRset does not exist"). The server's RCODE when it
   /// is NOERROR, NXRRSET or YXRRSET (a prerequisite failed: nothing written); else the error.
   [[nodiscard]] result<std::uint16_t> write_marks(const apply_marks& expected, const apply_marks& desired,
                                                   const floors& pinned, const std::string& what) {
-    const std::string& owner = state_->marks_name;
     detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
     b.question(state_->options.zone, detail::dns_type::soa);
     if (!state_->options.broken_omit_prerequisites) {
       pin_floor(b, pinned);
-      if (marks_exist(expected)) {
-        b.prerequisite_rrset_equals(owner, detail::dns_type::txt, detail::txt_rdata(dns::format_marks(expected)));
-      } else {
-        b.prerequisite_rrset_absent(owner, detail::dns_type::txt);
-      }
+      pin_marks(b, expected);
     }
-    b.update_delete_rrset(owner, detail::dns_type::txt);
-    b.update_add(owner, detail::dns_type::txt, state_->options.ttl_stamp, detail::txt_rdata(dns::format_marks(desired)));
+    replace_marks(b, desired);
     state_->updates_sent.fetch_add(1, std::memory_order_relaxed);
     auto answer = exchange(std::move(b).finish(), /*use_tcp=*/!state_->options.udp_queries, nullptr, what);
     if (!answer) return unexpected_error(answer.error());
@@ -1170,7 +1306,23 @@ class rfc2136_store {
   // ---- batches ---------------------------------------------------------------------------------
 
   [[nodiscard]] result<void> commit_items(std::span<commit_item> items, refusal_note& note) {
-    if (items.empty()) return ok();
+    std::vector<encoded_item> encoded(items.size());
+    auto units = decide_and_plan(items, encoded, /*marks_room=*/false);
+    if (!units) return unexpected_error(units.error());
+    for (std::vector<std::size_t>& unit : *units) {
+      if (auto done = commit_unit(items, encoded, std::move(unit), note); !done) return done;
+    }
+    return ok();
+  }
+
+  /// The first steps of a batch: each item checked and reset to pending, the refusals the
+  /// expected stamps and the known floor decide made (nothing is sent for those), and the rest
+  /// encoded into `encoded` and split into units (plan_units; with room for the apply marks in
+  /// each when `marks_room`). Errors: errc::capacity_exceeded naming an item, nothing sent.
+  [[nodiscard]] result<std::vector<std::vector<std::size_t>>> decide_and_plan(std::span<commit_item> items,
+                                                                              std::vector<encoded_item>& encoded,
+                                                                              bool marks_room) const {
+    if (items.empty()) return std::vector<std::vector<std::size_t>>{};
     std::vector<bool> seen(state_->names.size(), false);
     for (commit_item& item : items) {
       PLANFENCE_ASSERT(item.endpoint.index() < state_->names.size());
@@ -1200,14 +1352,8 @@ class rfc2136_store {
         live.push_back(i);
       }
     }
-    if (live.empty()) return ok();
-    std::vector<encoded_item> encoded(items.size());
-    auto units = plan_units(items, live, encoded);  // every item encoded before anything is sent
-    if (!units) return unexpected_error(units.error());
-    for (std::vector<std::size_t>& unit : *units) {
-      if (auto done = commit_unit(items, encoded, std::move(unit), note); !done) return done;
-    }
-    return ok();
+    if (live.empty()) return std::vector<std::vector<std::size_t>>{};
+    return plan_units(items, live, encoded, marks_room);  // every item encoded before anything is sent
   }
 
   /// The octets an UPDATE may hold besides its endpoints: the header, the zone, both floors'
@@ -1222,13 +1368,27 @@ class rfc2136_store {
     return detail::dns_message_size_max - fixed;
   }
 
+  /// The octets the apply marks take in an UPDATE that carries them, at their largest: the marks
+  /// prerequisite (pin_marks) and their replacement (replace_marks).
+  [[nodiscard]] std::size_t marks_octets_max() const {
+    detail::dns_message_builder b(0, detail::dns_opcode::update);
+    const std::size_t empty = b.size();
+    const apply_marks largest{generation_max, generation_max, marks_present};
+    pin_marks(b, largest);
+    replace_marks(b, largest);
+    return b.size() - empty;
+  }
+
   /// `chosen` (indices into `items`) split into units, each one UPDATE: consecutive, each as
-  /// large as fits message_budget() (and update_endpoints_max). Encodes each chosen item into
-  /// `encoded`. Errors: errc::capacity_exceeded naming an item that fits no message.
+  /// large as fits message_budget() (less room for the apply marks when `marks_room`) and
+  /// update_endpoints_max. Encodes each chosen item into `encoded`. Errors:
+  /// errc::capacity_exceeded naming an item that fits no message.
   [[nodiscard]] result<std::vector<std::vector<std::size_t>>> plan_units(std::span<const commit_item> items,
                                                                          const std::vector<std::size_t>& chosen,
-                                                                         std::vector<encoded_item>& encoded) const {
-    const std::size_t budget = message_budget();
+                                                                         std::vector<encoded_item>& encoded,
+                                                                         bool marks_room = false) const {
+    const std::size_t budget = message_budget() - (marks_room ? marks_octets_max() : 0);
+    const std::size_t records_max = 0xffff - (marks_room ? std::size_t{2} : 0);  // the marks' delete and add
     const std::size_t per_message = state_->options.update_endpoints_max;
     std::vector<std::vector<std::size_t>> units;
     std::size_t used = 0, records = 0;
@@ -1241,7 +1401,7 @@ class rfc2136_store {
                                                  std::to_string(budget) + " one UPDATE (65535 with the zone, the "
                                                  "floor and TSIG) can hold: give it fewer records; nothing sent");
       }
-      const bool full = units.empty() || used + e->size() > budget || records + e->update_count > 0xffff ||
+      const bool full = units.empty() || used + e->size() > budget || records + e->update_count > records_max ||
                         (per_message != 0 && units.back().size() >= per_message);
       if (full) {
         units.emplace_back();
@@ -1297,17 +1457,20 @@ class rfc2136_store {
     return out;
   }
 
-  /// The UPDATE for `unit`: the zone, both floors pinned as `floor`, each endpoint's
-  /// prerequisite, then each endpoint's updates.
+  /// The UPDATE for `unit`: the zone, both floors pinned as `floor`, the marks as marks->expected
+  /// (when it carries them), each endpoint's prerequisite, then each endpoint's updates and the
+  /// marks replaced by marks->desired().
   [[nodiscard]] std::vector<std::uint8_t> assemble(const std::vector<encoded_item>& encoded, std::span<const std::size_t> unit,
-                                                   const floors& floor) const {
+                                                   const floors& floor, const unit_marks* marks = nullptr) const {
     detail::dns_message_builder b(next_id(), detail::dns_opcode::update);
     b.question(state_->options.zone, detail::dns_type::soa);
     if (!state_->options.broken_omit_prerequisites) {
       pin_floor(b, floor);
+      if (marks != nullptr) pin_marks(b, marks->expected);
       for (const std::size_t i : unit) b.append_records(1, encoded[i].prerequisite, encoded[i].prerequisites);
     }
     for (const std::size_t i : unit) b.append_records(2, encoded[i].updates, encoded[i].update_count);
+    if (marks != nullptr) replace_marks(b, marks->desired());
     return std::move(b).finish();
   }
 
@@ -1316,15 +1479,23 @@ class rfc2136_store {
   /// again, the refused ones left out of the next message. A message whose endpoints all serve
   /// their desired stamp already is ours, applied by an attempt whose answer was lost (the same
   /// generation under the same fence is the same plan, S5): written.
+  /// With `marks` (a begin, a finish or both), every message of the unit carries them too. After
+  /// a refusal of a message with the begin, the marks are read as well: the floor above the token
+  /// or marks that moved refuse the begin (marks->refused, the error returned), unless the marks
+  /// and every stamp are what the message writes (ours, answer lost: landed). A finish is dropped
+  /// from the messages after any refusal, except from one with the begin whose marks are still as
+  /// expected while every item refused so far is stale.
   [[nodiscard]] result<void> commit_unit(std::span<commit_item> items, const std::vector<encoded_item>& encoded,
-                                         std::vector<std::size_t> working, refusal_note& note) {
+                                         std::vector<std::size_t> working, refusal_note& note,
+                                         unit_marks* marks = nullptr) {
     unsigned floor_rounds = 0;
     for (unsigned round = 0; round < unit_rounds_max && !working.empty(); ++round) {
       const floors pinned = cached_floor();
+      const unit_marks* carried = marks != nullptr && (marks->begin || marks->finish) ? marks : nullptr;
       state_->updates_sent.fetch_add(1, std::memory_order_relaxed);
       // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
-      auto answer = exchange(assemble(encoded, working, pinned), /*use_tcp=*/!state_->options.udp_queries, nullptr,
-                             "the update");
+      auto answer = exchange(assemble(encoded, working, pinned, carried), /*use_tcp=*/!state_->options.udp_queries,
+                             nullptr, "the update");
       if (!answer) return unexpected_error(answer.error());
       const std::uint16_t rcode = answer->rcode();
       if (rcode == detail::dns_rcode::noerror) {
@@ -1332,25 +1503,45 @@ class rfc2136_store {
           items[i].outcome = commit_outcome::written;
           items[i].now = stamp{items[i].desired.gen, items[i].desired.fence, 0};
         }
+        if (carried != nullptr) land(*marks);
         return ok();
       }
       if (rcode != detail::dns_rcode::nxrrset && rcode != detail::dns_rcode::yxrrset) return update_failure(rcode, "the update");
       // A prerequisite failed: read the floor and this message's stamps again, decide from them.
       auto floor = read_floor();
       if (!floor) return unexpected_error(floor.error());
+      note.server_said = std::string(detail::rcode_name(rcode));
+      note.floor = floor->value_or(0);
+      std::optional<apply_marks> marks_now;
+      if (carried != nullptr && carried->begin) {
+        // The begin by begin_apply's rules: fenced first, then the marks.
+        if (note.floor > marks->token.value()) {
+          marks->refused = true;
+          return unexpected_error(marks_fenced(marks->what, marks->token, note.floor, true, note.server_said).error());
+        }
+        auto now = read_marks();
+        if (!now) return unexpected_error(now.error());
+        marks_now = *now;
+      }
       std::vector<endpoint_handle> handles;
       handles.reserve(working.size());
       for (const std::size_t i : working) handles.push_back(items[i].endpoint);
       std::vector<stamp> found(working.size());
       if (auto read = read_stamps(handles, found); !read) return unexpected_error(read.error());
-      note.server_said = std::string(detail::rcode_name(rcode));
-      note.floor = floor->value_or(0);
       bool all_ours = true;
       for (std::size_t k = 0; k < working.size(); ++k) {
         const commit_item& item = items[working[k]];
         all_ours = all_ours && found[k].gen == item.desired.gen && found[k].fence == item.desired.fence;
       }
+      if (marks_now && !same_marks(*marks_now, marks->expected)) {
+        if (!(all_ours && same_marks(*marks_now, marks->desired()))) {
+          marks->refused = true;
+          return unexpected_error(marks_moved(marks->what, note.server_said, marks->expected, *marks_now));
+        }
+        land(*marks);  // ours: the message was applied by an attempt whose answer was lost
+      }
       std::vector<std::size_t> next;
+      bool only_stale = true;  // every item refused in this round is stale
       for (std::size_t k = 0; k < working.size(); ++k) {
         commit_item& item = items[working[k]];
         item.now = found[k];
@@ -1358,10 +1549,12 @@ class rfc2136_store {
           item.outcome = commit_outcome::written;
         } else if (auto refused = decide(item.expected, item.desired, note.floor, found[k])) {
           item.outcome = outcome_of(*refused);
+          only_stale = only_stale && item.outcome == commit_outcome::stale;
         } else {
           next.push_back(working[k]);
         }
       }
+      if (marks != nullptr && marks->finish && !marks->landed && !(marks_now && only_stale)) marks->finish = false;
       // Nobody refused: only the floor moved (not above our tokens): send again against it.
       if (next.size() == working.size() && ++floor_rounds >= floor_retries_max) break;
       working = std::move(next);
@@ -1369,6 +1562,45 @@ class rfc2136_store {
     // Bounded: the server kept refusing (the floor or stamps kept moving). Read again, decide again.
     for (const std::size_t i : working) items[i].outcome = commit_outcome::conflict;
     return ok();
+  }
+
+  /// Whether every item decided so far is written or stale (the finish may follow them).
+  [[nodiscard]] static bool settled(std::span<const commit_item> items) noexcept {
+    return std::all_of(items.begin(), items.end(), [](const commit_item& item) {
+      return item.outcome == commit_outcome::pending || item.outcome == commit_outcome::written ||
+             item.outcome == commit_outcome::stale;
+    });
+  }
+
+  /// A refused begin of commit_batch with the marks: nothing of the batch was written, so every
+  /// item is `pending` again; `why` is returned with begin_refused set.
+  [[nodiscard]] static result<void> begin_refusal(std::span<commit_item> items, batch_marks& marks, error why) {
+    for (commit_item& item : items) {
+      item.outcome = commit_outcome::pending;
+      item.now = item.expected;
+    }
+    marks.begin_refused = true;
+    return unexpected_error(std::move(why));
+  }
+
+  /// The begin of commit_batch with the marks when no message carried it: begin_apply's UPDATE.
+  [[nodiscard]] result<void> begin_separately(std::span<commit_item> items, batch_marks& marks) {
+    auto begun = begin_apply(*marks.begin, marks.target, marks.token);
+    if (!begun) {
+      if (begun.error().code == errc::fenced || begun.error().code == errc::conflict) {
+        return begin_refusal(items, marks, std::move(begun).error());
+      }
+      return unexpected_error(std::move(begun).error());
+    }
+    marks.began = true;
+    marks.marks = *begun;
+    return ok();
+  }
+
+  /// The unit's marks written (as its message wrote them).
+  static void land(unit_marks& marks) noexcept {
+    marks.landed = true;
+    marks.stored = marks.desired();
   }
 
   // ---- pipelined stamp reads -------------------------------------------------------------------
@@ -1637,6 +1869,7 @@ static_assert(record_store<rfc2136_store>);
 static_assert(batched_store<rfc2136_store>);
 static_assert(inspectable_store<rfc2136_store>);
 static_assert(change_following_store<rfc2136_store>);
+static_assert(marks_batch_store<rfc2136_store>);
 
 }  // namespace v1
 }  // namespace planfence

@@ -66,8 +66,8 @@ class any_store {
   }
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items) { return self_->commit_batch(items); }
   /// The batch with the apply marks (marks_batch_store): folded into the wrapped store's writes
-  /// when it is a marks_batch_store (one rewrite of a zone file holds the begun mark, the records
-  /// and the applied mark), else commit_batch_then_marks (separate store calls).
+  /// when it is a marks_batch_store (one rewrite of a zone file, or one RFC 2136 UPDATE, holds
+  /// the begun mark, the records and the applied mark), else commit_batch_then_marks (separate store calls).
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
     return self_->commit_batch(items, marks);
   }
