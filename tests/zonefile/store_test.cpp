@@ -6,6 +6,8 @@
 // in one process fencing out a writer in another (S2).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -50,6 +52,26 @@ std::uint32_t serial_of(const std::filesystem::path& file, const std::string& zo
 }
 
 }  // namespace
+
+TEST_CASE("zonefile store: resolve gives a name the same handle however many short_names came after it", "[zonefile]") {
+  // Names short enough to live inside their std::string (x.example.test.: 15 characters), each
+  // resolved once, then all again after the table of short_names has grown many times: the index keeps
+  // views of the short_names, which must not move (a vector of slots would move them on growth).
+  temp_directory dir;
+  zonefile_store store = open_with_zone(dir.path());
+  std::vector<std::string> short_names;
+  for (char c = 'a'; c <= 'z'; ++c) short_names.push_back(std::string(1, c) + ".example.test.");
+  for (char c = '0'; c <= '9'; ++c) short_names.push_back(std::string(1, c) + ".example.test.");
+  std::vector<endpoint_handle> first;
+  for (const std::string& name : short_names) first.push_back(store.resolve(name).value());
+  for (std::size_t i = 0; i < short_names.size(); ++i) {
+    CHECK(store.resolve(short_names[i]).value() == first[i]);
+    CHECK(store.name(first[i]) == short_names[i]);
+  }
+  std::vector<endpoint_handle> sorted = first;
+  std::sort(sorted.begin(), sorted.end());
+  CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end());  // one handle per name
+}
 
 TEST_CASE("zonefile store: resolve accepts names inside a zone, refuses others and reserved ones", "[zonefile]") {
   temp_directory dir;

@@ -175,6 +175,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -185,7 +186,6 @@
 #include <system_error>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -409,8 +409,11 @@ class zonefile_store {
     zonefile_options options;
     mutable std::mutex mutex;  // guards the tables below, never held during I/O of a commit
     std::vector<zone_slot> zones;
-    std::vector<endpoint_slot> endpoints;
-    std::unordered_map<std::string, std::uint32_t> index;
+    /// Every endpoint resolved, by handle. A deque: a slot never moves once made, so its name
+    /// can be viewed (the index's keys, a batch's names) without holding the mutex.
+    std::deque<endpoint_slot> endpoints;
+    /// Canonical name -> handle; the keys view endpoints[handle].name.
+    std::unordered_map<std::string_view, std::uint32_t> index;
     /// Per zone (canonical name), the file as this object last read or wrote it. Never decides
     /// anything by itself: every read reads the file and uses the entry only when the bytes are
     /// identical. Guarded by cache_mutex (taken after `mutex`, never before; never held during I/O
@@ -462,11 +465,11 @@ class zonefile_store {
   /// visit(i, the endpoint as decoded or nullptr, its effective stamp): read_stamps and inspect.
   template <class Visit>
   [[nodiscard]] result<void> read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const;
-  /// Groups `count` handles (handle_at(i)) by zone under one hold of the mutex; names[i] is the
-  /// endpoint's name. O(count) expected.
+  /// Groups `count` handles (handle_at(i)) by zone under one hold of the mutex; names[i] points
+  /// at the endpoint's name (its slot's, which never moves: no copy). O(count) expected.
   template <class HandleAt>
   [[nodiscard]] std::vector<batch_zone> group_by_zone(std::size_t count, HandleAt handle_at,
-                                                      std::vector<std::string>& names) const;
+                                                      std::vector<const std::string*>& names) const;
   /// The apply marks one zone's rewrite carries (the home zone's, in commit_batch with marks).
   struct zone_marks {
     batch_marks* request = nullptr;
@@ -479,7 +482,7 @@ class zonefile_store {
   /// One zone's part of commit_batch: lock, read, decide, apply, check, write once (with the
   /// marks of `marks`, when given).
   [[nodiscard]] result<void> commit_zone(const zone_slot& zone, std::span<commit_item> items,
-                                         const std::vector<std::size_t>& members, const std::vector<std::string>& names,
+                                         const std::vector<std::size_t>& members, const std::vector<const std::string*>& names,
                                          std::vector<error>& item_errors, const zone_marks* marks = nullptr);
   /// Checks the items of a batch and sets each pending.
   static void prepare_items(std::span<commit_item> items);
@@ -1059,6 +1062,12 @@ inline result<void> zonefile_store::create_zone(std::string_view zone, const zon
 }
 
 inline result<endpoint_handle> zonefile_store::resolve(std::string_view name) const {
+  {
+    // A name given as resolved before (canonical, as the index keeps it): found without a copy.
+    // Exact: a canonical name is its own canonical form, and only canonical names are keys.
+    std::lock_guard guard(state_->mutex);
+    if (auto it = state_->index.find(name); it != state_->index.end()) return endpoint_handle{it->second};
+  }
   auto canonical = canonical_name(name);
   if (!canonical) return fail(errc::invalid_name, "endpoint '" + std::string(name) + "': " + canonical.error().detail);
   if (dns::has_reserved_label(*canonical)) {
@@ -1082,8 +1091,8 @@ inline result<endpoint_handle> zonefile_store::resolve(std::string_view name) co
   if (!zone) return fail(errc::unknown_endpoint, *canonical + " is inside no zone of " + state_->directory.string());
   if (state_->endpoints.size() >= endpoints_max) return fail(errc::capacity_exceeded, "more than 2^26 endpoints resolved");
   const auto index = static_cast<std::uint32_t>(state_->endpoints.size());
-  state_->endpoints.push_back(endpoint_slot{*canonical, *zone});
-  state_->index.emplace(std::move(*canonical), index);
+  const endpoint_slot& made = state_->endpoints.emplace_back(endpoint_slot{std::move(*canonical), *zone});
+  state_->index.emplace(made.name, index);
   return endpoint_handle{index};
 }
 
@@ -1438,14 +1447,18 @@ template <class Refuse, class Take>
   out.legacy_floor = floor ? false : before.legacy_floor;
   out.marks = marks != nullptr ? *marks : before.marks;
   out.marks_line = 0;
-  out.endpoints.reserve(before.endpoints.size() + fresh.size());
-  auto old = before.endpoints.begin();
-  for (zone_endpoint& e : fresh) {
-    while (old != before.endpoints.end() && old->name < e.name) out.endpoints.push_back(std::move(*old++));
-    if (old != before.endpoints.end() && old->name == e.name) ++old;  // replaced
-    out.endpoints.push_back(std::move(e));
+  if (before.endpoints.empty()) {
+    out.endpoints = std::move(fresh);  // a zone's first endpoints: nothing to merge with
+  } else {
+    out.endpoints.reserve(before.endpoints.size() + fresh.size());
+    auto old = before.endpoints.begin();
+    for (zone_endpoint& e : fresh) {
+      while (old != before.endpoints.end() && old->name < e.name) out.endpoints.push_back(std::move(*old++));
+      if (old != before.endpoints.end() && old->name == e.name) ++old;  // replaced
+      out.endpoints.push_back(std::move(e));
+    }
+    while (old != before.endpoints.end()) out.endpoints.push_back(std::move(*old++));
   }
-  while (old != before.endpoints.end()) out.endpoints.push_back(std::move(*old++));
   for (zone_endpoint& e : out.endpoints) e.line = 0;
   return out;
 }
@@ -1497,16 +1510,16 @@ template <class Refuse, class Take>
 
 template <class HandleAt>
 std::vector<zonefile_store::batch_zone> zonefile_store::group_by_zone(std::size_t count, HandleAt handle_at,
-                                                                      std::vector<std::string>& names) const {
+                                                                      std::vector<const std::string*>& names) const {
   std::vector<batch_zone> out;
   std::unordered_map<std::size_t, std::size_t> group;  // zone slot -> position in out
-  names.assign(count, std::string{});
+  names.assign(count, nullptr);
   std::lock_guard guard(state_->mutex);
   for (std::size_t i = 0; i < count; ++i) {
     const endpoint_handle h = handle_at(i);
     PLANFENCE_ASSERT(h.index() < state_->endpoints.size());  // a handle from another store
     const endpoint_slot& e = state_->endpoints[h.index()];
-    names[i] = e.name;
+    names[i] = &e.name;
     auto [it, fresh] = group.emplace(e.zone, out.size());
     if (fresh) out.push_back(batch_zone{state_->zones[e.zone], {}});
     out[it->second].members.push_back(i);
@@ -1516,7 +1529,7 @@ std::vector<zonefile_store::batch_zone> zonefile_store::group_by_zone(std::size_
 
 template <class Visit>
 result<void> zonefile_store::read_endpoints(std::span<const endpoint_handle> handles, Visit visit) const {
-  std::vector<std::string> names;
+  std::vector<const std::string*> names;
   const std::vector<batch_zone> zones = group_by_zone(handles.size(), [&](std::size_t i) { return handles[i]; }, names);
   auto directory_floor = detail::zonefile::read_directory_floor(state_->directory);
   if (!directory_floor) return unexpected_error(std::move(directory_floor).error());
@@ -1525,7 +1538,7 @@ result<void> zonefile_store::read_endpoints(std::span<const endpoint_handle> han
     if (!loaded) return unexpected_error(std::move(loaded).error());
     const fence_token floor = std::max((*loaded)->contents.floor, *directory_floor);
     for (std::size_t i : z.members) {
-      const zone_endpoint* found = detail::zonefile::find_endpoint((*loaded)->contents, names[i]);
+      const zone_endpoint* found = detail::zonefile::find_endpoint((*loaded)->contents, *names[i]);
       visit(i, found, detail::zonefile::effective_stamp(found, floor));
     }
   }
@@ -1579,7 +1592,7 @@ inline result<void> zonefile_store::commit_batch(std::span<commit_item> items, b
   m.began = m.begin_refused = m.finished = false;
   if (m.begin == nullptr && !m.finish) return commit_batch(items);
   prepare_items(items);
-  std::vector<std::string> names;
+  std::vector<const std::string*> names;
   std::vector<batch_zone> zones = group_by_zone(items.size(), [&](std::size_t i) { return items[i].endpoint; }, names);
   std::optional<std::size_t> home;
   auto directory_zones = current_zones(home);
@@ -1645,7 +1658,7 @@ inline result<void> zonefile_store::commit_batch(std::span<commit_item> items, b
 
 inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
   prepare_items(items);
-  std::vector<std::string> names;
+  std::vector<const std::string*> names;
   const std::vector<batch_zone> zones = group_by_zone(items.size(), [&](std::size_t i) { return items[i].endpoint; }, names);
   std::vector<error> causes;
   for (const batch_zone& z : zones) {
@@ -1657,11 +1670,11 @@ inline result<void> zonefile_store::commit_batch(std::span<commit_item> items) {
 
 inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span<commit_item> items,
                                                 const std::vector<std::size_t>& members,
-                                                const std::vector<std::string>& names, std::vector<error>& item_errors,
+                                                const std::vector<const std::string*>& names, std::vector<error>& item_errors,
                                                 const zone_marks* marks) {
   const std::size_t errors_before = item_errors.size();
   auto refused = [&](std::size_t i, errc code, const std::string& why) {
-    item_errors.push_back(error{code, 0, 0, error_text(zone.file.string() + ": the commit of " + names[i] + " at generation " +
+    item_errors.push_back(error{code, 0, 0, error_text(zone.file.string() + ": the commit of " + *names[i] + " at generation " +
                                                          std::to_string(items[i].desired.gen.value()) +
                                                          " is refused, nothing was written for it: " + why)});
   };
@@ -1702,6 +1715,7 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
 
   // Each item by its own condition, from the file: exactly the single commit's rules.
   std::vector<detail::zonefile::zone_edit> edits;
+  edits.reserve(members.size());
   detail::zonefile::edit_index owners;
   owners.endpoints.reserve(members.size());
   std::optional<stamp> stamp_of_text;  // the stamp whose TXT data stamp_text is (the same for a whole batch, usually)
@@ -1713,7 +1727,7 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       refused(i, errc::capacity_exceeded, "the desired stamp: " + why);
       continue;
     }
-    const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint((*loaded)->contents, names[i]), floor);
+    const stamp now = detail::zonefile::effective_stamp(detail::zonefile::find_endpoint((*loaded)->contents, *names[i]), floor);
     item.now = now;
     if (item.desired.fence < floor) {
       item.outcome = commit_outcome::fenced;
@@ -1725,13 +1739,14 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
       item.outcome = commit_outcome::conflict;
     } else {
       const std::size_t e = edits.size();
-      edits.push_back(detail::zonefile::zone_edit{i, &names[i], {}, 0, true, false});
+      edits.push_back(detail::zonefile::zone_edit{i, names[i], {}, 0, true, false});
       if (!stamp_of_text || stamp_of_text->gen != item.desired.gen || stamp_of_text->fence != item.desired.fence) {
         stamp_of_text = item.desired;
         stamp_text = planfence::detail::zone::stamp_rdata(item.desired.gen, item.desired.fence);
       }
-      planfence::detail::zone::endpoint_records(edits.back().added, names[i], item.records->records(), stamp_text);
-      owners.endpoints.emplace(names[i], e);
+      edits.back().added.reserve(item.records->records().size() + 1);  // the records and the stamp (weights: more)
+      planfence::detail::zone::endpoint_records(edits.back().added, *names[i], item.records->records(), stamp_text);
+      owners.endpoints.emplace(*names[i], e);
     }
   }
   if (edits.empty() && marks == nullptr) return ok();
