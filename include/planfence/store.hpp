@@ -302,6 +302,44 @@ template <class S>
   return ok();
 }
 
+/// Whether every item of a batch decided so far is written or stale (`pending`: not decided yet):
+/// whether a marks_batch_store may still send the finish with the batch's last write.
+[[nodiscard]] inline bool batch_settled(std::span<const commit_item> items) noexcept {
+  return std::all_of(items.begin(), items.end(), [](const commit_item& item) {
+    return item.outcome == commit_outcome::pending || item.outcome == commit_outcome::written ||
+           item.outcome == commit_outcome::stale;
+  });
+}
+
+/// A refused begin of a marks_batch_store's commit_batch(items, marks): nothing of the batch was
+/// written, so every item is `pending` again; `why` (fenced or conflict) is returned with
+/// begin_refused set.
+[[nodiscard]] inline result<void> refuse_batch_begin(std::span<commit_item> items, batch_marks& marks, error why) {
+  for (commit_item& item : items) {
+    item.outcome = commit_outcome::pending;
+    item.now = item.expected;
+  }
+  marks.begin_refused = true;
+  return unexpected_error(std::move(why));
+}
+
+/// The begin of a marks_batch_store's commit_batch(items, marks) when none of its writes carried
+/// it: the store's own begin_apply (a refusal as refuse_batch_begin, other errors returned as they
+/// are, items untouched).
+template <change_following_store S>
+[[nodiscard]] result<void> begin_batch_separately(S& store, std::span<commit_item> items, batch_marks& marks) {
+  auto begun = store.begin_apply(*marks.begin, marks.target, marks.token);
+  if (!begun) {
+    if (begun.error().code == errc::fenced || begun.error().code == errc::conflict) {
+      return refuse_batch_begin(items, marks, std::move(begun).error());
+    }
+    return unexpected_error(std::move(begun).error());
+  }
+  marks.began = true;
+  marks.marks = *begun;
+  return ok();
+}
+
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.
 template <class S>
