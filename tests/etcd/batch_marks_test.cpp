@@ -28,12 +28,14 @@
 #include <string>
 #include <vector>
 
+#include "../support/marks_fold.hpp"
 #include "../support/store_fixtures.hpp"
 #include "etcd_support.hpp"
 
 namespace {
 
 using namespace planfence;
+using planfence_test::fold;
 using namespace std::chrono_literals;
 using planfence_test::a_records;
 using planfence_test::shared_etcd;
@@ -77,15 +79,6 @@ std::int64_t marks_writes(const etcd_store& store) {
   auto got = c.range(store.keys().marks());
   REQUIRE(got);
   return got->kvs.empty() ? 0 : got->kvs[0].version;
-}
-
-batch_marks fold(const apply_marks* begin, bool finish, std::uint64_t target, std::uint64_t token) {
-  batch_marks m;
-  m.begin = begin;
-  m.finish = finish;
-  m.target = generation{target};
-  m.token = fence_token{token};
-  return m;
 }
 
 /// A prefix after generation 1: endpoints e0..e(n-1) serve 10.0.0.1 at fence 1, the marks are
@@ -149,6 +142,19 @@ struct after_g1 {
     for (const stamp& st : stamps()) CHECK(st.gen == generation{1});
     CHECK(store.read_marks().value() == expected);
   }
+
+  /// Another enactor begins generation 3 after we read the marks {1, 1}: our batch of generation 2
+  /// with the begin and the finish is refused as a conflict and writes nothing. Its message.
+  std::string refused_for_moved_marks() {
+    const apply_marks moved = other.begin_apply(other.read_marks().value(), generation{3}, fence_token{1}).value();
+    auto batch = items(2, 1);
+    batch_marks m = fold(&g1, true, 2, 1);
+    const std::int64_t revision = cluster_revision();
+    const std::uint64_t requests = store.requests_sent();
+    auto done = store.commit_batch(batch, m);
+    begin_refused(done, m, batch, errc::conflict, revision, requests, moved);
+    return done.error().message();
+  }
 };
 
 }  // namespace
@@ -179,15 +185,7 @@ TEST_CASE("etcd batch marks: begin and items and finish that fit one transaction
 
 TEST_CASE("etcd batch marks: a begin whose marks moved is a conflict and writes nothing", "[etcd][batch][marks]") {
   after_g1 z(6);
-  // Another enactor begins generation 3 after we read the marks {1, 1}.
-  const apply_marks moved = z.other.begin_apply(z.other.read_marks().value(), generation{3}, fence_token{1}).value();
-  auto items = z.items(2, 1);
-  batch_marks m = fold(&z.g1, true, 2, 1);
-  const std::int64_t revision = cluster_revision();
-  const std::uint64_t requests = z.store.requests_sent();
-  auto done = z.store.commit_batch(items, m);
-  z.begin_refused(done, m, items, errc::conflict, revision, requests, moved);
-  CHECK(done.error().message().find(z.store.keys().marks() + " moved since it was read") != std::string::npos);
+  CHECK(z.refused_for_moved_marks().find(z.store.keys().marks() + " moved since it was read") != std::string::npos);
 }
 
 TEST_CASE("etcd batch marks: a begin below the fence floor is fenced and writes nothing", "[etcd][batch][marks]") {
@@ -267,13 +265,7 @@ TEST_CASE("etcd batch marks: split over several transactions the begin goes firs
   }
   SECTION("a begin whose marks moved is refused by the first transaction: nothing written") {
     after_g1 z(12, 8);
-    const apply_marks moved = z.other.begin_apply(z.other.read_marks().value(), generation{3}, fence_token{1}).value();
-    auto items = z.items(2, 1);
-    batch_marks m = fold(&z.g1, true, 2, 1);
-    const std::int64_t revision = cluster_revision();
-    const std::uint64_t requests = z.store.requests_sent();
-    auto done = z.store.commit_batch(items, m);
-    z.begin_refused(done, m, items, errc::conflict, revision, requests, moved);
+    static_cast<void>(z.refused_for_moved_marks());
   }
   SECTION("a conflicting item in an earlier transaction: no finish") {
     after_g1 z(12, 8);
@@ -332,44 +324,10 @@ namespace {
 using enactor_over_store = enactor<etcd_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
 using enactor_over_any = enactor<any_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
 
-template <class Enactor>
-void apply(Enactor& e, generation gen) {
-  for (std::uint64_t steps = 0; e.applied_generation() != gen; ++steps) {
-    REQUIRE(steps < 10'000);
-    static_cast<void>(e.step());
-  }
-}
-
-/// g1 over 20 endpoints, then g2 changing three of them, through an enactor over `store`;
-/// `counter` is the etcd_store underneath (its transactions_sent).
-template <class Enactor, class Store>
-void apply_small_change(Store& store, const etcd_store& counter) {
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  Enactor e{store, authority, registry, clock, {.name = "fold", .collect = false}};
-  std::map<std::string, std::vector<std::string>> first;
-  for (std::size_t i = 0; i < 20; ++i) first[name_of(i)] = {"10.1.0." + std::to_string(i + 1)};
-  REQUIRE(registry.publish(planfence_test::make_plan(1, first)));
-  apply(e, generation{1});
-  CHECK(gens(counter.read_marks().value()) == marks(1, 1));
-  {
-    plan_builder b = plan_builder::based_on(*registry.pin_latest(), generation{2}, 0);
-    for (std::size_t i = 0; i < 20; i += 7) REQUIRE(b.set(name_of(i), a_records({"10.2.0.1"})));
-    REQUIRE(registry.publish(std::move(b).build().value()));
-  }
-  const std::uint64_t sent = counter.transactions_sent();
-  apply(e, generation{2});
-  CHECK(counter.transactions_sent() - sent == 1);  // begin, the three endpoints and finish in one
-  CHECK(gens(counter.read_marks().value()) == marks(2, 2));
-  for (std::size_t i = 0; i < 20; ++i) {
-    INFO(name_of(i));
-    const endpoint_handle handle = counter.resolve(name_of(i)).value();
-    const bool changed = i % 7 == 0;
-    CHECK(counter.read_stamp(handle).value().gen == generation{changed ? 2u : 1u});
-    CHECK(planfence_test::served_addresses(counter, handle) ==
-          std::vector<std::string>{changed ? "10.2.0.1" : "10.1.0." + std::to_string(i + 1)});
-  }
+std::vector<std::string> names_of(std::size_t n) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i) out.push_back(name_of(i));
+  return out;
 }
 
 }  // namespace
@@ -377,12 +335,12 @@ void apply_small_change(Store& store, const etcd_store& counter) {
 TEST_CASE("etcd batch marks: the enactor applies a small change with one transaction", "[etcd][batch][marks][enactor]") {
   SECTION("through the store") {
     auto store = open_floor(unique_prefix());
-    apply_small_change<enactor_over_store>(store, store);
+    planfence_test::apply_small_change<enactor_over_store>(store, store, names_of(20), 0, [&] { return store.transactions_sent(); });
   }
   SECTION("through any_store as planfence-ctl opens it") {
     auto owned = std::make_unique<etcd_store>(open_floor(unique_prefix()));
     const etcd_store& counter = *owned;
     any_store store(std::move(owned), "etcd (test)");
-    apply_small_change<enactor_over_any>(store, counter);
+    planfence_test::apply_small_change<enactor_over_any>(store, counter, names_of(20), 0, [&] { return counter.transactions_sent(); });
   }
 }

@@ -694,18 +694,7 @@ class etcd_store {
       for (std::size_t i = units[u].begin; i < units[u].end; ++i) live.push_back(&plan->entries[i]);
       auto done = commit_unit(items, std::move(live), fence_of(units[u]), corrupt,
                               carried.begin || carried.finish ? &carried : nullptr);
-      if (carried.landed) {
-        marks.began = marks.began || carried.begin;
-        marks.finished = carried.finish;
-        marks.marks = carried.stored;
-      }
-      if (!done) {
-        if (carried.refused) return refuse_batch_begin(items, marks, std::move(done).error());
-        return done;
-      }
-      if (u == 0 && marks.begin != nullptr && !marks.began) {
-        if (auto begun = begin_batch_separately(*this, items, marks); !begun) return begun;
-      }
+      if (auto settled = settle_marks_unit(*this, items, marks, carried, std::move(done), u == 0); !settled) return settled;
       const bool written_under_token = std::any_of(plan->entries.begin() + static_cast<std::ptrdiff_t>(units[u].begin),
                                                    plan->entries.begin() + static_cast<std::ptrdiff_t>(units[u].end),
                                                    [&](const batch_entry& e) { return items[e.item].outcome == commit_outcome::written; });
@@ -1189,23 +1178,10 @@ class etcd_store {
   /// The apply marks one unit of a batch carries (commit_batch with batch_marks): a begin, a
   /// finish, or both, as one compare (the marks exactly as `expected`), one put and one range in
   /// the failure branch.
-  struct unit_marks {
-    bool begin = false;   ///< in: the begin (B := target), conditional on `expected`
-    bool finish = false;  ///< in: the finish (A, B := max(A, target), max(B, target)); dropped after a refusal
-    apply_marks expected{};
-    generation target{};
-    fence_token token{};
-    bool landed = false;  ///< out: written with the unit's items, as `stored`
-    apply_marks stored{};
-    bool refused = false;  ///< out: the begin was refused (the error returned says fenced or conflict)
+  struct unit_marks : batch_unit_marks {
     /// out: a failure branch found A >= target already (the finish dropped: nothing to write)
     std::optional<apply_marks> found_finished;
     int moves = 0;  ///< times a failure branch found the marks moved under a finish
-    /// The marks the unit writes.
-    [[nodiscard]] apply_marks desired() const noexcept {
-      if (finish) return apply_marks{std::max(expected.begun, target), std::max(expected.applied, target), 0};
-      return apply_marks{target, expected.applied, 0};
-    }
   };
   /// What a unit's transaction holds besides its items, each fragment preceded by a comma.
   struct unit_fragments {

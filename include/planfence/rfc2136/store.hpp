@@ -559,18 +559,7 @@ class rfc2136_store {
         }
       }
       auto done = commit_unit(items, encoded, std::move((*units)[u]), note, &carried);
-      if (carried.landed) {
-        marks.began = marks.began || carried.begin;
-        marks.finished = carried.finish;
-        marks.marks = carried.stored;
-      }
-      if (!done) {
-        if (carried.refused) return refuse_batch_begin(items, marks, std::move(done).error());
-        return done;
-      }
-      if (u == 0 && marks.begin != nullptr && !marks.began) {
-        if (auto begun = begin_batch_separately(*this, items, marks); !begun) return begun;
-      }
+      if (auto settled = settle_marks_unit(*this, items, marks, carried, std::move(done), u == 0); !settled) return settled;
       if (finished_already && batch_settled(items) && cached_floor().effective() <= marks.token.value()) {
         marks.finished = true;
         marks.marks = *finished_already;
@@ -901,21 +890,10 @@ class rfc2136_store {
 
   /// The apply marks one unit of a batch carries (commit_batch with batch_marks): a begin, a
   /// finish, or both, as one prerequisite (the marks exactly as `expected`) and one replacement.
-  struct unit_marks {
-    bool begin = false;   ///< in: the begin (B := target), conditional on `expected`
-    bool finish = false;  ///< in: the finish (A, B := max(A, target), max(B, target)); dropped after a refusal
-    apply_marks expected{};
-    generation target{};
-    fence_token token{};
-    std::string what;     ///< how errors name the write of the marks
-    bool landed = false;  ///< out: written with the unit's items, as `stored`
-    apply_marks stored{};
-    bool refused = false;  ///< out: the begin was refused (the error returned says fenced or conflict)
+  struct unit_marks : batch_unit_marks {
+    std::string what;  ///< how errors name the write of the marks
     /// The marks the unit writes.
-    [[nodiscard]] apply_marks desired() const noexcept {
-      if (finish) return apply_marks{std::max(expected.begun, target), std::max(expected.applied, target), marks_present};
-      return apply_marks{target, expected.applied, marks_present};
-    }
+    [[nodiscard]] apply_marks desired() const noexcept { return batch_unit_marks::desired(marks_present); }
   };
 
   explicit rfc2136_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
