@@ -104,9 +104,9 @@
 // the marks last (after read_marks or begin_apply), else a read-only one first, plus one per time
 // the marks moved under it; commit_batch(items, marks) writes the marks in the transactions of the
 // items (no transaction of its own, unless the first or last unit cannot carry them), plus one
-// read_marks when the finish is asked without a begin and the store never saw the marks.
-// transactions_sent() counts the transactions that may write. commit_batch of N items is ceil(N / 125)
-// transactions with the defaults (more when values are large: 1.5 MiB of JSON each), plus one
+// read_marks when the finish is asked without a begin and the store never saw the marks;
+// transactions_sent() counts the transactions that may write. commit_batch of N items is
+// ceil(N / 125) transactions with the defaults (more when values are large: 1.5 MiB of JSON each), plus one
 // more send of a unit for each round in which some of its items were refused (at most the number
 // of refused items, plus up to 3 when the floor key appears or vanishes); 10,000 two-record
 // endpoints took about 1 s against one local member, 1.06x the same transactions written by
@@ -590,10 +590,11 @@ class etcd_store {
   }
 
   /// The enactor's batch when its batch_max is 0 (planfence::preferred_batch_max): one
-  /// transaction's worth of items, max-txn-ops - 3 (125 at etcd's default 128), so that each
-  /// batch is one range read of its stamps and one transaction.
+  /// transaction's worth of items with room for the apply marks, max-txn-ops - 4 (124 at etcd's
+  /// default 128; a unit without the marks holds one more), so that each batch is one range read
+  /// of its stamps and one transaction, the first and the last with the marks.
   [[nodiscard]] std::uint32_t preferred_batch_max() const noexcept {
-    return static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_txn_ops - 3, batch_max_limit));
+    return static_cast<std::uint32_t>(std::clamp<std::size_t>(limits_.max_txn_ops - 4, 1, batch_max_limit));
   }
 
   /// Each item committed under its own condition, exactly as commit() would decide it
