@@ -319,6 +319,32 @@ TEST_CASE("etcd batch marks: in holder-key mode a full unit keeps room for the m
   REQUIRE(authority.release(held));
 }
 
+TEST_CASE("etcd batch marks: the enactor's default batch fits one transaction with both marks", "[etcd][batch][marks]") {
+  auto store = open_floor(unique_prefix());
+  const std::uint32_t batch = store.preferred_batch_max();
+  CHECK(batch == 124);  // max-txn-ops 128 less the floor compares, the holder compare and the marks
+  const record_set records = a_records({"192.0.2.1"});
+  for (const std::uint32_t size : {batch, batch + 1}) {
+    INFO(size << " items");
+    const auto h = resolve_all(store, size);
+    std::vector<commit_item> items;
+    const generation target{size};  // a new generation per round
+    const apply_marks before = store.read_marks().value();
+    std::vector<stamp> now(size);
+    REQUIRE(store.read_stamps(h, now));
+    for (std::size_t i = 0; i < size; ++i) items.push_back({h[i], now[i], stamp{target, fence_token{1}, 0}, &records});
+    batch_marks m = fold(&before, true, target.value(), 1);
+    const std::uint64_t sent = store.transactions_sent();
+    auto done = store.commit_batch(items, m);
+    if (!done) FAIL(done.error().message());
+    CHECK(store.transactions_sent() - sent == (size == batch ? 1u : 2u));
+    CHECK(m.began);
+    CHECK(m.finished);
+  }
+  auto small = open_floor(unique_prefix(), 4);
+  CHECK(small.preferred_batch_max() == 1);  // no room for the marks at all: one item a batch
+}
+
 namespace {
 
 using enactor_over_store = enactor<etcd_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
