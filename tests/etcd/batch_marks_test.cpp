@@ -11,7 +11,8 @@
 //  - a batch over several transactions (a small max-txn-ops) carries the begin in the first and
 //    the finish in the last, and no finish when an earlier transaction refused an item;
 //  - the units that carry the marks keep room for them: in holder-key mode a full unit of
-//    max-txn-ops - 3 items plus the marks would be refused by etcd's --max-txn-ops;
+//    max-txn-ops - 3 items plus the marks would be refused by etcd's --max-txn-ops; the enactor's
+//    default batch (preferred_batch_max, max-txn-ops - 4) with both marks is one transaction;
 //  - the enactor, through the store and through any_store (as planfence-ctl opens it), applies
 //    a plan changing a few endpoints with ONE transaction.
 #include <catch2/catch.hpp>
