@@ -302,6 +302,84 @@ template <class S>
   return ok();
 }
 
+/// Whether every item of a batch decided so far is written or stale (`pending`: not decided yet):
+/// whether a marks_batch_store may still send the finish with the batch's last write.
+[[nodiscard]] inline bool batch_settled(std::span<const commit_item> items) noexcept {
+  return std::all_of(items.begin(), items.end(), [](const commit_item& item) {
+    return item.outcome == commit_outcome::pending || item.outcome == commit_outcome::written ||
+           item.outcome == commit_outcome::stale;
+  });
+}
+
+/// A refused begin of a marks_batch_store's commit_batch(items, marks): nothing of the batch was
+/// written, so every item is `pending` again; `why` (fenced or conflict) is returned with
+/// begin_refused set.
+[[nodiscard]] inline result<void> refuse_batch_begin(std::span<commit_item> items, batch_marks& marks, error why) {
+  for (commit_item& item : items) {
+    item.outcome = commit_outcome::pending;
+    item.now = item.expected;
+  }
+  marks.begin_refused = true;
+  return unexpected_error(std::move(why));
+}
+
+/// The begin of a marks_batch_store's commit_batch(items, marks) when none of its writes carried
+/// it: the store's own begin_apply (a refusal as refuse_batch_begin, other errors returned as they
+/// are, items untouched).
+template <change_following_store S>
+[[nodiscard]] result<void> begin_batch_separately(S& store, std::span<commit_item> items, batch_marks& marks) {
+  auto begun = store.begin_apply(*marks.begin, marks.target, marks.token);
+  if (!begun) {
+    if (begun.error().code == errc::fenced || begun.error().code == errc::conflict) {
+      return refuse_batch_begin(items, marks, std::move(begun).error());
+    }
+    return unexpected_error(std::move(begun).error());
+  }
+  marks.began = true;
+  marks.marks = *begun;
+  return ok();
+}
+
+/// The apply marks one unit (a transaction, a message) of a marks_batch_store's batch carries: a
+/// begin, a finish, or both, as one condition (the marks exactly as `expected`) and one write of
+/// desired(). Stores extend it with what their units need.
+struct batch_unit_marks {
+  bool begin = false;   ///< in: the begin (B := target), conditional on `expected`
+  bool finish = false;  ///< in: the finish (A, B := max(A, target), max(B, target)); dropped after a refusal
+  apply_marks expected{};
+  generation target{};
+  fence_token token{};
+  bool landed = false;  ///< out: written with the unit's items, as `stored`
+  apply_marks stored{};
+  bool refused = false;  ///< out: the begin was refused (the error returned says fenced or conflict)
+  /// The marks the unit writes (with `version`, store-specific).
+  [[nodiscard]] apply_marks desired(std::uint64_t version = 0) const noexcept {
+    if (finish) return apply_marks{std::max(expected.begun, target), std::max(expected.applied, target), version};
+    return apply_marks{target, expected.applied, version};
+  }
+};
+
+/// After one unit (transaction, message) of a marks_batch_store's commit_batch(items, marks) was
+/// sent: `carried` (the store's own record of the marks that unit carried: begin, finish,
+/// landed, stored, refused) said in `marks`, a refused begin returned (refuse_batch_begin),
+/// another error returned as it is, and after the `first` unit the begin by begin_apply when no
+/// write of that unit carried it (every item refused).
+template <change_following_store S>
+[[nodiscard]] result<void> settle_marks_unit(S& store, std::span<commit_item> items, batch_marks& marks,
+                                             const batch_unit_marks& carried, result<void> done, bool first) {
+  if (carried.landed) {
+    marks.began = marks.began || carried.begin;
+    marks.finished = carried.finish;
+    marks.marks = carried.stored;
+  }
+  if (!done) {
+    if (carried.refused) return refuse_batch_begin(items, marks, std::move(done).error());
+    return done;
+  }
+  if (first && marks.begin != nullptr && !marks.began) return begin_batch_separately(store, items, marks);
+  return ok();
+}
+
 /// A record store whose contents can be read back and listed: what `planfence-ctl diff` and the
 /// recovery drill need. Not on any hot path: both may allocate and, for a remote store, do I/O.
 template <class S>

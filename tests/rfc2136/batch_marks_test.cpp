@@ -27,10 +27,12 @@
 #include <planfence/planfence.hpp>
 #include <planfence/store/any_store.hpp>
 
+#include "../support/marks_fold.hpp"
 #include "refusal_checks.hpp"
 #include "servers.hpp"
 
 using namespace planfence;
+using planfence_test::fold;
 using planfence_rfc2136_test::contains;
 using planfence_rfc2136_test::txt_at;
 
@@ -83,15 +85,6 @@ std::vector<commit_item> items_from_g1(std::size_t n, std::uint64_t gen, std::ui
 }
 
 stamp stamp_now(const rfc2136_store& store, std::uint32_t i) { return store.read_stamp(h(i)).value(); }
-
-batch_marks fold(const apply_marks* begin, bool finish, std::uint64_t target, std::uint64_t token) {
-  batch_marks m;
-  m.begin = begin;
-  m.finish = finish;
-  m.target = generation{target};
-  m.token = fence_token{token};
-  return m;
-}
 
 /// A zone on `Server` after generation 1: endpoints e0..e(n-1) serve 10.0.0.1 at at(1, 1), the
 /// marks are {1, 1}. `store` writes (at most `per_message` endpoints per UPDATE when not 0);
@@ -421,46 +414,6 @@ namespace {
 using manual_enactor_store = enactor<rfc2136_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
 using manual_enactor_any = enactor<any_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
 
-template <class Enactor>
-void apply(Enactor& e, generation gen) {
-  for (std::uint64_t steps = 0; e.applied_generation() != gen; ++steps) {
-    REQUIRE(steps < 10'000);
-    static_cast<void>(e.step());
-  }
-}
-
-/// g1 over `names`, then g2 changing three of them, through an enactor over `store`; `counter` is
-/// the rfc2136_store underneath (its updates_sent).
-template <class Enactor, class Store>
-void apply_small_change(Store& store, const rfc2136_store& counter, const std::vector<std::string>& names) {
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  Enactor e{store, authority, registry, clock, {.name = "fold", .batch_max = 1024, .collect = false}};
-  std::map<std::string, std::vector<std::string>> first;
-  for (std::size_t i = 0; i < names.size(); ++i) first[names[i]] = {"10.1.0." + std::to_string(i + 1)};
-  REQUIRE(registry.publish(planfence_test::make_plan(1, first)));
-  apply(e, generation{1});
-  CHECK(counter.read_marks().value() == marks(1, 1));
-  {
-    plan_builder b = plan_builder::based_on(*registry.pin_latest(), generation{2}, 0);
-    for (std::size_t i = 0; i < names.size(); i += 7) REQUIRE(b.set(names[i], planfence_test::a_records({"10.2.0.1"})));
-    REQUIRE(registry.publish(std::move(b).build().value()));
-  }
-  const std::uint64_t sent = counter.updates_sent();
-  apply(e, generation{2});
-  CHECK(counter.updates_sent() - sent == 1);  // begin, the three endpoints and finish in one UPDATE
-  CHECK(counter.read_marks().value() == marks(2, 2));
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    INFO(names[i]);
-    const endpoint_handle handle = counter.resolve(names[i]).value();
-    const bool changed = i % 7 == 0;
-    CHECK(counter.read_stamp(handle).value().gen == generation{changed ? 2u : 1u});
-    CHECK(planfence_test::served_addresses(counter, handle) ==
-          std::vector<std::string>{changed ? "10.2.0.1" : "10.1.0." + std::to_string(i + 1)});
-  }
-}
-
 }  // namespace
 
 TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: the enactor applies a small change with one UPDATE",
@@ -470,12 +423,12 @@ TEMPLATE_LIST_TEST_CASE("rfc2136 batch marks: the enactor applies a small change
   const auto names = names_of(20);
   SECTION("through the store") {
     auto store = open(server.uri(), names);
-    apply_small_change<manual_enactor_store>(store, store, names);
+    planfence_test::apply_small_change<manual_enactor_store>(store, store, names, 1024, [&] { return store.updates_sent(); });
   }
   SECTION("through any_store as planfence-ctl opens it") {
     auto owned = std::make_unique<rfc2136_store>(open(server.uri(), names));
     const rfc2136_store& counter = *owned;
     any_store store(std::move(owned), "rfc2136 (test)");
-    apply_small_change<manual_enactor_any>(store, counter, names);
+    planfence_test::apply_small_change<manual_enactor_any>(store, counter, names, 1024, [&] { return counter.updates_sent(); });
   }
 }

@@ -73,6 +73,15 @@
 // in one read-only transaction (one revision): the live set is every endpoint's effective
 // generation, max(stamp, A), plus A and B.
 //
+// The apply marks in a batch: commit_batch(items, marks) (marks_batch_store, what the enactor
+// calls) means begin_apply, commit_batch(items), then finish_apply if every item came out written
+// or stale, but puts the begin in the batch's first transaction and the finish in its last: that
+// unit also compares mod_revision(P/apply-marks) == expected.version, puts the new marks and
+// ranges P/apply-marks in its failure branch, so that a refused begin (fenced, or conflict: the
+// marks moved) is diagnosed in the same round trip and nothing is written. A unit that carries
+// the marks holds at most max-txn-ops - 4 items (one compare, put and range more) and keeps their
+// bytes free; a plan of a few changes with both marks is ONE transaction (it was three).
+//
 // So every write (commit, commit_batch, begin_apply, finish_apply) checks and writes in one step
 // at the server (S1), and etcd itself refuses a writer whose lease is gone or was superseded (S2):
 // its holder key no longer has the create revision that is its token, however late the writer
@@ -93,8 +102,11 @@
 // raise_fence is one read and one transaction; read_marks one range; begin_apply one transaction
 // (two when the floor key appeared or vanished); finish_apply one transaction when the store saw
 // the marks last (after read_marks or begin_apply), else a read-only one first, plus one per time
-// the marks moved under it. commit_batch of N items is ceil(N / 125)
-// transactions with the defaults (more when values are large: 1.5 MiB of JSON each), plus one
+// the marks moved under it; commit_batch(items, marks) writes the marks in the transactions of the
+// items (no transaction of its own, unless the first or last unit cannot carry them), plus one
+// read_marks when the finish is asked without a begin and the store never saw the marks;
+// transactions_sent() counts the transactions that may write. commit_batch of N items is
+// ceil(N / 125) transactions with the defaults (more when values are large: 1.5 MiB of JSON each), plus one
 // more send of a unit for each round in which some of its items were refused (at most the number
 // of refused items, plus up to 3 when the floor key appears or vanishes); 10,000 two-record
 // endpoints took about 1 s against one local member, 1.06x the same transactions written by
@@ -464,6 +476,13 @@ class etcd_store {
   /// HTTP requests this store's client has sent (every attempt): round trips, for tests and
   /// benchmarks.
   [[nodiscard]] std::uint64_t requests_sent() const noexcept { return client_->requests_sent(); }
+  /// Transactions that may write this store has sent (commit, each send of a unit of
+  /// commit_batch, begin_apply, finish_apply's conditional write, raise_fence's), each send once
+  /// whatever the client's retries; read-only transactions are not counted: what tests and
+  /// benchmarks read to see a batch split, or a write of the marks folded or not.
+  [[nodiscard]] std::uint64_t transactions_sent() const noexcept {
+    return index_->transactions_sent.load(std::memory_order_relaxed);
+  }
 
   /// The bounds of one transaction of commit_batch and read_stamps (open_uri's options).
   [[nodiscard]] const etcd::txn_limits& limits() const noexcept { return limits_; }
@@ -531,6 +550,7 @@ class etcd_store {
                                                : etcd::compare::mod_revision(key, static_cast<std::int64_t>(expected.version)));
       std::vector<etcd::op> success = {etcd::op::put(key, value)};
       add_fence_conditions(compares, success, desired.fence, floor_exists);
+      count_transaction();
       auto done = client_->txn(compares, success, why);
       if (!done) return etcd::etcd_failure("commit to " + key, done.error());
       if (done->succeeded) {
@@ -570,10 +590,11 @@ class etcd_store {
   }
 
   /// The enactor's batch when its batch_max is 0 (planfence::preferred_batch_max): one
-  /// transaction's worth of items, max-txn-ops - 3 (125 at etcd's default 128), so that each
-  /// batch is one range read of its stamps and one transaction.
+  /// transaction's worth of items with room for the apply marks, max-txn-ops - 4 (124 at etcd's
+  /// default 128; a unit without the marks holds one more), so that each batch is one range read
+  /// of its stamps and one transaction, the first and the last with the marks.
   [[nodiscard]] std::uint32_t preferred_batch_max() const noexcept {
-    return static_cast<std::uint32_t>(std::min<std::size_t>(limits_.max_txn_ops - 3, batch_max_limit));
+    return static_cast<std::uint32_t>(std::clamp<std::size_t>(limits_.max_txn_ops - 4, 1, batch_max_limit));
   }
 
   /// Each item committed under its own condition, exactly as commit() would decide it
@@ -607,6 +628,87 @@ class etcd_store {
     return ok();
   }
 
+  /// commit_batch with the apply marks (marks_batch_store, store.hpp; the header comment's "apply
+  /// marks in a batch"): exactly begin_apply(*marks.begin, target, token) (if asked),
+  /// commit_batch(items), then finish_apply(target, token) (if asked and every item came out
+  /// written or stale), except that the begin goes in the batch's first transaction and the
+  /// finish in its last: a batch that fits one transaction, with both, is ONE transaction, which
+  /// moves the marks from *marks.begin straight to {target, target} with its items. A transaction
+  /// that carries the marks also compares their mod revision (as begin_apply does), puts them,
+  /// and reads them in its failure branch; the units that carry them keep room for that (one
+  /// item fewer, and the marks' bytes). A begin refused (fenced: the floor or the holder key
+  /// refuse the token; conflict: the marks moved), decided by that failure branch, writes
+  /// nothing: the error is returned with begin_refused set and every item `pending`. The begin is
+  /// begin_apply's own transaction, before anything else, when the first unit's fence is not
+  /// marks.token or nothing is to be sent; and after the first unit when every item of that unit
+  /// was refused. The finish goes with the last unit only when its fence is marks.token and every
+  /// item decided before it is written or stale; it compares the marks as this call knows them
+  /// (written by its begin, else as the store last saw them, else one read_marks); when they say
+  /// A >= target already, nothing is written for it (finished once an item of the last unit is
+  /// written under the token). A transaction with the finish that is refused is sent again
+  /// without it (declined: finished stays false, the caller finishes), unless the marks are still
+  /// as expected and every item it refused is stale. Errors as commit_batch and begin_apply; a
+  /// transaction whose answer was lost (errc::store_unavailable) may have written its items and
+  /// its marks: read them again, as after begin_apply.
+  [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
+    PLANFENCE_ASSERT(marks.begin == nullptr || marks.target > marks.begin->begun);
+    marks.began = marks.begin_refused = marks.finished = false;
+    if (marks.begin == nullptr && !marks.finish) return commit_batch(items);
+    // No room for the marks beside an item (max-txn-ops 4), or marks out of range: the separate
+    // calls, which say why.
+    if (limits_.max_txn_ops < marks_txn_ops_min || !check_apply_range(marks.target, marks.token)) {
+      return commit_batch_then_marks(*this, items, marks);
+    }
+    auto plan = plan_batch(items, marks.begin != nullptr, marks.finish);
+    if (!plan) return unexpected_error(plan.error());
+    const std::vector<batch_unit>& units = plan->units;
+    auto fence_of = [&](const batch_unit& unit) { return plan->entries[unit.begin].fence; };
+    if (marks.begin != nullptr && (units.empty() || !plan->first_has_room || fence_of(units[0]) != marks.token)) {
+      if (auto begun = begin_batch_separately(*this, items, marks); !begun) return begun;
+    }
+    std::optional<error> corrupt;
+    for (std::size_t u = 0; u < units.size(); ++u) {
+      unit_marks carried{};
+      carried.target = marks.target;
+      carried.token = marks.token;
+      if (u == 0 && marks.begin != nullptr && !marks.began) {
+        carried.begin = true;
+        carried.expected = *marks.begin;
+      }
+      std::optional<apply_marks> finished_already;
+      if (u + 1 == units.size() && marks.finish && plan->last_has_room && !corrupt && batch_settled(items) &&
+          fence_of(units[u]) == marks.token) {
+        std::optional<apply_marks> known = carried.begin ? std::optional<apply_marks>(*marks.begin)
+                                           : marks.began ? std::optional<apply_marks>(marks.marks)
+                                                         : remembered_marks();
+        if (!known) {
+          if (auto read = read_marks()) known = *read;  // else declined: finish_apply meets the error
+        }
+        if (known && known->applied >= marks.target) {
+          finished_already = known;
+        } else if (known) {
+          carried.finish = true;
+          carried.expected = *known;
+        }
+      }
+      std::vector<const batch_entry*> live;
+      for (std::size_t i = units[u].begin; i < units[u].end; ++i) live.push_back(&plan->entries[i]);
+      auto done = commit_unit(items, std::move(live), fence_of(units[u]), corrupt,
+                              carried.begin || carried.finish ? &carried : nullptr);
+      if (auto settled = settle_marks_unit(*this, items, marks, carried, std::move(done), u == 0); !settled) return settled;
+      const bool written_under_token = std::any_of(plan->entries.begin() + static_cast<std::ptrdiff_t>(units[u].begin),
+                                                   plan->entries.begin() + static_cast<std::ptrdiff_t>(units[u].end),
+                                                   [&](const batch_entry& e) { return items[e.item].outcome == commit_outcome::written; });
+      if (carried.found_finished) finished_already = carried.found_finished;
+      if (finished_already && !corrupt && batch_settled(items) && written_under_token) {
+        marks.finished = true;
+        marks.marks = *finished_already;
+      }
+    }
+    if (corrupt) return unexpected_error(std::move(*corrupt));
+    return ok();
+  }
+
   /// After this returns, etcd refuses every commit with a smaller token (the floor is compared
   /// inside each commit's transaction, so no commit can straddle the raise). Never lowers it.
   /// Errors: errc::store_unavailable, errc::conflict (the floor kept moving), capacity_exceeded.
@@ -633,6 +735,7 @@ class etcd_store {
         if (*floor >= token.value()) return ok();
         unchanged = etcd::compare::mod_revision(key, got->kvs[0].mod_revision);
       }
+      count_transaction();
       auto raised = client_->txn({unchanged}, {etcd::op::put(key, etcd::padded(token.value()))}, {});
       if (!raised) return etcd::etcd_failure("raising " + key + " to " + std::to_string(token.value()), raised.error());
       if (raised->succeeded) {
@@ -693,15 +796,13 @@ class etcd_store {
       std::vector<etcd::compare> compares = {marks_unchanged(expected)};
       std::vector<etcd::op> success = {etcd::op::put(key, value)};
       add_fence_conditions(compares, success, token, floor_exists);
+      count_transaction();
       auto done = client_->txn(compares, success, why);
       if (!done) return etcd::etcd_failure(what, done.error());
       if (done->succeeded) return stored_marks(desired, done->revision);
       auto seen = marks_state_of(*done, token, "begin_apply's token", what);
       if (!seen) return unexpected_error(seen.error());
-      if (seen->marks.version != expected.version) {
-        return fail(errc::conflict, key + " moved since it was read (" + describe(expected) + ", now " + describe(seen->marks) +
-                                        "): read the marks again and decide again");
-      }
+      if (seen->marks.version != expected.version) return marks_moved(expected, seen->marks);
       // Neither the floor nor the marks refuse it: the floor key's existence was not what the
       // compare assumed (created or deleted meanwhile). Send the other form.
       if (seen->floor_exists == floor_exists) break;
@@ -744,6 +845,7 @@ class etcd_store {
       std::vector<etcd::compare> compares = {marks_unchanged(*known)};
       std::vector<etcd::op> success = {etcd::op::put(key, etcd::format_marks(desired))};
       add_fence_conditions(compares, success, token, floor_exists);
+      count_transaction();
       auto done = client_->txn(compares, success, why);
       if (!done) return etcd::etcd_failure(what, done.error());
       if (done->succeeded) return stored_marks(desired, done->revision);
@@ -865,6 +967,8 @@ class etcd_store {
     /// finish_apply compares first. Only a guess: a stale one fails the compare and is corrected.
     std::mutex marks_mutex;
     std::optional<apply_marks> marks_seen;
+    /// Transactions that may write (transactions_sent()).
+    std::atomic<std::uint64_t> transactions_sent{0};
   };
 
   /// The marks and the floor's existence as a marks transaction's branch read them.
@@ -917,6 +1021,8 @@ class etcd_store {
     return written;
   }
 
+  void count_transaction() const noexcept { index_->transactions_sent.fetch_add(1, std::memory_order_relaxed); }
+
   void remember_marks(const apply_marks& m) const {
     std::lock_guard lock(index_->marks_mutex);
     index_->marks_seen = m;
@@ -933,6 +1039,12 @@ class etcd_store {
                                                std::to_string(token.value()) + " beyond the store's range");
     }
     return ok();
+  }
+
+  /// The conflict of a begin whose expected marks moved (errc::conflict, both named).
+  unexpected_error marks_moved(const apply_marks& expected, const apply_marks& now) const {
+    return fail(errc::conflict, keys_.marks() + " moved since it was read (" + describe(expected) + ", now " + describe(now) +
+                                    "): read the marks again and decide again");
   }
 
   /// "begun=B applied=A at revision V" (or "never marked"), for messages.
@@ -1056,6 +1168,21 @@ class etcd_store {
   struct batch_plan {
     std::vector<batch_entry> entries;
     std::vector<batch_unit> units;
+    bool first_has_room = false;  ///< the first unit has room for the marks (plan_batch's `room_first`)
+    bool last_has_room = false;   ///< the last unit has room for the marks (plan_batch's `room_last`)
+  };
+
+  /// The fewest max-txn-ops that leave room for the marks beside one item: its compare, the floor
+  /// and holder compares (3) and the marks' compare.
+  static constexpr std::size_t marks_txn_ops_min = 5;
+
+  /// The apply marks one unit of a batch carries (commit_batch with batch_marks): a begin, a
+  /// finish, or both, as one compare (the marks exactly as `expected`), one put and one range in
+  /// the failure branch.
+  struct unit_marks : batch_unit_marks {
+    /// out: a failure branch found A >= target already (the finish dropped: nothing to write)
+    std::optional<apply_marks> found_finished;
+    int moves = 0;  ///< times a failure branch found the marks moved under a finish
   };
   /// What a unit's transaction holds besides its items, each fragment preceded by a comma.
   struct unit_fragments {
@@ -1092,6 +1219,24 @@ class etcd_store {
     return out;
   }
 
+  /// The marks' compare, put and failure-branch range of a unit that carries them.
+  unit_fragments marks_fragments(const unit_marks& marks) const {
+    unit_fragments out;
+    out.compares = "," + etcd::json_body::compare_json(marks_unchanged(marks.expected));
+    out.success = "," + etcd::json_body::op_json(etcd::op::put(keys_.marks(), etcd::format_marks(marks.desired())));
+    out.failure = "," + etcd::json_body::op_json(etcd::op::range(keys_.marks()));
+    return out;
+  }
+
+  /// The most marks_fragments() holds (the largest marks and version).
+  std::size_t marks_bytes_max() const {
+    unit_marks largest{};
+    largest.finish = true;
+    largest.expected = apply_marks{generation_max, generation_max, static_cast<std::uint64_t>(INT64_MAX)};
+    largest.target = generation_max;
+    return marks_fragments(largest).bytes();
+  }
+
   /// The most a unit's transaction body holds besides its items' fragments (either floor form).
   std::size_t fixed_bytes(fence_token fence) const {
     constexpr std::size_t skeleton = std::string_view(R"({"compare":[],"success":[],"failure":[]})").size();
@@ -1099,8 +1244,15 @@ class etcd_store {
   }
 
   /// The body of one unit's transaction: the items' fragments, then the unit's.
-  std::string unit_body(const std::vector<const batch_entry*>& live, fence_token fence, bool floor_exists) const {
-    const unit_fragments tail = fragments(fence, floor_exists);
+  std::string unit_body(const std::vector<const batch_entry*>& live, fence_token fence, bool floor_exists,
+                        const unit_marks* marks = nullptr) const {
+    unit_fragments tail = fragments(fence, floor_exists);
+    if (marks != nullptr) {
+      const unit_fragments m = marks_fragments(*marks);
+      tail.compares += m.compares;
+      tail.success += m.success;
+      tail.failure += m.failure;
+    }
     std::size_t size = 48 + tail.bytes();
     for (const batch_entry* e : live) size += e->bytes();
     std::string body;
@@ -1119,9 +1271,11 @@ class etcd_store {
   }
 
   /// Checks a batch, decides what the expected stamps already prove (as commit() does before any
-  /// I/O), and packs the rest into units within limits_. Errors before deciding anything:
+  /// I/O), and packs the rest into units within limits_, the first one (`room_first`) and the
+  /// last one (`room_last`, split off the last item when needed) with room for the marks: one
+  /// operation fewer and marks_bytes_max() bytes. Errors before deciding anything:
   /// errc::capacity_exceeded (a generation or fence out of range, an item too large alone).
-  result<batch_plan> plan_batch(std::span<commit_item> items) const {
+  result<batch_plan> plan_batch(std::span<commit_item> items, bool room_first = false, bool room_last = false) const {
     std::vector<endpoint_handle> handles;
     handles.reserve(items.size());
     for (const commit_item& it : items) {
@@ -1166,18 +1320,34 @@ class etcd_store {
     std::stable_sort(out.entries.begin(), out.entries.end(),
                      [](const batch_entry& a, const batch_entry& b) { return a.fence < b.fence; });
     const std::size_t items_max = limits_.max_txn_ops - 3;  // room for the floor and holder compares
+    const std::size_t marks_bytes = room_first || room_last ? marks_bytes_max() : 0;
     std::size_t bytes = 0;
     for (std::size_t i = 0; i < out.entries.size(); ++i) {
       const batch_entry& e = out.entries[i];
       const bool same = !out.units.empty() && out.entries[out.units.back().begin].fence == e.fence;
-      if (!same || out.units.back().end - out.units.back().begin == items_max ||
-          bytes + e.bytes() > limits_.max_request_bytes) {
+      const bool reserve = room_first && out.units.size() == 1;  // filling the first unit
+      if (!same || out.units.back().end - out.units.back().begin == items_max - (reserve ? 1 : 0) ||
+          bytes + e.bytes() + (reserve ? marks_bytes : 0) > limits_.max_request_bytes) {
         out.units.push_back(batch_unit{i, i});
         bytes = fixed[e.fence.value()];
       }
       bytes += e.bytes();
       out.units.back().end = i + 1;
     }
+    if (out.units.empty()) return out;
+    // Whether a unit has room for the marks besides its items.
+    auto room = [&](const batch_unit& unit) {
+      std::size_t total = fixed[out.entries[unit.begin].fence.value()] + marks_bytes;
+      for (std::size_t i = unit.begin; i < unit.end; ++i) total += out.entries[i].bytes();
+      return unit.end - unit.begin < items_max && total <= limits_.max_request_bytes;
+    };
+    if (room_last && !room(out.units.back()) && out.units.back().end - out.units.back().begin > 1) {
+      const std::size_t end = out.units.back().end;  // the last item alone carries the finish
+      out.units.back().end = end - 1;
+      out.units.push_back(batch_unit{end - 1, end});
+    }
+    out.first_has_room = room_first && room(out.units.front());
+    out.last_has_room = room_last && room(out.units.back());
     return out;
   }
 
@@ -1210,13 +1380,20 @@ class etcd_store {
 
   /// One unit: its transaction, sent again without the items refused by its failure branch,
   /// until it is written or empty (or the floor's form kept changing: conflict, as commit()).
+  /// With `marks` (a begin, a finish or both: commit_batch with batch_marks), every transaction of
+  /// the unit carries them too, and its failure branch reads them: the floor or holder key
+  /// refusing the token, or marks that moved, refuse a begin (marks->refused, the error
+  /// returned, nothing written); a finish is dropped from the transactions after a refusal unless
+  /// the marks are still as expected and every item refused is stale.
   result<void> commit_unit(std::span<commit_item> items, std::vector<const batch_entry*> live, fence_token fence,
-                           std::optional<error>& corrupt) {
+                           std::optional<error>& corrupt, unit_marks* marks = nullptr) {
     const std::size_t extra = mode_ == etcd::fence_mode::holder_key ? 2 : 1;
     int flips = 0;
     while (!live.empty()) {
       const bool floor_exists = index_->floor_exists.load(std::memory_order_relaxed);
-      auto done = client_->txn_body(unit_body(live, fence, floor_exists), false);
+      const unit_marks* carried = marks != nullptr && (marks->begin || marks->finish) ? marks : nullptr;
+      count_transaction();
+      auto done = client_->txn_body(unit_body(live, fence, floor_exists, carried), false);
       if (!done) return batch_failure(live, done.error());
       if (done->succeeded) {
         index_->floor_exists.store(true, std::memory_order_relaxed);
@@ -1225,31 +1402,64 @@ class etcd_store {
           it.outcome = commit_outcome::written;
           it.now = stamp{it.desired.gen, it.desired.fence, static_cast<std::uint64_t>(done->revision)};
         }
+        if (carried != nullptr) {
+          marks->landed = true;
+          marks->stored = stored_marks(marks->desired(), done->revision);
+        }
         return ok();
       }
-      if (done->responses.size() != live.size() + extra) {
+      if (done->responses.size() != live.size() + extra + (carried != nullptr ? 1 : 0)) {
         return fail(errc::store_unavailable, "commit of " + std::to_string(live.size()) + " endpoints from " + live[0]->key +
                                                  ": unexpected transaction response (" + std::to_string(done->responses.size()) + " ranges)");
       }
       const etcd::range_result& floor = done->responses[live.size()];
-      std::uint64_t floor_value = 0;
-      if (!floor.kvs.empty()) {
-        auto read = etcd::read_padded_value(keys_.fence_floor(), floor.kvs[0].value, fence_value_max);
-        if (!read) return unexpected_error(read.error());
-        floor_value = *read;
-      }
-      bool unit_fenced = floor_value > fence.value();
-      if (extra == 2) {
-        const etcd::range_result& holder = done->responses[live.size() + 1];
-        unit_fenced = unit_fenced || holder.kvs.empty() || static_cast<std::uint64_t>(holder.kvs[0].create_revision) != fence.value();
+      const etcd::range_result* holder = extra == 2 ? &done->responses[live.size() + 1] : nullptr;
+      std::optional<unexpected_error> refusal = fence_refusal(floor, holder, fence, "the batch's token");
+      if (refusal && refusal->error().code != errc::fenced) return std::move(*refusal);  // a corrupt floor
+      const bool unit_fenced = refusal.has_value();
+      bool marks_moved_here = false;  // the failure branch found the marks moved (or corrupt)
+      bool finish_follows = false;    // ... and the finish goes again against the marks it read
+      if (carried != nullptr) {
+        // The begin by begin_apply's rules: fenced first, then the marks.
+        if (carried->begin && unit_fenced) {
+          marks->refused = true;
+          return std::move(*refusal);
+        }
+        auto now = marks_of(done->responses[live.size() + extra]);
+        if (!now && carried->begin) return unexpected_error(now.error());
+        if (now) remember_marks(*now);
+        marks_moved_here = !now || now->version != marks->expected.version;
+        if (carried->begin && marks_moved_here) {
+          marks->refused = true;
+          return marks_moved(marks->expected, *now);
+        }
+        if (marks_moved_here && now && ++marks->moves < apply_attempts_max) {
+          // A finish against marks that moved (another writer, or an old guess): as finish_apply,
+          // nothing to write when A >= target already, else the finish against the marks read.
+          if (now->applied >= marks->target) {
+            marks->found_finished = *now;
+            marks->finish = false;
+          } else {
+            marks->expected = *now;
+          }
+          finish_follows = true;
+        }
       }
       std::vector<const batch_entry*> still;
+      bool only_stale = true;  // every item refused in this round is stale
       for (std::size_t i = 0; i < live.size(); ++i) {
-        if (still_eligible(items[live[i]->item], *live[i], done->responses[i], unit_fenced, corrupt)) still.push_back(live[i]);
+        commit_item& it = items[live[i]->item];
+        if (still_eligible(it, *live[i], done->responses[i], unit_fenced, corrupt)) {
+          still.push_back(live[i]);
+        } else {
+          only_stale = only_stale && it.outcome == commit_outcome::stale;
+        }
       }
+      if (marks != nullptr && marks->finish && ((marks_moved_here && !finish_follows) || !only_stale)) marks->finish = false;
       const bool form_wrong = floor.kvs.empty() == floor_exists;
       index_->floor_exists.store(!floor.kvs.empty(), std::memory_order_relaxed);
-      if (still.size() == live.size() && (!form_wrong || ++flips >= commit_attempts_max)) {
+      // The marks that moved explain a failure too: the next send goes with the marks read, or without the finish.
+      if (still.size() == live.size() && !marks_moved_here && (!form_wrong || ++flips >= commit_attempts_max)) {
         // Nothing but the floor's form explains the failure, and it kept changing: conflict.
         for (const batch_entry* e : still) {
           items[e->item].outcome = commit_outcome::conflict;
@@ -1396,6 +1606,7 @@ static_assert(inspectable_store<etcd_store>);
 static_assert(batched_store<etcd_store>);
 static_assert(batch_inspectable_store<etcd_store>);
 static_assert(change_following_store<etcd_store>);
+static_assert(marks_batch_store<etcd_store>);
 
 }  // namespace etcd::v1
 }  // namespace planfence

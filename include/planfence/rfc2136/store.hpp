@@ -525,7 +525,7 @@ class rfc2136_store {
     what += " (with the batch)";
     // A begin below the floor this store knows: refused before anything is sent, as begin_apply.
     if (const std::uint64_t floor = cached_floor().effective(); marks.begin != nullptr && floor > marks.token.value()) {
-      return begin_refusal(items, marks, marks_fenced(what, marks.token, floor, false).error());
+      return refuse_batch_begin(items, marks, marks_fenced(what, marks.token, floor, false).error());
     }
     std::vector<encoded_item> encoded(items.size());
     auto units = decide_and_plan(items, encoded, /*marks_room=*/true);
@@ -542,7 +542,7 @@ class rfc2136_store {
       }
       // The finish with the last message, when every item decided so far is written or stale.
       std::optional<apply_marks> finished_already;
-      if (u + 1 == units->size() && marks.finish && settled(items)) {
+      if (u + 1 == units->size() && marks.finish && batch_settled(items)) {
         std::optional<apply_marks> known;
         if (marks.began) {
           known = marks.marks;
@@ -559,24 +559,13 @@ class rfc2136_store {
         }
       }
       auto done = commit_unit(items, encoded, std::move((*units)[u]), note, &carried);
-      if (carried.landed) {
-        marks.began = marks.began || carried.begin;
-        marks.finished = carried.finish;
-        marks.marks = carried.stored;
-      }
-      if (!done) {
-        if (carried.refused) return begin_refusal(items, marks, std::move(done).error());
-        return done;
-      }
-      if (u == 0 && marks.begin != nullptr && !marks.began) {
-        if (auto begun = begin_separately(items, marks); !begun) return begun;
-      }
-      if (finished_already && settled(items) && cached_floor().effective() <= marks.token.value()) {
+      if (auto settled = settle_marks_unit(*this, items, marks, carried, std::move(done), u == 0); !settled) return settled;
+      if (finished_already && batch_settled(items) && cached_floor().effective() <= marks.token.value()) {
         marks.finished = true;
         marks.marks = *finished_already;
       }
     }
-    if (units->empty() && marks.begin != nullptr) return begin_separately(items, marks);
+    if (units->empty() && marks.begin != nullptr) return begin_batch_separately(*this, items, marks);
     return ok();
   }
 
@@ -901,21 +890,10 @@ class rfc2136_store {
 
   /// The apply marks one unit of a batch carries (commit_batch with batch_marks): a begin, a
   /// finish, or both, as one prerequisite (the marks exactly as `expected`) and one replacement.
-  struct unit_marks {
-    bool begin = false;   ///< in: the begin (B := target), conditional on `expected`
-    bool finish = false;  ///< in: the finish (A, B := max(A, target), max(B, target)); dropped after a refusal
-    apply_marks expected{};
-    generation target{};
-    fence_token token{};
-    std::string what;     ///< how errors name the write of the marks
-    bool landed = false;  ///< out: written with the unit's items, as `stored`
-    apply_marks stored{};
-    bool refused = false;  ///< out: the begin was refused (the error returned says fenced or conflict)
+  struct unit_marks : batch_unit_marks {
+    std::string what;  ///< how errors name the write of the marks
     /// The marks the unit writes.
-    [[nodiscard]] apply_marks desired() const noexcept {
-      if (finish) return apply_marks{std::max(expected.begun, target), std::max(expected.applied, target), marks_present};
-      return apply_marks{target, expected.applied, marks_present};
-    }
+    [[nodiscard]] apply_marks desired() const noexcept { return batch_unit_marks::desired(marks_present); }
   };
 
   explicit rfc2136_store(std::unique_ptr<state> s) noexcept : state_(std::move(s)) {}
@@ -1561,39 +1539,6 @@ class rfc2136_store {
     }
     // Bounded: the server kept refusing (the floor or stamps kept moving). Read again, decide again.
     for (const std::size_t i : working) items[i].outcome = commit_outcome::conflict;
-    return ok();
-  }
-
-  /// Whether every item decided so far is written or stale (the finish may follow them).
-  [[nodiscard]] static bool settled(std::span<const commit_item> items) noexcept {
-    return std::all_of(items.begin(), items.end(), [](const commit_item& item) {
-      return item.outcome == commit_outcome::pending || item.outcome == commit_outcome::written ||
-             item.outcome == commit_outcome::stale;
-    });
-  }
-
-  /// A refused begin of commit_batch with the marks: nothing of the batch was written, so every
-  /// item is `pending` again; `why` is returned with begin_refused set.
-  [[nodiscard]] static result<void> begin_refusal(std::span<commit_item> items, batch_marks& marks, error why) {
-    for (commit_item& item : items) {
-      item.outcome = commit_outcome::pending;
-      item.now = item.expected;
-    }
-    marks.begin_refused = true;
-    return unexpected_error(std::move(why));
-  }
-
-  /// The begin of commit_batch with the marks when no message carried it: begin_apply's UPDATE.
-  [[nodiscard]] result<void> begin_separately(std::span<commit_item> items, batch_marks& marks) {
-    auto begun = begin_apply(*marks.begin, marks.target, marks.token);
-    if (!begun) {
-      if (begun.error().code == errc::fenced || begun.error().code == errc::conflict) {
-        return begin_refusal(items, marks, std::move(begun).error());
-      }
-      return unexpected_error(std::move(begun).error());
-    }
-    marks.began = true;
-    marks.marks = *begun;
     return ok();
   }
 
