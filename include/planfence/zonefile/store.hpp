@@ -125,7 +125,8 @@
 // hold old marks). live_generations reads every zone. So the store suits zones of up to tens of
 // thousands of records; an enactor applying a plan to a whole zone pays one rewrite of the zone
 // per batch, so large batches matter (docs/zonefile.md: a 10,000-endpoint plan in batches of 64
-// costs ~150 rewrites).
+// costs ~150 rewrites); preferred_batch_max() asks an enactor left at its default for the whole
+// plan in one batch.
 // The parse cache: per zone, the store object keeps the exact bytes of the zone file as it last
 // read or wrote them and what parsing and decoding them gave (shared_ptr<const>, under a mutex of
 // its own, never held during I/O or a parse). Every read above still reads the whole file with
