@@ -85,10 +85,16 @@ inline constexpr std::array<std::string_view, 6> tsig_algorithms = {
     rest = rest.substr(0, q);
     has_query = true;
   }
-  // The userinfo is whatever precedes the last '@' of the authority (before the first '/').
+  // The userinfo is whatever precedes the last '@' of the authority (before the first '/'), or,
+  // when a password holds a raw '/' (pasted unencoded), of everything up to the last '@' after a
+  // ':': a secret is never printed, at the cost of hiding a path with '@' in it after a ':'.
   const std::size_t scheme_end = rest.find("://");
   const std::size_t authority_begin = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  const std::size_t authority_end = std::min(rest.find('/', authority_begin), rest.size());
+  std::size_t authority_end = std::min(rest.find('/', authority_begin), rest.size());
+  if (const std::size_t last_at = rest.rfind('@'); last_at != std::string_view::npos && last_at >= authority_end) {
+    const std::size_t colon = rest.find(':', authority_begin);
+    if (colon != std::string_view::npos && colon < last_at) authority_end = last_at + 1;
+  }
   const std::string_view authority = rest.substr(authority_begin, authority_end - authority_begin);
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
     const std::string_view userinfo = authority.substr(0, at);
