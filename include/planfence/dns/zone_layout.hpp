@@ -75,11 +75,24 @@ inline constexpr std::size_t owner_prefix_length_max = weight_label.size() + 1 +
 inline constexpr std::size_t endpoint_text_length_max = name_text_length_max + 1 - owner_prefix_length_max;
 static_assert(owner_prefix_length_max == 19 && endpoint_text_length_max == 235);
 
+/// One allocation each (they are built per endpoint written).
 [[nodiscard]] inline std::string stamp_owner(std::string_view endpoint) {
-  return std::string(planfence_label) + "." + std::string(endpoint);
+  std::string out;
+  out.reserve(planfence_label.size() + 1 + endpoint.size());
+  out += planfence_label;
+  out += '.';
+  out += endpoint;
+  return out;
 }
 [[nodiscard]] inline std::string weight_owner(std::string_view endpoint) {
-  return std::string(weight_label) + "." + std::string(planfence_label) + "." + std::string(endpoint);
+  std::string out;
+  out.reserve(owner_prefix_length_max + endpoint.size());
+  out += weight_label;
+  out += '.';
+  out += planfence_label;
+  out += '.';
+  out += endpoint;
+  return out;
 }
 /// The canonical owner of a zone's fence floor.
 [[nodiscard]] inline std::string floor_owner(std::string_view zone) {

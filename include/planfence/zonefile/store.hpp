@@ -813,7 +813,9 @@ class file_descriptor {
 
 /// The text of a zone file holding `records` (sorted: SOA first), as the store writes it.
 [[nodiscard]] inline std::string zone_text(std::span<const zone_record> records, const std::string& zone) {
-  return "$ORIGIN " + zone + "\n" + format_records(records, header(zone));
+  std::string text = "$ORIGIN " + zone + "\n";
+  planfence::detail::zone::append_records(text, records, header(zone));
+  return text;
 }
 
 /// Writes records (SOA first, serial advanced by one under RFC 1982) to the zone file.
@@ -1155,7 +1157,9 @@ namespace detail::zonefile {
 struct zone_edit {
   std::size_t item = 0;                 ///< position in the batch
   const std::string* name = nullptr;    ///< the endpoint
-  std::vector<zone_record> added;       ///< its new records, weights and stamp
+  /// Its new records, weights and stamp: a part of one vector the batch's edits share (one
+  /// allocation per batch, not per endpoint), which outlives the edits.
+  std::span<zone_record> added;
   std::size_t removed = 0;              ///< records of the zone it replaces
   bool accepted = true;                 ///< applied in the rewrite
   /// The zone keeps records at the endpoint's name beside which a CNAME may not stand (types
@@ -1276,7 +1280,7 @@ struct zone_rewrite {
   for (zone_edit& e : edits) {
     if (!e.accepted) continue;
     for (zone_record& r : e.added) base.push_back(std::move(r));
-    e.added.clear();
+    e.added = {};
   }
   zone_rewrite out;
   out.records = std::move(base);
@@ -1448,19 +1452,23 @@ template <class Refuse, class Take>
   out.legacy_floor = floor ? false : before.legacy_floor;
   out.marks = marks != nullptr ? *marks : before.marks;
   out.marks_line = 0;
+  // `fresh` was built, not read: its lines are 0 already.
   if (before.endpoints.empty()) {
     out.endpoints = std::move(fresh);  // a zone's first endpoints: nothing to merge with
-  } else {
-    out.endpoints.reserve(before.endpoints.size() + fresh.size());
-    auto old = before.endpoints.begin();
-    for (zone_endpoint& e : fresh) {
-      while (old != before.endpoints.end() && old->name < e.name) out.endpoints.push_back(std::move(*old++));
-      if (old != before.endpoints.end() && old->name == e.name) ++old;  // replaced
-      out.endpoints.push_back(std::move(e));
-    }
-    while (old != before.endpoints.end()) out.endpoints.push_back(std::move(*old++));
+    return out;
   }
-  for (zone_endpoint& e : out.endpoints) e.line = 0;
+  out.endpoints.reserve(before.endpoints.size() + fresh.size());
+  auto old = before.endpoints.begin();
+  const auto keep_old = [&]() {
+    out.endpoints.push_back(std::move(*old++));
+    out.endpoints.back().line = 0;
+  };
+  for (zone_endpoint& e : fresh) {
+    while (old != before.endpoints.end() && old->name < e.name) keep_old();
+    if (old != before.endpoints.end() && old->name == e.name) ++old;  // replaced
+    out.endpoints.push_back(std::move(e));
+  }
+  while (old != before.endpoints.end()) keep_old();
   return out;
 }
 
@@ -1521,7 +1529,7 @@ std::vector<zonefile_store::batch_zone> zonefile_store::group_by_zone(std::size_
     PLANFENCE_ASSERT(h.index() < state_->endpoints.size());  // a handle from another store
     const endpoint_slot& e = state_->endpoints[h.index()];
     names[i] = &e.name;
-    auto [it, fresh] = group.emplace(e.zone, out.size());
+    auto [it, fresh] = group.try_emplace(e.zone, out.size());  // allocates only for a zone not seen yet
     if (fresh) out.push_back(batch_zone{state_->zones[e.zone], {}});
     out[it->second].members.push_back(i);
   }
@@ -1714,6 +1722,15 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
   // Each item by its own condition, from the file: exactly the single commit's rules.
   std::vector<detail::zonefile::zone_edit> edits;
   edits.reserve(members.size());
+  // Every edit's new records, edit after edit (each edit's span is set once all are in).
+  std::vector<zone_record> added;
+  std::vector<std::size_t> added_from;
+  {
+    std::size_t count = 0;
+    for (std::size_t i : members) count += items[i].records->records().size() + 1;  // the records and the stamp (weights: more)
+    added.reserve(count);
+    added_from.reserve(members.size() + 1);
+  }
   detail::zonefile::edit_index owners;
   owners.endpoints.reserve(members.size());
   std::optional<stamp> stamp_of_text;  // the stamp whose TXT data stamp_text is (the same for a whole batch, usually)
@@ -1742,10 +1759,14 @@ inline result<void> zonefile_store::commit_zone(const zone_slot& zone, std::span
         stamp_of_text = item.desired;
         stamp_text = planfence::detail::zone::stamp_rdata(item.desired.gen, item.desired.fence);
       }
-      edits.back().added.reserve(item.records->records().size() + 1);  // the records and the stamp (weights: more)
-      planfence::detail::zone::endpoint_records(edits.back().added, *names[i], item.records->records(), stamp_text);
+      added_from.push_back(added.size());
+      planfence::detail::zone::endpoint_records(added, *names[i], item.records->records(), stamp_text);
       owners.endpoints.emplace(*names[i], e);
     }
+  }
+  added_from.push_back(added.size());
+  for (std::size_t e = 0; e < edits.size(); ++e) {
+    edits[e].added = std::span<zone_record>(added).subspan(added_from[e], added_from[e + 1] - added_from[e]);
   }
   if (edits.empty() && marks == nullptr) return ok();
   // From here `base` and the snapshot's contents may be moved out (owned_snapshot: only once the

@@ -50,6 +50,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <iterator>
@@ -766,6 +767,20 @@ class owner_key_stream {
   bool done_ = false;
 };
 
+/// Appends a name's sort key (the bytes owner_key_stream gives), a label at a time.
+inline void append_owner_key(std::string& out, std::string_view name) {
+  const std::size_t last = name.rfind('.');
+  if (name == "." || last == std::string_view::npos) return;
+  for (std::size_t end = last;;) {
+    const std::size_t before = end == 0 ? std::string_view::npos : name.rfind('.', end - 1);
+    const std::size_t begin = before == std::string_view::npos ? 0 : before + 1;
+    out.append(name.data() + begin, end - begin);
+    if (begin == 0) return;
+    out += '\1';
+    end = begin - 1;
+  }
+}
+
 /// Compares two names' sort keys (owner_key_stream) as strings compare: <0, 0 or >0.
 [[nodiscard]] inline int compare_owner_keys(std::string_view a, std::string_view b) noexcept {
   if (a == b) return 0;
@@ -827,8 +842,14 @@ inline result<soa_fields> parse_soa(std::string_view rdata) {
   return soa;
 }
 
-inline std::string format_records(std::span<const zone_record> records, std::string_view header) {
-  std::string out;
+namespace detail::zone {
+
+/// format_records appending to `out`: reserves what the records need (the data of an opaque
+/// record split over lines may need more) and builds no string per record. O(bytes written).
+inline void append_records(std::string& out, std::span<const zone_record> records, std::string_view header) {
+  std::size_t need = header.size() + 8;
+  for (const zone_record& r : records) need += r.owner.size() + r.type.size() + r.rdata.size() + 16;  // ' ', TTL, " IN ", ' ', '\n'
+  out.reserve(out.size() + need);
   std::size_t start = 0;
   while (start < header.size()) {
     const std::size_t end = header.find('\n', start);
@@ -840,25 +861,31 @@ inline std::string format_records(std::span<const zone_record> records, std::str
     start = end + 1;
   }
   auto write = [&](const zone_record& r) {
-    std::string head = r.owner + ' ' + std::to_string(r.ttl) + " IN " + r.type + ' ';
-    if (head.size() + r.rdata.size() <= zone_line_length_target) {
-      out += head;
+    char ttl[16];
+    const auto digits = std::to_chars(std::begin(ttl), std::end(ttl), r.ttl);
+    PLANFENCE_ASSERT(digits.ec == std::errc{});
+    const std::size_t head = r.owner.size() + 1 + static_cast<std::size_t>(digits.ptr - ttl) + 4 + r.type.size() + 1;
+    out += r.owner;
+    out += ' ';
+    out.append(ttl, digits.ptr);
+    out += " IN ";
+    out += r.type;
+    out += ' ';
+    if (head + r.rdata.size() <= zone_line_length_target) {
       out += r.rdata;
       out += '\n';
       return;
     }
     // Split the data at its tokens' boundaries: one token per line inside parentheses. Tokens
     // never contain a line break and are no longer than the line they were read from.
-    out += head;
-    out += "(\n";
     detail::zone::lexer split(r.rdata, r.rdata.size() + 1);
     auto tokens = split.next();
     if (!tokens || !tokens->has_value()) {  // data built by hand that does not lex: one line, as given
-      out.resize(out.size() - 2);
       out += r.rdata;
       out += '\n';
       return;
     }
+    out += "(\n";
     for (const detail::zone::token& t : (**tokens).tokens) {
       out += t.raw;
       out += '\n';
@@ -869,15 +896,24 @@ inline std::string format_records(std::span<const zone_record> records, std::str
   // $ORIGIN in text that parse_zone read (an origin, once set, is never unset), so writing in order
   // restores every opaque record's origin; one built with an empty origin after others with one
   // is written under the current origin.
-  std::string origin;
+  std::string_view origin;
   for (const zone_record& r : records) {
     const bool opaque = !detail::zone::is_known_type(r.type);
     if (opaque && !r.origin.empty() && r.origin != origin) {
       origin = r.origin;
-      out += "$ORIGIN " + origin + '\n';
+      out += "$ORIGIN ";
+      out += origin;
+      out += '\n';
     }
     write(r);
   }
+}
+
+}  // namespace detail::zone
+
+inline std::string format_records(std::span<const zone_record> records, std::string_view header) {
+  std::string out;
+  detail::zone::append_records(out, records, header);
   return out;
 }
 
@@ -940,13 +976,15 @@ inline void sort_records(std::vector<zone_record>& records, std::string_view zon
     std::uint32_t index;  // position in the tail
   };
   std::string buffer;
+  std::size_t key_bytes = 0;  // a key is never longer than its owner
+  for (std::size_t i = mid; i < records.size(); ++i) key_bytes += records[i].owner.size();
+  buffer.reserve(key_bytes);
   std::vector<tail_key> keys;
   keys.reserve(k);
   for (std::size_t i = 0; i < k; ++i) {
     const zone_record& r = records[mid + i];
     const std::size_t offset = buffer.size();
-    owner_key_stream stream(r.owner);
-    for (int c = stream.next(); c >= 0; c = stream.next()) buffer += static_cast<char>(c);
+    append_owner_key(buffer, r.owner);
     keys.push_back(tail_key{static_cast<std::uint32_t>(offset), static_cast<std::uint32_t>(buffer.size() - offset),
                             r.type != "SOA" || r.owner != zone, type_rank(r.type), static_cast<std::uint32_t>(i)});
   }

@@ -418,7 +418,9 @@ inline result<std::string> format_zone(const plan& p, const zone_export_options&
   const std::string header = "zone " + (*records)[0].owner + " exported by planfence from generation " +
                              std::to_string(p.gen().value()) + "\nplan digest sha256:" + p.digest_hex() +
                              "\nweights (DNS has none) are kept in _weight._planfence.<endpoint> TXT records";
-  return "$ORIGIN " + (*records)[0].owner + "\n" + format_records(*records, header);
+  std::string text = "$ORIGIN " + (*records)[0].owner + "\n";
+  detail::zone::append_records(text, *records, header);
+  return text;
 }
 
 namespace detail::zone {
