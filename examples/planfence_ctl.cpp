@@ -150,6 +150,7 @@ const option_spec store_option{"--store", "URI", "the record store, e.g. zonefil
 const option_spec plan_bytes_option{"--plan-bytes-max", "BYTES",
                                     "refuse plan files larger than this (default 268435456, 256 MiB)"};
 const option_spec batch_option{"--batch", "N", "endpoints per store call, 1 to 65536 (default 4096; smaller stops sooner on a signal)"};
+static_assert(pf::batch_max_limit == 65536, "--batch's help says 1 to 65536");
 
 const std::vector<command_spec>& commands() {
   static const std::vector<command_spec> all = {
@@ -376,8 +377,8 @@ std::vector<pf::history_problem> snapshot_problems;
 std::uint32_t batch_size(const command_spec& c, const arguments& args) {
   if (!args.has("--batch")) return pf::apply_plan_batch_max;
   std::uint64_t value = 0;
-  if (!pf::detail::parse_decimal(args.get("--batch"), value) || value == 0 || value > 65536) {
-    usage_error(&c, "--batch: expected a number of endpoints from 1 to 65536, got '" + args.get("--batch") + "'");
+  if (!pf::detail::parse_decimal(args.get("--batch"), value) || value == 0 || value > pf::batch_max_limit) {
+    usage_error(&c, "--batch: expected a number of endpoints from 1 to " + std::to_string(pf::batch_max_limit) + ", got '" + args.get("--batch") + "'");
   }
   return static_cast<std::uint32_t>(value);
 }

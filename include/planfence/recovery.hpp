@@ -561,7 +561,7 @@ template <record_store Store>
 [[nodiscard]] result<apply_report> apply_plan(Store& store, const durable_history& history, generation gen,
                                               fence_token fence, const recovery_hooks& hooks = {},
                                               std::uint32_t batch_max = apply_plan_batch_max) {
-  PLANFENCE_ASSERT(batch_max >= 1 && batch_max <= 65536);
+  PLANFENCE_ASSERT(batch_max >= 1 && batch_max <= batch_max_limit);
   auto chosen = history.pin(gen);
   if (!chosen) {
     return fail(errc::not_found, "generation " + std::to_string(gen.value()) + " is not in the history at " +

@@ -29,11 +29,6 @@ namespace {
 
 apply_marks marks_of(std::uint64_t begun, std::uint64_t applied) { return apply_marks{generation{begun}, generation{applied}, 0}; }
 
-std::uint32_t serial_of(const std::filesystem::path& file, const std::string& zone = "example.test.") {
-  auto records = parse_zone(read_text(file), zone_parse_options{zone}).value();
-  return decode_zone(records, zone).value().soa.serial.value;
-}
-
 template <class Enactor>
 void apply(Enactor& e, generation gen) {
   for (std::uint64_t steps = 0; e.applied_generation() != gen; ++steps) {
@@ -42,7 +37,6 @@ void apply(Enactor& e, generation gen) {
   }
 }
 
-using zone_enactor = enactor<zonefile_store, local_lease_authority<manual_clock>, plan_registry, manual_clock>;
 
 std::string name_of(std::size_t i, const std::string& zone = "example.test.") { return "ep" + std::to_string(i) + "." + zone; }
 
@@ -140,13 +134,11 @@ TEST_CASE("zonefile sort_records orders as the key-building sort did", "[zonefil
 
 TEST_CASE("zonefile batch marks: a 1% plan of one zone through the enactor is one rewrite", "[zonefile][marks][batch]") {
   constexpr std::size_t endpoints = 300;
-  temp_directory dir;
-  zonefile_store store = open_with_zone(dir.path());
-  const std::filesystem::path file = store.zone_file("example.test.");
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  zone_enactor e{store, authority, registry, clock, {.name = "fold", .batch_max = 1024, .collect = false}};
+  enactor_rig rig{{.name = "fold", .batch_max = 1024, .collect = false}};
+  zonefile_store& store = rig.store;
+  const std::filesystem::path& file = rig.file;
+  plan_registry& registry = rig.registry;
+  enactor_rig::enactor_type& e = rig.e;
   std::map<std::string, std::vector<std::string>> first;
   for (std::size_t i = 0; i < endpoints; ++i) first[name_of(i)] = {"10.1." + std::to_string(i / 256) + "." + std::to_string(i % 256)};
   REQUIRE(registry.publish(planfence_test::make_plan(1, first)));
@@ -176,13 +168,11 @@ TEST_CASE("zonefile batch marks: an enactor left at the default batch_max applie
   // batch_max 0 (the default) takes the store's preferred_batch_max, the whole plan: one rewrite
   // of the zone, not one per 64 endpoints of a growing zone.
   constexpr std::size_t endpoints = 3000;
-  temp_directory dir;
-  zonefile_store store = open_with_zone(dir.path());
-  const std::filesystem::path file = store.zone_file("example.test.");
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  zone_enactor e{store, authority, registry, clock, {.name = "default", .collect = false}};
+  enactor_rig rig{{.name = "default", .collect = false}};
+  zonefile_store& store = rig.store;
+  const std::filesystem::path& file = rig.file;
+  plan_registry& registry = rig.registry;
+  enactor_rig::enactor_type& e = rig.e;
   CHECK(enactor_config{}.batch_max == 0);
   CHECK(e.batch_max() == batch_max_limit);
   std::map<std::string, std::vector<std::string>> first;
@@ -323,12 +313,10 @@ TEST_CASE("zonefile batch marks: several zones, the begin first and the finish l
 
 TEST_CASE("zonefile batch marks: the enactor converges when the marks move between its read and its batch",
           "[zonefile][marks][batch]") {
-  temp_directory dir;
-  zonefile_store store = open_with_zone(dir.path());
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  zone_enactor e{store, authority, registry, clock, {.name = "fold", .batch_max = 64, .collect = false}};
+  enactor_rig rig{{.name = "fold", .batch_max = 64, .collect = false}};
+  zonefile_store& store = rig.store;
+  plan_registry& registry = rig.registry;
+  enactor_rig::enactor_type& e = rig.e;
   std::map<std::string, std::vector<std::string>> first;
   for (std::size_t i = 0; i < 20; ++i) first[name_of(i)] = {"10.1.0." + std::to_string(i)};
   REQUIRE(registry.publish(planfence_test::make_plan(1, first)));

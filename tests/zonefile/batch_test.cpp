@@ -35,14 +35,6 @@ using namespace planfence_zonefile_test;
 
 namespace {
 
-std::uint32_t serial_of(const std::filesystem::path& file, const std::string& zone) {
-  auto records = parse_zone(read_text(file), zone_parse_options{zone});
-  REQUIRE(records);
-  auto contents = decode_zone(*records, zone);
-  REQUIRE(contents);
-  return contents->soa.serial.value;
-}
-
 std::string first_address(const zonefile_store& store, endpoint_handle h) {
   auto served = store.served(h);
   REQUIRE(served);

@@ -208,23 +208,15 @@ void apply(Enactor& e, generation gen) {
   }
 }
 
-std::uint32_t serial_of(const std::filesystem::path& file) {
-  auto records = parse_zone(read_text(file), zone_parse_options{"example.test."}).value();
-  return decode_zone(records, "example.test.").value().soa.serial.value;
-}
-
 }  // namespace
 
 TEST_CASE("zonefile cache: an enactor's plan parses the zone at most once, not once per batch", "[zonefile][cache]") {
   constexpr std::size_t endpoints = 400;
-  temp_directory dir;
-  zonefile_store store = open_with_zone(dir.path());
-  const std::filesystem::path file = store.zone_file("example.test.");
-  manual_clock clock;
-  local_lease_authority<manual_clock> authority{clock};
-  plan_registry registry;
-  enactor<zonefile_store, local_lease_authority<manual_clock>, plan_registry, manual_clock> e{
-      store, authority, registry, clock, {.name = "cache", .batch_max = 32, .collect = false}};
+  enactor_rig rig{{.name = "cache", .batch_max = 32, .collect = false}};
+  zonefile_store& store = rig.store;
+  const std::filesystem::path& file = rig.file;
+  plan_registry& registry = rig.registry;
+  enactor_rig::enactor_type& e = rig.e;
   std::vector<std::string> names;
   std::map<std::string, std::vector<std::string>> first;
   for (std::size_t i = 0; i < endpoints; ++i) {

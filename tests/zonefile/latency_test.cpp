@@ -53,6 +53,7 @@ TEST_CASE("zonefile store: commit latency by zone size", "[.bench]") {
 namespace {
 
 using namespace planfence;
+using planfence_zonefile_test::serial_of;
 
 /// Steps the enactor until it has applied `gen`; the seconds it took.
 template <class Enactor>
@@ -63,11 +64,6 @@ double apply_seconds(Enactor& e, generation gen) {
     static_cast<void>(e.step());
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-std::uint32_t serial_of(const std::filesystem::path& file) {
-  auto records = parse_zone(planfence_zonefile_test::read_text(file), zone_parse_options{"example.test."}).value();
-  return decode_zone(records, "example.test.").value().soa.serial.value;
 }
 
 }  // namespace

@@ -27,11 +27,7 @@
 namespace {
 
 using namespace planfence;
-
-std::uint32_t serial_of(const std::filesystem::path& file) {
-  auto records = parse_zone(planfence_zonefile_test::read_text(file), zone_parse_options{"example.test."}).value();
-  return decode_zone(records, "example.test.").value().soa.serial.value;
-}
+using planfence_zonefile_test::serial_of;
 
 }  // namespace
 

@@ -29,6 +29,7 @@ using planfence_zonefile_test::open_with_zone;
 using planfence_zonefile_test::read_text;
 using planfence_zonefile_test::temp_directory;
 using planfence_zonefile_test::write_text;
+using planfence_zonefile_test::serial_of;
 
 namespace {
 
@@ -41,14 +42,6 @@ stamp committed(zonefile_store& store, endpoint_handle h, std::uint64_t gen, std
   INFO((done ? std::string("ok") : done.error().message()));
   REQUIRE(done);
   return *done;
-}
-
-std::uint32_t serial_of(const std::filesystem::path& file, const std::string& zone = "example.test.") {
-  auto records = parse_zone(read_text(file), zone_parse_options{zone});
-  REQUIRE(records);
-  auto contents = decode_zone(*records, zone);
-  REQUIRE(contents);
-  return contents->soa.serial.value;
 }
 
 }  // namespace

@@ -128,6 +128,31 @@ inline planfence::zonefile_store open_with_zone(const std::filesystem::path& dir
   return std::move(*store);
 }
 
+/// The SOA serial of a zone file as the store wrote it: each rewrite advances it by one, so the
+/// difference of two readings counts the rewrites between them.
+inline std::uint32_t serial_of(const std::filesystem::path& file, const std::string& zone = "example.test.") {
+  auto records = planfence::parse_zone(read_text(file), planfence::zone_parse_options{zone});
+  REQUIRE(records);
+  auto contents = planfence::decode_zone(*records, zone);
+  REQUIRE(contents);
+  return contents->soa.serial.value;
+}
+
+/// An enactor on a zone-file store of its own (the zone example.test., a local lease authority,
+/// a manual clock, a plan registry): what the enactor tests of this suite set up.
+struct enactor_rig {
+  using enactor_type = planfence::enactor<planfence::zonefile_store, planfence::local_lease_authority<planfence::manual_clock>,
+                                          planfence::plan_registry, planfence::manual_clock>;
+  temp_directory dir;
+  planfence::zonefile_store store = open_with_zone(dir.path());
+  std::filesystem::path file = store.zone_file("example.test.");
+  planfence::manual_clock clock;
+  planfence::local_lease_authority<planfence::manual_clock> authority{clock};
+  planfence::plan_registry registry;
+  enactor_type e;
+  explicit enactor_rig(planfence::enactor_config config) : e{store, authority, registry, clock, std::move(config)} {}
+};
+
 /// One zone per name, so that the store's endpoints are exactly those names (a zone's apex and
 /// everything below it are endpoints of the store).
 inline planfence::zonefile_store open_with_zones(const std::filesystem::path& directory, const std::vector<std::string>& zones) {
