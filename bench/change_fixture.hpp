@@ -3,8 +3,8 @@
 // store: the same code measures the memory store (apply_bench), etcd (etcd_bench) and the RFC 2136
 // servers (rfc2136_bench). Benchmarks only; not installed.
 //
-// One measurement: a fresh plan registry and lease authority; the enactor (default config but the
-// batch size) applies a plan that gives every endpoint new records (the "full" plan: every
+// One measurement: a fresh plan registry and lease authority; the enactor (default config, its
+// batch the store's preferred_batch_max unless told) applies a plan that gives every endpoint new records (the "full" plan: every
 // endpoint written, whatever the store's marks say), then a plan built from it with
 // plan_builder::based_on that changes every 100th endpoint (the "1%" plan). Each is timed from the
 // publish to the enactor's idle state; the store writes are the enactor's `applied` events.
@@ -28,6 +28,7 @@ struct change_costs {
   std::uint64_t full_writes = 0;
   std::uint64_t change_writes = 0;
   bool followed = false;  ///< the 1% run wrote only the plan's changes
+  std::uint32_t batch_max = 0;  ///< the enactor's batch (enactor::batch_max(): the store's preferred one at 0)
   std::string error;      ///< not empty: the run did not complete (the enactor's last store error)
 };
 
@@ -65,10 +66,13 @@ struct last_error_sink {
 /// Applies a full plan, then a 1% plan, to the endpoints `names` of `store` (generations from
 /// `first_gen`, which must be above every generation the store has seen) and returns their costs.
 /// `variant` picks the full plan's addresses (a different one per call, so that every endpoint
-/// changes); `records(i, variant)` gives endpoint i's records (weighted_records unless told). `between`, when given, is called after the full plan and before the 1% plan. Blocking.
+/// changes); `records(i, variant)` gives endpoint i's records (weighted_records unless told).
+/// `batch_max` 0 (the default) leaves the enactor at the store's preferred batch
+/// (planfence::preferred_batch_max); the batch used is returned in change_costs::batch_max.
+/// `between`, when given, is called after the full plan and before the 1% plan. Blocking.
 template <class Store>
 change_costs measure_change(Store& store, const std::vector<std::string>& names, std::uint64_t first_gen,
-                            std::uint32_t variant, std::uint32_t batch_max = 64, bool verify_digest = true,
+                            std::uint32_t variant, std::uint32_t batch_max = 0, bool verify_digest = true,
                             const std::function<void()>& between = {},
                             const std::function<planfence::record_set(std::size_t, std::uint32_t)>& records = weighted_records) {
   using namespace planfence;
@@ -87,6 +91,7 @@ change_costs measure_change(Store& store, const std::vector<std::string>& names,
   config.verify_digest = verify_digest;
   enactor<Store, local_lease_authority<steady_clock>, plan_registry, steady_clock, last_error_sink> e{
       store, authority, registry, clock, config, last_error_sink{&last_error}};
+  out.batch_max = e.batch_max();
   auto run = [&](generation gen) {
     const auto began = std::chrono::steady_clock::now();
     const std::uint64_t before = e.counters()[event_kind::applied];

@@ -12,19 +12,22 @@
 // the difference is the client.
 //
 // BM_EtcdBatchVsRaw writes 10,000 endpoints per iteration (300 under PLANFENCE_BENCH_SMOKE=1)
-// with etcd_store::commit_batch, and the same transactions (125 endpoints each: a compare, a put
-// and a failure range per endpoint, the floor compares once) written by hand to one kept-alive
-// socket, alternating which goes first; its counters store_ms, raw_ms and ratio (store/raw, the
-// claim: at most 1.5) are what docs/etcd.md records. Without an etcd binary the program prints a notice and exits 0
-// (so the bench-smoke test passes where etcd-server is not installed).
+// with etcd_store::commit_batch, and the same transactions (max-txn-ops - 3 endpoints each, 125 at
+// etcd's default 128, read from the store's limits(): a compare, a put and a failure range per
+// endpoint, the floor compares once) written by hand to one kept-alive socket, alternating which
+// goes first; its counters store_ms, raw_ms and ratio (store/raw, the claim: at most 1.5) are what
+// docs/etcd.md records. Without an etcd binary the program prints a notice and exits 0 (so the
+// bench-smoke test passes where etcd-server is not installed).
 //
-// BM_EtcdEnactorChange/N: the enactor (batches of 125 endpoints: one transaction each) applying a
-// plan that changes all N endpoints of a fresh prefix, then one that changes 1% of them
-// (bench/change_fixture.hpp); counters full_ms, change_ms, the store writes of each, the ratios
-// change/full (targets: at most 2% of the writes and 5% of the time), and raw_ms: the full plan's
-// key writes as raw transactions of the same size on one kept-alive socket, measured in the same
-// iteration, with full_over_raw (the target: at most 1.5). N is 10,000 and 100,000 (300 under
-// PLANFENCE_BENCH_SMOKE=1).
+// BM_EtcdEnactorChange/N: the enactor at its default batch (the store's preferred_batch_max:
+// max-txn-ops - 4 = 124 endpoints at etcd's default 128, one transaction each, the apply marks
+// folded into the first and the last) applying a plan that changes all N endpoints of a fresh
+// prefix, then one that changes 1% of them (bench/change_fixture.hpp); counters full_ms,
+// change_ms, the store writes of each, the ratios change/full (targets: at most 2% of the writes
+// and 5% of the time), batch (the enactor's batch_max), and raw_ms: the full plan's key writes as
+// raw transactions of that same number of endpoints on one kept-alive socket, measured in the
+// same iteration, with full_over_raw (the target: at most 1.5). N is 10,000 and 100,000 (300
+// under PLANFENCE_BENCH_SMOKE=1).
 #include <benchmark/benchmark.h>
 
 #include <planfence/etcd/json.hpp>
@@ -213,10 +216,11 @@ bool raw_batch(raw_connection& c, const std::string& prefix, const planfence::re
 /// iteration and their ratio store/raw (the claim: at most 1.5).
 void BM_EtcdBatchVsRaw(benchmark::State& state) {
   const std::size_t n = batch_endpoints();
-  const std::size_t per_txn = 125;  // etcd's default --max-txn-ops 128, less the floor's 3
   const std::string store_prefix = "/bench/batch-store";
   const std::string raw_prefix = "/bench/batch-raw";
   auto store = planfence::etcd_store::make(server->config(), store_prefix, {}, planfence::etcd::fence_mode::floor_only).value();
+  // commit_batch's unit: max-txn-ops less the floor's 3 (125 at etcd's default 128).
+  const std::size_t per_txn = store.limits().max_txn_ops - 3;
   std::vector<planfence::endpoint_handle> handles;
   for (std::size_t i = 0; i < n; ++i) handles.push_back(store.resolve("b" + std::to_string(i) + ".example.").value());
   std::vector<planfence::stamp> seen(n);
@@ -282,18 +286,22 @@ void BM_EtcdEnactorChange(benchmark::State& state) {
   for (std::size_t i = 0; i < n; ++i) names.push_back(planfence_bench::endpoint_name(i));
   planfence_bench::change_totals totals;
   double raw = 0;
+  std::uint32_t batch = 0;
   static int prefixes = 0;
   static std::uint32_t variant = 0;
   const planfence::record_set records = planfence_test::a_records({"192.0.2.1", "192.0.2.2"});
   for (auto _ : state) {
     const std::string prefix = "/bench/change-" + std::to_string(n) + "-" + std::to_string(++prefixes);
     auto store = planfence::etcd_store::make(server->config(), prefix, {}, planfence::etcd::fence_mode::floor_only).value();
-    const planfence_bench::change_costs c = planfence_bench::measure_change(store, names, 1, variant += 2, 125);
+    // The enactor at its default batch: the store's preferred_batch_max (124 at max-txn-ops 128).
+    const planfence_bench::change_costs c = planfence_bench::measure_change(store, names, 1, variant += 2);
     if (!c.error.empty() || !c.followed) {
       state.SkipWithError(c.error.empty() ? "the 1% plan was not followed" : c.error.c_str());
       return;
     }
-    // The baseline: the same number of key writes, raw, in transactions of 125, on a fresh prefix.
+    // The baseline: the same number of key writes, raw, in transactions of the enactor's batch
+    // (c.batch_max, read from the enactor), on a fresh prefix.
+    batch = c.batch_max;
     raw_connection conn{server->client_port()};
     planfence::etcd::client setup{server->config()};
     const std::string raw_prefix = prefix + "-raw";
@@ -303,7 +311,7 @@ void BM_EtcdEnactorChange(benchmark::State& state) {
     }
     std::vector<std::int64_t> revisions(n, 0);
     const auto began = std::chrono::steady_clock::now();
-    if (!raw_batch(conn, raw_prefix, records, 1, revisions, 125)) {
+    if (!raw_batch(conn, raw_prefix, records, 1, revisions, c.batch_max)) {
       state.SkipWithError("raw transaction failed");
       return;
     }
@@ -312,6 +320,7 @@ void BM_EtcdEnactorChange(benchmark::State& state) {
   }
   totals.report(state);
   state.counters["endpoints"] = static_cast<double>(n);
+  state.counters["batch"] = static_cast<double>(batch);
   state.counters["raw_ms"] = 1000 * raw / static_cast<double>(state.iterations());
   state.counters["full_over_raw"] = totals.full_seconds / raw;
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
