@@ -405,8 +405,12 @@ class enactor {
   step_result step_plan_diff() {
     const generation gen = plan_->gen();
     const generation base = marks_.applied;
+    // The zone guard walked this plan against `base` when it pinned it (the usual case: the marks
+    // say applied what this enactor applied last): changes_ holds that walk's list.
+    const bool walked = changes_against_ == base && changes_of_ == gen;
+    changes_against_ = generation_none;
     inputs_.clear();
-    changes_.clear();
+    if (!walked) changes_.clear();
     bool full = !config_.follow_changes || base == generation_none ||
                 marks_.begun.value() - base.value() > config_.diff_inputs_max;
     for (std::uint64_t g = base.value(); !full && g <= marks_.begun.value() && g < gen.value(); ++g) {
@@ -424,11 +428,14 @@ class enactor {
     full_ = full;
     if (full) {
       inputs_.clear();
+      changes_.clear();
     } else {
       const plan& applied = *inputs_.front();
-      for_each_difference(applied, *plan_, [&](const endpoint_entry*, const endpoint_entry* now) {
-        if (now != nullptr) changes_.push_back(now);
-      });
+      if (!walked) {
+        for_each_difference(applied, *plan_, [&](const endpoint_entry*, const endpoint_entry* now) {
+          if (now != nullptr) changes_.push_back(now);
+        });
+      }
       const std::size_t begun_inputs = Variant == apply_variant::fixed ? inputs_.size() : 1;
       for (std::size_t i = 1; i < begun_inputs; ++i) {
         // What a begun apply of this plan may have written: the plan's own record for it now.
@@ -797,15 +804,23 @@ class enactor {
   /// finish with the last).
   static constexpr bool folds_marks() noexcept { return marks_batch_store<Store>; }
 
-  /// S4 zone guard: compares with the plan this enactor last applied, when still retained.
-  bool zone_share_allowed(const plan& next) const {
+  /// S4 zone guard: compares with the plan this enactor last applied, when still retained. With
+  /// a store that keeps apply marks, the walk also lists the endpoints of `next` that differ from
+  /// that plan (changes_, for step_plan_diff: usually its applied plan too, and then not walked
+  /// again).
+  bool zone_share_allowed(const plan& next) {
+    changes_against_ = generation_none;
     if (next.bulk_change_intended() || applied_ == generation_none) return true;
     auto previous = registry_->pin(applied_);
     if (!previous) return true;  // nothing to compare with; the endpoint guard still applies
     // The endpoints of the previous plan that the next one removes or changes, from the plans'
     // structural diff (what they share is skipped: O(changes log n) for a plan built from it).
     std::size_t changed = 0;
-    for_each_difference(**previous, next, [&](const endpoint_entry* entry, const endpoint_entry*) {
+    if constexpr (change_following_store<Store>) changes_.clear();
+    for_each_difference(**previous, next, [&](const endpoint_entry* entry, const endpoint_entry* now) {
+      if constexpr (change_following_store<Store>) {
+        if (now != nullptr) changes_.push_back(now);
+      }
       if (entry == nullptr) return;  // added: not a change to what was applied
       // An unmarked empty entry was never served: the endpoint guard refuses to commit it, so a
       // run can only have counted it done because the endpoint already served something newer.
@@ -814,6 +829,10 @@ class enactor {
       if (entry->records.empty() && !entry->records.intended_empty()) return;
       ++changed;
     });
+    if constexpr (change_following_store<Store>) {
+      changes_against_ = applied_;
+      changes_of_ = next.gen();
+    }
     const std::size_t total = (*previous)->size();
     if (total == 0 || static_cast<double>(changed) <= config_.zone_change_share_max * static_cast<double>(total)) {
       return true;
@@ -890,6 +909,10 @@ class enactor {
   apply_marks marks_{};
   std::vector<pinned_plan> inputs_;
   std::vector<const endpoint_entry*> changes_;
+  // changes_ as the zone guard left it: the endpoints of plan changes_of_ that differ from plan
+  // changes_against_ (generation_none: it left nothing to use).
+  generation changes_against_ = generation_none;
+  generation changes_of_ = generation_none;
   bool full_ = true;
   bool begun_ = false;  // the begun mark is at this run's plan (raised by it, or joined)
   bool finished_ = false;  // the applied mark was raised with the last batch (marks_batch_store)

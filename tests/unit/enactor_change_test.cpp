@@ -319,3 +319,37 @@ TEST_CASE("change-following: the marks refuse a fenced writer and a moved expect
   REQUIRE(store.begin_apply(*store.read_marks(), generation{5}, fence_token{6}));
   CHECK(store.live_generations() == std::vector<generation>{generation{3}, generation{5}});
 }
+
+TEST_CASE("change-following: an enactor back in charge diffs against the applied mark, not the plan it applied last",
+          "[enactor][change][S1]") {
+  // The zone guard walks the new plan against what this enactor applied last; the run's diff
+  // must be against what the marks say is applied. They differ when another enactor applied a
+  // plan in between: here that plan changed ep0, and the new plan puts ep0 back as this enactor
+  // left it, so ep0 differs from the applied plan but not from this enactor's last one. A run
+  // that reused the guard's walk would leave ep0 serving the other enactor's records.
+  world w{endpoint_names(40)};
+  std::vector<recorded_event> a_events, b_events;
+  pinned_plan p1 = w.registry.publish(generation_plan(1, w.names)).value();
+  auto a = w.make(a_events, {.name = "a"});
+  run_until_idle(a);
+  REQUIRE(a.applied_generation() == generation{1});
+  a.release();
+  const std::vector<std::string> ep0_at_1 = w.answer(w.names[0]);
+  pinned_plan p2 = w.registry.publish(changed_plan(*p1, 2, {w.names[0]}, "192.0.2.2")).value();
+  auto b = w.make(b_events, {.name = "b"});
+  run_until_idle(b);
+  REQUIRE(w.store.read_marks()->applied == generation{2});
+  b.release();
+  // Plan 3: ep0 as plan 1 had it, ep1 changed.
+  auto builder = plan_builder::based_on(*p2, generation{3}, 1'761'200'000'003);
+  REQUIRE(builder.set(w.names[0], p1->find(w.names[0])->records));
+  REQUIRE(builder.set(w.names[1], a_records({"192.0.2.3"})));
+  { auto p = w.registry.publish(std::move(builder).build().value()); REQUIRE(p); }
+  w.counted.reset();
+  run_until_idle(a);
+  CHECK(a.applied_generation() == generation{3});
+  CHECK(w.store.read_marks()->applied == generation{3});
+  CHECK(w.answer(w.names[0]) == ep0_at_1);
+  CHECK(w.serves(generation{3}));
+  CHECK(w.counted.items_committed == 2);  // ep0 and ep1: the diff against plan 2, nothing else
+}

@@ -223,9 +223,16 @@ inline void endpoint_records(std::vector<zone_record>& out, const std::string& e
   for (const record& r : records) {
     weighted = weighted || r.weight.has_value();
     if (r.type == record_type::cname && &r != cname) continue;  // dns::served_records
-    out.push_back(zone_record{endpoint, r.ttl, std::string(to_string(r.type)), r.rdata, {}, 0});
+    zone_record& z = out.emplace_back();  // filled in place: no record built, then moved
+    z.owner = endpoint;
+    z.ttl = r.ttl;
+    z.type = to_string(r.type);
+    z.rdata = r.rdata;
   }
-  out.push_back(zone_record{dns::stamp_owner(endpoint), 0, "TXT", stamp_text, {}, 0});
+  zone_record& stamp_record = out.emplace_back();
+  stamp_record.owner = dns::stamp_owner(endpoint);
+  stamp_record.type = "TXT";
+  stamp_record.rdata = stamp_text;
   if (!weighted) return;
   const std::string owner = dns::weight_owner(endpoint);
   for (const record& r : records) {
