@@ -9,11 +9,15 @@
 //    it (the stamps and the marks it expects moved: the first attempt landed), the store reads
 //    back exactly what the message writes and takes it as its own: the call succeeds, began and
 //    finished, every item written, the marks {2, 2}, every stamp at generation 2;
+//  - the answer to that UPDATE and to the copy sent again are both lost (attempts=1): the call
+//    fails with store_unavailable, neither begin_refused nor finished; knotd holds that message
+//    whole (its endpoints and its marks) and nothing of the messages after it;
 //  - the message with the begin landed, its answer was lost, and another writer changed one of
 //    its endpoints before the resend: the store reports the begin as made (began, not
 //    begin_refused), that endpoint stale, the others written, and goes on with the batch (the
 //    finish included): what knotd holds (docs/rfc2136.md, "A lost answer");
-//  - an enactor whose batch lost the answer with the begin or with the finish converges.
+//  - an enactor whose batch lost the answer with the begin or with the finish converges, whether
+//    the store recognised its copy or reported store_unavailable.
 #include <catch2/catch.hpp>
 
 #include <planfence/planfence.hpp>
@@ -65,16 +69,16 @@ struct through_proxy {
   rfc2136_store store;
   rfc2136_store direct;
 
-  through_proxy(std::size_t endpoints, std::size_t per_message)
-      : n(endpoints), store(open_proxied(per_message)), direct(open_uri(knot.uri(zone))) {}
+  through_proxy(std::size_t endpoints, std::size_t per_message, unsigned attempts = 3)
+      : n(endpoints), store(open_proxied(per_message, attempts)), direct(open_uri(knot.uri(zone))) {}
 
-  [[nodiscard]] rfc2136_store open_proxied(std::size_t per_message) const {
+  [[nodiscard]] rfc2136_store open_proxied(std::size_t per_message, unsigned attempts) const {
     std::string uri = knot.uri(zone);
     const std::string server = "127.0.0.1:" + std::to_string(knot.port()) + "/";
     const std::size_t at_server = uri.find(server);
     REQUIRE(at_server != std::string::npos);
     uri.replace(at_server, server.size(), "127.0.0.1:" + std::to_string(proxy.port()) + "/");
-    auto options = rfc2136_store::parse_uri(uri + "&tcp=1");
+    auto options = rfc2136_store::parse_uri(uri + "&tcp=1&attempts=" + std::to_string(attempts));
     REQUIRE(options);
     options->update_endpoints_max = per_message;
     auto opened = rfc2136_store::open(*options, names_of(n));
@@ -139,6 +143,43 @@ TEST_CASE("rfc2136 lost answer: an UPDATE with the marks that landed but lost it
   CHECK(planfence_test::served_addresses(z.direct, h(11)) == std::vector<std::string>{"10.0.0.2"});
 }
 
+TEST_CASE("rfc2136 lost answer: an UPDATE with the marks whose every copy lost its answer is all or nothing",
+          "[batch][marks][lost][knotd]") {
+  // attempts=1: the store sends a message once more only on a fresh connection when its pooled
+  // one was cut, and the proxy cuts that copy's answer too: the call fails.
+  constexpr std::size_t n = 12;
+  const std::size_t nth = GENERATE(1, 2);  // the UPDATE with the begin, the one with the finish
+  INFO((nth == 1 ? "the begin's answers lost" : "the finish's answers lost"));
+  through_proxy z(n, 5, 1);
+  const record_set v1 = planfence_test::a_records({"10.0.0.1"});
+  const record_set v2 = planfence_test::a_records({"10.0.0.2"});
+  apply_g1(z.direct, n, v1);
+  const apply_marks g1 = z.direct.read_marks().value();
+  std::vector<commit_item> items;
+  for (std::uint32_t i = 0; i < n; ++i) items.push_back({h(i), at(1, 1), at(2, 1), &v2});
+  batch_marks m = fold(&g1, true, 2, 1);
+  REQUIRE(z.store.read_marks());  // a pooled connection: the first UPDATE goes on it
+  z.proxy.cut_answer(nth, update_with_marks, {}, 2);
+  auto done = z.store.commit_batch(items, m);
+  CHECK(z.proxy.cuts() == 2);  // the message and its one copy on a fresh connection
+  REQUIRE_FALSE(done);
+  INFO(done.error().message());
+  CHECK(done.error().code == errc::store_unavailable);
+  CHECK_FALSE(m.begin_refused);
+  CHECK_FALSE(m.finished);
+  CHECK(m.began == (nth == 2));  // the begin's message answered, or not known
+  // knotd applied the message whole: its endpoints and its marks; nothing of the messages after it.
+  const std::vector<stamp> now = z.stamps();
+  const std::size_t lost_from = nth == 1 ? 0 : 10;
+  const std::size_t lost_to = nth == 1 ? 5 : 12;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    INFO("e" << i);
+    CHECK(items[i].outcome == (i < lost_from ? commit_outcome::written : commit_outcome::pending));
+    CHECK(now[i] == (i < lost_to ? at(2, 1) : at(1, 1)));
+  }
+  CHECK(same_gens(z.direct.read_marks().value(), 2, nth == 1 ? 1 : 2));
+}
+
 TEST_CASE("rfc2136 lost answer: the begin landed and another writer moved a stamp before the resend: began and that item stale",
           "[batch][marks][lost][knotd]") {
   constexpr std::size_t n = 12;
@@ -189,8 +230,11 @@ TEST_CASE("rfc2136 lost answer: an enactor whose batch lost the answer with the 
           "[batch][marks][lost][enactor][knotd]") {
   constexpr std::size_t n = 30;
   const std::size_t nth = GENERATE(1, 2);
-  INFO((nth == 1 ? "the begin's answer lost" : "the finish's answer lost"));
-  through_proxy z(n, 10);  // one batch of 30: three UPDATEs
+  // 1: the store sends the message again and recognises it; 2: attempts=1 and the copy's answer
+  // is lost too, so the store reports store_unavailable and the enactor tries again.
+  const std::size_t times = GENERATE(1, 2);
+  INFO((nth == 1 ? "the begin's answer lost" : "the finish's answer lost") << ", " << times << " time(s)");
+  through_proxy z(n, 10, times == 1 ? 3 : 1);  // one batch of 30: three UPDATEs
   manual_clock clock;
   local_lease_authority<manual_clock> authority{clock};
   plan_registry registry;
@@ -208,9 +252,9 @@ TEST_CASE("rfc2136 lost answer: an enactor whose batch lost the answer with the 
   REQUIRE(same_gens(z.direct.read_marks().value(), 1, 1));
 
   REQUIRE(registry.publish(planfence_test::make_plan(2, second)));
-  z.proxy.cut_answer(nth, update_with_marks);
+  z.proxy.cut_answer(nth, update_with_marks, {}, times);
   planfence_test::apply_until(e, generation{2});
-  CHECK(z.proxy.cuts() == 1);
+  CHECK(z.proxy.cuts() == times);
   CHECK(same_gens(z.direct.read_marks().value(), 2, 2));
   const std::vector<stamp> now = z.stamps();
   for (std::uint32_t i = 0; i < n; ++i) {

@@ -11,7 +11,9 @@
 // only after applying the request: etcd after the transaction's commit, a DNS server after the
 // UPDATE), that answer is dropped, `on_cut` runs (still before the client sees anything: a test
 // lets "another writer" act there), and both sides of that connection are closed. The client
-// then sees its connection closed with no answer. Every other byte is forwarded untouched, so
+// then sees its connection closed with no answer. cut_answer(n, matches, {}, k) loses the
+// answers to the k matching requests from the n-th on (a client that sends again meets the
+// same fault). Every other byte is forwarded untouched, so
 // the proxy is deterministic: what is cut is named by the requests' contents, not by timing.
 //
 // One thread polls every socket; nothing is buffered beyond what one read returns (64 KiB),
@@ -97,19 +99,22 @@ class fault_proxy {
 
   [[nodiscard]] std::uint16_t port() const noexcept { return port_; }
 
-  /// Arms one cut: the `nth` (1-based) request matching `matches` from now on loses its answer,
-  /// and `on_cut` (may be empty) runs on the proxy's thread before the client's connection closes.
-  void cut_answer(std::size_t nth, matcher matches, std::function<void()> on_cut = {}) {
+  /// Arms a cut: the `nth` (1-based) request matching `matches` from now on loses its answer,
+  /// and `on_cut` (may be empty) runs on the proxy's thread before the client's connection closes
+  /// (once, at the first cut). With `times` above 1, the next `times - 1` matching requests lose
+  /// theirs too (a client that sends the same request again meets the same fault).
+  void cut_answer(std::size_t nth, matcher matches, std::function<void()> on_cut = {}, std::size_t times = 1) {
     std::lock_guard lock(mutex_);
-    if (nth == 0) throw std::logic_error("fault_proxy: requests are counted from 1");
+    if (nth == 0 || times == 0) throw std::logic_error("fault_proxy: requests are counted from 1");
     remaining_ = nth;
+    more_ = times - 1;
     matches_ = std::move(matches);
     on_cut_ = std::move(on_cut);
     matched_.store(0);
     cuts_.store(0);
   }
 
-  /// How many answers were cut since the cut was armed (0 or 1).
+  /// How many answers were cut since the cut was armed.
   [[nodiscard]] std::size_t cuts() const noexcept { return cuts_.load(); }
   /// How many forwarded requests matched the last armed matcher (from when it was armed,
   /// including the one whose answer was cut and any sent again after it).
@@ -175,7 +180,13 @@ class fault_proxy {
           const std::string_view message = framing_ == framing::dns_tcp ? request.substr(2) : request;
           if (matches_(message)) {
             matched_.fetch_add(1);
-            if (remaining_ > 0 && --remaining_ == 0) p.cut_next_answer = true;
+            if (remaining_ > 0 && --remaining_ == 0) {
+              p.cut_next_answer = true;
+              if (more_ > 0) {
+                --more_;
+                remaining_ = 1;
+              }
+            }
           }
         }
       }
@@ -272,7 +283,8 @@ class fault_proxy {
   std::atomic<std::size_t> cuts_{0};
   std::atomic<std::size_t> matched_{0};
   mutable std::mutex mutex_;
-  std::size_t remaining_ = 0;
+  std::size_t remaining_ = 0;  // matching requests until the next cut (0: none armed)
+  std::size_t more_ = 0;       // cuts after that one
   matcher matches_;
   std::function<void()> on_cut_;
   std::vector<pair> pairs_;  // the proxy thread's own
