@@ -12,6 +12,9 @@
 //  - the answer to that UPDATE and to the copy sent again are both lost (attempts=1): the call
 //    fails with store_unavailable, neither begin_refused nor finished; knotd holds that message
 //    whole (its endpoints and its marks) and nothing of the messages after it;
+//  - the batch sent again after that (as the enactor does, stamps read again, the same begin):
+//    its first message, now of other endpoints, is refused for the marks, which read back as it
+//    would write them: began, its endpoints sent again without the marks and written, finished;
 //  - the message with the begin landed, its answer was lost, and another writer changed one of
 //    its endpoints before the resend: the store reports the begin as made (began, not
 //    begin_refused), that endpoint stale, the others written, and goes on with the batch (the
@@ -178,6 +181,52 @@ TEST_CASE("rfc2136 lost answer: an UPDATE with the marks whose every copy lost i
     CHECK(now[i] == (i < lost_to ? at(2, 1) : at(1, 1)));
   }
   CHECK(same_gens(z.direct.read_marks().value(), 2, nth == 1 ? 1 : 2));
+}
+
+TEST_CASE("rfc2136 lost answer: a batch sent again after store_unavailable finds its begin made and writes the rest",
+          "[batch][marks][lost][knotd]") {
+  // What the enactor does after the call above failed: it reads the stamps again and sends the
+  // batch again with the same begin (it cannot know that the begin landed). The first message
+  // now holds other endpoints (those the lost message wrote are stale before sending); knotd
+  // refuses it for the marks, which read back as this message would write them: began (B is
+  // at the target), and its endpoints, still at their expected stamps, go again WITHOUT the
+  // marks, and are written; the finish goes with the last message.
+  constexpr std::size_t n = 12;
+  through_proxy z(n, 5, 1);
+  const record_set v1 = planfence_test::a_records({"10.0.0.1"});
+  const record_set v2 = planfence_test::a_records({"10.0.0.2"});
+  apply_g1(z.direct, n, v1);
+  const apply_marks g1 = z.direct.read_marks().value();
+  {
+    std::vector<commit_item> items;
+    for (std::uint32_t i = 0; i < n; ++i) items.push_back({h(i), at(1, 1), at(2, 1), &v2});
+    batch_marks m = fold(&g1, true, 2, 1);
+    REQUIRE(z.store.read_marks());
+    z.proxy.cut_answer(1, update_with_marks, {}, 2);
+    REQUIRE_FALSE(z.store.commit_batch(items, m));
+    REQUIRE(z.proxy.cuts() == 2);
+    REQUIRE(same_gens(z.direct.read_marks().value(), 2, 1));  // the first message landed
+  }
+  const std::vector<stamp> before = z.stamps();
+  std::vector<commit_item> items;
+  for (std::uint32_t i = 0; i < n; ++i) items.push_back({h(i), before[i], at(2, 1), &v2});
+  batch_marks m = fold(&g1, true, 2, 1);
+  const std::uint64_t messages = z.store.updates_sent();
+  auto done = z.store.commit_batch(items, m);
+  if (!done) FAIL(done.error().message() << (m.begin_refused ? " (begin_refused)" : ""));
+  CHECK(m.began);
+  CHECK_FALSE(m.begin_refused);
+  CHECK(m.finished);
+  CHECK(same_gens(m.marks, 2, 2));
+  // Refused for the marks, sent again without them, then the last message with the finish.
+  CHECK(z.store.updates_sent() - messages == 3);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    INFO("e" << i);
+    CHECK(items[i].outcome == (i < 5 ? commit_outcome::stale : commit_outcome::written));
+  }
+  CHECK(same_gens(z.direct.read_marks().value(), 2, 2));
+  for (const stamp& st : z.stamps()) CHECK(st == at(2, 1));
+  CHECK(planfence_test::served_addresses(z.direct, h(7)) == std::vector<std::string>{"10.0.0.2"});
 }
 
 TEST_CASE("rfc2136 lost answer: the begin landed and another writer moved a stamp before the resend: began and that item stale",
