@@ -86,7 +86,8 @@ class fault_proxy {
   ~fault_proxy() {
     stop_.store(true);
     const char byte = 0;
-    static_cast<void>(::write(wake_write_, &byte, 1));
+    const ssize_t woken = ::write(wake_write_, &byte, 1);  // a full pipe wakes the thread as well
+    static_cast<void>(woken);
     thread_.join();
     for (const pair& p : pairs_) {
       ::close(p.client);
