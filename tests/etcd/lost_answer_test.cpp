@@ -195,7 +195,7 @@ using lost_enactor = enactor<etcd_store, local_lease_authority<manual_clock>, pl
 TEST_CASE("etcd lost answer: an enactor whose batch lost the answer with the begin or the finish converges",
           "[etcd][batch][marks][lost][enactor]") {
   constexpr std::size_t n = 30;
-  // max-txn-ops 8 and one batch of all 30: seven transactions, the begin in the first and the
+  // max-txn-ops 8 and one batch of all 30: several transactions, the begin in the first and the
   // finish in the last.
   const std::size_t nth = GENERATE(1, 2);  // the transaction with the begin, the one with the finish
   INFO((nth == 1 ? "the begin's answer lost" : "the finish's answer lost"));

@@ -220,8 +220,9 @@ class fault_proxy {
       }
       if (::poll(fds.data(), fds.size(), 1000) < 0) continue;
       if (fds[0].revents != 0) break;
+      const std::size_t polled = pairs_.size();  // a pair accepted now is polled next round
       if ((fds[1].revents & POLLIN) != 0) accept_one();
-      for (std::size_t i = 0; i < pairs_.size(); ++i) {
+      for (std::size_t i = 0; i < polled; ++i) {
         pair& p = pairs_[i];
         const short client_events = fds[2 + 2 * i].revents;
         const short server_events = fds[3 + 2 * i].revents;
