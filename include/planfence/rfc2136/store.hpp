@@ -97,8 +97,9 @@
 // finish_apply one query and one UPDATE (or one query and two floor queries when nothing changes);
 // commit_batch with the marks as many UPDATEs as commit_batch (the enactor's plan that changes a
 // few endpoints: one, where begin_apply, the batch and finish_apply were three), plus one marks
-// query per refused message with the begin, and one before the last message for a finish alone.
-// Each message costs two HMAC-SHA256 (a few microseconds).
+// query per refused message with the begin, and one before the last message for a finish alone
+// (and one more when a message with the finish alone is refused with every stamp ours: a lost
+// answer). Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
 //
@@ -512,7 +513,10 @@ class rfc2136_store {
   /// so, nothing is written for it. A message with the finish that the server refuses is sent
   /// again without it (declined: finished stays false, the caller finishes), unless it carries
   /// the begin too and the marks are still as expected and the items it refused are stale.
-  /// Errors as commit_batch and begin_apply.
+  /// A refused message whose marks read back exactly as it writes them landed (an attempt whose
+  /// answer was lost, or an earlier call's): began (and finished, when it carried the finish and
+  /// none of its items is refused but as stale), never begin_refused (docs/rfc2136.md, "A lost
+  /// answer"). Errors as commit_batch and begin_apply.
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
     PLANFENCE_ASSERT(marks.begin == nullptr || marks.target > marks.begin->begun);
     marks.began = marks.begin_refused = marks.finished = false;
