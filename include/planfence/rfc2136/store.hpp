@@ -77,13 +77,15 @@
 // replacement (room for them kept in every message of such a batch), so that a batch that fits
 // one message takes the marks from expected to {target, target} with its items in ONE UPDATE.
 // After a refusal of a message with the begin, the floor and the marks are read with the stamps:
-// fenced or conflict refuse the begin (nothing written, every item pending), unless the marks and
-// stamps are exactly what the message writes (a lost answer: landed); else the items are decided
-// as a refused unit's and the rest sent again with the begin. With no message to carry it, the
-// begin is begin_apply's own UPDATE. The finish goes only when every item before the last message
-// is written or stale (its prerequisite: the marks as known, one read_marks when the batch has no
-// begin); a refused message is sent again without it (declined), unless it also carries the begin
-// and the marks are as expected and only stale items were refused.
+// fenced or conflict refuse the begin (nothing written, every item pending), unless the marks are
+// exactly what the message writes (a lost answer: landed, began, even when another writer changed
+// some of its endpoints before the resend: those are decided as a refused unit's); else the
+// items are decided as a refused unit's and the rest sent again with the begin. With no message
+// to carry it, the begin is begin_apply's own UPDATE. The finish goes only when every item before
+// the last message is written or stale (its prerequisite: the marks as known, one read_marks when
+// the batch has no begin); a refused message is sent again without it (declined), unless it also
+// carries the begin and the marks are as expected and only stale items were refused, or it
+// landed (every stamp and the marks read back as it writes them: a lost answer, finished).
 //
 // Costs (loopback: bench/rfc2136_bench.cpp, docs/rfc2136.md): read_stamp is one UDP round trip;
 // read_stamps of n about one TCP round trip plus the server's time per query; commit one TCP
@@ -95,8 +97,9 @@
 // finish_apply one query and one UPDATE (or one query and two floor queries when nothing changes);
 // commit_batch with the marks as many UPDATEs as commit_batch (the enactor's plan that changes a
 // few endpoints: one, where begin_apply, the batch and finish_apply were three), plus one marks
-// query per refused message with the begin, and one before the last message for a finish alone.
-// Each message costs two HMAC-SHA256 (a few microseconds).
+// query per refused message with the begin, and one before the last message for a finish alone
+// (and one more when a message with the finish alone is refused with every stamp ours: a lost
+// answer). Each message costs two HMAC-SHA256 (a few microseconds).
 // Blocking: every operation does network I/O, bounded by the per-attempt timeout times the
 // attempts. Allocates. Not for resolvers: they ask the DNS server.
 //
@@ -510,7 +513,10 @@ class rfc2136_store {
   /// so, nothing is written for it. A message with the finish that the server refuses is sent
   /// again without it (declined: finished stays false, the caller finishes), unless it carries
   /// the begin too and the marks are still as expected and the items it refused are stale.
-  /// Errors as commit_batch and begin_apply.
+  /// A refused message whose marks read back exactly as it writes them landed (an attempt whose
+  /// answer was lost, or an earlier call's): began (and finished, when it carried the finish and
+  /// none of its items is refused but as stale), never begin_refused (docs/rfc2136.md, "A lost
+  /// answer"). Errors as commit_batch and begin_apply.
   [[nodiscard]] result<void> commit_batch(std::span<commit_item> items, batch_marks& marks) {
     PLANFENCE_ASSERT(marks.begin == nullptr || marks.target > marks.begin->begun);
     marks.began = marks.begin_refused = marks.finished = false;
@@ -1460,16 +1466,20 @@ class rfc2136_store {
   /// With `marks` (a begin, a finish or both), every message of the unit carries them too. After
   /// a refusal of a message with the begin, the marks are read as well: the floor above the token
   /// or marks that moved refuse the begin (marks->refused, the error returned), unless the marks
-  /// and every stamp are what the message writes (ours, answer lost: landed). A finish is dropped
-  /// from the messages after any refusal, except from one with the begin whose marks are still as
-  /// expected while every item refused so far is stale.
+  /// are exactly what the message writes (ours, answer lost: landed, its items that serve their
+  /// desired stamp written, the others decided and the rest sent without the marks; the finish
+  /// kept only when none of them is refused but as stale). A finish is dropped from the messages
+  /// after any refusal, except from one with the begin whose marks are still as expected while
+  /// every item refused so far is stale, and except when it landed: a message with the finish
+  /// alone whose stamps are all ours and whose marks read back as it writes them (one query).
   [[nodiscard]] result<void> commit_unit(std::span<commit_item> items, const std::vector<encoded_item>& encoded,
                                          std::vector<std::size_t> working, refusal_note& note,
                                          unit_marks* marks = nullptr) {
     unsigned floor_rounds = 0;
     for (unsigned round = 0; round < unit_rounds_max && !working.empty(); ++round) {
       const floors pinned = cached_floor();
-      const unit_marks* carried = marks != nullptr && (marks->begin || marks->finish) ? marks : nullptr;
+      // Marks that landed (an attempt whose answer was lost) are not sent again with the rest.
+      const unit_marks* carried = marks != nullptr && !marks->landed && (marks->begin || marks->finish) ? marks : nullptr;
       state_->updates_sent.fetch_add(1, std::memory_order_relaxed);
       // UDP when it fits (as knsupdate does; Knot answers it sooner), TCP otherwise.
       auto answer = exchange(assemble(encoded, working, pinned, carried), /*use_tcp=*/!state_->options.udp_queries,
@@ -1511,19 +1521,31 @@ class rfc2136_store {
         const commit_item& item = items[working[k]];
         all_ours = all_ours && found[k].gen == item.desired.gen && found[k].fence == item.desired.fence;
       }
+      if (carried != nullptr && !carried->begin && all_ours) {
+        // A finish alone whose every endpoint serves its desired stamp: the message landed if the
+        // marks are what it writes too (one query; else the finish is declined, as below).
+        if (auto now = read_marks(); now && same_marks(*now, marks->desired())) land(*marks);
+      }
+      // The marks moved exactly to what this message writes: an attempt of it landed and its
+      // answer was lost (the begin is made: B is at the target, as began says), even when another
+      // writer changed some of its endpoints since. Those of its endpoints that serve their
+      // desired stamp are written (S5), the others decided as a refused unit's.
+      bool landed_here = false;
       if (marks_now && !same_marks(*marks_now, marks->expected)) {
-        if (!(all_ours && same_marks(*marks_now, marks->desired()))) {
+        if (!same_marks(*marks_now, marks->desired())) {
           marks->refused = true;
           return unexpected_error(marks_moved(marks->what, note.server_said, marks->expected, *marks_now));
         }
-        land(*marks);  // ours: the message was applied by an attempt whose answer was lost
+        land(*marks);
+        landed_here = true;
       }
       std::vector<std::size_t> next;
       bool only_stale = true;  // every item refused in this round is stale
       for (std::size_t k = 0; k < working.size(); ++k) {
         commit_item& item = items[working[k]];
         item.now = found[k];
-        if (all_ours) {
+        const bool ours = found[k].gen == item.desired.gen && found[k].fence == item.desired.fence;
+        if (all_ours || (landed_here && ours)) {
           item.outcome = commit_outcome::written;
         } else if (auto refused = decide(item.expected, item.desired, note.floor, found[k])) {
           item.outcome = outcome_of(*refused);
@@ -1533,6 +1555,9 @@ class rfc2136_store {
         }
       }
       if (marks != nullptr && marks->finish && !marks->landed && !(marks_now && only_stale)) marks->finish = false;
+      // A landed finish is reported only when every item of its message is written or stale (the
+      // marks stay as written; the caller's finish_apply finds them so).
+      if (landed_here && marks->finish && (!next.empty() || !only_stale)) marks->finish = false;
       // Nobody refused: only the floor moved (not above our tokens): send again against it.
       if (next.size() == working.size() && ++floor_rounds >= floor_retries_max) break;
       working = std::move(next);
